@@ -1,0 +1,31 @@
+"""Domain exceptions of :mod:`hardware`."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ComplianceError",
+    "HardwareError",
+    "InstrumentConnectionError",
+    "InstrumentError",
+    "LimitError",
+]
+
+
+class HardwareError(Exception):
+    """Root of every deliberate error raised by :mod:`hardware`."""
+
+
+class LimitError(HardwareError, ValueError):
+    """A requested voltage/current exceeds a client-side limit (never clipped)."""
+
+
+class ComplianceError(HardwareError):
+    """A reading hit the current/voltage compliance and the policy is to raise."""
+
+
+class InstrumentError(HardwareError):
+    """The instrument reported an error (code and text from its error queue)."""
+
+
+class InstrumentConnectionError(HardwareError):
+    """Timeout, dropped connection or malformed reply from an instrument."""

@@ -1,0 +1,16 @@
+"""``nwhil run``: filled by the issue that builds this capability."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import CLIError
+
+
+def _not_yet(args: argparse.Namespace) -> int:
+    raise CLIError("'nwhil run' is not available in this version yet")
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    """Register the ``run`` group on parser."""
+    parser.set_defaults(func=_not_yet)

@@ -1,0 +1,21 @@
+"""Domain exceptions of :mod:`nwmodel`."""
+
+from __future__ import annotations
+
+__all__ = ["DatasetError", "ExperimentError", "ModelError", "ModelValidationError"]
+
+
+class ModelError(Exception):
+    """Root of every deliberate error raised by :mod:`nwmodel`."""
+
+
+class ModelValidationError(ModelError, ValueError):
+    """A model or experiment parameter is out of its allowed range."""
+
+
+class DatasetError(ModelError):
+    """A dataset is missing, malformed (NaN, ragged, wrong label type) or unknown."""
+
+
+class ExperimentError(ModelError):
+    """An experiment (model selection, comparison) cannot proceed."""

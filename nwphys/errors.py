@@ -1,0 +1,42 @@
+"""Domain exceptions of :mod:`nwphys`.
+
+Every error raised on purpose by the physics layer derives from :class:`NanowireError`, so a
+caller (the CLI, an experiment) can catch the whole family at once and show one clear line.
+Errors about bad arguments also derive from :class:`ValueError` so generic code that expects
+``ValueError`` for invalid input keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DeviceFileError",
+    "IntegrationError",
+    "NanowireError",
+    "PercolationError",
+    "SolverError",
+    "ValidationError",
+]
+
+
+class NanowireError(Exception):
+    """Root of every deliberate error raised by :mod:`nwphys`."""
+
+
+class ValidationError(NanowireError, ValueError):
+    """A public argument is out of its allowed range or of the wrong kind."""
+
+
+class PercolationError(NanowireError):
+    """The electrodes are not connected through the network (density below percolation)."""
+
+
+class SolverError(NanowireError):
+    """A linear (nodal) solve failed or returned non-finite values."""
+
+
+class IntegrationError(NanowireError):
+    """Time integration failed (solver failure or a non-finite state)."""
+
+
+class DeviceFileError(NanowireError):
+    """A device or run file is missing, truncated, foreign or would be overwritten."""

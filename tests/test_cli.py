@@ -1,0 +1,51 @@
+"""The ``nwhil`` command line: help, version, and one-line errors with the right exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from nwmodel.cli import GROUPS, main
+
+
+def _nwhil(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "nwmodel.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_help_lists_every_group(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for name in ("device", "simulate", "run", "compare", "emulator", "bench"):
+        assert name in out
+    assert {g[0] for g in GROUPS} >= {"device", "simulate", "run", "compare", "emulator", "bench"}
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.startswith("nwhil ")
+
+
+@pytest.mark.parametrize("argv", [["frobnicate"], ["--no-such-option"], ["device", "--bogus"]])
+def test_usage_error_is_one_line_exit_2(argv: list[str]) -> None:
+    proc = _nwhil(*argv)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("nwhil") and "error" in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_domain_error_is_one_line_exit_1(tmp_path) -> None:
+    proc = _nwhil("bench", "--dir", str(tmp_path / "missing"))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0
+    assert proc.stderr.startswith("nwhil: error: benchmark directory not found")
+    assert "Traceback" not in proc.stderr
