@@ -101,7 +101,7 @@ def check_finite_array(
     if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValidationError(
-            f"{name} must be finite, got {arr[tuple(bad)]!r} at index {tuple(int(i) for i in bad)}"
+            f"{name} must be finite, got {arr[tuple(bad)].item()!r} at index {tuple(int(i) for i in bad)}"
         )
     return arr
 
