@@ -1,0 +1,517 @@
+"""The virtual device object (:class:`NanowireNetwork`) and its generator (:func:`generate`).
+
+A network bundles a random-stick geometry, the junctions that matter electrically, an electrode
+layout, a graph representation, the junction model name, its parameters and the junction state.
+It is immutable: :meth:`NanowireNetwork.with_state` returns a copy with a new state.
+
+Which junctions are stored
+--------------------------
+:func:`generate` finds every wire-wire intersection, then keeps only the junctions that become
+memristive edges of the circuit: those in the connected component(s) that touch an electrode and
+not shorted by an electrode (both wires merged into the same electrode node). Hence
+``network.n_junctions == network.circuit().n_junctions`` and ``state[k]`` is the state of circuit
+edge ``k``. The total number of intersections is kept in ``metadata["n_junctions_total"]`` and the
+wire clusters of the full geometry in ``wire_component``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from ._validation import check_choice, check_finite_array, check_int, check_real
+from .circuit import Circuit
+from .electrodes import Electrode, ElectrodeLayout, make_layout
+from .errors import PercolationError, ValidationError
+from .geometry import LENGTH_DISTRIBUTIONS, Geometry, _check_size, find_junctions, random_sticks
+from .graph import (
+    AG_RESISTIVITY_OHM_M,
+    REPRESENTATIONS,
+    STICK_PERCOLATION_NC_L2,
+    CircuitBuild,
+    build_circuit,
+    percolation_ratio,
+    wire_components,
+    wire_graph,
+)
+
+__all__ = [
+    "DEFAULT_JUNCTION_PARAMS",
+    "PRESETS",
+    "Junctions",
+    "NanowireNetwork",
+    "generate",
+]
+
+#: Published device models. Lengths in um, densities in wires/um^2.
+#: ``torino``: Milano, Miranda, Ricciardi, Neural Networks 2022 (random-stick model, ~1500 wires).
+#: ``sydney``: Hochstetter et al., Nat. Commun. 2021 (gamma lengths, densities 0.06-0.14 um^-2; we
+#: pick 100 x 100 um at 0.1 um^-2). The wire diameter (60 nm) is our default, not the papers'.
+PRESETS: dict[str, dict[str, Any]] = {
+    "torino": {
+        "size_um": (500.0, 500.0),
+        "density_per_um2": 0.006,
+        "length_dist": "normal",
+        "length_mean_um": 40.0,
+        "length_std_um": 14.0,
+        "diameter_nm": 60.0,
+    },
+    "sydney": {
+        "size_um": (100.0, 100.0),
+        "density_per_um2": 0.1,
+        "length_dist": "gamma",
+        "length_mean_um": 10.0,
+        "length_std_um": 1.0,
+        "diameter_nm": 60.0,
+    },
+}
+
+#: Default parameters of the junction models when ``junction_params`` is not given. The
+#: ``rate_balance`` values are the NW-ESN preset; other models use their own defaults (empty dict).
+DEFAULT_JUNCTION_PARAMS: dict[str, dict[str, float]] = {
+    "rate_balance": {
+        "kp0_per_s": 1e-4,
+        "kd0_per_s": 0.5,
+        "eta_p_per_V": 10.0,
+        "eta_d_per_V": 1.0,
+        "G_min_S": 1e-3,
+        "G_max_S": 0.1,
+    },
+    "filament_gap": {},
+}
+
+_DEFAULTS: dict[str, Any] = {
+    "size_um": (100.0, 100.0),
+    "length_dist": "normal",
+    "length_mean_um": 10.0,
+    "length_std_um": 1.0,
+    "diameter_nm": 60.0,
+    "electrodes": "two-terminal",
+    "representation": "junction",
+    "junction_model": "rate_balance",
+    "series_resistance_ohm": 0.0,
+    "resistivity_ohm_m": AG_RESISTIVITY_OHM_M,
+}
+
+
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("nanowire-hil")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - not installed
+        from . import __version__
+
+        return __version__
+
+
+def _known_models() -> tuple[str, ...]:
+    try:  # the registry of the dynamics module, when present
+        from .junctions import JUNCTION_MODELS  # type: ignore[attr-defined]
+
+        return tuple(JUNCTION_MODELS)
+    except ImportError:
+        return tuple(DEFAULT_JUNCTION_PARAMS)
+
+
+@dataclass(frozen=True, eq=False)
+class Junctions:
+    """Junction wire pairs and positions.
+
+    Parameters
+    ----------
+    wires : ndarray of int64, shape (n_junctions, 2)
+        Wire indices of each junction.
+    xy_um : ndarray of float, shape (n_junctions, 2)
+        Junction positions in micrometres.
+    """
+
+    wires: np.ndarray
+    xy_um: np.ndarray
+
+    def __post_init__(self) -> None:
+        w = np.asarray(self.wires, dtype=np.int64).reshape(-1, 2)
+        xy = check_finite_array("junction xy_um", np.asarray(self.xy_um, dtype=float).reshape(-1, 2))
+        if w.shape != xy.shape:
+            raise ValidationError(
+                f"junction wires and xy_um must have the same shape, got {w.shape}, {xy.shape}")
+        object.__setattr__(self, "wires", w)
+        object.__setattr__(self, "xy_um", xy)
+
+    def __len__(self) -> int:
+        return int(self.wires.shape[0])
+
+
+def _check_params(params: Mapping[str, Any] | None) -> dict[str, float]:
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise ValidationError(f"junction_params must be a dict of name -> float, got {type(params).__name__}")
+    out = {}
+    for k, v in params.items():
+        if not isinstance(k, str) or not k:
+            raise ValidationError(f"junction_params keys must be non-empty strings, got {k!r}")
+        out[k] = check_real(f"junction_params[{k!r}]", v)
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class NanowireNetwork:
+    """A virtual Ag nanowire device.
+
+    Parameters
+    ----------
+    geometry : Geometry
+        All deposited wires (including those in clusters that touch no electrode).
+    junctions : Junctions
+        The electrically relevant junctions (see the module docstring), in circuit edge order.
+    electrodes : ElectrodeLayout
+    representation : {"junction", "multinodal"}
+        Graph representation used by :meth:`circuit`.
+    junction_model : str
+        Name of the junction model (registry of :mod:`nwphys.junctions`).
+    junction_params : dict of str to float
+        Parameters of the junction model.
+    state : ndarray of float, shape (n_junctions,), or None
+        Junction state (None = the model's resting state).
+    metadata : dict
+        Creation parameters, seed, versions; JSON-compatible values.
+    resistivity_ohm_m : float
+        Wire resistivity for the multi-nodal representation (> 0).
+    wire_component : ndarray of int, shape (n_wires,), or None
+        Cluster of each wire in the full geometry (0 = largest); computed from ``junctions``
+        when None.
+    """
+
+    geometry: Geometry
+    junctions: Junctions
+    electrodes: ElectrodeLayout
+    representation: str = "junction"
+    junction_model: str = "rate_balance"
+    junction_params: dict[str, float] = field(default_factory=dict)
+    state: np.ndarray | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    resistivity_ohm_m: float = AG_RESISTIVITY_OHM_M
+    wire_component: np.ndarray | None = None
+    _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_choice("representation", self.representation, REPRESENTATIONS)
+        if not isinstance(self.junction_model, str) or not self.junction_model:
+            raise ValidationError(f"junction_model must be a non-empty string, got {self.junction_model!r}")
+        object.__setattr__(self, "junction_params", _check_params(self.junction_params))
+        object.__setattr__(self, "resistivity_ohm_m",
+                           check_real("resistivity_ohm_m", self.resistivity_ohm_m, low=0.0, low_open=True))
+        jw = self.junctions.wires
+        if jw.size and (jw.min() < 0 or jw.max() >= self.geometry.n_wires):
+            raise ValidationError(f"junction wires must index wires in [0, {self.geometry.n_wires - 1}]")
+        self.electrodes.check_inside(self.geometry.size_um)
+        if self.state is not None:
+            object.__setattr__(self, "state", self._check_state(self.state))
+        if self.wire_component is None:
+            object.__setattr__(self, "wire_component", wire_components(self.geometry.n_wires, jw)[0])
+        else:
+            wc = np.asarray(self.wire_component, dtype=np.int64)
+            if wc.shape != (self.geometry.n_wires,):
+                raise ValidationError(
+                    f"wire_component must have shape ({self.geometry.n_wires},), got {wc.shape}")
+            object.__setattr__(self, "wire_component", wc)
+        object.__setattr__(self, "metadata", dict(self.metadata))
+
+    def _check_state(self, g: Any) -> np.ndarray:
+        arr = check_finite_array("state", g, ndim=1)
+        if arr.shape != (self.n_junctions,):
+            raise ValidationError(
+                f"state must have shape ({self.n_junctions},) (n_junctions), got {arr.shape}")
+        return arr.copy()
+
+    # -- sizes -------------------------------------------------------------------------------
+    @property
+    def n_wires(self) -> int:
+        """Number of deposited wires."""
+        return self.geometry.n_wires
+
+    @property
+    def n_junctions(self) -> int:
+        """Number of electrically relevant junctions (= circuit edges)."""
+        return len(self.junctions)
+
+    @property
+    def n_electrodes(self) -> int:
+        """Number of electrodes."""
+        return len(self.electrodes)
+
+    @property
+    def n_components(self) -> int:
+        """Number of wire clusters of the full geometry (isolated wires count)."""
+        return int(self.wire_component.max()) + 1 if self.n_wires else 0
+
+    @property
+    def component_sizes(self) -> np.ndarray:
+        """Wires per cluster, decreasing, shape (n_components,)."""
+        return np.bincount(self.wire_component)
+
+    @property
+    def density_per_um2(self) -> float:
+        """Wire number density in wires per square micrometre."""
+        return self.geometry.density_per_um2
+
+    @property
+    def percolation_ratio(self) -> float:
+        """Density relative to the stick percolation threshold, ``n <L^2> / 5.63726``."""
+        return percolation_ratio(self.density_per_um2, float(np.mean(self.geometry.lengths_um**2)))
+
+    @property
+    def connected(self) -> bool:
+        """Whether every electrode is connected to every other through the network."""
+        return self._build().connected
+
+    # -- circuit -----------------------------------------------------------------------------
+    def _build(self) -> CircuitBuild:
+        if "build" not in self._cache:
+            self._cache["build"] = build_circuit(
+                self.geometry, self.junctions.wires, self.junctions.xy_um, self.electrodes,
+                representation=self.representation, resistivity_ohm_m=self.resistivity_ohm_m)
+        return self._cache["build"]
+
+    def circuit(self) -> Circuit:
+        """The electrical circuit of the device (see :mod:`nwphys.graph` for the conventions).
+
+        Circuit edge ``k`` is junction ``k`` of the network.
+
+        Raises
+        ------
+        PercolationError
+            The electrodes are not all connected (density below percolation, or an electrode
+            touching no wire).
+        ValidationError
+            The network holds junctions that cannot be circuit edges (build it with
+            :func:`generate`, which keeps only the relevant junctions).
+        """
+        b = self._build()
+        if not b.connected:
+            groups: dict[int, list[str]] = {}
+            for name, comp in zip(self.electrodes.names, b.electrode_component.tolist(), strict=True):
+                groups.setdefault(comp, []).append(name)
+            desc = " | ".join("{" + ", ".join(v) + "}" for v in groups.values())
+            l2 = float(np.mean(self.geometry.lengths_um**2))
+            raise PercolationError(
+                f"electrodes are not all connected through the network (connected groups: {desc}); "
+                f"wire density {self.density_per_um2:.4g} um^-2 is {self.percolation_ratio:.3g} x the "
+                f"stick percolation threshold n_c = {STICK_PERCOLATION_NC_L2}/<L^2> = "
+                f"{STICK_PERCOLATION_NC_L2 / l2:.4g} um^-2; raise the density or the wire length"
+            )
+        if not np.all(b.junction_kept):
+            raise ValidationError(
+                f"junctions: {int((~b.junction_kept).sum())} of {self.n_junctions} junctions are not "
+                f"circuit edges (outside the electrode component or shorted by an electrode)"
+            )
+        return b.circuit
+
+    def node_positions_um(self) -> np.ndarray:
+        """Position of each circuit node in micrometres, shape (n_nodes, 2) (see :class:`CircuitBuild`)."""
+        return self._build().node_xy_um
+
+    def node_wires(self) -> np.ndarray:
+        """Wire of each circuit node, shape (n_nodes,) (-1 for electrode nodes)."""
+        return self._build().node_wire
+
+    def with_state(self, g: Any) -> NanowireNetwork:
+        """Return a copy with junction state ``g`` of shape (n_junctions,) (finite).
+
+        ``g=None`` returns a copy without a stored state (the model's resting state).
+        """
+        return dataclasses.replace(self, state=None if g is None else self._check_state(g))
+
+    def to_networkx(self) -> nx.Graph:
+        """Physical graph: wires and electrodes as nodes, junctions and contacts as edges.
+
+        See :func:`nwphys.graph.wire_graph` for the node and edge attributes; the graph also has
+        ``graph["representation"]``, ``graph["junction_model"]`` and ``graph["junction_params"]``.
+        """
+        g = wire_graph(self.geometry, self.junctions.wires, self.junctions.xy_um, self.electrodes,
+                       state=self.state)
+        g.graph.update(representation=self.representation, junction_model=self.junction_model,
+                       junction_params=dict(self.junction_params), size_um=self.geometry.size_um)
+        for i, comp in enumerate(self.wire_component.tolist()):
+            g.nodes[i]["component"] = comp
+        return g
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NanowireNetwork):
+            return NotImplemented
+        same_state = (self.state is None and other.state is None) or (
+            self.state is not None and other.state is not None and np.array_equal(self.state, other.state))
+        return (self.geometry == other.geometry
+                and np.array_equal(self.junctions.wires, other.junctions.wires)
+                and np.array_equal(self.junctions.xy_um, other.junctions.xy_um)
+                and self.electrodes == other.electrodes
+                and self.representation == other.representation
+                and self.junction_model == other.junction_model
+                and self.junction_params == other.junction_params
+                and same_state and self.metadata == other.metadata
+                and self.resistivity_ohm_m == other.resistivity_ohm_m
+                and np.array_equal(self.wire_component, other.wire_component))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def generate(
+    preset: str | None = None,
+    *,
+    n_wires: int | None = None,
+    density_per_um2: float | None = None,
+    size_um: tuple[float, float] | None = None,
+    length_dist: str | None = None,
+    length_mean_um: float | None = None,
+    length_std_um: float | None = None,
+    diameter_nm: float | None = None,
+    electrodes: str | ElectrodeLayout | Sequence[Electrode] | None = None,
+    representation: str | None = None,
+    junction_model: str | None = None,
+    junction_params: Mapping[str, float] | None = None,
+    series_resistance_ohm: float | None = None,
+    resistivity_ohm_m: float | None = None,
+    seed: int | np.random.Generator | None = None,
+) -> NanowireNetwork:
+    """Generate a virtual nanowire device.
+
+    Every argument left as None takes the preset's value, else the default: ``size_um=(100, 100)``,
+    ``length_dist="normal"``, ``length_mean_um=10``, ``length_std_um=1``, ``diameter_nm=60``,
+    ``electrodes="two-terminal"``, ``representation="junction"``, ``junction_model="rate_balance"``
+    (NW-ESN parameters), ``series_resistance_ohm=0``, ``resistivity_ohm_m=1.6e-8`` (bulk Ag).
+
+    Parameters
+    ----------
+    preset : {"torino", "sydney"} or None
+        Published device model, see :data:`PRESETS`.
+    n_wires : int
+        Number of wires (>= 1). Exclusive with ``density_per_um2`` (an explicit ``n_wires``
+        overrides a preset's density).
+    density_per_um2 : float
+        Wire number density in wires per square micrometre (> 0); the count is
+        ``round(density * W * H)``.
+    size_um : (float, float)
+        Area ``(W, H)`` in micrometres (> 0).
+    length_dist : {"normal", "gamma", "fixed"}
+    length_mean_um, length_std_um : float
+        Wire length mean (> 0) and standard deviation (>= 0) in micrometres.
+    diameter_nm : float
+        Wire diameter in nanometres (> 0).
+    electrodes : str, ElectrodeLayout or list of Electrode
+        ``"two-terminal"``, ``"meaRxC"`` (e.g. ``"mea4x4"``) or explicit electrodes inside the area.
+    representation : {"junction", "multinodal"}
+    junction_model : str
+        ``"rate_balance"`` or ``"filament_gap"`` (or any registered model).
+    junction_params : dict of str to float, optional
+        Model parameters (default: :data:`DEFAULT_JUNCTION_PARAMS` of the model).
+    series_resistance_ohm : float
+        Series resistance of every electrode of a named layout in ohms (>= 0).
+    resistivity_ohm_m : float
+        Wire resistivity in ohm metres for the multi-nodal representation (> 0).
+    seed : int, Generator or None
+        Random source. With None a fresh seed is drawn and recorded in ``metadata["seed"]``, so
+        the device can always be regenerated (except from a Generator).
+
+    Returns
+    -------
+    NanowireNetwork
+        With ``state=None`` (the model's resting state). A device whose electrodes are not
+        connected is returned (``connected`` is False); its :meth:`~NanowireNetwork.circuit` raises
+        :class:`PercolationError`.
+
+    Raises
+    ------
+    ValidationError
+        A parameter is out of range (the message names it), an electrode lies outside the area,
+        or a wire touches two electrodes.
+    """
+    if preset is not None:
+        check_choice("preset", preset, PRESETS)
+    given = {k: v for k, v in {
+        "size_um": size_um, "length_dist": length_dist, "length_mean_um": length_mean_um,
+        "length_std_um": length_std_um, "diameter_nm": diameter_nm, "electrodes": electrodes,
+        "representation": representation, "junction_model": junction_model,
+        "series_resistance_ohm": series_resistance_ohm, "resistivity_ohm_m": resistivity_ohm_m,
+    }.items() if v is not None}
+    if n_wires is not None and density_per_um2 is not None:
+        raise ValidationError(
+            f"give n_wires or density_per_um2, not both (got n_wires={n_wires!r}, "
+            f"density_per_um2={density_per_um2!r})")
+    p: dict[str, Any] = {**_DEFAULTS, **(PRESETS[preset] if preset else {}), **given}
+    if n_wires is not None:
+        p.pop("density_per_um2", None)
+        p["n_wires"] = check_int("n_wires", n_wires, low=1)
+    elif density_per_um2 is not None:
+        p["density_per_um2"] = density_per_um2
+    w, h = _check_size(p["size_um"])
+    if "n_wires" not in p:
+        if "density_per_um2" not in p:
+            raise ValidationError("give n_wires or density_per_um2 (or a preset), got neither")
+        dens = check_real("density_per_um2", p["density_per_um2"], low=0.0, low_open=True)
+        n = round(dens * w * h)
+        if n < 1:
+            raise ValidationError(
+                f"density_per_um2 must give at least 1 wire in {w!r} x {h!r} um, got {dens!r} "
+                f"({dens * w * h:.3g} wires)")
+        p["n_wires"] = n
+    check_choice("length_dist", p["length_dist"], LENGTH_DISTRIBUTIONS)
+    check_choice("representation", p["representation"], REPRESENTATIONS)
+    model = check_choice("junction_model", p["junction_model"], _known_models())
+    params = _check_params(junction_params if junction_params is not None
+                           else DEFAULT_JUNCTION_PARAMS.get(model, {}))
+    rs = check_real("series_resistance_ohm", p["series_resistance_ohm"], low=0.0)
+    layout = make_layout(p["electrodes"], (w, h), series_resistance_ohm=rs)
+
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy)
+    seed_rec = None if isinstance(seed, np.random.Generator) else check_int("seed", seed, low=0)
+    geometry = random_sticks(
+        p["n_wires"], (w, h), length_dist=p["length_dist"], length_mean_um=p["length_mean_um"],
+        length_std_um=p["length_std_um"], diameter_nm=p["diameter_nm"], seed=seed)
+    jw, jxy = find_junctions(geometry)
+    build = build_circuit(geometry, jw, jxy, layout, representation=p["representation"],
+                          resistivity_ohm_m=p["resistivity_ohm_m"])
+    keep = build.junction_kept
+    labels, _ = wire_components(geometry.n_wires, jw)
+    creation = {
+        "preset": preset,
+        "n_wires": int(p["n_wires"]),
+        "density_per_um2": None if "density_per_um2" not in p else float(p["density_per_um2"]),
+        "size_um": [w, h],
+        "length_dist": p["length_dist"],
+        "length_mean_um": float(p["length_mean_um"]),
+        "length_std_um": float(p["length_std_um"]),
+        "diameter_nm": float(p["diameter_nm"]),
+        "electrodes": layout.name,
+        "representation": p["representation"],
+        "junction_model": model,
+        "series_resistance_ohm": rs,
+        "resistivity_ohm_m": float(p["resistivity_ohm_m"]),
+    }
+    metadata = {
+        "creation_params": creation,
+        "seed": seed_rec,
+        "package_version": _package_version(),
+        "numpy_version": np.__version__,
+        "n_junctions_total": int(jw.shape[0]),
+        "connected": build.connected,
+    }
+    net = NanowireNetwork(
+        geometry=geometry,
+        junctions=Junctions(jw[keep], jxy[keep]),
+        electrodes=layout,
+        representation=p["representation"],
+        junction_model=model,
+        junction_params=params,
+        state=None,
+        metadata=metadata,
+        resistivity_ohm_m=p["resistivity_ohm_m"],
+        wire_component=labels,
+    )
+    net._cache["build"] = dataclasses.replace(build, junction_kept=np.ones(int(keep.sum()), dtype=bool))
+    return net

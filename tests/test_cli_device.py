@@ -1,0 +1,112 @@
+"""``nwhil device generate | info | plot`` through :func:`nwmodel.cli.main`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import nwphys
+from nwmodel.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _agg(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+
+
+def _generate(tmp_path: Path, *extra: str, name: str = "dev.h5") -> Path:
+    out = tmp_path / name
+    rc = main(["device", "generate", *extra, "--seed", "7", "-o", str(out)])
+    assert rc == 0
+    return out
+
+
+def test_generate_matches_library_and_info_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _generate(tmp_path, "--preset", "sydney", "--electrodes", "mea4x4")
+    assert "wrote" in capsys.readouterr().out
+    net = nwphys.load_network(out)
+    assert net == nwphys.generate("sydney", electrodes="mea4x4", seed=7)
+    assert main(["device", "info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["n_wires"] == net.n_wires == 1000
+    assert info["n_junctions"] == net.n_junctions
+    assert info["n_electrodes"] == 16 and info["connected"] is True
+    assert info["percolation_ratio"] == pytest.approx(net.percolation_ratio, rel=1e-12)
+    assert info["junctions_per_wire"] == pytest.approx(2 * net.n_junctions / 1000, rel=1e-12)
+    assert info["n_components"] == int(net.wire_component.max()) + 1
+
+
+def test_generate_explicit_parameters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _generate(tmp_path, "--wires", "400", "--size", "40x30", "--length-mean", "6",
+                    "--length-std", "1.5", "--representation", "multinodal")
+    net = nwphys.load_network(out)
+    assert net.n_wires == 400 and net.geometry.size_um == (40.0, 30.0)
+    assert net.representation == "multinodal"
+    assert net.metadata["creation_params"]["length_std_um"] == 1.5
+    assert main(["device", "info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "wires:" in text and "percolation" in text and "junctions per wire" in text
+
+
+def test_density_option(tmp_path: Path) -> None:
+    out = _generate(tmp_path, "--density", "0.2", "--size", "50x50", "--length-mean", "5")
+    assert nwphys.load_network(out).n_wires == 500
+
+
+def test_plot_writes_png(tmp_path: Path) -> None:
+    dev = _generate(tmp_path, "--preset", "sydney")
+    png = tmp_path / "dev.png"
+    assert main(["device", "plot", str(dev), "-o", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_existing_output_needs_force(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _generate(tmp_path, "--preset", "sydney")
+    before = out.read_bytes()
+    rc = main(["device", "generate", "--preset", "sydney", "--seed", "8", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 1 and "exists; pass --force" in err and err.count("\n") == 1
+    assert out.read_bytes() == before
+    assert main(["device", "generate", "--preset", "sydney", "--seed", "8", "-o", str(out), "--force"]) == 0
+    assert nwphys.load_network(out).metadata["seed"] == 8
+
+
+def test_missing_device_file_is_one_line_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for sub in (["info"], ["plot"]):
+        argv = ["device", *sub, str(tmp_path / "missing.h5")]
+        if sub == ["plot"]:
+            argv += ["-o", str(tmp_path / "x.png")]
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("nwhil: error: device file") and "not found" in err
+        assert err.count("\n") == 1
+
+
+def test_bad_parameter_is_one_line_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["device", "generate", "--wires", "0", "--seed", "1", "-o", str(tmp_path / "x.h5")])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.startswith("nwhil: error: n_wires must be an integer in [1, inf)")
+    rc = main(["device", "generate", "--wires", "10", "--electrodes", "grid", "--seed", "1",
+               "-o", str(tmp_path / "x.h5")])
+    assert rc == 1 and "electrodes must be 'two-terminal'" in capsys.readouterr().err
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_disconnected_device_is_saved_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _generate(tmp_path, "--wires", "20", "--size", "100x100")
+    assert "not all connected" in capsys.readouterr().err
+    assert main(["device", "info", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["connected"] is False
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["device", "generate", "--wires", "5", "--density", "0.1", "--seed", "1", "-o", "x.h5"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["device", "generate", "--size", "ax3", "--seed", "1", "-o", "x.h5"])
+    assert exc.value.code == 2
