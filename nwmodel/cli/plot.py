@@ -1,16 +1,79 @@
-"""``nwhil plot``: filled by the issue that builds this capability."""
+"""``nwhil plot``: conductance and current versus time of a run file, plus a network snapshot."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+import numpy as np
 
 from . import CLIError
+from ._common import check_output_path
 
 
-def _not_yet(args: argparse.Namespace) -> int:
-    raise CLIError("'nwhil plot' is not available in this version yet")
+def _run(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import nwphys
+    from nwphys.junctions import make_junction_model
+    from nwphys.runfile import read_run
+
+    run = read_run(args.run)
+    out = check_output_path(args.output, args.force)
+    params = run["params"]
+    t = run["t_s"]
+    if t.size == 0:
+        raise CLIError(f"run file {args.run!r} holds no records yet")
+    model = make_junction_model(params["junction_model"], **params["junction_params"])
+    G = model.conductance_S(run["g"])
+    network = None
+    dev = args.device or params.get("device_path")
+    if dev and Path(dev).is_file():
+        network = nwphys.load_network(dev)
+    elif args.device:
+        raise CLIError(f"device file {args.device!r} not found")
+    ncols = 3 if network is not None else 2
+    fig, axes = plt.subplots(1, ncols, figsize=(5.0 * ncols, 4.0), constrained_layout=True)
+    ax = axes[0]
+    ax.plot(t, G.mean(axis=1), label="mean")
+    ax.fill_between(t, np.percentile(G, 5, axis=1), np.percentile(G, 95, axis=1), alpha=0.3, label="5-95 %")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("junction conductance (S)")
+    ax.legend(loc="best")
+    ax = axes[1]
+    for i, name in enumerate(params["electrode_names"]):
+        if name in params["driven"]:
+            ax.plot(t, run["electrode_current_A"][:, i], label=name)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("electrode current (A)")
+    ax.legend(loc="best")
+    if network is not None:
+        if network.n_junctions == G.shape[1]:
+            nwphys.plot_network(
+                network, color_by="conductance", values=G[-1], ax=axes[2], title=f"t = {t[-1]:.4g} s"
+            )
+        else:
+            axes[2].set_visible(False)
+    fig.suptitle(f"{Path(args.run).name}: {params['method']}, drive {params['drive']}", fontsize=9)
+    fig.savefig(out, dpi=args.dpi)
+    plt.close(fig)
+    print(f"wrote {out}")
+    return 0
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    """Register the ``plot`` group on parser."""
-    parser.set_defaults(func=_not_yet)
+    """Register the ``plot`` command on ``parser``."""
+    parser.add_argument("run", help="run file written by 'nwhil simulate'")
+    parser.add_argument("-o", "--output", required=True, help="image to write (format from the suffix)")
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="device file for the network snapshot "
+        "(default: the device recorded in the run file, when it still exists)",
+    )
+    parser.add_argument("--dpi", type=int, default=120)
+    parser.add_argument("--force", action="store_true", help="overwrite an existing image")
+    parser.set_defaults(func=_run)

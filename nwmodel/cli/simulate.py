@@ -1,16 +1,121 @@
-"""``nwhil simulate``: filled by the issue that builds this capability."""
+"""``nwhil simulate``: simulate a device file under electrode drives and stream the run to HDF5."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
 
 from . import CLIError
+from ._common import check_output_path, print_json
 
 
-def _not_yet(args: argparse.Namespace) -> int:
-    raise CLIError("'nwhil simulate' is not available in this version yet")
+def _parse_nodes(text: str | None) -> list[int] | str | None:
+    if text is None:
+        return None
+    if text == "all":
+        return "all"
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise CLIError(
+            f"--record-nodes must be 'all' or comma-separated node indices, got {text!r}"
+        ) from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    import nwphys
+    from nwphys.integrate import simulate
+    from nwphys.junctions import make_junction_model
+
+    device = Path(args.device)
+    out = Path(args.output) if args.resume else check_output_path(args.output, args.force)
+    if args.resume and not out.exists():
+        raise CLIError(f"--resume: run file {str(out)!r} not found")
+    network = nwphys.load_network(device)
+    res = simulate(
+        network,
+        args.drive,
+        duration_s=args.duration,
+        dt_s=args.dt,
+        method=args.method,
+        record_every=args.record_every,
+        record_nodes=_parse_nodes(args.record_nodes),
+        rtol=args.rtol,
+        atol=args.atol,
+        backend=args.backend,
+        out_path=out,
+        resume=args.resume,
+        force=args.force,
+        chunk_records=args.chunk,
+        progress=not (args.json or args.quiet),
+        run_info={"device_path": str(device.resolve())},
+    )
+    model = make_junction_model(network.junction_model, **dict(network.junction_params or {}))
+    g_last = res.g[-1] if res.g.shape[0] else np.zeros(network.n_junctions)
+    G_last = model.conductance_S(g_last)
+    currents = {
+        n: float(res.electrode_current_A[-1, i]) if res.t_s.size else 0.0
+        for i, n in enumerate(res.electrode_names)
+    }
+    summary = {
+        "output": str(out),
+        "method": res.method,
+        "status": res.status,
+        "message": res.message,
+        "steps": res.n_steps,
+        "nodal_solves": res.nfev,
+        "records": int(res.t_s.size),
+        "t_end_s": float(res.t_s[-1]) if res.t_s.size else 0.0,
+        "wall_time_s": res.wall_time_s,
+        "final_mean_state": float(np.mean(g_last)),
+        "final_mean_conductance_S": float(np.mean(G_last)),
+        "electrode_currents_A": currents,
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        cur = ", ".join(f"{k} {v:.4g} A" for k, v in currents.items())
+        print(
+            f"{res.method}: {res.n_steps} steps in {res.wall_time_s:.3g} s; final mean conductance "
+            f"{summary['final_mean_conductance_S']:.4g} S; currents {cur}; wrote {out}",
+            file=sys.stdout,
+        )
+    return 0
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    """Register the ``simulate`` group on parser."""
-    parser.set_defaults(func=_not_yet)
+    """Register the ``simulate`` command on ``parser``."""
+    from nwphys.integrate import METHODS
+    from nwphys.nodal import NODAL_BACKENDS
+
+    parser.add_argument("device", help="device file (nwhil device generate)")
+    parser.add_argument(
+        "--drive",
+        required=True,
+        help="electrode drive spec, e.g. 'in=pulse:amp=1,width=0.01,period=0.02;out=gnd' "
+        "(waveforms: number, gnd, float, dc:V, pulse:..., sine:..., pwl:v@t,...; "
+        "electrodes not named float)",
+    )
+    parser.add_argument("--duration", type=float, required=True, help="simulated time in seconds")
+    parser.add_argument("--dt", type=float, required=True, help="time step (exact) / record grid in seconds")
+    parser.add_argument(
+        "--method",
+        default="exact",
+        choices=METHODS,
+        help="'exact' (fast fixed step) or a scipy solve_ivp method (default: exact)",
+    )
+    parser.add_argument("--record-every", type=int, default=1, help="record every k-th step (default 1)")
+    parser.add_argument("--record-nodes", default=None, help="'all' or comma-separated node indices")
+    parser.add_argument("--rtol", type=float, default=1e-6, help="solve_ivp relative tolerance")
+    parser.add_argument("--atol", type=float, default=1e-9, help="solve_ivp absolute tolerance")
+    parser.add_argument("--backend", default="auto", choices=NODAL_BACKENDS, help="nodal solver backend")
+    parser.add_argument("--chunk", type=int, default=1000, help="records per HDF5 chunk / checkpoint")
+    parser.add_argument("-o", "--output", required=True, help="run file to write (HDF5)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing run file")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run file")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary (no progress bar)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=_run)

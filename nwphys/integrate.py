@@ -1,0 +1,718 @@
+"""Time integration of nanowire networks: one entry point, a registry of methods, one result type.
+
+Methods
+-------
+``"exact"`` (fast, fixed step)
+    Per step ``k`` at ``t_k = k dt``: apply the source voltages ``V_s(t_k)``, one nodal solve with
+    the conductances of ``g_k`` (analysis/ordering reused), the readout (electrode currents, node
+    voltages) from that same solve, then ``g_{k+1} = step_exact(g_k, V_junction, dt)`` -- the
+    closed-form solution of each junction's equation with its voltage frozen over the step
+    (unconditionally stable). The error comes from freezing the voltages: first order in ``dt``.
+any name of :data:`scipy.integrate._ivp.ivp.METHODS` (``"RK45"``, ``"RK23"``, ``"DOP853"``,
+``"Radau"``, ``"BDF"``, ``"LSODA"``)
+    The reference: :func:`scipy.integrate.solve_ivp` with a nodal solve inside the right-hand
+    side. The integration is split at every drive breakpoint (pulse edges, PWL knots, sample
+    times) so that no adaptive step straddles a discontinuity. ``"ivp"`` is an alias of the
+    default stiff-capable method ``"LSODA"``.
+
+Records are taken at ``t = r * record_every * dt`` for ``r = 0, 1, ...`` up to ``duration_s``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_choice, check_finite_array, check_int, check_real
+from .circuit import Circuit
+from .drives import Drive, parse_drive
+from .errors import IntegrationError, SolverError, ValidationError
+from .junctions import JunctionModel, make_junction_model
+from .nodal import NodalSolver
+
+__all__ = [
+    "IVP_METHODS",
+    "METHODS",
+    "SimulationResult",
+    "Stepper",
+    "StepperOutput",
+    "simulate",
+]
+
+#: scipy ``solve_ivp`` method names accepted by :func:`simulate`.
+IVP_METHODS: tuple[str, ...] = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
+#: Every method name accepted by :func:`simulate`.
+METHODS: tuple[str, ...] = ("exact", "ivp", *IVP_METHODS)
+DEFAULT_IVP_METHOD = "LSODA"
+
+
+# ---------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class SimulationResult:
+    """Outcome of :func:`simulate`.
+
+    Attributes
+    ----------
+    t_s : ndarray, shape (n_rec,)
+        Record times.
+    g : ndarray, shape (n_rec, n_junctions)
+        Junction state at each record time (``g`` in [0, 1] for the rate-balance model).
+    electrode_current_A : ndarray, shape (n_rec, n_electrodes)
+        Current from each source into the network (0 for floating electrodes).
+    electrode_voltage_V : ndarray, shape (n_rec, n_electrodes)
+        Electrode node voltages.
+    node_voltage_V : ndarray, shape (n_rec, n_probe) or None
+        Voltages of ``record_nodes`` when requested.
+    record_nodes : ndarray of int, shape (n_probe,) or None
+    electrode_names : tuple of str
+    driven : tuple of str
+    method : str
+    status : int
+        0 finished; 1 stopped early by the callback (resumable from the run file).
+    message : str
+    n_steps : int
+        Fixed steps taken (``"exact"``) or accepted adaptive steps (solve_ivp).
+    nfev : int
+        Nodal solves performed.
+    wall_time_s : float
+    """
+
+    t_s: np.ndarray
+    g: np.ndarray
+    electrode_current_A: np.ndarray
+    electrode_voltage_V: np.ndarray
+    node_voltage_V: np.ndarray | None
+    record_nodes: np.ndarray | None
+    electrode_names: tuple[str, ...]
+    driven: tuple[str, ...]
+    method: str
+    status: int
+    message: str
+    n_steps: int
+    nfev: int
+    wall_time_s: float
+
+    @property
+    def success(self) -> bool:
+        """True when the run reached ``duration_s``."""
+        return self.status == 0
+
+
+@dataclass(frozen=True)
+class StepperOutput:
+    """Readout of :meth:`Stepper.run`.
+
+    Attributes
+    ----------
+    electrode_voltage_V : ndarray, shape (n_steps, n_electrodes)
+    electrode_current_A : ndarray, shape (n_steps, n_electrodes)
+    node_voltage_V : ndarray, shape (n_steps, n_probe) or None
+    g_final : ndarray, shape (n_junctions,)
+    """
+
+    electrode_voltage_V: np.ndarray
+    electrode_current_A: np.ndarray
+    node_voltage_V: np.ndarray | None
+    g_final: np.ndarray
+
+
+# ---------------------------------------------------------------------------- helpers
+def _resolve_model(model: JunctionModel | str | None, network: Any, n_junctions: int) -> JunctionModel:
+    if model is None:
+        if network is not None:
+            return make_junction_model(network.junction_model, **dict(network.junction_params or {}))
+        model = "rate_balance"
+    if isinstance(model, str):
+        model = make_junction_model(model)
+    if not isinstance(model, JunctionModel):
+        raise ValidationError(f"model must be a JunctionModel or a registry name, got {type(model).__name__}")
+    model.check_n_junctions(n_junctions)
+    return model
+
+
+def _check_state(name: str, g: Any, model: JunctionModel, n: int) -> np.ndarray:
+    arr = check_finite_array(name, g, ndim=1)
+    if arr.shape != (n,):
+        raise ValidationError(f"{name} must have shape ({n},), got {arr.shape}")
+    lo, hi = model.state_bounds
+    bad = np.flatnonzero((arr < lo) | (arr > hi))
+    if bad.size:
+        j = int(bad[0])
+        raise ValidationError(
+            f"{name} must be in [{lo}, {hi}] for model {model.name!r}, got {float(arr[j])!r} at junction {j}"
+        )
+    return arr.copy()
+
+
+def _first_bad(x: np.ndarray) -> int:
+    return int(np.flatnonzero(~np.isfinite(x))[0])
+
+
+def _check_conductance(G: np.ndarray, t_s: float) -> None:
+    ok = np.isfinite(G) & (G > 0)
+    if not ok.all():
+        j = int(np.flatnonzero(~ok)[0])
+        raise IntegrationError(
+            f"junction conductance {float(G[j])!r} S is not finite and positive at t={t_s:.9g} s, "
+            f"junction {j}"
+        )
+
+
+class _Kernel:
+    """The fast fixed-step kernel shared by :class:`Stepper` and ``simulate(method="exact")``."""
+
+    def __init__(self, solver: NodalSolver, model: JunctionModel) -> None:
+        self.solver = solver
+        self.model = model
+        nj = solver.circuit.n_junctions
+        self.a = solver.circuit.edges[:, 0]
+        self.b = solver.circuit.edges[:, 1]
+        self.enode = solver.circuit.electrode_node
+        self.nj = nj
+
+    def run(
+        self,
+        g: np.ndarray,
+        driven_V: np.ndarray,
+        dt_s: float,
+        t0_s: float,
+        *,
+        last_update: bool,
+        record: np.ndarray | None,
+        probe: np.ndarray | None,
+        keep_g: bool,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Run ``driven_V.shape[0]`` steps from state ``g``; return the new state and the records.
+
+        ``record`` (bool per step, None = all) selects the steps read out. With ``last_update``
+        False the state is not advanced after the last step (a final readout-only solve).
+        """
+        n = driven_V.shape[0]
+        rec = np.ones(n, dtype=bool) if record is None else record
+        n_rec = int(rec.sum())
+        ne = self.enode.size
+        out_I = np.empty((n_rec, ne))
+        out_Ve = np.empty((n_rec, ne))
+        out_Vn = np.empty((n_rec, probe.size)) if probe is not None else None
+        out_g = np.empty((n_rec, self.nj)) if keep_g else None
+        solver, model, a, b = self.solver, self.model, self.a, self.b
+        r = 0
+        for k in range(n):
+            t = t0_s + k * dt_s
+            G = model.conductance_S(g)
+            try:
+                V = solver.node_voltages(G, driven_V[k])
+            except SolverError as exc:
+                _check_conductance(G, t)
+                raise IntegrationError(f"nodal solve failed at t={t:.9g} s: {exc}") from None
+            if rec[k]:
+                out_I[r] = solver.electrode_currents(G, driven_V[k], V)
+                out_Ve[r] = V[self.enode]
+                if out_Vn is not None:
+                    out_Vn[r] = V[probe]
+                if out_g is not None:
+                    out_g[r] = g
+                r += 1
+            if k == n - 1 and not last_update:
+                break
+            g = model.step_exact(g, V[a] - V[b], dt_s)
+            if not np.all(np.isfinite(g)):
+                j = _first_bad(g)
+                raise IntegrationError(
+                    f"non-finite junction state {float(g[j])!r} after the step at t={t:.9g} s "
+                    f"(step {k}), junction {j}"
+                )
+        recs = {"electrode_current_A": out_I, "electrode_voltage_V": out_Ve}
+        if out_Vn is not None:
+            recs["node_voltage_V"] = out_Vn
+        if out_g is not None:
+            recs["g"] = out_g
+        return g, recs
+
+
+# ---------------------------------------------------------------------------- Stepper
+class Stepper:
+    """Stateful fast stepper (the ``"exact"`` method) for hardware emulation and reservoirs.
+
+    Parameters
+    ----------
+    circuit : Circuit
+    model : JunctionModel or str
+        Junction model (or registry name with default parameters).
+    driven : sequence of str
+        Electrodes held at a voltage, in the column order of ``driven_V`` in :meth:`run`.
+    g0 : ndarray, shape (n_junctions,), optional
+        Initial state; default the model's resting state.
+    backend : str
+        Nodal solver backend (see :class:`~nwphys.nodal.NodalSolver`).
+
+    Notes
+    -----
+    Per step ``k`` of :meth:`run`: apply ``driven_V[k]``, nodal solve with ``g_k`` -> readout ``k``;
+    then ``g_{k+1}`` is the closed-form update with the junction voltages of that solve over ``dt_s``.
+    """
+
+    def __init__(
+        self,
+        circuit: Circuit,
+        model: JunctionModel | str,
+        *,
+        driven: Sequence[str],
+        g0: np.ndarray | None = None,
+        backend: str = "auto",
+    ) -> None:
+        self.circuit = circuit
+        self.model = _resolve_model(model, None, circuit.n_junctions)
+        self.solver = NodalSolver(circuit, driven=driven, backend=backend)
+        self.driven = self.solver.driven
+        n = circuit.n_junctions
+        self._g0 = self.model.resting_state(n) if g0 is None else _check_state("g0", g0, self.model, n)
+        self._g = self._g0.copy()
+        self._kernel = _Kernel(self.solver, self.model)
+
+    @property
+    def g(self) -> np.ndarray:
+        """Copy of the current junction state, shape (n_junctions,)."""
+        return self._g.copy()
+
+    def set_state(self, g: np.ndarray) -> None:
+        """Replace the junction state (validated against the model's bounds)."""
+        self._g = _check_state("g", g, self.model, self.circuit.n_junctions)
+
+    def reset(self) -> None:
+        """Return to the initial state ``g0`` (or the resting state)."""
+        self._g = self._g0.copy()
+
+    def run(
+        self,
+        driven_V: np.ndarray,
+        dt_s: float,
+        *,
+        probe_nodes: Sequence[int] | None = None,
+        t0_s: float = 0.0,
+    ) -> StepperOutput:
+        """Advance ``n_steps`` fixed steps.
+
+        Parameters
+        ----------
+        driven_V : ndarray, shape (n_steps, n_driven)
+            Source voltage of each driven electrode at each step (volts).
+        dt_s : float
+            Step in seconds (> 0).
+        probe_nodes : sequence of int, optional
+            Nodes whose voltages are returned at every step.
+        t0_s : float
+            Time of the first step (only used in error messages).
+
+        Returns
+        -------
+        StepperOutput
+        """
+        dv = check_finite_array("driven_V", driven_V)
+        if dv.ndim == 1 and self.solver.n_driven == 1:
+            dv = dv[:, None]
+        if dv.ndim != 2 or dv.shape[1] != self.solver.n_driven:
+            raise ValidationError(
+                f"driven_V must have shape (n_steps, {self.solver.n_driven}) "
+                f"(driven: {', '.join(self.driven)}), got {dv.shape}"
+            )
+        dt = check_real("dt_s", dt_s, low=0.0, low_open=True)
+        probe = _check_nodes(probe_nodes, self.circuit.n_nodes)
+        if dv.shape[0] == 0:
+            ne = self.circuit.n_electrodes
+            return StepperOutput(
+                np.zeros((0, ne)),
+                np.zeros((0, ne)),
+                None if probe is None else np.zeros((0, probe.size)),
+                self.g,
+            )
+        g, recs = self._kernel.run(
+            self._g, dv, dt, float(t0_s), last_update=True, record=None, probe=probe, keep_g=False
+        )
+        self._g = g
+        return StepperOutput(
+            recs["electrode_voltage_V"], recs["electrode_current_A"], recs.get("node_voltage_V"), g.copy()
+        )
+
+
+def _check_nodes(nodes: Any, n_nodes: int) -> np.ndarray | None:
+    if nodes is None:
+        return None
+    if isinstance(nodes, str):
+        if nodes == "all":
+            return np.arange(n_nodes)
+        raise ValidationError(f"record_nodes must be None, 'all' or node indices, got {nodes!r}")
+    arr = np.asarray(nodes)
+    if arr.ndim != 1 or arr.dtype.kind not in "iu":
+        raise ValidationError(f"node indices must be a 1-D integer array, got {nodes!r}")
+    if arr.size and (arr.min() < 0 or arr.max() >= n_nodes):
+        raise ValidationError(
+            f"node indices must be in [0, {n_nodes - 1}], got range [{arr.min()}, {arr.max()}]"
+        )
+    return arr.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------- simulate
+def simulate(
+    circuit_or_network: Any,
+    drive: Drive | str | Mapping[str, Any],
+    *,
+    duration_s: float,
+    dt_s: float,
+    method: str = "exact",
+    model: JunctionModel | str | None = None,
+    g0: np.ndarray | None = None,
+    record_every: int = 1,
+    record_nodes: Sequence[int] | str | None = None,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    max_step_s: float | None = None,
+    backend: str = "auto",
+    out_path: Any = None,
+    resume: bool = False,
+    force: bool = False,
+    chunk_records: int = 1000,
+    progress: bool = False,
+    callback: Callable[[dict[str, Any]], bool | None] | None = None,
+    run_info: Mapping[str, Any] | None = None,
+) -> SimulationResult:
+    """Simulate a nanowire device under an electrode drive.
+
+    Parameters
+    ----------
+    circuit_or_network : Circuit or NanowireNetwork
+        The device. A network supplies its junction model, parameters and state as defaults.
+    drive : Drive, spec string or mapping
+        Electrode voltages (see :mod:`nwphys.drives`).
+    duration_s : float
+        End time (> 0); must be a whole number of steps ``dt_s`` (relative tolerance 1e-9).
+    dt_s : float
+        Fixed step of ``"exact"`` and the record grid of every method (> 0).
+    method : str
+        ``"exact"`` or a solve_ivp method (``"RK45"``, ``"LSODA"``, ``"BDF"``, ``"Radau"``, ...);
+        ``"ivp"`` = ``"LSODA"``.
+    model : JunctionModel or str, optional
+        Junction model; default from the network, else ``"rate_balance"`` (NW-ESN preset).
+    g0 : ndarray, shape (n_junctions,), optional
+        Initial state; default the network's state, else the model's resting state.
+    record_every : int
+        Record every k-th step (>= 1).
+    record_nodes : sequence of int or "all", optional
+        Node voltages to record (memory: n_rec x n_probe floats).
+    rtol, atol : float
+        Tolerances of solve_ivp (ignored by ``"exact"``).
+    max_step_s : float, optional
+        Largest adaptive step of solve_ivp (default: unlimited).
+    backend : str
+        Nodal solver backend.
+    out_path : path-like, optional
+        Stream the records to this HDF5 run file in chunks of ``chunk_records`` records, with a
+        checkpoint after each chunk.
+    resume : bool
+        Continue an interrupted run in ``out_path`` from its last checkpoint (same parameters).
+    force : bool
+        Overwrite an existing ``out_path`` (when not resuming).
+    chunk_records : int
+        Records per chunk (streaming granularity and checkpoint interval).
+    progress : bool
+        Show a tqdm progress bar on stderr.
+    callback : callable, optional
+        Called after every chunk with ``{"rows", "step", "t_s", "n_rows"}``; returning False stops
+        the run (status 1; resumable from ``out_path``).
+    run_info : mapping, optional
+        Extra JSON-serialisable items stored with the run parameters (e.g. the device path).
+
+    Returns
+    -------
+    SimulationResult
+
+    Raises
+    ------
+    ValidationError
+        Bad arguments (the message names the parameter).
+    IntegrationError
+        solve_ivp failure or a non-finite state, naming the time and the junction.
+    """
+    t_start = time.perf_counter()
+    network = None
+    if isinstance(circuit_or_network, Circuit):
+        circuit = circuit_or_network
+    elif hasattr(circuit_or_network, "circuit"):
+        network = circuit_or_network
+        circuit = network.circuit()
+    else:
+        raise ValidationError(
+            f"circuit_or_network must be a Circuit or a NanowireNetwork, "
+            f"got {type(circuit_or_network).__name__}"
+        )
+    method = check_choice("method", method, METHODS)
+    if method == "ivp":
+        method = DEFAULT_IVP_METHOD
+    if isinstance(drive, str):
+        drive = parse_drive(drive)
+    elif not isinstance(drive, Drive):
+        if not isinstance(drive, Mapping):
+            raise ValidationError(
+                f"drive must be a Drive, a spec string or a mapping, got {type(drive).__name__}"
+            )
+        drive = Drive(drive)
+    drive.check_circuit(circuit.electrode_names)
+    duration = check_real("duration_s", duration_s, low=0.0, low_open=True)
+    dt = check_real("dt_s", dt_s, low=0.0, low_open=True, high=duration)
+    n_steps = round(duration / dt)
+    if abs(n_steps * dt - duration) > 1e-9 * duration:
+        raise ValidationError(
+            f"duration_s must be a whole number of steps dt_s, got duration_s={duration_s!r}, "
+            f"dt_s={dt_s!r} ({duration / dt:.6g} steps)"
+        )
+    re_ = check_int("record_every", record_every, low=1)
+    chunk = check_int("chunk_records", chunk_records, low=1)
+    rtol = check_real("rtol", rtol, low=0.0, low_open=True, high=1.0)
+    atol = check_real("atol", atol, low=0.0, low_open=True)
+    if max_step_s is not None:
+        max_step_s = check_real("max_step_s", max_step_s, low=0.0, low_open=True)
+    model = _resolve_model(model, network, circuit.n_junctions)
+    n_j = circuit.n_junctions
+    if g0 is None and network is not None and getattr(network, "state", None) is not None:
+        g0 = network.state
+    g = model.resting_state(n_j) if g0 is None else _check_state("g0", g0, model, n_j)
+    probe = _check_nodes(record_nodes, circuit.n_nodes)
+    solver = NodalSolver(circuit, driven=drive.driven, backend=backend)
+    n_rows = n_steps // re_ + 1
+
+    writer = None
+    row0, step0 = 0, 0
+    if out_path is not None:
+        from .runfile import RunWriter
+
+        params = {
+            "method": method,
+            "dt_s": dt,
+            "duration_s": duration,
+            "record_every": re_,
+            "chunk_records": chunk,
+            "drive": drive.spec,
+            "junction_model": model.name,
+            "junction_params": {
+                k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in model.params.items()
+            },
+            "electrode_names": list(circuit.electrode_names),
+            "driven": list(drive.driven),
+            "n_junctions": n_j,
+            "n_nodes": circuit.n_nodes,
+            "rtol": rtol,
+            "atol": atol,
+            "max_step_s": max_step_s,
+            "record_nodes": None if probe is None else probe.tolist(),
+            "g0_sum": float(np.sum(g)),
+            **dict(run_info or {}),
+        }
+        writer = RunWriter(
+            out_path,
+            params=params,
+            n_junctions=n_j,
+            n_electrodes=circuit.n_electrodes,
+            n_probe=0 if probe is None else probe.size,
+            resume=resume,
+            force=force,
+        )
+        if probe is not None:
+            writer.set_record_nodes(probe)
+        if writer.checkpoint is not None:
+            row0, step0, _, g_ck = writer.checkpoint
+            g = np.asarray(g_ck, dtype=float)
+    elif resume:
+        raise ValidationError("resume=True needs out_path (the run file to continue)")
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=n_steps, initial=min(step0, n_steps), unit="step", desc=f"simulate ({method})", leave=False
+        )
+    parts: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("t_s", "g", "electrode_current_A", "electrode_voltage_V", "node_voltage_V")
+    }
+    status, message = 0, "finished"
+    n_taken = 0
+    nfev0 = solver.n_solves
+    kernel = _Kernel(solver, model)
+    try:
+        r0 = row0
+        while r0 < n_rows:
+            r1 = min(r0 + chunk, n_rows)
+            if method == "exact":
+                k0, k1 = r0 * re_, min(r1 * re_, n_steps + 1)
+                ks = np.arange(k0, k1)
+                dv = drive.voltages(ks * dt)
+                g, recs = kernel.run(
+                    g,
+                    dv,
+                    dt,
+                    k0 * dt,
+                    last_update=k1 <= n_steps,
+                    record=(ks % re_) == 0,
+                    probe=probe,
+                    keep_g=True,
+                )
+                n_taken += int(min(k1, n_steps) - k0)
+                step_next = k1
+            else:
+                g, recs, nst = _ivp_chunk(
+                    solver, model, drive, g, r0, r1, n_rows, re_ * dt, method, rtol, atol, max_step_s, probe
+                )
+                n_taken += nst
+                step_next = r1 * re_
+            recs["t_s"] = np.arange(r0, r1) * re_ * dt
+            if writer is not None:
+                writer.append(recs)
+                if r1 < n_rows:
+                    writer.write_checkpoint(rows=r1, step=step_next, t_s=step_next * dt, state=g)
+            else:
+                for k, v in recs.items():
+                    parts[k].append(v)
+            if bar is not None:
+                bar.update(min(step_next, n_steps) - bar.n)
+            r0 = r1
+            if callback is not None and r1 < n_rows:
+                ret = callback({"rows": r1, "n_rows": n_rows, "step": step_next, "t_s": step_next * dt})
+                if ret is False:
+                    status, message = 1, f"stopped by the callback at t={step_next * dt:.9g} s"
+                    break
+    finally:
+        if bar is not None:
+            bar.close()
+        if writer is not None and status == 0 and r0 < n_rows:  # an exception escaped: leave resumable
+            writer.close()
+    wall = time.perf_counter() - t_start
+    nfev = solver.n_solves - nfev0
+    if writer is not None:
+        arrays = writer.read_arrays()
+        writer.finish(status=status, message=message, wall_time_s=wall, n_steps=n_taken, nfev=nfev)
+    else:
+        arrays = {k: np.concatenate(v, axis=0) for k, v in parts.items() if v}
+    ne = circuit.n_electrodes
+    return SimulationResult(
+        t_s=arrays.get("t_s", np.zeros(0)),
+        g=arrays.get("g", np.zeros((0, n_j))),
+        electrode_current_A=arrays.get("electrode_current_A", np.zeros((0, ne))),
+        electrode_voltage_V=arrays.get("electrode_voltage_V", np.zeros((0, ne))),
+        node_voltage_V=arrays.get("node_voltage_V") if probe is not None else None,
+        record_nodes=probe,
+        electrode_names=circuit.electrode_names,
+        driven=drive.driven,
+        method=method,
+        status=status,
+        message=message,
+        n_steps=n_taken,
+        nfev=nfev,
+        wall_time_s=wall,
+    )
+
+
+def _ivp_chunk(
+    solver: NodalSolver,
+    model: JunctionModel,
+    drive: Drive,
+    g: np.ndarray,
+    r0: int,
+    r1: int,
+    n_rows: int,
+    rec_dt: float,
+    method: str,
+    rtol: float,
+    atol: float,
+    max_step: float | None,
+    probe: np.ndarray | None,
+) -> tuple[np.ndarray, dict[str, np.ndarray], int]:
+    """Integrate with solve_ivp from record ``r0`` (state ``g``) and read out records ``r0 .. r1-1``.
+
+    Returns the state at record ``r1`` (or at the last record), the records and the step count.
+    """
+    from scipy.integrate import solve_ivp
+
+    circuit = solver.circuit
+    a, b = circuit.edges[:, 0], circuit.edges[:, 1]
+    r_end = min(r1, n_rows - 1)
+    t_rec = np.arange(r0, r_end + 1) * rec_dt
+    t0, t1 = t_rec[0], t_rec[-1]
+    states = np.full((t_rec.size, g.size), np.nan)
+    states[0] = g
+    n_steps = 0
+    if t1 > t0:
+        tol = 1e-9 * rec_dt  # breakpoints closer than this to a cut are rounding images of it
+        cuts = [t0]
+        for bp in drive.breakpoints(t0, t1):
+            if bp - cuts[-1] > tol and t1 - bp > tol:
+                cuts.append(float(bp))
+        cuts.append(t1)
+        y = g
+        for ta, tb in itertools.pairwise(cuts):
+            # evaluate the drive strictly inside the piece: the value on the right of a jump at ta
+            # and on the left of a jump at tb (delta is far above the waveforms' edge tolerance)
+            delta = 1e-6 * (tb - ta)
+            t_lo, t_hi = ta + delta, tb - delta
+
+            def fun(t: float, y_: np.ndarray, t_lo: float = t_lo, t_hi: float = t_hi) -> np.ndarray:
+                tt = min(max(t, t_lo), t_hi)
+                G = model.conductance_S(y_)
+                _check_conductance(G, t)
+                try:
+                    V = solver.node_voltages(G, drive.voltages(tt)[0])
+                except SolverError as exc:
+                    raise IntegrationError(f"nodal solve failed at t={t:.9g} s: {exc}") from None
+                d = model.rhs(y_, V[a] - V[b])
+                if not np.all(np.isfinite(d)):
+                    j = _first_bad(d)
+                    raise IntegrationError(
+                        f"non-finite junction rate {float(d[j])!r} at t={t:.9g} s, junction {j}"
+                    )
+                return d
+
+            sel = (t_rec > ta + tol) & (t_rec <= tb + tol)
+            t_ev = np.unique(np.concatenate([np.clip(t_rec[sel], ta, tb), [tb]]))
+            kw: dict[str, Any] = {"rtol": rtol, "atol": atol}
+            if max_step is not None:
+                kw["max_step"] = max_step
+            sol = solve_ivp(fun, (ta, tb), y, method=method, t_eval=t_ev, **kw)
+            if sol.status != 0:
+                t_fail = float(sol.t[-1]) if sol.t.size else ta
+                rate = np.abs(fun(t_fail, sol.y[:, -1] if sol.y.size else y))
+                raise IntegrationError(
+                    f"{method} failed at t={t_fail:.9g} s: {sol.message} "
+                    f"(fastest junction {int(np.argmax(rate))})"
+                )
+            n_steps += int(getattr(sol, "nfev", 0))
+            n_sel = int(sel.sum())
+            if n_sel:
+                states[sel] = sol.y.T[:n_sel]
+            y = sol.y[:, -1]
+            if not np.all(np.isfinite(y)):
+                j = _first_bad(y)
+                raise IntegrationError(f"non-finite junction state at t={tb:.9g} s, junction {j}")
+    # readout at the record times r0 .. r1-1 (one nodal solve each)
+    n_out = r1 - r0
+    ne = circuit.n_electrodes
+    recs: dict[str, np.ndarray] = {
+        "g": states[:n_out].copy(),
+        "electrode_current_A": np.empty((n_out, ne)),
+        "electrode_voltage_V": np.empty((n_out, ne)),
+    }
+    if probe is not None:
+        recs["node_voltage_V"] = np.empty((n_out, probe.size))
+    dv = drive.voltages(t_rec[:n_out])
+    for i in range(n_out):
+        G = model.conductance_S(states[i])
+        _check_conductance(G, float(t_rec[i]))
+        V = solver.node_voltages(G, dv[i])
+        recs["electrode_current_A"][i] = solver.electrode_currents(G, dv[i], V)
+        recs["electrode_voltage_V"][i] = V[circuit.electrode_node]
+        if probe is not None:
+            recs["node_voltage_V"][i] = V[probe]
+    return states[-1].copy(), recs, n_steps

@@ -1,0 +1,413 @@
+"""Memristive junction models: small classes over pure rate functions, plus a registry.
+
+Protocol for a junction model
+-----------------------------
+A model is a subclass of :class:`JunctionModel` that provides
+
+1. ``name`` (class attribute, the registry key) and ``param_names`` (the accepted keyword
+   parameters, with ``defaults`` for each);
+2. ``conductance_S(state)`` -- junction conductance in siemens from the state array
+   (shape (n_junctions,));
+3. ``rhs(state, V)`` -- the time derivative of the state for junction voltages ``V`` (volts);
+4. ``step_exact(state, V, dt_s)`` -- the state after ``dt_s`` seconds with ``V`` held constant,
+   in closed form (used by the fast fixed-step integrator; it must be unconditionally stable);
+5. ``resting_state(n)`` -- the state of ``n`` junctions at rest (equilibrium at 0 V);
+6. ``state_bounds`` -- (low, high) of the admissible state, checked by the integrators.
+
+Parameters may be scalars or arrays of shape (n_junctions,) (per-junction variability, see
+:func:`make_junction_model`). Register a user model with :func:`register_junction_model`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ._validation import check_int, check_real, make_rng
+from .errors import ValidationError
+
+__all__ = [
+    "JUNCTION_MODELS",
+    "JUNCTION_PRESETS",
+    "FilamentGapModel",
+    "JunctionModel",
+    "RateBalanceModel",
+    "filament_gap_conductance",
+    "filament_gap_rhs",
+    "filament_gap_step",
+    "make_junction_model",
+    "rate_balance_rhs",
+    "rate_balance_step",
+    "register_junction_model",
+]
+
+
+# ---------------------------------------------------------------------------- pure functions
+def rate_balance_rhs(
+    g: np.ndarray, V: np.ndarray, kp0_per_s: Any, kd0_per_s: Any, eta_p_per_V: Any, eta_d_per_V: Any
+) -> np.ndarray:
+    """``dg/dt = kp (1 - g) - kd g`` with ``kp = kp0 exp(eta_p |V|)``, ``kd = kd0 exp(-eta_d |V|)``."""
+    a = np.abs(V)
+    kp = kp0_per_s * np.exp(eta_p_per_V * a)
+    kd = kd0_per_s * np.exp(-eta_d_per_V * a)
+    return kp * (1.0 - g) - kd * g
+
+
+def rate_balance_step(
+    g: np.ndarray,
+    V: np.ndarray,
+    dt_s: float,
+    kp0_per_s: Any,
+    kd0_per_s: Any,
+    eta_p_per_V: Any,
+    eta_d_per_V: Any,
+) -> np.ndarray:
+    """Exact solution of the rate-balance equation after ``dt_s`` at constant ``V``.
+
+    ``g <- g_inf + (g - g_inf) exp(-(kp + kd) dt)`` with ``g_inf = kp / (kp + kd)``, evaluated as
+    ``1 / (1 + (kd0/kp0) exp(-(eta_p + eta_d)|V|))`` so that it stays finite for any voltage. When
+    ``kp + kd`` overflows, the decay factor is exactly 0 (the junction is at equilibrium), which is
+    the correct limit, not a clipping.
+    """
+    a = np.abs(V)
+    g_inf = 1.0 / (1.0 + (kd0_per_s / kp0_per_s) * np.exp(-(eta_p_per_V + eta_d_per_V) * a))
+    with np.errstate(over="ignore"):
+        rate = kp0_per_s * np.exp(eta_p_per_V * a) + kd0_per_s * np.exp(-eta_d_per_V * a)
+    decay = np.exp(-rate * dt_s)
+    return g_inf + (g - g_inf) * decay
+
+
+def filament_gap_rhs(
+    lam: np.ndarray, V: np.ndarray, Vset_V: Any, Vreset_V: Any, b: Any, lmax: Any
+) -> np.ndarray:
+    """Filament growth rate of Hochstetter et al. (2021).
+
+    ``dl/dt = (|V| - Vset) sign(V)`` when ``|V| > Vset``; ``-b (Vreset - |V|) sign(l)`` when
+    ``|V| < Vreset``; 0 in between. The state lives in ``[-lmax, lmax]``: at the boundary an
+    outward rate is 0 (the clipping is part of the model).
+    """
+    a = np.abs(V)
+    rate = np.where(a > Vset_V, (a - Vset_V) * np.sign(V), 0.0)
+    rate = np.where(a < Vreset_V, -b * (Vreset_V - a) * np.sign(lam), rate)
+    at_top = (lam >= lmax) & (rate > 0)
+    at_bot = (lam <= -lmax) & (rate < 0)
+    return np.where(at_top | at_bot, 0.0, rate)
+
+
+def filament_gap_step(
+    lam: np.ndarray, V: np.ndarray, dt_s: float, Vset_V: Any, Vreset_V: Any, b: Any, lmax: Any
+) -> np.ndarray:
+    """Exact filament state after ``dt_s`` at constant ``V`` (piecewise-linear in time).
+
+    Growth above ``Vset`` is linear and stops at ``+-lmax``; decay below ``Vreset`` shrinks ``|l|``
+    linearly and stops at 0 (``sign(0) = 0``), so the closed form is a clipped linear update.
+    """
+    a = np.abs(V)
+    grow = np.clip(lam + (a - Vset_V) * np.sign(V) * dt_s, -lmax, lmax)
+    shrink = np.sign(lam) * np.maximum(np.abs(lam) - b * (Vreset_V - a) * dt_s, 0.0)
+    out = np.where(a > Vset_V, grow, lam)
+    return np.where(a < Vreset_V, shrink, out)
+
+
+#: Constants of the Simmons low-voltage tunnelling formula used by Hochstetter et al. (2021).
+_TUNNEL = {"phi_V": 0.81, "A": 0.17, "C0": 10.19, "J1": 0.0000471307, "gap_max_nm": 5.0}
+
+
+def filament_gap_conductance(lam: np.ndarray, lcrit: Any, Gon_S: Any, Goff_S: Any) -> np.ndarray:
+    """Tunnelling conductance of the filament gap (Hochstetter et al. 2021).
+
+    The gap ``d = max(lcrit - |l|, 0) * 5 nm / lcrit``; the tunnel resistance
+    ``R_t = (2/A) d / sqrt(phi) exp(C0 d phi^2) / J1`` (phi = 0.81 V, A = 0.17, C0 = 10.19,
+    J1 = 4.71307e-5, as in the authors' code); ``G = 1 / (R_t + 1/Gon) + Goff``.
+    """
+    c = _TUNNEL
+    d = np.maximum(lcrit - np.abs(lam), 0.0) * c["gap_max_nm"] / lcrit
+    r_t = (2.0 / c["A"]) * d / np.sqrt(c["phi_V"]) * np.exp(c["C0"] * d * c["phi_V"] ** 2) / c["J1"]
+    return 1.0 / (r_t + 1.0 / Gon_S) + Goff_S
+
+
+# ---------------------------------------------------------------------------- classes
+class JunctionModel:
+    """Base class of junction models (see the module docstring for the protocol).
+
+    Parameters
+    ----------
+    **params
+        Model parameters (scalars, or arrays of shape (n_junctions,)); unknown names raise.
+    """
+
+    name: ClassVar[str] = ""
+    defaults: ClassVar[dict[str, float]] = {}
+    #: groups of parameters that share one random factor under per-junction variability
+    spread_groups: ClassVar[tuple[tuple[str, ...], ...]] = ()
+    state_bounds: tuple[float, float] = (-np.inf, np.inf)
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            raise ValidationError(
+                f"unknown parameter(s) {', '.join(unknown)} for junction model {self.name!r}; "
+                f"allowed: {', '.join(self.defaults)}"
+            )
+        merged: dict[str, Any] = dict(self.defaults)
+        for k, v in params.items():
+            if np.ndim(v):
+                arr = np.asarray(v, dtype=float)
+                if not np.all(np.isfinite(arr)):
+                    raise ValidationError(f"{k} must be finite, got non-finite entries")
+                merged[k] = arr
+            else:
+                merged[k] = check_real(k, v)
+        self._p = merged
+        self._validate()
+
+    def _validate(self) -> None:  # pragma: no cover - overridden
+        pass
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Copy of the parameter dict (scalars as float, per-junction values as arrays)."""
+        return {k: (v.copy() if isinstance(v, np.ndarray) else float(v)) for k, v in self._p.items()}
+
+    def check_n_junctions(self, n_junctions: int) -> None:
+        """Raise if per-junction parameter arrays do not have length ``n_junctions``."""
+        for k, v in self._p.items():
+            if isinstance(v, np.ndarray) and v.shape != (n_junctions,):
+                raise ValidationError(
+                    f"parameter {k} has shape {v.shape}, circuit has {n_junctions} junctions"
+                )
+
+    def conductance_S(self, state: np.ndarray) -> np.ndarray:
+        """Conductance in siemens of each junction, shape of ``state``."""
+        raise NotImplementedError
+
+    def rhs(self, state: np.ndarray, V: np.ndarray) -> np.ndarray:
+        """Time derivative of the state (per second) at junction voltages ``V`` (volts)."""
+        raise NotImplementedError
+
+    def step_exact(self, state: np.ndarray, V: np.ndarray, dt_s: float) -> np.ndarray:
+        """State after ``dt_s`` seconds with ``V`` frozen (closed form)."""
+        raise NotImplementedError
+
+    def resting_state(self, n: int) -> np.ndarray:
+        """State of ``n`` junctions at equilibrium under 0 V."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        ps = ", ".join(f"{k}={'<array>' if isinstance(v, np.ndarray) else v!r}" for k, v in self._p.items())
+        return f"{type(self).__name__}({ps})"
+
+
+def _positive(model: JunctionModel, *names: str) -> None:
+    for k in names:
+        v = model._p[k]
+        if np.any(np.asarray(v) <= 0):
+            raise ValidationError(f"{k} must be > 0 for junction model {model.name!r}, got {v!r}")
+
+
+class RateBalanceModel(JunctionModel):
+    """Rate-balance model (Miranda et al. 2020; Milano et al. 2022).
+
+    State ``g`` in [0, 1]; ``dg/dt = kp (1 - g) - kd g``; ``kp = kp0 exp(eta_p |V|)``,
+    ``kd = kd0 exp(-eta_d |V|)``; ``G = G_min + (G_max - G_min) g``. Defaults: the NW-ESN preset.
+    """
+
+    name = "rate_balance"
+    defaults: ClassVar[dict[str, float]] = {
+        "kp0_per_s": 1e-4,
+        "kd0_per_s": 0.5,
+        "eta_p_per_V": 10.0,
+        "eta_d_per_V": 1.0,
+        "G_min_S": 1e-3,
+        "G_max_S": 0.1,
+    }
+    spread_groups = (
+        ("kp0_per_s",),
+        ("kd0_per_s",),
+        ("eta_p_per_V",),
+        ("eta_d_per_V",),
+        ("G_min_S", "G_max_S"),
+    )
+    state_bounds = (0.0, 1.0)
+
+    def _validate(self) -> None:
+        _positive(self, "kp0_per_s", "kd0_per_s", "G_min_S", "G_max_S")
+        for k in ("eta_p_per_V", "eta_d_per_V"):
+            if np.any(np.asarray(self._p[k]) < 0):
+                raise ValidationError(f"{k} must be >= 0 V^-1, got {self._p[k]!r}")
+        if np.any(np.asarray(self._p["G_max_S"]) <= np.asarray(self._p["G_min_S"])):
+            raise ValidationError(
+                f"G_max_S must be > G_min_S, got G_min_S={self._p['G_min_S']!r}, "
+                f"G_max_S={self._p['G_max_S']!r}"
+            )
+
+    def _k(self) -> tuple[Any, Any, Any, Any]:
+        p = self._p
+        return p["kp0_per_s"], p["kd0_per_s"], p["eta_p_per_V"], p["eta_d_per_V"]
+
+    def conductance_S(self, state: np.ndarray) -> np.ndarray:
+        return self._p["G_min_S"] + (self._p["G_max_S"] - self._p["G_min_S"]) * state
+
+    def rhs(self, state: np.ndarray, V: np.ndarray) -> np.ndarray:
+        return rate_balance_rhs(state, V, *self._k())
+
+    def step_exact(self, state: np.ndarray, V: np.ndarray, dt_s: float) -> np.ndarray:
+        return rate_balance_step(state, V, dt_s, *self._k())
+
+    def resting_state(self, n: int) -> np.ndarray:
+        kp0, kd0 = self._p["kp0_per_s"], self._p["kd0_per_s"]
+        return np.broadcast_to(kp0 / (kp0 + kd0), (n,)).astype(float).copy()
+
+
+class FilamentGapModel(JunctionModel):
+    """Filament-gap model of Hochstetter et al., Nat. Commun. 12, 4008 (2021).
+
+    State ``l`` (filament length, dimensionless) in ``[-lmax, lmax]``:
+    ``dl/dt = (|V| - Vset) sign(V)`` above ``Vset``, ``-b (Vreset - |V|) sign(l)`` below ``Vreset``,
+    0 in between; the state is clipped to ``+-lmax`` -- this saturation IS part of the published
+    model (the filament cannot grow beyond ``lmax``), not a numerical safeguard. The conductance
+    comes from the tunnelling gap (:func:`filament_gap_conductance`); the junction is fully on when
+    ``|l| >= lcrit``.
+    """
+
+    name = "filament_gap"
+    defaults: ClassVar[dict[str, float]] = {
+        "Vset_V": 0.01,
+        "Vreset_V": 0.005,
+        "b": 10.0,
+        "lcrit": 0.01,
+        "lmax": 0.015,
+        "Gon_S": 7.77e-5,
+        "Goff_S": 7.77e-8,
+    }
+    spread_groups = (("Vset_V", "Vreset_V"), ("b",), ("Gon_S", "Goff_S"))
+
+    def _validate(self) -> None:
+        _positive(self, "Vset_V", "Vreset_V", "b", "lcrit", "lmax", "Gon_S", "Goff_S")
+        if np.any(np.asarray(self._p["Vreset_V"]) > np.asarray(self._p["Vset_V"])):
+            raise ValidationError("Vreset_V must be <= Vset_V")
+        if np.any(np.asarray(self._p["lcrit"]) > np.asarray(self._p["lmax"])):
+            raise ValidationError("lcrit must be <= lmax")
+
+    @property
+    def state_bounds(self) -> tuple[float, float]:  # type: ignore[override]
+        lmax = float(np.max(self._p["lmax"]))
+        return (-lmax, lmax)
+
+    def conductance_S(self, state: np.ndarray) -> np.ndarray:
+        p = self._p
+        return filament_gap_conductance(state, p["lcrit"], p["Gon_S"], p["Goff_S"])
+
+    def rhs(self, state: np.ndarray, V: np.ndarray) -> np.ndarray:
+        p = self._p
+        return filament_gap_rhs(state, V, p["Vset_V"], p["Vreset_V"], p["b"], p["lmax"])
+
+    def step_exact(self, state: np.ndarray, V: np.ndarray, dt_s: float) -> np.ndarray:
+        p = self._p
+        return filament_gap_step(state, V, dt_s, p["Vset_V"], p["Vreset_V"], p["b"], p["lmax"])
+
+    def resting_state(self, n: int) -> np.ndarray:
+        return np.zeros(n)
+
+
+#: Registry of junction models by name.
+JUNCTION_MODELS: dict[str, type[JunctionModel]] = {
+    RateBalanceModel.name: RateBalanceModel,
+    FilamentGapModel.name: FilamentGapModel,
+}
+
+#: Named parameter presets: preset name -> (model name, parameters).
+JUNCTION_PRESETS: dict[str, tuple[str, dict[str, float]]] = {
+    "nwesn": ("rate_balance", dict(RateBalanceModel.defaults)),
+    "natmat2022": (
+        "rate_balance",
+        {
+            "kp0_per_s": 2.555e-6,
+            "kd0_per_s": 64.88,
+            "eta_p_per_V": 34.92,
+            "eta_d_per_V": 5.59,
+            "G_min_S": 1.015e-3,
+            "G_max_S": 2.723e-3,
+        },
+    ),
+    "hochstetter2021": ("filament_gap", dict(FilamentGapModel.defaults)),
+}
+
+
+def register_junction_model(cls: type[JunctionModel]) -> type[JunctionModel]:
+    """Add a user model class to :data:`JUNCTION_MODELS` (usable as a decorator)."""
+    if not (isinstance(cls, type) and issubclass(cls, JunctionModel)) or not cls.name:
+        raise ValidationError("a junction model must subclass JunctionModel and set a non-empty name")
+    JUNCTION_MODELS[cls.name] = cls
+    return cls
+
+
+def make_junction_model(
+    name: str,
+    *,
+    preset: str | None = None,
+    spread: float = 0.0,
+    seed: int | np.random.Generator | None = None,
+    n_junctions: int | None = None,
+    **params: Any,
+) -> JunctionModel:
+    """Build a junction model by registry name.
+
+    Parameters
+    ----------
+    name : str
+        Registry key (``"rate_balance"``, ``"filament_gap"`` or a registered user model).
+    preset : str, optional
+        Start from a named parameter set of :data:`JUNCTION_PRESETS` (``"nwesn"``,
+        ``"natmat2022"``, ``"hochstetter2021"``); ``params`` override it.
+    spread : float
+        Device-to-device variability: each parameter group of ``spread_groups`` is multiplied,
+        per junction, by ``exp(spread * z)`` with ``z ~ N(0, 1)`` (median = nominal value; groups
+        such as ``(G_min_S, G_max_S)`` share one factor so their order is kept). 0 = identical junctions.
+    seed : int or Generator, optional
+        Seed of the variability draw (required when ``spread > 0``).
+    n_junctions : int, optional
+        Number of junctions (required when ``spread > 0``).
+    **params
+        Model parameters (see the model class).
+
+    Returns
+    -------
+    JunctionModel
+    """
+    if name not in JUNCTION_MODELS:
+        raise ValidationError(
+            f"junction model must be one of {', '.join(map(repr, JUNCTION_MODELS))}, got {name!r}"
+        )
+    cls = JUNCTION_MODELS[name]
+    merged: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in JUNCTION_PRESETS:
+            raise ValidationError(
+                f"preset must be one of {', '.join(map(repr, JUNCTION_PRESETS))}, got {preset!r}"
+            )
+        pmodel, pparams = JUNCTION_PRESETS[preset]
+        if pmodel != name:
+            raise ValidationError(f"preset {preset!r} belongs to model {pmodel!r}, not {name!r}")
+        merged.update(pparams)
+    merged.update(params)
+    spread = check_real("spread", spread, low=0.0, high=2.0)
+    if spread > 0:
+        if n_junctions is None or seed is None:
+            raise ValidationError("spread > 0 needs n_junctions and seed (variability is always seeded)")
+        n = check_int("n_junctions", n_junctions, low=1)
+        rng = make_rng(seed)
+        base = cls(**merged).params
+        for group in cls.spread_groups:
+            factor = np.exp(spread * rng.standard_normal(n))
+            for k in group:
+                base[k] = np.asarray(base[k], dtype=float) * factor
+        merged = base
+    return cls(**merged)
+
+
+def model_from_spec(name: str, params: Mapping[str, Any] | None) -> JunctionModel:
+    """Build a model from a stored ``(name, params)`` pair (e.g. a device file)."""
+    return make_junction_model(name, **dict(params or {}))
