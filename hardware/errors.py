@@ -4,7 +4,9 @@ from __future__ import annotations
 
 __all__ = [
     "ComplianceError",
+    "DeviceClosedError",
     "HardwareError",
+    "HardwareValidationError",
     "InstrumentConnectionError",
     "InstrumentError",
     "LimitError",
@@ -29,3 +31,11 @@ class InstrumentError(HardwareError):
 
 class InstrumentConnectionError(HardwareError):
     """Timeout, dropped connection or malformed reply from an instrument."""
+
+
+class HardwareValidationError(HardwareError, ValueError):
+    """A public argument of :mod:`hardware` is out of its allowed range or of the wrong kind."""
+
+
+class DeviceClosedError(HardwareError):
+    """The device was used after :meth:`~hardware.Device.close`."""

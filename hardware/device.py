@@ -1,0 +1,502 @@
+"""The one Device abstraction: named electrodes, strict limits, sequences in, measurements out.
+
+Every backend (in-process simulation, the SCPI emulator over TCP, a bench of source-measure units)
+subclasses :class:`Device`. The public methods validate, log, count and keep the device clock; a
+backend implements only the private hooks:
+
+1. ``_apply(voltages_V, dt_s) -> Readings`` : apply a validated sequence (one row per step, one
+   column per input electrode, in :attr:`Device.input_names` order) and return the readings.
+2. ``_read() -> Readings`` : one reading at the present bias, without advancing time.
+3. ``_reset()`` : restore the initial state (or run a documented relaxation protocol).
+4. ``_safe_state()`` : bring every source to 0 V (ramped where the hardware needs it) and switch
+   outputs off. Must be idempotent and safe to call after a failure.
+5. ``_close()`` : release connections (called once; :meth:`Device.close` runs ``_safe_state`` first).
+6. optionally ``_metadata() -> dict`` : backend provenance merged into :attr:`Device.metadata`.
+
+Conventions
+-----------
+* Roles: ``input`` electrodes are driven by a voltage source (their current is measured);
+  ``ground`` electrodes are held at 0 V (their current is measured); ``output`` electrodes float
+  (zero net current) and their voltage is measured; ``floating`` electrodes are neither driven nor
+  read.
+* Currents flow from the source INTO the network (positive when the source delivers power).
+* Limits are strict: a requested voltage beyond an input electrode's ``max_abs_V`` raises
+  :class:`~hardware.errors.LimitError` naming the electrode, the step, the value and the limit;
+  nothing is ever clipped.
+* Compliance: each reading carries a flag per input electrode (``|I| >= compliance_A`` or the
+  instrument's own compliance bit). With ``compliance_policy="raise"`` a flagged batch puts the
+  device in its safe state and raises :class:`~hardware.errors.ComplianceError`; with ``"record"``
+  the flags are returned and the run continues.
+* On any exception (including ``KeyboardInterrupt``) inside :meth:`Device.apply` the device is put
+  in its safe state before the exception propagates; the context manager does the same on exit and
+  closes the device.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ._checks import check_choice, check_real
+from .errors import ComplianceError, DeviceClosedError, HardwareValidationError, LimitError
+
+__all__ = ["COMPLIANCE_POLICIES", "ROLES", "Device", "Electrode", "Measurement", "Readings"]
+
+log = logging.getLogger(__name__)
+
+#: Allowed electrode roles.
+ROLES: tuple[str, ...] = ("input", "output", "ground", "floating")
+#: Allowed compliance policies.
+COMPLIANCE_POLICIES: tuple[str, ...] = ("raise", "record")
+
+
+@dataclass(frozen=True)
+class Electrode:
+    """One named electrode with its role and limits.
+
+    Parameters
+    ----------
+    name : str
+        Unique electrode name (non-empty, no comma, colon or whitespace: it travels in SCPI).
+    role : {"input", "output", "ground", "floating"}
+        See the module conventions.
+    max_abs_V : float
+        Largest allowed ``|V|`` on this electrode in volts (> 0). Requests beyond it raise.
+    compliance_A : float
+        Current compliance in amperes (> 0); readings at or beyond it are flagged.
+    """
+
+    name: str
+    role: str
+    max_abs_V: float = 10.0
+    compliance_A: float = 0.1
+
+    def __post_init__(self) -> None:
+        name = str(self.name)
+        if not name or any(c in name for c in ",: \t\n;\"'"):
+            raise HardwareValidationError(
+                f"Electrode name must be non-empty without comma, colon, quote or whitespace, got {name!r}")
+        check_choice("role", self.role, ROLES)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "max_abs_V", check_real("max_abs_V", self.max_abs_V, low=0.0, low_open=True))
+        object.__setattr__(self, "compliance_A",
+                           check_real("compliance_A", self.compliance_A, low=0.0, low_open=True))
+
+
+class Readings(NamedTuple):
+    """What a backend hook returns (the base class adds time stamps and metadata).
+
+    Attributes
+    ----------
+    input_V : ndarray, shape (n_steps, n_inputs)
+        Voltages actually applied to the input electrodes (after source settling).
+    output_V : ndarray, shape (n_steps, n_outputs)
+    input_current_A : ndarray, shape (n_steps, n_inputs)
+    ground_current_A : ndarray, shape (n_steps, n_ground)
+    compliance : ndarray of bool, shape (n_steps, n_inputs) or None
+        Instrument compliance bits; None lets the base class flag ``|I| >= compliance_A``.
+    node_voltage_V : ndarray, shape (n_steps, n_probe) or None
+    t_s : ndarray, shape (n_steps,) or None
+        Instrument time stamps; None lets the base class use the device clock.
+    """
+
+    input_V: np.ndarray
+    output_V: np.ndarray
+    input_current_A: np.ndarray
+    ground_current_A: np.ndarray
+    compliance: np.ndarray | None = None
+    node_voltage_V: np.ndarray | None = None
+    t_s: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Readings of a sequence of steps (frozen; arrays are read-only).
+
+    Attributes
+    ----------
+    t_s : ndarray, shape (n_steps,)
+        Start time of each step on the device clock in seconds.
+    input_V : ndarray, shape (n_steps, n_inputs)
+        Voltages applied to the input electrodes.
+    output_V : ndarray, shape (n_steps, n_outputs)
+        Voltages of the output (floating, read) electrodes.
+    input_current_A : ndarray, shape (n_steps, n_inputs)
+        Currents from the input sources into the network.
+    ground_current_A : ndarray, shape (n_steps, n_ground)
+        Currents from the ground sources into the network (negative when current sinks to ground).
+    compliance : ndarray of bool, shape (n_steps, n_inputs)
+        True where a reading was at the input electrode's current compliance.
+    node_voltage_V : ndarray, shape (n_steps, n_probe) or None
+        Internal node voltages (simulation only).
+    metadata : dict
+        Electrode names, ``dt_s`` and provenance.
+    """
+
+    t_s: np.ndarray
+    input_V: np.ndarray
+    output_V: np.ndarray
+    input_current_A: np.ndarray
+    ground_current_A: np.ndarray
+    compliance: np.ndarray
+    node_voltage_V: np.ndarray | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        t = np.array(self.t_s, dtype=float).reshape(-1)
+        n = t.size
+        arrays: dict[str, np.ndarray] = {"t_s": t}
+        for name in ("input_V", "output_V", "input_current_A", "ground_current_A"):
+            a = np.array(getattr(self, name), dtype=float)
+            if a.ndim != 2 or a.shape[0] != n:
+                raise HardwareValidationError(f"{name} must have shape ({n}, k), got {a.shape}")
+            arrays[name] = a
+        comp = np.array(self.compliance, dtype=bool)
+        if comp.shape != arrays["input_V"].shape:
+            raise HardwareValidationError(
+                f"compliance must have shape {arrays['input_V'].shape}, got {comp.shape}")
+        arrays["compliance"] = comp
+        if arrays["input_current_A"].shape != arrays["input_V"].shape:
+            raise HardwareValidationError(
+                f"input_current_A must have shape {arrays['input_V'].shape}, "
+                f"got {arrays['input_current_A'].shape}")
+        if self.node_voltage_V is not None:
+            nv = np.array(self.node_voltage_V, dtype=float)
+            if nv.ndim != 2 or nv.shape[0] != n:
+                raise HardwareValidationError(f"node_voltage_V must have shape ({n}, k), got {nv.shape}")
+            arrays["node_voltage_V"] = nv
+        for name, a in arrays.items():
+            a.setflags(write=False)
+            object.__setattr__(self, name, a)
+        object.__setattr__(self, "metadata", dict(self.metadata))
+
+    @property
+    def n_steps(self) -> int:
+        """Number of steps."""
+        return int(self.t_s.size)
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[Measurement]) -> Measurement:
+        """Join measurements of consecutive batches along time (metadata of the first)."""
+        if not parts:
+            raise HardwareValidationError("parts must hold at least one Measurement, got none")
+        nv = None
+        if all(p.node_voltage_V is not None for p in parts):
+            nv = np.concatenate([p.node_voltage_V for p in parts])
+        return cls(
+            t_s=np.concatenate([p.t_s for p in parts]),
+            input_V=np.concatenate([p.input_V for p in parts]),
+            output_V=np.concatenate([p.output_V for p in parts]),
+            input_current_A=np.concatenate([p.input_current_A for p in parts]),
+            ground_current_A=np.concatenate([p.ground_current_A for p in parts]),
+            compliance=np.concatenate([p.compliance for p in parts]),
+            node_voltage_V=nv,
+            metadata=parts[0].metadata,
+        )
+
+
+class Device(ABC):
+    """Abstract multi-electrode device: validate, log and count here; backends write the hooks.
+
+    Parameters
+    ----------
+    electrodes : sequence of Electrode
+        All electrodes; names must be unique and there must be at least one input electrode.
+    compliance_policy : {"raise", "record"}
+        What a compliance hit does (see the module conventions).
+    """
+
+    def __init__(self, electrodes: Sequence[Electrode], *, compliance_policy: str = "raise") -> None:
+        electrodes = tuple(electrodes)
+        if not all(isinstance(e, Electrode) for e in electrodes):
+            raise HardwareValidationError("electrodes must be a sequence of hardware.Electrode")
+        names = [e.name for e in electrodes]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise HardwareValidationError(f"electrode names must be unique, repeated: {dup}")
+        if not any(e.role == "input" for e in electrodes):
+            raise HardwareValidationError("electrodes must include at least one 'input' electrode")
+        self._electrodes = electrodes
+        self.compliance_policy = compliance_policy
+        self._inputs = tuple(e for e in electrodes if e.role == "input")
+        self._max_abs_V = np.array([e.max_abs_V for e in self._inputs])
+        self._compliance_A = np.array([e.compliance_A for e in self._inputs])
+        self._bias_V = np.zeros(len(self._inputs))
+        self._clock_s = 0.0
+        self._seg = (0.0, 0.0, 0)  # (t0_s, dt_s, n): t = t0 + dt * index, exact for any chunking
+        self._closed = False
+        self.n_apply = 0
+        self.n_steps_total = 0
+        self.n_compliance = 0
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def compliance_policy(self) -> str:
+        """``"raise"`` or ``"record"``."""
+        return self._compliance_policy
+
+    @compliance_policy.setter
+    def compliance_policy(self, value: str) -> None:
+        self._compliance_policy = check_choice("compliance_policy", value, COMPLIANCE_POLICIES)
+
+    @property
+    def electrodes(self) -> tuple[Electrode, ...]:
+        """All electrodes in construction order."""
+        return self._electrodes
+
+    def _names(self, role: str) -> tuple[str, ...]:
+        return tuple(e.name for e in self._electrodes if e.role == role)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """Names of the input electrodes (the column order of ``apply``)."""
+        return self._names("input")
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """Names of the output electrodes (the column order of ``Measurement.output_V``)."""
+        return self._names("output")
+
+    @property
+    def ground_names(self) -> tuple[str, ...]:
+        """Names of the ground electrodes (the column order of ``Measurement.ground_current_A``)."""
+        return self._names("ground")
+
+    @property
+    def n_inputs(self) -> int:
+        """Number of input electrodes."""
+        return len(self._inputs)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    @property
+    def clock_s(self) -> float:
+        """Device clock in seconds (advanced by every applied step, reset by :meth:`reset`)."""
+        return self._clock_s
+
+    @property
+    def bias_V(self) -> np.ndarray:
+        """The input voltages of the last applied step (0 after reset/safe state), shape (n_inputs,)."""
+        return self._bias_V.copy()
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Provenance: backend, electrodes, counters and backend specifics."""
+        md: dict[str, Any] = {
+            "backend": type(self).__name__,
+            "electrodes": [
+                {"name": e.name, "role": e.role, "max_abs_V": e.max_abs_V, "compliance_A": e.compliance_A}
+                for e in self._electrodes
+            ],
+            "compliance_policy": self._compliance_policy,
+            "n_apply": self.n_apply,
+            "n_steps_total": self.n_steps_total,
+            "n_compliance": self.n_compliance,
+        }
+        md.update(self._metadata())
+        return md
+
+    # ------------------------------------------------------------------ validation
+    def _check_open(self) -> None:
+        if self._closed:
+            raise DeviceClosedError(f"{type(self).__name__} is closed")
+
+    def check_voltages(self, voltages_V: Any) -> np.ndarray:
+        """Validate a drive against shape and the strict per-electrode limits; return it as float64.
+
+        Parameters
+        ----------
+        voltages_V : array_like, shape (n_steps, n_inputs)
+
+        Raises
+        ------
+        HardwareValidationError
+            Wrong shape, empty, or non-finite values.
+        LimitError
+            A value beyond an electrode's ``max_abs_V`` (named with step and limit).
+        """
+        try:
+            v = np.asarray(voltages_V, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise HardwareValidationError(f"voltages_V must be a numeric array, got {voltages_V!r}") from None
+        if v.ndim != 2 or v.shape[1] != self.n_inputs or v.shape[0] < 1:
+            raise HardwareValidationError(
+                f"voltages_V must have shape (n_steps >= 1, n_inputs={self.n_inputs}) with columns "
+                f"{list(self.input_names)}, got shape {v.shape}")
+        if not np.all(np.isfinite(v)):
+            k, j = (int(i) for i in np.argwhere(~np.isfinite(v))[0])
+            raise HardwareValidationError(
+                f"voltages_V must be finite, got {float(v[k, j])!r} at step {k} "
+                f"on electrode {self.input_names[j]!r}")
+        over = np.abs(v) > self._max_abs_V
+        if np.any(over):
+            k, j = (int(i) for i in np.argwhere(over)[0])
+            raise LimitError(
+                f"voltage {float(v[k, j])!r} V at step {k} on electrode {self.input_names[j]!r} "
+                f"exceeds its limit "
+                f"max_abs_V={float(self._max_abs_V[j])!r} V (limits are strict, nothing is clipped)")
+        return np.ascontiguousarray(v)
+
+    def _compliance_flags(self, input_current_A: np.ndarray) -> np.ndarray:
+        """Flag readings with ``|I| >= compliance_A`` per input electrode."""
+        return np.abs(input_current_A) >= self._compliance_A
+
+    def _measurement(self, r: Readings, dt_s: float, t_s: np.ndarray, kind: str) -> Measurement:
+        t = np.asarray(r.t_s, dtype=float) if r.t_s is not None else t_s
+        comp = self._compliance_flags(np.asarray(r.input_current_A))
+        if r.compliance is not None:
+            comp = comp | np.asarray(r.compliance, dtype=bool)
+        return Measurement(
+            t_s=t, input_V=r.input_V, output_V=r.output_V, input_current_A=r.input_current_A,
+            ground_current_A=r.ground_current_A, compliance=comp, node_voltage_V=r.node_voltage_V,
+            metadata={"kind": kind, "dt_s": dt_s, "input_names": list(self.input_names),
+                      "output_names": list(self.output_names), "ground_names": list(self.ground_names),
+                      "backend": type(self).__name__},
+        )
+
+    def _handle_compliance(self, m: Measurement) -> None:
+        if not np.any(m.compliance):
+            return
+        self.n_compliance += int(np.count_nonzero(m.compliance))
+        if self._compliance_policy == "raise":
+            k, j = (int(i) for i in np.argwhere(m.compliance)[0])
+            self.safe_state()
+            raise ComplianceError(
+                f"compliance hit on electrode {self.input_names[j]!r} at step {k} "
+                f"(I={float(m.input_current_A[k, j])!r} A, compliance_A={float(self._compliance_A[j])!r} A); "
+                "sources ramped to 0 V and outputs off (use compliance_policy='record' to continue)")
+        log.warning("%s: %d compliance hit(s) recorded", type(self).__name__,
+                    int(np.count_nonzero(m.compliance)))
+
+    # ------------------------------------------------------------------ public API
+    def apply(self, voltages_V: Any, dt_s: float) -> Measurement:
+        """Apply a voltage sequence to the input electrodes and return the readings.
+
+        Parameters
+        ----------
+        voltages_V : array_like, shape (n_steps, n_inputs)
+            Voltage of each input electrode (columns in :attr:`input_names` order) for each step.
+        dt_s : float
+            Step duration in seconds (> 0).
+
+        Returns
+        -------
+        Measurement
+            ``n_steps`` readings; ``t_s`` continues the device clock.
+
+        Raises
+        ------
+        LimitError, HardwareValidationError, ComplianceError, InstrumentError,
+        InstrumentConnectionError
+            After putting the device in its safe state where it applied anything.
+        """
+        self._check_open()
+        v = self.check_voltages(voltages_V)
+        dt = check_real("dt_s", dt_s, low=0.0, low_open=True)
+        t0, seg_dt, seg_n = self._seg
+        if dt != seg_dt:
+            t0, seg_dt, seg_n = self._clock_s, dt, 0
+        t = t0 + dt * np.arange(seg_n, seg_n + v.shape[0], dtype=float)
+        log.debug("%s.apply: %d steps x %d inputs, dt=%g s", type(self).__name__, v.shape[0], v.shape[1], dt)
+        try:
+            r = self._apply(v, dt)
+        except BaseException:
+            self._safe_state_quietly()
+            raise
+        self._seg = (t0, dt, seg_n + v.shape[0])
+        self._clock_s = t0 + dt * (seg_n + v.shape[0])
+        self._bias_V = v[-1].copy()
+        self.n_apply += 1
+        self.n_steps_total += v.shape[0]
+        m = self._measurement(r, dt, t, "apply")
+        self._handle_compliance(m)
+        return m
+
+    def read(self) -> Measurement:
+        """One reading at the present bias (time does not advance; ``dt_s`` is 0 in metadata)."""
+        self._check_open()
+        try:
+            r = self._read()
+        except BaseException:
+            self._safe_state_quietly()
+            raise
+        m = self._measurement(r, 0.0, np.array([self._clock_s]), "read")
+        self._handle_compliance(m)
+        return m
+
+    def reset(self) -> None:
+        """Restore the initial state (backend specific; see the backend docs) and zero the clock."""
+        self._check_open()
+        self._reset()
+        self._bias_V = np.zeros(self.n_inputs)
+        self._clock_s = 0.0
+        self._seg = (0.0, 0.0, 0)
+        log.info("%s: reset", type(self).__name__)
+
+    def safe_state(self) -> None:
+        """Ramp every source to 0 V and switch outputs off (idempotent)."""
+        if self._closed:
+            return
+        self._safe_state()
+        self._bias_V = np.zeros(self.n_inputs)
+        log.info("%s: safe state (sources at 0 V, outputs off)", type(self).__name__)
+
+    def _safe_state_quietly(self) -> None:
+        try:
+            self.safe_state()
+        except Exception as exc:  # the original error matters more; report this one in the log
+            log.error("%s: could not reach the safe state after a failure: %s", type(self).__name__, exc)
+
+    def close(self) -> None:
+        """Put the device in its safe state and release it (idempotent)."""
+        if self._closed:
+            return
+        try:
+            self._safe_state_quietly()
+        finally:
+            self._closed = True
+            self._close()
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(inputs={list(self.input_names)}, outputs={list(self.output_names)}, "
+                f"ground={list(self.ground_names)})")
+
+    # ------------------------------------------------------------------ backend hooks
+    @abstractmethod
+    def _apply(self, voltages_V: np.ndarray, dt_s: float) -> Readings:
+        """Apply a validated sequence; return the readings."""
+
+    @abstractmethod
+    def _read(self) -> Readings:
+        """One reading at the present bias :attr:`bias_V` without advancing time."""
+
+    @abstractmethod
+    def _reset(self) -> None:
+        """Restore the initial state."""
+
+    @abstractmethod
+    def _safe_state(self) -> None:
+        """Sources to 0 V, outputs off."""
+
+    def _close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""
+
+    def _metadata(self) -> dict[str, Any]:
+        """Backend provenance merged into :attr:`metadata`."""
+        return {}

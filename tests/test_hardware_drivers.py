@@ -1,0 +1,138 @@
+"""Instrument drivers at the protocol level: PyMeasure expected_protocol and pyvisa-sim instruments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pymeasure.test import expected_protocol
+
+from hardware import HardwareValidationError, InstrumentConnectionError, LimitError
+from hardware.drivers import Keithley707B, Smu2450, Smu2600
+from hardware.lab import LabDevice, load_channel_map
+
+SIM = Path(__file__).parent / "sim_instruments" / "bench.yaml"
+
+
+def test_707b_protocol() -> None:
+    with expected_protocol(Keithley707B, [
+        ('channel.open("allslots")', None),
+        ('channel.close("1A01,1B02")', None),
+        ('print(channel.getclose("allslots"))', "1A01;1B02"),
+        ("print(errorqueue.count)", "1.00000e+00"),
+        ("print(errorqueue.next())", '-285.00000e+00\t"TSP Syntax error"'),
+        ("print(errorqueue.count)", "0.00000e+00"),
+    ]) as inst:
+        inst.open_all()
+        inst.close_channels(["1A01", "1B02"])
+        assert inst.closed_channels == ["1A01", "1B02"]
+        assert inst.check_errors() == [(-285, "TSP Syntax error")]
+
+
+def test_2450_step_sends_exact_levels_and_parses_compliance() -> None:
+    with expected_protocol(Smu2450, [
+        (':SOUR:VOLT:LEV 0.1234567890123;:READ? "defbuffer1",SOUR,READ;:SOUR:VOLT:ILIM:TRIP?',
+         "1.234567890123E-01,1.0E-03,1"),
+        (':READ? "defbuffer1",READ', "-2.5E-01"),
+    ]) as smu:
+        assert smu.step({None: 0.1234567890123}) == {None: (0.1234567890123, 1e-3, True)}
+        assert smu.step({None: None}) == {None: (-0.25, 0.0, False)}
+
+
+def test_2450_list_sweep_one_round_trip_for_the_sequence() -> None:
+    with expected_protocol(Smu2450, [
+        (':TRAC:CLE "defbuffer1";:SOUR:LIST:VOLT 0.1,0.2,-0.1', None),
+        (":SOUR:SWE:VOLT:LIST 1,0.001", None),
+        (":INIT;*WAI", None),
+        (':TRAC:DATA? 1,3,"defbuffer1",SOUR,READ', "0.1,1e-4,0.2,2e-4,-0.1,-1e-4"),
+    ]) as smu:
+        out = smu.run_list(np.array([0.1, 0.2, -0.1]), 1e-3)
+    np.testing.assert_array_equal(out, [[0.1, 1e-4], [0.2, 2e-4], [-0.1, -1e-4]])
+
+
+def test_2600_two_channels_one_exchange_per_step() -> None:
+    cmd = ("smua.source.levelv=0.5 smub.source.levelv=0.0 "
+           "ia,va=smua.measure.iv() ca=smua.source.compliance and 1 or 0 "
+           "ib,vb=smub.measure.iv() cb=smub.source.compliance and 1 or 0 print(va,ia,ca,vb,ib,cb)")
+    with expected_protocol(Smu2600, [(cmd, "5.0e-01\t1.0e-03\t0\t0.0e+00\t-1.0e-03\t0")]) as smu:
+        res = smu.step({"a": 0.5, "b": 0.0})
+    assert res == {"a": (0.5, 1e-3, False), "b": (0.0, -1e-3, False)}
+
+
+def test_malformed_reply_is_a_connection_error() -> None:
+    with expected_protocol(Smu2450, [(':READ? "defbuffer1",READ', "OVERFLOW")]) as smu, \
+            pytest.raises(InstrumentConnectionError, match="malformed reply to READ"):
+        smu.step({None: None})
+
+
+def test_pyvisa_sim_bench_instruments() -> None:
+    pytest.importorskip("pyvisa_sim")
+    lib = f"{SIM}@sim"
+    mx = Keithley707B("GPIB0::16::INSTR", visa_library=lib, read_termination="\n", write_termination="\n")
+    assert mx.id.startswith("KEITHLEY INSTRUMENTS INC.,MODEL 707B")
+    mx.close_channels(["1A01"])
+    assert mx.closed_channels == ["1A01"]
+    assert mx.check_errors() == []
+    smu = Smu2450("GPIB0::24::INSTR", visa_library=lib, read_termination="\n", write_termination="\n")
+    assert smu.check_errors() == []
+    assert smu.step({None: None}) == {None: (-0.125, 0.0, False)}  # voltmeter reading
+    mx.adapter.close()
+    smu.adapter.close()
+
+
+CMAP = {
+    "instruments": {"smu1": {"driver": "keithley2450", "address": "GPIB0::24::INSTR"},
+                    "smu2": {"driver": "keithley2600", "address": "GPIB0::26::INSTR"}},
+    "electrodes": [
+        {"name": "E1", "role": "input", "smu": "smu1", "channel": None, "max_abs_V": 1.0,
+         "compliance_A": 1e-3},
+        {"name": "E2", "role": "output", "smu": "smu2", "channel": "a", "max_abs_V": 1.0},
+        {"name": "E3", "role": "ground", "smu": "smu2", "channel": "b", "max_abs_V": 1.0},
+    ],
+}
+
+
+def test_channel_map_validation() -> None:
+    with pytest.raises(HardwareValidationError, match="channel must be 'a' or 'b' on a keithley2600"):
+        load_channel_map({**CMAP, "electrodes": [{**CMAP["electrodes"][1], "channel": "c"}]})
+    with pytest.raises(HardwareValidationError, match=r"keys 'instruments' and 'electrodes', got \['bogus'"):
+        load_channel_map({"bogus": 1})
+    with pytest.raises(HardwareValidationError, match="one SMU channel to two electrodes"):
+        load_channel_map({**CMAP, "electrodes": [CMAP["electrodes"][1],
+                                                 {**CMAP["electrodes"][2], "channel": "a"}]})
+
+
+def test_lab_device_limits_are_client_side() -> None:
+    from pymeasure.adapters import ProtocolAdapter
+
+    setup_2450 = [("SYST:ERR?", '0,"No error"'),
+                  (":SOUR:FUNC VOLT;:SENS:FUNC 'CURR';:SENS:CURR:RANG:AUTO 1;:SOUR:VOLT:RANG 1.0;"
+                   ":SOUR:VOLT:ILIM 0.001;:SOUR:VOLT:LEV 0", None),
+                  ("SYST:ERR?", '0,"No error"')]
+    setup_2600 = [("print(errorqueue.count)", "0"),
+                  ("smua.source.func=smua.OUTPUT_DCAMPS smua.source.leveli=0 smua.source.limitv=1.0 "
+                   "smua.measure.autorangev=smua.AUTORANGE_ON", None),
+                  ("smub.source.func=smub.OUTPUT_DCVOLTS smub.source.rangev=1.0 smub.source.limiti=0.001 "
+                   "smub.measure.autorangei=smub.AUTORANGE_ON smub.source.levelv=0", None),
+                  ("print(errorqueue.count)", "0")]
+    a1, a2 = ProtocolAdapter(setup_2450), ProtocolAdapter(setup_2600)
+    dev = LabDevice(CMAP, adapters={"smu1": a1, "smu2": a2}, pace=False)
+    assert dev.input_names == ("E1",) and dev.ground_names == ("E3",)
+    with pytest.raises(LimitError, match=r"voltage 1\.5 V at step 1 on electrode 'E1' exceeds its limit"):
+        dev.apply(np.array([[0.5], [1.5]]), 1e-3)  # raised before any byte is sent
+    assert a1._index == len(setup_2450) and a2._index == len(setup_2600)
+
+
+@pytest.mark.bench_device
+def test_real_instrument_identifies_and_has_no_errors(device_address) -> None:
+    """Opt-in (``--device-address VISA``): identification and an empty error queue on a real SMU."""
+    import pyvisa
+
+    rm = pyvisa.ResourceManager("@py")
+    inst = rm.open_resource(device_address, read_termination="\n", write_termination="\n", timeout=5000)
+    try:
+        assert "KEITHLEY" in inst.query("*IDN?").upper()
+    finally:
+        inst.close()
+        rm.close()
