@@ -1,0 +1,306 @@
+"""Reservoir estimators: NW-ESN (nanowire cell) and ESN (leaky tanh), classifier and regressor.
+
+scikit-learn estimators: ``__init__`` only stores its keyword arguments, ``fit`` validates them
+(messages name the parameter, the range and the value), draws the reservoir weights from
+``random_state``, runs every training series through the reservoir at once and fits a ridge
+readout on the last states. ``X`` is in aeon layout ``(n_cases, n_channels, n_timepoints)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ._checks import check_choice, check_int, check_real
+from .errors import ModelValidationError
+from .kernels import ESNCellParams, NWCellParams, ReservoirWeights, init_weights, run_reservoir
+from .readout import RidgeReadout
+
+__all__ = ["ESNClassifier", "ESNRegressor", "NWESNClassifier", "NWESNRegressor", "check_X", "check_y"]
+
+
+def check_X(X: Any, n_channels: int | None = None) -> np.ndarray:
+    """Return ``X`` as a finite float array of shape (n_cases, n_channels, n_timepoints), or raise."""
+    try:
+        arr = np.asarray(X, dtype=float)
+    except (TypeError, ValueError):
+        raise ModelValidationError(
+            "X must be a numeric array of shape (n_cases, n_channels, n_timepoints) (equal-length series)"
+        ) from None
+    if arr.ndim != 3 or min(arr.shape) < 1:
+        raise ModelValidationError(
+            f"X must have shape (n_cases, n_channels, n_timepoints) with every size >= 1, got {arr.shape}"
+        )
+    if n_channels is not None and arr.shape[1] != n_channels:
+        raise ModelValidationError(f"X must have {n_channels} channel(s) as in fit, got {arr.shape[1]}")
+    if not np.all(np.isfinite(arr)):
+        raise ModelValidationError("X must be finite, got NaN or inf")
+    return arr
+
+
+def check_y(y: Any, n_cases: int, task: str) -> np.ndarray:
+    """Return ``y`` as a 1-D array of ``n_cases`` labels (classification) or floats (regression)."""
+    arr = np.asarray(y)
+    if arr.ndim != 1 or arr.shape[0] != n_cases:
+        raise ModelValidationError(f"y must have shape ({n_cases},), got {arr.shape}")
+    if task == "regression":
+        try:
+            arr = arr.astype(float)
+        except (TypeError, ValueError):
+            raise ModelValidationError(f"y must be numeric for regression, got dtype {arr.dtype}") from None
+        if not np.all(np.isfinite(arr)):
+            raise ModelValidationError("y must be finite for regression, got NaN or inf")
+    elif len(np.unique(arr)) < 2:
+        raise ModelValidationError(f"y must hold at least 2 classes, got {np.unique(arr).tolist()}")
+    return arr
+
+
+class _ReservoirEstimator(BaseEstimator):
+    """Shared machinery of the reservoir estimators (not public)."""
+
+    _cell: str = ""
+    _task: str = ""
+
+    def _cell_params(self) -> NWCellParams | ESNCellParams:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _validate(self) -> None:
+        check_int("n_units", self.n_units, low=1)
+        check_real("input_scaling", self.input_scaling, low=0.0)
+        check_real("bias_scaling", self.bias_scaling, low=0.0)
+        check_real("spectral_radius", self.spectral_radius, low=0.0)
+        check_real("ridge_alpha", self.ridge_alpha, low=0.0)
+        check_choice("backend", self.backend, ("numpy", "torch"))
+        check_choice("dtype", self.dtype, ("float64", "float32"))
+        if not isinstance(self.device, str):
+            raise ModelValidationError(
+                f"device must be a string such as 'cpu' or 'cuda', got {self.device!r}"
+            )
+
+    def _states(self, X: np.ndarray) -> np.ndarray:
+        return run_reservoir(
+            X,
+            self.weights_,
+            self._cell,  # type: ignore[arg-type]
+            self.cell_params_,
+            backend=self.backend,
+            dtype=self.dtype,
+            device=self.device,
+        ).astype(float, copy=False)
+
+    def fit(self, X: Any, y: Any) -> _ReservoirEstimator:
+        """Draw the reservoir, collect the last states of ``X`` and fit the ridge readout.
+
+        Parameters
+        ----------
+        X : array of shape (n_cases, n_channels, n_timepoints)
+            Training series.
+        y : array of shape (n_cases,)
+            Labels (classifier) or targets (regressor).
+        """
+        self._validate()
+        cell_params = self._cell_params()
+        X = check_X(X)
+        y = check_y(y, X.shape[0], self._task)
+        self.n_channels_ = X.shape[1]
+        self.cell_params_ = cell_params
+        self.weights_: ReservoirWeights = init_weights(
+            self.n_units,
+            self.n_channels_,
+            spectral_radius_target=self.spectral_radius,
+            input_scaling=self.input_scaling,
+            bias_scaling=self.bias_scaling,
+            exact_spectral_radius=bool(self.exact_spectral_radius),
+            seed=self.random_state,
+        )
+        self.readout_ = RidgeReadout(task=self._task, alpha=self.ridge_alpha).fit(self._states(X), y)  # type: ignore[arg-type]
+        if self._task == "classification":
+            self.classes_ = self.readout_.model_.classes_
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Last reservoir states, ndarray of shape (n_cases, n_units), of the series in ``X``."""
+        check_is_fitted(self, "weights_")
+        return self._states(check_X(X, self.n_channels_))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted labels or targets, shape (n_cases,), of the series in ``X``."""
+        return self.readout_.predict(self.transform(X))
+
+
+class _NWESNBase(_ReservoirEstimator):
+    _cell = "nw"
+
+    def __init__(
+        self,
+        n_units: int = 100,
+        input_scaling: float = 1.0,
+        bias_scaling: float = 0.1,
+        spectral_radius: float = 0.9,
+        gamma: float = 0.95,
+        slope: float = 1.0,
+        dt: float = 0.1,
+        kp0: float = 1e-4,
+        kd0: float = 0.5,
+        eta_p: float = 10.0,
+        eta_d: float = 1.0,
+        ridge_alpha: float = 1.0,
+        exact_spectral_radius: bool = False,
+        backend: Literal["numpy", "torch"] = "numpy",
+        dtype: Literal["float64", "float32"] = "float64",
+        device: str = "cpu",
+        random_state: int | np.random.Generator | None = None,
+    ):
+        self.n_units = n_units
+        self.input_scaling = input_scaling
+        self.bias_scaling = bias_scaling
+        self.spectral_radius = spectral_radius
+        self.gamma = gamma
+        self.slope = slope
+        self.dt = dt
+        self.kp0 = kp0
+        self.kd0 = kd0
+        self.eta_p = eta_p
+        self.eta_d = eta_d
+        self.ridge_alpha = ridge_alpha
+        self.exact_spectral_radius = exact_spectral_radius
+        self.backend = backend
+        self.dtype = dtype
+        self.device = device
+        self.random_state = random_state
+
+    def _cell_params(self) -> NWCellParams:
+        return NWCellParams(
+            gamma=self.gamma,
+            slope=self.slope,
+            dt=self.dt,
+            kp0=self.kp0,
+            kd0=self.kd0,
+            eta_p=self.eta_p,
+            eta_d=self.eta_d,
+        )
+
+
+_NW_DOC = """{kind} over a Nanowire Echo State Network (NW-ESN) reservoir.
+
+    State update (``h0 = 0``): ``z = 0.35 + 0.8 sigmoid(slope (W_h h + W_x x + b))``,
+    ``h <- dt (Kp(z) - (Kp(z) + Kd(z)) h) + gamma h`` with ``Kp = kp0 exp(eta_p z)``,
+    ``Kd = kd0 exp(-eta_d z)``; the last state feeds a ridge readout.
+
+    Parameters
+    ----------
+    n_units : int
+        Reservoir size N >= 1.
+    input_scaling : float
+        omega >= 0: ``W_x`` uniform in ``+-omega``.
+    bias_scaling : float
+        beta >= 0: ``b`` uniform in ``+-beta``.
+    spectral_radius : float
+        rho >= 0: ``W_h`` uniform with std ``rho / sqrt(N)``.
+    gamma : float
+        State retention in [0, 1].
+    slope : float
+        Slope s > 0 of RESCALE.
+    dt : float
+        Discretisation step > 0.
+    kp0, kd0, eta_p, eta_d : float
+        Nanowire rate constants > 0 (Table 2: 1e-4, 0.5, 10, 1).
+    ridge_alpha : float
+        Ridge strength of the readout, >= 0.
+    exact_spectral_radius : bool
+        Rescale ``W_h`` to exactly ``rho``.
+    backend : {{"numpy", "torch"}}
+        State kernel.
+    dtype : {{"float64", "float32"}}
+        Kernel precision.
+    device : str
+        Torch device when ``backend="torch"`` ("cpu", "cuda").
+    random_state : int, Generator or None
+        Seed of the reservoir weights.
+
+    Attributes
+    ----------
+    weights_ : ReservoirWeights
+        The drawn reservoir.
+    cell_params_ : NWCellParams
+        Validated cell hyperparameters.
+    readout_ : RidgeReadout
+        The fitted readout.
+    n_channels_ : int
+        Input channels seen in fit.
+    """
+
+
+class NWESNClassifier(ClassifierMixin, _NWESNBase):
+    __doc__ = _NW_DOC.format(kind="Classifier")
+    _task = "classification"
+
+
+class NWESNRegressor(RegressorMixin, _NWESNBase):
+    __doc__ = _NW_DOC.format(kind="Regressor")
+    _task = "regression"
+
+
+class _ESNBase(_ReservoirEstimator):
+    _cell = "esn"
+
+    def __init__(
+        self,
+        n_units: int = 100,
+        input_scaling: float = 1.0,
+        bias_scaling: float = 0.1,
+        spectral_radius: float = 0.9,
+        leak_rate: float = 0.3,
+        ridge_alpha: float = 1.0,
+        exact_spectral_radius: bool = False,
+        backend: Literal["numpy", "torch"] = "numpy",
+        dtype: Literal["float64", "float32"] = "float64",
+        device: str = "cpu",
+        random_state: int | np.random.Generator | None = None,
+    ):
+        self.n_units = n_units
+        self.input_scaling = input_scaling
+        self.bias_scaling = bias_scaling
+        self.spectral_radius = spectral_radius
+        self.leak_rate = leak_rate
+        self.ridge_alpha = ridge_alpha
+        self.exact_spectral_radius = exact_spectral_radius
+        self.backend = backend
+        self.dtype = dtype
+        self.device = device
+        self.random_state = random_state
+
+    def _cell_params(self) -> ESNCellParams:
+        return ESNCellParams(leak_rate=self.leak_rate)
+
+
+_ESN_DOC = """{kind} over a leaky Echo State Network (ESN) reservoir.
+
+    State update (``h0 = 0``): ``h <- (1 - leak_rate) h + leak_rate tanh(W_h h + W_x x + b)``;
+    the last state feeds a ridge readout. Initialisation as :class:`NWESNClassifier`.
+
+    Parameters
+    ----------
+    n_units, input_scaling, bias_scaling, spectral_radius : see :class:`NWESNClassifier`.
+    leak_rate : float
+        Leaking rate alpha in (0, 1].
+    ridge_alpha, exact_spectral_radius, backend, dtype, device, random_state :
+        see :class:`NWESNClassifier`.
+
+    Attributes
+    ----------
+    weights_, cell_params_ (ESNCellParams), readout_, n_channels_ : as :class:`NWESNClassifier`.
+    """
+
+
+class ESNClassifier(ClassifierMixin, _ESNBase):
+    __doc__ = _ESN_DOC.format(kind="Classifier")
+    _task = "classification"
+
+
+class ESNRegressor(RegressorMixin, _ESNBase):
+    __doc__ = _ESN_DOC.format(kind="Regressor")
+    _task = "regression"

@@ -1,0 +1,400 @@
+"""The paper's model-selection protocol, the hyperparameter grids and the model registry.
+
+Protocol (as published): an 80/20 stratified split (``random_state=42``) of the training set; a
+configuration's validation score is the mean over ``n_seeds`` random reservoirs (seeds
+``0 .. n_seeds-1``); the best configuration (highest accuracy, or lowest RMSE) is refitted on the
+full training set with the same ``n_seeds`` seeds and tested once per seed; the result reports
+the mean and the population standard deviation (``ddof=0``) of those test scores.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from sklearn.metrics import accuracy_score, mean_squared_error
+from sklearn.model_selection import train_test_split
+
+from ._checks import check_choice, check_int, check_real
+from .errors import ExperimentError, ModelError, ModelValidationError
+
+__all__ = [
+    "GRIDS",
+    "MODELS",
+    "EstimatorFactory",
+    "SelectionResult",
+    "expand_grid",
+    "score",
+    "select_and_test",
+    "validation_split",
+]
+
+Task = Literal["classification", "regression"]
+Mapper = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
+
+#: Hyperparameter grids per model: "paper" = Table 3 of the seed (N = 100), "quick" = a few points.
+#: Parameter names are the estimators' keyword arguments.
+GRIDS: dict[str, dict[str, dict[str, list[Any]]]] = {
+    "nwesn": {
+        "paper": {
+            "input_scaling": [1.0, 10.0],
+            "bias_scaling": [0.0, 0.001, 0.1, 1.0],
+            "spectral_radius": [0.8, 0.9, 0.95, 0.99],
+            "gamma": [0.1, 0.5, 0.8, 0.95, 1.0],
+            "slope": [1.0, 5.0],
+            "dt": [0.1, 0.01, 0.001],
+            "n_units": [100],
+        },
+        "quick": {
+            "input_scaling": [1.0],
+            "bias_scaling": [0.1],
+            "spectral_radius": [0.9],
+            "gamma": [0.5, 0.95],
+            "slope": [1.0],
+            "dt": [0.1],
+            "n_units": [100],
+        },
+    },
+    "esn": {
+        "paper": {
+            "input_scaling": [1.0, 10.0],
+            "bias_scaling": [0.001, 0.1, 1.0],
+            "spectral_radius": [0.8, 0.9, 0.95, 0.99],
+            "leak_rate": [0.1, 0.3, 0.5],
+            "n_units": [100],
+        },
+        "quick": {
+            "input_scaling": [1.0],
+            "bias_scaling": [0.1],
+            "spectral_radius": [0.9],
+            "leak_rate": [0.1, 0.5],
+            "n_units": [100],
+        },
+    },
+    "nwrnn": {
+        "paper": {
+            "max_epochs": [5000],
+            "patience": [10],
+            "learning_rate": [0.001, 0.01],
+            "batch_size": [64, 128],
+            "n_units": [100],
+            "gamma": [0.5, 0.8, 0.95, 1.0],
+            "slope": [1.0, 5.0],
+            "dt": [0.01, 0.1],
+        },
+        "quick": {
+            "max_epochs": [30],
+            "patience": [10],
+            "learning_rate": [0.01],
+            "batch_size": [64],
+            "n_units": [32],
+            "gamma": [0.95],
+            "slope": [1.0],
+            "dt": [0.1],
+        },
+    },
+    "rnn": {
+        "paper": {
+            "max_epochs": [5000],
+            "patience": [10],
+            "learning_rate": [0.001, 0.01],
+            "batch_size": [64, 128],
+            "n_units": [100],
+        },
+        "quick": {
+            "max_epochs": [30],
+            "patience": [10],
+            "learning_rate": [0.01],
+            "batch_size": [64],
+            "n_units": [32],
+        },
+    },
+}
+
+
+def _model_classes() -> dict[str, tuple[type, type]]:
+    from .esn import ESNClassifier, ESNRegressor, NWESNClassifier, NWESNRegressor
+    from .rnn import NWRNNClassifier, NWRNNRegressor, RNNClassifier, RNNRegressor
+
+    return {
+        "nwesn": (NWESNClassifier, NWESNRegressor),
+        "esn": (ESNClassifier, ESNRegressor),
+        "nwrnn": (NWRNNClassifier, NWRNNRegressor),
+        "rnn": (RNNClassifier, RNNRegressor),
+    }
+
+
+#: Model keys accepted by :class:`EstimatorFactory` and ``nwhil run --model``.
+MODELS: tuple[str, ...] = ("nwesn", "esn", "nwrnn", "rnn")
+
+
+@dataclass(frozen=True)
+class EstimatorFactory:
+    """Picklable ``make_estimator(params, seed)`` for a registered model (usable with process pools).
+
+    Attributes
+    ----------
+    model : {"nwesn", "esn", "nwrnn", "rnn"}
+        Model key.
+    task : {"classification", "regression"}
+        Picks the classifier or the regressor.
+    fixed : dict
+        Keyword arguments given to every estimator (e.g. ``{"device": "cuda"}``).
+    """
+
+    model: str
+    task: str
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_choice("model", self.model, MODELS)
+        check_choice("task", self.task, ("classification", "regression"))
+
+    def __call__(self, params: Mapping[str, Any], seed: int) -> Any:
+        clf, reg = _model_classes()[self.model]
+        cls = clf if self.task == "classification" else reg
+        return cls(**{**self.fixed, **params, "random_state": seed})
+
+
+def expand_grid(
+    grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]],
+) -> list[dict[str, Any]]:
+    """All configurations of ``grid`` (a dict of lists, or a list of such dicts), in a fixed order."""
+    grids = [grid] if isinstance(grid, Mapping) else list(grid)
+    if not grids:
+        raise ModelValidationError("grid must hold at least one configuration, got an empty list")
+    configs: list[dict[str, Any]] = []
+    for g in grids:
+        if not isinstance(g, Mapping):
+            raise ModelValidationError(f"grid entries must be dicts of lists, got {g!r}")
+        keys = list(g)
+        values = []
+        for k in keys:
+            v = g[k]
+            if isinstance(v, (str, bytes)) or not isinstance(v, Sequence) or len(v) == 0:
+                raise ModelValidationError(f"grid[{k!r}] must be a non-empty list of values, got {v!r}")
+            values.append(list(v))
+        configs.extend(dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values))
+    return configs
+
+
+def score(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Accuracy (classification) or RMSE (regression) of ``y_pred`` against ``y_true``."""
+    if task == "classification":
+        return float(accuracy_score(y_true, y_pred))
+    return float(np.sqrt(mean_squared_error(y_true, y_pred)))
+
+
+def validation_split(
+    X: np.ndarray, y: np.ndarray, *, task: str, val_size: float = 0.2, random_state: int = 42
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """80/20 split of the training set, stratified for classification.
+
+    A class with fewer than 2 cases cannot be stratified; its cases all go to the fitting part
+    and the returned note says so.
+
+    Returns
+    -------
+    X_fit, X_val, y_fit, y_val, note
+    """
+    note = ""
+    if task != "classification":
+        a, b, c, d = train_test_split(X, y, test_size=val_size, random_state=random_state)
+        return a, b, c, d, note
+    labels, counts = np.unique(y, return_counts=True)
+    rare = labels[counts < 2]
+    keep = ~np.isin(y, rare)
+    Xk, yk = X[keep], y[keep]
+    a, b, c, d = train_test_split(Xk, yk, test_size=val_size, random_state=random_state, stratify=yk)
+    if len(rare):
+        a = np.concatenate([a, X[~keep]])
+        c = np.concatenate([c, y[~keep]])
+        note = f"classes {rare.tolist()} have < 2 training cases: kept in the fitting part, not stratified"
+    return a, b, c, d, note
+
+
+@dataclass(frozen=True)
+class SelectionResult:
+    """Outcome of :func:`select_and_test`.
+
+    Attributes
+    ----------
+    best_params : dict
+        Selected configuration.
+    val_score : float
+        Its mean validation score.
+    val_scores : list of (dict, float)
+        Every configuration with its mean validation score (NaN where it failed).
+    test_scores : list of float
+        Test score of the refitted best configuration, one per seed.
+    test_mean, test_std : float
+        Mean and population std (ddof=0) of ``test_scores``.
+    metric : {"accuracy", "rmse"}
+        Score used (accuracy: higher is better; rmse: lower is better).
+    n_configs : int
+        Number of configurations evaluated.
+    wall_time_s : float
+        Wall-clock time of the whole protocol, in seconds.
+    failures : list of (dict, str)
+        Configurations whose fit raised a model error, with the message (excluded from selection).
+    notes : str
+        Remarks on the split.
+    """
+
+    best_params: dict[str, Any]
+    val_score: float
+    val_scores: list[tuple[dict[str, Any], float]]
+    test_scores: list[float]
+    test_mean: float
+    test_std: float
+    metric: str
+    n_configs: int
+    wall_time_s: float
+    failures: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    notes: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary of every field."""
+        return {
+            "best_params": self.best_params,
+            "val_score": self.val_score,
+            "val_scores": [{"params": p, "score": s} for p, s in self.val_scores],
+            "test_scores": self.test_scores,
+            "test_mean": self.test_mean,
+            "test_std": self.test_std,
+            "metric": self.metric,
+            "n_configs": self.n_configs,
+            "wall_time_s": self.wall_time_s,
+            "failures": [{"params": p, "error": e} for p, e in self.failures],
+            "notes": self.notes,
+        }
+
+
+def _evaluate(
+    make_estimator: Callable[[dict, int], Any],
+    X_fit: np.ndarray,
+    y_fit: np.ndarray,
+    X_eval: np.ndarray,
+    y_eval: np.ndarray,
+    task: str,
+    job: tuple[int, dict[str, Any], int],
+) -> tuple[int, float, str]:
+    """Fit one (configuration, seed) and score it; model errors become (index, nan, message)."""
+    index, params, seed = job
+    try:
+        est = make_estimator(dict(params), seed)
+        est.fit(X_fit, y_fit)
+        return index, score(task, y_eval, est.predict(X_eval)), ""
+    except ModelError as exc:
+        if isinstance(exc, ModelValidationError):
+            raise
+        return index, float("nan"), str(exc)
+
+
+def select_and_test(
+    make_estimator: Callable[[dict, int], Any],
+    grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]],
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    task: Task,
+    n_seeds: int = 5,
+    val_size: float = 0.2,
+    random_state: int = 42,
+    mapper: Mapper | None = None,
+    progress: bool = False,
+) -> SelectionResult:
+    """Model selection and test with the paper's protocol (see the module docstring).
+
+    Parameters
+    ----------
+    make_estimator : callable (params: dict, seed: int) -> estimator
+        Builds an unfitted estimator (``fit``/``predict``) for a configuration and a seed.
+    grid : dict of lists, or list of such dicts
+        Configurations to explore.
+    X_train, y_train, X_test, y_test : ndarray
+        Data in aeon layout ``(n_cases, n_channels, n_timepoints)`` and targets.
+    task : {"classification", "regression"}
+        Accuracy (maximised) or RMSE (minimised).
+    n_seeds : int
+        Random reservoirs per configuration and test repetitions, >= 1.
+    val_size : float
+        Validation fraction in (0, 1).
+    random_state : int
+        Seed of the validation split.
+    mapper : callable (fn, iterable) -> iterable, optional
+        Map-like executor, e.g. ``concurrent.futures.Executor.map``, or a wrapper around a dask
+        ``Client.map`` that gathers the results; serial ``map`` by default. For a process pool
+        ``make_estimator`` must be picklable (see :class:`EstimatorFactory`).
+    progress : bool
+        Show a tqdm progress bar on stderr.
+
+    Returns
+    -------
+    SelectionResult
+
+    Raises
+    ------
+    ExperimentError
+        If every configuration failed.
+    """
+    t0 = time.perf_counter()
+    check_choice("task", task, ("classification", "regression"))
+    n_seeds = check_int("n_seeds", n_seeds, low=1)
+    val_size = check_real("val_size", val_size, low=0.0, high=1.0, low_open=True, high_open=True)
+    configs = expand_grid(grid)
+    X_train = np.asarray(X_train)
+    y_train = np.asarray(y_train)
+    X_fit, X_val, y_fit, y_val, note = validation_split(
+        X_train, y_train, task=task, val_size=val_size, random_state=random_state
+    )
+    run = mapper if mapper is not None else map
+    jobs = [(i, p, s) for i, p in enumerate(configs) for s in range(n_seeds)]
+    fn = functools.partial(_evaluate, make_estimator, X_fit, y_fit, X_val, y_val, task)
+    results: Iterable[tuple[int, float, str]] = run(fn, jobs)
+    if progress:
+        from tqdm.auto import tqdm
+
+        results = tqdm(results, total=len(jobs), desc="selection", unit="fit")
+    per_config: list[list[float]] = [[] for _ in configs]
+    errors: dict[int, str] = {}
+    for i, s, err in results:
+        per_config[i].append(s)
+        if err:
+            errors.setdefault(i, err)
+    means = [float(np.mean(v)) if i not in errors else float("nan") for i, v in enumerate(per_config)]
+    valid = [i for i, m in enumerate(means) if np.isfinite(m)]
+    if not valid:
+        raise ExperimentError(
+            f"every one of the {len(configs)} configurations failed; first: {errors.get(0)}"
+        )
+    pick = max if task == "classification" else min
+    best = pick(valid, key=lambda i: means[i])  # first of equals: max/min keep the first
+    best_params = configs[best]
+    test_jobs = [(best, best_params, s) for s in range(n_seeds)]
+    fn_test = functools.partial(_evaluate, make_estimator, X_train, y_train, X_test, y_test, task)
+    test_results = list(run(fn_test, test_jobs))
+    failed = [e for _, _, e in test_results if e]
+    if failed:
+        raise ExperimentError(f"refitting the selected configuration {best_params} failed: {failed[0]}")
+    test_scores = [s for _, s, _ in test_results]
+    return SelectionResult(
+        best_params=dict(best_params),
+        val_score=means[best],
+        val_scores=[(dict(c), m) for c, m in zip(configs, means, strict=True)],
+        test_scores=test_scores,
+        test_mean=float(np.mean(test_scores)),
+        test_std=float(np.std(test_scores)),
+        metric="accuracy" if task == "classification" else "rmse",
+        n_configs=len(configs),
+        wall_time_s=time.perf_counter() - t0,
+        failures=[(dict(configs[i]), e) for i, e in sorted(errors.items())],
+        notes=note,
+    )

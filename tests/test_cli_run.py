@@ -1,0 +1,114 @@
+"""``nwhil run``: quick grid on SyntheticControl, saved JSON, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nwmodel.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Torch trains on one intra-op thread here (the CI box has few cores shared by many jobs)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_run_quick_grid_on_synthetic_control(data_dir, tmp_path, capsys) -> None:
+    rc = main(
+        [
+            "run",
+            "--model",
+            "esn",
+            "--dataset",
+            "SyntheticControl",
+            "--data-dir",
+            str(data_dir),
+            "--grid",
+            "quick",
+            "--seeds",
+            "2",
+            "-o",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "best configuration:" in out and "test accuracy:" in out
+    record = json.loads((tmp_path / "run_esn_SyntheticControl_quick.json").read_text())
+    assert record["metric"] == "accuracy" and record["n_configs"] == 2 and len(record["test_scores"]) == 2
+    assert record["best_params"]["leak_rate"] in (0.1, 0.5)
+    assert 0.5 < record["test_mean"] <= 1.0  # chance = 1/6
+
+
+def test_run_json_output_and_progress_bar(data_dir, tmp_path, capsys) -> None:
+    rc = main(
+        [
+            "run",
+            "--model",
+            "nwesn",
+            "--dataset",
+            "SyntheticControl",
+            "--data-dir",
+            str(data_dir),
+            "--seeds",
+            "1",
+            "--json",
+            "-o",
+            str(tmp_path),
+        ]
+    )
+    assert rc == 0
+    captured = capsys.readouterr()
+    record = json.loads(captured.out)
+    assert record["model"] == "nwesn" and record["dataset"] == "SyntheticControl"
+    assert set(record["best_params"]) >= {"gamma", "dt", "slope", "spectral_radius"}
+    assert "selection" in captured.err  # tqdm progress on stderr
+
+
+@pytest.mark.slow
+def test_run_nwrnn_quick(tmp_path, capsys) -> None:
+    rc = main(
+        [
+            "run",
+            "--model",
+            "nwrnn",
+            "--dataset",
+            "SyntheticControl-gen",
+            "--seeds",
+            "1",
+            "--max-epochs",
+            "2",
+            "-o",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
+    assert rc == 0
+    record = json.loads((tmp_path / "run_nwrnn_SyntheticControl-gen_quick.json").read_text())
+    assert record["best_params"]["max_epochs"] == 2
+
+
+def test_unknown_dataset_is_one_line_error(tmp_path, capsys) -> None:
+    rc = main(
+        ["run", "--model", "esn", "--dataset", "Nope", "--data-dir", str(tmp_path), "-o", str(tmp_path)]
+    )
+    assert rc == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nwhil: error: unknown dataset 'Nope'") and "\n" not in err
+
+
+def test_bad_seeds_and_max_epochs_misuse(tmp_path, capsys) -> None:
+    assert main(["run", "--model", "esn", "--dataset", "NARMA10", "--seeds", "0", "-o", str(tmp_path)]) == 1
+    assert "--seeds must be an integer >= 1" in capsys.readouterr().err
+    assert (
+        main(["run", "--model", "esn", "--dataset", "NARMA10", "--max-epochs", "3", "-o", str(tmp_path)]) == 1
+    )
+    assert "--max-epochs applies to" in capsys.readouterr().err

@@ -1,0 +1,164 @@
+"""Estimators: sklearn contract, reproducibility, accuracy on Synthetic Control, NW-RNN training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from nwmodel.datasets import make_synthetic_control
+from nwmodel.errors import ModelValidationError
+from nwmodel.esn import ESNClassifier, ESNRegressor, NWESNClassifier, NWESNRegressor
+from nwmodel.readout import RidgeReadout, memory_capacity
+from nwmodel.rnn import NWRNNClassifier, RNNClassifier, RNNRegressor
+
+RESERVOIRS = [NWESNClassifier, ESNClassifier]
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Torch trains on one intra-op thread here (the CI box has few cores shared by many jobs)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def synth() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    Xtr, ytr = make_synthetic_control(30, 60, seed=1)
+    Xte, yte = make_synthetic_control(30, 60, seed=2)
+    return Xtr, ytr, Xte, yte
+
+
+@pytest.mark.parametrize("cls", [*RESERVOIRS, NWESNRegressor, ESNRegressor, NWRNNClassifier, RNNRegressor])
+def test_clone_and_get_params_round_trip(cls) -> None:
+    est = cls(n_units=17, random_state=3)
+    params = est.get_params()
+    assert params["n_units"] == 17 and params["random_state"] == 3
+    twin = clone(est)
+    assert twin.get_params() == params
+    assert cls(**params).get_params() == params
+
+
+@pytest.mark.parametrize("cls", RESERVOIRS)
+def test_reproducible_with_same_random_state_and_different_otherwise(cls, synth) -> None:
+    Xtr, ytr, Xte, _ = synth
+    a = cls(n_units=30, random_state=5).fit(Xtr, ytr).transform(Xte)
+    b = cls(n_units=30, random_state=5).fit(Xtr, ytr).transform(Xte)
+    c = cls(n_units=30, random_state=6).fit(Xtr, ytr).transform(Xte)
+    np.testing.assert_array_equal(a, b)
+    assert np.max(np.abs(a - c)) > 1e-3
+
+
+def test_nwesn_on_synthetic_control_is_well_above_chance(synth) -> None:
+    Xtr, ytr, Xte, yte = synth
+    acc = NWESNClassifier(random_state=0).fit(Xtr, ytr).score(Xte, yte)
+    assert acc > 0.6  # chance = 1/6
+
+
+def test_torch_backend_estimator_matches_numpy(synth) -> None:
+    Xtr, ytr, Xte, _ = synth
+    a = NWESNClassifier(n_units=20, random_state=2).fit(Xtr, ytr)
+    b = NWESNClassifier(n_units=20, random_state=2, backend="torch").fit(Xtr, ytr)
+    np.testing.assert_allclose(a.transform(Xte), b.transform(Xte), rtol=1e-10)
+
+
+def test_regressor_fits_a_state_linear_target(rng) -> None:
+    X = rng.standard_normal((200, 2, 20))
+    y = X[:, 0, -1] + 0.5 * X[:, 1, -1]  # the last input is linearly readable from the last state
+    est = ESNRegressor(n_units=80, leak_rate=1.0, input_scaling=0.1, ridge_alpha=1e-6, random_state=0)
+    pred = est.fit(X[:150], y[:150]).predict(X[150:])
+    rmse = np.sqrt(np.mean((pred - y[150:]) ** 2))
+    assert rmse < 0.1 * np.std(y)
+
+
+def test_validation_errors_name_the_parameter(synth) -> None:
+    Xtr, ytr, *_ = synth
+    with pytest.raises(ModelValidationError, match=r"gamma must be in \[0.0, 1.0\], got 2"):
+        NWESNClassifier(gamma=2).fit(Xtr, ytr)
+    with pytest.raises(ModelValidationError, match=r"n_units must be an integer in \[1, inf\), got 0"):
+        ESNClassifier(n_units=0).fit(Xtr, ytr)
+    with pytest.raises(
+        ModelValidationError, match=r"X must have shape \(n_cases, n_channels, n_timepoints\)"
+    ):
+        ESNClassifier().fit(Xtr[:, 0, :], ytr)
+    with pytest.raises(ModelValidationError, match="X must be finite"):
+        bad = Xtr.copy()
+        bad[0, 0, 3] = np.nan
+        ESNClassifier().fit(bad, ytr)
+    with pytest.raises(ModelValidationError, match="X must have 1 channel"):
+        ESNClassifier(n_units=5).fit(Xtr, ytr).transform(np.zeros((2, 3, 60)))
+    with pytest.raises(NotFittedError):
+        ESNClassifier().transform(Xtr)
+
+
+def test_fit_does_not_overwrite_parameters(synth) -> None:
+    Xtr, ytr, *_ = synth
+    est = NWESNClassifier(n_units=10, random_state=1)
+    before = est.get_params()
+    est.fit(Xtr, ytr)
+    assert est.get_params() == before
+
+
+def test_ridge_readout_matches_sklearn(rng) -> None:
+    from sklearn.linear_model import Ridge
+
+    F = rng.standard_normal((50, 4))
+    y = F @ np.array([1.0, -2.0, 0.5, 0.0])
+    ro = RidgeReadout(task="regression", alpha=0.3).fit(F, y)
+    np.testing.assert_allclose(ro.predict(F), Ridge(alpha=0.3).fit(F, y).predict(F), rtol=1e-12)
+    with pytest.raises(ModelValidationError, match="task must be one of"):
+        RidgeReadout(task="ranking").fit(F, y)
+
+
+def test_memory_capacity_of_linear_reservoir_is_at_most_n(rng) -> None:
+    n, steps = 10, 6000
+    W = rng.standard_normal((n, n))
+    W *= 0.9 / np.max(np.abs(np.linalg.eigvals(W)))
+    w_in = rng.uniform(-1, 1, n)
+    u = rng.uniform(-0.5, 0.5, steps)
+    H = np.zeros((steps, n))
+    h = np.zeros(n)
+    for t in range(steps):
+        h = W @ h + w_in * u[t]
+        H[t] = h
+    mc, mc_k = memory_capacity(H, u, max_delay=40, washout=100)
+    assert mc <= n * 1.02  # Jaeger: MC <= N, 2 % for estimation on a finite test set
+    assert mc > 0.5 * n  # a linear reservoir remembers well
+    assert np.all((mc_k >= 0) & (mc_k <= 1))
+
+
+@pytest.mark.slow
+def test_nwrnn_trains_loss_decreases_and_beats_chance(synth) -> None:
+    Xtr, ytr, Xte, yte = (a[:, :, ::2] if a.ndim == 3 else a for a in synth)  # 30 steps
+    est = NWRNNClassifier(n_units=16, learning_rate=0.02, max_epochs=20, patience=20, random_state=0)
+    est.fit(Xtr, ytr)
+    assert est.loss_curve_[-1] < 0.7 * est.loss_curve_[0]
+    assert est.score(Xte, yte) > 0.4  # chance = 1/6
+    proba = est.predict_proba(Xte[:4])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    # reproducible
+    again = NWRNNClassifier(n_units=16, learning_rate=0.02, max_epochs=3, patience=20, random_state=0)
+    np.testing.assert_allclose(again.fit(Xtr, ytr).loss_curve_, est.loss_curve_[:3], rtol=1e-6)
+
+
+def test_rnn_regressor_trains(rng) -> None:
+    X = rng.uniform(-1, 1, (160, 1, 10))
+    y = X[:, 0, -1] * 2.0 + 3.0
+    est = RNNRegressor(n_units=16, learning_rate=0.02, max_epochs=40, patience=40, random_state=0)
+    est.fit(X[:120], y[:120])
+    rmse = np.sqrt(np.mean((est.predict(X[120:]) - y[120:]) ** 2))
+    assert est.loss_curve_[-1] < 0.5 * est.loss_curve_[0]
+    assert rmse < 0.5 * np.std(y)
+
+
+def test_early_stopping_stops_before_max_epochs(synth) -> None:
+    Xtr, ytr = synth[0][:, :, ::4], synth[1]
+    est = RNNClassifier(n_units=8, learning_rate=0.05, max_epochs=400, patience=3, random_state=0)
+    est.fit(Xtr, ytr)
+    assert est.n_epochs_ < 400
+    assert est.n_epochs_ - 1 - est.best_epoch_ == 3
