@@ -2,6 +2,46 @@
 
 from __future__ import annotations
 
+from .compare import CellResult, ComparisonResult, dask_mapper, run_comparison
+from .datasets import Dataset, load_dataset
 from .errors import DatasetError, ExperimentError, ModelError, ModelValidationError
+from .esn import ESNClassifier, ESNRegressor, NWESNClassifier, NWESNRegressor
+from .mapping import NWESN_JUNCTION_PARAMS, PHYSICAL_GRIDS, abstract_to_physical
+from .physical import PhysicalReservoirClassifier, PhysicalReservoirRegressor, SimulatedDeviceSpec
+from .readout import RidgeReadout, memory_capacity
+from .rnn import NWRNNClassifier, NWRNNRegressor, RNNClassifier, RNNRegressor
+from .selection import GRIDS, MODELS, EstimatorFactory, SelectionResult, select_and_test
 
-__all__ = ["DatasetError", "ExperimentError", "ModelError", "ModelValidationError"]
+__all__ = [
+    "GRIDS",
+    "MODELS",
+    "NWESN_JUNCTION_PARAMS",
+    "PHYSICAL_GRIDS",
+    "CellResult",
+    "ComparisonResult",
+    "Dataset",
+    "DatasetError",
+    "ESNClassifier",
+    "ESNRegressor",
+    "EstimatorFactory",
+    "ExperimentError",
+    "ModelError",
+    "ModelValidationError",
+    "NWESNClassifier",
+    "NWESNRegressor",
+    "NWRNNClassifier",
+    "NWRNNRegressor",
+    "PhysicalReservoirClassifier",
+    "PhysicalReservoirRegressor",
+    "RNNClassifier",
+    "RNNRegressor",
+    "RidgeReadout",
+    "SelectionResult",
+    "SimulatedDeviceSpec",
+    "abstract_to_physical",
+    "dask_mapper",
+    "load_dataset",
+    "memory_capacity",
+    "run_comparison",
+    "select_and_test",
+]

@@ -1,0 +1,656 @@
+"""The abstract-vs-physical comparison: dataset x backend cells under one protocol.
+
+Each **cell** is one dataset and one backend; it runs :func:`nwmodel.select_and_test` (80/20
+stratified selection split, ``n_seeds`` reservoirs per configuration, refit + test ``n_seeds``
+times) with that backend's estimator and grid:
+
+============  =================================================  ================================
+backend       estimator                                          grid
+============  =================================================  ================================
+abstract      :class:`nwmodel.NWESNClassifier` / ``Regressor``   ``nwmodel.GRIDS["nwesn"]``
+simulated     :class:`~nwmodel.physical.PhysicalReservoirClassifier` over a
+              :class:`~nwmodel.physical.SimulatedDeviceSpec`     :data:`~nwmodel.mapping.PHYSICAL_GRIDS`
+emulated      the same over the SCPI emulator (a server thread   the same, reading output
+              on 127.0.0.1, port 0, for the duration of the cell)  electrodes only x 5 virtual nodes
+                                                                 (:data:`INSTRUMENT_FEATURES`)
+esn           :class:`nwmodel.ESNClassifier` (baseline)          ``nwmodel.GRIDS["esn"]``
+============  =================================================  ================================
+
+Outputs in the results directory (all written atomically: a temporary file + ``os.replace``):
+
+* ``cells/<dataset>__<backend>.json``: one file per finished cell, written as soon as the cell
+  finishes. Re-running the same command skips every cell whose file exists with the same
+  configuration fingerprint (resume); a cell with a different fingerprint is an
+  :class:`~nwmodel.errors.ExperimentError` unless ``force``.
+* ``comparison.csv`` (one row per cell), ``comparison.md`` (mean +- std per dataset x backend and
+  wall time per backend), ``comparison.png`` (scores per dataset, one bar per backend) and
+  ``comparison.h5`` (every cell: configuration, selected parameters, validation score of every
+  configuration, test scores), rebuilt from the cell files after each run.
+
+Scale-out: model selection maps (configuration, seed) tasks through ``mapper``; with Dask pass
+:func:`dask_mapper` of a ``distributed.Client`` (a ``LocalCluster`` or an existing scheduler).
+Emulated cells always run in this process (one instrument, one server thread), serially.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ExperimentError, ModelValidationError
+from .mapping import PHYSICAL_GRIDS
+from .physical import PhysicalReservoirClassifier, PhysicalReservoirRegressor, SimulatedDeviceSpec
+
+__all__ = [
+    "BACKENDS",
+    "INSTRUMENT_FEATURES",
+    "CellResult",
+    "ComparisonResult",
+    "dask_mapper",
+    "load_cells",
+    "plot_comparison",
+    "run_cell",
+    "run_comparison",
+    "table_markdown",
+    "write_outputs",
+]
+
+#: Backends of a comparison, in table order (``esn`` is the baseline added by default).
+BACKENDS: tuple[str, ...] = ("abstract", "simulated", "emulated", "esn")
+
+#: The emulated backend reads what an instrument can: the output-electrode voltages only (no
+#: internal nodes), times ``n_virtual`` virtual nodes (time multiplexing) for more features.
+INSTRUMENT_FEATURES: dict[str, list[Any]] = {"n_features": [None], "n_virtual": [5]}
+
+#: Parameters of the physical grid that select the device rather than the estimator.
+_DEVICE_KEYS = ("n_wires", "device_seed", "electrodes", "n_inputs")
+
+Mapper = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """The outcome of one dataset x backend cell.
+
+    Attributes
+    ----------
+    dataset, backend : str
+    task : {"classification", "regression"}
+    metric : {"accuracy", "rmse"}
+    test_mean, test_std : float
+        Mean and standard deviation of the test scores over seeds.
+    test_scores : list of float
+        One test score per seed.
+    val_score : float
+        Validation score of the selected configuration.
+    best_params : dict
+        The selected configuration.
+    configs : list of dict
+        Every configuration of the grid, in order.
+    val_scores : list of float
+        Validation score of every configuration (same order).
+    n_seeds : int
+    wall_time_s : float
+        Wall time of the whole cell (selection + test) in seconds.
+    fingerprint : str
+        Hash of the cell's configuration (resume key).
+    config : dict
+        Grid name, the grid, dataset notes, device spec, sizes.
+    """
+
+    dataset: str
+    backend: str
+    task: str
+    metric: str
+    test_mean: float
+    test_std: float
+    test_scores: list[float]
+    val_score: float
+    best_params: dict[str, Any]
+    configs: list[dict[str, Any]]
+    val_scores: list[float]
+    n_seeds: int
+    wall_time_s: float
+    fingerprint: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable dict of every field."""
+        return _jsonable(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> CellResult:
+        """Inverse of :meth:`to_json`."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass(frozen=True)
+class ComparisonResult:
+    """All cells of a comparison, what ran now and what was resumed, and the output files."""
+
+    cells: list[CellResult]
+    executed: list[str]
+    skipped: list[str]
+    paths: dict[str, str]
+
+    def table(self) -> list[dict[str, Any]]:
+        """One row per cell: dataset, backend, metric, test_mean, test_std, n_seeds, wall_time_s."""
+        return [
+            {"dataset": c.dataset, "backend": c.backend, "metric": c.metric, "test_mean": c.test_mean,
+             "test_std": c.test_std, "n_seeds": c.n_seeds, "wall_time_s": c.wall_time_s,
+             "best_params": c.best_params}
+            for c in self.cells
+        ]
+
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return _jsonable(o.tolist())
+    if isinstance(o, Path):
+        return str(o)
+    return o
+
+
+def _fingerprint(obj: Any) -> str:
+    text = json.dumps(_jsonable(obj), sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path in ``path``'s folder; move it onto ``path`` on success."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _write_json_atomic(path: Path, obj: Any) -> None:
+    with _atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(_jsonable(obj), indent=1, sort_keys=True))
+
+
+# --------------------------------------------------------------------------- mappers
+
+
+def dask_mapper(client: Any) -> Mapper:
+    """Return a ``mapper(fn, iterable) -> list`` that runs every call on a ``distributed.Client``.
+
+    Results come back in input order, so a Dask run gives the same scores as a serial one.
+    """
+
+    def mapper(fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        futures = client.map(fn, list(items), pure=False)
+        return client.gather(futures)
+
+    return mapper
+
+
+# --------------------------------------------------------------------------- estimators
+
+
+def _abstract_factory(model: str, task: str) -> Callable[[dict, int], Any]:
+    from . import esn
+
+    names = {("nwesn", "classification"): "NWESNClassifier", ("nwesn", "regression"): "NWESNRegressor",
+             ("esn", "classification"): "ESNClassifier", ("esn", "regression"): "ESNRegressor"}
+    cls = getattr(esn, names[(model, task)])
+    return _MakeEstimator(cls, {}, None)
+
+
+@dataclass(frozen=True)
+class _MakeEstimator:
+    """Picklable ``make_estimator(params, seed)`` for :func:`select_and_test`.
+
+    ``device`` is a device factory (or a device); grid keys in ``_DEVICE_KEYS`` replace fields of
+    a :class:`SimulatedDeviceSpec` device.
+    """
+
+    cls: type
+    fixed: dict[str, Any]
+    device: Any
+
+    def __call__(self, params: dict[str, Any], seed: int) -> Any:
+        params = dict(params)
+        dev_over = {k: params.pop(k) for k in _DEVICE_KEYS if k in params}
+        kwargs = {**self.fixed, **params, "random_state": seed}
+        if self.device is not None:
+            device = self.device
+            if dev_over:
+                if not isinstance(device, SimulatedDeviceSpec):
+                    raise ExperimentError(
+                        f"grid keys {sorted(dev_over)} select a simulated device, but the backend's "
+                        f"device is {type(device).__name__}"
+                    )
+                device = dataclasses.replace(device, **dev_over)
+            if isinstance(device, SimulatedDeviceSpec) and "n_features" not in kwargs:
+                kwargs["n_features"] = device.n_features  # what the spec's device reads
+            kwargs["device"] = device
+        return self.cls(**kwargs)
+
+
+def _grid_for(backend: str, grid: str, grids: dict[str, Any] | None) -> Any:
+    if grids is not None and backend in grids:
+        return grids[backend]
+    if backend == "simulated":
+        return PHYSICAL_GRIDS[grid]
+    if backend == "emulated":
+        return {**PHYSICAL_GRIDS[grid], **INSTRUMENT_FEATURES}
+    from .selection import GRIDS
+
+    return GRIDS["nwesn" if backend == "abstract" else "esn"][grid]
+
+
+def _grid_configs(grid: Any) -> list[dict[str, Any]]:
+    from .selection import expand_grid
+
+    return [dict(p) for p in expand_grid(grid)]
+
+
+# --------------------------------------------------------------------------- one cell
+
+
+def _subsample(
+    X: np.ndarray, y: np.ndarray, n: int | None, task: str, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (stratified for classification) subsample of ``n`` cases; all when n is None or >= size."""
+    if n is None or n >= X.shape[0]:
+        return X, y
+    from sklearn.model_selection import train_test_split
+
+    strat = y if task == "classification" else None
+    Xs, _, ys, _ = train_test_split(X, y, train_size=n, stratify=strat, random_state=seed)
+    return Xs, ys
+
+
+def _load(dataset: Any, data_dir: str | os.PathLike[str] | None) -> Any:
+    if isinstance(dataset, str):
+        from .datasets import load_dataset
+
+        return load_dataset(dataset, data_dir=data_dir)
+    for attr in ("X_train", "y_train", "X_test", "y_test", "task", "name"):
+        if not hasattr(dataset, attr):
+            raise ModelValidationError(
+                f"datasets must hold dataset names or Dataset objects, got {type(dataset).__name__} "
+                f"without .{attr}"
+            )
+    return dataset
+
+
+@contextlib.contextmanager
+def _emulated_device(spec: SimulatedDeviceSpec) -> Iterator[Any]:
+    """Serve ``spec``'s simulated device on 127.0.0.1 (port 0) in a thread; yield a client factory."""
+    from hardware.emulator import serve_emulator
+
+    sim = spec()
+    server = serve_emulator(sim, host="127.0.0.1", port=0)
+    try:
+        yield _EmulatedFactory(host="127.0.0.1", port=int(server.port))
+    finally:
+        server.stop()
+        sim.close()
+
+
+@dataclass(frozen=True)
+class _EmulatedFactory:
+    """Zero-argument factory of a VISA client device for a running emulator."""
+
+    host: str
+    port: int
+
+    def __call__(self) -> Any:
+        from hardware.emulated import EmulatedDevice
+
+        return EmulatedDevice(f"TCPIP::{self.host}::{self.port}::SOCKET")
+
+
+def run_cell(
+    dataset: Any,
+    backend: str,
+    *,
+    grid: str = "quick",
+    grids: dict[str, Any] | None = None,
+    n_seeds: int = 5,
+    data_dir: str | os.PathLike[str] | None = None,
+    device: SimulatedDeviceSpec | None = None,
+    max_train: int | None = None,
+    max_test: int | None = None,
+    mapper: Mapper | None = None,
+    progress: bool = False,
+    fingerprint: str = "",
+) -> CellResult:
+    """Run model selection and test for one dataset x backend cell.
+
+    Parameters
+    ----------
+    dataset : str or Dataset
+        A name for :func:`nwmodel.load_dataset` or a loaded dataset.
+    backend : {"abstract", "simulated", "emulated", "esn"}
+    grid : {"quick", "paper"}
+        Which grid of the backend (``grids`` overrides per backend).
+    grids : dict, optional
+        ``backend -> grid`` (a dict of lists or a list of dicts) replacing the defaults.
+    n_seeds : int
+        Reservoirs per configuration and test repetitions.
+    data_dir : path, optional
+        Data folder for dataset names.
+    device : SimulatedDeviceSpec, optional
+        Device of the physical backends (default ``SimulatedDeviceSpec()``).
+    max_train, max_test : int, optional
+        Seeded stratified subsample of the splits (for demos and tests); None = all.
+    mapper : callable, optional
+        Map-like callable for the (configuration, seed) tasks (e.g. :func:`dask_mapper`);
+        ignored by the emulated backend (serial, in this process).
+    progress : bool
+        Progress bar of the model selection.
+    fingerprint : str
+        Stored with the result (resume key).
+    """
+    from .selection import select_and_test
+
+    if backend not in BACKENDS:
+        raise ModelValidationError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    data = _load(dataset, data_dir)
+    task = data.task
+    if data.X_test is None or data.y_test is None:
+        raise ExperimentError(f"dataset {data.name!r} has no test split; the comparison needs one")
+    Xtr, ytr = _subsample(np.asarray(data.X_train), np.asarray(data.y_train), max_train, task, 0)
+    Xte, yte = _subsample(np.asarray(data.X_test), np.asarray(data.y_test), max_test, task, 1)
+    g = _grid_for(backend, grid, grids)
+    configs = _grid_configs(g)
+    spec = device if device is not None else SimulatedDeviceSpec()
+    t0 = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        if backend in ("abstract", "esn"):
+            make = _abstract_factory("nwesn" if backend == "abstract" else "esn", task)
+        else:
+            cls = PhysicalReservoirClassifier if task == "classification" else PhysicalReservoirRegressor
+            if backend == "emulated":
+                if any(k in _DEVICE_KEYS for c in configs for k in c):
+                    raise ExperimentError(
+                        "the emulated backend serves one fixed device; remove device keys "
+                        f"{list(_DEVICE_KEYS)} from its grid"
+                    )
+                factory = stack.enter_context(_emulated_device(spec))
+                mapper = None
+            else:
+                factory = spec
+            make = _MakeEstimator(cls, {}, factory)
+        sel = select_and_test(make, g, Xtr, ytr, Xte, yte, task=task, n_seeds=n_seeds,
+                              mapper=mapper, progress=progress)
+    wall = time.perf_counter() - t0
+    val_scores = [float(v) for _, v in sel.val_scores]
+    config = {
+        "grid": grid, "grid_values": g, "n_train": int(Xtr.shape[0]), "n_test": int(Xte.shape[0]),
+        "n_timepoints": int(Xtr.shape[-1]), "dataset_notes": getattr(data, "notes", ""),
+        "device": dataclasses.asdict(spec) if backend in ("simulated", "emulated") else None,
+        "failures": [{"params": p, "error": e} for p, e in getattr(sel, "failures", [])],
+        "selection_notes": getattr(sel, "notes", ""),
+    }
+    return CellResult(
+        dataset=str(data.name), backend=backend, task=task, metric=str(sel.metric),
+        test_mean=float(sel.test_mean), test_std=float(sel.test_std),
+        test_scores=[float(s) for s in sel.test_scores], val_score=float(sel.val_score),
+        best_params=_jsonable(dict(sel.best_params)), configs=_jsonable(configs), val_scores=val_scores,
+        n_seeds=int(n_seeds), wall_time_s=float(wall), fingerprint=fingerprint, config=_jsonable(config),
+    )
+
+
+# --------------------------------------------------------------------------- the comparison
+
+
+def _cell_key(dataset: str, backend: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset)
+    return f"{safe}__{backend}"
+
+
+def load_cells(out_dir: str | os.PathLike[str]) -> list[CellResult]:
+    """Read every finished cell of a results directory (sorted by file name)."""
+    folder = Path(out_dir) / "cells"
+    if not folder.is_dir():
+        return []
+    cells = []
+    for p in sorted(folder.glob("*.json")):
+        try:
+            cells.append(CellResult.from_json(json.loads(p.read_text())))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise ExperimentError(
+                f"cell file {str(p)!r} is unreadable ({exc}); delete it to rerun the cell"
+            ) from None
+    return cells
+
+
+def run_comparison(
+    datasets: Sequence[Any],
+    backends: Sequence[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    grid: str = "quick",
+    grids: dict[str, Any] | None = None,
+    n_seeds: int = 5,
+    include_esn: bool = True,
+    data_dir: str | os.PathLike[str] | None = None,
+    device: SimulatedDeviceSpec | None = None,
+    max_train: int | None = None,
+    max_test: int | None = None,
+    mapper: Mapper | None = None,
+    progress: bool = True,
+    force: bool = False,
+    write: bool = True,
+) -> ComparisonResult:
+    """Run (or resume) every dataset x backend cell and write the tables, plot and HDF5 file.
+
+    Parameters
+    ----------
+    datasets : sequence of str or Dataset
+        Dataset names (:func:`nwmodel.load_dataset`) or loaded datasets.
+    backends : sequence of str
+        Any of ``abstract, simulated, emulated`` (and ``esn``); the ESN baseline is added when
+        ``include_esn``.
+    out_dir : path
+        Results directory (created).
+    grid, grids, n_seeds, data_dir, device, max_train, max_test, mapper
+        As :func:`run_cell`.
+    progress : bool
+        Progress bars (cells, and model selection inside each cell).
+    force : bool
+        Rerun cells whose stored fingerprint differs instead of raising.
+    write : bool
+        Write ``comparison.{csv,md,png,h5}`` at the end.
+
+    Returns
+    -------
+    ComparisonResult
+        ``executed`` lists the cells run now, ``skipped`` those resumed from their files.
+    """
+    from ._checks import check_choice, check_int
+
+    check_choice("grid", grid, ("quick", "paper"))
+    n_seeds = check_int("n_seeds", n_seeds, low=1)
+    backends = list(dict.fromkeys(backends))
+    for b in backends:
+        check_choice("backend", b, BACKENDS)
+    if include_esn and "esn" not in backends:
+        backends.append("esn")
+    if not datasets:
+        raise ModelValidationError("datasets must name at least one dataset, got none")
+    out = Path(out_dir)
+    spec = device if device is not None else SimulatedDeviceSpec()
+    plan = [(d, b) for d in datasets for b in backends]
+    executed: list[str] = []
+    skipped: list[str] = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(plan), desc="cells", unit="cell")
+    try:
+        for d, b in plan:
+            name = d if isinstance(d, str) else str(d.name)
+            key = _cell_key(name, b)
+            fp = _fingerprint({
+                "dataset": name, "backend": b, "grid": grid,
+                "grid_values": _grid_for(b, grid, grids), "n_seeds": n_seeds,
+                "device": dataclasses.asdict(spec) if b in ("simulated", "emulated") else None,
+                "max_train": max_train, "max_test": max_test,
+            })
+            path = out / "cells" / f"{key}.json"
+            if path.exists():
+                stored = json.loads(path.read_text())
+                if stored.get("fingerprint") == fp:
+                    skipped.append(key)
+                    if bar is not None:
+                        bar.update(1)
+                    continue
+                if not force:
+                    raise ExperimentError(
+                        f"{str(path)!r} holds cell {key} of a different configuration; use another "
+                        "output directory or --force to rerun it"
+                    )
+            if bar is not None:
+                bar.set_postfix_str(key)
+            res = run_cell(d, b, grid=grid, grids=grids, n_seeds=n_seeds, data_dir=data_dir, device=spec,
+                           max_train=max_train, max_test=max_test, mapper=mapper, progress=progress,
+                           fingerprint=fp)
+            _write_json_atomic(path, res.to_json())
+            executed.append(key)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    keys = [_cell_key(d if isinstance(d, str) else str(d.name), b) for d, b in plan]
+    order = {k: i for i, k in enumerate(keys)}
+    cells = [c for c in load_cells(out) if _cell_key(c.dataset, c.backend) in order]
+    cells.sort(key=lambda c: order[_cell_key(c.dataset, c.backend)])
+    paths = write_outputs(cells, out) if write else {}
+    return ComparisonResult(cells=cells, executed=executed, skipped=skipped, paths=paths)
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def _fmt(c: CellResult) -> str:
+    return f"{c.test_mean:.3f} ± {c.test_std:.3f}"
+
+
+def table_markdown(cells: Sequence[CellResult]) -> str:
+    """Markdown tables: test score (mean ± std) per dataset x backend, then wall time per cell."""
+    backends = [b for b in BACKENDS if any(c.backend == b for c in cells)]
+    datasets = list(dict.fromkeys(c.dataset for c in cells))
+    by = {(c.dataset, c.backend): c for c in cells}
+    lines = ["| dataset | metric | " + " | ".join(backends) + " |",
+             "|---|---|" + "---|" * len(backends)]
+    for d in datasets:
+        metric = next(c.metric for c in cells if c.dataset == d)
+        arrow = "↑" if metric == "accuracy" else "↓"
+        row = [_fmt(by[(d, b)]) if (d, b) in by else "-" for b in backends]
+        lines.append(f"| {d} | {metric} {arrow} | " + " | ".join(row) + " |")
+    lines += ["", "Wall time per cell (s, selection + test):", "",
+              "| dataset | " + " | ".join(backends) + " |", "|---|" + "---|" * len(backends)]
+    for d in datasets:
+        row = [f"{by[(d, b)].wall_time_s:.1f}" if (d, b) in by else "-" for b in backends]
+        lines.append(f"| {d} | " + " | ".join(row) + " |")
+    seeds = sorted({c.n_seeds for c in cells})
+    lines += ["", f"Mean ± std over {', '.join(map(str, seeds))} seed(s) of the selected configuration "
+              "(80/20 stratified selection split, random_state 42)."]
+    return "\n".join(lines) + "\n"
+
+
+def _write_csv(cells: Sequence[CellResult], path: Path) -> None:
+    import csv
+
+    with _atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["dataset", "backend", "metric", "test_mean", "test_std", "n_seeds", "val_score",
+                    "wall_time_s", "best_params", "test_scores"])
+        for c in cells:
+            w.writerow([c.dataset, c.backend, c.metric, repr(c.test_mean), repr(c.test_std), c.n_seeds,
+                        repr(c.val_score), f"{c.wall_time_s:.3f}", json.dumps(c.best_params, sort_keys=True),
+                        json.dumps(c.test_scores)])
+
+
+def _write_hdf5(cells: Sequence[CellResult], path: Path) -> None:
+    import h5py
+
+    with _atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = "nwhil-comparison"
+            f.attrs["format_version"] = 1
+            for c in cells:
+                g = f.create_group(_cell_key(c.dataset, c.backend))
+                for name in ("dataset", "backend", "task", "metric", "fingerprint"):
+                    g.attrs[name] = getattr(c, name)
+                for name in ("test_mean", "test_std", "val_score", "wall_time_s"):
+                    g.attrs[name] = float(getattr(c, name))
+                g.attrs["n_seeds"] = int(c.n_seeds)
+                g.attrs["best_params"] = json.dumps(c.best_params, sort_keys=True)
+                g.attrs["config"] = json.dumps(c.config, sort_keys=True, default=repr)
+                g.create_dataset("test_scores", data=np.asarray(c.test_scores, dtype=float))
+                g.create_dataset("val_scores", data=np.asarray(c.val_scores, dtype=float))
+                g.create_dataset("configs", data=np.array([json.dumps(p, sort_keys=True) for p in c.configs],
+                                                          dtype=h5py.string_dtype()))
+
+
+def plot_comparison(cells: Sequence[CellResult], path: str | os.PathLike[str] | None = None) -> Any:
+    """Bar chart of test scores (mean ± std) per dataset, one bar per backend; returns the Figure."""
+    from matplotlib.figure import Figure
+
+    datasets = list(dict.fromkeys(c.dataset for c in cells))
+    backends = [b for b in BACKENDS if any(c.backend == b for c in cells)]
+    by = {(c.dataset, c.backend): c for c in cells}
+    fig = Figure(figsize=(3.2 * max(1, len(datasets)), 3.4), layout="constrained")
+    axes = fig.subplots(1, max(1, len(datasets)), squeeze=False)[0]
+    for ax, d in zip(axes, datasets, strict=True):
+        xs = [i for i, b in enumerate(backends) if (d, b) in by]
+        means = [by[(d, backends[i])].test_mean for i in xs]
+        stds = [by[(d, backends[i])].test_std for i in xs]
+        ax.bar(xs, means, yerr=stds, capsize=3, color=[f"C{i}" for i in xs])
+        ax.set_xticks(range(len(backends)), backends, rotation=30)
+        metric = next(c.metric for c in cells if c.dataset == d)
+        ax.set_title(d)
+        ax.set_ylabel(f"test {metric}")
+    if path is not None:
+        with _atomic_path(Path(path)) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
+    return fig
+
+
+def write_outputs(cells: Sequence[CellResult], out_dir: str | os.PathLike[str]) -> dict[str, str]:
+    """Write ``comparison.{csv,md,png,h5}`` for ``cells``; return their paths by kind."""
+    out = Path(out_dir)
+    paths = {"csv": out / "comparison.csv", "markdown": out / "comparison.md", "plot": out / "comparison.png",
+             "hdf5": out / "comparison.h5"}
+    _write_csv(cells, paths["csv"])
+    with _atomic_path(paths["markdown"]) as tmp:
+        tmp.write_text(table_markdown(cells))
+    if cells:
+        plot_comparison(cells, paths["plot"])
+    _write_hdf5(cells, paths["hdf5"])
+    return {k: str(v) for k, v in paths.items()}

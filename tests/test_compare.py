@@ -1,0 +1,175 @@
+"""The abstract-vs-physical comparison (issue 7): cells, outputs, resume, Dask, CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nwmodel.compare as cmp
+from nwmodel.cli import main
+from nwmodel.datasets import Dataset
+from nwmodel.errors import ExperimentError, ModelValidationError
+from nwmodel.physical import SimulatedDeviceSpec
+
+TINY_GRIDS = {
+    "abstract": {"n_units": [20], "gamma": [0.5, 0.95], "dt": [0.1]},
+    "esn": {"n_units": [20], "leak_rate": [0.1, 0.5]},
+    "simulated": {"v_scale_V": [4.0], "dt_s": [0.1]},
+}
+TINY_SPEC = SimulatedDeviceSpec(n_wires=200, size_um=(40.0, 40.0), electrodes="mea2x3", n_inputs=2,
+                                n_features=30, device_seed=3)
+
+
+def _tiny_dataset(name: str = "Ramps", seed: int = 0, n_per_class: int = 10, length: int = 12) -> Dataset:
+    rng = np.random.default_rng(seed)
+    t = np.linspace(-1.0, 1.0, length)
+
+    def make(n: int) -> tuple[np.ndarray, np.ndarray]:
+        X = np.concatenate([t + 0.3 * rng.standard_normal((n, length)),
+                            -t + 0.3 * rng.standard_normal((n, length))])[:, None, :]
+        return X, np.repeat([1, 2], n)
+
+    Xtr, ytr = make(n_per_class)
+    Xte, yte = make(n_per_class)
+    return Dataset(Xtr, ytr, Xte, yte, "classification", name, "generated ramps (test)")
+
+
+def _scores(res: cmp.ComparisonResult) -> list[tuple]:
+    return [(c.dataset, c.backend, c.test_scores, c.val_scores, c.best_params) for c in res.cells]
+
+
+def test_outputs_and_resume_skips_finished_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, str]] = []
+    real = cmp.run_cell
+
+    def counting(dataset, backend, **kw):
+        calls.append((dataset.name, backend))
+        return real(dataset, backend, **kw)
+
+    monkeypatch.setattr(cmp, "run_cell", counting)
+    ds = [_tiny_dataset("RampsA", 0), _tiny_dataset("RampsB", 1)]
+    res = cmp.run_comparison(ds, ["abstract"], tmp_path, grids=TINY_GRIDS, n_seeds=2, progress=False)
+    assert calls == [("RampsA", "abstract"), ("RampsA", "esn"), ("RampsB", "abstract"), ("RampsB", "esn")]
+    assert res.executed == ["RampsA__abstract", "RampsA__esn", "RampsB__abstract", "RampsB__esn"]
+    assert res.skipped == []
+    # every cell: 2 configs, 2 seeds; the selected config is the best on validation
+    for c in res.cells:
+        assert len(c.test_scores) == 2 and len(c.val_scores) == 2
+        assert c.val_score == max(c.val_scores)
+        assert c.test_mean == pytest.approx(np.mean(c.test_scores), rel=1e-12)
+    # outputs: CSV rows = cells, markdown table, plot, HDF5 with every run's config and scores
+    rows = list(csv.DictReader(open(res.paths["csv"])))
+    assert [(r["dataset"], r["backend"]) for r in rows] == [(c.dataset, c.backend) for c in res.cells]
+    assert float(rows[0]["test_mean"]) == res.cells[0].test_mean
+    md = Path(res.paths["markdown"]).read_text()
+    assert "| RampsA | accuracy ↑ |" in md and "abstract | esn" in md
+    assert Path(res.paths["plot"]).stat().st_size > 1000
+    import h5py
+
+    with h5py.File(res.paths["hdf5"]) as f:
+        g = f["RampsB__esn"]
+        np.testing.assert_array_equal(g["test_scores"][()], res.cells[3].test_scores)
+        np.testing.assert_array_equal(g["val_scores"][()], res.cells[3].val_scores)
+        assert json.loads(g.attrs["best_params"]) == res.cells[3].best_params
+        assert [json.loads(s) for s in g["configs"].asstr()[()]] == res.cells[3].configs
+    # second run: nothing executes, same table
+    calls.clear()
+    again = cmp.run_comparison(ds, ["abstract"], tmp_path, grids=TINY_GRIDS, n_seeds=2, progress=False)
+    assert calls == [] and again.executed == []
+    assert again.skipped == res.executed
+    assert _scores(again) == _scores(res)
+    # an interrupted run (one cell file missing) reruns only that cell
+    (tmp_path / "cells" / "RampsB__abstract.json").unlink()
+    third = cmp.run_comparison(ds, ["abstract"], tmp_path, grids=TINY_GRIDS, n_seeds=2, progress=False)
+    assert calls == [("RampsB", "abstract")] and third.executed == ["RampsB__abstract"]
+    assert _scores(third) == _scores(res)
+
+
+def test_changed_configuration_is_refused_unless_forced(tmp_path: Path) -> None:
+    ds = [_tiny_dataset()]
+    cmp.run_comparison(ds, ["abstract"], tmp_path, grids=TINY_GRIDS, n_seeds=1, include_esn=False,
+                       progress=False, write=False)
+    with pytest.raises(ExperimentError, match="Ramps__abstract of a different configuration"):
+        cmp.run_comparison(ds, ["abstract"], tmp_path, grids=TINY_GRIDS, n_seeds=2, include_esn=False,
+                           progress=False, write=False)
+    res = cmp.run_comparison(ds, ["abstract"], tmp_path, grids=TINY_GRIDS, n_seeds=2, include_esn=False,
+                             progress=False, write=False, force=True)
+    assert res.executed == ["Ramps__abstract"] and res.cells[0].n_seeds == 2
+
+
+def test_bad_arguments_raise(tmp_path: Path) -> None:
+    with pytest.raises(ModelValidationError, match="backend must be one of"):
+        cmp.run_comparison([_tiny_dataset()], ["quantum"], tmp_path, progress=False)
+    with pytest.raises(ModelValidationError, match="grid must be one of 'quick', 'paper'"):
+        cmp.run_comparison([_tiny_dataset()], ["abstract"], tmp_path, grid="huge", progress=False)
+    with pytest.raises(ModelValidationError, match="n_seeds must be an integer"):
+        cmp.run_comparison([_tiny_dataset()], ["abstract"], tmp_path, n_seeds=0, progress=False)
+    with pytest.raises(ModelValidationError, match="datasets must hold dataset names or Dataset objects"):
+        cmp.run_cell(42, "abstract")
+
+
+def test_simulated_cell_and_device_grid_keys(tmp_path: Path) -> None:
+    grids = {**TINY_GRIDS, "simulated": {"v_scale_V": [4.0], "dt_s": [0.1], "device_seed": [3, 4]}}
+    res = cmp.run_comparison([_tiny_dataset()], ["simulated"], tmp_path, grids=grids, n_seeds=1,
+                             include_esn=False, device=TINY_SPEC, progress=False, write=False)
+    (cell,) = res.cells
+    assert cell.backend == "simulated" and len(cell.val_scores) == 2
+    assert cell.test_mean > 0.75  # easy two-class task, chance 0.5
+    assert cell.config["device"]["n_wires"] == 200
+
+
+@pytest.mark.slow
+def test_dask_localcluster_gives_the_same_table(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    ds = [_tiny_dataset()]
+    kw = {"grids": TINY_GRIDS, "n_seeds": 2, "device": TINY_SPEC, "progress": False, "write": False}
+    local = cmp.run_comparison(ds, ["abstract", "simulated"], tmp_path / "local", **kw)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        remote = cmp.run_comparison(ds, ["abstract", "simulated"], tmp_path / "dask",
+                                    mapper=cmp.dask_mapper(client), **kw)
+    assert [c.backend for c in remote.cells] == ["abstract", "simulated", "esn"]
+    assert _scores(remote) == _scores(local)
+
+
+def test_emulated_cell_runs_and_matches_simulated_outputs_only(tmp_path: Path) -> None:
+    pytest.importorskip("hardware.emulated")
+    grids = {"emulated": {"v_scale_V": [4.0], "dt_s": [0.1], "n_features": [None], "n_virtual": [2]},
+             "simulated": {"v_scale_V": [4.0], "dt_s": [0.1], "n_features": [None], "n_virtual": [2]}}
+    spec = SimulatedDeviceSpec(n_wires=200, size_um=(40.0, 40.0), electrodes="mea2x3", n_inputs=2,
+                               n_features=3, device_seed=3)  # no probed nodes: outputs only
+    ds = [_tiny_dataset(n_per_class=6, length=8)]
+    res = cmp.run_comparison(ds, ["simulated", "emulated"], tmp_path, grids=grids, n_seeds=1,
+                             include_esn=False, device=spec, progress=False, write=False)
+    sim, emu = res.cells
+    assert emu.backend == "emulated"
+    assert emu.test_scores == sim.test_scores and emu.val_scores == sim.val_scores
+
+
+def test_cli_compare_on_shared_data_then_resume(tmp_path: Path, data_dir: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["compare", "--datasets", "SyntheticControl", "--backends", "abstract", "--seeds", "1",
+            "--scheduler", "serial", "--max-train", "60", "--max-test", "60", "--data-dir", str(data_dir),
+            "--json", "-o", str(tmp_path)]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["backend"] for r in out["table"]] == ["abstract", "esn"]
+    assert out["executed"] == ["SyntheticControl__abstract", "SyntheticControl__esn"]
+    assert all(0.0 <= r["test_mean"] <= 1.0 for r in out["table"])
+    assert main(argv) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["executed"] == [] and again["skipped"] == out["executed"]
+    assert again["table"] == [dict(r, wall_time_s=r["wall_time_s"]) for r in out["table"]]
+
+
+def test_cli_compare_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", "--datasets", "NoSuchSet", "--backends", "abstract", "--scheduler", "serial",
+                 "--quiet", "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "NoSuchSet" in err[0]
+    assert main(["compare", "--backends", "abstract", "--scheduler", "udp://x", "-o", str(tmp_path)]) == 1
+    assert "--scheduler must be 'serial' or an address" in capsys.readouterr().err

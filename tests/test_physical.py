@@ -1,0 +1,330 @@
+"""The physical reservoir (issue 7): mapping, input encoding, estimator mechanics, end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from hardware.device import Device, Electrode, Readings
+from nwmodel.errors import ModelValidationError
+from nwmodel.mapping import (
+    DEFAULT_ENCODING,
+    NWESN_JUNCTION_PARAMS,
+    RESCALE_WINDOW_V,
+    abstract_to_physical,
+    encode_inputs,
+    sigmoid,
+    voltage_window,
+)
+from nwmodel.physical import (
+    PhysicalReservoirClassifier,
+    PhysicalReservoirRegressor,
+    SimulatedDeviceSpec,
+)
+
+# --------------------------------------------------------------------------- a fake device (tests only)
+
+
+class LeakyDevice(Device):
+    """Linear leaky integrator behind the Device API: s <- a s + B v; outputs read s.
+
+    Hand-solvable, so the estimator's encoding, reset policy and feature extraction can be checked
+    against a direct computation.
+    """
+
+    def __init__(self, n_inputs: int = 2, n_outputs: int = 3, a: float = 0.9, seed: int = 0) -> None:
+        els = [Electrode(f"in{i}", "input") for i in range(n_inputs)]
+        els += [Electrode(f"out{i}", "output") for i in range(n_outputs)]
+        super().__init__(els)
+        self.a = a
+        self.B = np.random.default_rng(seed).uniform(-1, 1, size=(n_outputs, n_inputs))
+        self.s = np.zeros(n_outputs)
+        self.n_resets = 0
+
+    def _apply(self, voltages_V: np.ndarray, dt_s: float) -> Readings:
+        out = np.empty((voltages_V.shape[0], self.s.size))
+        for k, v in enumerate(voltages_V):
+            out[k] = self.s
+            self.s = self.a * self.s + self.B @ v
+        z = np.zeros_like(voltages_V)
+        return Readings(voltages_V, out, z, np.zeros((voltages_V.shape[0], 0)))
+
+    def _read(self) -> Readings:
+        n_in = len(self.input_names)
+        return Readings(np.zeros((1, n_in)), self.s[None].copy(), np.zeros((1, n_in)), np.zeros((1, 0)))
+
+    def _reset(self) -> None:
+        self.s = np.zeros_like(self.s)
+        self.n_resets += 1
+
+    def _safe_state(self) -> None:
+        pass
+
+
+def leaky_factory() -> LeakyDevice:
+    """Module-level (picklable) factory for the process-pool test."""
+    return LeakyDevice()
+
+
+def _easy_task(seed: int, n_per_class: int = 30, length: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Two classes: a rising vs a falling ramp plus noise (separable by a leaky integrator)."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(-1.0, 1.0, length)
+    X = np.concatenate([t + 0.3 * rng.standard_normal((n_per_class, length)),
+                        -t + 0.3 * rng.standard_normal((n_per_class, length))])[:, None, :]
+    y = np.repeat([0, 1], n_per_class)
+    perm = rng.permutation(y.size)
+    return X[perm], y[perm]
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def test_rescale_window_is_the_abstract_one() -> None:
+    assert voltage_window(DEFAULT_ENCODING["v_bias_V"], DEFAULT_ENCODING["v_scale_V"]) == pytest.approx(
+        RESCALE_WINDOW_V, abs=1e-15)
+
+
+def test_junction_constants_equal_the_nwesn_preset() -> None:
+    from nwphys.junctions import JUNCTION_PRESETS
+
+    model, params = JUNCTION_PRESETS["nwesn"]
+    assert model == "rate_balance"
+    assert params == NWESN_JUNCTION_PARAMS
+
+
+def test_encode_inputs_matches_hand_formula(rng: np.random.Generator) -> None:
+    x = rng.standard_normal((2, 7))
+    w = rng.uniform(-1, 1, (3, 2))
+    b = rng.uniform(-0.1, 0.1, 3)
+    v = encode_inputs(x, w, b, slope=2.0, v_bias_V=0.35, v_scale_V=0.8)
+    expected = 0.35 + 0.8 / (1.0 + np.exp(-2.0 * (w @ x + b[:, None])))
+    np.testing.assert_allclose(v, expected.T, rtol=1e-14)
+    assert np.all((v > 0.35) & (v < 1.15))
+
+
+def test_sigmoid_is_stable_for_large_arguments() -> None:
+    a = np.array([-1000.0, -30.0, 0.0, 30.0, 1000.0])
+    s = sigmoid(a)
+    assert np.all(np.isfinite(s))
+    expected = [0.0, 1 / (1 + np.exp(30.0)), 0.5, 1 / (1 + np.exp(-30.0)), 1.0]
+    np.testing.assert_allclose(s, expected, rtol=1e-14)
+
+
+def test_abstract_to_physical_maps_and_reports_dropped() -> None:
+    m = abstract_to_physical({"omega": 10, "beta": 0.1, "s": 5, "dt": 0.01, "N": 100, "gamma": 0.95,
+                              "rho": 0.9, "Kd0": 0.25})
+    assert m["estimator"] == {"v_bias_V": 0.35, "v_scale_V": 0.8, "input_scaling": 10, "bias_scaling": 0.1,
+                              "slope": 5, "dt_s": 0.01, "n_features": 100}
+    assert m["junction_params"]["kd0_per_s"] == 0.25
+    assert m["junction_params"]["kp0_per_s"] == NWESN_JUNCTION_PARAMS["kp0_per_s"]
+    assert set(m["dropped"]) == {"gamma", "rho"}
+    assert "kd0" in m["dropped"]["gamma"]
+    # the abstract estimator's keywords map the same way
+    m2 = abstract_to_physical({"input_scaling": 10, "spectral_radius": 0.9, "backend": "numpy"})
+    assert m2["estimator"]["input_scaling"] == 10 and set(m2["dropped"]) == {"spectral_radius"}
+
+
+def test_abstract_to_physical_rejects_unknown_keys() -> None:
+    with pytest.raises(ModelValidationError, match="unknown abstract NW-ESN keys \\['bogus'\\]"):
+        abstract_to_physical({"bogus": 1})
+
+
+# --------------------------------------------------------------------------- estimator mechanics (fake)
+
+
+def test_features_equal_hand_computation_on_leaky_device() -> None:
+    X, y = _easy_task(0, n_per_class=5, length=6)
+    dev = LeakyDevice()
+    est = PhysicalReservoirClassifier(dev, n_features=None, standardize=False, random_state=3).fit(X, y)
+    enc = est.encoding_
+    # hand: state before the last step of the sequence driven by the encoded voltages
+    F = []
+    for x in X:
+        v = 0.35 + 0.8 * sigmoid(enc.slope * (enc.w_in @ x + enc.bias[:, None])).T
+        s = np.zeros(3)
+        for k in range(v.shape[0] - 1):
+            s = dev.a * s + dev.B @ v[k]
+        F.append(s)
+    np.testing.assert_allclose(est.transform(X), np.array(F), rtol=1e-12, atol=1e-14)
+    # reset="restore" resets once per series (fit + transform)
+    assert dev.n_resets == 2 * X.shape[0]
+    assert dev.n_apply == 2 * X.shape[0]
+
+
+def test_reset_none_carries_state_and_relax_applies_zeros() -> None:
+    X, y = _easy_task(1, n_per_class=3, length=5)
+    a = PhysicalReservoirClassifier(LeakyDevice(), n_features=None, reset="restore", standardize=False,
+                                    random_state=0).fit(X, y)
+    b = PhysicalReservoirClassifier(LeakyDevice(), n_features=None, reset="none", standardize=False,
+                                    random_state=0).fit(X, y)
+    Fa, Fb = a.transform(X), b.transform(X)
+    assert not np.allclose(Fa, Fb)  # carried state changes the features
+    dev = LeakyDevice(a=0.5)
+    c = PhysicalReservoirClassifier(dev, n_features=None, reset="relax", relax_s=3.0, dt_s=0.1,
+                                    standardize=False, random_state=0).fit(X, y)
+    # 30 relax steps at 0 V shrink a carried state by 0.5**30: equal to a fresh start to ~1e-9
+    np.testing.assert_allclose(c.transform(X), PhysicalReservoirClassifier(
+        LeakyDevice(a=0.5), n_features=None, standardize=False, random_state=0).fit(X, y).transform(X),
+        rtol=0, atol=1e-7)
+    assert dev.n_steps_total == 2 * X.shape[0] * (30 + X.shape[2])
+
+
+def test_virtual_nodes_multiply_features_and_steps() -> None:
+    X, y = _easy_task(2, n_per_class=3, length=4)
+    dev = LeakyDevice()
+    est = PhysicalReservoirClassifier(dev, n_features=None, n_virtual=4, random_state=0).fit(X, y)
+    assert est.transform(X).shape == (X.shape[0], 4 * 3)
+    assert dev.n_steps_total == 2 * X.shape[0] * 4 * X.shape[2]
+    assert est.encoding_.mask.shape == (4, 2)
+
+
+def test_feature_subset_is_seeded_and_too_many_raises() -> None:
+    X, y = _easy_task(3, n_per_class=3, length=4)
+    e1 = PhysicalReservoirClassifier(LeakyDevice(n_outputs=6), n_features=4, random_state=5).fit(X, y)
+    e2 = PhysicalReservoirClassifier(LeakyDevice(n_outputs=6), n_features=4, random_state=5).fit(X, y)
+    np.testing.assert_array_equal(e1.feature_index_, e2.feature_index_)
+    np.testing.assert_array_equal(e1.transform(X), e2.transform(X))
+    with pytest.raises(ModelValidationError, match="n_features must be <= 3"):
+        PhysicalReservoirClassifier(LeakyDevice(), n_features=100).fit(X, y)
+
+
+def test_clone_get_params_and_reproducibility() -> None:
+    X, y = _easy_task(4, n_per_class=4, length=5)
+    est = PhysicalReservoirClassifier(leaky_factory, n_features=None, v_scale_V=2.0, random_state=1)
+    c = clone(est)
+    assert c.get_params()["v_scale_V"] == 2.0 and c.get_params()["device"] is leaky_factory
+    f1 = c.fit(X, y).transform(X)
+    f2 = clone(est).fit(X, y).transform(X)
+    f3 = clone(est).set_params(random_state=2).fit(X, y).transform(X)
+    np.testing.assert_array_equal(f1, f2)
+    assert not np.allclose(f1, f3)
+    assert not hasattr(est, "encoding_")  # fit on clones never touched the template
+
+
+def test_parallel_chunks_equal_serial() -> None:
+    X, y = _easy_task(5, n_per_class=6, length=5)
+    serial = PhysicalReservoirClassifier(leaky_factory, n_features=None, random_state=0).fit(X, y)
+    par = PhysicalReservoirClassifier(leaky_factory, n_features=None, n_jobs=2, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(serial.transform(X), par.transform(X))
+    np.testing.assert_array_equal(serial.predict(X), par.predict(X))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"v_scale_V": 0.0}, r"v_scale_V must be in \(0.0, inf\), got 0.0"),
+        ({"dt_s": -1.0}, r"dt_s must be in \(0.0, inf\)"),
+        ({"n_virtual": 0}, r"n_virtual must be an integer in \[1, inf\)"),
+        ({"reset": "reboot"}, "reset must be one of 'restore', 'relax', 'none', got 'reboot'"),
+        ({"features": "currents"}, "features must be one of 'voltages', 'conductances'"),
+        ({"n_jobs": 2, "reset": "none"}, "n_jobs > 1 needs reset='restore'"),
+        ({"features": "conductances"}, "needs a simulated device exposing its junction state"),
+    ],
+)
+def test_bad_parameters_raise_naming_them(kwargs: dict, match: str) -> None:
+    X, y = _easy_task(6, n_per_class=2, length=3)
+    with pytest.raises(ModelValidationError, match=match):
+        PhysicalReservoirClassifier(leaky_factory, n_features=None, **kwargs).fit(X, y)
+
+
+def test_bad_device_and_input_raise() -> None:
+    X, y = _easy_task(7, n_per_class=2, length=3)
+    with pytest.raises(ModelValidationError, match=r"device must be a hardware\.Device or a zero-argument"):
+        PhysicalReservoirClassifier("dev.h5").fit(X, y)
+    est = PhysicalReservoirClassifier(LeakyDevice(), n_features=None).fit(X, y)
+    with pytest.raises(ModelValidationError, match="X must have 1 channel"):
+        est.transform(np.zeros((2, 2, 3)))
+    bad = X.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ModelValidationError, match="X must be finite"):
+        est.transform(bad)
+
+
+def test_regressor_fits_a_linear_target_on_leaky_device() -> None:
+    rng = np.random.default_rng(8)
+    X = rng.uniform(-1, 1, (60, 1, 8))
+    # the read state is sum_k a^k B v[T-2-k]; with a gentle slope v is nearly linear in x
+    y = sum(0.5**k * X[:, 0, -2 - k] for k in range(7))
+    est = PhysicalReservoirRegressor(LeakyDevice(n_outputs=6, a=0.5), n_features=None, slope=0.1,
+                                     ridge_alpha=1e-6, random_state=0).fit(X, y)
+    assert np.sqrt(np.mean((est.predict(X) - y) ** 2)) < 0.05 * np.std(y)
+
+
+# --------------------------------------------------------------------------- simulated device (nwphys)
+
+
+def _small_spec(**kw) -> SimulatedDeviceSpec:
+    return SimulatedDeviceSpec(n_wires=200, size_um=(40.0, 40.0), electrodes="mea2x3", n_inputs=2,
+                               n_features=30, device_seed=3, **kw)
+
+
+@pytest.fixture(scope="module")
+def sim_available() -> None:
+    pytest.importorskip("hardware.simulated")
+    import nwphys
+
+    if not hasattr(nwphys, "Stepper") and not hasattr(nwphys, "generate"):
+        pytest.skip("nwphys.Stepper / generate not available")
+
+
+def test_spec_roles_and_probe_nodes(sim_available: None) -> None:
+    spec = _small_spec()
+    inputs, outputs, ground, probe = spec.roles()
+    assert inputs == ["E00", "E01"] and ground == ["E12"] and outputs == ["E02", "E10", "E11"]
+    assert len(probe) == 27 and len(set(probe)) == 27
+    c = spec.network().circuit()
+    assert not set(probe) & set(np.asarray(c.electrode_node).tolist())
+    assert spec.roles() == (inputs, outputs, ground, probe)  # seeded
+    with pytest.raises(ModelValidationError, match="n_features must be <="):
+        SimulatedDeviceSpec(n_wires=200, size_um=(40.0, 40.0), electrodes="mea2x3", n_inputs=2,
+                            n_features=10_000, device_seed=3).roles()
+
+
+def test_physical_reservoir_end_to_end_above_chance(sim_available: None) -> None:
+    X, y = _easy_task(10, n_per_class=20, length=15)
+    Xte, yte = _easy_task(11, n_per_class=20, length=15)
+    est = PhysicalReservoirClassifier(_small_spec(), n_features=30, v_scale_V=2.0, dt_s=0.1, random_state=0)
+    est.fit(X, y)
+    acc = est.score(Xte, yte)
+    assert acc >= 0.8, acc  # chance is 0.5
+    assert est.transform(Xte).shape == (40, 30)
+
+
+def test_emulated_states_equal_simulated(sim_available: None) -> None:
+    hw = pytest.importorskip("hardware.emulator")
+    from hardware.emulated import EmulatedDevice
+
+    X, y = _easy_task(12, n_per_class=3, length=8)
+    spec = _small_spec()
+    kw = {"n_features": None, "n_virtual": 2, "v_scale_V": 2.0, "dt_s": 0.1, "standardize": False,
+          "random_state": 4}
+    sim_states = PhysicalReservoirClassifier(spec, **kw).fit(X, y).transform(X)
+    served = spec()
+    server = hw.serve_emulator(served, host="127.0.0.1", port=0)
+    try:
+        with EmulatedDevice(server.port) as dev:
+            emu_states = PhysicalReservoirClassifier(dev, **kw).fit(X, y).transform(X)
+    finally:
+        server.stop()
+        served.close()
+    # the instrument reads the output electrodes only: 3 outputs x 2 virtual nodes
+    assert emu_states.shape == (X.shape[0], 6)
+    np.testing.assert_array_equal(emu_states, sim_states[:, _output_columns(3, 27, 2)])
+
+
+def _output_columns(n_out: int, n_probe: int, n_virtual: int) -> list[int]:
+    """Columns of the output-electrode voltages in a simulated feature row (outputs then probes)."""
+    per = n_out + n_probe
+    return [k * per + j for k in range(n_virtual) for j in range(n_out)]
+
+
+def test_conductance_features_on_simulated_device(sim_available: None) -> None:
+    X, y = _easy_task(13, n_per_class=3, length=6)
+    spec = _small_spec()
+    est = PhysicalReservoirClassifier(spec, features="conductances", n_features=None, v_scale_V=2.0,
+                                      standardize=False, random_state=0).fit(X, y)
+    g = est.transform(X)
+    assert g.shape[1] == spec.network().n_junctions
+    assert np.all((g >= 0) & (g <= 1))
