@@ -4,6 +4,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_OUT ?= results/demo
+# Benchmark data: ../shared/data beside the checkout unless NWHIL_DATA is set.
+NWHIL_DATA ?= $(abspath ../shared/data)
+export NWHIL_DATA
+export MPLBACKEND ?= Agg
 # Install torch first, pinned: here that takes the CPU wheel on disk; a looser range would pull
 # a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
