@@ -11,74 +11,32 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._checks import check_choice, check_int, check_real
-from .errors import ModelValidationError
-from .kernels import ESNCellParams, NWCellParams, ReservoirWeights, init_weights, run_reservoir
+from ._checks import check_choice, check_real
+from ._estimator import (
+    ClassifierTask,
+    NWCellMixin,
+    RecurrentEstimator,
+    RegressorTask,
+    check_X,
+    check_y,
+    set_init_params,
+)
+from .kernels import ESNCellParams, ReservoirWeights, run_reservoir
 from .readout import RidgeReadout
 
 __all__ = ["ESNClassifier", "ESNRegressor", "NWESNClassifier", "NWESNRegressor", "check_X", "check_y"]
 
 
-def check_X(X: Any, n_channels: int | None = None) -> np.ndarray:
-    """Return ``X`` as a finite float array of shape (n_cases, n_channels, n_timepoints), or raise."""
-    try:
-        arr = np.asarray(X, dtype=float)
-    except (TypeError, ValueError):
-        raise ModelValidationError(
-            "X must be a numeric array of shape (n_cases, n_channels, n_timepoints) (equal-length series)"
-        ) from None
-    if arr.ndim != 3 or min(arr.shape) < 1:
-        raise ModelValidationError(
-            f"X must have shape (n_cases, n_channels, n_timepoints) with every size >= 1, got {arr.shape}"
-        )
-    if n_channels is not None and arr.shape[1] != n_channels:
-        raise ModelValidationError(f"X must have {n_channels} channel(s) as in fit, got {arr.shape[1]}")
-    if not np.all(np.isfinite(arr)):
-        raise ModelValidationError("X must be finite, got NaN or inf")
-    return arr
-
-
-def check_y(y: Any, n_cases: int, task: str) -> np.ndarray:
-    """Return ``y`` as a 1-D array of ``n_cases`` labels (classification) or floats (regression)."""
-    arr = np.asarray(y)
-    if arr.ndim != 1 or arr.shape[0] != n_cases:
-        raise ModelValidationError(f"y must have shape ({n_cases},), got {arr.shape}")
-    if task == "regression":
-        try:
-            arr = arr.astype(float)
-        except (TypeError, ValueError):
-            raise ModelValidationError(f"y must be numeric for regression, got dtype {arr.dtype}") from None
-        if not np.all(np.isfinite(arr)):
-            raise ModelValidationError("y must be finite for regression, got NaN or inf")
-    elif len(np.unique(arr)) < 2:
-        raise ModelValidationError(f"y must hold at least 2 classes, got {np.unique(arr).tolist()}")
-    return arr
-
-
-class _ReservoirEstimator(BaseEstimator):
+class _ReservoirEstimator(RecurrentEstimator):
     """Shared machinery of the reservoir estimators (not public)."""
 
-    _cell: str = ""
-    _task: str = ""
+    _dtypes = ("float64", "float32")
 
-    def _cell_params(self) -> NWCellParams | ESNCellParams:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _validate(self) -> None:
-        check_int("n_units", self.n_units, low=1)
-        check_real("input_scaling", self.input_scaling, low=0.0)
-        check_real("bias_scaling", self.bias_scaling, low=0.0)
-        check_real("spectral_radius", self.spectral_radius, low=0.0)
+    def _validate_specific(self) -> None:
         check_real("ridge_alpha", self.ridge_alpha, low=0.0)
         check_choice("backend", self.backend, ("numpy", "torch"))
-        check_choice("dtype", self.dtype, ("float64", "float32"))
-        if not isinstance(self.device, str):
-            raise ModelValidationError(
-                f"device must be a string such as 'cpu' or 'cuda', got {self.device!r}"
-            )
 
     def _states(self, X: np.ndarray) -> np.ndarray:
         return run_reservoir(
@@ -101,20 +59,11 @@ class _ReservoirEstimator(BaseEstimator):
         y : array of shape (n_cases,)
             Labels (classifier) or targets (regressor).
         """
-        self._validate()
-        cell_params = self._cell_params()
-        X = check_X(X)
-        y = check_y(y, X.shape[0], self._task)
+        cell_params, X, y = self._validate_fit_inputs(X, y)
         self.n_channels_ = X.shape[1]
         self.cell_params_ = cell_params
-        self.weights_: ReservoirWeights = init_weights(
-            self.n_units,
-            self.n_channels_,
-            spectral_radius_target=self.spectral_radius,
-            input_scaling=self.input_scaling,
-            bias_scaling=self.bias_scaling,
-            exact_spectral_radius=bool(self.exact_spectral_radius),
-            seed=self.random_state,
+        self.weights_: ReservoirWeights = self._init_weights(
+            self.n_channels_, self.random_state, exact_spectral_radius=bool(self.exact_spectral_radius)
         )
         self.readout_ = RidgeReadout(task=self._task, alpha=self.ridge_alpha).fit(self._states(X), y)  # type: ignore[arg-type]
         if self._task == "classification":
@@ -131,9 +80,7 @@ class _ReservoirEstimator(BaseEstimator):
         return self.readout_.predict(self.transform(X))
 
 
-class _NWESNBase(_ReservoirEstimator):
-    _cell = "nw"
-
+class _NWESNBase(NWCellMixin, _ReservoirEstimator):
     def __init__(
         self,
         n_units: int = 100,
@@ -154,34 +101,7 @@ class _NWESNBase(_ReservoirEstimator):
         device: str = "cpu",
         random_state: int | np.random.Generator | None = None,
     ):
-        self.n_units = n_units
-        self.input_scaling = input_scaling
-        self.bias_scaling = bias_scaling
-        self.spectral_radius = spectral_radius
-        self.gamma = gamma
-        self.slope = slope
-        self.dt = dt
-        self.kp0 = kp0
-        self.kd0 = kd0
-        self.eta_p = eta_p
-        self.eta_d = eta_d
-        self.ridge_alpha = ridge_alpha
-        self.exact_spectral_radius = exact_spectral_radius
-        self.backend = backend
-        self.dtype = dtype
-        self.device = device
-        self.random_state = random_state
-
-    def _cell_params(self) -> NWCellParams:
-        return NWCellParams(
-            gamma=self.gamma,
-            slope=self.slope,
-            dt=self.dt,
-            kp0=self.kp0,
-            kd0=self.kd0,
-            eta_p=self.eta_p,
-            eta_d=self.eta_d,
-        )
+        set_init_params(self, locals())
 
 
 _NW_DOC = """{kind} over a Nanowire Echo State Network (NW-ESN) reservoir.
@@ -234,14 +154,12 @@ _NW_DOC = """{kind} over a Nanowire Echo State Network (NW-ESN) reservoir.
     """
 
 
-class NWESNClassifier(ClassifierMixin, _NWESNBase):
+class NWESNClassifier(ClassifierTask, _NWESNBase):
     __doc__ = _NW_DOC.format(kind="Classifier")
-    _task = "classification"
 
 
-class NWESNRegressor(RegressorMixin, _NWESNBase):
+class NWESNRegressor(RegressorTask, _NWESNBase):
     __doc__ = _NW_DOC.format(kind="Regressor")
-    _task = "regression"
 
 
 class _ESNBase(_ReservoirEstimator):
@@ -261,17 +179,7 @@ class _ESNBase(_ReservoirEstimator):
         device: str = "cpu",
         random_state: int | np.random.Generator | None = None,
     ):
-        self.n_units = n_units
-        self.input_scaling = input_scaling
-        self.bias_scaling = bias_scaling
-        self.spectral_radius = spectral_radius
-        self.leak_rate = leak_rate
-        self.ridge_alpha = ridge_alpha
-        self.exact_spectral_radius = exact_spectral_radius
-        self.backend = backend
-        self.dtype = dtype
-        self.device = device
-        self.random_state = random_state
+        set_init_params(self, locals())
 
     def _cell_params(self) -> ESNCellParams:
         return ESNCellParams(leak_rate=self.leak_rate)
@@ -296,11 +204,9 @@ _ESN_DOC = """{kind} over a leaky Echo State Network (ESN) reservoir.
     """
 
 
-class ESNClassifier(ClassifierMixin, _ESNBase):
+class ESNClassifier(ClassifierTask, _ESNBase):
     __doc__ = _ESN_DOC.format(kind="Classifier")
-    _task = "classification"
 
 
-class ESNRegressor(RegressorMixin, _ESNBase):
+class ESNRegressor(RegressorTask, _ESNBase):
     __doc__ = _ESN_DOC.format(kind="Regressor")
-    _task = "regression"

@@ -52,6 +52,8 @@ from typing import Any
 
 import numpy as np
 
+from nwphys.junctions import JUNCTION_PRESETS
+
 from .errors import ModelValidationError
 
 __all__ = [
@@ -70,15 +72,9 @@ __all__ = [
 RESCALE_WINDOW_V: tuple[float, float] = (0.35, 1.15)
 
 #: NW-ESN constants (seed Table 2) in the units of the ``rate_balance`` junction model
-#: (``nwphys.make_junction_model("rate_balance", **NWESN_JUNCTION_PARAMS)``; preset ``"nwesn"``).
-NWESN_JUNCTION_PARAMS: dict[str, float] = {
-    "kp0_per_s": 1e-4,
-    "kd0_per_s": 0.5,
-    "eta_p_per_V": 10.0,
-    "eta_d_per_V": 1.0,
-    "G_min_S": 1e-3,
-    "G_max_S": 0.1,
-}
+#: (``nwphys.make_junction_model("rate_balance", **NWESN_JUNCTION_PARAMS)``): a copy of the
+#: preset ``"nwesn"`` of :data:`nwphys.junctions.JUNCTION_PRESETS`, the one place they are written.
+NWESN_JUNCTION_PARAMS: dict[str, float] = dict(JUNCTION_PRESETS["nwesn"][1])
 
 #: Default input encoding of the physical reservoir (see the module table).
 DEFAULT_ENCODING: dict[str, float] = {

@@ -15,14 +15,20 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 
-from ._checks import check_choice, check_int, check_real, make_rng
+from ._checks import check_int, check_real, make_rng
+from ._estimator import (
+    ClassifierTask,
+    NWCellMixin,
+    RecurrentEstimator,
+    RegressorTask,
+    check_X,
+    set_init_params,
+)
 from .errors import ModelError, ModelValidationError
-from .esn import check_X, check_y
-from .kernels import ESNCellParams, NWCellParams, esn_cell, init_weights, nw_cell, torch_ops
+from .kernels import ESNCellParams, esn_cell, nw_cell, torch_ops
 
 __all__ = ["NWRNNClassifier", "NWRNNRegressor", "RNNClassifier", "RNNRegressor"]
 
@@ -55,18 +61,10 @@ def _build_module(
     return RecurrentNet()
 
 
-class _TrainableRNN(BaseEstimator):
-    _cell = ""
-    _task = ""
+class _TrainableRNN(RecurrentEstimator):
+    _dtypes = ("float32", "float64")
 
-    def _cell_params(self) -> NWCellParams | ESNCellParams:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _validate(self) -> None:
-        check_int("n_units", self.n_units, low=1)
-        check_real("input_scaling", self.input_scaling, low=0.0)
-        check_real("bias_scaling", self.bias_scaling, low=0.0)
-        check_real("spectral_radius", self.spectral_radius, low=0.0)
+    def _validate_specific(self) -> None:
         check_real("learning_rate", self.learning_rate, low=0.0, low_open=True)
         check_int("batch_size", self.batch_size, low=1)
         check_int("max_epochs", self.max_epochs, low=1)
@@ -74,11 +72,6 @@ class _TrainableRNN(BaseEstimator):
         check_real(
             "validation_fraction", self.validation_fraction, low=0.0, high=1.0, low_open=True, high_open=True
         )
-        check_choice("dtype", self.dtype, ("float32", "float64"))
-        if not isinstance(self.device, str):
-            raise ModelValidationError(
-                f"device must be a string such as 'cpu' or 'cuda', got {self.device!r}"
-            )
 
     def fit(self, X: Any, y: Any) -> _TrainableRNN:
         """Train by BPTT with early stopping.
@@ -95,10 +88,7 @@ class _TrainableRNN(BaseEstimator):
         import torch
         from sklearn.model_selection import train_test_split
 
-        self._validate()
-        params = self._cell_params()
-        X = check_X(X)
-        y = check_y(y, X.shape[0], self._task)
+        params, X, y = self._validate_fit_inputs(X, y)
         rng = make_rng(self.random_state)
         rng_w, rng_out, rng_split, rng_batch = rng.spawn(4)
         tdtype = getattr(torch, self.dtype)
@@ -122,14 +112,7 @@ class _TrainableRNN(BaseEstimator):
         idx_fit, idx_val = train_test_split(
             np.arange(len(y)), test_size=self.validation_fraction, random_state=split_seed, stratify=strat
         )
-        weights = init_weights(
-            self.n_units,
-            X.shape[1],
-            spectral_radius_target=self.spectral_radius,
-            input_scaling=self.input_scaling,
-            bias_scaling=self.bias_scaling,
-            seed=rng_w,
-        )
+        weights = self._init_weights(X.shape[1], rng_w)
         bound = 1.0 / np.sqrt(self.n_units)
         out_init = (
             rng_out.uniform(-bound, bound, (n_out, self.n_units)),
@@ -237,9 +220,7 @@ _COMMON_DOC = """
     """
 
 
-class _NWRNNBase(_TrainableRNN):
-    _cell = "nw"
-
+class _NWRNNBase(NWCellMixin, _TrainableRNN):
     def __init__(
         self,
         n_units: int = 100,
@@ -262,36 +243,7 @@ class _NWRNNBase(_TrainableRNN):
         device: str = "cpu",
         random_state: int | np.random.Generator | None = None,
     ):
-        self.n_units = n_units
-        self.gamma = gamma
-        self.slope = slope
-        self.dt = dt
-        self.kp0 = kp0
-        self.kd0 = kd0
-        self.eta_p = eta_p
-        self.eta_d = eta_d
-        self.input_scaling = input_scaling
-        self.bias_scaling = bias_scaling
-        self.spectral_radius = spectral_radius
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.dtype = dtype
-        self.device = device
-        self.random_state = random_state
-
-    def _cell_params(self) -> NWCellParams:
-        return NWCellParams(
-            gamma=self.gamma,
-            slope=self.slope,
-            dt=self.dt,
-            kp0=self.kp0,
-            kd0=self.kd0,
-            eta_p=self.eta_p,
-            eta_d=self.eta_d,
-        )
+        set_init_params(self, locals())
 
 
 _NWRNN_DOC = (
@@ -307,14 +259,12 @@ _NWRNN_DOC = (
 )
 
 
-class NWRNNClassifier(_ClassifierProba, ClassifierMixin, _NWRNNBase):
+class NWRNNClassifier(_ClassifierProba, ClassifierTask, _NWRNNBase):
     __doc__ = _NWRNN_DOC.format(kind="Classifier")
-    _task = "classification"
 
 
-class NWRNNRegressor(RegressorMixin, _NWRNNBase):
+class NWRNNRegressor(RegressorTask, _NWRNNBase):
     __doc__ = _NWRNN_DOC.format(kind="Regressor")
-    _task = "regression"
 
 
 class _RNNBase(_TrainableRNN):
@@ -335,18 +285,7 @@ class _RNNBase(_TrainableRNN):
         device: str = "cpu",
         random_state: int | np.random.Generator | None = None,
     ):
-        self.n_units = n_units
-        self.input_scaling = input_scaling
-        self.bias_scaling = bias_scaling
-        self.spectral_radius = spectral_radius
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.dtype = dtype
-        self.device = device
-        self.random_state = random_state
+        set_init_params(self, locals())
 
     def _cell_params(self) -> ESNCellParams:
         return ESNCellParams(leak_rate=1.0)
@@ -363,11 +302,9 @@ _RNN_DOC = (
 )
 
 
-class RNNClassifier(_ClassifierProba, ClassifierMixin, _RNNBase):
+class RNNClassifier(_ClassifierProba, ClassifierTask, _RNNBase):
     __doc__ = _RNN_DOC.format(kind="Classifier")
-    _task = "classification"
 
 
-class RNNRegressor(RegressorMixin, _RNNBase):
+class RNNRegressor(RegressorTask, _RNNBase):
     __doc__ = _RNN_DOC.format(kind="Regressor")
-    _task = "regression"

@@ -318,7 +318,9 @@ JUNCTION_MODELS: dict[str, type[JunctionModel]] = {
     FilamentGapModel.name: FilamentGapModel,
 }
 
-#: Named parameter presets: preset name -> (model name, parameters).
+#: Named parameter presets: preset name -> (model name, parameters). ``"nwesn"`` (seed Table 2) is
+#: the one definition of the NW-ESN junction constants: ``nwphys.network.DEFAULT_JUNCTION_PARAMS``
+#: and ``nwmodel.mapping.NWESN_JUNCTION_PARAMS`` are copies of it.
 JUNCTION_PRESETS: dict[str, tuple[str, dict[str, float]]] = {
     "nwesn": ("rate_balance", dict(RateBalanceModel.defaults)),
     "natmat2022": (

@@ -40,6 +40,7 @@ from .graph import (
     wire_components,
     wire_graph,
 )
+from .junctions import JUNCTION_MODELS, JUNCTION_PRESETS
 
 __all__ = [
     "DEFAULT_JUNCTION_PARAMS",
@@ -73,16 +74,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 #: Default parameters of the junction models when ``junction_params`` is not given. The
-#: ``rate_balance`` values are the NW-ESN preset; other models use their own defaults (empty dict).
+#: ``rate_balance`` values are the NW-ESN preset (a copy of ``JUNCTION_PRESETS["nwesn"]`` of
+#: :mod:`nwphys.junctions`); other models use their own defaults (empty dict).
 DEFAULT_JUNCTION_PARAMS: dict[str, dict[str, float]] = {
-    "rate_balance": {
-        "kp0_per_s": 1e-4,
-        "kd0_per_s": 0.5,
-        "eta_p_per_V": 10.0,
-        "eta_d_per_V": 1.0,
-        "G_min_S": 1e-3,
-        "G_max_S": 0.1,
-    },
+    "rate_balance": dict(JUNCTION_PRESETS["nwesn"][1]),
     "filament_gap": {},
 }
 
@@ -110,12 +105,7 @@ def _package_version() -> str:
 
 
 def _known_models() -> tuple[str, ...]:
-    try:  # the registry of the dynamics module, when present
-        from .junctions import JUNCTION_MODELS  # type: ignore[attr-defined]
-
-        return tuple(JUNCTION_MODELS)
-    except ImportError:
-        return tuple(DEFAULT_JUNCTION_PARAMS)
+    return tuple(JUNCTION_MODELS)
 
 
 @dataclass(frozen=True, eq=False)
