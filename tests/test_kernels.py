@@ -35,6 +35,18 @@ def test_numpy_and_torch_kernels_agree_float64(rng, cell, params) -> None:
     np.testing.assert_array_equal(last, a[:, -1])
 
 
+def test_fused_numpy_kernel_agrees_with_torch_in_saturation_and_non_integer_rates(rng) -> None:
+    """Regression guard for the fused numpy kernel (one exp per sigmoid, constants folded into
+    the exponents): inputs x1e3 drive the sigmoid into overflow, etas are not integers."""
+    X = 1e3 * _data(rng)
+    w = init_weights(20, 2, spectral_radius_target=0.99, input_scaling=10.0, bias_scaling=1.0, seed=rng)
+    p = NWCellParams(gamma=0.95, slope=10.0, dt=0.01, kp0=3e-4, kd0=0.7, eta_p=7.3, eta_d=1.7)
+    a = run_reservoir(X, w, "nw", p, backend="numpy", return_sequences=True)
+    b = run_reservoir(X, w, "nw", p, backend="torch", return_sequences=True)
+    assert np.all(np.isfinite(a))
+    np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+
+
 @pytest.mark.parametrize("cell,params", [("nw", NWCellParams()), ("esn", ESNCellParams())])
 def test_float32_kernels_agree_with_float64(rng, cell, params) -> None:
     X = _data(rng)
