@@ -225,6 +225,8 @@ class Device(ABC):
         self._electrodes = electrodes
         self.compliance_policy = compliance_policy
         self._inputs = tuple(e for e in electrodes if e.role == "input")
+        # electrodes are immutable: the per-role names are computed once (read on every step)
+        self._role_names = {r: tuple(e.name for e in electrodes if e.role == r) for r in ROLES}
         self._max_abs_V = np.array([e.max_abs_V for e in self._inputs])
         self._compliance_A = np.array([e.compliance_A for e in self._inputs])
         self._bias_V = np.zeros(len(self._inputs))
@@ -251,7 +253,7 @@ class Device(ABC):
         return self._electrodes
 
     def _names(self, role: str) -> tuple[str, ...]:
-        return tuple(e.name for e in self._electrodes if e.role == role)
+        return self._role_names[role]
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -332,13 +334,17 @@ class Device(ABC):
             raise HardwareValidationError(
                 f"voltages_V must have shape (n_steps >= 1, n_inputs={self.n_inputs}) with columns "
                 f"{list(self.input_names)}, got shape {v.shape}")
-        if not np.all(np.isfinite(v)):
+        # one vectorised test on the hot path (NaN compares False, so it fails it too);
+        # the diagnosis below only runs for a rejected drive
+        if (np.abs(v) <= self._max_abs_V).all():
+            return np.ascontiguousarray(v)
+        if not np.isfinite(v).all():
             k, j = (int(i) for i in np.argwhere(~np.isfinite(v))[0])
             raise HardwareValidationError(
                 f"voltages_V must be finite, got {float(v[k, j])!r} at step {k} "
                 f"on electrode {self.input_names[j]!r}")
         over = np.abs(v) > self._max_abs_V
-        if np.any(over):
+        if over.any():
             k, j = (int(i) for i in np.argwhere(over)[0])
             raise LimitError(
                 f"voltage {float(v[k, j])!r} V at step {k} on electrode {self.input_names[j]!r} "
@@ -364,7 +370,7 @@ class Device(ABC):
         )
 
     def _handle_compliance(self, m: Measurement) -> None:
-        if not np.any(m.compliance):
+        if not m.compliance.any():
             return
         self.n_compliance += int(np.count_nonzero(m.compliance))
         if self._compliance_policy == "raise":
@@ -406,7 +412,9 @@ class Device(ABC):
         if dt != seg_dt:
             t0, seg_dt, seg_n = self._clock_s, dt, 0
         t = t0 + dt * np.arange(seg_n, seg_n + v.shape[0], dtype=float)
-        log.debug("%s.apply: %d steps x %d inputs, dt=%g s", type(self).__name__, v.shape[0], v.shape[1], dt)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s.apply: %d steps x %d inputs, dt=%g s", type(self).__name__, v.shape[0], v.shape[1],
+                      dt)
         try:
             r = self._apply(v, dt)
         except BaseException:

@@ -186,14 +186,14 @@ class EmulatedDevice(Device):
         if reply == "":
             self._raise_queued(cmd)
         try:
-            vals = np.array([float(x) for x in reply.split(",")])
+            vals = list(map(float, reply.split(",")))
         except ValueError:
             raise InstrumentConnectionError(
                 f"{self.resource_name}: malformed reply to {cmd[:30]!r}: {reply[:60]!r}") from None
-        if vals.size != n:
+        if len(vals) != n:
             raise InstrumentConnectionError(
-                f"{self.resource_name}: malformed reply to {cmd[:30]!r}: {vals.size} values, expected {n}")
-        return vals
+                f"{self.resource_name}: malformed reply to {cmd[:30]!r}: {len(vals)} values, expected {n}")
+        return np.array(vals)
 
     def _read_block(self, cmd: str) -> np.ndarray:
         """Read an IEEE 488.2 definite-length block of float64 (an empty line = failed query)."""
@@ -320,8 +320,10 @@ class EmulatedDevice(Device):
             return np.concatenate(out)
         rows = np.empty((v.shape[0], nc))
         if self.mode == "list":
-            for k in range(v.shape[0]):
-                cmd = "LIST:STEP? " + ",".join(repr(float(x)) for x in (dt_s, *v[k]))
+            # numbers travel as repr of Python floats (shortest exact round trip of the float64)
+            prefix = f"LIST:STEP? {float(dt_s)!r},"
+            for k, levels in enumerate(v.tolist()):
+                cmd = prefix + ",".join(map(repr, levels))
                 rows[k] = self._floats(self._query(cmd), nc, cmd)
             return rows
         # per-sample baseline: one round trip per sample per channel

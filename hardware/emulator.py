@@ -91,6 +91,8 @@ _ERR_TEXT = {
 }
 _QUEUE_MAX = 32
 _TOKEN = re.compile(r"^([A-Z*]+)(\d*)$")
+#: Parsed headers kept per instrument (the command set has a few dozen; channel numbers multiply it).
+_HEADER_CACHE_MAX = 512
 
 
 class ScpiError(Exception):
@@ -103,14 +105,15 @@ class ScpiError(Exception):
 
 
 def _fmt(values: Any) -> str:
-    return ",".join(repr(float(x)) for x in np.asarray(values, dtype=float).reshape(-1))
+    # ``tolist`` gives Python floats, whose repr is the shortest exact round trip of the float64
+    return ",".join(map(repr, np.asarray(values, dtype=float).reshape(-1).tolist()))
 
 
 def _floats(args: str, what: str) -> list[float]:
     if not args.strip():
         raise ScpiError(-109, f"{what} expected")
     try:
-        return [float(a) for a in args.split(",")]
+        return list(map(float, args.split(",")))
     except ValueError:
         raise ScpiError(-102, f"{what} must be numbers, got {args[:40]!r}") from None
 
@@ -126,9 +129,16 @@ def _bool_arg(args: str) -> bool:
 
 def rows_from_measurement(m: Measurement) -> np.ndarray:
     """The reply rows of a measurement, shape (n_steps, 2 + 2 k + n_out + n_gnd)."""
-    mask = (m.compliance.astype(np.int64) << np.arange(m.compliance.shape[1], dtype=np.int64)).sum(axis=1)
-    return np.column_stack([m.t_s, m.input_V, m.output_V, m.input_current_A, m.ground_current_A,
-                            mask.astype(float)])
+    n, k = m.input_V.shape
+    no, ng = m.output_V.shape[1], m.ground_current_A.shape[1]
+    rows = np.empty((n, 2 + 2 * k + no + ng))
+    rows[:, 0] = m.t_s
+    rows[:, 1:1 + k] = m.input_V
+    rows[:, 1 + k:1 + k + no] = m.output_V
+    rows[:, 1 + k + no:1 + 2 * k + no] = m.input_current_A
+    rows[:, 1 + 2 * k + no:-1] = m.ground_current_A
+    rows[:, -1] = (m.compliance.astype(np.int64) << np.arange(k, dtype=np.int64)).sum(axis=1)
+    return rows
 
 
 @dataclass
@@ -170,6 +180,7 @@ class ScpiInstrument:
         self.errors: deque[tuple[int, str]] = deque()
         self._in_idx = [i for i, e in enumerate(device.electrodes) if e.role == "input"]
         self._default_comp = np.array([device.electrodes[i].compliance_A for i in self._in_idx])
+        self._headers: dict[str, tuple[str, int | None]] = {}
         self._rst_state()
 
     def _rst_state(self) -> None:
@@ -205,20 +216,21 @@ class ScpiInstrument:
             raise ScpiError(-224, str(exc)) from None
 
     def _need_output(self) -> None:
-        if not np.all(self.output_on):
+        if not self.output_on.all():
             off = [self.device.electrodes[self._in_idx[j]].name for j in np.flatnonzero(~self.output_on)]
             raise ScpiError(-221, f"output off on {', '.join(off)}")
 
     def _comp_extra(self, m: Measurement) -> Measurement:
         extra = np.abs(m.input_current_A) >= self.comp_A
-        if not np.any(extra & ~m.compliance):
+        if not (extra & ~m.compliance).any():
             return m
         return Measurement(m.t_s, m.input_V, m.output_V, m.input_current_A, m.ground_current_A,
                            m.compliance | extra, m.node_voltage_V, m.metadata)
 
     def _run(self, v: np.ndarray, dt_s: float) -> Measurement:
+        # Device.apply validates the levels (shape, finite, limits) before it touches the device and
+        # raises LimitError (-222) or HardwareValidationError (-224): no second check here.
         self._need_output()
-        self._check_levels(v)
         try:
             m = self.device.apply(v, dt_s)
         except HardwareValidationError as exc:
@@ -295,14 +307,7 @@ class ScpiInstrument:
         head = head.rstrip("?")
         if head.startswith("*"):
             return self._common(head, query)
-        toks: list[tuple[str, int | None]] = []
-        for t in head.split(":"):
-            mt = _TOKEN.match(t)
-            if not mt:
-                raise ScpiError(-102, f"bad header {cmd[:40]!r}")
-            toks.append((_LONG.get(mt.group(1), mt.group(1)), int(mt.group(2)) if mt.group(2) else None))
-        words = ":".join(w for w, _ in toks)
-        n = toks[0][1]
+        words, n = self._header(head, cmd)
         d = self.device
         if words == "SYST:ERR" and query:
             if not self.errors:
@@ -403,6 +408,22 @@ class ScpiInstrument:
         if words in ("BLOCK:ASC", "BLOCK:BIN") and query:
             return self._block(words == "BLOCK:BIN", args, payload)
         raise ScpiError(-113, f"{cmd[:40]!r}")
+
+    def _header(self, head: str, cmd: str) -> tuple[str, int | None]:
+        """Short-form keywords joined by ``:`` and the channel suffix of the first one (cached)."""
+        parsed = self._headers.get(head)
+        if parsed is not None:
+            return parsed
+        toks: list[tuple[str, int | None]] = []
+        for t in head.split(":"):
+            mt = _TOKEN.match(t)
+            if not mt:
+                raise ScpiError(-102, f"bad header {cmd[:40]!r}")
+            toks.append((_LONG.get(mt.group(1), mt.group(1)), int(mt.group(2)) if mt.group(2) else None))
+        parsed = (":".join(w for w, _ in toks), toks[0][1])
+        if len(self._headers) < _HEADER_CACHE_MAX:
+            self._headers[head] = parsed
+        return parsed
 
     def _block(self, binary: bool, args: str, payload: bytes | None) -> str | bytes:
         k = self.levels_V.size

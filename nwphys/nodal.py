@@ -243,6 +243,10 @@ class NodalSolver:
             upper_keys = self._indices[self._upper_mask].astype(np.int64)
             if not np.array_equal(self._U.indices, upper_keys):
                 raise SolverError("internal error: upper-triangle pattern mismatch")
+            # the upper-triangle values directly: the rows of M are independent dot products, so
+            # ``M_up @ p + const_up`` equals ``(M @ p + const)[upper_mask]`` bit for bit
+            self._M_up = self._M[np.flatnonzero(self._upper_mask)]
+            self._const_up = self._const[self._upper_mask]
             self._qd = qdldl.Solver(self._U, upper=True)
         elif self.backend == "cholmod":
             from sksparse import cholmod
@@ -323,6 +327,18 @@ class NodalSolver:
             ),
             shape=(self._dir_nodes.size, nb),
         )
+        # only the branches touching a Dirichlet electrode carry its current: the same matrix over
+        # those columns (same stored order, so the same sums bit for bit) on a gathered branch set
+        cols = np.unique(self._E_dir.indices)
+        remap = np.zeros(nb, dtype=np.int64)
+        remap[cols] = np.arange(cols.size)
+        self._E_cols = cols
+        self._E_a = a[cols]
+        self._E_b = b[cols]
+        self._E_sub = sp.csr_matrix(
+            (self._E_dir.data, remap[self._E_dir.indices], self._E_dir.indptr),
+            shape=(self._dir_nodes.size, cols.size),
+        )
 
     def _matrix(self, p_S: np.ndarray) -> sp.csc_matrix:
         data = self._M @ p_S + self._const
@@ -373,9 +389,11 @@ class NodalSolver:
         ).astype(float, copy=False)
         if self._nor_u.size:
             rhs[self._nor_u] += self._nor_G * driven_V[self._nor_pos]
-        data = self._M @ p + self._const
-        x = self._linsolve(data, rhs)
-        if not np.all(np.isfinite(x)):
+        if self.backend == "qdldl":
+            x = self._qdldl_solve(self._M_up @ p + self._const_up, rhs)
+        else:
+            x = self._linsolve(self._M @ p + self._const, rhs)
+        if not np.isfinite(x).all():
             raise SolverError(f"nodal solve ({self.backend}) returned non-finite node voltages")
         V[self._unknown[self._perm]] = x
         self.n_solves += 1
@@ -395,12 +413,7 @@ class NodalSolver:
         if self.backend == "cg":
             return self._pcg(data, rhs)
         if self.backend == "qdldl":
-            self._U.data[:] = data[self._upper_mask]
-            try:
-                self._qd.update(self._U, upper=True)
-            except Exception as exc:  # pragma: no cover - optional backend
-                raise SolverError(f"qdldl factorisation failed: {exc}") from None
-            return np.asarray(self._qd.solve(rhs), dtype=float)
+            return self._qdldl_solve(data[self._upper_mask], rhs)
         A = self._A
         A.data[:] = data
         try:
@@ -408,6 +421,14 @@ class NodalSolver:
         except Exception as exc:  # pragma: no cover - optional backend
             raise SolverError(f"CHOLMOD factorisation failed: {exc}") from None
         return f(rhs)
+
+    def _qdldl_solve(self, upper_data: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        self._U.data[:] = upper_data
+        try:
+            self._qd.update(self._U, upper=True)
+        except Exception as exc:  # pragma: no cover - optional backend
+            raise SolverError(f"qdldl factorisation failed: {exc}") from None
+        return np.asarray(self._qd.solve(rhs), dtype=float)
 
     def _pcg(self, data: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         nu = self._nu
@@ -464,7 +485,8 @@ class NodalSolver:
         out = np.zeros(self.circuit.n_electrodes)
         if self._dir_e.size:
             p = np.concatenate([G_S, self._G_fixed]) if self._G_fixed.size else G_S
-            out[self._dir_e] = self._E_dir @ (p * (node_voltage_V[self._a] - node_voltage_V[self._b]))
+            c = self._E_cols
+            out[self._dir_e] = self._E_sub @ (p[c] * (node_voltage_V[self._E_a] - node_voltage_V[self._E_b]))
         if self._nor_e.size:
             out[self._nor_e] = self._nor_G * (driven_V[self._nor_pos] - node_voltage_V[self._nor_nodes])
         return out
