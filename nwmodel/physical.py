@@ -41,6 +41,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._checks import check_choice, check_int, check_real, make_rng
+from ._estimator import check_X
 from .errors import ModelValidationError
 from .mapping import DEFAULT_ENCODING, NWESN_JUNCTION_PARAMS, encode_inputs
 from .readout import RidgeReadout
@@ -58,18 +59,11 @@ DeviceLike = Any  # hardware.Device or a zero-argument factory returning one
 # --------------------------------------------------------------------------- pure helpers
 
 
-def _check_X(X: Any) -> np.ndarray:
-    arr = np.asarray(X, dtype=float)
-    if arr.ndim == 2:
-        arr = arr[:, None, :]
-    if arr.ndim != 3 or arr.shape[0] < 1 or arr.shape[2] < 1:
-        raise ModelValidationError(
-            f"X must have shape (n_cases, n_channels, n_timepoints) with n_cases, n_timepoints >= 1, "
-            f"got {np.shape(X)}"
-        )
-    if not np.all(np.isfinite(arr)):
-        raise ModelValidationError("X must be finite, got NaN or inf")
-    return arr
+def _check_X(X: Any, n_channels: int | None = None) -> np.ndarray:
+    """:func:`nwmodel._estimator.check_X`, also accepting univariate ``(n_cases, n_timepoints)``."""
+    if np.ndim(X) == 2:
+        X = np.asarray(X)[:, None, :]
+    return check_X(X, n_channels)
 
 
 @dataclass(frozen=True)
@@ -384,11 +378,7 @@ class _PhysicalReservoirBase(BaseEstimator):
         states : ndarray, shape (n_cases, n_features_out_)
         """
         check_is_fitted(self, "encoding_")
-        X = _check_X(X)
-        if X.shape[1] != self.n_channels_:
-            raise ModelValidationError(
-                f"X must have {self.n_channels_} channel(s) as in fit, got {X.shape[1]}"
-            )
+        X = _check_X(X, self.n_channels_)
         raw = self._features(X, self.encoding_)
         return (raw[:, self.feature_index_] - self.feature_mean_) / self.feature_scale_
 
