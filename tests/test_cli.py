@@ -33,7 +33,17 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.startswith("nwhil ")
 
 
-@pytest.mark.parametrize("argv", [["frobnicate"], ["--no-such-option"], ["device", "--bogus"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["frobnicate"],
+        ["--no-such-option"],
+        ["device", "--bogus"],
+        ["run", "--model", "nwesn", "--dataset", "SyntheticControl", "--seeds", "0"],
+        ["compare", "--workers", "two", "-o", "x"],
+        ["device", "generate", "--wires", "-5", "--seed", "1", "-o", "x.h5"],
+    ],
+)
 def test_usage_error_is_one_line_exit_2(argv: list[str]) -> None:
     proc = _nwhil(*argv)
     assert proc.returncode == 2

@@ -85,9 +85,14 @@ def test_missing_device_file_is_one_line_exit_1(tmp_path: Path, capsys: pytest.C
 
 
 def test_bad_parameter_is_one_line_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["device", "generate", "--wires", "0", "--seed", "1", "-o", str(tmp_path / "x.h5")])
+    with pytest.raises(SystemExit) as exc:  # a count below 1 is a usage error (exit 2)
+        main(["device", "generate", "--wires", "0", "--seed", "1", "-o", str(tmp_path / "x.h5")])
     err = capsys.readouterr().err
-    assert rc == 1 and err.startswith("nwhil: error: n_wires must be an integer in [1, inf)")
+    assert exc.value.code == 2 and err.count("\n") == 1
+    assert "argument --wires: expected an integer >= 1, got 0" in err
+    rc = main(["device", "generate", "--density", "-0.1", "--seed", "1", "-o", str(tmp_path / "x.h5")])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.startswith("nwhil: error: density_per_um2 must be")
     rc = main(["device", "generate", "--wires", "10", "--electrodes", "grid", "--seed", "1",
                "-o", str(tmp_path / "x.h5")])
     assert rc == 1 and "electrodes must be 'two-terminal'" in capsys.readouterr().err

@@ -106,8 +106,10 @@ def test_unknown_dataset_is_one_line_error(tmp_path, capsys) -> None:
 
 
 def test_bad_seeds_and_max_epochs_misuse(tmp_path, capsys) -> None:
-    assert main(["run", "--model", "esn", "--dataset", "NARMA10", "--seeds", "0", "-o", str(tmp_path)]) == 1
-    assert "--seeds must be an integer >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # a bad count is a usage error (exit 2)
+        main(["run", "--model", "esn", "--dataset", "NARMA10", "--seeds", "0", "-o", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "argument --seeds: expected an integer >= 1, got 0" in capsys.readouterr().err
     assert (
         main(["run", "--model", "esn", "--dataset", "NARMA10", "--max-epochs", "3", "-o", str(tmp_path)]) == 1
     )

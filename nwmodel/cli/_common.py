@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["add_subcommands", "check_output_path", "print_json"]
+__all__ = ["add_subcommands", "check_output_path", "nonneg_int", "positive_int", "print_json"]
 
 
 def add_subcommands(parser: argparse.ArgumentParser, dest: str) -> argparse._SubParsersAction:
@@ -20,6 +20,26 @@ def add_subcommands(parser: argparse.ArgumentParser, dest: str) -> argparse._Sub
     sub = parser.add_subparsers(dest=dest, metavar="SUBCOMMAND", parser_class=NwhilArgumentParser)
     sub.required = True
     return sub
+
+
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+#: argparse ``type=`` for counts that must be >= 1 (a bad value is a usage error: exit 2).
+positive_int = _int_at_least(1)
+#: argparse ``type=`` for seeds and other integers that must be >= 0.
+nonneg_int = _int_at_least(0)
 
 
 def check_output_path(path: str | Path, force: bool) -> Path:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import CLIError
-from ._common import print_json
+from ._common import nonneg_int, positive_int, print_json
 
 
 @contextlib.contextmanager
@@ -85,19 +85,20 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated backends among abstract,simulated,emulated,esn "
                         "(the ESN baseline is added unless --no-esn)")
     parser.add_argument("--grid", choices=("quick", "paper"), default="quick", help="hyperparameter grids")
-    parser.add_argument("--seeds", type=int, default=5,
+    parser.add_argument("--seeds", type=positive_int, default=5,
                         help="reservoirs per configuration / test repetitions")
     parser.add_argument("--scheduler", default=None,
                         help="Dask scheduler address (tcp://HOST:PORT), or 'serial'; default a LocalCluster")
-    parser.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (default 2)")
+    parser.add_argument("--workers", type=positive_int, default=2,
+                        help="LocalCluster worker processes (default 2)")
     parser.add_argument("--data-dir", default=None, help="data directory (default $NWHIL_DATA)")
     parser.add_argument("--device", default=None, help="device file for the physical backends "
                         "(default: a generated 300-wire device)")
-    parser.add_argument("--wires", type=int, default=300, help="wires of the generated device")
-    parser.add_argument("--device-seed", type=int, default=7, help="seed of the generated device")
-    parser.add_argument("--max-train", type=int, default=None,
+    parser.add_argument("--wires", type=positive_int, default=300, help="wires of the generated device")
+    parser.add_argument("--device-seed", type=nonneg_int, default=7, help="seed of the generated device")
+    parser.add_argument("--max-train", type=positive_int, default=None,
                         help="seeded stratified subsample of the training split (demos)")
-    parser.add_argument("--max-test", type=int, default=None, help="same for the test split")
+    parser.add_argument("--max-test", type=positive_int, default=None, help="same for the test split")
     parser.add_argument("--no-esn", action="store_true", help="leave out the ESN baseline")
     parser.add_argument("--force", action="store_true",
                         help="rerun cells stored with a different configuration")

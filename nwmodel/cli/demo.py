@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._common import print_json
+from ._common import nonneg_int, positive_int, print_json
 
 
 def _dataset_name(data_dir: str | None) -> str:
@@ -71,11 +71,12 @@ def _run(args: argparse.Namespace) -> int:
 def register(parser: argparse.ArgumentParser) -> None:
     """Register the ``demo`` command on ``parser``."""
     parser.add_argument("-o", "--output", default="results/demo", help="results directory")
-    parser.add_argument("--seed", type=int, default=7, help="seed of the generated device")
-    parser.add_argument("--seeds", type=int, default=3, help="reservoirs per configuration (default 3)")
+    parser.add_argument("--seed", type=nonneg_int, default=7, help="seed of the generated device")
+    parser.add_argument("--seeds", type=positive_int, default=3,
+                        help="reservoirs per configuration (default 3)")
     parser.add_argument("--data-dir", default=None, help="data directory (default $NWHIL_DATA)")
     parser.add_argument("--scheduler", default=None,
                         help="Dask scheduler address, or 'serial'; default a 2-worker LocalCluster")
-    parser.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes")
+    parser.add_argument("--workers", type=positive_int, default=2, help="LocalCluster worker processes")
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
     parser.set_defaults(func=_run)

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from . import CLIError
-from ._common import add_subcommands, check_output_path, print_json
+from ._common import add_subcommands, check_output_path, nonneg_int, positive_int, print_json
 
 
 def _size(text: str) -> tuple[float, float]:
@@ -134,7 +134,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                        description="Generate a random-stick Ag nanowire device and save it to HDF5.")
     g.add_argument("--preset", choices=("torino", "sydney"), help="published device model")
     count = g.add_mutually_exclusive_group()
-    count.add_argument("--wires", type=int, help="number of wires")
+    count.add_argument("--wires", type=positive_int, help="number of wires")
     count.add_argument("--density", type=float, help="wire density in wires/um^2")
     g.add_argument("--size", type=_size, help="area WxH in um (e.g. 100x100)")
     g.add_argument("--length-dist", choices=("normal", "gamma", "fixed"), help="wire length law")
@@ -145,7 +145,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--representation", choices=("junction", "multinodal"), help="graph representation")
     g.add_argument("--junction-model", help="junction model name (default rate_balance)")
     g.add_argument("--series-resistance", type=float, help="series (load) resistance per electrode in ohm")
-    g.add_argument("--seed", type=int, required=True, help="random seed (non-negative integer)")
+    g.add_argument("--seed", type=nonneg_int, required=True, help="random seed (non-negative integer)")
     g.add_argument("-o", "--output", required=True, help="device file to write (.h5)")
     g.add_argument("--force", action="store_true", help="overwrite an existing file")
     g.set_defaults(func=_generate)

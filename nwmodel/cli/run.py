@@ -8,18 +8,14 @@ import sys
 from pathlib import Path
 
 from . import CLIError
-from ._common import _default, print_json
+from ._common import _default, positive_int, print_json
 
 
 def _run(args: argparse.Namespace) -> int:
     from nwmodel.datasets import load_dataset
     from nwmodel.selection import GRIDS, EstimatorFactory, select_and_test
 
-    if args.seeds < 1:
-        raise CLIError(f"--seeds must be an integer >= 1, got {args.seeds}")
     if args.threads is not None:
-        if args.threads < 1:
-            raise CLIError(f"--threads must be an integer >= 1, got {args.threads}")
         import torch
 
         torch.set_num_threads(args.threads)
@@ -90,12 +86,13 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--data-dir", default=None, help="data directory (default $NWHIL_DATA or per-user dir)"
     )
     parser.add_argument("--grid", choices=("paper", "quick"), default="quick", help="hyperparameter grid")
-    parser.add_argument("--seeds", type=int, default=5, help="random reservoirs per configuration")
+    parser.add_argument("--seeds", type=positive_int, default=5, help="random reservoirs per configuration")
     parser.add_argument(
         "--device", default="cpu", help="torch device: cpu or cuda (reservoirs use torch off cpu)"
     )
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch intra-op threads (default: torch's own choice)"
+        "--threads", type=positive_int, default=None,
+        help="torch intra-op threads (default: torch's own choice)",
     )
     parser.add_argument("--max-epochs", type=int, default=None, help="override max epochs (nwrnn/rnn)")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of generated datasets")
