@@ -26,6 +26,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ._hdf5 import open_for_reading
 from .electrodes import Electrode, ElectrodeLayout
 from .errors import DeviceFileError, NanowireError
 from .geometry import Geometry
@@ -130,15 +131,7 @@ def load_network(path: str | os.PathLike[str]) -> NanowireNetwork:
         version, or lacks a required part.
     """
     p = Path(path)
-    if not p.exists():
-        raise DeviceFileError(f"device file {str(p)!r} not found")
-    try:
-        f = h5py.File(p, "r")
-    except OSError as exc:
-        raise DeviceFileError(
-            f"device file {str(p)!r} is not a readable HDF5 file (truncated or foreign): {exc}"
-        ) from None
-    with f:
+    with open_for_reading(p, "device file") as f:
         fmt = f.attrs.get("format")
         if isinstance(fmt, bytes):
             fmt = fmt.decode()

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ._hdf5 import open_for_reading
 from .errors import DeviceFileError
 
 __all__ = ["RUN_FORMAT", "RunWriter", "read_run"]
@@ -217,16 +218,8 @@ def read_run(path: str | os.PathLike[str]) -> dict[str, Any]:
     DeviceFileError
         If the file is missing, not HDF5, or not an nwhil run file.
     """
-    import h5py
-
     p = Path(path)
-    if not p.is_file():
-        raise DeviceFileError(f"run file {str(p)!r} not found")
-    try:
-        f = h5py.File(p, "r")
-    except OSError as exc:
-        raise DeviceFileError(f"run file {str(p)!r} is not a readable HDF5 file ({exc})") from None
-    with f:
+    with open_for_reading(p, "run file") as f:
         if f.attrs.get("format") != RUN_FORMAT:
             raise DeviceFileError(
                 f"{str(p)!r} is not an nwhil run file (format attribute {f.attrs.get('format')!r})"
