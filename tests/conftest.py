@@ -61,3 +61,14 @@ def data_dir() -> Path:
 def device_address(request: pytest.FixtureRequest) -> str | None:
     """The VISA address given with ``--device-address`` (None when not given)."""
     return request.config.getoption("--device-address")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run torch on one intra-op thread (the CI box has few cores shared by many jobs)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -8,16 +8,7 @@ import pytest
 
 from nwmodel.cli import main
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Torch trains on one intra-op thread here (the CI box has few cores shared by many jobs)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_run_quick_grid_on_synthetic_control(data_dir, tmp_path, capsys) -> None:

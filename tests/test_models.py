@@ -16,15 +16,7 @@ from nwmodel.rnn import NWRNNClassifier, RNNClassifier, RNNRegressor
 RESERVOIRS = [NWESNClassifier, ESNClassifier]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Torch trains on one intra-op thread here (the CI box has few cores shared by many jobs)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
