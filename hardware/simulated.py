@@ -6,8 +6,11 @@ Model of the measurement
 ------------------------
 * Input and ground electrodes are ideal voltage sources (through the network's own series
   resistance); output electrodes float and their voltage is read; other electrodes float unread.
-* Per step ``k`` the stepper applies the (settled) input voltages, solves the network with the
-  junction state ``g_k`` (the readings of step ``k``) and then advances the junctions over ``dt_s``.
+* Per step ``k`` the (settled) input voltages are held over ``dt_s`` while the junctions evolve;
+  the readings of step ``k`` are taken at the **end of the hold** (as a source-measure unit reads
+  at the end of its aperture), see :mod:`nwphys.stepper`. The junction dynamics use the
+  error-controlled stiff integrator ``"sdirk2"`` by default (``method``, ``rtol``, ``atol``);
+  ``method="exact"`` selects the frozen-voltage stepper with its switching-time guard.
 * Source settling (``settling_tau_s > 0``): the applied voltage follows the command as a first-order
   lag sampled once per step, ``v_k = v_{k-1} + (1 - exp(-dt_s / tau)) (c_k - v_{k-1})``; the applied
   voltages are returned in ``Measurement.input_V``.
@@ -35,10 +38,6 @@ from .device import Device, Electrode, Readings
 from .errors import HardwareValidationError
 
 __all__ = ["SimulatedDevice"]
-
-#: ``read()`` advances the junction state over this (tiny) time and then restores it exactly.
-_READ_DT_S = 1e-12
-
 
 def _per_electrode(name: str, value: float | Mapping[str, float],
                    electrodes: Sequence[str]) -> dict[str, float]:
@@ -83,6 +82,13 @@ class SimulatedDevice(Device):
     relax_time_s, relax_dt_s : float
         Relaxation protocol of ``reset_mode="relax"`` (default 10 s in 10 ms steps).
     compliance_policy : {"raise", "record"}
+    method : {"sdirk2", "exact"}
+        Junction integrator (see :class:`nwphys.Stepper`); ``"exact"`` is first order and guarded.
+    rtol, atol : float, optional
+        Tolerances of ``"sdirk2"`` on the junction states (default 3e-3 and 3e-4, which hold the
+        max abs error in g to <= 1e-3 on the validated operating points).
+    n_substeps : int or "auto"
+        Sub-steps per sample of ``"exact"``.
     """
 
     def __init__(
@@ -103,10 +109,14 @@ class SimulatedDevice(Device):
         relax_time_s: float = 10.0,
         relax_dt_s: float = 0.01,
         compliance_policy: str = "raise",
+        method: str = "sdirk2",
+        rtol: float | None = None,
+        atol: float | None = None,
+        n_substeps: int | str = 1,
     ) -> None:
         import nwphys
-        from nwphys.integrate import Stepper
         from nwphys.junctions import make_junction_model
+        from nwphys.stepper import DEFAULT_ATOL, DEFAULT_RTOL, Stepper
 
         source = None
         if isinstance(network_or_path, (str, Path)):
@@ -150,7 +160,14 @@ class SimulatedDevice(Device):
         self.circuit = circuit
         self.model = make_junction_model(network.junction_model, **dict(network.junction_params))
         driven = [*inputs, *ground]
-        self._stepper = Stepper(circuit, self.model, driven=driven, g0=network.state)
+        self.method = method
+        self.rtol = DEFAULT_RTOL if rtol is None else rtol
+        self.atol = DEFAULT_ATOL if atol is None else atol
+        try:
+            self._stepper = Stepper(circuit, self.model, driven=driven, g0=network.state, method=method,
+                                    rtol=self.rtol, atol=self.atol, n_substeps=n_substeps)
+        except nwphys.ValidationError as exc:
+            raise HardwareValidationError(str(exc)) from None
         self._g_initial = np.array(self._stepper.g, dtype=float)
         self._idx_in = np.array([known.index(n) for n in inputs], dtype=np.int64)
         self._idx_out = np.array([known.index(n) for n in outputs], dtype=np.int64)
@@ -195,6 +212,9 @@ class SimulatedDevice(Device):
         n = applied_V.shape[0]
         driven = np.concatenate([applied_V, np.zeros((n, self._n_ground))], axis=1)
         res = self._stepper.run(driven, dt_s, probe_nodes=self._probe_nodes)
+        return self._readings(res, applied_V)
+
+    def _readings(self, res: Any, applied_V: np.ndarray) -> Readings:
         ev = np.asarray(res.electrode_voltage_V)
         ei = np.asarray(res.electrode_current_A)
         out_V = ev[:, self._idx_out]
@@ -213,16 +233,17 @@ class SimulatedDevice(Device):
         return r
 
     def _read(self) -> Readings:
-        g = self.g
-        try:
-            return self._readout(self._applied_V[None, :].copy(), _READ_DT_S)
-        finally:
-            self._stepper.set_state(g)
+        driven = np.concatenate([self._applied_V, np.zeros(self._n_ground)])
+        return self._readings(self._stepper.read(driven, probe_nodes=self._probe_nodes),
+                              self._applied_V[None, :].copy())
 
     def _reset(self) -> None:
         self._applied_V = np.zeros(self.n_inputs)
         if self.reset_mode == "restore":
             self._stepper.set_state(self._g_initial)
+            return
+        if self.method == "sdirk2":  # one long hold: the integrator picks its own steps
+            self._stepper.run(np.zeros((1, self.n_inputs + self._n_ground)), self.relax_time_s)
             return
         n = max(1, round(self.relax_time_s / self.relax_dt_s))
         zeros = np.zeros((n, self.n_inputs + self._n_ground))
@@ -244,4 +265,7 @@ class SimulatedDevice(Device):
             "settling_tau_s": self.settling_tau_s,
             "seed": self._seed,
             "reset_mode": self.reset_mode,
+            "method": self.method,
+            "rtol": self.rtol,
+            "atol": self.atol,
         }

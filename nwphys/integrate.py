@@ -2,7 +2,15 @@
 
 Methods
 -------
-``"exact"`` (fast, fixed step)
+``"sdirk2"`` (default: error-controlled, stiff)
+    Alexander's L-stable SDIRK2 with exact Newton on the coupled junction-network system and a
+    filtered local error estimate (:mod:`nwphys.implicit`). It picks its own internal steps:
+    from picoseconds while junctions at several volts switch, to whole record intervals when the
+    network is quasi-static. ``rtol``/``atol`` bound the local error of every junction state;
+    the defaults (``rtol=3e-3``, ``atol=3e-4``) hold the max abs error in g to <= 1e-3 against
+    Radau at rtol 1e-9 on the validated operating points (``tests/test_stiff.py``). The drive is
+    evaluated at the stage times, and the integration is split at every drive breakpoint.
+``"exact"`` (explicit option: fast, fixed step, first order)
     Per step ``k`` at ``t_k = k dt``: apply the source voltages ``V_s(t_k)``, one nodal solve with
     the conductances of ``g_k`` (analysis/ordering reused), the readout (electrode currents, node
     voltages) from that same solve, then ``g_{k+1} = step_exact(g_k, V_junction, dt)`` -- the
@@ -16,14 +24,17 @@ Methods
     2,076 junctions, 5 V pulses of 20 ms, junction voltages up to 1.15 V, shortest switching
     time 95 ms): max ``|g - g_LSODA|`` = 1.5e-3, 5.3e-4, 2.3e-4 at ``dt`` = 0.4, 0.2, 0.1 ms
     (fitted order 1.4; ``g`` reaches 0.089), i.e. ~1e-3 already needs ``dt`` ~ 1/500 of the
-    switching time. Check the largest junction voltage of a drive before choosing ``dt``, or
-    compare with an ivp method on a short stretch.
+    switching time. A guard checks every step: beyond ``max_step_fraction`` (0.01) of the
+    fastest switching time it raises (``guard="raise"``) or warns (``"warn"``), naming the time,
+    the junction, its switching time and ``dt``.
 any name of :data:`scipy.integrate._ivp.ivp.METHODS` (``"RK45"``, ``"RK23"``, ``"DOP853"``,
 ``"Radau"``, ``"BDF"``, ``"LSODA"``)
     The reference: :func:`scipy.integrate.solve_ivp` with a nodal solve inside the right-hand
     side. The integration is split at every drive breakpoint (pulse edges, PWL knots, sample
-    times) so that no adaptive step straddles a discontinuity. ``"ivp"`` is an alias of the
-    default stiff-capable method ``"LSODA"``.
+    times) so that no adaptive step straddles a discontinuity. The implicit methods (``"Radau"``,
+    ``"BDF"``, ``"LSODA"``) get the analytic Jacobian
+    ``J = diag(f_s) - diag(f_v) B^T A^-1 B diag(v G')`` (dense, n_junctions^2; see
+    :func:`network_jacobian`). ``"ivp"`` is an alias of ``"LSODA"``.
 
 Records are taken at ``t = r * record_every * dt`` for ``r = 0, 1, ...`` up to ``duration_s``.
 """
@@ -38,12 +49,24 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_choice, check_finite_array, check_int, check_real
+from ._validation import check_choice, check_int, check_real
 from .circuit import Circuit
 from .drives import Drive, parse_drive
 from .errors import IntegrationError, SolverError, ValidationError
-from .junctions import JunctionModel, make_junction_model
+from .implicit import StiffIntegrator
+from .junctions import JunctionModel
 from .nodal import NodalSolver
+from .stepper import (
+    DEFAULT_ATOL,
+    DEFAULT_MAX_STEP_FRACTION,
+    DEFAULT_RTOL,
+    Stepper,
+    StepperOutput,
+    check_exact_step,
+    check_nodes,
+    check_state,
+    resolve_model,
+)
 
 __all__ = [
     "IVP_METHODS",
@@ -51,13 +74,14 @@ __all__ = [
     "SimulationResult",
     "Stepper",
     "StepperOutput",
+    "network_jacobian",
     "simulate",
 ]
 
 #: scipy ``solve_ivp`` method names accepted by :func:`simulate`.
 IVP_METHODS: tuple[str, ...] = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 #: Every method name accepted by :func:`simulate`.
-METHODS: tuple[str, ...] = ("exact", "ivp", *IVP_METHODS)
+METHODS: tuple[str, ...] = ("sdirk2", "exact", "ivp", *IVP_METHODS)
 DEFAULT_IVP_METHOD = "LSODA"
 
 
@@ -86,10 +110,15 @@ class SimulationResult:
         0 finished; 1 stopped early by the callback (resumable from the run file).
     message : str
     n_steps : int
-        Fixed steps taken (``"exact"``) or accepted adaptive steps (solve_ivp).
+        Fixed steps taken (``"exact"``), accepted steps (``"sdirk2"``) or right-hand-side
+        evaluations (solve_ivp).
     nfev : int
-        Nodal solves performed.
+        Nodal solves and factorisations performed.
     wall_time_s : float
+    n_rejected : int
+        Rejected steps (``"sdirk2"``; 0 otherwise).
+    n_newton : int
+        Newton iterations (``"sdirk2"``; 0 otherwise), one factorisation each.
     """
 
     t_s: np.ndarray
@@ -106,6 +135,8 @@ class SimulationResult:
     n_steps: int
     nfev: int
     wall_time_s: float
+    n_rejected: int = 0
+    n_newton: int = 0
 
     @property
     def success(self) -> bool:
@@ -113,52 +144,7 @@ class SimulationResult:
         return self.status == 0
 
 
-@dataclass(frozen=True)
-class StepperOutput:
-    """Readout of :meth:`Stepper.run`.
-
-    Attributes
-    ----------
-    electrode_voltage_V : ndarray, shape (n_steps, n_electrodes)
-    electrode_current_A : ndarray, shape (n_steps, n_electrodes)
-    node_voltage_V : ndarray, shape (n_steps, n_probe) or None
-    g_final : ndarray, shape (n_junctions,)
-    """
-
-    electrode_voltage_V: np.ndarray
-    electrode_current_A: np.ndarray
-    node_voltage_V: np.ndarray | None
-    g_final: np.ndarray
-
-
 # ---------------------------------------------------------------------------- helpers
-def _resolve_model(model: JunctionModel | str | None, network: Any, n_junctions: int) -> JunctionModel:
-    if model is None:
-        if network is not None:
-            return make_junction_model(network.junction_model, **dict(network.junction_params or {}))
-        model = "rate_balance"
-    if isinstance(model, str):
-        model = make_junction_model(model)
-    if not isinstance(model, JunctionModel):
-        raise ValidationError(f"model must be a JunctionModel or a registry name, got {type(model).__name__}")
-    model.check_n_junctions(n_junctions)
-    return model
-
-
-def _check_state(name: str, g: Any, model: JunctionModel, n: int) -> np.ndarray:
-    arr = check_finite_array(name, g, ndim=1)
-    if arr.shape != (n,):
-        raise ValidationError(f"{name} must have shape ({n},), got {arr.shape}")
-    lo, hi = model.state_bounds
-    bad = np.flatnonzero((arr < lo) | (arr > hi))
-    if bad.size:
-        j = int(bad[0])
-        raise ValidationError(
-            f"{name} must be in [{lo}, {hi}] for model {model.name!r}, got {float(arr[j])!r} at junction {j}"
-        )
-    return arr.copy()
-
-
 def _first_bad(x: np.ndarray) -> int:
     return int(np.flatnonzero(~np.isfinite(x))[0])
 
@@ -174,11 +160,14 @@ def _check_conductance(G: np.ndarray, t_s: float) -> None:
 
 
 class _Kernel:
-    """The fast fixed-step kernel shared by :class:`Stepper` and ``simulate(method="exact")``."""
+    """The fixed-step kernel of ``simulate(method="exact")`` (a readout at every step time)."""
 
-    def __init__(self, solver: NodalSolver, model: JunctionModel) -> None:
+    def __init__(self, solver: NodalSolver, model: JunctionModel, *, guard: str = "raise",
+                 max_step_fraction: float = DEFAULT_MAX_STEP_FRACTION) -> None:
         self.solver = solver
         self.model = model
+        self.guard = guard
+        self.max_step_fraction = max_step_fraction
         nj = solver.circuit.n_junctions
         self.a = solver.circuit.edges[:, 0]
         self.b = solver.circuit.edges[:, 1]
@@ -230,7 +219,9 @@ class _Kernel:
                 r += 1
             if k == n - 1 and not last_update:
                 break
-            g = model.step_exact(g, V[a] - V[b], dt_s)
+            v = V[a] - V[b]
+            check_exact_step(model, g, v, dt_s, t, self.max_step_fraction, self.guard)
+            g = model.step_exact(g, v, dt_s)
             if not np.isfinite(g).all():
                 j = _first_bad(g)
                 raise IntegrationError(
@@ -245,128 +236,6 @@ class _Kernel:
         return g, recs
 
 
-# ---------------------------------------------------------------------------- Stepper
-class Stepper:
-    """Stateful fast stepper (the ``"exact"`` method) for hardware emulation and reservoirs.
-
-    Parameters
-    ----------
-    circuit : Circuit
-    model : JunctionModel or str
-        Junction model (or registry name with default parameters).
-    driven : sequence of str
-        Electrodes held at a voltage, in the column order of ``driven_V`` in :meth:`run`.
-    g0 : ndarray, shape (n_junctions,), optional
-        Initial state; default the model's resting state.
-    backend : str
-        Nodal solver backend (see :class:`~nwphys.nodal.NodalSolver`).
-
-    Notes
-    -----
-    Per step ``k`` of :meth:`run`: apply ``driven_V[k]``, nodal solve with ``g_k`` -> readout ``k``;
-    then ``g_{k+1}`` is the closed-form update with the junction voltages of that solve over ``dt_s``.
-    """
-
-    def __init__(
-        self,
-        circuit: Circuit,
-        model: JunctionModel | str,
-        *,
-        driven: Sequence[str],
-        g0: np.ndarray | None = None,
-        backend: str = "auto",
-    ) -> None:
-        self.circuit = circuit
-        self.model = _resolve_model(model, None, circuit.n_junctions)
-        self.solver = NodalSolver(circuit, driven=driven, backend=backend)
-        self.driven = self.solver.driven
-        n = circuit.n_junctions
-        self._g0 = self.model.resting_state(n) if g0 is None else _check_state("g0", g0, self.model, n)
-        self._g = self._g0.copy()
-        self._kernel = _Kernel(self.solver, self.model)
-
-    @property
-    def g(self) -> np.ndarray:
-        """Copy of the current junction state, shape (n_junctions,)."""
-        return self._g.copy()
-
-    def set_state(self, g: np.ndarray) -> None:
-        """Replace the junction state (validated against the model's bounds)."""
-        self._g = _check_state("g", g, self.model, self.circuit.n_junctions)
-
-    def reset(self) -> None:
-        """Return to the initial state ``g0`` (or the resting state)."""
-        self._g = self._g0.copy()
-
-    def run(
-        self,
-        driven_V: np.ndarray,
-        dt_s: float,
-        *,
-        probe_nodes: Sequence[int] | None = None,
-        t0_s: float = 0.0,
-    ) -> StepperOutput:
-        """Advance ``n_steps`` fixed steps.
-
-        Parameters
-        ----------
-        driven_V : ndarray, shape (n_steps, n_driven)
-            Source voltage of each driven electrode at each step (volts).
-        dt_s : float
-            Step in seconds (> 0).
-        probe_nodes : sequence of int, optional
-            Nodes whose voltages are returned at every step.
-        t0_s : float
-            Time of the first step (only used in error messages).
-
-        Returns
-        -------
-        StepperOutput
-        """
-        dv = check_finite_array("driven_V", driven_V)
-        if dv.ndim == 1 and self.solver.n_driven == 1:
-            dv = dv[:, None]
-        if dv.ndim != 2 or dv.shape[1] != self.solver.n_driven:
-            raise ValidationError(
-                f"driven_V must have shape (n_steps, {self.solver.n_driven}) "
-                f"(driven: {', '.join(self.driven)}), got {dv.shape}"
-            )
-        dt = check_real("dt_s", dt_s, low=0.0, low_open=True)
-        probe = _check_nodes(probe_nodes, self.circuit.n_nodes)
-        if dv.shape[0] == 0:
-            ne = self.circuit.n_electrodes
-            return StepperOutput(
-                np.zeros((0, ne)),
-                np.zeros((0, ne)),
-                None if probe is None else np.zeros((0, probe.size)),
-                self.g,
-            )
-        g, recs = self._kernel.run(
-            self._g, dv, dt, float(t0_s), last_update=True, record=None, probe=probe, keep_g=False
-        )
-        self._g = g
-        return StepperOutput(
-            recs["electrode_voltage_V"], recs["electrode_current_A"], recs.get("node_voltage_V"), g.copy()
-        )
-
-
-def _check_nodes(nodes: Any, n_nodes: int) -> np.ndarray | None:
-    if nodes is None:
-        return None
-    if isinstance(nodes, str):
-        if nodes == "all":
-            return np.arange(n_nodes)
-        raise ValidationError(f"record_nodes must be None, 'all' or node indices, got {nodes!r}")
-    arr = np.asarray(nodes)
-    if arr.ndim != 1 or arr.dtype.kind not in "iu":
-        raise ValidationError(f"node indices must be a 1-D integer array, got {nodes!r}")
-    if arr.size and (arr.min() < 0 or arr.max() >= n_nodes):
-        raise ValidationError(
-            f"node indices must be in [0, {n_nodes - 1}], got range [{arr.min()}, {arr.max()}]"
-        )
-    return arr.astype(np.int64)
-
-
 # ---------------------------------------------------------------------------- simulate
 def simulate(
     circuit_or_network: Any,
@@ -374,14 +243,16 @@ def simulate(
     *,
     duration_s: float,
     dt_s: float,
-    method: str = "exact",
+    method: str = "sdirk2",
     model: JunctionModel | str | None = None,
     g0: np.ndarray | None = None,
     record_every: int = 1,
     record_nodes: Sequence[int] | str | None = None,
-    rtol: float = 1e-6,
-    atol: float = 1e-9,
+    rtol: float | None = None,
+    atol: float | None = None,
     max_step_s: float | None = None,
+    guard: str = "raise",
+    max_step_fraction: float = DEFAULT_MAX_STEP_FRACTION,
     backend: str = "auto",
     out_path: Any = None,
     resume: bool = False,
@@ -404,7 +275,8 @@ def simulate(
     dt_s : float
         Fixed step of ``"exact"`` and the record grid of every method (> 0).
     method : str
-        ``"exact"`` or a solve_ivp method (``"RK45"``, ``"LSODA"``, ``"BDF"``, ``"Radau"``, ...);
+        ``"sdirk2"`` (default; error-controlled, see the module docstring), ``"exact"`` or a
+        solve_ivp method (``"RK45"``, ``"LSODA"``, ``"BDF"``, ``"Radau"``, ...);
         ``"ivp"`` = ``"LSODA"``. ``"exact"`` freezes the junction voltages over each step: it is
         stable for any ``dt_s`` but only first order, so ``dt_s`` must be well below the junction
         switching time ``1 / (kp + kd)`` at the operating voltage (NW-ESN preset: 0.42 s at 1 V,
@@ -419,10 +291,16 @@ def simulate(
         Record every k-th step (>= 1).
     record_nodes : sequence of int or "all", optional
         Node voltages to record (memory: n_rec x n_probe floats).
-    rtol, atol : float
-        Tolerances of solve_ivp (ignored by ``"exact"``).
+    rtol, atol : float, optional
+        Tolerances of ``"sdirk2"`` (default 3e-3, 3e-4) and of solve_ivp (default 1e-6, 1e-9);
+        ignored by ``"exact"``.
     max_step_s : float, optional
         Largest adaptive step of solve_ivp (default: unlimited).
+    guard : {"raise", "warn", "off"}
+        ``"exact"`` only: what to do when a step exceeds ``max_step_fraction`` of the fastest
+        junction switching time.
+    max_step_fraction : float
+        ``"exact"`` only: see ``guard`` (default 0.01).
     backend : str
         Nodal solver backend.
     out_path : path-like, optional
@@ -487,16 +365,22 @@ def simulate(
         )
     re_ = check_int("record_every", record_every, low=1)
     chunk = check_int("chunk_records", chunk_records, low=1)
+    if rtol is None:
+        rtol = DEFAULT_RTOL if method == "sdirk2" else 1e-6
+    if atol is None:
+        atol = DEFAULT_ATOL if method == "sdirk2" else 1e-9
     rtol = check_real("rtol", rtol, low=0.0, low_open=True, high=1.0)
     atol = check_real("atol", atol, low=0.0, low_open=True)
+    guard = check_choice("guard", guard, ("raise", "warn", "off"))
+    max_step_fraction = check_real("max_step_fraction", max_step_fraction, low=0.0, low_open=True)
     if max_step_s is not None:
         max_step_s = check_real("max_step_s", max_step_s, low=0.0, low_open=True)
-    model = _resolve_model(model, network, circuit.n_junctions)
+    model = resolve_model(model, network, circuit.n_junctions)
     n_j = circuit.n_junctions
     if g0 is None and network is not None and getattr(network, "state", None) is not None:
         g0 = network.state
-    g = model.resting_state(n_j) if g0 is None else _check_state("g0", g0, model, n_j)
-    probe = _check_nodes(record_nodes, circuit.n_nodes)
+    g = model.resting_state(n_j) if g0 is None else check_state("g0", g0, model, n_j)
+    probe = check_nodes(record_nodes, circuit.n_nodes)
     solver = NodalSolver(circuit, driven=drive.driven, backend=backend)
     n_rows = n_steps // re_ + 1
 
@@ -557,7 +441,9 @@ def simulate(
     status, message = 0, "finished"
     n_taken = 0
     nfev0 = solver.n_solves
-    kernel = _Kernel(solver, model)
+    kernel = _Kernel(solver, model, guard=guard, max_step_fraction=max_step_fraction)
+    integ = StiffIntegrator(solver, model, rtol=rtol, atol=atol) if method == "sdirk2" else None
+    x_unknown = np.zeros(solver.n_unknowns)
     try:
         r0 = row0
         while r0 < n_rows:
@@ -578,6 +464,10 @@ def simulate(
                 )
                 n_taken += int(min(k1, n_steps) - k0)
                 step_next = k1
+            elif integ is not None:
+                integ.reset()  # each chunk starts afresh: a resumed run equals the uninterrupted one
+                g, x_unknown, recs = _sdirk_chunk(integ, drive, g, x_unknown, r0, r1, n_rows, re_ * dt, probe)
+                step_next = r1 * re_
             else:
                 g, recs, nst = _ivp_chunk(
                     solver, model, drive, g, r0, r1, n_rows, re_ * dt, method, rtol, atol, max_step_s, probe
@@ -607,6 +497,9 @@ def simulate(
             writer.close()
     wall = time.perf_counter() - t_start
     nfev = solver.n_solves - nfev0
+    n_rejected = n_newton = 0
+    if integ is not None:
+        n_taken, n_rejected, n_newton = integ.stats.n_steps, integ.stats.n_rejected, integ.stats.n_newton
     if writer is not None:
         arrays = writer.read_arrays()
         writer.finish(status=status, message=message, wall_time_s=wall, n_steps=n_taken, nfev=nfev)
@@ -628,7 +521,107 @@ def simulate(
         n_steps=n_taken,
         nfev=nfev,
         wall_time_s=wall,
+        n_rejected=n_rejected,
+        n_newton=n_newton,
     )
+
+
+def _readout(
+    solver: NodalSolver, model: JunctionModel, states: np.ndarray, dv: np.ndarray, t_s: np.ndarray,
+    probe: np.ndarray | None,
+) -> dict[str, np.ndarray]:
+    """Records of the states ``states`` (n, n_junctions) under sources ``dv`` (n, n_driven)."""
+    circuit = solver.circuit
+    n_out, ne = states.shape[0], circuit.n_electrodes
+    recs: dict[str, np.ndarray] = {
+        "g": states.copy(),
+        "electrode_current_A": np.empty((n_out, ne)),
+        "electrode_voltage_V": np.empty((n_out, ne)),
+    }
+    if probe is not None:
+        recs["node_voltage_V"] = np.empty((n_out, probe.size))
+    for i in range(n_out):
+        G = model.conductance_S(states[i])
+        _check_conductance(G, float(t_s[i]))
+        V = solver.node_voltages(G, dv[i])
+        recs["electrode_current_A"][i] = solver.electrode_currents(G, dv[i], V)
+        recs["electrode_voltage_V"][i] = V[circuit.electrode_node]
+        if probe is not None:
+            recs["node_voltage_V"][i] = V[probe]
+    return recs
+
+
+def _pieces(drive: Drive, t0: float, t1: float, tol: float) -> list[float]:
+    """``t0``, the drive's breakpoints inside ``(t0, t1)`` (none within ``tol`` of a cut), ``t1``."""
+    cuts = [t0]
+    for bp in drive.breakpoints(t0, t1):
+        if bp - cuts[-1] > tol and t1 - bp > tol:
+            cuts.append(float(bp))
+    cuts.append(t1)
+    return cuts
+
+
+def _sdirk_chunk(
+    integ: StiffIntegrator,
+    drive: Drive,
+    g: np.ndarray,
+    x: np.ndarray,
+    r0: int,
+    r1: int,
+    n_rows: int,
+    rec_dt: float,
+    probe: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """``"sdirk2"`` from record ``r0`` (state ``g``): records ``r0 .. r1-1`` and the state at ``r1``."""
+    r_end = min(r1, n_rows - 1)
+    t_rec = np.arange(r0, r_end + 1) * rec_dt
+    states = np.empty((t_rec.size, g.size))
+    states[0] = g
+    for i in range(t_rec.size - 1):
+        for ta, tb in itertools.pairwise(_pieces(drive, float(t_rec[i]), float(t_rec[i + 1]), 1e-9 * rec_dt)):
+            g, x, _ = integ.integrate(g, x, tb - ta, lambda t: drive.voltages(t)[0], t0_s=ta)
+        states[i + 1] = g
+    n_out = r1 - r0
+    recs = _readout(integ.solver, integ.model, states[:n_out], drive.voltages(t_rec[:n_out]), t_rec[:n_out],
+                    probe)
+    return states[-1].copy(), x, recs
+
+
+def network_jacobian(
+    solver: NodalSolver, model: JunctionModel, g: np.ndarray, driven_V: np.ndarray
+) -> np.ndarray:
+    """Exact Jacobian ``d(dg/dt)/dg`` of the coupled network, dense (n_junctions, n_junctions).
+
+    ``J = diag(f_s) - diag(f_v) B^T A^-1 B diag(v G')``: ``f_s``, ``f_v`` the model's partial
+    derivatives (:meth:`~nwphys.junctions.JunctionModel.rate_jacobian`), ``B`` the junctions'
+    incidence on the unknown nodes, ``A`` the reduced nodal matrix, ``v`` the junction voltages and
+    ``G'`` the conductance slope. Cost: one factorisation and ``n_junctions`` solves (dense).
+    """
+    c = solver.circuit
+    a, b = c.edges[:, 0], c.edges[:, 1]
+    G = model.conductance_S(g)
+    V = solver.node_voltages(G, driven_V)
+    v = V[a] - V[b]
+    f_s, f_v = model.rate_jacobian(g, v)
+    nj, nu = c.n_junctions, solver.n_unknowns
+    pos = np.full(c.n_nodes, -1, dtype=np.int64)
+    pos[solver.unknown_nodes] = np.arange(nu)
+    Bu = np.zeros((nu, nj))  # B restricted to the unknown nodes
+    cols = np.arange(nj)
+    ka, kb = pos[a] >= 0, pos[b] >= 0
+    Bu[pos[a[ka]], cols[ka]] = 1.0
+    Bu[pos[b[kb]], cols[kb]] = -1.0
+    # A dx = -B diag(v G') dg  ->  dv/dg = -B^T A^-1 B diag(v G')
+    if nu:
+        from scipy.sparse.linalg import splu
+
+        lu = splu(solver.matrix(solver.branch_conductances(G)))
+        Z = lu.solve(Bu * (v * model.conductance_slope_S(g))[None, :])
+    else:
+        Z = Bu
+    J = -(f_v[:, None] * (Bu.T @ Z))
+    J[np.diag_indices(nj)] += f_s
+    return J
 
 
 def _ivp_chunk(
@@ -662,24 +655,21 @@ def _ivp_chunk(
     n_steps = 0
     if t1 > t0:
         tol = 1e-9 * rec_dt  # breakpoints closer than this to a cut are rounding images of it
-        cuts = [t0]
-        for bp in drive.breakpoints(t0, t1):
-            if bp - cuts[-1] > tol and t1 - bp > tol:
-                cuts.append(float(bp))
-        cuts.append(t1)
         y = g
-        for ta, tb in itertools.pairwise(cuts):
+        for ta, tb in itertools.pairwise(_pieces(drive, float(t0), float(t1), tol)):
             # evaluate the drive strictly inside the piece: the value on the right of a jump at ta
             # and on the left of a jump at tb (delta is far above the waveforms' edge tolerance)
             delta = 1e-6 * (tb - ta)
             t_lo, t_hi = ta + delta, tb - delta
 
-            def fun(t: float, y_: np.ndarray, t_lo: float = t_lo, t_hi: float = t_hi) -> np.ndarray:
-                tt = min(max(t, t_lo), t_hi)
+            def vd(t: float, t_lo: float = t_lo, t_hi: float = t_hi) -> np.ndarray:
+                return drive.voltages(min(max(t, t_lo), t_hi))[0]
+
+            def fun(t: float, y_: np.ndarray, vd=vd) -> np.ndarray:
                 G = model.conductance_S(y_)
                 _check_conductance(G, t)
                 try:
-                    V = solver.node_voltages(G, drive.voltages(tt)[0])
+                    V = solver.node_voltages(G, vd(t))
                 except SolverError as exc:
                     raise IntegrationError(f"nodal solve failed at t={t:.9g} s: {exc}") from None
                 d = model.rhs(y_, V[a] - V[b])
@@ -695,6 +685,8 @@ def _ivp_chunk(
             kw: dict[str, Any] = {"rtol": rtol, "atol": atol}
             if max_step is not None:
                 kw["max_step"] = max_step
+            if method in ("Radau", "BDF", "LSODA"):
+                kw["jac"] = lambda t, y_, vd=vd: network_jacobian(solver, model, y_, vd(t))
             sol = solve_ivp(fun, (ta, tb), y, method=method, t_eval=t_ev, **kw)
             if sol.status != 0:
                 t_fail = float(sol.t[-1]) if sol.t.size else ta
@@ -711,23 +703,6 @@ def _ivp_chunk(
             if not np.all(np.isfinite(y)):
                 j = _first_bad(y)
                 raise IntegrationError(f"non-finite junction state at t={tb:.9g} s, junction {j}")
-    # readout at the record times r0 .. r1-1 (one nodal solve each)
     n_out = r1 - r0
-    ne = circuit.n_electrodes
-    recs: dict[str, np.ndarray] = {
-        "g": states[:n_out].copy(),
-        "electrode_current_A": np.empty((n_out, ne)),
-        "electrode_voltage_V": np.empty((n_out, ne)),
-    }
-    if probe is not None:
-        recs["node_voltage_V"] = np.empty((n_out, probe.size))
-    dv = drive.voltages(t_rec[:n_out])
-    for i in range(n_out):
-        G = model.conductance_S(states[i])
-        _check_conductance(G, float(t_rec[i]))
-        V = solver.node_voltages(G, dv[i])
-        recs["electrode_current_A"][i] = solver.electrode_currents(G, dv[i], V)
-        recs["electrode_voltage_V"][i] = V[circuit.electrode_node]
-        if probe is not None:
-            recs["node_voltage_V"][i] = V[probe]
+    recs = _readout(solver, model, states[:n_out], drive.voltages(t_rec[:n_out]), t_rec[:n_out], probe)
     return states[-1].copy(), recs, n_steps

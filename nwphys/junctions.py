@@ -14,6 +14,21 @@ A model is a subclass of :class:`JunctionModel` that provides
 5. ``resting_state(n)`` -- the state of ``n`` junctions at rest (equilibrium at 0 V);
 6. ``state_bounds`` -- (low, high) of the admissible state, checked by the integrators.
 
+The implicit integrator (``method="sdirk2"``, :mod:`nwphys.implicit`) also uses three methods that
+have finite-difference defaults here; a model overrides them with analytic versions when it can:
+
+7. ``rate_jacobian(state, V) -> (df_dstate, df_dV)`` -- the diagonal partial derivatives of
+   ``rhs`` (default: central differences, one vectorised evaluation per side);
+8. ``conductance_slope_S(state)`` -- ``dG/dstate`` in siemens per state unit (default: central
+   differences);
+9. ``stage_solve(psi, V, c_s) -> (state, dstate_dV, dstate_dpsi)`` -- the solution of the implicit
+   stage equation ``state - c_s * rhs(state, V) = psi`` at fixed ``V`` with its two partial
+   derivatives (default: a vectorised scalar Newton iteration on ``rate_jacobian``; it raises
+   :class:`~nwphys.errors.IntegrationError` when it does not converge).
+
+``rate_constant_per_s(state, V)`` (default ``|df_dstate|``) is the inverse switching time that the
+fixed-step ``"exact"`` method compares with its step.
+
 Parameters may be scalars or arrays of shape (n_junctions,) (per-junction variability, see
 :func:`make_junction_model`). Register a user model with :func:`register_junction_model`.
 """
@@ -26,7 +41,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ._validation import check_int, check_real, make_rng
-from .errors import ValidationError
+from .errors import IntegrationError, ValidationError
 
 __all__ = [
     "JUNCTION_MODELS",
@@ -195,6 +210,72 @@ class JunctionModel:
         """State of ``n`` junctions at equilibrium under 0 V."""
         raise NotImplementedError
 
+    # -- derivatives for the implicit integrator (finite-difference defaults) --------------
+    def rate_jacobian(self, state: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Partial derivatives of :meth:`rhs`: ``(d rhs / d state, d rhs / d V)``, each shape of ``state``.
+
+        The default uses central differences with steps ``1e-6 (1 + |x|)``; override it with the
+        analytic derivatives when they are known.
+        """
+        hs = 1e-6 * (1.0 + np.abs(state))
+        hv = 1e-6 * (1.0 + np.abs(V))
+        df_ds = (self.rhs(state + hs, V) - self.rhs(state - hs, V)) / (2.0 * hs)
+        df_dv = (self.rhs(state, V + hv) - self.rhs(state, V - hv)) / (2.0 * hv)
+        return df_ds, df_dv
+
+    def conductance_slope_S(self, state: np.ndarray) -> np.ndarray:
+        """``d conductance_S / d state`` in siemens per state unit, broadcastable to the shape of
+        ``state`` (default: central differences)."""
+        h = 1e-6 * (1.0 + np.abs(state))
+        return (self.conductance_S(state + h) - self.conductance_S(state - h)) / (2.0 * h)
+
+    def rate_constant_per_s(self, state: np.ndarray, V: np.ndarray) -> np.ndarray:
+        """Inverse switching time of each junction at ``V`` in 1/s (default ``|d rhs / d state|``)."""
+        return np.abs(self.rate_jacobian(state, V)[0])
+
+    def stage_solve(
+        self, psi: np.ndarray, V: np.ndarray, c_s: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Solve ``state - c_s * rhs(state, V) = psi`` junction by junction at fixed ``V``.
+
+        Parameters
+        ----------
+        psi : ndarray, shape (n_junctions,)
+            Known part of the implicit stage (dimension of the state).
+        V : ndarray, shape (n_junctions,)
+            Junction voltages in volts, held fixed.
+        c_s : float
+            Stage coefficient ``gamma * h`` in seconds (> 0).
+
+        Returns
+        -------
+        state, dstate_dV, dstate_dpsi : ndarray, shape (n_junctions,)
+            The solution and its partial derivatives with respect to ``V`` (per volt) and ``psi``.
+
+        Notes
+        -----
+        The default runs a vectorised Newton iteration from ``psi`` on :meth:`rate_jacobian`
+        (relative tolerance 1e-13, at most 50 iterations) and raises
+        :class:`~nwphys.errors.IntegrationError` if it does not converge.
+        """
+        s = np.array(psi, dtype=float)
+        for _ in range(50):
+            r = s - c_s * self.rhs(s, V) - psi
+            df_ds, _ = self.rate_jacobian(s, V)
+            ds = -r / (1.0 - c_s * df_ds)
+            s = s + ds
+            if np.all(np.abs(ds) <= 1e-13 * (1.0 + np.abs(s))):
+                break
+        else:
+            j = int(np.argmax(np.abs(ds)))
+            raise IntegrationError(
+                f"the implicit stage of junction model {self.name!r} did not converge at junction {j} "
+                f"(state {float(s[j])!r}, V={float(V[j])!r} V, c={c_s!r} s)"
+            )
+        df_ds, df_dv = self.rate_jacobian(s, V)
+        inv = 1.0 / (1.0 - c_s * df_ds)
+        return s, c_s * df_dv * inv, inv
+
     def __repr__(self) -> str:
         ps = ", ".join(f"{k}={'<array>' if isinstance(v, np.ndarray) else v!r}" for k, v in self._p.items())
         return f"{type(self).__name__}({ps})"
@@ -234,6 +315,7 @@ class RateBalanceModel(JunctionModel):
 
     def _validate(self) -> None:
         _positive(self, "kp0_per_s", "kd0_per_s", "G_min_S", "G_max_S")
+        self._slope = self._p["G_max_S"] - self._p["G_min_S"]
         for k in ("eta_p_per_V", "eta_d_per_V"):
             if np.any(np.asarray(self._p[k]) < 0):
                 raise ValidationError(f"{k} must be >= 0 V^-1, got {self._p[k]!r}")
@@ -259,6 +341,51 @@ class RateBalanceModel(JunctionModel):
     def resting_state(self, n: int) -> np.ndarray:
         kp0, kd0 = self._p["kp0_per_s"], self._p["kd0_per_s"]
         return np.broadcast_to(kp0 / (kp0 + kd0), (n,)).astype(float).copy()
+
+    def rate_jacobian(self, state: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        kp0, kd0, ep, ed = self._k()
+        a = np.abs(V)
+        kp = kp0 * np.exp(ep * a)
+        kd = kd0 * np.exp(-ed * a)
+        return -(kp + kd), np.sign(V) * (ep * kp * (1.0 - state) + ed * kd * state)
+
+    def conductance_slope_S(self, state: np.ndarray) -> np.ndarray:
+        return self._slope  # G is linear in g: a constant (scalar or per junction)
+
+    def rate_constant_per_s(self, state: np.ndarray, V: np.ndarray) -> np.ndarray:
+        kp0, kd0, ep, ed = self._k()
+        a = np.abs(V)
+        with np.errstate(over="ignore"):
+            return kp0 * np.exp(ep * a) + kd0 * np.exp(-ed * a)
+
+    def stage_solve(
+        self, psi: np.ndarray, V: np.ndarray, c_s: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Closed form: the stage equation is linear in ``g`` at fixed ``V``.
+
+        ``g = (psi + c kp) / (1 + c (kp + kd))``, evaluated as ``(psi q + 1) / (q + 1 + r)`` with
+        ``q = 1 / (c kp)`` and ``r = kd / kp`` so that it stays finite at any voltage. For ``psi``
+        in [0, 1] the result is a convex combination of ``psi`` and ``g_inf(V)``, so it is in
+        [0, 1] as well.
+        """
+        kp0, kd0, ep, ed = self._k()
+        a = np.abs(V)
+        q = np.exp(a * -ep)
+        q *= 1.0 / (c_s * kp0)
+        r = np.exp(a * -(ep + ed))
+        r *= kd0 / kp0
+        inv = q + r
+        inv += 1.0
+        np.reciprocal(inv, out=inv)
+        g = psi * q
+        g += 1.0
+        g *= inv
+        dg_dv = (1.0 - g) * ep
+        dg_dv += (r * g) * ed
+        dg_dv *= inv
+        dg_dv *= np.sign(V)
+        q *= inv
+        return g, dg_dv, q
 
 
 class FilamentGapModel(JunctionModel):
@@ -310,6 +437,46 @@ class FilamentGapModel(JunctionModel):
 
     def resting_state(self, n: int) -> np.ndarray:
         return np.zeros(n)
+
+    def rate_jacobian(self, state: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = self._p
+        a = np.abs(V)
+        grow = (a > p["Vset_V"]) & ~(((state >= p["lmax"]) & (V > 0)) | ((state <= -p["lmax"]) & (V < 0)))
+        shrink = (a < p["Vreset_V"]) & (state != 0)
+        df_dv = np.where(grow, 1.0, np.where(shrink, p["b"] * np.sign(V) * np.sign(state), 0.0))
+        return np.zeros_like(state, dtype=float), df_dv
+
+    def conductance_slope_S(self, state: np.ndarray) -> np.ndarray:
+        p = self._p
+        c = _TUNNEL
+        lcrit = p["lcrit"]
+        inside = np.abs(state) < lcrit
+        d = np.maximum(lcrit - np.abs(state), 0.0) * c["gap_max_nm"] / lcrit
+        k = (2.0 / c["A"]) / np.sqrt(c["phi_V"]) / c["J1"]
+        ex = np.exp(c["C0"] * d * c["phi_V"] ** 2)
+        r_t = k * d * ex
+        dr_dd = k * ex * (1.0 + c["C0"] * c["phi_V"] ** 2 * d)
+        dd_dl = np.where(inside, -np.sign(state) * c["gap_max_nm"] / lcrit, 0.0)
+        return -dr_dd * dd_dl / (r_t + 1.0 / p["Gon_S"]) ** 2
+
+    def rate_constant_per_s(self, state: np.ndarray, V: np.ndarray) -> np.ndarray:
+        # the rate does not depend on the state: no intrinsic relaxation time
+        return np.zeros(np.shape(state))
+
+    def stage_solve(
+        self, psi: np.ndarray, V: np.ndarray, c_s: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Closed form: the rate is piecewise constant in the state, so the implicit stage equals
+        the explicit update :func:`filament_gap_step` over ``c_s`` (saturation at ``+-lmax`` and the
+        stop at 0 included)."""
+        p = self._p
+        s = filament_gap_step(psi, V, c_s, p["Vset_V"], p["Vreset_V"], p["b"], p["lmax"])
+        a = np.abs(V)
+        grow = (a > p["Vset_V"]) & (np.abs(s) < p["lmax"])
+        shrink = (a < p["Vreset_V"]) & (s != 0)
+        ds_dv = np.where(grow, c_s, np.where(shrink, c_s * p["b"] * np.sign(V) * np.sign(psi), 0.0))
+        moving = (a > p["Vset_V"]) & (np.abs(s) >= p["lmax"]) | ((a < p["Vreset_V"]) & (s == 0))
+        return s, ds_dv, np.where(moving, 0.0, 1.0)
 
 
 #: Registry of junction models by name.

@@ -168,7 +168,6 @@ class NodalSolver:
             )
         self.backend = backend
         self.n_solves = 0
-        self.cg_iterations = 0
         self._build()
 
     # ------------------------------------------------------------------ construction
@@ -377,58 +376,103 @@ class NodalSolver:
         ``G_S`` must be a float array of shape (n_junctions,) with positive finite values and
         ``driven_V`` a float array of shape (n_driven,); no validation is done here.
         """
-        p = np.concatenate([G_S, self._G_fixed]) if self._G_fixed.size else G_S
-        V = np.empty(self.circuit.n_nodes)
-        Vdir = driven_V[self._dir_pos]
-        V[self._dir_nodes] = Vdir
+        p = self.branch_conductances(G_S)
         if self._nu == 0:
             self.n_solves += 1
-            return V
+            return self.expand(np.zeros(0), driven_V)
+        self.factorize(p)
+        x = self.solve_factored(self.reduced_rhs(p, driven_V))
+        if not np.isfinite(x).all():
+            raise SolverError(f"nodal solve ({self.backend}) returned non-finite node voltages")
+        return self.expand(x, driven_V)
+
+    # ------------------------------------------------------------------ building blocks
+    # The integrators use these to run Newton iterations on the same pattern and factorisation:
+    # ``x`` is the vector of unknown node voltages in the solver's internal order.
+    @property
+    def n_unknowns(self) -> int:
+        """Number of unknown node voltages (nodes that are not Dirichlet electrodes)."""
+        return int(self._nu)
+
+    @property
+    def unknown_nodes(self) -> np.ndarray:
+        """Node index of each entry of the unknown vector ``x``, shape (n_unknowns,)."""
+        return self._unknown[self._perm]
+
+    def branch_conductances(self, G_S: np.ndarray) -> np.ndarray:
+        """All branch conductances (junctions, then fixed elements), shape (n_branches,), siemens."""
+        return np.concatenate([G_S, self._G_fixed]) if self._G_fixed.size else G_S
+
+    def reduced_rhs(self, p_S: np.ndarray, driven_V: np.ndarray) -> np.ndarray:
+        """Right-hand side of the reduced system for branch conductances ``p_S``, shape (n_unknowns,)."""
+        Vdir = driven_V[self._dir_pos]
         rhs = np.bincount(
-            self._rhs_row, weights=p[self._rhs_br] * Vdir[self._rhs_dir], minlength=self._nu
+            self._rhs_row, weights=p_S[self._rhs_br] * Vdir[self._rhs_dir], minlength=self._nu
         ).astype(float, copy=False)
         if self._nor_u.size:
             rhs[self._nor_u] += self._nor_G * driven_V[self._nor_pos]
-        if self.backend == "qdldl":
-            x = self._qdldl_solve(self._M_up @ p + self._const_up, rhs)
-        else:
-            x = self._linsolve(self._M @ p + self._const, rhs)
-        if not np.isfinite(x).all():
-            raise SolverError(f"nodal solve ({self.backend}) returned non-finite node voltages")
+        return rhs
+
+    def expand(self, x: np.ndarray, driven_V: np.ndarray) -> np.ndarray:
+        """Node voltages (n_nodes,) from the unknowns ``x`` and the source voltages ``driven_V``."""
+        V = np.empty(self.circuit.n_nodes)
+        V[self._dir_nodes] = driven_V[self._dir_pos]
         V[self._unknown[self._perm]] = x
-        self.n_solves += 1
         return V
 
-    def _linsolve(self, data: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-        if self.backend == "splu":
-            A = self._A
-            A.data[:] = data
+    def matrix(self, p_S: np.ndarray) -> sp.csc_matrix:
+        """The reduced nodal matrix (n_unknowns, n_unknowns) for branch conductances ``p_S``, in
+        the internal order of the unknowns (a new matrix)."""
+        return self._matrix(p_S)
+
+    def factorize(self, p_S: np.ndarray) -> None:
+        """Numerically factorise the reduced matrix of branch conductances ``p_S`` (kept for
+        :meth:`solve_factored`; the symbolic analysis of the pattern is reused).
+
+        The conductances may be any positive values on the circuit's pattern, for example the
+        modified conductances of a Newton matrix.
+        """
+        self.n_solves += 1
+        if self._nu == 0:
+            return
+        if self.backend == "qdldl":
+            self._U.data[:] = self._M_up @ p_S + self._const_up
             try:
-                lu = spla.splu(
+                self._qd.update(self._U, upper=True)
+            except Exception as exc:  # pragma: no cover - optional backend
+                raise SolverError(f"qdldl factorisation failed: {exc}") from None
+            return
+        data = self._M @ p_S + self._const
+        if self.backend == "cg":
+            self._cg_data = data
+            return
+        A = self._A
+        A.data[:] = data
+        if self.backend == "splu":
+            try:
+                self._lu = spla.splu(
                     A, permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True}
                 )
             except RuntimeError as exc:
                 raise SolverError(f"sparse LU factorisation failed: {exc}") from None
-            return lu.solve(rhs)
-        if self.backend == "cg":
-            return self._pcg(data, rhs)
-        if self.backend == "qdldl":
-            return self._qdldl_solve(data[self._upper_mask], rhs)
-        A = self._A
-        A.data[:] = data
+            return
         try:
-            f = self._chol.cholesky(A)
+            self._cf = self._chol.cholesky(A)
         except Exception as exc:  # pragma: no cover - optional backend
             raise SolverError(f"CHOLMOD factorisation failed: {exc}") from None
-        return f(rhs)
 
-    def _qdldl_solve(self, upper_data: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-        self._U.data[:] = upper_data
-        try:
-            self._qd.update(self._U, upper=True)
-        except Exception as exc:  # pragma: no cover - optional backend
-            raise SolverError(f"qdldl factorisation failed: {exc}") from None
-        return np.asarray(self._qd.solve(rhs), dtype=float)
+    def solve_factored(self, rhs: np.ndarray) -> np.ndarray:
+        """Solve with the matrix of the last :meth:`factorize`; ``rhs`` and the result are in the
+        internal order of the unknowns, shape (n_unknowns,)."""
+        if self._nu == 0:
+            return np.zeros(0)
+        if self.backend == "qdldl":
+            return np.asarray(self._qd.solve(rhs), dtype=float)
+        if self.backend == "splu":
+            return self._lu.solve(rhs)
+        if self.backend == "cg":
+            return self._pcg(self._cg_data, rhs)
+        return self._cf(rhs)  # pragma: no cover - optional backend
 
     def _pcg(self, data: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         nu = self._nu
@@ -457,7 +501,6 @@ class NodalSolver:
         pdir = z.copy()
         rz = r @ z
         for _ in range(self.cg_maxiter):
-            self.cg_iterations += 1
             Ap = A @ pdir
             alpha = rz / (pdir @ Ap)
             x += alpha * pdir
