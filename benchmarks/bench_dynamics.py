@@ -1,4 +1,5 @@
-"""Benchmark: fast fixed-step stepper (ms per step) and the solve_ivp path, with MemNNetSim alongside.
+"""Benchmark: the frozen-voltage ``"exact"`` stepper (ms per step) and the solve_ivp path, with
+MemNNetSim alongside. The error-controlled default integrator is timed in ``bench_stiff.py``.
 
 Run: ``.venv/bin/python benchmarks/bench_dynamics.py [--quick]``.
 
@@ -49,7 +50,7 @@ DRIVE = "in=pulse:amp=5,width=0.02,period=0.04;out=gnd"
 
 def fast_ms_per_step(c, backend: str, n_steps: int) -> tuple[float, float]:
     model = make_junction_model("rate_balance")
-    st = Stepper(c, model, driven=["in", "out"], backend=backend)
+    st = Stepper(c, model, driven=["in", "out"], backend=backend, method="exact", guard="off")
     dv = parse_drive(DRIVE).voltages(np.arange(n_steps) * 1e-3)
     st.run(dv[:5], 1e-3)
     tracemalloc.start()
@@ -64,7 +65,8 @@ def fast_ms_per_step(c, backend: str, n_steps: int) -> tuple[float, float]:
 def ivp_cost(c, duration_s: float) -> tuple[float, float, int]:
     t = time.perf_counter()
     r = simulate(
-        c, DRIVE, duration_s=duration_s, dt_s=1e-3, method="LSODA", rtol=1e-6, atol=1e-9, record_every=10
+        c, DRIVE, duration_s=duration_s, dt_s=1e-3, method="LSODA", rtol=1e-6, atol=1e-9, record_every=10,
+        ivp_jacobian="fd",
     )
     el = time.perf_counter() - t
     return el / max(r.nfev, 1) * 1e3, el / (duration_s * 1e3) * 1e3, r.nfev

@@ -1,7 +1,7 @@
 """The NW-ESN on a simulated nanowire network vs the abstract NW-ESN, same data and readout.
 
-Run: ``.venv/bin/python examples/physical_reservoir.py`` (about 10-20 s on one core). Uses the
-seeded SyntheticControl generator (six classes, length 60), 120 training and 120 test series.
+Run: ``.venv/bin/python examples/physical_reservoir.py`` (about a minute on one core). Uses the
+seeded SyntheticControl generator (six classes, length 60), 60 training and 60 test series.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from nwmodel.physical import PhysicalReservoirClassifier, SimulatedDeviceSpec
 
 
 def main() -> None:
-    X, y = make_synthetic_control(n_per_class=40, length=60, seed=0)
+    X, y = make_synthetic_control(n_per_class=20, length=60, seed=0)
     rng = np.random.default_rng(0)
     idx = rng.permutation(y.size)
-    train, test = idx[:120], idx[120:]
+    train, test = idx[:60], idx[60:]
 
     abstract_params = {"input_scaling": 1.0, "bias_scaling": 0.1, "slope": 1.0, "dt": 0.1,
                        "spectral_radius": 0.9, "gamma": 0.95}
@@ -35,7 +35,7 @@ def main() -> None:
     t1 = time.perf_counter()
 
     # the same encoding on a simulated device; the window is widened so junctions switch
-    phys_kwargs = {**mapped["estimator"], "v_scale_V": 8.0}
+    phys_kwargs = {**mapped["estimator"], "v_scale_V": 4.0}
     spec = SimulatedDeviceSpec(device_seed=7)
     phys = PhysicalReservoirClassifier(spec, **phys_kwargs, random_state=0).fit(X[train], y[train])
     acc_phys = phys.score(X[test], y[test])

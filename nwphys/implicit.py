@@ -40,8 +40,25 @@ The embedded first-order solution ``s + h f(s_1)`` gives the raw estimate
 ``e = h gamma (f(s_2) - f(s_1))``. It is filtered by ``(I - c J)^-1`` (one more solve with the last
 factorisation), as in Hairer and Wanner's Radau5, so that stiff junctions sitting at their
 voltage-dependent equilibrium do not limit the step. A step is accepted when
-``max_k |e_k| / (atol + rtol |s_k|) <= 1`` (a max norm: the error of every single junction is
-controlled) and the next step is ``h * min(5, max(0.2, 0.9 err^-1/2))``.
+``max_k w_k |e_k| / (atol + rtol |s_k|) <= 1`` (a max norm: the error of every single junction
+is controlled) and the next step is ``h * min(10, max(0.2, 0.9 err^-1/2))``.
+
+The weight ``w_k = exp(-RELAX_DISCOUNT * lambda_k * (t_end - t))`` discounts the error of a
+junction whose own relaxation rate ``lambda_k`` (``1 / switching time``, from
+:meth:`~nwphys.junctions.JunctionModel.rate_constant_per_s`) lets it forget that error long
+before the end ``t_end`` of the interval (a held sample, or a record interval), with
+``RELAX_DISCOUNT = 0.5`` as a safety factor on that rate. The last step of every interval, where
+the readings are taken, is controlled with ``w = 1``. After a change of the sources the network
+goes through a cascade of junctions switching on every time scale from picoseconds to the
+sample period; the discount lets the steps pass over the transients of junctions that settle
+long before the reading, while slow junctions (and through the filtered estimate, the voltage
+transients they feel) stay fully controlled. Measured on the default reservoir device at 8 V:
+4.3 instead of 5.5 ms per sample, with the same max error in g (8.9e-4 against a reference at
+rtol 1e-7).
+
+After a rejection the step shrinks by ``0.9 err^(-1/p)``, with ``p = 1/2`` or, after two
+rejections at the same time, the exponent observed between them (a source change puts the
+estimate far from its asymptotic regime).
 
 State bounds
 ------------
@@ -77,7 +94,9 @@ __all__ = ["GAMMA", "StiffIntegrator", "StiffStats"]
 #: Diagonal coefficient of the SDIRK2 method (``1 - 1/sqrt(2)``).
 GAMMA: float = 1.0 - 1.0 / np.sqrt(2.0)
 _EXTRAP = (1.0 - GAMMA) / GAMMA
-_FAC_MAX = 10.0  # largest step growth per accepted step
+_FAC_MAX = 10.0
+#: Discount of the error of a junction that relaxes before the end of the interval (see the notes).
+RELAX_DISCOUNT: float = 0.5  # largest step growth per accepted step
 
 
 @dataclass
@@ -128,7 +147,9 @@ class StiffIntegrator:
     model : JunctionModel
         Junction model.
     rtol, atol : float
-        Relative and absolute tolerance of the local error of every junction state.
+        Relative and absolute tolerance of the local error of every junction state (``atol`` in
+        units of the model's ``state_scale``: 1 for the rate-balance ``g``, ``lmax`` for the
+        filament gap).
     kcl_rtol : float
         Relative Kirchhoff residual at which Newton stops (default 1e-10).
     max_newton : int
@@ -179,11 +200,13 @@ class StiffIntegrator:
         self._B = sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(self._xnodes.size, nb))
         self._Babs = abs(self._B)
         self._Bj = self._B[:, : self._nj].tocsr()  # junction columns, for injected currents
+        self._BjT = self._Bj.T.tocsr()  # junction voltage change from a change of the unknowns
         self._nor_x = pos[solver._nor_nodes]  # Norton (series-resistance) source nodes
         self._nor_nodes = solver._nor_nodes
         self._nor_G = solver._nor_G
         self._nor_pos = solver._nor_pos
         self._lo, self._hi = model.state_bounds
+        self._atol = self.atol * float(model.state_scale)  # atol is in units of the state scale
         self.stats = StiffStats()
         self.h_next_s: float | None = None
         self._vd_last: np.ndarray | None = None
@@ -195,9 +218,11 @@ class StiffIntegrator:
         self._vd_last = None
 
     # ------------------------------------------------------------------ one stage
-    def _residual(self, p: np.ndarray, V: np.ndarray, vd: np.ndarray) -> tuple[np.ndarray, float]:
-        """Kirchhoff imbalance at the unknown nodes (x order) and its relative size."""
-        I = p * (V[self._a] - V[self._b])
+    def _residual(self, p: np.ndarray, vb: np.ndarray, V: np.ndarray, vd: np.ndarray
+                  ) -> tuple[np.ndarray, float]:
+        """Kirchhoff imbalance at the unknown nodes (x order) and its relative size, for branch
+        conductances ``p`` and branch voltages ``vb``."""
+        I = p * vb
         F = self._B @ I
         scale = self._Babs @ np.abs(I)
         if self._nor_nodes.size:
@@ -217,20 +242,21 @@ class StiffIntegrator:
         the last correction changes no state by more than 1e-3 of its error tolerance.
         Returns ``x, s, ds_dv, ds_dpsi, V`` (unknowns, state, its partials, all node voltages).
         """
-        solver, model = self.solver, self.model
+        solver, model, nj = self.solver, self.model, self._nj
         x_prev = None
         res_prev = np.inf
         dx = None
         halvings = 0
         for it in range(self.max_newton + 1):
             V = solver.expand(x, vd)
-            v = V[self._aj] - V[self._bj]
+            vb = V[self._a] - V[self._b]
+            v = vb[:nj]
             s, s_v, s_psi = model.stage_solve(psi, v, c)
             G = model.conductance_S(s)
-            if not np.all(G > 0):  # a user model may leave its admissible range
+            if not G.min() > 0:  # a user model may leave its admissible range
                 raise _NewtonFailure
             p = solver.branch_conductances(G)
-            F, res = self._residual(p, V, vd)
+            F, res = self._residual(p, vb, V, vd)
             if res <= self.kcl_rtol:
                 return x, s, s_v, s_psi, V
             if not np.isfinite(res):
@@ -253,13 +279,10 @@ class StiffIntegrator:
             x_prev, res_prev = x, res
             x = x + dx
             if loose:
-                dV = np.zeros(self._n)
-                dV[self._xnodes] = dx
-                ds = np.abs(s_v * (dV[self._aj] - dV[self._bj]))
-                if np.all(ds <= 1e-3 * (self.atol + self.rtol * np.abs(s))):
+                ds = np.abs(s_v * (self._BjT @ dx))
+                if np.all(ds <= 1e-3 * (self._atol + self.rtol * np.abs(s))):
                     V = solver.expand(x, vd)
-                    v = V[self._aj] - V[self._bj]
-                    s, s_v, s_psi = model.stage_solve(psi, v, c)
+                    s, s_v, s_psi = model.stage_solve(psi, V[self._aj] - V[self._bj], c)
                     return x, s, s_v, s_psi, V
         raise _NewtonFailure
 
@@ -280,12 +303,9 @@ class StiffIntegrator:
         if self._newton_mark <= mark or self._newton_mark != self.solver.n_solves:
             self._factor_newton(s, vj, s_v, self.model.conductance_S(s))
         q = vj * self.model.conductance_slope_S(s) * (s_psi * e)
-        n = self._n
         dx = self.solver.solve_factored(-(self._Bj @ q))
         self.stats.n_solves += 1
-        dV = np.zeros(n)
-        dV[self._xnodes] = dx
-        return s_psi * e + s_v * (dV[self._aj] - dV[self._bj])
+        return s_psi * e + s_v * (self._BjT @ dx)
 
     # ------------------------------------------------------------------ integration
     def integrate(
@@ -353,7 +373,7 @@ class StiffIntegrator:
             rem = span - t
             if h >= rem or rem - h < 0.05 * h:
                 h = rem
-            if h < self.h_min_s:
+            if h < self.h_min_s or t + h == t:
                 raise IntegrationError(
                     f"sdirk2 step size {h:.3g} s fell below h_min_s={self.h_min_s:.3g} s "
                     f"at t={t0_s + t:.9g} s "
@@ -378,8 +398,11 @@ class StiffIntegrator:
             n_lim = int(np.count_nonzero(limited))
             if n_lim:
                 err = err + np.abs(psi2 - psi_lim) * s_psi
-            scale = self.atol + self.rtol * np.maximum(np.abs(s), np.abs(s2))
+            scale = self._atol + self.rtol * np.maximum(np.abs(s), np.abs(s2))
             ratio = err / scale
+            if span - (t + h) > 0:  # not the last step of the interval: discount relaxing junctions
+                lam = self.model.rate_constant_per_s(s2, V2[self._aj] - V2[self._bj])
+                ratio *= np.exp(-RELAX_DISCOUNT * lam * (span - (t + h)))
             k_worst = int(np.argmax(ratio))
             enorm = float(ratio[k_worst])
             in_bounds = bool(np.all((s2 >= self._lo) & (s2 <= self._hi)))

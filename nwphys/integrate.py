@@ -253,6 +253,7 @@ def simulate(
     max_step_s: float | None = None,
     guard: str = "raise",
     max_step_fraction: float = DEFAULT_MAX_STEP_FRACTION,
+    ivp_jacobian: str = "analytic",
     backend: str = "auto",
     out_path: Any = None,
     resume: bool = False,
@@ -301,6 +302,9 @@ def simulate(
         junction switching time.
     max_step_fraction : float
         ``"exact"`` only: see ``guard`` (default 0.01).
+    ivp_jacobian : {"analytic", "fd"}
+        Jacobian of ``"Radau"``, ``"BDF"`` and ``"LSODA"``: the exact network Jacobian
+        (:func:`network_jacobian`) or scipy's own finite differences.
     backend : str
         Nodal solver backend.
     out_path : path-like, optional
@@ -372,6 +376,7 @@ def simulate(
     rtol = check_real("rtol", rtol, low=0.0, low_open=True, high=1.0)
     atol = check_real("atol", atol, low=0.0, low_open=True)
     guard = check_choice("guard", guard, ("raise", "warn", "off"))
+    ivp_jacobian = check_choice("ivp_jacobian", ivp_jacobian, ("analytic", "fd"))
     max_step_fraction = check_real("max_step_fraction", max_step_fraction, low=0.0, low_open=True)
     if max_step_s is not None:
         max_step_s = check_real("max_step_s", max_step_s, low=0.0, low_open=True)
@@ -407,6 +412,7 @@ def simulate(
             "rtol": rtol,
             "atol": atol,
             "max_step_s": max_step_s,
+            "ivp_jacobian": ivp_jacobian,
             "record_nodes": None if probe is None else probe.tolist(),
             "g0_sum": float(np.sum(g)),
             **dict(run_info or {}),
@@ -470,7 +476,8 @@ def simulate(
                 step_next = r1 * re_
             else:
                 g, recs, nst = _ivp_chunk(
-                    solver, model, drive, g, r0, r1, n_rows, re_ * dt, method, rtol, atol, max_step_s, probe
+                    solver, model, drive, g, r0, r1, n_rows, re_ * dt, method, rtol, atol, max_step_s, probe,
+                    analytic_jac=ivp_jacobian == "analytic",
                 )
                 n_taken += nst
                 step_next = r1 * re_
@@ -638,6 +645,8 @@ def _ivp_chunk(
     atol: float,
     max_step: float | None,
     probe: np.ndarray | None,
+    *,
+    analytic_jac: bool = True,
 ) -> tuple[np.ndarray, dict[str, np.ndarray], int]:
     """Integrate with solve_ivp from record ``r0`` (state ``g``) and read out records ``r0 .. r1-1``.
 
@@ -685,7 +694,7 @@ def _ivp_chunk(
             kw: dict[str, Any] = {"rtol": rtol, "atol": atol}
             if max_step is not None:
                 kw["max_step"] = max_step
-            if method in ("Radau", "BDF", "LSODA"):
+            if analytic_jac and method in ("Radau", "BDF", "LSODA"):
                 kw["jac"] = lambda t, y_, vd=vd: network_jacobian(solver, model, y_, vd(t))
             sol = solve_ivp(fun, (ta, tb), y, method=method, t_eval=t_ev, **kw)
             if sol.status != 0:

@@ -12,7 +12,8 @@ A model is a subclass of :class:`JunctionModel` that provides
 4. ``step_exact(state, V, dt_s)`` -- the state after ``dt_s`` seconds with ``V`` held constant,
    in closed form (used by the fast fixed-step integrator; it must be unconditionally stable);
 5. ``resting_state(n)`` -- the state of ``n`` junctions at rest (equilibrium at 0 V);
-6. ``state_bounds`` -- (low, high) of the admissible state, checked by the integrators.
+6. ``state_bounds`` -- (low, high) of the admissible state, checked by the integrators, and
+   ``state_scale`` -- its typical magnitude (default 1), the unit of the integrators' ``atol``.
 
 The implicit integrator (``method="sdirk2"``, :mod:`nwphys.implicit`) also uses three methods that
 have finite-difference defaults here; a model overrides them with analytic versions when it can:
@@ -158,6 +159,8 @@ class JunctionModel:
     #: groups of parameters that share one random factor under per-junction variability
     spread_groups: ClassVar[tuple[tuple[str, ...], ...]] = ()
     state_bounds: tuple[float, float] = (-np.inf, np.inf)
+    #: typical magnitude of the state: the integrators' absolute tolerance is in these units
+    state_scale: float = 1.0
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.defaults))
@@ -422,6 +425,10 @@ class FilamentGapModel(JunctionModel):
     def state_bounds(self) -> tuple[float, float]:  # type: ignore[override]
         lmax = float(np.max(self._p["lmax"]))
         return (-lmax, lmax)
+
+    @property
+    def state_scale(self) -> float:  # type: ignore[override]
+        return float(np.max(self._p["lmax"]))
 
     def conductance_S(self, state: np.ndarray) -> np.ndarray:
         p = self._p

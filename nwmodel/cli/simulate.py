@@ -45,6 +45,7 @@ def _run(args: argparse.Namespace) -> int:
         record_nodes=_parse_nodes(args.record_nodes),
         rtol=args.rtol,
         atol=args.atol,
+        guard=args.guard,
         backend=args.backend,
         out_path=out,
         resume=args.resume,
@@ -66,6 +67,8 @@ def _run(args: argparse.Namespace) -> int:
         "status": res.status,
         "message": res.message,
         "steps": res.n_steps,
+        "rejected_steps": res.n_rejected,
+        "newton_iterations": res.n_newton,
         "nodal_solves": res.nfev,
         "records": int(res.t_s.size),
         "t_end_s": float(res.t_s[-1]) if res.t_s.size else 0.0,
@@ -100,17 +103,23 @@ def register(parser: argparse.ArgumentParser) -> None:
         "electrodes not named float)",
     )
     parser.add_argument("--duration", type=float, required=True, help="simulated time in seconds")
-    parser.add_argument("--dt", type=float, required=True, help="time step (exact) / record grid in seconds")
+    parser.add_argument("--dt", type=float, required=True,
+                        help="record grid in seconds (and the fixed step of exact)")
     parser.add_argument(
         "--method",
-        default="exact",
+        default="sdirk2",
         choices=METHODS,
-        help="'exact' (fast fixed step) or a scipy solve_ivp method (default: exact)",
+        help="'sdirk2' (error-controlled stiff integrator, default), 'exact' (frozen-voltage fixed "
+        "step, first order, guarded) or a scipy solve_ivp method",
     )
     parser.add_argument("--record-every", type=int, default=1, help="record every k-th step (default 1)")
     parser.add_argument("--record-nodes", default=None, help="'all' or comma-separated node indices")
-    parser.add_argument("--rtol", type=float, default=1e-6, help="solve_ivp relative tolerance")
-    parser.add_argument("--atol", type=float, default=1e-9, help="solve_ivp absolute tolerance")
+    parser.add_argument("--rtol", type=float, default=None,
+                        help="relative tolerance (default: sdirk2 3e-3, solve_ivp 1e-6)")
+    parser.add_argument("--atol", type=float, default=None,
+                        help="absolute tolerance (default: sdirk2 3e-4, solve_ivp 1e-9)")
+    parser.add_argument("--guard", default="raise", choices=("raise", "warn", "off"),
+                        help="exact: when a step exceeds 1/100 of a junction switching time (default raise)")
     parser.add_argument("--backend", default="auto", choices=NODAL_BACKENDS, help="nodal solver backend")
     parser.add_argument("--chunk", type=int, default=1000, help="records per HDF5 chunk / checkpoint")
     parser.add_argument("-o", "--output", required=True, help="run file to write (HDF5)")
