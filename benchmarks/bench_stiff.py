@@ -4,10 +4,11 @@ Run: ``.venv/bin/python benchmarks/bench_stiff.py [--quick] [--samples N]`` (one
 
 Devices and drives (the physical reservoir's own operating points):
 
-- ``300w 0.8V``: the default reservoir device (``nwmodel.SimulatedDeviceSpec()``: 300 wires on
+- ``300w 4V``: the default reservoir device (``nwmodel.SimulatedDeviceSpec()``: 300 wires on
   50 x 50 um, 3 x 3 pads, 4 inputs, 1 ground), driven by the reservoir encoding of a
-  SyntheticControl series with the abstract window (``v_bias_V`` 0.35, ``v_scale_V`` 0.8): the
-  reservoir regime, junction voltages <= 1.2 V (the largest is printed).
+  SyntheticControl series (reset, then 60 held samples) with ``v_bias_V`` 0.35 and
+  ``v_scale_V`` 4: the reservoir regime, junction voltages up to about 1.2 V (the largest is
+  printed). With the abstract window itself (``v_scale_V`` 0.8) no junction passes 0.35 V.
 - ``300w 8V``: the same device and series with ``v_scale_V`` 8 (the quick grid's largest window).
 - ``2000w 8V``: 2,000 wires at the same wire density (129 x 129 um, 3 x 3 pads), 8 V window.
 
@@ -53,7 +54,7 @@ from nwphys.stepper import Stepper
 DT_S = 0.1
 TARGET_ERR = 1e-3
 CASES = {  # name: (n_wires, size_um, v_scale_V, target ms per sample)
-    "300w 0.8V": (300, 50.0, 0.8, 0.5),
+    "300w 4V": (300, 50.0, 4.0, 0.5),
     "300w 8V": (300, 50.0, 8.0, 2.0),
     "2000w 8V": (2000, 129.0, 8.0, 15.0),
 }
@@ -68,7 +69,7 @@ def _case(n_wires: int, side: float, v_scale: float, n_samples: int):
     rng = np.random.default_rng(0)
     w_in = rng.uniform(-1, 1, (len(inputs), 1))
     b = rng.uniform(-0.1, 0.1, len(inputs))
-    volts = encode_inputs(x[None, :], w_in, b, slope=1.0, v_bias_V=0.35, v_scale_V=v_scale).T
+    volts = encode_inputs(x[None, :], w_in, b, slope=1.0, v_bias_V=0.35, v_scale_V=v_scale)
     driven = [*inputs, *ground]
     dv = np.column_stack([volts, np.zeros((n_samples, len(ground)))])
     model = nwphys.make_junction_model(net.junction_model, **net.junction_params)
@@ -113,7 +114,7 @@ def _cvode_run(net, model, driven, dv, rtol: float) -> tuple[np.ndarray, float]:
         V = solver.node_voltages(model.conductance_S(y), vd[0])
         yp[:] = model.rhs(y, V[a] - V[b])
 
-    g = np.array(net.state, dtype=float)
+    g = model.resting_state(c.n_junctions) if net.state is None else np.array(net.state, dtype=float)
     out = np.empty((dv.shape[0], g.size))
     t = time.perf_counter()
     for k in range(dv.shape[0]):
@@ -139,7 +140,14 @@ def _ladder(run, settings, ref, budget_ms: float) -> tuple[float, str, float, bo
     """Cheapest setting reaching TARGET_ERR: ``(ms per sample, setting, error, reached)``."""
     last = (np.nan, "-", np.nan, False)
     for s in settings:
-        g, ms = run(s)
+        t = time.perf_counter()
+        try:
+            g, ms = run(s)
+        except (nwphys.IntegrationError, RuntimeError) as exc:  # e.g. LSODA leaving g >= 0 at rtol 1e-3
+            print(f"  {s}: failed: {exc}", file=sys.stderr, flush=True)
+            if time.perf_counter() - t > budget_ms * 1e-3 * len(ref):
+                break
+            continue
         err = float(np.abs(g - ref).max())
         last = (ms, str(s), err, err <= TARGET_ERR)
         if last[3] or ms > budget_ms:
@@ -164,11 +172,8 @@ def _bench_case(name: str, nw: int, side: float, vs: float, n: int, budget_ms: f
         lambda k: _stepper_run(net, model, driven, dv, method="exact", guard="off", n_substeps=k)[:2],
         [1, 4, 16, 64, 256, 1024, 4096], ref, budget_ms)
     if with_ivp and _has_sksundae():
-        try:
-            cols["CVODE-gmres"] = _ladder(lambda r: _cvode_run(net, model, driven, dv, r),
-                                          [1e-3, 1e-4, 1e-5, 1e-6], ref, budget_ms)
-        except RuntimeError as exc:
-            print(f"{name}: CVODE-gmres: {exc}", file=sys.stderr)
+        cols["CVODE-gmres"] = _ladder(lambda r: _cvode_run(net, model, driven, dv, r),
+                                      [1e-3, 1e-4, 1e-5, 1e-6], ref, budget_ms)
     print(f"{name}: {c.n_junctions} junctions, largest junction voltage {vmax[0]:.2f} V, "
           f"reference {ref_ms:.1f} ms/sample", file=sys.stderr, flush=True)
     return c.n_junctions, float(vmax[0]), cols
@@ -176,12 +181,12 @@ def _bench_case(name: str, nw: int, side: float, vs: float, n: int, budget_ms: f
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="300-wire cases, 5 samples, no solve_ivp columns")
-    ap.add_argument("--samples", type=int, default=10, help="held samples per case (default 10)")
-    ap.add_argument("--budget", type=float, default=60.0,
-                    help="stop a ladder once one try takes more than this many seconds (default 60)")
+    ap.add_argument("--quick", action="store_true", help="300-wire cases, 10 samples, no solve_ivp columns")
+    ap.add_argument("--samples", type=int, default=60, help="held samples per case (default 60)")
+    ap.add_argument("--budget", type=float, default=120.0,
+                    help="stop a ladder once one try takes more than this many seconds (default 120)")
     args = ap.parse_args()
-    n = 5 if args.quick else args.samples
+    n = 10 if args.quick else args.samples
     budget_ms = args.budget * 1e3 / n
     rows = []
     for name, (nw, side, vs, target) in CASES.items():

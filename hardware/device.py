@@ -19,6 +19,12 @@ Conventions
   ``ground`` electrodes are held at 0 V (their current is measured); ``output`` electrodes float
   (zero net current) and their voltage is measured; ``floating`` electrodes are neither driven nor
   read.
+* Reading time: row ``k`` of a measurement holds the step's voltages over
+  ``[t_s[k], t_s[k] + dt_s)`` and is read at the **end of that hold**, after the step has acted
+  on the device (as a source-measure unit reads at the end of its aperture). The simulated
+  device, the SCPI emulator (which serves one) and everything built on them read at that point,
+  through :class:`nwphys.Stepper`. :class:`~hardware.lab.LabDevice` in ``"step"`` mode reads in
+  its set-and-measure exchange at the start of each step (then paces to ``dt_s``).
 * Currents flow from the source INTO the network (positive when the source delivers power).
 * Limits are strict: a requested voltage beyond an input electrode's ``max_abs_V`` raises
   :class:`~hardware.errors.LimitError` naming the electrode, the step, the value and the limit;
@@ -122,7 +128,8 @@ class Measurement:
     Attributes
     ----------
     t_s : ndarray, shape (n_steps,)
-        Start time of each step on the device clock in seconds.
+        Start time of each step on the device clock in seconds (the reading of a simulated or
+        emulated device is taken at ``t_s + dt_s``, the end of the step's hold).
     input_V : ndarray, shape (n_steps, n_inputs)
         Voltages applied to the input electrodes.
     output_V : ndarray, shape (n_steps, n_outputs)

@@ -3,7 +3,9 @@
 Generates a small virtual device (300 Ag wires on 50 x 50 um, a 3 x 3 pad array, NW-ESN junction
 constants), saves it to ``DIR/device.h5``, and runs a small comparison: the abstract NW-ESN vs the
 same NW-ESN on the simulated device (plus the ESN baseline) on SyntheticControl with the quick
-grids, model selection on a 2-worker Dask LocalCluster. Prints the table and the results path.
+grids, 2 seeds, on stratified subsamples of 60 training and 60 test series (``--max-train``,
+``--max-test``; 0 = all), model selection on a 2-worker Dask LocalCluster. Prints the table and
+the results path.
 SyntheticControl is read from the data directory (``--data-dir`` / ``$NWHIL_DATA``); when it is
 not there the seeded generator ``SyntheticControl-gen`` is used instead (and said so).
 """
@@ -56,6 +58,7 @@ def _run(args: argparse.Namespace) -> int:
         mapper = dask_mapper(client) if client is not None else None
         res = run_comparison([dataset], ["abstract", "simulated"], out / "comparison", grid="quick",
                              n_seeds=args.seeds, data_dir=args.data_dir, device=spec, mapper=mapper,
+                             max_train=args.max_train or None, max_test=args.max_test or None,
                              progress=not args.json)
     wall = time.perf_counter() - t0
     if args.json:
@@ -72,8 +75,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     """Register the ``demo`` command on ``parser``."""
     parser.add_argument("-o", "--output", default="results/demo", help="results directory")
     parser.add_argument("--seed", type=nonneg_int, default=7, help="seed of the generated device")
-    parser.add_argument("--seeds", type=positive_int, default=3,
-                        help="reservoirs per configuration (default 3)")
+    parser.add_argument("--seeds", type=positive_int, default=2,
+                        help="reservoirs per configuration (default 2)")
+    parser.add_argument("--max-train", type=nonneg_int, default=60,
+                        help="stratified subsample of the training series (default 60; 0 = all 300)")
+    parser.add_argument("--max-test", type=nonneg_int, default=60,
+                        help="stratified subsample of the test series (default 60; 0 = all 300)")
     parser.add_argument("--data-dir", default=None, help="data directory (default $NWHIL_DATA)")
     parser.add_argument("--scheduler", default=None,
                         help="Dask scheduler address, or 'serial'; default a 2-worker LocalCluster")
