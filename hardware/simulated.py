@@ -21,7 +21,8 @@ Model of the measurement
   largest input voltage, so nothing saturates when the output limits are at least the input limits).
 * Compliance is flagged, not emulated: the simulated source does not fold back at its compliance.
 * :meth:`reset` with ``reset_mode="restore"`` restores the junction state at construction exactly;
-  with ``"relax"`` it holds every source at 0 V for ``relax_time_s`` (in steps of ``relax_dt_s``),
+  with ``"relax"`` it holds every source at 0 V for ``relax_time_s`` (``"exact"``: in steps of
+  ``relax_dt_s``),
   which is what a bench can do.
 """
 
@@ -80,7 +81,9 @@ class SimulatedDevice(Device):
     reset_mode : {"restore", "relax"}
         See the module docstring.
     relax_time_s, relax_dt_s : float
-        Relaxation protocol of ``reset_mode="relax"`` (default 10 s in 10 ms steps).
+        Relaxation protocol of ``reset_mode="relax"``: every source at 0 V for ``relax_time_s``
+        (default 10 s), as one hold with ``"sdirk2"`` or in steps of ``relax_dt_s`` (default 10 ms)
+        with ``"exact"``.
     compliance_policy : {"raise", "record"}
     method : {"sdirk2", "exact"}
         Junction integrator (see :class:`nwphys.Stepper`); ``"exact"`` is first order and guarded.

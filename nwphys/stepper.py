@@ -44,7 +44,7 @@ import numpy as np
 from ._validation import check_choice, check_finite_array, check_int, check_real
 from .circuit import Circuit
 from .errors import IntegrationError, SolverError, ValidationError
-from .implicit import StiffIntegrator, StiffStats
+from .implicit import Monitor, StiffIntegrator, StiffStats
 from .junctions import JunctionModel, make_junction_model
 from .nodal import NodalSolver
 
@@ -209,7 +209,7 @@ class Stepper:
         guard: str = "raise",
         max_step_fraction: float = DEFAULT_MAX_STEP_FRACTION,
         backend: str = "auto",
-        monitor: Any = None,
+        monitor: Monitor | None = None,
     ) -> None:
         self.circuit = circuit
         self.model = resolve_model(model, None, circuit.n_junctions)
