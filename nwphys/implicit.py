@@ -394,14 +394,15 @@ class StiffIntegrator:
                 h *= 0.25
                 continue
             e = (s2 - psi_lim) - (s1 - s)
-            err = np.abs(self._filter(e, s2, s_v, s_psi, V2[self._aj] - V2[self._bj], mark))
+            v2 = V2[self._aj] - V2[self._bj]
+            err = np.abs(self._filter(e, s2, s_v, s_psi, v2, mark))
             n_lim = int(np.count_nonzero(limited))
             if n_lim:
                 err = err + np.abs(psi2 - psi_lim) * s_psi
             scale = self._atol + self.rtol * np.maximum(np.abs(s), np.abs(s2))
             ratio = err / scale
             if span - (t + h) > 0:  # not the last step of the interval: discount relaxing junctions
-                lam = self.model.rate_constant_per_s(s2, V2[self._aj] - V2[self._bj])
+                lam = self.model.rate_constant_per_s(s2, v2)
                 ratio *= np.exp(-RELAX_DISCOUNT * lam * (span - (t + h)))
             k_worst = int(np.argmax(ratio))
             enorm = float(ratio[k_worst])
