@@ -60,11 +60,13 @@ from .stepper import (
     DEFAULT_ATOL,
     DEFAULT_MAX_STEP_FRACTION,
     DEFAULT_RTOL,
+    FrozenVoltageKernel,
     Stepper,
     StepperOutput,
-    check_exact_step,
+    check_conductance,
     check_nodes,
     check_state,
+    first_bad,
     resolve_model,
 )
 
@@ -142,98 +144,6 @@ class SimulationResult:
     def success(self) -> bool:
         """True when the run reached ``duration_s``."""
         return self.status == 0
-
-
-# ---------------------------------------------------------------------------- helpers
-def _first_bad(x: np.ndarray) -> int:
-    return int(np.flatnonzero(~np.isfinite(x))[0])
-
-
-def _check_conductance(G: np.ndarray, t_s: float) -> None:
-    ok = np.isfinite(G) & (G > 0)
-    if not ok.all():
-        j = int(np.flatnonzero(~ok)[0])
-        raise IntegrationError(
-            f"junction conductance {float(G[j])!r} S is not finite and positive at t={t_s:.9g} s, "
-            f"junction {j}"
-        )
-
-
-class _Kernel:
-    """The fixed-step kernel of ``simulate(method="exact")`` (a readout at every step time)."""
-
-    def __init__(self, solver: NodalSolver, model: JunctionModel, *, guard: str = "raise",
-                 max_step_fraction: float = DEFAULT_MAX_STEP_FRACTION) -> None:
-        self.solver = solver
-        self.model = model
-        self.guard = guard
-        self.max_step_fraction = max_step_fraction
-        nj = solver.circuit.n_junctions
-        self.a = solver.circuit.edges[:, 0]
-        self.b = solver.circuit.edges[:, 1]
-        self.enode = solver.circuit.electrode_node
-        self.nj = nj
-
-    def run(
-        self,
-        g: np.ndarray,
-        driven_V: np.ndarray,
-        dt_s: float,
-        t0_s: float,
-        *,
-        last_update: bool,
-        record: np.ndarray | None,
-        probe: np.ndarray | None,
-        keep_g: bool,
-    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Run ``driven_V.shape[0]`` steps from state ``g``; return the new state and the records.
-
-        ``record`` (bool per step, None = all) selects the steps read out. With ``last_update``
-        False the state is not advanced after the last step (a final readout-only solve).
-        """
-        n = driven_V.shape[0]
-        rec = np.ones(n, dtype=bool) if record is None else record
-        n_rec = n if record is None else int(rec.sum())
-        ne = self.enode.size
-        out_I = np.empty((n_rec, ne))
-        out_Ve = np.empty((n_rec, ne))
-        out_Vn = np.empty((n_rec, probe.size)) if probe is not None else None
-        out_g = np.empty((n_rec, self.nj)) if keep_g else None
-        solver, model, a, b = self.solver, self.model, self.a, self.b
-        r = 0
-        for k in range(n):
-            t = t0_s + k * dt_s
-            G = model.conductance_S(g)
-            try:
-                V = solver.node_voltages(G, driven_V[k])
-            except SolverError as exc:
-                _check_conductance(G, t)
-                raise IntegrationError(f"nodal solve failed at t={t:.9g} s: {exc}") from None
-            if rec[k]:
-                out_I[r] = solver.electrode_currents(G, driven_V[k], V)
-                out_Ve[r] = V[self.enode]
-                if out_Vn is not None:
-                    out_Vn[r] = V[probe]
-                if out_g is not None:
-                    out_g[r] = g
-                r += 1
-            if k == n - 1 and not last_update:
-                break
-            v = V[a] - V[b]
-            check_exact_step(model, g, v, dt_s, t, self.max_step_fraction, self.guard)
-            g = model.step_exact(g, v, dt_s)
-            if not np.isfinite(g).all():
-                j = _first_bad(g)
-                raise IntegrationError(
-                    f"non-finite junction state {float(g[j])!r} after the step at t={t:.9g} s "
-                    f"(step {k}), junction {j}"
-                )
-        recs = {"electrode_current_A": out_I, "electrode_voltage_V": out_Ve}
-        if out_Vn is not None:
-            recs["node_voltage_V"] = out_Vn
-        if out_g is not None:
-            recs["g"] = out_g
-        return g, recs
 
 
 # ---------------------------------------------------------------------------- simulate
@@ -447,7 +357,7 @@ def simulate(
     status, message = 0, "finished"
     n_taken = 0
     nfev0 = solver.n_solves
-    kernel = _Kernel(solver, model, guard=guard, max_step_fraction=max_step_fraction)
+    kernel = FrozenVoltageKernel(solver, model, guard=guard, max_step_fraction=max_step_fraction)
     integ = StiffIntegrator(solver, model, rtol=rtol, atol=atol) if method == "sdirk2" else None
     x_unknown = np.zeros(solver.n_unknowns)
     try:
@@ -549,7 +459,7 @@ def _readout(
         recs["node_voltage_V"] = np.empty((n_out, probe.size))
     for i in range(n_out):
         G = model.conductance_S(states[i])
-        _check_conductance(G, float(t_s[i]))
+        check_conductance(G, float(t_s[i]))
         V = solver.node_voltages(G, dv[i])
         recs["electrode_current_A"][i] = solver.electrode_currents(G, dv[i], V)
         recs["electrode_voltage_V"][i] = V[circuit.electrode_node]
@@ -676,14 +586,14 @@ def _ivp_chunk(
 
             def fun(t: float, y_: np.ndarray, vd=vd) -> np.ndarray:
                 G = model.conductance_S(y_)
-                _check_conductance(G, t)
+                check_conductance(G, t)
                 try:
                     V = solver.node_voltages(G, vd(t))
                 except SolverError as exc:
                     raise IntegrationError(f"nodal solve failed at t={t:.9g} s: {exc}") from None
                 d = model.rhs(y_, V[a] - V[b])
                 if not np.all(np.isfinite(d)):
-                    j = _first_bad(d)
+                    j = first_bad(d)
                     raise IntegrationError(
                         f"non-finite junction rate {float(d[j])!r} at t={t:.9g} s, junction {j}"
                     )
@@ -710,7 +620,7 @@ def _ivp_chunk(
                 states[sel] = sol.y.T[:n_sel]
             y = sol.y[:, -1]
             if not np.all(np.isfinite(y)):
-                j = _first_bad(y)
+                j = first_bad(y)
                 raise IntegrationError(f"non-finite junction state at t={tb:.9g} s, junction {j}")
     n_out = r1 - r0
     recs = _readout(solver, model, states[:n_out], drive.voltages(t_rec[:n_out]), t_rec[:n_out], probe)

@@ -166,6 +166,99 @@ def check_exact_step(
     warnings.warn(msg, SwitchingTimeWarning, stacklevel=4)
 
 
+def first_bad(x: np.ndarray) -> int:
+    return int(np.flatnonzero(~np.isfinite(x))[0])
+
+
+def check_conductance(G: np.ndarray, t_s: float) -> None:
+    ok = np.isfinite(G) & (G > 0)
+    if not ok.all():
+        j = int(np.flatnonzero(~ok)[0])
+        raise IntegrationError(
+            f"junction conductance {float(G[j])!r} S is not finite and positive at t={t_s:.9g} s, "
+            f"junction {j}"
+        )
+
+
+class FrozenVoltageKernel:
+    """The frozen-voltage fixed-step loop of ``"exact"``, shared by :func:`~nwphys.simulate` (a
+    readout at every step time) and :class:`Stepper` (sub-steps, then a readout at the end of the
+    hold)."""
+
+    def __init__(self, solver: NodalSolver, model: JunctionModel, *, guard: str = "raise",
+                 max_step_fraction: float = DEFAULT_MAX_STEP_FRACTION) -> None:
+        self.solver = solver
+        self.model = model
+        self.guard = guard
+        self.max_step_fraction = max_step_fraction
+        nj = solver.circuit.n_junctions
+        self.a = solver.circuit.edges[:, 0]
+        self.b = solver.circuit.edges[:, 1]
+        self.enode = solver.circuit.electrode_node
+        self.nj = nj
+
+    def run(
+        self,
+        g: np.ndarray,
+        driven_V: np.ndarray,
+        dt_s: float,
+        t0_s: float,
+        *,
+        last_update: bool,
+        record: np.ndarray | None,
+        probe: np.ndarray | None,
+        keep_g: bool,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Run ``driven_V.shape[0]`` steps from state ``g``; return the new state and the records.
+
+        ``record`` (bool per step, None = all) selects the steps read out. With ``last_update``
+        False the state is not advanced after the last step (a final readout-only solve).
+        """
+        n = driven_V.shape[0]
+        rec = np.ones(n, dtype=bool) if record is None else record
+        n_rec = n if record is None else int(rec.sum())
+        ne = self.enode.size
+        out_I = np.empty((n_rec, ne))
+        out_Ve = np.empty((n_rec, ne))
+        out_Vn = np.empty((n_rec, probe.size)) if probe is not None else None
+        out_g = np.empty((n_rec, self.nj)) if keep_g else None
+        solver, model, a, b = self.solver, self.model, self.a, self.b
+        r = 0
+        for k in range(n):
+            t = t0_s + k * dt_s
+            G = model.conductance_S(g)
+            try:
+                V = solver.node_voltages(G, driven_V[k])
+            except SolverError as exc:
+                check_conductance(G, t)
+                raise IntegrationError(f"nodal solve failed at t={t:.9g} s: {exc}") from None
+            if rec[k]:
+                out_I[r] = solver.electrode_currents(G, driven_V[k], V)
+                out_Ve[r] = V[self.enode]
+                if out_Vn is not None:
+                    out_Vn[r] = V[probe]
+                if out_g is not None:
+                    out_g[r] = g
+                r += 1
+            if k == n - 1 and not last_update:
+                break
+            v = V[a] - V[b]
+            check_exact_step(model, g, v, dt_s, t, self.max_step_fraction, self.guard)
+            g = model.step_exact(g, v, dt_s)
+            if not np.isfinite(g).all():
+                j = first_bad(g)
+                raise IntegrationError(
+                    f"non-finite junction state {float(g[j])!r} after the step at t={t:.9g} s "
+                    f"(step {k}), junction {j}"
+                )
+        recs = {"electrode_current_A": out_I, "electrode_voltage_V": out_Ve}
+        if out_Vn is not None:
+            recs["node_voltage_V"] = out_Vn
+        if out_g is not None:
+            recs["g"] = out_g
+        return g, recs
+
+
 class Stepper:
     """Stateful held-sample stepper for hardware emulation and reservoirs (see the module notes).
 
@@ -231,6 +324,8 @@ class Stepper:
         self._t = 0.0
         self._integ = StiffIntegrator(self.solver, self.model, rtol=self.rtol, atol=self.atol,
                                       monitor=monitor)
+        self._kernel = FrozenVoltageKernel(self.solver, self.model, guard=self.guard,
+                                           max_step_fraction=self.max_step_fraction)
         self._x = np.zeros(self.solver.n_unknowns)
 
     @property
@@ -333,15 +428,18 @@ class Stepper:
                 vd = dv[k]
                 if self.method == "sdirk2":
                     g, self._x, V = self._integ.integrate(g, self._x, dt, vd, t0_s=t)
-                    G = self.model.conductance_S(g)
+                    out_V[k] = V[enode]
+                    out_I[k] = self.solver.electrode_currents(self.model.conductance_S(g), vd, V)
+                    if out_P is not None:
+                        out_P[k] = V[probe]
                 else:
-                    g, G, V, m = self._exact_sample(g, vd, dt, t)
+                    g, recs, m = self._exact_sample(g, vd, dt, t, probe)
                     n_sub += m
-                    n_solves += m + 1
-                out_V[k] = V[enode]
-                out_I[k] = self.solver.electrode_currents(G, vd, V)
-                if out_P is not None:
-                    out_P[k] = V[probe]
+                    n_solves += m + 1 + (self.n_substeps == "auto")
+                    out_V[k] = recs["electrode_voltage_V"][0]
+                    out_I[k] = recs["electrode_current_A"][0]
+                    if out_P is not None:
+                        out_P[k] = recs["node_voltage_V"][0]
                 self._t = t + dt
         finally:
             self._g = g
@@ -353,29 +451,23 @@ class Stepper:
         return StepperOutput(out_V, out_I, out_P, g.copy(), stats)
 
     def _exact_sample(
-        self, g: np.ndarray, vd: np.ndarray, dt: float, t: float
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """Frozen-voltage sub-steps over one sample, then the reading solve at its end."""
-        G, V = self._solve(g, vd, t)
-        v = V[self._a] - V[self._b]
+        self, g: np.ndarray, vd: np.ndarray, dt: float, t: float, probe: np.ndarray | None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], int]:
+        """Frozen-voltage sub-steps over one sample, then the reading solve at its end.
+
+        Returns the state after the sample, the reading's records and the number of sub-steps.
+        """
         if self.n_substeps == "auto":
-            rate = float(np.max(self.model.rate_constant_per_s(g, v)))
+            _, V = self._solve(g, vd, t)
+            rate = float(np.max(self.model.rate_constant_per_s(g, V[self._a] - V[self._b])))
             m = max(1, math.ceil(rate * dt / self.max_step_fraction * (1 + 1e-12)))
         else:
             m = int(self.n_substeps)
-        h = dt / m
-        for i in range(m):
-            if i:
-                G, V = self._solve(g, vd, t + i * h)
-                v = V[self._a] - V[self._b]
-            check_exact_step(self.model, g, v, h, t + i * h, self.max_step_fraction, self.guard)
-            g = self.model.step_exact(g, v, h)
-            if not np.isfinite(g).all():
-                j = int(np.flatnonzero(~np.isfinite(g))[0])
-                raise IntegrationError(f"non-finite junction state after the step at t={t + i * h:.9g} s, "
-                                       f"junction {j}")
-        G, V = self._solve(g, vd, t + dt)
-        return g, G, V, m
+        record = np.zeros(m + 1, dtype=bool)
+        record[-1] = True
+        g, recs = self._kernel.run(g, np.broadcast_to(vd, (m + 1, vd.size)), dt / m, t, last_update=False,
+                                   record=record, probe=probe, keep_g=False)
+        return g, recs, m
 
 
 def check_nodes(nodes: Any, n_nodes: int) -> np.ndarray | None:
