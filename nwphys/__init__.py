@@ -5,7 +5,16 @@ from __future__ import annotations
 from .circuit import Circuit
 from .devicefile import DEVICE_FORMAT, DEVICE_FORMAT_VERSION, load_network, save_network
 from .drives import DC, Drive, PiecewiseLinear, Pulse, Sampled, Sine, parse_drive
-from .electrodes import Electrode, ElectrodeLayout, make_layout, mea_grid, two_terminal
+from .electrodes import (
+    Electrode,
+    ElectrodeLayout,
+    RoleAssignment,
+    assign_roles,
+    make_layout,
+    mea_grid,
+    pad_grid,
+    two_terminal,
+)
 from .errors import (
     DeviceFileError,
     IntegrationError,
@@ -34,7 +43,14 @@ from .junctions import (
     make_junction_model,
     register_junction_model,
 )
-from .network import DEFAULT_JUNCTION_PARAMS, PRESETS, Junctions, NanowireNetwork, generate
+from .network import (
+    DEFAULT_JUNCTION_PARAMS,
+    PRESETS,
+    Junctions,
+    NanowireNetwork,
+    generate,
+    untouched_electrodes,
+)
 from .nodal import NODAL_BACKENDS, NodalSolution, NodalSolver, available_backends
 from .plotting import plot_network
 from .runfile import read_run
@@ -72,6 +88,7 @@ __all__ = [
     "PiecewiseLinear",
     "Pulse",
     "RateBalanceModel",
+    "RoleAssignment",
     "Sampled",
     "SimulationResult",
     "Sine",
@@ -79,6 +96,7 @@ __all__ = [
     "Stepper",
     "StepperOutput",
     "ValidationError",
+    "assign_roles",
     "available_backends",
     "build_circuit",
     "critical_density_per_um2",
@@ -88,6 +106,7 @@ __all__ = [
     "make_junction_model",
     "make_layout",
     "mea_grid",
+    "pad_grid",
     "parse_drive",
     "percolation_ratio",
     "plot_network",
@@ -98,5 +117,6 @@ __all__ = [
     "save_network",
     "simulate",
     "two_terminal",
+    "untouched_electrodes",
     "wire_components",
 ]

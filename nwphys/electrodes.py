@@ -13,6 +13,17 @@ Layouts
 * ``"meaRxC"`` (e.g. ``"mea4x4"``): ``R x C`` square pads on a regular grid, pad ``(r, c)`` centred at
   ``((c + 1/2) W / C, (r + 1/2) H / R)``, side ``pad_fraction`` times the smaller pitch, named
   ``"E{r}{c}"`` (``"E{r}_{c}"`` when R or C exceeds 10).
+* :func:`pad_grid`: a bench-like grid of square pads on a square pitch, centred in the area (the
+  14 x 14 pad grid of Milano et al., Nature Materials 2022, or a 16-electrode 4 x 4 array); also
+  ``"meaRxC"`` with ``pitch_um`` or ``pad_um`` in :func:`make_layout`.
+
+Electrodes of a layout may not overlap or touch (that would merge them into one electrode).
+
+Roles
+-----
+:func:`assign_roles` splits the electrodes of a layout into inputs (driven), outputs (read),
+ground and floating ones, by a named pattern (``"chessboard"``, ``"rows"``, ``"columns"``,
+``"first-last"``) or an explicit mapping, and returns a :class:`RoleAssignment`.
 
 A wire touching two electrodes would short them. :func:`electrode_contacts` raises
 :class:`~nwphys.errors.ValidationError` naming the wire and both electrodes in that case (use
@@ -22,24 +33,32 @@ smaller pads, shorter wires or another seed) instead of silently choosing one of
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from ._validation import check_int, check_real
+from ._validation import check_choice, check_int, check_real
 from .errors import ValidationError
 
 __all__ = [
+    "ROLES",
+    "ROLE_PATTERNS",
     "Electrode",
     "ElectrodeLayout",
+    "RoleAssignment",
+    "assign_roles",
     "electrode_contacts",
     "make_layout",
     "mea_grid",
+    "pad_grid",
     "two_terminal",
 ]
 
 _MEA = re.compile(r"^mea(\d+)x(\d+)$")
+#: Largest number of rows (and of columns) of :func:`pad_grid`.
+_MAX_GRID = 16
 
 
 @dataclass(frozen=True)
@@ -108,6 +127,7 @@ class ElectrodeLayout:
         names = [e.name for e in els]
         if len(set(names)) != len(names):
             raise ValidationError(f"electrode names must be unique, got {names!r}")
+        _check_disjoint(els)
         object.__setattr__(self, "electrodes", els)
 
     @property
@@ -138,6 +158,25 @@ class ElectrodeLayout:
                     f"electrodes: electrode {e.name!r} rect_um {e.rect_um!r} must lie inside the "
                     f"area [0, {w!r}] x [0, {h!r}] um"
                 )
+
+
+def _check_disjoint(electrodes: Sequence[Electrode]) -> None:
+    """Raise :class:`ValidationError` if two closed rectangles intersect or touch."""
+    r = np.array([e.rect_um for e in electrodes], dtype=float).reshape(-1, 4)
+    meet = ((r[:, None, 0] <= r[None, :, 2]) & (r[None, :, 0] <= r[:, None, 2])
+            & (r[:, None, 1] <= r[None, :, 3]) & (r[None, :, 1] <= r[:, None, 3]))
+    i, j = np.nonzero(np.triu(meet, k=1))
+    if i.size:
+        a, b = electrodes[int(i[0])], electrodes[int(j[0])]
+        raise ValidationError(
+            f"electrodes {a.name!r} and {b.name!r} overlap (rect_um {a.rect_um!r} and {b.rect_um!r} "
+            f"intersect or touch); electrodes must be disjoint"
+        )
+
+
+def _grid_name(r: int, c: int, wide: bool) -> str:
+    """Name of pad ``(r, c)`` of a grid: ``"E{r}{c}"``, or ``"E{r}_{c}"`` when ``wide``."""
+    return f"E{r}_{c}" if wide else f"E{r}{c}"
 
 
 def two_terminal(
@@ -197,10 +236,92 @@ def mea_grid(
     for r in range(rows):
         for c in range(cols):
             xc, yc = (c + 0.5) * w / cols, (r + 0.5) * h / rows
-            name = f"E{r}_{c}" if wide else f"E{r}{c}"
-            els.append(Electrode(name, (xc - side / 2, yc - side / 2, xc + side / 2, yc + side / 2),
+            els.append(Electrode(_grid_name(r, c, wide),
+                                 (xc - side / 2, yc - side / 2, xc + side / 2, yc + side / 2),
                                  series_resistance_ohm))
     return ElectrodeLayout(tuple(els), name=f"mea{rows}x{cols}")
+
+
+def pad_grid(
+    size_um: tuple[float, float],
+    rows: int,
+    cols: int,
+    *,
+    pitch_um: float | None = None,
+    pad_um: float | None = None,
+    series_resistance_ohm: float = 0.0,
+) -> ElectrodeLayout:
+    """A ``rows x cols`` grid of square pads on a square pitch, centred in the area.
+
+    Pad ``(r, c)`` (row ``r`` at increasing y, column ``c`` at increasing x) is centred at
+    ``(W/2 + (c - (cols - 1)/2) p, H/2 + (r - (rows - 1)/2) p)`` for pitch ``p``, with side ``pad_um``.
+    Names are those of :func:`mea_grid`: ``"E{r}{c}"``, or ``"E{r}_{c}"`` when rows or cols exceed 10.
+    Bench examples: the 14 x 14 pad grid of Milano et al. (Nature Materials 2022) or a
+    16-electrode 4 x 4 array.
+
+    Parameters
+    ----------
+    size_um : (float, float)
+        Area ``(W, H)`` in micrometres (> 0 each).
+    rows, cols : int
+        Grid shape, in ``[1, 16]`` each, at least 2 pads in total.
+    pitch_um : float, optional
+        Centre-to-centre distance of neighbouring pads in micrometres (> 0). Default
+        ``min(W/cols, H/rows)``, which fills the area along its tighter side as :func:`mea_grid`.
+    pad_um : float, optional
+        Pad side in micrometres, in ``(0, pitch_um)``. Default ``0.2 * pitch_um``.
+    series_resistance_ohm : float
+        Series resistance of each pad in ohms (>= 0).
+
+    Returns
+    -------
+    ElectrodeLayout
+        ``rows * cols`` pads in row-major order, named ``"pads{rows}x{cols}"``.
+
+    Raises
+    ------
+    ValidationError
+        A value out of range, pads that would overlap or touch (``pad_um >= pitch_um``), or a
+        grid whose extent ``(cols - 1) pitch + pad`` (resp. rows) exceeds the area.
+    """
+    try:
+        w_in, h_in = size_um
+    except (TypeError, ValueError):
+        raise ValidationError(f"size_um must be a pair (W, H) in micrometres, got {size_um!r}") from None
+    w = check_real("size_um[0] (width)", w_in, low=0.0, low_open=True)
+    h = check_real("size_um[1] (height)", h_in, low=0.0, low_open=True)
+    rows = check_int("rows", rows, low=1, high=_MAX_GRID)
+    cols = check_int("cols", cols, low=1, high=_MAX_GRID)
+    if rows * cols < 2:
+        raise ValidationError(f"rows * cols must be >= 2 electrodes, got {rows} x {cols}")
+    pitch = (min(w / cols, h / rows) if pitch_um is None
+             else check_real("pitch_um", pitch_um, low=0.0, low_open=True))
+    pad = 0.2 * pitch if pad_um is None else check_real("pad_um", pad_um, low=0.0, low_open=True)
+    if pad >= pitch:
+        raise ValidationError(
+            f"pad_um must be < pitch_um (pads would overlap or touch), got pad_um={pad!r} um and "
+            f"pitch_um={pitch!r} um"
+        )
+    for axis, n, length in (("cols", cols, w), ("rows", rows, h)):
+        extent = (n - 1) * pitch + pad
+        if extent > length * (1.0 + 1e-12):
+            raise ValidationError(
+                f"pad grid does not fit: {axis}={n} pads of {pad!r} um on a {pitch!r} um pitch span "
+                f"{extent!r} um, more than the area's {'width' if axis == 'cols' else 'height'} "
+                f"{length!r} um; use fewer pads, a smaller pitch_um or pad_um, or a larger area"
+            )
+    xc = w / 2 + (np.arange(cols) - (cols - 1) / 2) * pitch
+    yc = h / 2 + (np.arange(rows) - (rows - 1) / 2) * pitch
+    # the extent was checked above; clipping only removes rounding at an exactly filled side
+    x0, x1 = np.clip(xc - pad / 2, 0.0, w), np.clip(xc + pad / 2, 0.0, w)
+    y0, y1 = np.clip(yc - pad / 2, 0.0, h), np.clip(yc + pad / 2, 0.0, h)
+    wide = rows > 10 or cols > 10
+    els = tuple(
+        Electrode(_grid_name(r, c, wide),
+                  (float(x0[c]), float(y0[r]), float(x1[c]), float(y1[r])), series_resistance_ohm)
+        for r in range(rows) for c in range(cols)
+    )
+    return ElectrodeLayout(els, name=f"pads{rows}x{cols}")
 
 
 def make_layout(
@@ -208,6 +329,8 @@ def make_layout(
     size_um: tuple[float, float],
     *,
     series_resistance_ohm: float = 0.0,
+    pitch_um: float | None = None,
+    pad_um: float | None = None,
 ) -> ElectrodeLayout:
     """Resolve a layout name, an :class:`ElectrodeLayout` or a list of electrodes; check it fits.
 
@@ -219,16 +342,31 @@ def make_layout(
         Area ``(W, H)`` in micrometres; every electrode must lie inside it.
     series_resistance_ohm : float
         Series resistance applied to every electrode of a named layout (>= 0 ohm).
+    pitch_um, pad_um : float, optional
+        Pitch and pad side in micrometres of a ``"meaRxC"`` grid. When either is given the grid
+        is :func:`pad_grid` (square pitch, centred); when both are None it is :func:`mea_grid`.
+        Only for ``"meaRxC"`` names.
 
     Raises
     ------
     ValidationError
-        Unknown layout name or an electrode outside the area.
+        Unknown layout name, ``pitch_um``/``pad_um`` with another layout, or an electrode outside
+        the area.
     """
+    if (pitch_um is not None or pad_um is not None) and not (
+            isinstance(electrodes, str) and _MEA.match(electrodes)):
+        shown = electrodes if isinstance(electrodes, str) else type(electrodes).__name__
+        raise ValidationError(
+            f"pitch_um and pad_um apply only to 'meaRxC' layouts, got electrodes={shown!r} with "
+            f"pitch_um={pitch_um!r}, pad_um={pad_um!r}"
+        )
     if isinstance(electrodes, str):
         m = _MEA.match(electrodes)
         if electrodes == "two-terminal":
             layout = two_terminal(size_um, series_resistance_ohm=series_resistance_ohm)
+        elif m and (pitch_um is not None or pad_um is not None):
+            layout = pad_grid(size_um, int(m.group(1)), int(m.group(2)), pitch_um=pitch_um, pad_um=pad_um,
+                              series_resistance_ohm=series_resistance_ohm)
         elif m:
             layout = mea_grid(size_um, int(m.group(1)), int(m.group(2)),
                               series_resistance_ohm=series_resistance_ohm)
@@ -324,3 +462,236 @@ def electrode_contacts(endpoints_um: np.ndarray, layout: ElectrodeLayout) -> np.
     rows, cols = np.nonzero(touch)
     out[rows] = cols
     return out
+
+
+# --------------------------------------------------------------------------------------- roles
+
+#: Electrode roles of an experiment: driven inputs, read outputs, ground, and floating (unused).
+ROLES: tuple[str, ...] = ("input", "output", "ground", "floating")
+
+
+@dataclass(frozen=True)
+class RoleAssignment:
+    """Which electrodes of a layout are inputs, outputs and ground (the rest float).
+
+    Parameters
+    ----------
+    inputs, outputs, ground : tuple of str
+        Electrode names of each role, in layout order; no name in two roles.
+    """
+
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    ground: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        seen: dict[str, str] = {}
+        for role, names in (("input", self.inputs), ("output", self.outputs), ("ground", self.ground)):
+            if isinstance(names, str):
+                raise ValidationError(f"{role} names must be a sequence of str, got the string {names!r}")
+            for n in names:
+                if n in seen:
+                    raise ValidationError(f"electrode {n!r} given as both {seen[n]} and {role}")
+                seen[n] = role
+        object.__setattr__(self, "inputs", tuple(str(n) for n in self.inputs))
+        object.__setattr__(self, "outputs", tuple(str(n) for n in self.outputs))
+        object.__setattr__(self, "ground", tuple(str(n) for n in self.ground))
+
+    def floating(self, layout: ElectrodeLayout) -> tuple[str, ...]:
+        """Electrodes of ``layout`` with no role (neither input, output nor ground), in layout order."""
+        used = {*self.inputs, *self.outputs, *self.ground}
+        return tuple(n for n in layout.names if n not in used)
+
+    def role_of(self, name: str) -> str:
+        """Role of electrode ``name``: ``"input"``, ``"output"``, ``"ground"`` or ``"floating"``."""
+        for role, names in (("input", self.inputs), ("output", self.outputs), ("ground", self.ground)):
+            if name in names:
+                return role
+        return "floating"
+
+
+def _grid_positions(layout: ElectrodeLayout, pattern: str) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Row and column of every electrode of a full rectangular grid, from the rectangle centres.
+
+    Returns ``(row, col, n_rows, n_cols)``; rows are numbered by increasing y, columns by
+    increasing x. Centres closer than ``1e-9`` of the layout extent share a row (column).
+    """
+    r = layout.rects_um
+    centres = np.column_stack([(r[:, 0] + r[:, 2]) / 2, (r[:, 1] + r[:, 3]) / 2])
+    tol = 1e-9 * max(1.0, float(np.abs(r).max()))
+    index = []
+    for axis in (1, 0):
+        v = centres[:, axis]
+        order = np.argsort(v, kind="stable")
+        step = np.diff(v[order]) > tol
+        lab = np.empty(v.size, dtype=np.int64)
+        lab[order] = np.concatenate([[0], np.cumsum(step)])
+        index.append(lab)
+    row, col = index
+    n_rows, n_cols = int(row.max()) + 1, int(col.max()) + 1
+    cells = np.zeros((n_rows, n_cols), dtype=np.int64)
+    np.add.at(cells, (row, col), 1)
+    if n_rows * n_cols != len(layout) or np.any(cells != 1):
+        raise ValidationError(
+            f"role pattern {pattern!r} needs a full rectangular pad grid, got {len(layout)} electrodes "
+            f"whose centres lie on {n_rows} rows x {n_cols} columns (layout {layout.name!r})"
+        )
+    return row, col, n_rows, n_cols
+
+
+def _chessboard(layout: ElectrodeLayout, n_inputs: int | None) -> list[str]:
+    row, col, n_rows, n_cols = _grid_positions(layout, "chessboard")
+    corner = np.isin(row, (0, n_rows - 1)) & np.isin(col, (0, n_cols - 1))
+    even = (row + col) % 2 == 0
+    return np.where(corner, "ground", np.where(even, "input", "output")).tolist()
+
+
+def _lines(layout: ElectrodeLayout, pattern: str, axis: int) -> list[str]:
+    row, col, n_rows, n_cols = _grid_positions(layout, pattern)
+    pos, n = (row, n_rows) if axis == 0 else (col, n_cols)
+    if n < 3:
+        what = "rows" if axis == 0 else "columns"
+        raise ValidationError(
+            f"role pattern {pattern!r} needs >= 3 {what} (inputs, outputs, ground), got {n} "
+            f"(layout {layout.name!r})"
+        )
+    return np.where(pos == 0, "input", np.where(pos == n - 1, "ground", "output")).tolist()
+
+
+def _rows(layout: ElectrodeLayout, n_inputs: int | None) -> list[str]:
+    return _lines(layout, "rows", 0)
+
+
+def _columns(layout: ElectrodeLayout, n_inputs: int | None) -> list[str]:
+    return _lines(layout, "columns", 1)
+
+
+def _first_last(layout: ElectrodeLayout, n_inputs: int | None) -> list[str]:
+    n = len(layout)
+    if n_inputs is None:
+        raise ValidationError("role pattern 'first-last' needs n_inputs (the number of leading input "
+                              "electrodes), got None")
+    if n < 3:
+        raise ValidationError(f"role pattern 'first-last' needs >= 3 electrodes (input, output, ground), "
+                              f"got {n}")
+    k = check_int("n_inputs", n_inputs, low=1, high=n - 2)
+    return ["input"] * k + ["output"] * (n - 1 - k) + ["ground"]
+
+
+#: Named role patterns of :func:`assign_roles`: name -> function of (layout, n_inputs) giving the
+#: role of every electrode in layout order.
+ROLE_PATTERNS: dict[str, Callable[[ElectrodeLayout, int | None], list[str]]] = {
+    "chessboard": _chessboard,
+    "rows": _rows,
+    "columns": _columns,
+    "first-last": _first_last,
+}
+
+
+def _explicit_roles(layout: ElectrodeLayout, mapping: Mapping[Any, Any]) -> list[str]:
+    """Roles from ``{role: names}`` or ``{name: role}``; unmentioned electrodes float."""
+    known = layout.names
+    keys = list(mapping)
+    role_form = any(not isinstance(v, str) for v in mapping.values()) or (
+        bool(keys) and all(k in ROLES for k in keys) and not any(k in known for k in keys))
+    pairs: list[tuple[str, str]] = []
+    if role_form:
+        for role, names in mapping.items():
+            check_choice("role (key of the role pattern mapping)", role, ROLES)
+            if isinstance(names, str):
+                names = (names,)
+            elif not isinstance(names, Sequence):
+                raise ValidationError(
+                    f"electrodes of role {role!r} must be a name or a sequence of names, got "
+                    f"{type(names).__name__}")
+            pairs.extend((str(n), role) for n in names)
+    else:
+        for name, role in mapping.items():
+            check_choice(f"role of electrode {name!r}", role, ROLES)
+            pairs.append((str(name), role))
+    roles: dict[str, str] = {}
+    for name, role in pairs:
+        if name not in known:
+            raise ValidationError(
+                f"role pattern names unknown electrode {name!r}; electrodes of layout {layout.name!r}: "
+                f"{', '.join(known)}")
+        if name in roles:
+            raise ValidationError(f"electrode {name!r} given as both {roles[name]} and {role}")
+        roles[name] = role
+    return [roles.get(n, "floating") for n in known]
+
+
+def assign_roles(
+    layout: ElectrodeLayout,
+    pattern: str | Mapping[str, Any] = "chessboard",
+    *,
+    n_inputs: int | None = None,
+) -> RoleAssignment:
+    """Assign input, output and ground roles to the electrodes of a layout.
+
+    Named patterns (rows and columns of a grid come from the pad centres: row ``r`` at increasing
+    y, column ``c`` at increasing x; the layout must be a full rectangular grid):
+
+    ``"chessboard"``
+        The four corner pads are ground; of the others, ``(r + c)`` even are inputs and odd are
+        outputs (inputs and readouts in a chessboard, as in Milano et al., Nature Materials 2022).
+        A 4 x 4 grid gives 6 inputs, 6 outputs and 4 ground pads.
+    ``"rows"``
+        Row 0 inputs, the last row ground, the rows between outputs (>= 3 rows).
+    ``"columns"``
+        The same with columns (>= 3 columns).
+    ``"first-last"``
+        The first ``n_inputs`` electrodes (layout order) are inputs, the last one ground, the rest
+        outputs; ``n_inputs`` in ``[1, n_electrodes - 2]`` is required.
+
+    Or an explicit mapping, ``{"input": [...], "output": [...], "ground": [...]}`` (a
+    ``"floating"`` key is allowed) or ``{name: role}``; unmentioned electrodes float and the
+    outputs may be empty.
+
+    Parameters
+    ----------
+    layout : ElectrodeLayout
+    pattern : str or mapping
+        A name of :data:`ROLE_PATTERNS` or an explicit mapping (see above).
+    n_inputs : int, optional
+        For the patterns other than ``"first-last"``: keep only the first ``n_inputs`` inputs of
+        the pattern (layout order) as inputs, the others float; in ``[1, n_pattern_inputs]``.
+
+    Returns
+    -------
+    RoleAssignment
+        Names of each role in layout order.
+
+    Raises
+    ------
+    ValidationError
+        Unknown pattern or role, unknown electrode, an electrode in two roles, a layout that is
+        not a grid of the pattern, no input, no ground, no output (named patterns), or ``n_inputs``
+        out of range.
+    """
+    if not isinstance(layout, ElectrodeLayout):
+        raise ValidationError(f"layout must be an ElectrodeLayout, got {type(layout).__name__}")
+    if isinstance(pattern, Mapping):
+        label = "(explicit mapping)"
+        roles = _explicit_roles(layout, pattern)
+    else:
+        check_choice("pattern", pattern, ROLE_PATTERNS)
+        label = repr(pattern)
+        roles = ROLE_PATTERNS[pattern](layout, n_inputs)
+    if n_inputs is not None and pattern != "first-last":
+        idx = [i for i, r in enumerate(roles) if r == "input"]
+        k = check_int("n_inputs", n_inputs, low=1)
+        if k > len(idx):
+            raise ValidationError(
+                f"n_inputs must be an integer in [1, {len(idx)}] (the inputs of role pattern {label}), "
+                f"got {n_inputs!r}")
+        for i in idx[k:]:
+            roles[i] = "floating"
+    names = layout.names
+    by_role = {role: tuple(n for n, r in zip(names, roles, strict=True) if r == role) for role in ROLES}
+    for role in ("input", "ground") if isinstance(pattern, Mapping) else ("input", "output", "ground"):
+        if not by_role[role]:
+            raise ValidationError(
+                f"role pattern {label} has no {role} electrode (layout {layout.name!r}, "
+                f"{len(layout)} electrodes)")
+    return RoleAssignment(by_role["input"], by_role["output"], by_role["ground"])

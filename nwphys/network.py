@@ -27,7 +27,7 @@ import numpy as np
 
 from ._validation import check_choice, check_finite_array, check_int, check_real
 from .circuit import Circuit
-from .electrodes import Electrode, ElectrodeLayout, make_layout
+from .electrodes import Electrode, ElectrodeLayout, clip_intervals, make_layout
 from .errors import PercolationError, ValidationError
 from .geometry import LENGTH_DISTRIBUTIONS, Geometry, _check_size, find_junctions, random_sticks
 from .graph import (
@@ -48,6 +48,7 @@ __all__ = [
     "Junctions",
     "NanowireNetwork",
     "generate",
+    "untouched_electrodes",
 ]
 
 #: Published device models. Lengths in um, densities in wires/um^2.
@@ -277,19 +278,22 @@ class NanowireNetwork:
         ------
         PercolationError
             The electrodes are not all connected (density below percolation, or an electrode
-            touching no wire).
+            touching no wire; the message names such electrodes first, see
+            :func:`untouched_electrodes`).
         ValidationError
             The network holds junctions that cannot be circuit edges (build it with
             :func:`generate`, which keeps only the relevant junctions).
         """
         b = self._build()
         if not b.connected:
+            lonely = untouched_electrodes(self)
             groups: dict[int, list[str]] = {}
             for name, comp in zip(self.electrodes.names, b.electrode_component.tolist(), strict=True):
                 groups.setdefault(comp, []).append(name)
             desc = " | ".join("{" + ", ".join(v) + "}" for v in groups.values())
             l2 = float(np.mean(self.geometry.lengths_um**2))
             raise PercolationError(
+                f"{_untouched_text(self.electrodes, lonely)}"
                 f"electrodes are not all connected through the network (connected groups: {desc}); "
                 f"wire density {self.density_per_um2:.4g} um^-2 is {self.percolation_ratio:.3g} x the "
                 f"stick percolation threshold n_c = {STICK_PERCOLATION_NC_L2}/<L^2> = "
@@ -348,6 +352,40 @@ class NanowireNetwork:
                 and np.array_equal(self.wire_component, other.wire_component))
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def untouched_electrodes(network: NanowireNetwork) -> tuple[str, ...]:
+    """Electrodes that no wire segment of the network touches (closed rectangles), in layout order.
+
+    Such an electrode is disconnected whatever the density elsewhere; enlarge the pads, raise the
+    density or use another seed.
+
+    Parameters
+    ----------
+    network : NanowireNetwork
+
+    Returns
+    -------
+    tuple of str
+    """
+    touch, _, _ = clip_intervals(network.geometry.endpoints_um, network.electrodes.rects_um)
+    hit = touch.any(axis=0)
+    return tuple(n for n, h in zip(network.electrodes.names, hit.tolist(), strict=True) if not h)
+
+
+def _untouched_text(layout: ElectrodeLayout, names: tuple[str, ...]) -> str:
+    """Leading sentence of the percolation error for electrodes touching no wire ('' if none)."""
+    if not names:
+        return ""
+    rects = {e.name: e.rect_um for e in layout.electrodes}
+    dims = [(f"{r[2] - r[0]:.3g}", f"{r[3] - r[1]:.3g}") for r in (rects[n] for n in names)]
+    sizes = list(dict.fromkeys(dims))
+    if all(w == h for w, h in sizes):
+        size = f"pad side {', '.join(w for w, _ in sizes)} um"
+    else:
+        size = "pad size " + ", ".join(f"{w} x {h} um" for w, h in sizes)
+    return (f"electrode(s) {', '.join(repr(n) for n in names)} touch no wire ({size}; enlarge the "
+            f"pads, raise the density or use another seed); ")
 
 
 def generate(
