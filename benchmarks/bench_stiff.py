@@ -48,7 +48,7 @@ import numpy as np
 import nwphys
 from nwmodel import SimulatedDeviceSpec
 from nwmodel.datasets import make_synthetic_control
-from nwmodel.mapping import encode_inputs
+from nwmodel.mapping import NWESN_JUNCTION_PARAMS, encode_inputs
 from nwphys.stepper import Stepper
 
 DT_S = 0.1
@@ -61,7 +61,11 @@ CASES = {  # name: (n_wires, size_um, v_scale_V, target ms per sample)
 
 
 def _case(n_wires: int, side: float, v_scale: float, n_samples: int):
-    spec = SimulatedDeviceSpec(n_wires=n_wires, size_um=(side, side))
+    # the reference device of this benchmark: 3 x 3 pads, first 4 inputs, the
+    # NW-ESN junctions (0.001..0.1 S), driven in electrode volts
+    spec = SimulatedDeviceSpec(n_wires=n_wires, size_um=(side, side), electrodes="mea3x3",
+                               role_pattern="first-last", n_inputs=4, device_seed=7,
+                               junction_params=tuple(NWESN_JUNCTION_PARAMS.items()))
     net = spec.network()
     inputs, _, ground, _ = spec.roles()
     x = make_synthetic_control(1, 60, seed=3)[0][2, 0]  # one series (class 2), z-normalised

@@ -16,8 +16,9 @@ from nwphys.devicefile import load_network, save_network
 
 
 def main(out_dir: Path) -> None:
-    # the default device of the comparison: 300 wires on 50 x 50 um, 3 x 3 pads, NW-ESN junctions
-    spec = SimulatedDeviceSpec(device_seed=7)
+    # the default device of the comparison: 400 wires on 50 x 50 um, 4 x 4 pads in a chessboard,
+    # NW-ESN kinetics with Ag conductances (12.9 MOhm off, 12.9 kOhm on), 1 mA compliance
+    spec = SimulatedDeviceSpec()
     net = spec.network()
     path = save_network(net, out_dir / "device.h5", force=True)
     back = load_network(path)

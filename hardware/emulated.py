@@ -30,7 +30,7 @@ from ._checks import check_choice, check_int, check_real
 from .device import Device, Electrode, Readings
 from .errors import InstrumentConnectionError, InstrumentError
 
-__all__ = ["EmulatedDevice", "set_tcp_nodelay"]
+__all__ = ["EmulatedDevice", "LocalEmulatedDevice", "set_tcp_nodelay"]
 
 log = logging.getLogger(__name__)
 
@@ -404,3 +404,43 @@ class EmulatedDevice(Device):
     def _metadata(self) -> dict[str, Any]:
         return {"resource": self.resource_name, "idn": self.idn, "mode": self.mode,
                 "tcp_nodelay": self.tcp_nodelay, "n_reconnects": self.n_reconnects}
+
+
+class LocalEmulatedDevice(EmulatedDevice):
+    """An :class:`EmulatedDevice` connected to its own emulator, served in this process.
+
+    ``device_factory()`` builds the served device (e.g. a ``SimulatedDevice`` recipe); the server
+    listens on 127.0.0.1 on a free port; :meth:`close` closes the client, stops the server and
+    closes the served device. Several of them run side by side (one port each), e.g. one per
+    worker process of a Dask cluster.
+
+    Parameters
+    ----------
+    device_factory : callable
+        Zero-argument callable returning the :class:`~hardware.Device` to serve.
+    **kwargs
+        Keywords of :class:`EmulatedDevice`.
+    """
+
+    def __init__(self, device_factory: Any, **kwargs: Any) -> None:
+        from .emulator import serve_emulator
+
+        self._served = device_factory()
+        self._server = serve_emulator(self._served, host="127.0.0.1", port=0)
+        try:
+            super().__init__(f"TCPIP::127.0.0.1::{int(self._server.port)}::SOCKET", **kwargs)
+        except BaseException:
+            self._stop_served()
+            raise
+
+    def _stop_served(self) -> None:
+        try:
+            self._server.stop()
+        finally:
+            self._served.close()
+
+    def _close(self) -> None:
+        try:
+            super()._close()
+        finally:
+            self._stop_served()

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -38,7 +38,31 @@ from ._checks import check_choice, check_int, check_real, make_rng
 from .device import Device, Electrode, Readings
 from .errors import HardwareValidationError
 
-__all__ = ["SimulatedDevice"]
+__all__ = ["OracleState", "SimulatedDevice"]
+
+
+class OracleState(NamedTuple):
+    """What a simulation knows and no bench can measure: the inside of the network at one instant.
+
+    Attributes
+    ----------
+    node_voltage_V : ndarray, shape (n_nodes,)
+        Voltage of every circuit node (electrode nodes included).
+    junction_voltage_V : ndarray, shape (n_junctions,)
+        Signed voltage across every junction (node ``a`` minus node ``b`` of the circuit edge).
+    junction_current_A : ndarray, shape (n_junctions,)
+        Current through every junction, ``conductance_S * junction_voltage_V``.
+    conductance_S : ndarray, shape (n_junctions,)
+        Junction conductances.
+    state : ndarray, shape (n_junctions,)
+        Junction state variables of the model (``g`` in [0, 1] for the rate balance).
+    """
+
+    node_voltage_V: np.ndarray
+    junction_voltage_V: np.ndarray
+    junction_current_A: np.ndarray
+    conductance_S: np.ndarray
+    state: np.ndarray
 
 def _per_electrode(name: str, value: float | Mapping[str, float],
                    electrodes: Sequence[str]) -> dict[str, float]:
@@ -194,6 +218,23 @@ class SimulatedDevice(Device):
     def g(self) -> np.ndarray:
         """Copy of the junction state, shape (n_junctions,)."""
         return np.array(self._stepper.g, dtype=float)
+
+    def oracle(self) -> OracleState:
+        """The simulation-only oracle readout at the present bias and state (time does not advance).
+
+        Internal node voltages, junction voltages, currents and conductances: what the physical
+        reservoir's ``readout="oracle"`` / ``"conductances"`` and the junction-level calibration
+        use. A bench has no such reading; :meth:`~hardware.Device.apply` returns only electrode
+        quantities.
+        """
+        self._check_open()
+        driven = np.concatenate([self._applied_V, np.zeros(self._n_ground)])
+        out = self._stepper.read(driven, probe_nodes=np.arange(self.circuit.n_nodes))
+        V = np.asarray(out.node_voltage_V[0], dtype=float)
+        e = np.asarray(self.circuit.edges)
+        vj = V[e[:, 0]] - V[e[:, 1]]
+        G = np.asarray(self.model.conductance_S(out.g_final), dtype=float)
+        return OracleState(V, vj, G * vj, G, np.asarray(out.g_final, dtype=float))
 
     def set_state(self, g: Any) -> None:
         """Set the junction state (shape (n_junctions,))."""

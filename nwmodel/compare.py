@@ -8,13 +8,24 @@ times) with that backend's estimator and grid:
 backend       estimator                                          grid
 ============  =================================================  ================================
 abstract      :class:`nwmodel.NWESNClassifier` / ``Regressor``   ``nwmodel.GRIDS["nwesn"]``
-simulated     :class:`~nwmodel.physical.PhysicalReservoirClassifier` over a
-              :class:`~nwmodel.physical.SimulatedDeviceSpec`     :data:`~nwmodel.mapping.PHYSICAL_GRIDS`
-emulated      the same over the SCPI emulator (a server thread   the same, reading output
-              on 127.0.0.1, port 0, for the duration of the cell)  electrodes only x 5 virtual nodes
-                                                                 (:data:`INSTRUMENT_FEATURES`)
+oracle        :class:`~nwmodel.physical.PhysicalReservoirClassifier` :data:`~nwmodel.mapping.PHYSICAL_GRIDS`
+              with ``readout="oracle"``: the electrode readout
+              plus :data:`ORACLE_PROBES` internal node voltages
+              (simulation only)
+simulated     the same with ``readout="electrodes"`` (what a     the same
+              bench measures) over a
+              :class:`~nwmodel.physical.SimulatedDeviceSpec`
+emulated      the same over the SCPI emulator: each task serves   the same
+              its own simulated device on 127.0.0.1 (a free
+              port) and drives it through PyVISA
+              (:class:`hardware.emulated.LocalEmulatedDevice`)
 esn           :class:`nwmodel.ESNClassifier` (baseline)          ``nwmodel.GRIDS["esn"]``
 ============  =================================================  ================================
+
+The physical backends calibrate the drive to the junction window
+(:mod:`nwmodel.calibration`). The emulated backend uses the calibration measured on the simulated
+device it serves (junction rule), so its features equal the simulated ones exactly and the two
+columns differ only by the transport.
 
 Outputs in the results directory (all written atomically: a temporary file + ``os.replace``):
 
@@ -29,7 +40,7 @@ Outputs in the results directory (all written atomically: a temporary file + ``o
 
 Scale-out: model selection maps (configuration, seed) tasks through ``mapper``; with Dask pass
 :func:`dask_mapper` of a ``distributed.Client`` (a ``LocalCluster`` or an existing scheduler).
-Emulated cells always run in this process (one instrument, one server thread), serially.
+Emulated tasks run in parallel too: every task starts its own emulator (one port each).
 """
 
 from __future__ import annotations
@@ -54,7 +65,7 @@ from .physical import PhysicalReservoirClassifier, PhysicalReservoirRegressor, S
 
 __all__ = [
     "BACKENDS",
-    "INSTRUMENT_FEATURES",
+    "ORACLE_PROBES",
     "CellResult",
     "ComparisonResult",
     "dask_mapper",
@@ -67,11 +78,13 @@ __all__ = [
 ]
 
 #: Backends of a comparison, in table order (``esn`` is the baseline added by default).
-BACKENDS: tuple[str, ...] = ("abstract", "simulated", "emulated", "esn")
+BACKENDS: tuple[str, ...] = ("abstract", "oracle", "simulated", "emulated", "esn")
 
-#: The emulated backend reads what an instrument can: the output-electrode voltages only (no
-#: internal nodes), times ``n_virtual`` virtual nodes (time multiplexing) for more features.
-INSTRUMENT_FEATURES: dict[str, list[Any]] = {"n_features": [None], "n_virtual": [5]}
+#: Internal nodes the ``oracle`` backend probes (at least; more if the device spec asks).
+ORACLE_PROBES: int = 84
+
+#: Backends that run on a physical (simulated or emulated) device.
+_PHYSICAL = ("oracle", "simulated", "emulated")
 
 #: Parameters of the physical grid that select the device rather than the estimator.
 _DEVICE_KEYS = ("n_wires", "device_seed", "electrodes", "n_inputs")
@@ -249,8 +262,6 @@ class _MakeEstimator:
                         f"device is {type(device).__name__}"
                     )
                 device = dataclasses.replace(device, **dev_over)
-            if isinstance(device, SimulatedDeviceSpec) and "n_features" not in kwargs:
-                kwargs["n_features"] = device.n_features  # what the spec's device reads
             kwargs["device"] = device
         return self.cls(**kwargs)
 
@@ -258,10 +269,8 @@ class _MakeEstimator:
 def _grid_for(backend: str, grid: str, grids: dict[str, Any] | None) -> Any:
     if grids is not None and backend in grids:
         return grids[backend]
-    if backend == "simulated":
+    if backend in ("oracle", "simulated", "emulated"):
         return PHYSICAL_GRIDS[grid]
-    if backend == "emulated":
-        return {**PHYSICAL_GRIDS[grid], **INSTRUMENT_FEATURES}
     from .selection import GRIDS
 
     return GRIDS["nwesn" if backend == "abstract" else "esn"][grid]
@@ -303,31 +312,16 @@ def _load(dataset: Any, data_dir: str | os.PathLike[str] | None) -> Any:
     return dataset
 
 
-@contextlib.contextmanager
-def _emulated_device(spec: SimulatedDeviceSpec) -> Iterator[Any]:
-    """Serve ``spec``'s simulated device on 127.0.0.1 (port 0) in a thread; yield a client factory."""
-    from hardware.emulator import serve_emulator
-
-    sim = spec()
-    server = serve_emulator(sim, host="127.0.0.1", port=0)
-    try:
-        yield _EmulatedFactory(host="127.0.0.1", port=int(server.port))
-    finally:
-        server.stop()
-        sim.close()
-
-
 @dataclass(frozen=True)
 class _EmulatedFactory:
-    """Zero-argument factory of a VISA client device for a running emulator."""
+    """Zero-argument factory: a :class:`hardware.emulated.LocalEmulatedDevice` serving ``spec()``."""
 
-    host: str
-    port: int
+    spec: SimulatedDeviceSpec
 
     def __call__(self) -> Any:
-        from hardware.emulated import EmulatedDevice
+        from hardware.emulated import LocalEmulatedDevice
 
-        return EmulatedDevice(f"TCPIP::{self.host}::{self.port}::SOCKET")
+        return LocalEmulatedDevice(self.spec)
 
 
 def run_cell(
@@ -386,32 +380,43 @@ def run_cell(
     configs = _grid_configs(g)
     spec = device if device is not None else SimulatedDeviceSpec()
     t0 = time.perf_counter()
-    with contextlib.ExitStack() as stack:
-        if backend in ("abstract", "esn"):
-            make = _abstract_factory("nwesn" if backend == "abstract" else "esn", task)
-        else:
-            cls = PhysicalReservoirClassifier if task == "classification" else PhysicalReservoirRegressor
-            if backend == "emulated":
-                if any(k in _DEVICE_KEYS for c in configs for k in c):
-                    raise ExperimentError(
-                        "the emulated backend serves one fixed device; remove device keys "
-                        f"{list(_DEVICE_KEYS)} from its grid"
-                    )
-                factory = stack.enter_context(_emulated_device(spec))
-                mapper = None
-            else:
-                factory = spec
-            make = _MakeEstimator(cls, {}, factory)
-        sel = select_and_test(make, g, Xtr, ytr, Xte, yte, task=task, n_seeds=n_seeds,
-                              mapper=mapper, progress=progress)
+    calibration = None
+    if backend in ("abstract", "esn"):
+        make = _abstract_factory("nwesn" if backend == "abstract" else "esn", task)
+    else:
+        cls = PhysicalReservoirClassifier if task == "classification" else PhysicalReservoirRegressor
+        from .calibration import calibrate_drive
+
+        fixed: dict[str, Any] = {}
+        factory: Any = spec
+        if backend == "oracle":
+            factory = dataclasses.replace(spec, n_probe=max(spec.n_probe, ORACLE_PROBES))
+            fixed["readout"] = "oracle"
+        served = spec()
+        try:  # the drive calibration of the cell's device (junction rule), for the record
+            calibration = calibrate_drive(served, rule="junction")
+        finally:
+            served.close()
+        if backend == "emulated":
+            if any(k in _DEVICE_KEYS for c in configs for k in c):
+                raise ExperimentError(
+                    "the emulated backend serves one fixed device; remove device keys "
+                    f"{list(_DEVICE_KEYS)} from its grid"
+                )
+            fixed["calibration"] = calibration  # measured on the device the emulator serves
+            factory = _EmulatedFactory(spec)
+        make = _MakeEstimator(cls, fixed, factory)
+    sel = select_and_test(make, g, Xtr, ytr, Xte, yte, task=task, n_seeds=n_seeds,
+                          mapper=mapper, progress=progress)
     wall = time.perf_counter() - t0
     val_scores = [float(v) for _, v in sel.val_scores]
     config = {
         "grid": grid, "grid_values": g, "n_train": int(Xtr.shape[0]), "n_test": int(Xte.shape[0]),
         "n_timepoints": int(Xtr.shape[-1]), "dataset_notes": getattr(data, "notes", ""),
-        "device": dataclasses.asdict(spec) if backend in ("simulated", "emulated") else None,
+        "device": dataclasses.asdict(spec) if backend in _PHYSICAL else None,
         "failures": [{"params": p, "error": e} for p, e in getattr(sel, "failures", [])],
         "selection_notes": getattr(sel, "notes", ""),
+        "calibration": None if calibration is None else calibration.to_dict(),
     }
     return CellResult(
         dataset=str(data.name), backend=backend, task=task, metric=str(sel.metric),
@@ -517,7 +522,7 @@ def run_comparison(
             fp = _fingerprint({
                 "dataset": name, "backend": b, "grid": grid,
                 "grid_values": _grid_for(b, grid, grids), "n_seeds": n_seeds,
-                "device": dataclasses.asdict(spec) if b in ("simulated", "emulated") else None,
+                "device": dataclasses.asdict(spec) if b in _PHYSICAL else None,
                 "max_train": max_train, "max_test": max_test,
             })
             path = out / "cells" / f"{key}.json"

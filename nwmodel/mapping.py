@@ -16,30 +16,33 @@ abstract          physical                                     default here
 ================  ===========================================  =====================================
 Kp0, Kd0,         junction parameters of the device            :data:`NWESN_JUNCTION_PARAMS`
 eta_p, eta_d      (``rate_balance`` model, preset ``"nwesn"``)  (kp0 1e-4 /s, kd0 0.5 /s, 10 /V, 1 /V)
-RESCALE window    electrode voltage window                     ``v_bias_V = 0.35``,
-(0.35, 1.15) V    ``v_bias_V + v_scale_V * sigmoid(slope*a)``   ``v_scale_V = 0.8``
+RESCALE window    junction voltage window, calibrated to the   ``v_bias_V = 0.35``,
+(0.35, 1.15) V    electrodes: ``(v_bias_V + v_scale_V *         ``v_scale_V = 0.8``
+                  sigmoid(slope*a)) / gain``
 slope s           ``slope`` of the same sigmoid                 1.0
 omega, beta       ``input_scaling``, ``bias_scaling``: input   1.0, 0.1
                   mask ``W_in`` (n_inputs, n_channels) uniform
                   in +-omega, bias uniform in +-beta
 dt                sample period ``dt_s`` (seconds)              0.1 s
-N                 feature count (output-electrode and probed    100
-                  node voltages, x virtual nodes)
+N                 feature count: electrode readings (output     all (16 on the default 16-pad device,
+                  voltages, input and ground currents) x       x n_virtual)
+                  virtual nodes
 gamma             no knob: ``gamma = 1`` is exactly the         relaxation through ``kd0`` (the rate
                   forward-Euler step of the junction ODE;       balance); reset policy between
                   ``gamma < 1`` adds a leak ``(1-gamma)/dt``    series
                   that a junction does not have
 rho, Wh           no knob: the recurrent coupling is the        wire density, device size, electrode
-                  network itself (Kirchhoff's laws couple       layout and ``v_scale_V`` (how far
-                  every junction to its neighbours)             junctions are driven)
+                  network itself (Kirchhoff's laws couple       layout and the junction window (how
+                  every junction to its neighbours)             far junctions are driven)
 ================  ===========================================  =====================================
 
 Two caveats are part of the mapping and are stated in ``docs/physical_mapping.md``:
 
-* The window is applied at the **electrodes**. A junction sees only a fraction of the electrode
-  voltage (the network is a divider of many junctions in series), so junction voltages are
-  below the abstract (0.35, 1.15) V window unless ``v_scale_V``/``v_bias_V`` are raised; they
-  are physical hyperparameters of model selection (:data:`PHYSICAL_GRIDS`).
+* The window describes **junction** voltages, as in the abstract model. A junction sees only a
+  fraction of the electrode voltage (the network is a divider of many junctions in series), so
+  the physical reservoir calibrates the drive on the device first (:mod:`nwmodel.calibration`)
+  and applies ``window / gain`` at the electrodes; ``calibration="off"`` applies the window at
+  the electrodes as it is.
 * ``gamma`` and ``rho`` are dropped by :func:`abstract_to_physical`, which reports them in
   ``dropped`` together with what takes their place, instead of silently ignoring them.
 
@@ -57,8 +60,9 @@ from nwphys.junctions import JUNCTION_PRESETS
 from .errors import ModelValidationError
 
 __all__ = [
-    "DEFAULT_DEVICE",
+    "AG_JUNCTION_RANGE_S",
     "DEFAULT_ENCODING",
+    "DEVICE_JUNCTION_PARAMS",
     "NWESN_JUNCTION_PARAMS",
     "PHYSICAL_GRIDS",
     "RESCALE_WINDOW_V",
@@ -76,6 +80,13 @@ RESCALE_WINDOW_V: tuple[float, float] = (0.35, 1.15)
 #: preset ``"nwesn"`` of :data:`nwphys.junctions.JUNCTION_PRESETS`, the one place they are written.
 NWESN_JUNCTION_PARAMS: dict[str, float] = dict(JUNCTION_PRESETS["nwesn"][1])
 
+#: Published Ag nanowire junction conductances (Hochstetter et al., Nat. Commun. 2021: 12.9 kOhm
+#: on, 12.9 MOhm off), in the units of the ``rate_balance`` model.
+AG_JUNCTION_RANGE_S: dict[str, float] = {"G_min_S": 1.0 / 12.9e6, "G_max_S": 1.0 / 12.9e3}
+
+#: Junctions of the default simulated device: NW-ESN kinetics, published Ag conductances.
+DEVICE_JUNCTION_PARAMS: dict[str, float] = {**NWESN_JUNCTION_PARAMS, **AG_JUNCTION_RANGE_S}
+
 #: Default input encoding of the physical reservoir (see the module table).
 DEFAULT_ENCODING: dict[str, float] = {
     "v_bias_V": 0.35,
@@ -86,41 +97,26 @@ DEFAULT_ENCODING: dict[str, float] = {
     "dt_s": 0.1,
 }
 
-#: Default small simulated device for comparisons and the demo: a few electrodes on a dense
-#: network of short wires, with probed nodes to reach N = 100 features. Keys are the keyword
-#: arguments of :class:`nwmodel.physical.SimulatedDeviceSpec`.
-DEFAULT_DEVICE: dict[str, Any] = {
-    "n_wires": 300,
-    "size_um": (50.0, 50.0),
-    "electrodes": "mea3x3",
-    "n_inputs": 4,
-    "n_features": 100,
-    "device_seed": 7,
-}
-
 #: Physical hyperparameter grids for model selection (``quick`` for demos/CI, ``paper`` for the
-#: full comparison: voltage window, sample period, input scaling, wire count and device seed; 128
-#: configurations). Measured on the default device (SyntheticControl, 60 steps): with the window
-#: at (0.35, 1.15) V the junctions barely move (mean g ~ 3e-4) and test accuracy is ~0.5; with
-#: ``v_scale_V`` 4-8 V junctions switch (g up to 1) and accuracy is 0.67-0.77 for one seed.
+#: full comparison). The junction window stays the abstract RESCALE window (0.35, 1.15) V, mapped
+#: to the electrodes by the drive calibration; the grids vary what has a physical knob: the input
+#: scaling ``omega``, the sigmoid slope ``s``, the sample period ``dt`` and the virtual nodes
+#: (time multiplexing of each sample: more readings per electrode). ``paper`` has 8 configurations
+#: (sized so that a 2-core machine runs a SyntheticControl cell in about an hour).
 PHYSICAL_GRIDS: dict[str, dict[str, list[Any]]] = {
     "quick": {
-        "v_scale_V": [4.0, 8.0],
-        "v_bias_V": [0.35],
-        "dt_s": [0.1],
-        "slope": [1.0],
         "input_scaling": [1.0],
         "bias_scaling": [0.1],
+        "slope": [1.0],
+        "dt_s": [0.1],
+        "n_virtual": [1, 5],
     },
     "paper": {
-        "v_scale_V": [0.8, 2.0, 4.0, 8.0],
-        "v_bias_V": [0.35, 1.0],
-        "dt_s": [0.1, 0.01],
-        "slope": [1.0],
         "input_scaling": [1.0, 10.0],
         "bias_scaling": [0.1],
-        "n_wires": [300, 500],
-        "device_seed": [7, 8],
+        "slope": [1.0, 5.0],
+        "dt_s": [0.1, 0.01],
+        "n_virtual": [5],
     },
 }
 
@@ -130,7 +126,8 @@ _DROPPED: dict[str, str] = {
     "forward-Euler step of the junction ODE) and the reset policy between series",
     "rho": "no physical knob: the coupling is set by the network (wire density, device size, electrode "
     "layout) and by how hard junctions are driven (v_scale_V)",
-    "N": "the feature count: output-electrode and probed node voltages times virtual nodes",
+    "N": "the feature count: electrode readings (output voltages, input and ground currents) times "
+    "virtual nodes",
 }
 
 #: Abstract name (seed paper or nwmodel.NWESNClassifier keyword) -> physical-reservoir keyword.

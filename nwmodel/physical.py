@@ -16,10 +16,16 @@ Per series (the defaults mirror the abstract model, see :mod:`nwmodel.mapping`):
    ``mask`` (uniform in ``+-1``) exists only with ``n_virtual > 1`` (time multiplexing:
    each sample period ``dt_s`` is split into ``n_virtual`` sub-steps).
 3. **Apply** the whole sequence in one ``device.apply(V, dt_s / n_virtual)`` call.
-4. **Read** the output-electrode voltages (and probed node voltages when the device reports them)
-   of the last ``n_virtual`` sub-steps (or, ``features="conductances"``, the junction states of a
-   simulated device); keep ``n_features`` of them (a seeded subset when more
-   are available), standardise with the training mean/std, fit the ridge readout.
+4. **Read** what a bench measures (``readout="electrodes"``): the output-electrode voltages and
+   the input- and ground-electrode currents at the end of each of the last ``n_virtual``
+   sub-steps (simulation-only oracle readouts: ``"oracle"`` adds probed internal node voltages,
+   ``"conductances"`` the junction states); keep ``n_features`` of them (None: all),
+   standardise with the training mean/std, fit the ridge readout.
+
+Before step 1 of the fit, ``calibration`` maps the window ``(v_bias_V, v_bias_V + v_scale_V)``,
+which then describes **junction** voltages as in the abstract model, to electrode volts through a
+short sweep on the device (:mod:`nwmodel.calibration`); ``calibration="off"`` applies the window
+at the electrodes.
 
 The device is either a :class:`hardware.Device` (used as is, serially; the caller owns and
 closes it) or a **factory**: a picklable zero-argument callable returning a fresh device, such as
@@ -42,14 +48,17 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._checks import check_choice, check_int, check_real, make_rng
 from ._estimator import check_X
+from .calibration import DriveCalibration, calibrate_drive
 from .errors import ModelValidationError
-from .mapping import DEFAULT_ENCODING, NWESN_JUNCTION_PARAMS, encode_inputs
+from .mapping import DEFAULT_ENCODING, DEVICE_JUNCTION_PARAMS, encode_inputs
 from .readout import RidgeReadout
 
 __all__ = [
+    "READOUTS",
     "PhysicalReservoirClassifier",
     "PhysicalReservoirRegressor",
     "SimulatedDeviceSpec",
+    "electrode_readings",
     "physical_features",
 ]
 
@@ -66,6 +75,15 @@ def _check_X(X: Any, n_channels: int | None = None) -> np.ndarray:
     return check_X(X, n_channels)
 
 
+#: Readouts of the physical reservoir: what each feature row holds (per reading time).
+READOUTS: dict[str, str] = {
+    "electrodes": "output-electrode voltages, then input- and ground-electrode currents (what a bench "
+                  "measures)",
+    "oracle": "the electrode readout, then the probed internal node voltages (simulation only)",
+    "conductances": "the junction states of a simulated device after the series (simulation only)",
+}
+
+
 @dataclass(frozen=True)
 class _Encoding:
     """Fitted input encoding (picklable; sent to worker processes)."""
@@ -74,12 +92,12 @@ class _Encoding:
     bias: np.ndarray  # (n_inputs,)
     mask: np.ndarray  # (n_virtual, n_inputs)
     slope: float
-    v_bias_V: float
+    v_bias_V: float  # electrode volts (after calibration)
     v_scale_V: float
     dt_s: float
     reset: str
     relax_s: float
-    features: str = "voltages"
+    readout: str = "electrodes"
 
     @property
     def n_virtual(self) -> int:
@@ -94,13 +112,35 @@ class _Encoding:
                              v_bias_V=self.v_bias_V, v_scale_V=self.v_scale_V)
 
 
-def _readings(measurement: Any) -> np.ndarray:
-    """Per-step readings of a measurement: output voltages and probed node voltages (n_steps, n_read)."""
-    parts = [np.asarray(measurement.output_V, dtype=float)]
-    nodes = getattr(measurement, "node_voltage_V", None)
-    if nodes is not None:
-        parts.append(np.asarray(nodes, dtype=float))
-    return np.concatenate(parts, axis=1)
+def electrode_readings(measurement: Any) -> np.ndarray:
+    """What a bench measures per step: output voltages (V), input and ground currents (A).
+
+    Parameters
+    ----------
+    measurement : hardware.Measurement
+
+    Returns
+    -------
+    ndarray, shape (n_steps, n_outputs + n_inputs + n_ground)
+        Columns: ``output_V`` in :attr:`~hardware.Device.output_names` order, then
+        ``input_current_A`` and ``ground_current_A`` (no internal node information).
+    """
+    return np.concatenate([np.asarray(measurement.output_V, dtype=float),
+                           np.asarray(measurement.input_current_A, dtype=float),
+                           np.asarray(measurement.ground_current_A, dtype=float)], axis=1)
+
+
+def _readings(measurement: Any, readout: str) -> np.ndarray:
+    """Per-step feature readings of a measurement for ``readout`` (n_steps, n_read)."""
+    parts = electrode_readings(measurement)
+    if readout == "oracle":
+        nodes = getattr(measurement, "node_voltage_V", None)
+        if nodes is None:
+            raise ModelValidationError(
+                "readout='oracle' needs a simulated device with probed internal nodes (probe_nodes); "
+                "this device reports none")
+        parts = np.concatenate([parts, np.asarray(nodes, dtype=float)], axis=1)
+    return parts
 
 
 def _series_features(device: Any, enc: _Encoding, x: np.ndarray) -> np.ndarray:
@@ -112,9 +152,9 @@ def _series_features(device: Any, enc: _Encoding, x: np.ndarray) -> np.ndarray:
         device.apply(np.zeros((n_relax, len(device.input_names))), enc.dt_s)
     volts = enc.voltages_V(x)
     meas = device.apply(volts, enc.dt_s / enc.n_virtual)
-    if enc.features == "conductances":
-        return np.asarray(device.g, dtype=float).reshape(-1)
-    return _readings(meas)[-enc.n_virtual :].reshape(-1)
+    if enc.readout == "conductances":
+        return np.asarray(device.oracle().state, dtype=float).reshape(-1)
+    return _readings(meas, enc.readout)[-enc.n_virtual :].reshape(-1)
 
 
 def physical_features(device: Any, enc: _Encoding, X: np.ndarray, *, progress: bool = False) -> np.ndarray:
@@ -153,36 +193,48 @@ class SimulatedDeviceSpec:
     """Picklable recipe for a :class:`hardware.SimulatedDevice` (a device factory).
 
     Either ``network_path`` (a device file of :func:`nwphys.save_network`) or a generated network
-    (``n_wires`` wires of ``nwphys.generate`` in ``size_um`` with ``electrodes`` and ``device_seed``,
-    NW-ESN junction constants, default wire lengths 10 +- 1 um; other ``generate`` keywords as
-    ``(name, value)`` pairs in ``generate_kwargs``). The default, 300 wires on 50 x 50 um with a
-    3 x 3 pad array, is ~3x the stick percolation density with ~900 junctions and ~250 nodes.
-    Electrodes are assigned in layout order: the first ``n_inputs`` are inputs, the last one is
-    ground, the rest are outputs. ``n_features``
-    output + probed node voltages are read: ``n_features - n_outputs`` interior nodes are probed,
-    chosen with ``device_seed``.
+    (``n_wires`` wires of ``nwphys.generate`` in ``size_um`` with ``electrodes`` and ``device_seed``;
+    other ``generate`` keywords as ``(name, value)`` pairs in ``generate_kwargs``).
+
+    The default is a bench-like device (:data:`~nwmodel.mapping.DEVICE_JUNCTION_PARAMS`): 400 wires
+    of 10 +- 1 um on 50 x 50 um (~2.9x the stick percolation density, ~1700 junctions) under a
+    4 x 4 array of 2.5 um pads (a 16-electrode array), roles in a chessboard (corner pads ground,
+    6 inputs, 6 outputs), junctions with the NW-ESN kinetics and published Ag conductances
+    (12.9 MOhm off, 12.9 kOhm on), 1 mA compliance on every electrode.
+
+    Parameters
+    ----------
+    role_pattern : str or tuple of (name, role) pairs
+        Role pattern of :func:`nwphys.assign_roles` (``"chessboard"``, ``"rows"``, ``"columns"``,
+        ``"first-last"``) or explicit ``(electrode, role)`` pairs.
+    n_inputs : int, optional
+        Keep only the first ``n_inputs`` input electrodes of the pattern (the others float).
+    n_probe : int
+        Internal (non-electrode) nodes probed for the simulation-only ``readout="oracle"``,
+        chosen with ``device_seed`` (0: none).
+    device_kwargs : tuple of (name, value) pairs
+        Extra keywords of :class:`hardware.SimulatedDevice`. The default compliance is 1 mA; the
+        integrator tolerances (``rtol`` 1e-4, ``atol`` 1e-5, thirty times tighter than the
+        integrator's own) keep every feature within 1e-3 of its spread across series of a tight
+        reference (1e-6) at the corners of the physical grids on the calibrated drive
+        (``tests/test_stiff_reservoir.py``; the worst corner, input scaling 10, slope 5, 2 ms
+        virtual-node sub-steps, reaches 7.3e-4; with 3e-4 and 3e-5 it was 1.9e-3).
 
     Calling the spec returns a fresh device; generated networks are cached per process.
     """
 
     network_path: str | None = None
-    n_wires: int = 300
+    n_wires: int = 400
     size_um: tuple[float, float] = (50.0, 50.0)
-    electrodes: str = "mea3x3"
-    n_inputs: int = 4
-    n_features: int = 100
-    device_seed: int = 7
-    junction_params: tuple[tuple[str, float], ...] = tuple(NWESN_JUNCTION_PARAMS.items())
+    electrodes: str = "mea4x4"
+    role_pattern: str | tuple[tuple[str, str], ...] = "chessboard"
+    n_inputs: int | None = None
+    n_probe: int = 0
+    device_seed: int = 1
+    junction_params: tuple[tuple[str, float], ...] = tuple(DEVICE_JUNCTION_PARAMS.items())
     generate_kwargs: tuple[tuple[str, Any], ...] = ()
     device_kwargs: tuple[tuple[str, Any], ...] = field(
-        default=(("compliance_A", 10.0), ("rtol", 3e-4), ("atol", 3e-5)))
-    """Extra keywords of :class:`hardware.SimulatedDevice` as ``(name, value)`` pairs (e.g. read noise).
-    The default compliance is 10 A: NW-ESN junctions conduct 1e-3..0.1 S, so a 300-wire network
-    draws ~0.1-2 A at 4-9 V (the device's own default, 0.1 A, would stop such runs). The default
-    integrator tolerances (``rtol`` 3e-4, ``atol`` 3e-5, ten times tighter than the integrator's own
-    3e-3 and 3e-4) keep every feature within 1e-3 of its spread across series of a tight reference
-    at the operating points of the physical grids (``tests/test_stiff_reservoir.py``; the worst
-    point, 8 V at 10 ms samples, reaches 8.4e-4; with 1e-3 and 1e-4 it was 2.5e-3)."""
+        default=(("compliance_A", 1e-3), ("rtol", 1e-4), ("atol", 1e-5)))
 
     def network(self) -> Any:
         """The (cached) :class:`nwphys.NanowireNetwork` of this spec."""
@@ -192,21 +244,25 @@ class SimulatedDeviceSpec:
 
     def roles(self) -> tuple[list[str], list[str], list[str], list[int]]:
         """Return ``(inputs, outputs, ground, probe_nodes)`` of the device."""
+        from nwphys.electrodes import assign_roles
+        from nwphys.errors import ValidationError
+
         net = self.network()
         circuit = net.circuit()
-        names = list(circuit.electrode_names)
-        n_in = check_int("n_inputs", self.n_inputs, low=1, high=max(1, len(names) - 2))
-        inputs, ground, outputs = names[:n_in], [names[-1]], names[n_in:-1]
-        n_probe = check_int("n_features", self.n_features, low=len(outputs)) - len(outputs)
+        pattern = self.role_pattern if isinstance(self.role_pattern, str) else dict(self.role_pattern)
+        n_in = None if self.n_inputs is None else check_int("n_inputs", self.n_inputs, low=1)
+        try:
+            ra = assign_roles(net.electrodes, pattern, n_inputs=n_in)
+        except ValidationError as exc:
+            raise ModelValidationError(str(exc)) from None
+        n_probe = check_int("n_probe", self.n_probe, low=0)
         interior = np.setdiff1d(np.arange(circuit.n_nodes), np.asarray(circuit.electrode_node))
         if n_probe > interior.size:
             raise ModelValidationError(
-                f"n_features must be <= {len(outputs) + interior.size} (outputs + interior nodes) for this "
-                f"device, got {self.n_features}"
-            )
+                f"n_probe must be <= {interior.size} (the interior nodes of this device), got {self.n_probe}")
         rng = np.random.default_rng(self.device_seed)
         probe = np.sort(rng.choice(interior, size=n_probe, replace=False)).tolist() if n_probe else []
-        return inputs, outputs, ground, [int(p) for p in probe]
+        return list(ra.inputs), list(ra.outputs), list(ra.ground), [int(p) for p in probe]
 
     def __call__(self) -> Any:
         from hardware.simulated import SimulatedDevice
@@ -241,7 +297,7 @@ class _PhysicalReservoirBase(BaseEstimator):
         self,
         device: DeviceLike = None,
         *,
-        n_features: int | None = 100,
+        n_features: int | None = None,
         v_scale_V: float = DEFAULT_ENCODING["v_scale_V"],
         v_bias_V: float = DEFAULT_ENCODING["v_bias_V"],
         dt_s: float = DEFAULT_ENCODING["dt_s"],
@@ -249,7 +305,8 @@ class _PhysicalReservoirBase(BaseEstimator):
         input_scaling: float = DEFAULT_ENCODING["input_scaling"],
         bias_scaling: float = DEFAULT_ENCODING["bias_scaling"],
         n_virtual: int = 1,
-        features: Literal["voltages", "conductances"] = "voltages",
+        readout: Literal["electrodes", "oracle", "conductances"] = "electrodes",
+        calibration: Any = "auto",
         reset: Literal["restore", "relax", "none"] = "restore",
         relax_s: float = 1.0,
         standardize: bool = True,
@@ -266,7 +323,8 @@ class _PhysicalReservoirBase(BaseEstimator):
         self.input_scaling = input_scaling
         self.bias_scaling = bias_scaling
         self.n_virtual = n_virtual
-        self.features = features
+        self.readout = readout
+        self.calibration = calibration
         self.reset = reset
         self.relax_s = relax_s
         self.standardize = standardize
@@ -290,7 +348,9 @@ class _PhysicalReservoirBase(BaseEstimator):
         check_real("bias_scaling", self.bias_scaling, low=0.0)
         check_int("n_virtual", self.n_virtual, low=1)
         check_choice("reset", self.reset, ("restore", "relax", "none"))
-        check_choice("features", self.features, ("voltages", "conductances"))
+        check_choice("readout", self.readout, tuple(READOUTS))
+        if not isinstance(self.calibration, DriveCalibration):
+            check_choice("calibration", self.calibration, ("auto", "junction", "response", "off"))
         check_real("relax_s", self.relax_s, low=0.0)
         check_real("ridge_alpha", self.ridge_alpha, low=0.0)
         n_jobs = check_int("n_jobs", self.n_jobs, low=1)
@@ -322,6 +382,16 @@ class _PhysicalReservoirBase(BaseEstimator):
             if owned:
                 device.close()
 
+    def _calibrate(self, device: Any) -> DriveCalibration | None:
+        """The drive calibration of this fit (None: the window is in electrode volts)."""
+        if isinstance(self.calibration, DriveCalibration):
+            return self.calibration
+        if self.calibration == "off":
+            return None
+        lo = check_real("v_bias_V", self.v_bias_V, low=0.0, low_open=True)
+        return calibrate_drive(device, rule=self.calibration,
+                               junction_window_V=(lo, lo + float(self.v_scale_V)))
+
     # -- public API -------------------------------------------------------------------------
 
     def _fit_states(self, X: Any) -> np.ndarray:
@@ -331,22 +401,29 @@ class _PhysicalReservoirBase(BaseEstimator):
         device, owned = self._open()
         try:
             n_inputs = len(device.input_names)
-            if self.features == "conductances" and not hasattr(device, "g"):
+            if self.readout in ("oracle", "conductances") and not callable(getattr(device, "oracle", None)):
                 raise ModelValidationError(
-                    f"features='conductances' needs a simulated device exposing its junction state .g, "
-                    f"got {type(device).__name__}"
-                )
+                    f"readout={self.readout!r} is simulation-only: it needs a simulated device with the "
+                    f"oracle readout (hardware.SimulatedDevice), got {type(device).__name__}; use "
+                    f"readout='electrodes'")
+            self.calibration_ = self._calibrate(device)
         finally:
             if owned:
                 device.close()
+        if self.calibration_ is None:
+            v_lo, v_hi = float(self.v_bias_V), float(self.v_bias_V) + float(self.v_scale_V)
+        else:
+            v_lo, v_hi = self.calibration_.electrode_window_V(
+                (float(self.v_bias_V), float(self.v_bias_V) + float(self.v_scale_V)))
+        self.electrode_window_V_ = (v_lo, v_hi)
         n_ch, n_v = X.shape[1], int(self.n_virtual)
         w_in = rng.uniform(-self.input_scaling, self.input_scaling, size=(n_inputs, n_ch))
         bias = rng.uniform(-self.bias_scaling, self.bias_scaling, size=n_inputs)
         mask = rng.uniform(-1.0, 1.0, size=(n_v, n_inputs)) if n_v > 1 else np.ones((1, n_inputs))
         self.encoding_ = _Encoding(
-            w_in=w_in, bias=bias, mask=mask, slope=float(self.slope), v_bias_V=float(self.v_bias_V),
-            v_scale_V=float(self.v_scale_V), dt_s=float(self.dt_s), reset=str(self.reset),
-            relax_s=float(self.relax_s), features=str(self.features),
+            w_in=w_in, bias=bias, mask=mask, slope=float(self.slope), v_bias_V=v_lo,
+            v_scale_V=v_hi - v_lo, dt_s=float(self.dt_s), reset=str(self.reset),
+            relax_s=float(self.relax_s), readout=str(self.readout),
         )
         self.n_channels_ = n_ch
         raw = self._features(X, self.encoding_)
@@ -419,11 +496,13 @@ class PhysicalReservoirClassifier(ClassifierMixin, _PhysicalReservoirBase):
         The device, or a picklable zero-argument factory returning one (e.g.
         :class:`SimulatedDeviceSpec`); a factory is needed for ``n_jobs > 1``.
     n_features : int or None
-        Number N of state features (default 100, as the abstract model); a seeded subset when the
-        device reads more, an error when it reads fewer; None keeps all.
+        Number N of state features: None (default) keeps every reading; an int takes a seeded
+        subset when the device reads more, an error when it reads fewer.
     v_scale_V, v_bias_V : float
-        Electrode voltage window ``(v_bias_V, v_bias_V + v_scale_V)`` in volts (default the
-        abstract RESCALE window (0.35, 1.15) V).
+        The voltage window ``(v_bias_V, v_bias_V + v_scale_V)`` in volts (default the abstract
+        RESCALE window (0.35, 1.15) V). With a calibration it is the **junction** window: the
+        inputs are driven in ``window / gain`` (``electrode_window_V_``); with
+        ``calibration="off"`` it is applied at the electrodes as it is.
     dt_s : float
         Sample period in seconds (the abstract ``dt``), > 0.
     slope, input_scaling, bias_scaling : float
@@ -431,10 +510,18 @@ class PhysicalReservoirClassifier(ClassifierMixin, _PhysicalReservoirBase):
         +-input_scaling) and bias scaling (``beta``) of the input mask.
     n_virtual : int
         Virtual nodes per sample (time multiplexing), >= 1.
-    features : {"voltages", "conductances"}
-        ``voltages``: output-electrode voltages and the probed node voltages the device reports
-        (last ``n_virtual`` sub-steps); ``conductances``: the junction states ``g`` after the
-        series (simulated devices only; any number, subset to ``n_features``).
+    readout : {"electrodes", "oracle", "conductances"}
+        ``"electrodes"`` (default, what a bench measures): the output-electrode voltages and the
+        input- and ground-electrode currents, read at the end of each of the last ``n_virtual``
+        sub-steps (:func:`electrode_readings`). The rest is a simulation-only **oracle**:
+        ``"oracle"`` adds the probed internal node voltages (``SimulatedDeviceSpec.n_probe``);
+        ``"conductances"`` is the junction states after the series (any number, subset to
+        ``n_features``).
+    calibration : {"auto", "junction", "response", "off"} or DriveCalibration
+        How the junction window maps to electrode volts before the fit
+        (:func:`nwmodel.calibration.calibrate_drive`: ``"auto"`` uses the junction voltages of a
+        simulated device, the measured switching onset otherwise); a :class:`DriveCalibration`
+        is used as it is (e.g. one measured on the device an emulator serves); ``"off"``: none.
     reset : {"restore", "relax", "none"}
         Reset policy between series; ``relax`` holds the inputs at 0 V for ``relax_s`` seconds.
     relax_s : float
@@ -451,7 +538,9 @@ class PhysicalReservoirClassifier(ClassifierMixin, _PhysicalReservoirBase):
     Attributes
     ----------
     encoding_ : the fitted input encoding; feature_index_ : ndarray (n_features_out_,);
-    readout_ : RidgeReadout; classes_ : ndarray.
+    readout_ : RidgeReadout; classes_ : ndarray;
+    calibration_ : DriveCalibration or None; electrode_window_V_ : (float, float), the electrode
+    voltage window used (V).
     """
 
     _task = "classification"

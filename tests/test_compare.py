@@ -1,4 +1,4 @@
-"""The abstract-vs-physical comparison (issue 7): cells, outputs, resume, Dask, CLI."""
+"""The abstract-vs-physical comparison: cells, outputs, resume, Dask, CLI."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from nwmodel.physical import SimulatedDeviceSpec
 TINY_GRIDS = {
     "abstract": {"n_units": [20], "gamma": [0.5, 0.95], "dt": [0.1]},
     "esn": {"n_units": [20], "leak_rate": [0.1, 0.5]},
-    "simulated": {"v_scale_V": [4.0], "dt_s": [0.1]},
+    "simulated": {"dt_s": [0.1], "n_virtual": [2]},
 }
-TINY_SPEC = SimulatedDeviceSpec(n_wires=200, size_um=(40.0, 40.0), electrodes="mea2x3", n_inputs=2,
-                                n_features=30, device_seed=3)
+TINY_SPEC = SimulatedDeviceSpec(n_wires=200, size_um=(40.0, 40.0), electrodes="mea2x3",
+                                role_pattern="first-last", n_inputs=2, device_seed=3)
 
 
 def _tiny_dataset(name: str = "Ramps", seed: int = 0, n_per_class: int = 10, length: int = 12) -> Dataset:
@@ -113,13 +113,16 @@ def test_bad_arguments_raise(tmp_path: Path) -> None:
 
 
 def test_simulated_cell_and_device_grid_keys(tmp_path: Path) -> None:
-    grids = {**TINY_GRIDS, "simulated": {"v_scale_V": [4.0], "dt_s": [0.1], "device_seed": [3, 4]}}
+    grids = {**TINY_GRIDS, "simulated": {"dt_s": [0.1], "n_virtual": [2], "device_seed": [3, 4]}}
     res = cmp.run_comparison([_tiny_dataset()], ["simulated"], tmp_path, grids=grids, n_seeds=1,
                              include_esn=False, device=TINY_SPEC, progress=False, write=False)
     (cell,) = res.cells
     assert cell.backend == "simulated" and len(cell.val_scores) == 2
     assert cell.test_mean > 0.75  # easy two-class task, chance 0.5
     assert cell.config["device"]["n_wires"] == 200
+    cal = cell.config["calibration"]
+    assert cal["rule"] == "junction" and cal["junction_window_V"] == [0.35, 1.15]
+    assert cal["electrode_window_V"][1] == pytest.approx(1.15 / cal["gain"])
 
 
 @pytest.mark.slow
@@ -136,18 +139,18 @@ def test_dask_localcluster_gives_the_same_table(tmp_path: Path) -> None:
     assert _scores(remote) == _scores(local)
 
 
-def test_emulated_cell_runs_and_matches_simulated_outputs_only(tmp_path: Path) -> None:
-    pytest.importorskip("hardware.emulated")
-    grids = {"emulated": {"v_scale_V": [4.0], "dt_s": [0.1], "n_features": [None], "n_virtual": [2]},
-             "simulated": {"v_scale_V": [4.0], "dt_s": [0.1], "n_features": [None], "n_virtual": [2]}}
-    spec = SimulatedDeviceSpec(n_wires=200, size_um=(40.0, 40.0), electrodes="mea2x3", n_inputs=2,
-                               n_features=3, device_seed=3)  # no probed nodes: outputs only
+def test_emulated_cell_equals_simulated_and_oracle_reads_more(tmp_path: Path) -> None:
+    grid = {"dt_s": [0.1], "n_virtual": [2]}
+    grids = {"emulated": grid, "simulated": grid, "oracle": grid}
     ds = [_tiny_dataset(n_per_class=6, length=8)]
-    res = cmp.run_comparison(ds, ["simulated", "emulated"], tmp_path, grids=grids, n_seeds=1,
-                             include_esn=False, device=spec, progress=False, write=False)
-    sim, emu = res.cells
-    assert emu.backend == "emulated"
+    res = cmp.run_comparison(ds, ["oracle", "simulated", "emulated"], tmp_path, grids=grids, n_seeds=1,
+                             include_esn=False, device=TINY_SPEC, progress=False, write=False)
+    orc, sim, emu = res.cells
+    assert (orc.backend, sim.backend, emu.backend) == ("oracle", "simulated", "emulated")
+    # the same electrode readings through the SCPI emulator: identical selection and test scores
     assert emu.test_scores == sim.test_scores and emu.val_scores == sim.val_scores
+    assert emu.config["calibration"] == sim.config["calibration"]
+    assert orc.test_mean >= 0.5
 
 
 def test_cli_compare_on_shared_data_then_resume(tmp_path: Path, data_dir: Path,

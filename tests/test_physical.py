@@ -1,4 +1,4 @@
-"""The physical reservoir (issue 7): mapping, input encoding, estimator mechanics, end to end."""
+"""The physical reservoir: mapping, input encoding, estimator mechanics, end to end."""
 
 from __future__ import annotations
 
@@ -137,7 +137,8 @@ def test_abstract_to_physical_rejects_unknown_keys() -> None:
 def test_features_equal_hand_computation_on_leaky_device() -> None:
     X, y = _easy_task(0, n_per_class=5, length=6)
     dev = LeakyDevice()
-    est = PhysicalReservoirClassifier(dev, n_features=None, standardize=False, random_state=3).fit(X, y)
+    est = PhysicalReservoirClassifier(dev, calibration="off",
+                                      n_features=None, standardize=False, random_state=3).fit(X, y)
     enc = est.encoding_
     # hand: state before the last step of the sequence driven by the encoded voltages
     F = []
@@ -146,7 +147,7 @@ def test_features_equal_hand_computation_on_leaky_device() -> None:
         s = np.zeros(3)
         for k in range(v.shape[0] - 1):
             s = dev.a * s + dev.B @ v[k]
-        F.append(s)
+        F.append(np.r_[s, 0.0, 0.0])  # outputs, then the (zero) input currents of the fake device
     np.testing.assert_allclose(est.transform(X), np.array(F), rtol=1e-12, atol=1e-14)
     # reset="restore" resets once per series (fit + transform)
     assert dev.n_resets == 2 * X.shape[0]
@@ -155,18 +156,22 @@ def test_features_equal_hand_computation_on_leaky_device() -> None:
 
 def test_reset_none_carries_state_and_relax_applies_zeros() -> None:
     X, y = _easy_task(1, n_per_class=3, length=5)
-    a = PhysicalReservoirClassifier(LeakyDevice(), n_features=None, reset="restore", standardize=False,
+    a = PhysicalReservoirClassifier(LeakyDevice(), calibration="off",
+                                    n_features=None, reset="restore", standardize=False,
                                     random_state=0).fit(X, y)
-    b = PhysicalReservoirClassifier(LeakyDevice(), n_features=None, reset="none", standardize=False,
+    b = PhysicalReservoirClassifier(LeakyDevice(), calibration="off",
+                                    n_features=None, reset="none", standardize=False,
                                     random_state=0).fit(X, y)
     Fa, Fb = a.transform(X), b.transform(X)
     assert not np.allclose(Fa, Fb)  # carried state changes the features
     dev = LeakyDevice(a=0.5)
-    c = PhysicalReservoirClassifier(dev, n_features=None, reset="relax", relax_s=3.0, dt_s=0.1,
+    c = PhysicalReservoirClassifier(dev, calibration="off",
+                                    n_features=None, reset="relax", relax_s=3.0, dt_s=0.1,
                                     standardize=False, random_state=0).fit(X, y)
     # 30 relax steps at 0 V shrink a carried state by 0.5**30: equal to a fresh start to ~1e-9
     np.testing.assert_allclose(c.transform(X), PhysicalReservoirClassifier(
-        LeakyDevice(a=0.5), n_features=None, standardize=False, random_state=0).fit(X, y).transform(X),
+        LeakyDevice(a=0.5), calibration="off",
+            n_features=None, standardize=False, random_state=0).fit(X, y).transform(X),
         rtol=0, atol=1e-7)
     assert dev.n_steps_total == 2 * X.shape[0] * (30 + X.shape[2])
 
@@ -174,25 +179,29 @@ def test_reset_none_carries_state_and_relax_applies_zeros() -> None:
 def test_virtual_nodes_multiply_features_and_steps() -> None:
     X, y = _easy_task(2, n_per_class=3, length=4)
     dev = LeakyDevice()
-    est = PhysicalReservoirClassifier(dev, n_features=None, n_virtual=4, random_state=0).fit(X, y)
-    assert est.transform(X).shape == (X.shape[0], 4 * 3)
+    est = PhysicalReservoirClassifier(dev, calibration="off",
+                                      n_features=None, n_virtual=4, random_state=0).fit(X, y)
+    assert est.transform(X).shape == (X.shape[0], 4 * (3 + 2))  # 3 output voltages, 2 input currents
     assert dev.n_steps_total == 2 * X.shape[0] * 4 * X.shape[2]
     assert est.encoding_.mask.shape == (4, 2)
 
 
 def test_feature_subset_is_seeded_and_too_many_raises() -> None:
     X, y = _easy_task(3, n_per_class=3, length=4)
-    e1 = PhysicalReservoirClassifier(LeakyDevice(n_outputs=6), n_features=4, random_state=5).fit(X, y)
-    e2 = PhysicalReservoirClassifier(LeakyDevice(n_outputs=6), n_features=4, random_state=5).fit(X, y)
+    e1 = PhysicalReservoirClassifier(LeakyDevice(n_outputs=6), calibration="off",
+                                     n_features=4, random_state=5).fit(X, y)
+    e2 = PhysicalReservoirClassifier(LeakyDevice(n_outputs=6), calibration="off",
+                                     n_features=4, random_state=5).fit(X, y)
     np.testing.assert_array_equal(e1.feature_index_, e2.feature_index_)
     np.testing.assert_array_equal(e1.transform(X), e2.transform(X))
-    with pytest.raises(ModelValidationError, match="n_features must be <= 3"):
-        PhysicalReservoirClassifier(LeakyDevice(), n_features=100).fit(X, y)
+    with pytest.raises(ModelValidationError, match="n_features must be <= 5"):
+        PhysicalReservoirClassifier(LeakyDevice(), calibration="off", n_features=100).fit(X, y)
 
 
 def test_clone_get_params_and_reproducibility() -> None:
     X, y = _easy_task(4, n_per_class=4, length=5)
-    est = PhysicalReservoirClassifier(leaky_factory, n_features=None, v_scale_V=2.0, random_state=1)
+    est = PhysicalReservoirClassifier(leaky_factory, calibration="off",
+                                      n_features=None, v_scale_V=2.0, random_state=1)
     c = clone(est)
     assert c.get_params()["v_scale_V"] == 2.0 and c.get_params()["device"] is leaky_factory
     f1 = c.fit(X, y).transform(X)
@@ -205,8 +214,10 @@ def test_clone_get_params_and_reproducibility() -> None:
 
 def test_parallel_chunks_equal_serial() -> None:
     X, y = _easy_task(5, n_per_class=6, length=5)
-    serial = PhysicalReservoirClassifier(leaky_factory, n_features=None, random_state=0).fit(X, y)
-    par = PhysicalReservoirClassifier(leaky_factory, n_features=None, n_jobs=2, random_state=0).fit(X, y)
+    serial = PhysicalReservoirClassifier(leaky_factory, calibration="off",
+                                         n_features=None, random_state=0).fit(X, y)
+    par = PhysicalReservoirClassifier(leaky_factory, calibration="off",
+                                      n_features=None, n_jobs=2, random_state=0).fit(X, y)
     np.testing.assert_array_equal(serial.transform(X), par.transform(X))
     np.testing.assert_array_equal(serial.predict(X), par.predict(X))
 
@@ -218,22 +229,25 @@ def test_parallel_chunks_equal_serial() -> None:
         ({"dt_s": -1.0}, r"dt_s must be in \(0.0, inf\)"),
         ({"n_virtual": 0}, r"n_virtual must be an integer in \[1, inf\)"),
         ({"reset": "reboot"}, "reset must be one of 'restore', 'relax', 'none', got 'reboot'"),
-        ({"features": "currents"}, "features must be one of 'voltages', 'conductances'"),
+        ({"readout": "currents"}, "readout must be one of 'electrodes', 'oracle', 'conductances'"),
+        ({"calibration": "guess"}, "calibration must be one of 'auto', 'junction', 'response', 'off'"),
         ({"n_jobs": 2, "reset": "none"}, "n_jobs > 1 needs reset='restore'"),
-        ({"features": "conductances"}, "needs a simulated device exposing its junction state"),
+        ({"readout": "conductances"}, "readout='conductances' is simulation-only"),
+        ({"readout": "oracle"}, "readout='oracle' is simulation-only"),
     ],
 )
 def test_bad_parameters_raise_naming_them(kwargs: dict, match: str) -> None:
     X, y = _easy_task(6, n_per_class=2, length=3)
     with pytest.raises(ModelValidationError, match=match):
-        PhysicalReservoirClassifier(leaky_factory, n_features=None, **kwargs).fit(X, y)
+        kw = {"calibration": "off", "n_features": None, **kwargs}
+        PhysicalReservoirClassifier(leaky_factory, **kw).fit(X, y)
 
 
 def test_bad_device_and_input_raise() -> None:
     X, y = _easy_task(7, n_per_class=2, length=3)
     with pytest.raises(ModelValidationError, match=r"device must be a hardware\.Device or a zero-argument"):
-        PhysicalReservoirClassifier("dev.h5").fit(X, y)
-    est = PhysicalReservoirClassifier(LeakyDevice(), n_features=None).fit(X, y)
+        PhysicalReservoirClassifier("dev.h5", calibration="off").fit(X, y)
+    est = PhysicalReservoirClassifier(LeakyDevice(), calibration="off", n_features=None).fit(X, y)
     with pytest.raises(ModelValidationError, match="X must have 1 channel"):
         est.transform(np.zeros((2, 2, 3)))
     bad = X.copy()
@@ -247,7 +261,8 @@ def test_regressor_fits_a_linear_target_on_leaky_device() -> None:
     X = rng.uniform(-1, 1, (60, 1, 8))
     # the read state is sum_k a^k B v[T-2-k]; with a gentle slope v is nearly linear in x
     y = sum(0.5**k * X[:, 0, -2 - k] for k in range(7))
-    est = PhysicalReservoirRegressor(LeakyDevice(n_outputs=6, a=0.5), n_features=None, slope=0.1,
+    est = PhysicalReservoirRegressor(LeakyDevice(n_outputs=6, a=0.5), calibration="off",
+                                     n_features=None, slope=0.1,
                                      ridge_alpha=1e-6, random_state=0).fit(X, y)
     assert np.sqrt(np.mean((est.predict(X) - y) ** 2)) < 0.05 * np.std(y)
 
@@ -256,75 +271,43 @@ def test_regressor_fits_a_linear_target_on_leaky_device() -> None:
 
 
 def _small_spec(**kw) -> SimulatedDeviceSpec:
-    return SimulatedDeviceSpec(n_wires=200, size_um=(40.0, 40.0), electrodes="mea2x3", n_inputs=2,
-                               n_features=30, device_seed=3, **kw)
+    return SimulatedDeviceSpec(n_wires=200, size_um=(40.0, 40.0), electrodes="mea2x3",
+                               role_pattern="first-last",
+                               n_inputs=2, device_seed=3, **kw)
 
 
-@pytest.fixture(scope="module")
-def sim_available() -> None:
-    pytest.importorskip("hardware.simulated")
-    import nwphys
-
-    if not hasattr(nwphys, "Stepper") and not hasattr(nwphys, "generate"):
-        pytest.skip("nwphys.Stepper / generate not available")
-
-
-def test_spec_roles_and_probe_nodes(sim_available: None) -> None:
-    spec = _small_spec()
+def test_spec_roles_and_probe_nodes() -> None:
+    spec = _small_spec(n_probe=27)
     inputs, outputs, ground, probe = spec.roles()
     assert inputs == ["E00", "E01"] and ground == ["E12"] and outputs == ["E02", "E10", "E11"]
     assert len(probe) == 27 and len(set(probe)) == 27
     c = spec.network().circuit()
     assert not set(probe) & set(np.asarray(c.electrode_node).tolist())
     assert spec.roles() == (inputs, outputs, ground, probe)  # seeded
-    with pytest.raises(ModelValidationError, match="n_features must be <="):
-        SimulatedDeviceSpec(n_wires=200, size_um=(40.0, 40.0), electrodes="mea2x3", n_inputs=2,
-                            n_features=10_000, device_seed=3).roles()
+    with pytest.raises(ModelValidationError, match="n_probe must be <="):
+        _small_spec(n_probe=10_000).roles()
 
 
-def test_physical_reservoir_end_to_end_above_chance(sim_available: None) -> None:
+def test_physical_reservoir_end_to_end_above_chance() -> None:
     X, y = _easy_task(10, n_per_class=20, length=15)
     Xte, yte = _easy_task(11, n_per_class=20, length=15)
-    est = PhysicalReservoirClassifier(_small_spec(), n_features=30, v_scale_V=2.0, dt_s=0.1, random_state=0)
+    est = PhysicalReservoirClassifier(_small_spec(), n_virtual=2, dt_s=0.1, random_state=0)
     est.fit(X, y)
     acc = est.score(Xte, yte)
     assert acc >= 0.8, acc  # chance is 0.5
-    assert est.transform(Xte).shape == (40, 30)
+    # 3 output voltages + 2 input currents + 1 ground current, x 2 virtual nodes
+    assert est.transform(Xte).shape == (40, 12)
+    assert est.calibration_.rule == "junction"
+    lo, hi = est.electrode_window_V_
+    gain = est.calibration_.gain
+    assert lo == pytest.approx(0.35 / gain) and hi == pytest.approx(1.15 / gain)
 
 
-def test_emulated_states_equal_simulated(sim_available: None) -> None:
-    hw = pytest.importorskip("hardware.emulator")
-    from hardware.emulated import EmulatedDevice
-
-    X, y = _easy_task(12, n_per_class=3, length=8)
-    spec = _small_spec()
-    kw = {"n_features": None, "n_virtual": 2, "v_scale_V": 2.0, "dt_s": 0.1, "standardize": False,
-          "random_state": 4}
-    sim_states = PhysicalReservoirClassifier(spec, **kw).fit(X, y).transform(X)
-    served = spec()
-    server = hw.serve_emulator(served, host="127.0.0.1", port=0)
-    try:
-        with EmulatedDevice(server.port) as dev:
-            emu_states = PhysicalReservoirClassifier(dev, **kw).fit(X, y).transform(X)
-    finally:
-        server.stop()
-        served.close()
-    # the instrument reads the output electrodes only: 3 outputs x 2 virtual nodes
-    assert emu_states.shape == (X.shape[0], 6)
-    np.testing.assert_array_equal(emu_states, sim_states[:, _output_columns(3, 27, 2)])
-
-
-def _output_columns(n_out: int, n_probe: int, n_virtual: int) -> list[int]:
-    """Columns of the output-electrode voltages in a simulated feature row (outputs then probes)."""
-    per = n_out + n_probe
-    return [k * per + j for k in range(n_virtual) for j in range(n_out)]
-
-
-def test_conductance_features_on_simulated_device(sim_available: None) -> None:
+def test_conductance_features_on_simulated_device() -> None:
     X, y = _easy_task(13, n_per_class=3, length=6)
     spec = _small_spec()
-    est = PhysicalReservoirClassifier(spec, features="conductances", n_features=None, v_scale_V=2.0,
-                                      standardize=False, random_state=0).fit(X, y)
+    est = PhysicalReservoirClassifier(spec, readout="conductances", standardize=False, random_state=0)
+    est.fit(X, y)
     g = est.transform(X)
     assert g.shape[1] == spec.network().n_junctions
-    assert np.all((g >= 0) & (g <= 1))
+    assert np.all((g >= 0) & (g <= 1)) and g.max() > 1e-3  # the calibrated drive moves junctions

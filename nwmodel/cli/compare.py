@@ -57,8 +57,14 @@ def _run(args: argparse.Namespace) -> int:
 
     datasets = _split(args.datasets, "datasets")
     backends = _split(args.backends, "backends")
-    spec = SimulatedDeviceSpec(network_path=args.device) if args.device else SimulatedDeviceSpec(
-        n_wires=args.wires, device_seed=args.device_seed)
+    over = {k: v for k, v in (("n_wires", args.wires), ("device_seed", args.device_seed),
+                              ("electrodes", args.electrodes), ("role_pattern", args.roles)) if v is not None}
+    if args.device:
+        over.pop("n_wires", None)
+        over.pop("electrodes", None)
+        spec = SimulatedDeviceSpec(network_path=args.device, **over)
+    else:
+        spec = SimulatedDeviceSpec(**over)
     with dask_client(args.scheduler, args.workers) as client:
         mapper = dask_mapper(client) if client is not None else None
         res = run_comparison(
@@ -82,7 +88,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--datasets", default="SyntheticControl,Earthquakes,FloodModeling1",
                         help="comma-separated dataset names (default: %(default)s)")
     parser.add_argument("--backends", default="abstract,simulated,emulated",
-                        help="comma-separated backends among abstract,simulated,emulated,esn "
+                        help="comma-separated backends among abstract,oracle,simulated,emulated,esn "
                         "(the ESN baseline is added unless --no-esn)")
     parser.add_argument("--grid", choices=("quick", "paper"), default="quick", help="hyperparameter grids")
     parser.add_argument("--seeds", type=positive_int, default=5,
@@ -93,9 +99,15 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="LocalCluster worker processes (default 2)")
     parser.add_argument("--data-dir", default=None, help="data directory (default $NWHIL_DATA)")
     parser.add_argument("--device", default=None, help="device file for the physical backends "
-                        "(default: a generated 300-wire device)")
-    parser.add_argument("--wires", type=positive_int, default=300, help="wires of the generated device")
-    parser.add_argument("--device-seed", type=nonneg_int, default=7, help="seed of the generated device")
+                        "(default: the generated 16-pad device of nwmodel.SimulatedDeviceSpec)")
+    parser.add_argument("--wires", type=positive_int, default=None,
+                        help="wires of the generated device (default 400)")
+    parser.add_argument("--device-seed", type=nonneg_int, default=None,
+                        help="seed of the generated device (default 1)")
+    parser.add_argument("--electrodes", default=None,
+                        help="electrode layout of the generated device, e.g. mea4x4 (default), mea8x8")
+    parser.add_argument("--roles", default=None,
+                        help="electrode role pattern: chessboard (default), rows, columns or first-last")
     parser.add_argument("--max-train", type=positive_int, default=None,
                         help="seeded stratified subsample of the training split (demos)")
     parser.add_argument("--max-test", type=positive_int, default=None, help="same for the test split")
