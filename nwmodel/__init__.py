@@ -11,6 +11,7 @@ from .physical import PhysicalReservoirClassifier, PhysicalReservoirRegressor, S
 from .readout import RidgeReadout, memory_capacity
 from .rnn import NWRNNClassifier, NWRNNRegressor, RNNClassifier, RNNRegressor
 from .selection import GRIDS, MODELS, EstimatorFactory, SelectionResult, select_and_test
+from .tasks import memory_capacity_score, narma10_score, run_standard_tasks, tasks_markdown
 
 __all__ = [
     "GRIDS",
@@ -42,6 +43,10 @@ __all__ = [
     "dask_mapper",
     "load_dataset",
     "memory_capacity",
+    "memory_capacity_score",
+    "narma10_score",
     "run_comparison",
+    "run_standard_tasks",
     "select_and_test",
+    "tasks_markdown",
 ]
