@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .calibration import CalibrationError, DriveCalibration, calibrate_drive
 from .compare import CellResult, ComparisonResult, dask_mapper, run_comparison
 from .datasets import Dataset, load_dataset
 from .errors import DatasetError, ExperimentError, ModelError, ModelValidationError
@@ -18,10 +19,12 @@ __all__ = [
     "MODELS",
     "NWESN_JUNCTION_PARAMS",
     "PHYSICAL_GRIDS",
+    "CalibrationError",
     "CellResult",
     "ComparisonResult",
     "Dataset",
     "DatasetError",
+    "DriveCalibration",
     "ESNClassifier",
     "ESNRegressor",
     "EstimatorFactory",
@@ -40,6 +43,7 @@ __all__ = [
     "SelectionResult",
     "SimulatedDeviceSpec",
     "abstract_to_physical",
+    "calibrate_drive",
     "dask_mapper",
     "load_dataset",
     "memory_capacity",

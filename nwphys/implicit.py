@@ -367,6 +367,7 @@ class StiffIntegrator:
         st = self.stats
         worst = (0, 0.0)
         last_rej: tuple[float, float, float] | None = None
+        newton_failed = False
         x_old = None  # unknowns at the previous stage point, for the linear predictor
         t_old = 0.0
         while span - t > 1e-12 * span:
@@ -374,11 +375,14 @@ class StiffIntegrator:
             if h >= rem or rem - h < 0.05 * h:
                 h = rem
             if h < self.h_min_s or t + h == t:
+                why = (f"Newton on the node voltages did not reach the Kirchhoff tolerance "
+                       f"kcl_rtol={self.kcl_rtol:g} within {self.max_newton} iterations"
+                       if newton_failed else
+                       f"error ratio {worst[1]:.3g} at junction {worst[0]}")
                 raise IntegrationError(
                     f"sdirk2 step size {h:.3g} s fell below h_min_s={self.h_min_s:.3g} s "
                     f"at t={t0_s + t:.9g} s "
-                    f"(rtol={self.rtol:g}, atol={self.atol:g}; last rejected step: error ratio "
-                    f"{worst[1]:.3g} at junction {worst[0]})"
+                    f"(rtol={self.rtol:g}, atol={self.atol:g}; last rejected step: {why})"
                 )
             c = GAMMA * h
             x_pred = x if x_old is None else x + (x - x_old) * (c / (t - t_old))
@@ -391,8 +395,10 @@ class StiffIntegrator:
                 x2, s2, s_v, s_psi, V2 = self._stage(psi_lim, c, vd_at(t + h), x + (x1 - x) / GAMMA)
             except _NewtonFailure:
                 st.n_rejected += 1
+                newton_failed = True
                 h *= 0.25
                 continue
+            newton_failed = False
             e = (s2 - psi_lim) - (s1 - s)
             v2 = V2[self._aj] - V2[self._bj]
             err = np.abs(self._filter(e, s2, s_v, s_psi, v2, mark))

@@ -1,0 +1,106 @@
+r"""Electrode-count study: electrode-only physical NW-ESN accuracy against the number of pads.
+
+For each pad array the same protocol as ``nwhil compare`` runs one simulated cell on
+SyntheticControl (80/20 selection split inside the training set, refit + test per seed) with the
+electrode readout, the calibrated junction window and ``n_virtual`` virtual nodes. The devices
+keep the default wire density (0.16 wires per um^2, 10 +- 1 um wires, Ag junctions, 1 mA
+compliance); arrays up to 4 x 4 use the default 50 x 50 um area, larger ones a 100 x 100 um area.
+Roles: chessboard (corner pads ground) from 3 x 3 up, and for 2 x 2 one input, two outputs and one
+ground on the diagonal.
+
+Run (prints a markdown table, writes ``electrode_count.{md,png,json}`` to ``--out``)::
+
+    python benchmarks/study_electrodes.py --layouts mea2x2,mea3x3,mea4x4,mea6x6,mea8x8 \
+        --max-train 60 --max-test 60 --seeds 1 --out results/electrode_count
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from nwmodel.compare import run_cell
+from nwmodel.physical import SimulatedDeviceSpec
+from nwphys import pad_grid
+
+#: layout -> SimulatedDeviceSpec keywords
+DEVICES = {
+    "mea2x2": {"role_pattern": (("E00", "input"), ("E01", "output"), ("E10", "output"), ("E11", "ground"))},
+    "mea3x3": {},
+    "mea4x4": {},
+    "mea6x6": {"n_wires": 1600, "size_um": (100.0, 100.0)},
+    # 2 um pads on a 12.5 um pitch: larger pads short two pads through one wire, smaller ones
+    # miss wires; device seed 3 is the first that connects every pad without a short
+    "mea8x8": {"n_wires": 1600, "size_um": (100.0, 100.0), "device_seed": 3,
+               "electrodes": pad_grid((100.0, 100.0), 8, 8, pad_um=2.0)},
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--layouts", default="mea2x2,mea3x3,mea4x4")
+    ap.add_argument("--dataset", default="SyntheticControl")
+    ap.add_argument("--max-train", type=int, default=60)
+    ap.add_argument("--max-test", type=int, default=60)
+    ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--n-virtual", type=int, default=5)
+    ap.add_argument("--device-seed", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", default="results/electrode_count")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with ProcessPoolExecutor(args.workers) as pool:
+        for layout in args.layouts.split(","):
+            kw = {"electrodes": layout, "device_seed": args.device_seed, **DEVICES.get(layout, {})}
+            spec = SimulatedDeviceSpec(**kw)
+            inputs, outputs, ground, _ = spec.roles()
+            t0 = time.perf_counter()
+            cell = run_cell(args.dataset, "simulated", grids={"simulated": {"n_virtual": [args.n_virtual]}},
+                            n_seeds=args.seeds, device=spec, max_train=args.max_train,
+                            max_test=args.max_test, mapper=pool.map,
+                            data_dir=os.environ.get("NWHIL_DATA"))
+            rows.append({"layout": layout, "n_electrodes": len(inputs) + len(outputs) + len(ground),
+                         "inputs": len(inputs), "outputs": len(outputs), "ground": len(ground),
+                         "n_features": (len(inputs) + len(outputs) + len(ground)) * args.n_virtual,
+                         "n_wires": spec.n_wires, "size_um": list(spec.size_um),
+                         "test_mean": cell.test_mean, "test_std": cell.test_std,
+                         "electrode_window_V": cell.config["calibration"]["electrode_window_V"],
+                         "wall_time_s": time.perf_counter() - t0})
+            print(rows[-1], flush=True)
+    lines = ["| pads | inputs / outputs / ground | features | wires, area | accuracy "
+             "| electrode window (V) | wall (s) |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lo, hi = r["electrode_window_V"]
+        lines.append(f"| {r['n_electrodes']} | {r['inputs']} / {r['outputs']} / {r['ground']} "
+                     f"| {r['n_features']} | {r['n_wires']}, {r['size_um'][0]:g} x {r['size_um'][1]:g} um "
+                     f"| {r['test_mean']:.3f} ± {r['test_std']:.3f} | {lo:.2f}..{hi:.2f} "
+                     f"| {r['wall_time_s']:.0f} |")
+    table = "\n".join(lines) + "\n"
+    (out / "electrode_count.md").write_text(table)
+    (out / "electrode_count.json").write_text(json.dumps(rows, indent=1))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    n = [r["n_electrodes"] for r in rows]
+    ax.errorbar(n, [r["test_mean"] for r in rows], yerr=[r["test_std"] for r in rows], marker="o", capsize=3)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(n, [str(v) for v in n])
+    ax.set_xlabel("electrodes (pads)")
+    ax.set_ylabel(f"{args.dataset} test accuracy")
+    ax.set_title("electrode-only physical NW-ESN", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out / "electrode_count.png", dpi=120)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
