@@ -60,8 +60,11 @@ def _run(args: argparse.Namespace) -> int:
     over = {k: v for k, v in (("n_wires", args.wires), ("device_seed", args.device_seed),
                               ("electrodes", args.electrodes), ("role_pattern", args.roles)) if v is not None}
     if args.device:
-        over.pop("n_wires", None)
-        over.pop("electrodes", None)
+        clash = [f"--{k}" for k, v in (("wires", args.wires), ("electrodes", args.electrodes))
+                 if v is not None]
+        if clash:
+            raise CLIError(f"{' and '.join(clash)} apply to a generated device, not to the device file "
+                           f"--device {args.device}")
         spec = SimulatedDeviceSpec(network_path=args.device, **over)
     else:
         spec = SimulatedDeviceSpec(**over)
