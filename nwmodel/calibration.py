@@ -22,7 +22,7 @@ Rules
     is compared with the first one. The onset level ``v_on``, where ``G`` has grown by ``growth``
     (default 2x, interpolated in ``log V``), is where the most stressed junctions switch, that is
     reach ``V*``: ``k = V* / v_on``. On a simulated device the two rules can be compared
-    (``tests/test_calibration.py``); the response rule is an estimate of the junction rule.
+    (``tests/test_bench_reservoir.py``); the response rule is an estimate of the junction rule.
 
 Both rules stop before any electrode limit: a level is never above the smallest ``max_abs_V`` of
 the input electrodes, and a reading flagged at compliance ends the sweep. The calibrated window
@@ -251,8 +251,7 @@ def calibrate_drive(
                 device, check_real("pulse_s", pulse_s, low=0.0, low_open=True),
                 check_real("start_V", start_V, low=0.0, high=vmax, low_open=True),
                 check_real("growth", growth, low=1.0, low_open=True), vs, vmax)
-        cal = DriveCalibration(rule, gain, {**details, "junction_window_V": [lo, hi]})
-        e_lo, e_hi = cal.electrode_window_V((lo, hi))
+        e_lo, e_hi = lo / gain, hi / gain
         if e_hi > vmax:
             raise CalibrationError(
                 f"the junction window top {hi:g} V needs {e_hi:.3g} V at the inputs (gain {gain:.4g} V/V), "
@@ -274,7 +273,7 @@ def calibrate_drive(
                     f"compliance of input {name!r}: {i[worst]:.3g} A >= {comp[name]:.3g} A; use a device "
                     f"with fewer or smaller pads, a narrower window or a higher compliance")
         device.reset()
-        return DriveCalibration(rule, gain, {**cal.details, **verify,
+        return DriveCalibration(rule, gain, {**details, "junction_window_V": [lo, hi], **verify,
                                              "electrode_window_V": [e_lo, e_hi], "input_limit_V": vmax})
     finally:
         device.compliance_policy = policy

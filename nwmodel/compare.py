@@ -269,7 +269,7 @@ class _MakeEstimator:
 def _grid_for(backend: str, grid: str, grids: dict[str, Any] | None) -> Any:
     if grids is not None and backend in grids:
         return grids[backend]
-    if backend in ("oracle", "simulated", "emulated"):
+    if backend in _PHYSICAL:
         return PHYSICAL_GRIDS[grid]
     from .selection import GRIDS
 

@@ -475,12 +475,23 @@ class _PhysicalReservoirBase(BaseEstimator):
         y : array-like, shape (n_cases,)
             Labels (classifier) or targets (regressor).
         """
+        self.fit_transform(X, y)
+        return self
+
+    def fit_transform(self, X: Any, y: Any) -> np.ndarray:
+        """:meth:`fit`, returning the standardised training states (each series driven once).
+
+        Returns
+        -------
+        states : ndarray, shape (n_cases, n_features_out_)
+            What :meth:`transform` would return for ``X``, without driving the device again.
+        """
         F = self._fit_states(X)
         y = np.asarray(y)
         if self._task == "classification":
             self.classes_ = np.unique(y)
         self.readout_ = RidgeReadout(task=self._task, alpha=self.ridge_alpha).fit(F, y)
-        return self
+        return F
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels (classifier) or values (regressor), shape (n_cases,)."""

@@ -99,13 +99,13 @@ def _train_test_states(
 ) -> tuple[np.ndarray, np.ndarray]:
     """States the estimator's readout sees, for the training and the test series.
 
-    A physical reservoir returns its (standardised) training states from the fit itself, so each
-    training series drives the device once; any other estimator is fitted on ``y_fit`` and its
-    ``transform`` is read for both splits.
+    An estimator with ``fit_transform`` (the physical reservoir) returns its training states from
+    the fit itself, so each training series drives the device once; any other estimator is fitted
+    on ``y_fit`` and its ``transform`` is read for both splits.
     """
-    fit_states = getattr(estimator, "_fit_states", None)
-    if callable(fit_states):
-        S_train = np.asarray(fit_states(X_train), dtype=float)
+    fit_transform = getattr(estimator, "fit_transform", None)
+    if callable(fit_transform):
+        S_train = np.asarray(fit_transform(X_train, y_fit), dtype=float)
     else:
         estimator.fit(X_train, y_fit)
         S_train = np.asarray(estimator.transform(X_train), dtype=float)

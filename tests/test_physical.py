@@ -212,6 +212,17 @@ def test_clone_get_params_and_reproducibility() -> None:
     assert not hasattr(est, "encoding_")  # fit on clones never touched the template
 
 
+def test_fit_transform_returns_the_training_states_without_driving_again() -> None:
+    X, y = _easy_task(5, n_per_class=4, length=5)
+    dev = LeakyDevice()
+    est = PhysicalReservoirClassifier(dev, calibration="off", random_state=0)
+    F = est.fit_transform(X, y)
+    assert dev.n_apply == X.shape[0]  # each training series driven once
+    np.testing.assert_allclose(F, est.transform(X), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(est.predict(X), PhysicalReservoirClassifier(
+        LeakyDevice(), calibration="off", random_state=0).fit(X, y).predict(X))
+
+
 def test_parallel_chunks_equal_serial() -> None:
     X, y = _easy_task(5, n_per_class=6, length=5)
     serial = PhysicalReservoirClassifier(leaky_factory, calibration="off",
