@@ -6,7 +6,9 @@ electrode readout, the calibrated junction window and ``n_virtual`` virtual node
 keep the default wire density (0.16 wires per um^2, 10 +- 1 um wires, Ag junctions, 1 mA
 compliance); arrays up to 4 x 4 use the default 50 x 50 um area, larger ones a 100 x 100 um area.
 Roles: chessboard (corner pads ground) from 3 x 3 up, and for 2 x 2 one input, two outputs and one
-ground on the diagonal.
+ground on the diagonal. The junction-rule calibration runs with ``on_compliance="scale"``: where
+the top of the junction window would draw more than 95 % of the 1 mA compliance, the whole drive
+is scaled down, and the table reports the scale (1 = the full window).
 
 Run (prints a markdown table, writes ``electrode_count.{md,png,json}`` to ``--out``)::
 
@@ -23,6 +25,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from nwmodel.calibration import calibrate_drive
 from nwmodel.compare import run_cell
 from nwmodel.physical import SimulatedDeviceSpec
 from nwphys import pad_grid
@@ -61,7 +64,13 @@ def main() -> None:
             spec = SimulatedDeviceSpec(**kw)
             inputs, outputs, ground, _ = spec.roles()
             t0 = time.perf_counter()
-            cell = run_cell(args.dataset, "simulated", grids={"simulated": {"n_virtual": [args.n_virtual]}},
+            dev = spec()
+            try:
+                cal = calibrate_drive(dev, rule="junction", on_compliance="scale")
+            finally:
+                dev.close()
+            grid = {"n_virtual": [args.n_virtual], "calibration": [cal]}
+            cell = run_cell(args.dataset, "simulated", grids={"simulated": grid},
                             n_seeds=args.seeds, device=spec, max_train=args.max_train,
                             max_test=args.max_test, mapper=pool.map,
                             data_dir=os.environ.get("NWHIL_DATA"))
@@ -71,15 +80,19 @@ def main() -> None:
                          "n_wires": spec.n_wires, "size_um": list(spec.size_um),
                          "test_mean": cell.test_mean, "test_std": cell.test_std,
                          "electrode_window_V": cell.config["calibration"]["electrode_window_V"],
+                         "compliance_scale": cell.config["calibration"]["compliance_scale"],
+                         "max_input_current_A": max(cell.config["calibration"]["verify_current_A"]),
                          "wall_time_s": time.perf_counter() - t0})
             print(rows[-1], flush=True)
     lines = ["| pads | inputs / outputs / ground | features | wires, area | accuracy "
-             "| electrode window (V) | wall (s) |", "|---|---|---|---|---|---|---|"]
+             "| electrode window (V) | drive scale | top current (mA) | wall (s) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lo, hi = r["electrode_window_V"]
         lines.append(f"| {r['n_electrodes']} | {r['inputs']} / {r['outputs']} / {r['ground']} "
                      f"| {r['n_features']} | {r['n_wires']}, {r['size_um'][0]:g} x {r['size_um'][1]:g} um "
                      f"| {r['test_mean']:.3f} ± {r['test_std']:.3f} | {lo:.2f}..{hi:.2f} "
+                     f"| {r['compliance_scale']:.2f} | {1e3 * r['max_input_current_A']:.2f} "
                      f"| {r['wall_time_s']:.0f} |")
     table = "\n".join(lines) + "\n"
     (out / "electrode_count.md").write_text(table)

@@ -182,6 +182,8 @@ def _jsonable(o: Any) -> Any:
         return _jsonable(o.tolist())
     if isinstance(o, Path):
         return str(o)
+    if hasattr(o, "to_dict") and hasattr(o, "gain"):  # a DriveCalibration
+        return _jsonable(o.to_dict())
     return o
 
 
@@ -385,18 +387,22 @@ def run_cell(
         make = _abstract_factory("nwesn" if backend == "abstract" else "esn", task)
     else:
         cls = PhysicalReservoirClassifier if task == "classification" else PhysicalReservoirRegressor
-        from .calibration import calibrate_drive
+        from .calibration import DriveCalibration, calibrate_drive
 
         fixed: dict[str, Any] = {}
         factory: Any = spec
         if backend == "oracle":
             factory = dataclasses.replace(spec, n_probe=max(spec.n_probe, ORACLE_PROBES))
             fixed["readout"] = "oracle"
-        served = spec()
-        try:  # the drive calibration of the cell's device (junction rule), for the record
-            calibration = calibrate_drive(served, rule="junction")
-        finally:
-            served.close()
+        given = [c["calibration"] for c in configs if isinstance(c.get("calibration"), DriveCalibration)]
+        if given and len(given) == len(configs) and all(c == given[0] for c in given):
+            calibration = given[0]  # fixed by the grid (e.g. a compliance-scaled calibration)
+        else:
+            served = spec()
+            try:  # the drive calibration of the cell's device (junction rule), for the record
+                calibration = calibrate_drive(served, rule="junction")
+            finally:
+                served.close()
         if backend == "emulated":
             if any(k in _DEVICE_KEYS for c in configs for k in c):
                 raise ExperimentError(

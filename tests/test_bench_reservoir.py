@@ -132,6 +132,38 @@ def test_calibration_respects_limits_and_compliance() -> None:
         calibrate_drive(tight, rule="junction")
     with pytest.raises(CalibrationError, match="needs the oracle readout"):
         calibrate_drive(LocalEmulatedDevice(SPEC), rule="junction")
+    tight.close()
+
+
+def test_compliance_scaled_calibration_is_the_largest_safe_drive() -> None:
+    """on_compliance='scale': the hold at the scaled top stays below 95 % of compliance, 2 % more
+    does not, and the gain is the measured one divided by the scale."""
+    comp = 1e-4
+    dev = SimulatedDeviceSpec(device_kwargs=(("compliance_A", comp),))()
+    full = calibrate_drive(dev, rule="junction", verify_s=0.0)  # the gain, without the hold
+    with pytest.raises(CalibrationError, match="on_compliance='scale'"):
+        calibrate_drive(dev, rule="junction")
+    cal = calibrate_drive(dev, rule="junction", on_compliance="scale")
+    s = cal.details["compliance_scale"]
+    assert 0.1 < s < 1.0
+    assert cal.gain == pytest.approx(full.gain / s, rel=1e-12)
+    assert cal.details["measured_gain"] == pytest.approx(full.gain, rel=1e-12)
+    assert cal.details["junction_window_reached_V"] == pytest.approx([0.35 * s, 1.15 * s])
+    top = cal.electrode_window_V()[1]
+    assert top == pytest.approx(s * full.electrode_window_V()[1], rel=1e-12)
+
+    def hold_max_A(v: float) -> float:
+        dev.reset()
+        m = dev.apply(np.full((1, len(dev.input_names)), v), 1.0)
+        return float(np.abs(m.input_current_A[-1]).max())
+
+    dev.compliance_policy = "record"
+    assert hold_max_A(top) <= 0.95 * comp
+    assert max(cal.details["verify_current_A"]) == pytest.approx(hold_max_A(top), rel=1e-9)
+    assert hold_max_A(top / 0.98 ** 2) > 0.95 * comp  # within 2 % of the largest safe scale (x2 margin)
+    with pytest.raises(Exception, match="on_compliance"):
+        calibrate_drive(dev, rule="junction", on_compliance="clip")
+    dev.close()
 
 
 def test_response_rule_estimates_the_junction_rule() -> None:
