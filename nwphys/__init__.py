@@ -16,6 +16,7 @@ from .electrodes import (
     two_terminal,
 )
 from .errors import (
+    BudgetError,
     DeviceFileError,
     IntegrationError,
     NanowireError,
@@ -48,6 +49,7 @@ from .network import (
     PRESETS,
     Junctions,
     NanowireNetwork,
+    estimate_generation,
     generate,
     untouched_electrodes,
 )
@@ -71,6 +73,7 @@ __all__ = [
     "STICK_PERCOLATION_NC_L2",
     "Circuit",
     "CircuitBuild",
+    "BudgetError",
     "DeviceFileError",
     "Drive",
     "Electrode",

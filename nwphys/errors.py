@@ -9,6 +9,7 @@ Errors about bad arguments also derive from :class:`ValueError` so generic code 
 from __future__ import annotations
 
 __all__ = [
+    "BudgetError",
     "DeviceFileError",
     "IntegrationError",
     "NanowireError",
@@ -40,3 +41,8 @@ class IntegrationError(NanowireError):
 
 class DeviceFileError(NanowireError):
     """A device or run file is missing, truncated, foreign or would be overwritten."""
+
+
+class BudgetError(NanowireError):
+    """The estimated size of a job (memory, disk, steps) exceeds its budget; the message names the
+    estimate, the budget and the parameter that raises it."""

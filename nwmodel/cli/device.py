@@ -46,6 +46,8 @@ def _generate(args: argparse.Namespace) -> int:
         junction_model=args.junction_model,
         series_resistance_ohm=args.series_resistance,
         seed=args.seed,
+        memory_limit_bytes=None if args.max_memory is None else args.max_memory * 2**30,
+        progress=lambda msg: print(f"nwhil: {msg}", file=sys.stderr, flush=True),
     )
     nwphys.save_network(net, out, force=args.force)
     status = "connected" if net.connected else "NOT connected (below percolation?)"
@@ -146,6 +148,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--junction-model", help="junction model name (default rate_balance)")
     g.add_argument("--series-resistance", type=float, help="series (load) resistance per electrode in ohm")
     g.add_argument("--seed", type=nonneg_int, required=True, help="random seed (non-negative integer)")
+    g.add_argument("--max-memory", type=float, default=None, metavar="GIB",
+                   help="budget for the estimated peak memory in GiB (default half the machine's memory)")
     g.add_argument("-o", "--output", required=True, help="device file to write (.h5)")
     g.add_argument("--force", action="store_true", help="overwrite an existing file")
     g.set_defaults(func=_generate)
