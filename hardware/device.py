@@ -9,9 +9,13 @@ backend implements only the private hooks:
 2. ``_read() -> Readings`` : one reading at the present bias, without advancing time.
 3. ``_reset()`` : restore the initial state (or run a documented relaxation protocol).
 4. ``_safe_state()`` : bring every source to 0 V (ramped where the hardware needs it) and switch
-   outputs off. Must be idempotent and safe to call after a failure.
+   outputs off. Must be idempotent and safe to call after a failure (a backend with a connection
+   starts from a clean one when the last exchange was cut, and reads the state back); runs with
+   SIGINT and SIGTERM deferred.
 5. ``_close()`` : release connections (called once; :meth:`Device.close` runs ``_safe_state`` first).
 6. optionally ``_metadata() -> dict`` : backend provenance merged into :attr:`Device.metadata`.
+7. optionally the class attribute ``_abort_on_signals = True`` (backends that drive an instrument):
+   see the signal convention below.
 
 Conventions
 -----------
@@ -35,21 +39,31 @@ Conventions
   the flags are returned and the run continues.
 * On any exception (including ``KeyboardInterrupt``) inside :meth:`Device.apply` the device is put
   in its safe state before the exception propagates; the context manager does the same on exit and
-  closes the device.
+  closes the device. When the safe state itself fails, its error is logged and added as a note to
+  the propagating exception.
+* Signals (:mod:`hardware._interrupts`): in a backend with ``_abort_on_signals`` (the emulated
+  client, the bench), inside :meth:`Device.apply` and :meth:`Device.read` SIGINT raises
+  :class:`KeyboardInterrupt` and SIGTERM (default disposition) raises
+  :class:`~hardware.errors.SignalTerminated` (a :class:`SystemExit`, exit status 143), so both reach
+  the safe state; such backends defer both while one instrument transaction is in flight. In every
+  backend :meth:`Device.safe_state` defers both until it has finished (a second Ctrl-C does not
+  cut it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from ._checks import check_choice, check_real
+from ._interrupts import abort_on_signals, defer_signals
 from .errors import ComplianceError, DeviceClosedError, HardwareValidationError, LimitError
 
 __all__ = ["COMPLIANCE_POLICIES", "ROLES", "Device", "Electrode", "Measurement", "Readings"]
@@ -60,6 +74,7 @@ log = logging.getLogger(__name__)
 ROLES: tuple[str, ...] = ("input", "output", "ground", "floating")
 #: Allowed compliance policies.
 COMPLIANCE_POLICIES: tuple[str, ...] = ("raise", "record")
+_NO_GUARD = contextlib.nullcontext()
 
 
 @dataclass(frozen=True)
@@ -218,6 +233,10 @@ class Device(ABC):
     compliance_policy : {"raise", "record"}
         What a compliance hit does (see the module conventions).
     """
+
+    #: Inside apply/read, raise on SIGINT and SIGTERM at once so that both reach the safe state
+    #: (backends that drive an instrument; in-process backends keep the default dispositions).
+    _abort_on_signals: ClassVar[bool] = False
 
     def __init__(self, electrodes: Sequence[Electrode], *, compliance_policy: str = "raise") -> None:
         electrodes = tuple(electrodes)
@@ -411,6 +430,8 @@ class Device(ABC):
         LimitError, HardwareValidationError, ComplianceError, InstrumentError,
         InstrumentConnectionError
             After putting the device in its safe state where it applied anything.
+        KeyboardInterrupt, SignalTerminated
+            On SIGINT / SIGTERM (see the module conventions), after the safe state.
         """
         self._check_open()
         v = self.check_voltages(voltages_V)
@@ -423,9 +444,10 @@ class Device(ABC):
             log.debug("%s.apply: %d steps x %d inputs, dt=%g s", type(self).__name__, v.shape[0], v.shape[1],
                       dt)
         try:
-            r = self._apply(v, dt)
-        except BaseException:
-            self._safe_state_quietly()
+            with abort_on_signals() if self._abort_on_signals else _NO_GUARD:
+                r = self._apply(v, dt)
+        except BaseException as exc:
+            self._safe_state_quietly(exc)
             raise
         self._seg = (t0, dt, seg_n + v.shape[0])
         self._clock_s = t0 + dt * (seg_n + v.shape[0])
@@ -440,9 +462,10 @@ class Device(ABC):
         """One reading at the present bias (time does not advance; ``dt_s`` is 0 in metadata)."""
         self._check_open()
         try:
-            r = self._read()
-        except BaseException:
-            self._safe_state_quietly()
+            with abort_on_signals() if self._abort_on_signals else _NO_GUARD:
+                r = self._read()
+        except BaseException as exc:
+            self._safe_state_quietly(exc)
             raise
         m = self._measurement(r, 0.0, np.array([self._clock_s]), "read")
         self._handle_compliance(m)
@@ -458,18 +481,34 @@ class Device(ABC):
         log.info("%s: reset", type(self).__name__)
 
     def safe_state(self) -> None:
-        """Ramp every source to 0 V and switch outputs off (idempotent)."""
+        """Ramp every source to 0 V and switch outputs off (idempotent).
+
+        SIGINT and SIGTERM received meanwhile are delivered once it has finished.
+
+        Raises
+        ------
+        InstrumentConnectionError
+            No clean connection to the instrument could be made.
+        SafeStateError
+            The read-back disagrees (an output still on or a source not at 0 V; backends that read
+            the state back).
+        """
         if self._closed:
             return
-        self._safe_state()
-        self._bias_V = np.zeros(self.n_inputs)
+        with defer_signals():
+            self._safe_state()
+            self._bias_V = np.zeros(self.n_inputs)
         log.info("%s: safe state (sources at 0 V, outputs off)", type(self).__name__)
 
-    def _safe_state_quietly(self) -> None:
+    def _safe_state_quietly(self, cause: BaseException | None = None) -> None:
         try:
             self.safe_state()
-        except Exception as exc:  # the original error matters more; report this one in the log
+        except Exception as exc:  # the original error matters more: log this one and note it on it
             log.error("%s: could not reach the safe state after a failure: %s", type(self).__name__, exc)
+            add_note = getattr(cause, "add_note", None)  # Python >= 3.11
+            if add_note is not None:
+                add_note(f"{type(self).__name__}: could not reach the safe state after this error: "
+                         f"{type(exc).__name__}: {exc}")
 
     def close(self) -> None:
         """Put the device in its safe state and release it (idempotent)."""

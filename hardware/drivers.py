@@ -13,17 +13,24 @@ compliance settings; this module adds what a multi-electrode sequence needs and 
 Numbers are sent with ``repr`` (exact float64) rather than PyMeasure's ``%g``/``%f`` (6 digits).
 Client-side limits are checked by :class:`~hardware.Device` before any of this runs; PyMeasure's
 ``truncated_range`` validators are never relied on for protection.
+
+Every write, read and query of these drivers runs with SIGINT and SIGTERM deferred
+(:func:`hardware._interrupts.defer_signals`): a query is one transaction, so Ctrl-C arrives after
+its reply was read and the session stays in sync for the safe state. A buffered list sweep's data
+query waits for the whole sweep.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.keithley import Keithley2450, Keithley2600
 
+from ._interrupts import defer_signals
 from .errors import InstrumentConnectionError, InstrumentError
 
 __all__ = ["Keithley707B", "Smu2450", "Smu2600", "SmuChannel"]
@@ -41,7 +48,41 @@ def _parse(reply: str, n: int, what: str) -> np.ndarray:
     return vals
 
 
-class Keithley707B(Instrument):
+class _DeferredIO:
+    """Mixin for PyMeasure instruments: each write, read and query is one signal-deferred transaction."""
+
+    def write(self, command: str, **kwargs: Any) -> None:
+        """Write ``command`` (SIGINT/SIGTERM deferred until it is sent)."""
+        with defer_signals():
+            super().write(command, **kwargs)
+
+    def write_bytes(self, content: bytes, **kwargs: Any) -> None:
+        """Write raw bytes (SIGINT/SIGTERM deferred until they are sent)."""
+        with defer_signals():
+            super().write_bytes(content, **kwargs)
+
+    def read(self, **kwargs: Any) -> str:
+        """Read one reply (SIGINT/SIGTERM deferred until it is read)."""
+        with defer_signals():
+            return super().read(**kwargs)
+
+    def read_bytes(self, count: int, **kwargs: Any) -> bytes:
+        """Read ``count`` bytes (SIGINT/SIGTERM deferred until they are read)."""
+        with defer_signals():
+            return super().read_bytes(count, **kwargs)
+
+    def ask(self, command: str, query_delay: float | None = None) -> str:
+        """Write ``command`` and read its reply as one transaction (SIGINT/SIGTERM deferred)."""
+        with defer_signals():
+            return super().ask(command, query_delay)
+
+    def binary_values(self, command: str, query_delay: float | None = None, **kwargs: Any) -> Any:
+        """Query binary values as one transaction (SIGINT/SIGTERM deferred)."""
+        with defer_signals():
+            return super().binary_values(command, query_delay, **kwargs)
+
+
+class Keithley707B(_DeferredIO, Instrument):
     """Keithley 707B switching matrix (TSP).
 
     Parameters
@@ -101,7 +142,7 @@ class SmuChannel:
         self.mode = "source_v"
 
 
-class Smu2450(Keithley2450):
+class Smu2450(_DeferredIO, Keithley2450):
     """Keithley 2450 with exact set-and-measure and a buffered list sweep."""
 
     n_channels = 1
@@ -149,7 +190,7 @@ class Smu2450(Keithley2450):
             raise InstrumentError(f"{self.name}: error {errs[0][0]}: {errs[0][1]}")
 
 
-class Smu2600(Keithley2600):
+class Smu2600(_DeferredIO, Keithley2600):
     """Keithley 2600B (channels ``a``, ``b``) with one TSP exchange per step for both channels."""
 
     n_channels = 2

@@ -15,6 +15,17 @@ with code and text); a timeout, dropped connection or malformed reply raises
 :class:`InstrumentConnectionError` after a bounded reconnect that reads the instrument state back
 (an instrument keeps its output on after a disconnect; :attr:`EmulatedDevice.instrument_state`);
 the base class then ramps the sources to 0 V and switches the outputs off.
+
+Interrupts: every transaction (a write and the read of its reply) runs with SIGINT and SIGTERM
+deferred (:func:`hardware._interrupts.defer_signals`), so Ctrl-C lands between transactions and
+the session stays in sync. The one exception is the wait for a binary block reply, which may last
+seconds: there a signal raises at once, the session is marked out of sync, and the safe state
+closes it (the instrument sees the disconnect) and reconnects. The safe state always runs on a
+clean session: when the last exchange was cut or failed it reconnects (at least one attempt, even
+with ``reconnect_attempts=0``) and clears the error queue (``*CLS``); it then ramps the sources to
+0 V, switches the outputs off and reads ``OUTP<n>?`` and ``SOUR:VOLT:ALL?`` back, raising
+:class:`~hardware.errors.SafeStateError` naming the channels when an output is on or a level is
+not 0 V.
 """
 
 from __future__ import annotations
@@ -27,8 +38,9 @@ from typing import Any
 import numpy as np
 
 from ._checks import check_choice, check_int, check_real
+from ._interrupts import abort_on_signals, defer_signals
 from .device import Device, Electrode, Readings
-from .errors import InstrumentConnectionError, InstrumentError
+from .errors import InstrumentConnectionError, InstrumentError, SafeStateError
 
 __all__ = ["EmulatedDevice", "LocalEmulatedDevice", "set_tcp_nodelay"]
 
@@ -74,7 +86,8 @@ class EmulatedDevice(Device):
     timeout_s : float
         VISA I/O timeout in seconds.
     reconnect_attempts : int
-        Bounded reconnect after a connection failure (0 = no reconnect).
+        Bounded reconnect after a connection failure (0 = no reconnect, except the one attempt of
+        the safe state when the session is out of sync).
     reconnect_backoff_s : float
         Wait before each reconnect attempt (multiplied by the attempt number).
     ramp_steps : int
@@ -87,6 +100,8 @@ class EmulatedDevice(Device):
         PyVISA backend (``"@py"``).
     compliance_policy : {"raise", "record"}
     """
+
+    _abort_on_signals = True
 
     def __init__(
         self,
@@ -118,8 +133,10 @@ class EmulatedDevice(Device):
         self.n_reconnects = 0
         self._rm: Any = None
         self._inst: Any = None
+        self._in_sync = False  # True while no exchange of the open session was cut or failed
         self._open()
         self.idn = self._query("*IDN?")
+        self._check_refused(self.idn)
         errs = self._drain_errors()
         if errs and not clear_errors:
             self._close_connection()
@@ -156,6 +173,7 @@ class EmulatedDevice(Device):
             raise InstrumentConnectionError(f"cannot connect to {self.resource_name}: {exc}") from exc
         self.tcp_nodelay = set_tcp_nodelay(inst)
         self._inst = inst
+        self._in_sync = True
 
     def _close_connection(self) -> None:
         if self._inst is not None:
@@ -164,23 +182,42 @@ class EmulatedDevice(Device):
             except Exception as exc:  # closing a dead socket may fail; nothing to do about it
                 log.debug("close failed: %s", exc)
             self._inst = None
+        self._in_sync = False
 
-    def _io(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+    def _lost(self, message: str) -> InstrumentConnectionError:
+        """Mark the session out of sync; return the error to raise."""
+        self._in_sync = False
+        return InstrumentConnectionError(message)
+
+    def _io(self, func: Any) -> Any:
+        """Run ``func(resource)``; VISA, socket and decoding failures become connection errors."""
         if self._inst is None:
-            raise InstrumentConnectionError(f"not connected to {self.resource_name}")
+            raise self._lost(f"not connected to {self.resource_name}")
         try:
-            return func(self._inst, *args, **kwargs)
+            return func(self._inst)
         except _connection_errors() as exc:
-            raise InstrumentConnectionError(f"{self.resource_name}: {type(exc).__name__}: {exc}") from exc
+            raise self._lost(f"{self.resource_name}: {type(exc).__name__}: {exc}") from exc
         except (UnicodeDecodeError, ValueError) as exc:
-            raise InstrumentConnectionError(f"{self.resource_name}: malformed reply ({exc})") from exc
+            raise self._lost(f"{self.resource_name}: malformed reply ({exc})") from exc
+
+    def _transaction(self, func: Any) -> Any:
+        """One complete exchange (``func(resource)``: a write and its reply) with signals deferred.
+
+        The session counts as out of sync from the start of the exchange until it completed, so an
+        exception that cuts it (whatever its kind) sends the safe state to a fresh session.
+        """
+        self._in_sync = False
+        with defer_signals():
+            out = self._io(func)
+            self._in_sync = True
+        return out
 
     def _query(self, cmd: str) -> str:
-        reply = self._io(lambda i: i.query(cmd))
+        reply = self._transaction(lambda i: i.query(cmd))
         return reply.strip()
 
     def _write(self, cmd: str) -> None:
-        self._io(lambda i: i.write(cmd))
+        self._transaction(lambda i: i.write(cmd))
 
     def _floats(self, reply: str, n: int, cmd: str) -> np.ndarray:
         if reply == "":
@@ -188,30 +225,52 @@ class EmulatedDevice(Device):
         try:
             vals = list(map(float, reply.split(",")))
         except ValueError:
-            raise InstrumentConnectionError(
+            raise self._lost(
                 f"{self.resource_name}: malformed reply to {cmd[:30]!r}: {reply[:60]!r}") from None
         if len(vals) != n:
-            raise InstrumentConnectionError(
+            raise self._lost(
                 f"{self.resource_name}: malformed reply to {cmd[:30]!r}: {len(vals)} values, expected {n}")
         return np.array(vals)
+
+    def _bool(self, cmd: str) -> bool:
+        reply = self._query(cmd)
+        if reply not in ("0", "1"):
+            raise self._lost(f"{self.resource_name}: malformed reply to {cmd!r}: {reply[:60]!r} "
+                             "(expected 0 or 1)")
+        return reply == "1"
+
+    def _block_exchange(self, cmd: str, chunk: np.ndarray) -> np.ndarray:
+        """Send one binary block and read the reply block.
+
+        The write runs with signals deferred (a block is never sent in part); the wait for the
+        reply is abortable: a signal raises at once and leaves the session out of sync.
+        """
+        self._in_sync = False
+        with defer_signals():
+            self._io(lambda i: i.write_binary_values(cmd, chunk.reshape(-1), datatype="d",
+                                                     is_big_endian=False))
+        with abort_on_signals():
+            return self._read_block(cmd)
 
     def _read_block(self, cmd: str) -> np.ndarray:
         """Read an IEEE 488.2 definite-length block of float64 (an empty line = failed query)."""
         first = self._io(lambda i: i.read_bytes(1, break_on_termchar=False))
         if first == b"\n":
+            self._in_sync = True  # the reply of a failed query is complete
             self._raise_queued(cmd)
         head = self._io(lambda i: i.read_bytes(1, break_on_termchar=False)) if first == b"#" else b""
         if not head.isdigit() or head == b"0":
-            raise InstrumentConnectionError(
+            raise self._lost(
                 f"{self.resource_name}: malformed reply to {cmd[:30]!r}: no binary block header "
                 f"(got {first + head!r})")
         digits = self._io(lambda i: i.read_bytes(int(head), break_on_termchar=False))
         if not digits.isdigit():
-            raise InstrumentConnectionError(f"{self.resource_name}: malformed block length {digits!r}")
+            raise self._lost(f"{self.resource_name}: malformed block length {digits!r}")
         n = int(digits)
         data = self._io(lambda i: i.read_bytes(n + 1, break_on_termchar=False))
         if n % 8 or data[-1:] != b"\n":
-            raise InstrumentConnectionError(f"{self.resource_name}: malformed binary block ({n} bytes)")
+            raise self._lost(f"{self.resource_name}: malformed binary block ({n} bytes)")
+        self._in_sync = True
         return np.frombuffer(data[:-1], dtype="<f8").copy()
 
     def _drain_errors(self) -> list[tuple[int, str]]:
@@ -222,7 +281,7 @@ class EmulatedDevice(Device):
             try:
                 code = int(code_s)
             except ValueError:
-                raise InstrumentConnectionError(
+                raise self._lost(
                     f"{self.resource_name}: malformed reply to 'SYST:ERR?': {reply[:60]!r}") from None
             if code == 0:
                 break
@@ -235,8 +294,8 @@ class EmulatedDevice(Device):
             code, text = errs[0]
             raise InstrumentError(f"instrument error {code} after {context[:40]!r}: {text}"
                                   + (f" (+{len(errs) - 1} more)" if len(errs) > 1 else ""))
-        raise InstrumentConnectionError(f"{self.resource_name}: empty reply to {context[:40]!r} "
-                                        "with an empty error queue")
+        raise self._lost(f"{self.resource_name}: empty reply to {context[:40]!r} "
+                         "with an empty error queue")
 
     def check_errors(self) -> None:
         """Poll the error queue; raise :class:`InstrumentError` with code and text if not empty."""
@@ -248,11 +307,24 @@ class EmulatedDevice(Device):
 
     def _read_state(self) -> dict[str, Any]:
         levels = self._floats(self._query("SOUR:VOLT:ALL?"), self.n_inputs, "SOUR:VOLT:ALL?")
-        self.instrument_state = {"output_on": self._query("OUTP?") == "1", "levels_V": levels}
+        self.instrument_state = {"output_on": self._bool("OUTP?"), "levels_V": levels}
         return self.instrument_state
 
-    def reconnect(self) -> dict[str, Any]:
-        """Reconnect (bounded attempts with back-off) and read the instrument state back.
+    def _check_refused(self, reply: str) -> None:
+        """Raise when the server answered the first query with a refusal (client bound reached)."""
+        if "connection refused" in reply:
+            self._close_connection()
+            raise InstrumentConnectionError(f"{self.resource_name}: {reply.strip()}")
+
+    def reconnect(self, attempts: int | None = None) -> dict[str, Any]:
+        """Reconnect (bounded attempts with back-off), clear the error queue, read the state back.
+
+        Errors queued before the reconnect are logged, then the queue is cleared (``*CLS``).
+
+        Parameters
+        ----------
+        attempts : int, optional
+            Number of attempts in ``[0, 100]`` (default :attr:`reconnect_attempts`).
 
         Returns
         -------
@@ -265,15 +337,18 @@ class EmulatedDevice(Device):
         InstrumentConnectionError
             When every attempt failed.
         """
+        n_attempts = self.reconnect_attempts if attempts is None else check_int(
+            "attempts", attempts, low=0, high=100)
         last: Exception | None = None
-        for attempt in range(1, self.reconnect_attempts + 1):
+        for attempt in range(1, n_attempts + 1):
             self._close_connection()
             time.sleep(self.reconnect_backoff_s * attempt)
             try:
                 self._open()
-                self._query("*IDN?")
+                self._check_refused(self._query("*IDN?"))
                 for code, text in self._drain_errors():
                     log.warning("%s: error queued before reconnect: %d %s", self.resource_name, code, text)
+                self._write("*CLS")
                 state = self._read_state()
                 self.n_reconnects += 1
                 log.warning("%s: reconnected (attempt %d); output_on=%s levels=%s V", self.resource_name,
@@ -283,7 +358,7 @@ class EmulatedDevice(Device):
                 last = exc
         self._close_connection()
         raise InstrumentConnectionError(
-            f"{self.resource_name}: reconnect failed after {self.reconnect_attempts} attempt(s) ({last}); "
+            f"{self.resource_name}: reconnect failed after {n_attempts} attempt(s) ({last}); "
             "the instrument may still be sourcing")
 
     # ------------------------------------------------------------------ hooks
@@ -309,11 +384,9 @@ class EmulatedDevice(Device):
             for s in range(0, v.shape[0], self.block_steps):
                 chunk = v[s:s + self.block_steps]
                 cmd = f"BLOCK:BIN? {dt_s!r},{chunk.shape[0]},"
-                self._io(lambda i, c=cmd, x=chunk: i.write_binary_values(
-                    c, x.reshape(-1), datatype="d", is_big_endian=False))
-                data = self._read_block(cmd)
+                data = self._block_exchange(cmd, chunk)
                 if data.size != chunk.shape[0] * nc:
-                    raise InstrumentConnectionError(
+                    raise self._lost(
                         f"{self.resource_name}: malformed block reply: {data.size} values, "
                         f"expected {chunk.shape[0] * nc}")
                 out.append(data.reshape(chunk.shape[0], nc))
@@ -380,17 +453,43 @@ class EmulatedDevice(Device):
         self._read_state()
 
     def _safe_state(self) -> None:
-        if self._inst is None:
-            self.reconnect()
+        if self._inst is None or not self._in_sync:
+            log.warning("%s: session %s; reconnecting for the safe state", self.resource_name,
+                        "closed" if self._inst is None else "out of sync (an exchange was cut or failed)")
+            self.reconnect(attempts=max(1, self.reconnect_attempts))
+        try:
+            self._ramp_and_switch_off()
+        except InstrumentConnectionError as exc:
+            log.warning("%s: safe state failed on the open session (%s); reconnecting", self.resource_name,
+                        exc)
+            self.reconnect(attempts=max(1, self.reconnect_attempts))
+            self._ramp_and_switch_off()
+        self._verify_safe_state()
+
+    def _ramp_and_switch_off(self) -> None:
         levels = self._floats(self._query("SOUR:VOLT:ALL?"), self.n_inputs, "SOUR:VOLT:ALL?")
         if np.any(levels != 0.0):
             for frac in np.linspace(1.0, 0.0, self.ramp_steps + 1)[1:]:
-                self._write("SOUR:VOLT:ALL " + ",".join(repr(float(x)) for x in levels * frac))
+                # + 0.0: the last step sends 0.0, not -0.0
+                self._write("SOUR:VOLT:ALL " + ",".join(repr(float(x)) for x in levels * frac + 0.0))
                 if self.ramp_pause_s:
                     time.sleep(self.ramp_pause_s)
         self._write("OUTP OFF")
-        self._read_state()
+
+    def _verify_safe_state(self) -> None:
+        """Read the outputs and levels back; raise :class:`SafeStateError` naming what disagrees."""
+        state = self._read_state()
         self.instrument_state["output_on_all"] = False
+        channels = list(zip(self.input_names, self._in_channels, strict=True))
+        wrong = []
+        if state["output_on"]:
+            on = [f"{name} (channel {ch})" for name, ch in channels if self._bool(f"OUTP{ch}?")]
+            wrong.append(f"output still ON on {', '.join(on) or 'a channel (OUTP? answered 1)'}")
+        wrong += [f"source level {float(x)!r} V on {name} (channel {ch})"
+                  for (name, ch), x in zip(channels, state["levels_V"], strict=True) if x != 0.0]
+        if wrong:
+            raise SafeStateError(f"{self.resource_name}: safe state not reached: read back "
+                                 f"{'; '.join(wrong)} (expected every output off and every source at 0 V)")
 
     def _close(self) -> None:
         self._close_connection()

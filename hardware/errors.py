@@ -10,6 +10,8 @@ __all__ = [
     "InstrumentConnectionError",
     "InstrumentError",
     "LimitError",
+    "SafeStateError",
+    "SignalTerminated",
 ]
 
 
@@ -29,6 +31,10 @@ class InstrumentError(HardwareError):
     """The instrument reported an error (code and text from its error queue)."""
 
 
+class SafeStateError(InstrumentError):
+    """The read-back after the safe state disagrees: an output is still on or a source is not at 0 V."""
+
+
 class InstrumentConnectionError(HardwareError):
     """Timeout, dropped connection or malformed reply from an instrument."""
 
@@ -39,3 +45,23 @@ class HardwareValidationError(HardwareError, ValueError):
 
 class DeviceClosedError(HardwareError):
     """The device was used after :meth:`~hardware.Device.close`."""
+
+
+class SignalTerminated(SystemExit):
+    """SIGTERM turned into an exception inside a device operation, so that the safe state runs.
+
+    A :class:`SystemExit` (not an :class:`Exception`): ``except Exception`` does not swallow it and
+    an uncaught one ends the interpreter with exit status ``128 + signum`` (143 for SIGTERM).
+
+    Parameters
+    ----------
+    signum : int
+        The signal number.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + int(signum))
+        self.signum = int(signum)
+
+    def __str__(self) -> str:
+        return f"terminated by signal {self.signum} (exit status {128 + self.signum})"

@@ -120,6 +120,8 @@ class LabDevice(Device):
     compliance_policy : {"raise", "record"}
     """
 
+    _abort_on_signals = True  # SIGTERM inside apply/read reaches the safe state (hardware.device)
+
     def __init__(self, channel_map: str | Path | Mapping[str, Any], *,
                  adapters: Mapping[str, Any] | None = None,
                  mode: str = "step", ramp_steps: int = 10, ramp_pause_s: float = 0.01, pace: bool = True,
