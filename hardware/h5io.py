@@ -1,9 +1,10 @@
 """Stream measurements to HDF5 in flushed chunks; the file says where a run stopped.
 
-Layout (format ``nanowire-hil/measurement``, version 1)::
+Layout (format ``nanowire-hil/measurement``, version 2)::
 
     /            attrs: format, format_version, status ("running" | "complete" | "aborted"),
                         n_complete (steps safely on disk), chunk_steps, message, device metadata (JSON),
+                        measurement_metadata (JSON: the first batch's Measurement.metadata),
                         input_names, output_names, ground_names (JSON lists), dt_s
     /t_s               (n,)            float64
     /input_V           (n, n_inputs)   float64
@@ -11,15 +12,25 @@ Layout (format ``nanowire-hil/measurement``, version 1)::
     /input_current_A   (n, n_inputs)   float64
     /ground_current_A  (n, n_ground)   float64
     /compliance        (n, n_inputs)   bool
+    /node_voltage_V    (n, n_probe)    float64, only when the batches carry it
 
-Datasets grow by one chunk at a time: a chunk is written, ``n_complete`` updated and the file
-flushed before the next one starts. A killed client therefore leaves a file whose first
-``n_complete`` rows are valid and whose ``status`` is still ``"running"`` (it never got to write
-``"complete"`` or ``"aborted"``): :func:`read_measurement` returns those rows and the status.
+One dataset per array field of :class:`~hardware.Measurement`: the list is derived from the
+dataclass, so a new field is either stored or makes the writer fail; it is never dropped. A field
+of width 0 (a device without output or ground electrodes) is stored as shape ``(n, 0)``. Version 1
+files (no ``node_voltage_V``, no ``measurement_metadata``) are still read.
+
+The file is created complete (every attribute and dataset, no steps) under a temporary name and
+renamed into place, so a failure while creating it leaves no file (or, with ``force``, the old one).
+Datasets then grow by one chunk at a time: a chunk is written, ``n_complete`` updated and the file
+flushed before the next one starts. A writer that fails therefore leaves a file whose first
+``n_complete`` rows are valid, with ``status="aborted"`` and the error message; a killed client
+leaves ``status="running"`` (it never got to write ``"complete"`` or ``"aborted"``).
+:func:`read_measurement` returns those rows and the status.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -38,12 +49,19 @@ __all__ = ["FORMAT", "MeasurementFileError", "MeasurementWriter", "read_measurem
 log = logging.getLogger(__name__)
 
 FORMAT = "nanowire-hil/measurement"
-FORMAT_VERSION = 1
-_FIELDS = ("t_s", "input_V", "output_V", "input_current_A", "ground_current_A", "compliance")
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
+#: Every array field of Measurement, in declaration order (``metadata`` is stored as JSON).
+_FIELDS = tuple(f.name for f in dataclasses.fields(Measurement) if f.name != "metadata")
+#: Fields that may be None (their dataset exists only when the batches carry them).
+_OPTIONAL = tuple(f.name for f in dataclasses.fields(Measurement) if f.name in _FIELDS and f.default is None)
+#: Column role of each field that is always present (None: one value per step).
+_COLUMNS = {"t_s": None, "input_V": "input", "output_V": "output", "input_current_A": "input",
+            "ground_current_A": "ground", "compliance": "input"}
 
 
 class MeasurementFileError(HardwareError):
-    """A measurement file is missing, foreign, or would be overwritten."""
+    """A measurement file is missing, foreign, damaged, or would be overwritten."""
 
 
 def _json_default(o: Any) -> Any:
@@ -54,6 +72,16 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
+def _create(f: Any, name: str, width: int | None, chunk_steps: int, dtype: Any) -> None:
+    """A dataset growing along steps; a zero width is stored as shape (n, 0)."""
+    if width is None:
+        f.create_dataset(name, shape=(0,), maxshape=(None,), chunks=(chunk_steps,), dtype=dtype)
+    else:
+        # HDF5 cannot chunk a fixed dimension of size 0: leave the width unlimited instead
+        f.create_dataset(name, shape=(0, width), maxshape=(None, width if width else None),
+                         chunks=(chunk_steps, max(width, 1)), dtype=dtype)
+
+
 class MeasurementWriter:
     """Write :class:`~hardware.Measurement` batches to an HDF5 file in flushed chunks.
 
@@ -62,13 +90,13 @@ class MeasurementWriter:
     path : str or Path
         Output file.
     input_names, output_names, ground_names : sequence of str
-        Column names (from the device).
+        Column names (from the device); any of them may be empty but the inputs.
     chunk_steps : int
         Steps buffered before a chunk is written and flushed (>= 1).
     metadata : dict, optional
         Provenance stored as JSON in the ``metadata`` attribute.
     force : bool
-        Overwrite an existing file.
+        Overwrite an existing file (replaced only once the new file is created).
     """
 
     def __init__(self, path: str | Path, *, input_names: Any, output_names: Any, ground_names: Any = (),
@@ -76,33 +104,32 @@ class MeasurementWriter:
                  force: bool = False) -> None:
         import h5py
 
+        from nwphys._hdf5 import write_atomically
+
         self.path = Path(path)
         if self.path.exists() and not force:
             raise MeasurementFileError(f"output {str(self.path)!r} exists; pass force=True to overwrite it")
         self.chunk_steps = check_int("chunk_steps", chunk_steps, low=1)
+        missing = [n for n in _FIELDS if n not in _OPTIONAL and n not in _COLUMNS]
+        if missing:  # a new required field of Measurement needs a column rule here
+            raise MeasurementFileError(f"Measurement field(s) {missing} have no column rule in {__name__}")
         self.names = {"input": list(input_names), "output": list(output_names), "ground": list(ground_names)}
-        widths = {"t_s": None, "input_V": len(self.names["input"]), "output_V": len(self.names["output"]),
-                  "input_current_A": len(self.names["input"]), "ground_current_A": len(self.names["ground"]),
-                  "compliance": len(self.names["input"])}
-        self._f = h5py.File(self.path, "w")
-        f = self._f
-        f.attrs["format"] = FORMAT
-        f.attrs["format_version"] = FORMAT_VERSION
-        f.attrs["status"] = "running"
-        f.attrs["n_complete"] = 0
-        f.attrs["chunk_steps"] = self.chunk_steps
-        f.attrs["message"] = ""
-        f.attrs["dt_s"] = float("nan")
-        f.attrs["metadata"] = json.dumps(metadata or {}, default=_json_default)
-        for role, names in self.names.items():
-            f.attrs[f"{role}_names"] = json.dumps(names)
-        for name, w in widths.items():
-            shape = (0,) if w is None else (0, w)
-            maxshape = (None,) if w is None else (None, w)
-            chunks = (self.chunk_steps,) if w is None else (self.chunk_steps, max(w, 1))
-            f.create_dataset(name, shape=shape, maxshape=maxshape, chunks=chunks,
-                             dtype=bool if name == "compliance" else np.float64)
-        f.flush()
+        self._widths: dict[str, int | None] = {
+            k: None if role is None else len(self.names[role]) for k, role in _COLUMNS.items()}
+        attrs = {"format": FORMAT, "format_version": FORMAT_VERSION, "status": "running", "n_complete": 0,
+                 "chunk_steps": self.chunk_steps, "message": "", "dt_s": float("nan"),
+                 "metadata": json.dumps(metadata or {}, default=_json_default),
+                 "measurement_metadata": "{}",
+                 **{f"{role}_names": json.dumps(names) for role, names in self.names.items()}}
+
+        def fill(f: Any) -> None:
+            f.attrs.update(attrs)
+            for name, w in self._widths.items():
+                _create(f, name, w, self.chunk_steps, bool if name == "compliance" else np.float64)
+
+        write_atomically(self.path, fill)
+        self._f = h5py.File(self.path, "a")
+        self._optional: dict[str, int] | None = None  # optional field -> width, fixed by the first batch
         self._buf: list[Measurement] = []
         self._n_buf = 0
         self.n_complete = 0
@@ -115,6 +142,35 @@ class MeasurementWriter:
         return cls(path, input_names=device.input_names, output_names=device.output_names,
                    ground_names=device.ground_names, **kwargs)
 
+    def _check_fields(self, m: Measurement) -> None:
+        for name, w in self._widths.items():
+            got = getattr(m, name).shape[1:]
+            if got != (() if w is None else (w,)):
+                raise HardwareValidationError(
+                    f"measurement field {name} has {got[0] if got else 1} column(s), the file "
+                    f"{w if w is not None else 1}")
+        present = {n: getattr(m, n) for n in _OPTIONAL if getattr(m, n) is not None}
+        if self._optional is None:
+            self._optional = {}
+            for name, a in present.items():
+                if a.ndim != 2:
+                    raise HardwareValidationError(
+                        f"measurement field {name} must be 2-D, got shape {a.shape}")
+                _create(self._f, name, a.shape[1], self.chunk_steps, bool if a.dtype == bool else np.float64)
+                self._optional[name] = a.shape[1]
+            self._f.attrs["measurement_metadata"] = json.dumps(m.metadata, default=_json_default)
+            return
+        for name in _OPTIONAL:
+            if (name in present) != (name in self._optional):
+                raise HardwareValidationError(
+                    f"measurement field {name} is {'present' if name in present else 'None'} in this batch "
+                    f"but {'present' if name in self._optional else 'None'} in the first one; every batch "
+                    "of a file must carry the same fields")
+            if name in present and present[name].shape[1] != self._optional[name]:
+                raise HardwareValidationError(
+                    f"measurement field {name} has {present[name].shape[1]} column(s), the file "
+                    f"{self._optional[name]}")
+
     def append(self, m: Measurement) -> None:
         """Buffer a batch; write and flush every full chunk."""
         if self.status != "running":
@@ -123,6 +179,7 @@ class MeasurementWriter:
             raise HardwareValidationError(
                 f"measurement columns ({m.input_V.shape[1]} inputs, {m.output_V.shape[1]} outputs) do not "
                 f"match the file ({len(self.names['input'])}, {len(self.names['output'])})")
+        self._check_fields(m)
         if np.isnan(self._f.attrs["dt_s"]) and "dt_s" in m.metadata:
             self._f.attrs["dt_s"] = float(m.metadata["dt_s"])
         self._buf.append(m)
@@ -130,20 +187,23 @@ class MeasurementWriter:
         while self._n_buf >= self.chunk_steps:
             self._write(self.chunk_steps)
 
+    def _stored(self) -> tuple[str, ...]:
+        return (*self._widths, *(self._optional or {}))
+
     def _write(self, n: int) -> None:
         allm = Measurement.concatenate(self._buf)
-        head = {k: getattr(allm, k)[:n] for k in _FIELDS}
         n0 = self.n_complete
-        for k in _FIELDS:
+        for k in self._stored():
             ds = self._f[k]
             ds.resize(n0 + n, axis=0)
-            ds[n0:n0 + n] = head[k]
+            ds[n0:n0 + n] = getattr(allm, k)[:n]
         self.n_complete = n0 + n
         self._f.attrs["n_complete"] = self.n_complete
         self._f.flush()
         rest = allm.n_steps - n
         self._buf = [] if rest == 0 else [Measurement(
-            **{k: getattr(allm, k)[n:] for k in _FIELDS}, node_voltage_V=None, metadata=allm.metadata)]
+            **{k: (None if getattr(allm, k) is None else getattr(allm, k)[n:]) for k in _FIELDS},
+            metadata=allm.metadata)]
         self._n_buf = rest
 
     def flush(self) -> None:
@@ -186,13 +246,16 @@ def read_measurement(path: str | Path) -> tuple[Measurement, dict[str, Any]]:
     Returns
     -------
     measurement : Measurement
+        Every field; ``node_voltage_V`` is None when the file has none. ``metadata`` is the first
+        batch's metadata with ``dt_s`` and the electrode names of the file.
     info : dict
         ``status``, ``n_complete``, ``message``, ``chunk_steps``, ``dt_s``, ``metadata`` (dict).
 
     Raises
     ------
     MeasurementFileError
-        Missing, unreadable or foreign file.
+        Missing, unreadable, foreign or damaged file (a dataset or attribute missing, fewer rows
+        than ``n_complete``).
     """
     import h5py
 
@@ -207,13 +270,31 @@ def read_measurement(path: str | Path) -> tuple[Measurement, dict[str, Any]]:
         if f.attrs.get("format") != FORMAT:
             raise MeasurementFileError(
                 f"{str(p)!r} is not a {FORMAT} file (format={f.attrs.get('format')!r})")
-        n = int(f.attrs["n_complete"])
-        data = {k: f[k][:n] for k in _FIELDS}
-        info = {"status": str(f.attrs["status"]), "n_complete": n, "message": str(f.attrs["message"]),
-                "chunk_steps": int(f.attrs["chunk_steps"]), "dt_s": float(f.attrs["dt_s"]),
-                "metadata": json.loads(f.attrs["metadata"])}
-        names = {r: json.loads(f.attrs[f"{r}_names"]) for r in ("input", "output", "ground")}
-    m = Measurement(**data, metadata={"dt_s": info["dt_s"], **{f"{r}_names": v for r, v in names.items()}})
+        version = f.attrs.get("format_version")
+        if version is None or int(version) not in _READABLE_VERSIONS:
+            raise MeasurementFileError(
+                f"{str(p)!r} has format version {version!r}; this version reads "
+                f"{', '.join(map(str, _READABLE_VERSIONS))}")
+        try:
+            n = int(f.attrs["n_complete"])
+            data: dict[str, Any] = {}
+            for k in _FIELDS:
+                if k not in f and k in _OPTIONAL:
+                    data[k] = None
+                    continue
+                if f[k].shape[0] < n:
+                    raise MeasurementFileError(
+                        f"{str(p)!r} is damaged: dataset {k} has {f[k].shape[0]} rows, n_complete={n}")
+                data[k] = f[k][:n]
+            info = {"status": str(f.attrs["status"]), "n_complete": n, "message": str(f.attrs["message"]),
+                    "chunk_steps": int(f.attrs["chunk_steps"]), "dt_s": float(f.attrs["dt_s"]),
+                    "metadata": json.loads(f.attrs["metadata"])}
+            names = {r: json.loads(f.attrs[f"{r}_names"]) for r in ("input", "output", "ground")}
+            meta = json.loads(f.attrs.get("measurement_metadata", "{}"))
+        except KeyError as exc:
+            raise MeasurementFileError(f"{str(p)!r} is damaged or incomplete: {exc}") from None
+    meta.update({"dt_s": info["dt_s"], **{f"{r}_names": v for r, v in names.items()}})
+    m = Measurement(**data, metadata=meta)
     return m, info
 
 

@@ -31,12 +31,14 @@ Outputs in the results directory (all written atomically: a temporary file + ``o
 
 * ``cells/<dataset>__<backend>.json``: one file per finished cell, written as soon as the cell
   finishes. Re-running the same command skips every cell whose file exists with the same
-  configuration fingerprint (resume); a cell with a different fingerprint is an
-  :class:`~nwmodel.errors.ExperimentError` unless ``force``.
+  configuration fingerprint (resume); a cell with a different fingerprint, or a cell file that
+  is corrupt or truncated, is an :class:`~nwmodel.errors.ExperimentError` naming the file unless
+  ``force`` (which recomputes the cell). Both are found before any cell runs.
 * ``comparison.csv`` (one row per cell), ``comparison.md`` (mean +- std per dataset x backend and
   wall time per backend), ``comparison.png`` (scores per dataset, one bar per backend) and
   ``comparison.h5`` (every cell: configuration, selected parameters, validation score of every
-  configuration, test scores), rebuilt from the cell files after each run.
+  configuration, test scores), rebuilt after each run from every cell file of the directory, so a
+  run over a subset of datasets or backends keeps the cells of earlier runs in the reports.
 
 Scale-out: model selection maps (configuration, seed) tasks through ``mapper``; with Dask pass
 :func:`dask_mapper` of a ``distributed.Client`` (a ``LocalCluster`` or an existing scheduler).
@@ -154,7 +156,11 @@ class CellResult:
 
 @dataclass(frozen=True)
 class ComparisonResult:
-    """All cells of a comparison, what ran now and what was resumed, and the output files."""
+    """All cells of a results directory, what ran now and what was resumed, and the output files.
+
+    ``cells`` holds every stored cell (this run's in plan order, then earlier runs' cells), as the
+    reports do; ``executed`` and ``skipped`` name this run's cells.
+    """
 
     cells: list[CellResult]
     executed: list[str]
@@ -441,20 +447,37 @@ def _cell_key(dataset: str, backend: str) -> str:
     return f"{safe}__{backend}"
 
 
+def _read_cell_file(path: Path) -> dict[str, Any]:
+    """The JSON object of a cell file; :class:`ExperimentError` naming it when corrupt or truncated."""
+    try:
+        obj = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        why = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    else:
+        fields = {f.name for f in dataclasses.fields(CellResult) if f.default is dataclasses.MISSING
+                  and f.default_factory is dataclasses.MISSING}
+        if isinstance(obj, dict) and fields <= set(obj):
+            return obj
+        why = "not a cell record" if not isinstance(obj, dict) else \
+            f"fields {sorted(fields - set(obj))} missing"
+    raise ExperimentError(
+        f"cell file {str(path)!r} is corrupt or truncated ({why}); rerun its cell with --force to "
+        "recompute it, or delete the file"
+    )
+
+
 def load_cells(out_dir: str | os.PathLike[str]) -> list[CellResult]:
-    """Read every finished cell of a results directory (sorted by file name)."""
+    """Read every finished cell of a results directory (sorted by file name).
+
+    Raises
+    ------
+    ExperimentError
+        A cell file is corrupt or truncated (not JSON, or not a cell record); the message names it.
+    """
     folder = Path(out_dir) / "cells"
     if not folder.is_dir():
         return []
-    cells = []
-    for p in sorted(folder.glob("*.json")):
-        try:
-            cells.append(CellResult.from_json(json.loads(p.read_text())))
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise ExperimentError(
-                f"cell file {str(p)!r} is unreadable ({exc}); delete it to rerun the cell"
-            ) from None
-    return cells
+    return [CellResult.from_json(_read_cell_file(p)) for p in sorted(folder.glob("*.json"))]
 
 
 def run_comparison(
@@ -491,14 +514,23 @@ def run_comparison(
     progress : bool
         Progress bars (cells, and model selection inside each cell).
     force : bool
-        Rerun cells whose stored fingerprint differs instead of raising.
+        Rerun cells whose stored fingerprint differs, or whose file is corrupt or truncated,
+        instead of raising.
     write : bool
-        Write ``comparison.{csv,md,png,h5}`` at the end.
+        Write ``comparison.{csv,md,png,h5}`` at the end, over every cell stored in ``out_dir``.
 
     Returns
     -------
     ComparisonResult
-        ``executed`` lists the cells run now, ``skipped`` those resumed from their files.
+        ``executed`` lists the cells run now, ``skipped`` those resumed from their files;
+        ``cells`` every stored cell.
+
+    Raises
+    ------
+    ExperimentError
+        Before any cell runs: a stored cell of this run has a different configuration, or a cell
+        file is corrupt or truncated (without ``force``; a corrupt file of a cell outside this
+        run is refused even with ``force``).
     """
     from ._checks import check_choice, check_int
 
@@ -514,52 +546,65 @@ def run_comparison(
     out = Path(out_dir)
     spec = device if device is not None else SimulatedDeviceSpec()
     plan = [(d, b) for d in datasets for b in backends]
-    executed: list[str] = []
+    # Preflight, before any cell runs: the cells to run now, resume or refuse, and every stored
+    # cell file readable (the reports cover them all).
+    todo: list[tuple[Any, str, str, str]] = []  # (dataset, backend, key, fingerprint)
     skipped: list[str] = []
+    for d, b in plan:
+        name = d if isinstance(d, str) else str(d.name)
+        key = _cell_key(name, b)
+        fp = _fingerprint({
+            "dataset": name, "backend": b, "grid": grid,
+            "grid_values": _grid_for(b, grid, grids), "n_seeds": n_seeds,
+            "device": dataclasses.asdict(spec) if b in _PHYSICAL else None,
+            "max_train": max_train, "max_test": max_test,
+        })
+        path = out / "cells" / f"{key}.json"
+        if path.exists():
+            try:
+                stored = _read_cell_file(path)
+            except ExperimentError:
+                if not force:
+                    raise
+                stored = {}
+            if stored.get("fingerprint") == fp:
+                skipped.append(key)
+                continue
+            if stored and not force:
+                raise ExperimentError(
+                    f"{str(path)!r} holds cell {key} of a different configuration; use another "
+                    "output directory or --force to rerun it"
+                )
+        todo.append((d, b, key, fp))
+    keys = [_cell_key(d if isinstance(d, str) else str(d.name), b) for d, b in plan]
+    for p in sorted((out / "cells").glob("*.json")):
+        if p.stem not in keys:
+            _read_cell_file(p)
+    executed: list[str] = []
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(plan), desc="cells", unit="cell")
+        bar = tqdm(total=len(plan), initial=len(skipped), desc="cells", unit="cell")
     try:
-        for d, b in plan:
-            name = d if isinstance(d, str) else str(d.name)
-            key = _cell_key(name, b)
-            fp = _fingerprint({
-                "dataset": name, "backend": b, "grid": grid,
-                "grid_values": _grid_for(b, grid, grids), "n_seeds": n_seeds,
-                "device": dataclasses.asdict(spec) if b in _PHYSICAL else None,
-                "max_train": max_train, "max_test": max_test,
-            })
-            path = out / "cells" / f"{key}.json"
-            if path.exists():
-                stored = json.loads(path.read_text())
-                if stored.get("fingerprint") == fp:
-                    skipped.append(key)
-                    if bar is not None:
-                        bar.update(1)
-                    continue
-                if not force:
-                    raise ExperimentError(
-                        f"{str(path)!r} holds cell {key} of a different configuration; use another "
-                        "output directory or --force to rerun it"
-                    )
+        for d, b, key, fp in todo:
             if bar is not None:
                 bar.set_postfix_str(key)
             res = run_cell(d, b, grid=grid, grids=grids, n_seeds=n_seeds, data_dir=data_dir, device=spec,
                            max_train=max_train, max_test=max_test, mapper=mapper, progress=progress,
                            fingerprint=fp)
-            _write_json_atomic(path, res.to_json())
+            _write_json_atomic(out / "cells" / f"{key}.json", res.to_json())
             executed.append(key)
             if bar is not None:
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
-    keys = [_cell_key(d if isinstance(d, str) else str(d.name), b) for d, b in plan]
+    # The reports list every stored cell: this run's in plan order, then those of earlier runs
+    # (other datasets or backends) in file-name order.
     order = {k: i for i, k in enumerate(keys)}
-    cells = [c for c in load_cells(out) if _cell_key(c.dataset, c.backend) in order]
-    cells.sort(key=lambda c: order[_cell_key(c.dataset, c.backend)])
+    cells = load_cells(out)
+    cells.sort(key=lambda c: order.get(_cell_key(c.dataset, c.backend), len(order)))
     paths = write_outputs(cells, out) if write else {}
     return ComparisonResult(cells=cells, executed=executed, skipped=skipped, paths=paths)
 

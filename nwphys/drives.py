@@ -33,6 +33,7 @@ from .errors import ValidationError
 
 __all__ = [
     "DC",
+    "DEFAULT_MAX_ABS_V",
     "Drive",
     "PiecewiseLinear",
     "Pulse",
@@ -41,6 +42,10 @@ __all__ = [
     "Waveform",
     "parse_drive",
 ]
+
+
+#: Default voltage limit of a driven electrode in volts (as ``hardware.Electrode.max_abs_V``).
+DEFAULT_MAX_ABS_V = 10.0
 
 
 class Waveform:
@@ -52,6 +57,12 @@ class Waveform:
     def breakpoints(self, t0_s: float, t1_s: float) -> np.ndarray:
         """Discontinuities of the waveform or its slope in ``(t0_s, t1_s)``; none by default."""
         return np.zeros(0)
+
+    def max_abs_V(self, t0_s: float, t1_s: float) -> float:
+        """Largest ``|V(t)|`` in volts over ``[t0_s, t1_s]`` (the built-in waveforms give a bound
+        over all times; this default samples 10,001 points and the breakpoints)."""
+        t = np.concatenate([np.linspace(t0_s, t1_s, 10_001), self.breakpoints(t0_s, t1_s)])
+        return float(np.max(np.abs(self(t))))
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,9 @@ class DC(Waveform):
 
     def __call__(self, t_s: Any) -> np.ndarray:
         return np.full(np.shape(t_s), self.value_V)
+
+    def max_abs_V(self, t0_s: float, t1_s: float) -> float:
+        return abs(self.value_V)
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,9 @@ class Pulse(Waveform):
             on &= k < self.count
         return np.where(on, self.amp_V, self.low_V)
 
+    def max_abs_V(self, t0_s: float, t1_s: float) -> float:
+        return max(abs(self.amp_V), abs(self.low_V))
+
     def breakpoints(self, t0_s: float, t1_s: float) -> np.ndarray:
         k0 = max(0, int(np.floor((t0_s - self.delay_s) / self.period_s)))
         k1 = int(np.ceil((t1_s - self.delay_s) / self.period_s)) + 1
@@ -137,6 +154,9 @@ class Sine(Waveform):
         t = np.asarray(t_s, dtype=float)
         return self.offset_V + self.amp_V * np.sin(2 * np.pi * self.freq_Hz * t + self.phase_rad)
 
+    def max_abs_V(self, t0_s: float, t1_s: float) -> float:
+        return abs(self.offset_V) + abs(self.amp_V)
+
 
 @dataclass(frozen=True)
 class PiecewiseLinear(Waveform):
@@ -159,6 +179,9 @@ class PiecewiseLinear(Waveform):
 
     def __call__(self, t_s: Any) -> np.ndarray:
         return np.interp(np.asarray(t_s, dtype=float), self.times_s, self.values_V)
+
+    def max_abs_V(self, t0_s: float, t1_s: float) -> float:
+        return float(np.max(np.abs(self.values_V)))
 
     def breakpoints(self, t0_s: float, t1_s: float) -> np.ndarray:
         t = self.times_s
@@ -194,6 +217,9 @@ class Sampled(Waveform):
             return np.interp(x, np.arange(self.values_V.size), self.values_V)
         k = np.clip(np.floor(x + 1e-9), 0, self.values_V.size - 1).astype(np.int64)
         return self.values_V[k]
+
+    def max_abs_V(self, t0_s: float, t1_s: float) -> float:
+        return float(np.max(np.abs(self.values_V)))
 
     def breakpoints(self, t0_s: float, t1_s: float) -> np.ndarray:
         t = self.t0_s + self.dt_s * np.arange(1, self.values_V.size)
@@ -272,6 +298,23 @@ class Drive:
                 raise ValidationError(
                     f"drive names electrode {n!r}, not found; known electrodes: {', '.join(electrode_names)}"
                 )
+
+    def digest(self) -> str:
+        """SHA-256 (64 hex digits) of the drive's full content.
+
+        Covers every driven electrode in column order with its waveform's class and every
+        parameter (sampled values, PWL knots and float parameters as exact binary64 bytes) and the
+        floating electrodes. Two drives with equal digests apply the same voltages; the spec string
+        does not identify a drive (:meth:`to_spec` prints ``<Sampled>`` for any sampled waveform).
+
+        Raises
+        ------
+        ValidationError
+            If a custom waveform holds a value with no exact encoding (e.g. a function).
+        """
+        from ._digest import sha256_of
+
+        return sha256_of("nwphys.Drive", list(self.waveforms.items()), list(self.floating))
 
     def to_spec(self) -> str:
         """A readable description (a parseable spec for DC/pulse/sine/pwl waveforms)."""

@@ -51,8 +51,8 @@ import numpy as np
 
 from ._validation import check_choice, check_int, check_real
 from .circuit import Circuit
-from .drives import Drive, parse_drive
-from .errors import IntegrationError, SolverError, ValidationError
+from .drives import DEFAULT_MAX_ABS_V, Drive, parse_drive
+from .errors import BudgetError, IntegrationError, SolverError, ValidationError
 from .implicit import StiffIntegrator
 from .junctions import JunctionModel
 from .nodal import NodalSolver
@@ -85,6 +85,8 @@ IVP_METHODS: tuple[str, ...] = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA
 #: Every method name accepted by :func:`simulate`.
 METHODS: tuple[str, ...] = ("sdirk2", "exact", "ivp", *IVP_METHODS)
 DEFAULT_IVP_METHOD = "LSODA"
+#: Default step budget of :func:`simulate` (``duration_s / dt_s``).
+DEFAULT_MAX_STEPS = 100_000_000
 
 
 # ---------------------------------------------------------------------------- results
@@ -147,6 +149,58 @@ class SimulationResult:
 
 
 # ---------------------------------------------------------------------------- simulate
+def _check_drive_physics(drive: Drive, duration_s: float, max_abs_V: Any) -> None:
+    """Refuse a drive with no reference or beyond the electrodes' voltage limits."""
+    if len(drive.driven) < 2:
+        raise ValidationError(
+            f"drive {drive.spec!r} drives only electrode {drive.driven[0]!r} and leaves every other one "
+            f"floating: no current can flow without a reference; ground another electrode "
+            f"(e.g. '...;out=gnd') or drive it")
+    if isinstance(max_abs_V, Mapping):
+        unknown = sorted(set(max_abs_V) - set(drive.driven) - set(drive.floating))
+        limits = {n: check_real(f"max_abs_V[{n!r}]", max_abs_V.get(n, DEFAULT_MAX_ABS_V), low=0.0,
+                                low_open=True) for n in drive.driven}
+        if unknown:
+            raise ValidationError(f"max_abs_V names electrode(s) {unknown} that the drive does not drive")
+    else:
+        lim = check_real("max_abs_V", max_abs_V, low=0.0, low_open=True)
+        limits = dict.fromkeys(drive.driven, lim)
+    for name, w in drive.waveforms.items():
+        v = float(w.max_abs_V(0.0, duration_s))
+        if not v <= limits[name]:
+            raise ValidationError(
+                f"the drive of electrode {name!r} reaches {v:.4g} V, above its limit max_abs_V="
+                f"{limits[name]:g} V; lower the drive or raise max_abs_V (as on a device's electrode)")
+
+
+def _check_record_budget(
+    n_rows: int, n_junctions: int, n_electrodes: int, n_probe: int, out_path: Any, memory_limit: Any
+) -> None:
+    """Refuse a run whose records would not fit in memory or on the output's disk."""
+    import shutil
+    from pathlib import Path
+
+    from .network import physical_memory_bytes
+
+    need = 8.0 * n_rows * (1 + n_junctions + 2 * n_electrodes + n_probe)
+    limit = (physical_memory_bytes() / 2 if memory_limit is None
+             else check_real("memory_limit_bytes", memory_limit, low=0.0, low_open=True))
+    if need > limit:
+        raise BudgetError(
+            f"{n_rows} records of {n_junctions} junctions need {need / 2**30:.3g} GiB in memory, above "
+            f"the budget memory_limit_bytes={limit / 2**30:.3g} GiB; record less often (record_every), "
+            f"shorten the run or raise the budget")
+    if out_path is not None:
+        parent = Path(out_path).expanduser().resolve().parent
+        if parent.is_dir():
+            free = shutil.disk_usage(parent).free
+            if 2 * need > 0.9 * free:
+                raise BudgetError(
+                    f"the run file {str(out_path)!r} and its chunks need about {2 * need / 2**30:.3g} GiB, "
+                    f"more than 90 % of the {free / 2**30:.3g} GiB free in {str(parent)!r}; record less "
+                    f"often (record_every), shorten the run or free space")
+
+
 def simulate(
     circuit_or_network: Any,
     drive: Drive | str | Mapping[str, Any],
@@ -172,6 +226,9 @@ def simulate(
     progress: bool = False,
     callback: Callable[[dict[str, Any]], bool | None] | None = None,
     run_info: Mapping[str, Any] | None = None,
+    max_abs_V: float | Mapping[str, float] = DEFAULT_MAX_ABS_V,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    memory_limit_bytes: float | None = None,
 ) -> SimulationResult:
     """Simulate a nanowire device under an electrode drive.
 
@@ -218,10 +275,21 @@ def simulate(
     backend : str
         Nodal solver backend.
     out_path : path-like, optional
-        Stream the records to this HDF5 run file in chunks of ``chunk_records`` records, with a
-        checkpoint after each chunk.
+        Stream the records to this HDF5 run file in chunks of ``chunk_records`` records, each
+        committed atomically with the checkpoint after it (:mod:`nwphys.runfile`): a process killed
+        at any moment leaves no file, or a file that reads and resumes from its last committed
+        chunk.
     resume : bool
-        Continue an interrupted run in ``out_path`` from its last checkpoint (same parameters).
+        Continue an interrupted run in ``out_path`` from its last committed chunk, to the same
+        records as an uninterrupted run. Refused (:class:`~nwphys.errors.DeviceFileError` naming
+        each differing item, stored and given value) unless every parameter that changes the
+        records equals the stored one: ``method``, ``dt_s``, ``duration_s``, ``record_every``,
+        ``chunk_records``, ``rtol``, ``atol``, ``max_step_s``, ``ivp_jacobian``, the resolved
+        nodal ``backend``, ``record_nodes``, the junction model and its parameters, the electrode
+        names, the driven electrodes, the SHA-256 of the drive's full content (every sampled
+        value, exact bytes), of the circuit (the device) and of the initial state, and every item
+        of ``run_info``. ``guard`` and ``max_step_fraction`` only decide whether ``"exact"`` stops,
+        not the records, and may change.
     force : bool
         Overwrite an existing ``out_path`` (when not resuming).
     chunk_records : int
@@ -233,6 +301,18 @@ def simulate(
         the run (status 1; resumable from ``out_path``).
     run_info : mapping, optional
         Extra JSON-serialisable items stored with the run parameters (e.g. the device path).
+    max_abs_V : float or mapping of str to float
+        Voltage limit of the driven electrodes in volts (one value, or per electrode name; default
+        10 V, the default limit of a :class:`hardware.Electrode`): a drive whose ``|V|`` exceeds
+        it anywhere in ``[0, duration_s]`` is refused before any work, as a device would refuse it.
+    max_steps : int
+        Budget of steps ``duration_s / dt_s`` (default 1e8); a longer run is refused
+        (:class:`~nwphys.errors.BudgetError`) before any work.
+    memory_limit_bytes : float, optional
+        Budget for the records held in memory (8 bytes per value: time, states, electrode currents
+        and voltages, probed nodes); default half the machine's memory. With ``out_path`` the run
+        file and its chunks need about twice the records on disk, which must fit in 90 % of the
+        free space of the output directory.
 
     Returns
     -------
@@ -241,7 +321,10 @@ def simulate(
     Raises
     ------
     ValidationError
-        Bad arguments (the message names the parameter).
+        Bad arguments (the message names the parameter), a drive beyond ``max_abs_V``, or a drive
+        with no reference (a single driven electrode and every other one floating).
+    BudgetError
+        The run would exceed ``max_steps``, ``memory_limit_bytes`` or the free disk space.
     IntegrationError
         solve_ivp failure or a non-finite state, naming the time and the junction.
     """
@@ -279,6 +362,12 @@ def simulate(
         )
     re_ = check_int("record_every", record_every, low=1)
     chunk = check_int("chunk_records", chunk_records, low=1)
+    _check_drive_physics(drive, duration, max_abs_V)
+    budget = check_int("max_steps", max_steps, low=1)
+    if n_steps > budget:
+        raise BudgetError(
+            f"duration_s={duration:g} s at dt_s={dt:g} s is {n_steps:.3g} steps, above the budget "
+            f"max_steps={budget}; use a longer dt_s, a shorter duration or raise max_steps")
     if rtol is None:
         rtol = DEFAULT_RTOL if method == "sdirk2" else 1e-6
     if atol is None:
@@ -296,14 +385,18 @@ def simulate(
         g0 = network.state
     g = model.resting_state(n_j) if g0 is None else check_state("g0", g0, model, n_j)
     probe = check_nodes(record_nodes, circuit.n_nodes)
+    _check_record_budget(n_steps // re_ + 1, n_j, circuit.n_electrodes, 0 if probe is None else probe.size,
+                         out_path, memory_limit_bytes)
     solver = NodalSolver(circuit, driven=drive.driven, backend=backend)
     n_rows = n_steps // re_ + 1
 
     writer = None
     row0, step0 = 0, 0
     if out_path is not None:
+        from ._digest import sha256_of
         from .runfile import RunWriter
 
+        # everything that changes the records; a resume must match it item by item
         params = {
             "method": method,
             "dt_s": dt,
@@ -311,6 +404,8 @@ def simulate(
             "record_every": re_,
             "chunk_records": chunk,
             "drive": drive.spec,
+            "drive_sha256": drive.digest(),
+            "circuit_sha256": sha256_of(circuit),
             "junction_model": model.name,
             "junction_params": {
                 k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in model.params.items()
@@ -323,8 +418,9 @@ def simulate(
             "atol": atol,
             "max_step_s": max_step_s,
             "ivp_jacobian": ivp_jacobian,
+            "backend": solver.backend,
             "record_nodes": None if probe is None else probe.tolist(),
-            "g0_sum": float(np.sum(g)),
+            "g0_sha256": sha256_of(np.asarray(g, dtype=float)),
             **dict(run_info or {}),
         }
         writer = RunWriter(
@@ -333,11 +429,10 @@ def simulate(
             n_junctions=n_j,
             n_electrodes=circuit.n_electrodes,
             n_probe=0 if probe is None else probe.size,
+            record_nodes=probe,
             resume=resume,
             force=force,
         )
-        if probe is not None:
-            writer.set_record_nodes(probe)
         if writer.checkpoint is not None:
             row0, step0, _, g_ck = writer.checkpoint
             g = np.asarray(g_ck, dtype=float)
@@ -393,9 +488,7 @@ def simulate(
                 step_next = r1 * re_
             recs["t_s"] = np.arange(r0, r1) * re_ * dt
             if writer is not None:
-                writer.append(recs)
-                if r1 < n_rows:
-                    writer.write_checkpoint(rows=r1, step=step_next, t_s=step_next * dt, state=g)
+                writer.commit(recs, rows=r1, step=step_next, t_s=step_next * dt, state=g)
             else:
                 for k, v in recs.items():
                     parts[k].append(v)
@@ -418,8 +511,7 @@ def simulate(
     if integ is not None:
         n_taken, n_rejected, n_newton = integ.stats.n_steps, integ.stats.n_rejected, integ.stats.n_newton
     if writer is not None:
-        arrays = writer.read_arrays()
-        writer.finish(status=status, message=message, wall_time_s=wall, n_steps=n_taken, nfev=nfev)
+        arrays = writer.finish(status=status, message=message, wall_time_s=wall, n_steps=n_taken, nfev=nfev)
     else:
         arrays = {k: np.concatenate(v, axis=0) for k, v in parts.items() if v}
     ne = circuit.n_electrodes

@@ -1,41 +1,92 @@
-"""HDF5 run files: simulation records streamed in chunks, with a checkpoint to resume from.
+"""HDF5 run files: simulation records committed chunk by chunk, crash-safe, resumed exactly.
 
-Layout (format ``"nwhil-run"``, version 1)
------------------------------------------
-root attrs
-    ``format``, ``format_version``, ``package_version``, ``complete`` (bool), ``status``,
-    ``message``, ``wall_time_s``, ``n_steps``, ``nfev`` and the run parameters in ``params_json``
-    (method, dt_s, duration_s, record_every, chunk_records, drive spec, junction model + params,
-    electrode names, driven electrodes, recorded nodes, device path when known).
-datasets (first axis = records, resizable, chunked)
-    ``t_s`` (n_rec,), ``g`` (n_rec, n_junctions), ``electrode_current_A`` (n_rec, n_electrodes),
+Files of a run written to ``run.h5``
+------------------------------------
+``run.h5``
+    The run file. It only ever appears complete: it is written under the temporary name
+    ``run.h5.partial`` and renamed into place (:func:`nwphys._hdf5.write_atomically`), once when
+    the run starts (parameters, no records) and once when it finishes or is stopped by the
+    callback (every record, consolidated into this one file).
+``run.h5.parts/``
+    The journal of a run in progress: one HDF5 file per committed chunk,
+    ``r<first record, 12 digits>.h5``, each written the same way (temporary name, then rename),
+    holding the chunk's records and the checkpoint after them. It is removed when the run file is
+    consolidated.
+
+Crash-safety guarantee
+----------------------
+A file gets its final name only when it is complete, and is never modified in place afterwards
+(the run file is only replaced, by rename, with a newer complete version). Killing the writing
+process at any moment (SIGKILL, an out-of-memory kill, an escaping exception) therefore leaves
+either no run file (a kill before the first rename, i.e. while the empty run file is created) or
+a run file that :func:`read_run` reads with every chunk committed before the kill, and that
+``simulate(..., resume=True)`` continues from the last committed chunk to the same records as an
+uninterrupted run. Leftover ``*.partial`` files and journal chunks that do not extend the run file
+(another epoch, a gap) are ignored, and removed by the next writer. Not covered: power loss or an
+operating-system crash (nothing is fsync'ed), and two processes writing one run file at once.
+Cost: one file created and renamed per chunk, and every record written a second time when the run
+file is consolidated. Measured on a local disk (83 junctions, 20 records per chunk, ``"sdirk2"``):
+the run file adds about 3 ms per chunk to the simulation, as the in-place append of format
+version 1 did (commit alone 1-2 ms); consolidating 50 such chunks takes about 10 ms (2 ms before).
+
+Layout (format ``"nwhil-run"``, version 2)
+------------------------------------------
+run file, root attrs
+    ``format``, ``format_version``, ``package_version``, ``epoch`` (random id of this version of
+    the file), ``complete`` (bool), ``status`` (-2 running or killed, 0 finished, 1 stopped),
+    ``message``, ``wall_time_s``, ``n_steps``, ``nfev`` and the run parameters as JSON in
+    ``params_json``.
+run file, datasets (first axis = records)
+    ``t_s`` (n_rec,), ``g`` (n_rec, n_junctions), ``electrode_current_A`` and
     ``electrode_voltage_V`` (n_rec, n_electrodes), optional ``node_voltage_V`` (n_rec, n_probe)
-    and ``record_nodes`` (n_probe,).
-group ``checkpoint``
-    attrs ``rows`` (records known good), ``step`` (next fixed step to compute), ``t_s``;
-    dataset ``state`` (n_junctions,): the junction state at ``step``.
+    and ``record_nodes`` (n_probe,). Of an incomplete run only the first ``checkpoint.rows``
+    records count.
+run file, group ``checkpoint``
+    attrs ``rows`` (records committed), ``step`` (next fixed step to compute), ``t_s``; dataset
+    ``state`` (n_junctions,), the junction state at ``step`` (absent before the first chunk).
+journal chunk
+    attrs ``format = "nwhil-run-chunk"``, ``epoch`` (that of the run file it extends), ``row0``,
+    ``rows`` (``row0`` + its number of records), ``step``, ``t_s``; the record datasets of its
+    records and ``state``.
 
-Writes happen in this order: records, flush, then the checkpoint, flush. A run killed between the
-two leaves extra rows beyond ``checkpoint.rows``; resuming truncates them.
+The committed records are the run file's first ``checkpoint.rows`` records followed by the chain
+of journal chunks that carry the run file's epoch, each starting where the previous one ended; the
+last one holds the checkpoint. Version 1 files (one file appended in place) are still read.
+
+Resume rule
+-----------
+A run continues only under exactly the parameters it was started with: every item of ``params``
+(see :func:`nwphys.simulate` for what it holds: method, steps, tolerances, the drive's and the
+circuit's content digests, the junction parameters, the initial state's digest, ...) must equal
+the stored one, compared as canonical JSON (floats exactly, by their shortest round-trip
+representation). Any difference is refused with :class:`~nwphys.errors.DeviceFileError` naming
+every differing item with its stored and given value. A complete run is not resumed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._hdf5 import open_for_reading
-from .errors import DeviceFileError
+from ._hdf5 import PARTIAL_SUFFIX, open_for_reading, partial_path, write_atomically
+from .errors import DeviceFileError, ValidationError
 
-__all__ = ["RUN_FORMAT", "RunWriter", "read_run"]
+__all__ = ["RUN_FORMAT", "RunWriter", "journal_dir", "param_differences", "read_run"]
 
 RUN_FORMAT = "nwhil-run"
-RUN_FORMAT_VERSION = 1
+RUN_FORMAT_VERSION = 2
+CHUNK_FORMAT = "nwhil-run-chunk"
+_READABLE_VERSIONS = (1, 2)
 _DATASETS = ("t_s", "g", "electrode_current_A", "electrode_voltage_V", "node_voltage_V")
+_CHUNK_NAME = re.compile(r"r\d{12}\.h5(" + re.escape(PARTIAL_SUFFIX) + ")?")
+_MISSING = object()
 
 
 def _version() -> str:
@@ -55,8 +106,113 @@ def _jsonable(o: Any) -> Any:
     raise TypeError(type(o).__name__)
 
 
+def _canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=_jsonable)
+
+
+def journal_dir(path: str | os.PathLike[str]) -> Path:
+    """The journal directory of the run file ``path`` (``<path>.parts``)."""
+    p = Path(path)
+    return p.with_name(p.name + ".parts")
+
+
+def _chunk_path(path: Path, row0: int) -> Path:
+    return journal_dir(path) / f"r{row0:012d}.h5"
+
+
+def _show(value: Any, key: str) -> str:
+    if value is _MISSING:
+        return "(absent)"
+    if key.endswith("_sha256") and isinstance(value, str):
+        return value[:16]
+    text = _canonical_json(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def param_differences(stored: Mapping[str, Any], given: Mapping[str, Any]) -> list[str]:
+    """Describe every item that differs between two parameter dicts (empty: identical).
+
+    Items are compared as canonical JSON. Each entry reads ``"<name>: stored <old>, given <new>"``;
+    digests (keys ending in ``_sha256``) are named ``"<what> (sha256 of the full content)"`` and
+    shown by their first 16 hex digits.
+    """
+    out = []
+    for key in sorted(set(stored) | set(given)):
+        a, b = stored.get(key, _MISSING), given.get(key, _MISSING)
+        if a is not _MISSING and b is not _MISSING and _canonical_json(a) == _canonical_json(b):
+            continue
+        label = f"{key[: -len('_sha256')]} (sha256 of the full content)" if key.endswith("_sha256") else key
+        out.append(f"{label}: stored {_show(a, key)}, given {_show(b, key)}")
+    return out
+
+
+class _Committed:
+    """What a run file and its journal hold: committed rows, the chain of chunks, the checkpoint.
+
+    With ``read=True`` the committed records are read too (:attr:`arrays`), each chunk file being
+    opened once.
+    """
+
+    def __init__(self, f: Any, path: Path, *, read: bool = False) -> None:
+        complete = bool(f.attrs.get("complete", False))
+        n_t = int(f["t_s"].shape[0]) if "t_s" in f else 0
+        ck = f["checkpoint"] if "checkpoint" in f else None
+        if complete:
+            base = n_t
+        else:
+            base = int(ck.attrs["rows"]) if ck is not None and "rows" in ck.attrs else 0
+        if not 0 <= base <= n_t:
+            raise DeviceFileError(
+                f"run file {str(path)!r} is damaged: checkpoint.rows={base} outside [0, {n_t}] records"
+            )
+        self.epoch = f.attrs.get("epoch")
+        self.base_rows = base
+        self.checkpoint: tuple[int, int, float, np.ndarray] | None = None
+        if ck is not None and "state" in ck:
+            self.checkpoint = (base, int(ck.attrs["step"]), float(ck.attrs["t_s"]), ck["state"][...])
+        names = [name for name in _DATASETS if name in f]
+        parts: dict[str, list[np.ndarray]] = {name: [f[name][:base]] for name in names} if read else {}
+        self.chunks: list[Path] = []
+        rows = base
+        if not complete and self.epoch is not None:
+            while (c := _chunk_path(path, rows)).is_file():
+                with open_for_reading(c, "run journal chunk") as g:
+                    if g.attrs.get("format") != CHUNK_FORMAT or g.attrs.get("epoch") != self.epoch:
+                        break  # left by an earlier version of the run file
+                    r1 = int(g.attrs["rows"])
+                    if int(g.attrs["row0"]) != rows or r1 <= rows:
+                        raise DeviceFileError(
+                            f"run journal chunk {str(c)!r} is damaged: rows {int(g.attrs['row0'])}..{r1} "
+                            f"where {rows}.. was expected"
+                        )
+                    self.checkpoint = (r1, int(g.attrs["step"]), float(g.attrs["t_s"]), g["state"][...])
+                    for name, lst in parts.items():
+                        lst.append(g[name][...])
+                self.chunks.append(c)
+                rows = r1
+        self.rows = rows
+        self.arrays = {name: np.concatenate(lst, axis=0) for name, lst in parts.items()}
+
+
+def _open_run(path: Path, what: str) -> Any:
+    f = open_for_reading(path, what)
+    fmt, ver = f.attrs.get("format"), f.attrs.get("format_version")
+    if fmt != RUN_FORMAT:
+        f.close()
+        raise DeviceFileError(f"{str(path)!r} is not an nwhil run file (format attribute {fmt!r})")
+    if ver is None or int(ver) not in _READABLE_VERSIONS:
+        f.close()
+        raise DeviceFileError(
+            f"run file {str(path)!r} has format version {ver!r}; this version reads "
+            f"{', '.join(map(str, _READABLE_VERSIONS))}"
+        )
+    return f
+
+
 class RunWriter:
-    """Append-only writer of a run file (create a new file or reopen one to resume).
+    """Writer of a run file: create it (or reopen it to resume), commit chunks, consolidate.
+
+    See the module docstring for the files, the crash-safety guarantee and the resume rule.
 
     Parameters
     ----------
@@ -66,10 +222,17 @@ class RunWriter:
         Run parameters (JSON-serialisable); on resume they must equal the stored ones.
     n_junctions, n_electrodes, n_probe : int
         Widths of the record datasets (``n_probe = 0``: no node voltages).
+    record_nodes : array_like of int, shape (n_probe,), optional
+        The nodes recorded in ``node_voltage_V``.
     resume : bool
-        Reopen an incomplete file and continue from its checkpoint.
+        Reopen an incomplete run file and continue from its last committed chunk.
     force : bool
         Overwrite an existing file when not resuming.
+
+    Attributes
+    ----------
+    checkpoint : tuple (rows, step, t_s, state) or None
+        The last committed checkpoint (None for a new run or one killed before its first chunk).
     """
 
     def __init__(
@@ -80,16 +243,26 @@ class RunWriter:
         n_junctions: int,
         n_electrodes: int,
         n_probe: int,
+        record_nodes: Sequence[int] | np.ndarray | None = None,
         resume: bool = False,
         force: bool = False,
     ) -> None:
-        import h5py
-
         self.path = Path(path)
-        self._params_json = json.dumps(params, sort_keys=True, default=_jsonable)
+        self.params: dict[str, Any] = json.loads(_canonical_json(params))
+        self._widths = {"g": int(n_junctions), "electrode_current_A": int(n_electrodes),
+                        "electrode_voltage_V": int(n_electrodes)}
+        if n_probe:
+            self._widths["node_voltage_V"] = int(n_probe)
+        self._record_nodes = None if record_nodes is None else np.asarray(record_nodes, dtype=np.int64)
+        self._hdf5_rows = max(1, min(256, int(params.get("chunk_records", 256))))
         self.checkpoint: tuple[int, int, float, np.ndarray] | None = None
+        self._base_rows = 0  # records in the run file
+        self._prior: list[Path] = []  # journal chunks committed before this writer opened the run
+        self._session: list[dict[str, np.ndarray]] = []  # records committed by this writer
+        self._rows = 0
+        self._closed = False
         if resume and self.path.exists():
-            self._f = self._open_resume(h5py)
+            self._open_resume()
             return
         if self.path.exists() and not force:
             raise DeviceFileError(
@@ -97,134 +270,211 @@ class RunWriter:
                 "or resume=True (--resume) to continue it"
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = h5py.File(self.path, "w")
-        f.attrs.update(
-            {
-                "format": RUN_FORMAT,
-                "format_version": RUN_FORMAT_VERSION,
-                "package_version": _version(),
-                "complete": False,
-                "status": -2,
-                "message": "running",
-                "params_json": self._params_json,
-            }
-        )
-        rows = max(1, min(256, int(params.get("chunk_records", 256))))
-        for name, width in (
-            ("g", n_junctions),
-            ("electrode_current_A", n_electrodes),
-            ("electrode_voltage_V", n_electrodes),
-            ("node_voltage_V", n_probe),
-        ):
-            if name == "node_voltage_V" and n_probe == 0:
-                continue
-            f.create_dataset(
-                name, shape=(0, width), maxshape=(None, width), dtype="f8", chunks=(rows, max(1, width))
-            )
-        f.create_dataset("t_s", shape=(0,), maxshape=(None,), dtype="f8", chunks=(max(rows, 64),))
-        f.create_group("checkpoint")
-        self._f = f
+        self._epoch = uuid.uuid4().hex
+        empty = {name: np.zeros((0, w)) for name, w in self._widths.items()}
+        self._write_run_file({"t_s": np.zeros(0), **empty}, status=-2, message="running")
+        self._clear_journal(keep=())
 
-    def _open_resume(self, h5py: Any) -> Any:
+    # ------------------------------------------------------------------ resume
+    def _open_resume(self) -> None:
+        where = f"cannot resume {str(self.path)!r}"
         try:
-            f = h5py.File(self.path, "a")
-        except OSError as exc:
-            raise DeviceFileError(
-                f"cannot resume {str(self.path)!r}: not a readable HDF5 file ({exc})"
-            ) from None
-        if f.attrs.get("format") != RUN_FORMAT:
-            f.close()
-            raise DeviceFileError(f"cannot resume {str(self.path)!r}: not an nwhil run file")
-        if bool(f.attrs.get("complete", False)):
-            f.close()
-            raise DeviceFileError(f"cannot resume {str(self.path)!r}: the run is already complete")
-        stored = f.attrs.get("params_json", "")
-        if stored != self._params_json:
-            f.close()
-            raise DeviceFileError(
-                f"cannot resume {str(self.path)!r}: it was started with different "
-                "parameters (device, drive, method, dt, duration or model)"
-            )
-        ck = f["checkpoint"]
-        if "state" in ck:
-            rows = int(ck.attrs["rows"])
-            for name in _DATASETS:
-                if name in f and f[name].shape[0] > rows:
-                    f[name].resize(rows, axis=0)
-            self.checkpoint = (rows, int(ck.attrs["step"]), float(ck.attrs["t_s"]), ck["state"][...])
-        else:
-            for name in _DATASETS:
-                if name in f:
-                    f[name].resize(0, axis=0)
-        return f
+            f = _open_run(self.path, "run file")
+        except DeviceFileError as exc:
+            raise DeviceFileError(f"{where}: {exc}") from None
+        with f:
+            if bool(f.attrs.get("complete", False)):
+                raise DeviceFileError(f"{where}: the run is already complete")
+            if int(f.attrs["format_version"]) != RUN_FORMAT_VERSION:
+                raise DeviceFileError(
+                    f"{where}: written in run-file format version {int(f.attrs['format_version'])}, "
+                    f"which cannot be resumed; start the run again with force=True (--force)"
+                )
+            try:
+                stored = json.loads(f.attrs.get("params_json", "{}"))
+            except json.JSONDecodeError:
+                stored = {}
+            diffs = param_differences(stored, self.params)
+            if diffs:
+                raise DeviceFileError(
+                    f"{where}: it was started with different parameters: {'; '.join(diffs)}"
+                )
+            state = _Committed(f, self.path)
+        self._epoch = str(state.epoch)
+        self._base_rows, self._prior, self._rows = state.base_rows, state.chunks, state.rows
+        self.checkpoint = state.checkpoint
+        self._clear_journal(keep=state.chunks)
+        partial_path(self.path).unlink(missing_ok=True)
 
-    def append(self, records: dict[str, np.ndarray]) -> None:
-        """Append record rows (every dataset of the file must be given, same number of rows)."""
-        n = int(np.asarray(records["t_s"]).shape[0])
-        for name in _DATASETS:
-            if name not in self._f:
-                continue
-            ds = self._f[name]
-            r0 = ds.shape[0]
-            ds.resize(r0 + n, axis=0)
-            ds[r0 : r0 + n] = records[name]
-        self._f.flush()
+    # ------------------------------------------------------------------ writing
+    def _check_open(self) -> None:
+        if self._closed:
+            raise DeviceFileError(f"run file {str(self.path)!r} is closed")
 
-    def write_checkpoint(self, *, rows: int, step: int, t_s: float, state: np.ndarray) -> None:
-        """Record that ``rows`` records are complete and the state at fixed step ``step`` is ``state``."""
-        ck = self._f["checkpoint"]
-        if "state" in ck:
-            ck["state"][...] = state
-        else:
-            ck.create_dataset("state", data=state)
-        ck.attrs.update({"rows": int(rows), "step": int(step), "t_s": float(t_s)})
-        self._f.flush()
+    def commit(
+        self, records: Mapping[str, np.ndarray], *, rows: int, step: int, t_s: float, state: np.ndarray
+    ) -> None:
+        """Commit one chunk: its records and the checkpoint after them, atomically.
 
-    def set_record_nodes(self, nodes: np.ndarray) -> None:
-        """Store the node indices recorded in ``node_voltage_V``."""
-        if "record_nodes" not in self._f:
-            self._f.create_dataset("record_nodes", data=np.asarray(nodes, dtype=np.int64))
+        Parameters
+        ----------
+        records : mapping of str to ndarray
+            ``t_s`` (n,) and every record dataset of the run, n rows each.
+        rows : int
+            Records committed after this chunk (the previous count + n).
+        step : int
+            Next fixed step to compute.
+        t_s : float
+            Time of ``step`` in seconds.
+        state : ndarray, shape (n_junctions,)
+            Junction state at ``step``.
+        """
+        self._check_open()
+        t = np.asarray(records["t_s"], dtype=float).reshape(-1)
+        n = t.size
+        if int(rows) != self._rows + n:
+            raise ValidationError(f"rows must be {self._rows} + {n} = {self._rows + n}, got {rows!r}")
+        data = {"t_s": t}
+        for name, w in self._widths.items():
+            a = np.asarray(records[name], dtype=float)
+            if a.shape != (n, w):
+                raise ValidationError(f"records[{name!r}] must have shape ({n}, {w}), got {a.shape}")
+            data[name] = a
+        st = np.asarray(state, dtype=float).copy()
+        row0, epoch = self._rows, self._epoch
 
-    def finish(self, *, status: int, message: str, wall_time_s: float, n_steps: int, nfev: int) -> None:
-        """Mark the run complete (status 0) or stopped, and close the file."""
-        self._f.attrs.update(
-            {
-                "complete": status == 0,
-                "status": int(status),
-                "message": message,
-                "wall_time_s": float(wall_time_s),
-                "n_steps": int(n_steps),
-                "nfev": int(nfev),
-            }
-        )
-        self.close()
+        def fill(f: Any) -> None:
+            f.attrs.update({"format": CHUNK_FORMAT, "epoch": epoch, "row0": row0, "rows": int(rows),
+                            "step": int(step), "t_s": float(t_s)})
+            for name, a in data.items():
+                f.create_dataset(name, data=a)
+            f.create_dataset("state", data=st)
 
-    def close(self) -> None:
-        """Close the file (idempotent)."""
-        if self._f is not None and self._f.id.valid:
-            self._f.flush()
-            self._f.close()
+        c = _chunk_path(self.path, row0)
+        c.parent.mkdir(exist_ok=True)
+        write_atomically(c, fill, in_memory=sum(a.nbytes for a in data.values()) < 1 << 22)
+        self._session.append(data)
+        self._rows = int(rows)
+        self.checkpoint = (self._rows, int(step), float(t_s), st)
 
     def read_arrays(self) -> dict[str, np.ndarray]:
-        """Read back every record dataset (used to build the in-memory result)."""
-        return {name: self._f[name][...] for name in _DATASETS if name in self._f}
+        """Every committed record of every dataset, in order.
+
+        The records of the run file and of the journal chunks committed before this writer opened
+        the run are read from disk; those this writer committed are kept in memory.
+        """
+        import h5py
+
+        names = ("t_s", *self._widths)
+        with _open_run(self.path, "run file") as f:
+            if f.attrs.get("epoch") != self._epoch:
+                raise DeviceFileError(
+                    f"run file {str(self.path)!r} was replaced while this writer was running "
+                    "(two runs writing one file?)"
+                )
+            parts = {name: [f[name][: self._base_rows]] for name in names}
+        for c in self._prior:
+            with h5py.File(c, "r") as g:
+                for name in names:
+                    parts[name].append(g[name][...])
+        for data in self._session:
+            for name in names:
+                parts[name].append(data[name])
+        return {name: np.concatenate(lst, axis=0) for name, lst in parts.items()}
+
+    def finish(
+        self, *, status: int, message: str, wall_time_s: float, n_steps: int, nfev: int
+    ) -> dict[str, np.ndarray]:
+        """Consolidate every record into the run file, mark it complete (status 0) or stopped.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Every record dataset (as :meth:`read_arrays`).
+        """
+        self._check_open()
+        arrays = self.read_arrays()
+        self._epoch = uuid.uuid4().hex
+        self._write_run_file(arrays, status=status, message=message, wall_time_s=float(wall_time_s),
+                             n_steps=int(n_steps), nfev=int(nfev))
+        self._clear_journal(keep=())
+        self._base_rows, self._prior, self._session = self._rows, [], []
+        self._closed = True
+        return arrays
+
+    def close(self) -> None:
+        """Stop writing (idempotent). The committed chunks stay: the run can be resumed."""
+        self._closed = True
+
+    def _write_run_file(self, arrays: Mapping[str, np.ndarray], *, status: int, message: str,
+                        **extra: Any) -> None:
+        n = int(arrays["t_s"].shape[0])
+        ck = self.checkpoint
+        hdf5_rows = self._hdf5_rows
+        attrs = {
+            "format": RUN_FORMAT,
+            "format_version": RUN_FORMAT_VERSION,
+            "package_version": _version(),
+            "epoch": self._epoch,
+            "complete": status == 0,
+            "status": int(status),
+            "message": message,
+            "params_json": _canonical_json(self.params),
+            **extra,
+        }
+
+        def fill(f: Any) -> None:
+            f.attrs.update(attrs)
+            f.create_dataset("t_s", data=arrays["t_s"], maxshape=(None,), chunks=(max(hdf5_rows, 64),))
+            for name, w in self._widths.items():
+                # resizable along records; a zero width cannot be chunked as a fixed dimension
+                f.create_dataset(name, data=arrays[name], maxshape=(None, w if w else None),
+                                 chunks=(hdf5_rows, max(1, w)))
+            if self._record_nodes is not None:
+                f.create_dataset("record_nodes", data=self._record_nodes)
+            g = f.create_group("checkpoint")
+            g.attrs["rows"] = n
+            if ck is not None:
+                g.attrs.update({"step": int(ck[1]), "t_s": float(ck[2])})
+                g.create_dataset("state", data=ck[3])
+
+        write_atomically(self.path, fill)
+
+    def _clear_journal(self, keep: Sequence[Path]) -> None:
+        d = journal_dir(self.path)
+        if not d.is_dir():
+            return
+        names = {p.name for p in keep}
+        for p in d.iterdir():
+            if p.name not in names and _CHUNK_NAME.fullmatch(p.name):
+                p.unlink(missing_ok=True)
+        if not names:
+            try:
+                d.rmdir()
+            except OSError:  # holds files that are not ours
+                pass
 
 
 def read_run(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a run file into a dict of arrays plus ``params`` and the root attributes.
+    """Read a run file (with the committed chunks of its journal) into a dict.
+
+    Returns
+    -------
+    dict
+        The record arrays (``t_s``, ``g``, ``electrode_current_A``, ``electrode_voltage_V``,
+        ``node_voltage_V`` and ``record_nodes`` when recorded), ``params`` (dict), the root
+        attributes ``complete``, ``status``, ``message``, ``wall_time_s``, ``n_steps``, ``nfev``,
+        ``package_version`` (those present), and ``checkpoint_rows`` (records committed).
 
     Raises
     ------
     DeviceFileError
-        If the file is missing, not HDF5, or not an nwhil run file.
+        If the file is missing, not HDF5, not an nwhil run file, or of an unknown format version.
     """
     p = Path(path)
-    with open_for_reading(p, "run file") as f:
-        if f.attrs.get("format") != RUN_FORMAT:
-            raise DeviceFileError(
-                f"{str(p)!r} is not an nwhil run file (format attribute {f.attrs.get('format')!r})"
-            )
-        out: dict[str, Any] = {name: f[name][...] for name in _DATASETS if name in f}
+    with _open_run(p, "run file") as f:
+        state = _Committed(f, p, read=True)
+        out: dict[str, Any] = dict(state.arrays)
         if "record_nodes" in f:
             out["record_nodes"] = f["record_nodes"][...]
         out["params"] = json.loads(f.attrs["params_json"])
@@ -232,6 +482,5 @@ def read_run(path: str | os.PathLike[str]) -> dict[str, Any]:
             if k in f.attrs:
                 v = f.attrs[k]
                 out[k] = v.item() if isinstance(v, np.generic) else v
-        if "checkpoint" in f and "rows" in f["checkpoint"].attrs:
-            out["checkpoint_rows"] = int(f["checkpoint"].attrs["rows"])
+        out["checkpoint_rows"] = state.rows
     return out

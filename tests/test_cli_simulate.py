@@ -15,9 +15,8 @@ DRIVE = "in=pulse:amp=2,width=0.01,period=0.02;out=gnd"
 
 @pytest.fixture
 def device_file(tmp_path, seed):
-    nwphys = pytest.importorskip("nwphys")
-    if not hasattr(nwphys, "save_network"):  # pragma: no cover - device files not available
-        pytest.skip("nwphys.save_network not available")
+    import nwphys
+
     net = nwphys.generate("torino", density_per_um2=0.0095, size_um=(160.0, 160.0), seed=seed)
     path = tmp_path / "dev.h5"
     nwphys.save_network(net, path)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
+import nwphys
 from hardware import (
     ComplianceError,
     Device,
@@ -19,8 +20,6 @@ from hardware import (
     StarDevice,
     serve_emulator,
 )
-
-nwphys = pytest.importorskip("nwphys")
 
 INPUTS, OUTPUTS, GROUND = ("E00", "E03"), ("E11", "E12", "E21"), ("E33",)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import nwphys
 from hardware import (
     EmulatedDevice,
     HardwareValidationError,
@@ -26,7 +27,6 @@ from hardware import (
 )
 from hardware.emulator import ScpiInstrument
 
-nwphys = pytest.importorskip("nwphys")
 REPO = Path(__file__).resolve().parents[1]
 INPUTS, OUTPUTS, GROUND = ["E00", "E03"], ["E11", "E12", "E21"], ["E33"]
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import nwphys
-from nwphys.runfile import read_run
+from nwphys.runfile import journal_dir, read_run
 
 DRIVE = "in=pulse:amp=2,width=0.01,period=0.02;out=gnd"
 
@@ -32,8 +32,8 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted_run(tmp_path, seed) ->
 
     proc = subprocess.Popen(_simulate(device, run), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not run.exists() or run.stat().st_size < 200_000):
-        time.sleep(0.05)  # wait until several chunks are on disk
+    while time.monotonic() < deadline and len(list(journal_dir(run).glob("r*.h5"))) < 4:
+        time.sleep(0.05)  # wait until several chunks are committed
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"

@@ -1,16 +1,29 @@
 """The ``nwhil`` command line.
 
 Each subcommand group lives in its own module of this package and exposes
-``register(subparsers)``; :func:`main` wires them together, turns domain errors into one line on
-stderr (exit 1), usage errors into one line (exit 2), and only shows a traceback with ``--debug``.
+``register(subparsers)``; :func:`main` wires them together and is the one error handler:
+
+* usage errors (unknown option, a value out of its range, an unknown backend name): one line on
+  stderr, exit status 2;
+* domain errors (:class:`CLIError`, the ``nwphys``/``hardware``/``nwmodel`` exception families,
+  ``OSError`` such as an unwritable output): one line ``nwhil: error: ...``, exit status 1;
+* any other exception: one line ``nwhil: error: unexpected <type>: ...``, exit status 1;
+* Ctrl-C: one line ``nwhil: interrupted``, exit status 130;
+* ``--debug`` shows the full traceback instead.
+
+The subcommand modules import nothing heavy at module level: ``nwhil --version``, ``--help`` and
+every argument check run before torch, Dask, sklearn, aeon, matplotlib, h5py or scipy load.
+Commands that write files refuse to replace an existing output without ``--force``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["CLIError", "NwhilArgumentParser", "build_parser", "main"]
 
@@ -47,6 +60,19 @@ def _version() -> str:
         return "0+unknown"
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: looks the installed version up only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: Any = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        sys.stdout.write(f"nwhil {_version()}\n")
+        parser.exit()
+
+
 def build_parser() -> NwhilArgumentParser:
     """Build the full ``nwhil`` parser with every subcommand group registered."""
     parser = NwhilArgumentParser(
@@ -54,7 +80,7 @@ def build_parser() -> NwhilArgumentParser:
         description="nanowire-hil: virtual nanowire devices, physical and abstract NW-ESN "
         "reservoirs, instrument drivers and their comparison.",
     )
-    parser.add_argument("--version", action="version", version=f"nwhil {_version()}")
+    parser.add_argument("--version", action=_VersionAction, help="show the version and exit")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=NwhilArgumentParser)
     sub.required = True
@@ -73,27 +99,54 @@ def _domain_errors() -> tuple[type[BaseException], ...]:
     return (CLIError, NanowireError, HardwareError, ModelError, OSError)
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the interpreter's final flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured)
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nwhil`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func = getattr(args, "func", None)
-    if func is None:  # a group given without its subcommand
-        parser.parse_args([*argv, "--help"])
-        return 2
+    debug = "--debug" in argv  # until the arguments are parsed
     try:
-        rc = func(args)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        debug = bool(args.debug)
+        func = getattr(args, "func", None)
+        if func is None:  # a group given without its subcommand
+            parser.parse_args([*argv, "--help"])
+            return 2
+        rc = int(func(args) or 0)
+        sys.stdout.flush()  # a closed pipe fails here, inside the handler, not at interpreter exit
+        return rc
     except KeyboardInterrupt:
+        if debug:
+            raise
         print("nwhil: interrupted", file=sys.stderr)
         return 130
-    except _domain_errors() as exc:
-        if args.debug:
-            raise
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"nwhil: error: {msg}", file=sys.stderr)
+    except BrokenPipeError:  # the reader of stdout went away (nwhil ... | head)
+        _silence_stdout()
         return 1
-    return int(rc or 0)
+    except _domain_errors() as exc:
+        if debug:
+            raise
+        print(f"nwhil: error: {_first_line(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"nwhil: error: unexpected {type(exc).__name__}: {_first_line(exc)} "
+              "(run again with --debug for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,16 +1,38 @@
-"""Helpers shared by the CLI subcommand modules."""
+"""Helpers shared by the CLI subcommand modules.
+
+Nothing here imports numpy, torch, Dask, sklearn, matplotlib, h5py or scipy at module level: the
+parser, ``--help`` and every argument and output check run before any of them loads.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import math
+import os
 import sys
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-__all__ = ["add_subcommands", "check_output_path", "nonneg_int", "positive_int", "print_json"]
+__all__ = [
+    "add_force",
+    "add_subcommands",
+    "check_dataset_names",
+    "check_image_suffix",
+    "check_output_dir",
+    "check_output_path",
+    "comma_names",
+    "int_in_range",
+    "nonneg_int",
+    "positive_float",
+    "positive_int",
+    "print_json",
+    "resolve_data_dir",
+    "write_text_atomic",
+]
 
 
 def add_subcommands(parser: argparse.ArgumentParser, dest: str) -> argparse._SubParsersAction:
@@ -22,7 +44,11 @@ def add_subcommands(parser: argparse.ArgumentParser, dest: str) -> argparse._Sub
     return sub
 
 
-def _int_at_least(low: int):
+# --------------------------------------------------------------------------- argument types
+# A bad value raises argparse.ArgumentTypeError: a one-line usage error with exit status 2.
+
+
+def _int_at_least(low: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -42,19 +68,125 @@ positive_int = _int_at_least(1)
 nonneg_int = _int_at_least(0)
 
 
+def int_in_range(low: int, high: int) -> Callable[[str], int]:
+    """argparse ``type=`` for an integer in ``[low, high]`` (both included)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer in [{low}, {high}], got {text!r}"
+            ) from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer in [{low}, {high}], got {value}")
+        return value
+
+    parse.__name__ = f"integer in [{low}, {high}]"
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """argparse ``type=`` for a finite number > 0 (durations in s, tolerances)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def comma_names(allowed: Sequence[str] | None = None) -> Callable[[str], list[str]]:
+    """argparse ``type=`` for a comma-separated list of at least one name (order kept, no repeats).
+
+    With ``allowed``, every name must be one of them.
+    """
+    among = f" among {','.join(allowed)}" if allowed is not None else ""
+
+    def parse(text: str) -> list[str]:
+        items = list(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+        if not items:
+            raise argparse.ArgumentTypeError(f"expected comma-separated names{among}, got {text!r}")
+        unknown = [s for s in items if allowed is not None and s not in allowed]
+        if unknown:
+            raise argparse.ArgumentTypeError(
+                f"unknown name(s) {','.join(unknown)}; allowed: {','.join(allowed or ())}"
+            )
+        return items
+
+    parse.__name__ = "names"
+    return parse
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def add_force(parser: argparse.ArgumentParser, what: str) -> None:
+    """Add ``--force``: every writing command refuses to replace ``what`` without it."""
+    parser.add_argument("--force", action="store_true", help=f"overwrite {what}")
+
+
 def check_output_path(path: str | Path, force: bool) -> Path:
-    """Return ``path``; raise :class:`~nwmodel.cli.CLIError` if it exists and ``force`` is off."""
+    """Return ``path`` as a Path, ready to be written as a file.
+
+    Raises :class:`~nwmodel.cli.CLIError` when it exists and ``force`` is off, when it is a
+    directory, or when its folder cannot be created. Creates the folder.
+    """
     from . import CLIError
 
     p = Path(path)
+    if p.is_dir():
+        raise CLIError(f"output {str(p)!r} is a directory; name a file")
     if p.exists() and not force:
         raise CLIError(f"output {str(p)!r} exists; pass --force to overwrite it")
-    if p.parent and not p.parent.exists():
-        p.parent.mkdir(parents=True, exist_ok=True)
+    parent = p.parent
+    if parent.exists() and not parent.is_dir():
+        raise CLIError(f"cannot write {str(p)!r}: {str(parent)!r} is not a directory")
+    parent.mkdir(parents=True, exist_ok=True)
     return p
 
 
+def check_output_dir(path: str | Path) -> Path:
+    """Return ``path`` as a Path; :class:`~nwmodel.cli.CLIError` if it exists and is not a directory."""
+    from . import CLIError
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise CLIError(f"output directory {str(p)!r} exists and is not a directory")
+    return p
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in its folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def check_image_suffix(path: Path) -> None:
+    """:class:`~nwmodel.cli.CLIError` unless matplotlib can write ``path``'s suffix (none = png)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from . import CLIError
+
+    fmt = path.suffix[1:].lower()
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if fmt and fmt not in formats:
+        raise CLIError(
+            f"cannot write image {str(path)!r}: format {fmt!r} is not one of {', '.join(sorted(formats))}"
+        )
+
+
 def _default(o: Any) -> Any:
+    import numpy as np
+
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):
@@ -68,3 +200,53 @@ def print_json(obj: Any) -> None:
     """Print ``obj`` as indented JSON on stdout (numpy scalars and arrays allowed)."""
     json.dump(obj, sys.stdout, indent=2, default=_default)
     sys.stdout.write("\n")
+
+
+# --------------------------------------------------------------------------- datasets
+
+#: The source checkout this package runs from (an editable install), or None.
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def resolve_data_dir(given: str | None) -> str | None:
+    """The data directory of the dataset commands.
+
+    ``--data-dir`` when given, else ``$NWHIL_DATA``, else ``../shared/data`` beside the source
+    checkout when running from one and that folder exists (the Makefile's default), else None:
+    :func:`nwmodel.datasets.default_data_dir` (the per-user folder).
+    """
+    if given is not None:
+        return given
+    env = os.environ.get("NWHIL_DATA")
+    if env:
+        return env
+    shared = _CHECKOUT.parent / "shared" / "data"
+    if (_CHECKOUT / "pyproject.toml").is_file() and shared.is_dir():
+        return str(shared)
+    return None
+
+
+def check_dataset_names(names: Sequence[str], data_dir: str | None) -> None:
+    """:class:`~nwmodel.cli.CLIError` for a name :func:`nwmodel.load_dataset` cannot resolve.
+
+    Resolves as :func:`nwmodel.load_dataset` does (a generator, files in ``data_dir``, a dataset
+    bundled with aeon), without loading anything: aeon's folder is found, not imported.
+    """
+    from ..datasets import GENERATORS, default_data_dir
+    from . import CLIError
+
+    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    if data_dir is not None and not root.is_dir():
+        raise CLIError(f"data directory {str(root)!r} does not exist")
+    spec = importlib.util.find_spec("aeon")
+    aeon_data = (Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
+                 if spec is not None and spec.submodule_search_locations else None)
+    for name in names:
+        if name in GENERATORS or (root / name).is_dir() or (root / f"{name}_TRAIN.tsv").is_file():
+            continue
+        if aeon_data is not None and (aeon_data / name).is_dir():
+            continue
+        raise CLIError(
+            f"unknown dataset {name!r}: not a generator ({', '.join(sorted(GENERATORS))}), not in "
+            f"{root}, and not bundled with aeon"
+        )

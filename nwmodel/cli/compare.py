@@ -2,9 +2,15 @@
 
 Runs model selection and test for every dataset x backend cell (plus the ESN baseline), writes
 ``comparison.{csv,md,png,h5}`` and one file per finished cell into ``-o DIR``; re-running the
-same command skips finished cells. Model selection runs on Dask: a ``LocalCluster`` by default
-(2 worker processes, 1 thread each), ``--scheduler tcp://HOST:PORT`` for an existing cluster,
-``--scheduler serial`` for no Dask at all.
+same command skips finished cells, and the reports list every cell stored in ``DIR`` (also those
+of earlier runs over other datasets or backends). A stored cell of a different configuration, or
+a corrupt or truncated cell file, is refused before anything runs; ``--force`` recomputes it.
+
+Model selection runs on Dask: a ``LocalCluster`` by default (2 worker processes, 1 thread each),
+``--scheduler tcp://HOST:PORT`` for an existing cluster, ``--scheduler serial`` for no Dask at
+all. The cluster starts (or the scheduler is contacted) when the first cell needs it, after every
+argument, dataset name and the results directory have been checked; a run that only resumes
+stored cells starts none.
 """
 
 from __future__ import annotations
@@ -12,68 +18,108 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from . import CLIError
-from ._common import nonneg_int, positive_int, print_json
+from ._common import (
+    add_force,
+    check_dataset_names,
+    check_output_dir,
+    comma_names,
+    nonneg_int,
+    positive_int,
+    print_json,
+    resolve_data_dir,
+)
+
+#: Backends of ``--backends``; the same as :data:`nwmodel.compare.BACKENDS` (kept here so that
+#: parsing does not import the models; a test checks that the two agree).
+BACKENDS: tuple[str, ...] = ("abstract", "oracle", "simulated", "emulated", "esn")
+
+#: Scheduler address schemes ``--scheduler`` accepts besides ``serial``.
+_SCHEMES = ("tcp://", "tls://", "inproc://", "ucx://")
+
+Mapper = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
+
+
+def check_scheduler(scheduler: str | None) -> None:
+    """:class:`CLIError` unless ``scheduler`` is None, ``serial`` or a Dask address."""
+    if scheduler is None or scheduler == "serial" or scheduler.startswith(_SCHEMES):
+        return
+    raise CLIError(f"--scheduler must be 'serial' or an address like tcp://HOST:PORT, got {scheduler!r}")
 
 
 @contextlib.contextmanager
-def dask_client(scheduler: str | None, n_workers: int) -> Iterator[Any]:
-    """Yield a ``distributed.Client``: a new LocalCluster (None), an address, or None for ``serial``."""
-    if scheduler == "serial":
-        yield None
-        return
+def _connect(scheduler: str | None, n_workers: int) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     if scheduler is None:
         with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                           dashboard_address=None) as cluster, Client(cluster) as client:
             yield client
-    else:
-        if not scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
-            raise CLIError(
-                f"--scheduler must be 'serial' or an address like tcp://HOST:PORT, got {scheduler!r}"
-            )
-        try:
-            client = Client(scheduler, timeout="10s")
-        except OSError as exc:
-            raise CLIError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-        with client:
-            yield client
+        return
+    try:
+        client = Client(scheduler, timeout="10s")
+    except OSError as exc:
+        raise CLIError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    with client:
+        yield client
 
 
-def _split(text: str, what: str) -> list[str]:
-    items = [s.strip() for s in text.split(",") if s.strip()]
-    if not items:
-        raise CLIError(f"--{what} must list at least one name, got {text!r}")
-    return items
+@contextlib.contextmanager
+def lazy_dask_mapper(scheduler: str | None, n_workers: int) -> Iterator[Mapper | None]:
+    """Yield a ``mapper(fn, items)`` that runs on Dask, or None for ``scheduler="serial"``.
+
+    The ``distributed.Client`` (a new LocalCluster of ``n_workers`` processes when ``scheduler``
+    is None, else a connection to the address) is made on the mapper's first call and closed on
+    leaving the context; when nothing is mapped, Dask is never imported.
+    """
+    check_scheduler(scheduler)
+    if scheduler == "serial":
+        yield None
+        return
+    with contextlib.ExitStack() as stack:
+        mappers: list[Mapper] = []
+
+        def mapper(fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterable[Any]:
+            if not mappers:
+                from ..compare import dask_mapper
+
+                mappers.append(dask_mapper(stack.enter_context(_connect(scheduler, n_workers))))
+            return mappers[0](fn, items)
+
+        yield mapper
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..compare import dask_mapper, run_comparison, table_markdown
-    from ..physical import SimulatedDeviceSpec
-
-    datasets = _split(args.datasets, "datasets")
-    backends = _split(args.backends, "backends")
-    over = {k: v for k, v in (("n_wires", args.wires), ("device_seed", args.device_seed),
-                              ("electrodes", args.electrodes), ("role_pattern", args.roles)) if v is not None}
+    # every check that needs no model code first: no sklearn, torch or Dask before them
+    check_scheduler(args.scheduler)
+    out = check_output_dir(args.output)
+    data_dir = resolve_data_dir(args.data_dir)
+    check_dataset_names(args.datasets, data_dir)
     if args.device:
         clash = [f"--{k}" for k, v in (("wires", args.wires), ("electrodes", args.electrodes))
                  if v is not None]
         if clash:
             raise CLIError(f"{' and '.join(clash)} apply to a generated device, not to the device file "
                            f"--device {args.device}")
-        spec = SimulatedDeviceSpec(network_path=args.device, **over)
-    else:
-        spec = SimulatedDeviceSpec(**over)
-    with dask_client(args.scheduler, args.workers) as client:
-        mapper = dask_mapper(client) if client is not None else None
+        if not Path(args.device).is_file():
+            raise CLIError(f"device file {args.device!r} not found")
+
+    from ..compare import run_comparison, table_markdown
+    from ..physical import SimulatedDeviceSpec
+
+    over = {k: v for k, v in (("n_wires", args.wires), ("device_seed", args.device_seed),
+                              ("electrodes", args.electrodes), ("role_pattern", args.roles)) if v is not None}
+    spec = SimulatedDeviceSpec(network_path=args.device or None, **over)
+    with lazy_dask_mapper(args.scheduler, args.workers) as mapper:
         res = run_comparison(
-            datasets, backends, args.output, grid=args.grid, n_seeds=args.seeds, include_esn=not args.no_esn,
-            data_dir=args.data_dir, device=spec, max_train=args.max_train, max_test=args.max_test,
-            mapper=mapper, progress=not args.json and not args.quiet, force=args.force,
+            args.datasets, args.backends, out, grid=args.grid, n_seeds=args.seeds,
+            include_esn=not args.no_esn, data_dir=data_dir, device=spec, max_train=args.max_train,
+            max_test=args.max_test, mapper=mapper, progress=not args.json and not args.quiet,
+            force=args.force,
         )
     if args.json:
         print_json({"table": res.table(), "executed": res.executed, "skipped": res.skipped,
@@ -88,11 +134,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Register the ``compare`` command on ``parser``."""
-    parser.add_argument("--datasets", default="SyntheticControl,Earthquakes,FloodModeling1",
+    parser.add_argument("--datasets", type=comma_names(),
+                        default="SyntheticControl,Earthquakes,FloodModeling1",
                         help="comma-separated dataset names (default: %(default)s)")
-    parser.add_argument("--backends", default="abstract,simulated,emulated",
-                        help="comma-separated backends among abstract,oracle,simulated,emulated,esn "
-                        "(the ESN baseline is added unless --no-esn)")
+    parser.add_argument("--backends", type=comma_names(BACKENDS), default="abstract,simulated,emulated",
+                        help=f"comma-separated backends among {','.join(BACKENDS)} "
+                        "(the ESN baseline is added unless --no-esn; default: %(default)s)")
     parser.add_argument("--grid", choices=("quick", "paper"), default="quick", help="hyperparameter grids")
     parser.add_argument("--seeds", type=positive_int, default=5,
                         help="reservoirs per configuration / test repetitions")
@@ -100,7 +147,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="Dask scheduler address (tcp://HOST:PORT), or 'serial'; default a LocalCluster")
     parser.add_argument("--workers", type=positive_int, default=2,
                         help="LocalCluster worker processes (default 2)")
-    parser.add_argument("--data-dir", default=None, help="data directory (default $NWHIL_DATA)")
+    parser.add_argument("--data-dir", default=None, help="data directory (default $NWHIL_DATA, else "
+                        "../shared/data beside the source checkout, else the per-user data folder)")
     parser.add_argument("--device", default=None, help="device file for the physical backends "
                         "(default: the generated 16-pad device of nwmodel.SimulatedDeviceSpec)")
     parser.add_argument("--wires", type=positive_int, default=None,
@@ -115,9 +163,10 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="seeded stratified subsample of the training split (demos)")
     parser.add_argument("--max-test", type=positive_int, default=None, help="same for the test split")
     parser.add_argument("--no-esn", action="store_true", help="leave out the ESN baseline")
-    parser.add_argument("--force", action="store_true",
-                        help="rerun cells stored with a different configuration")
+    add_force(parser, "stored cells of a different configuration, and corrupt or truncated cell "
+              "files, by recomputing them")
     parser.add_argument("--json", action="store_true", help="print the table as JSON (no progress bars)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("-o", "--output", required=True, help="results directory")
     parser.set_defaults(func=_run)
+

@@ -12,8 +12,16 @@ import argparse
 import sys
 from typing import Any
 
-from . import CLIError
-from ._common import add_subcommands, check_output_path, nonneg_int, positive_int, print_json
+from ._common import (
+    add_force,
+    add_subcommands,
+    check_image_suffix,
+    check_output_path,
+    nonneg_int,
+    positive_float,
+    positive_int,
+    print_json,
+)
 
 
 def _size(text: str) -> tuple[float, float]:
@@ -118,12 +126,10 @@ def _info(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     import nwphys
 
-    net = nwphys.load_network(args.device)
     out = check_output_path(args.output, args.force)
-    try:
-        nwphys.plot_network(net, path=out)
-    except ValueError as exc:  # unsupported image format from matplotlib
-        raise CLIError(f"cannot write plot {str(out)!r}: {exc}") from None
+    check_image_suffix(out)
+    net = nwphys.load_network(args.device)
+    nwphys.plot_network(net, path=out)
     print(f"wrote {out}")
     return 0
 
@@ -148,10 +154,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--junction-model", help="junction model name (default rate_balance)")
     g.add_argument("--series-resistance", type=float, help="series (load) resistance per electrode in ohm")
     g.add_argument("--seed", type=nonneg_int, required=True, help="random seed (non-negative integer)")
-    g.add_argument("--max-memory", type=float, default=None, metavar="GIB",
+    g.add_argument("--max-memory", type=positive_float, default=None, metavar="GIB",
                    help="budget for the estimated peak memory in GiB (default half the machine's memory)")
     g.add_argument("-o", "--output", required=True, help="device file to write (.h5)")
-    g.add_argument("--force", action="store_true", help="overwrite an existing file")
+    add_force(g, "an existing device file")
     g.set_defaults(func=_generate)
 
     i = sub.add_parser("info", help="summarise a device file", description="Summarise a device file.")
@@ -162,5 +168,5 @@ def register(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("plot", help="plot a device file", description="Plot wires, junctions, electrodes.")
     p.add_argument("device", help="device file (.h5)")
     p.add_argument("-o", "--output", required=True, help="image file to write (.png, .pdf, .svg)")
-    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    add_force(p, "an existing image")
     p.set_defaults(func=_plot)

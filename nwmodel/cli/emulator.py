@@ -12,7 +12,7 @@ import signal
 import sys
 from typing import Any
 
-from ._common import add_subcommands
+from ._common import add_subcommands, int_in_range, nonneg_int, positive_int
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -63,7 +63,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                        "instrument (command set: hardware/SCPI.md). Without --inputs/--outputs/--ground "
                        "the first electrode is the input, the last is ground and the others are outputs.")
     p.add_argument("device", help="nwphys device file (.h5)")
-    p.add_argument("--port", type=int, default=5025, help="TCP port (0 = pick a free one; default 5025)")
+    p.add_argument("--port", type=int_in_range(0, 65535), default=5025,
+                   help="TCP port (0 = pick a free one; default 5025)")
     p.add_argument("--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)")
     p.add_argument("--inputs", nargs="+", metavar="NAME", help="input electrodes (driven, current read)")
     p.add_argument("--outputs", nargs="+", metavar="NAME", help="output electrodes (floating, voltage read)")
@@ -71,8 +72,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--max-abs-V", dest="max_abs_V", type=float, default=10.0, help="voltage limit (V)")
     p.add_argument("--compliance-A", dest="compliance_A", type=float, default=0.1, help="compliance (A)")
     p.add_argument("--read-noise-V", dest="read_noise_V", type=float, default=0.0, help="read noise std (V)")
-    p.add_argument("--adc-bits", dest="adc_bits", type=int, default=None, help="ADC resolution (bits)")
+    p.add_argument("--adc-bits", dest="adc_bits", type=positive_int, default=None,
+                   help="ADC resolution (bits)")
     p.add_argument("--settling-tau-s", dest="settling_tau_s", type=float, default=0.0,
                    help="source settling time constant (s)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the read noise")
+    p.add_argument("--seed", type=nonneg_int, default=None, help="seed of the read noise")
     p.set_defaults(func=_serve)

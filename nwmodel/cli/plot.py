@@ -3,26 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-import numpy as np
-
 from . import CLIError
-from ._common import check_output_path
+from ._common import add_force, check_image_suffix, check_output_path, int_in_range
+
+#: Range of ``--dpi`` (dots per inch of raster images).
+DPI_RANGE: tuple[int, int] = (10, 1200)
 
 
 def _run(args: argparse.Namespace) -> int:
+    out = check_output_path(args.output, args.force)
+    if args.device and not Path(args.device).is_file():
+        raise CLIError(f"device file {args.device!r} not found")
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
     import nwphys
     from nwphys.junctions import make_junction_model
     from nwphys.runfile import read_run
 
+    check_image_suffix(out)
     run = read_run(args.run)
-    out = check_output_path(args.output, args.force)
     params = run["params"]
     t = run["t_s"]
     if t.size == 0:
@@ -33,8 +39,6 @@ def _run(args: argparse.Namespace) -> int:
     dev = args.device or params.get("device_path")
     if dev and Path(dev).is_file():
         network = nwphys.load_network(dev)
-    elif args.device:
-        raise CLIError(f"device file {args.device!r} not found")
     ncols = 3 if network is not None else 2
     fig, axes = plt.subplots(1, ncols, figsize=(5.0 * ncols, 4.0), constrained_layout=True)
     ax = axes[0]
@@ -57,10 +61,20 @@ def _run(args: argparse.Namespace) -> int:
             )
         else:
             axes[2].set_visible(False)
-    fig.suptitle(f"{Path(args.run).name}: {params['method']}, drive {params['drive']}", fontsize=9)
+    title = f"{Path(args.run).name}: {params['method']}, drive {params['drive']}"
+    incomplete = not bool(run.get("complete", False))
+    if incomplete:  # an interrupted or stopped run: say so on the figure and on stderr
+        title = (f"INCOMPLETE (status {run.get('status')}, t = {t[-1]:.4g} of "
+                 f"{params['duration_s']:.4g} s): {title}")
+        for a in axes[:2]:
+            a.axvspan(t[-1], params["duration_s"], color="0.85", zorder=0, label="not simulated")
+    fig.suptitle(title, fontsize=9, color="tab:red" if incomplete else "black")
     fig.savefig(out, dpi=args.dpi)
     plt.close(fig)
     print(f"wrote {out}")
+    if incomplete:
+        print(f"nwhil: warning: {args.run} is incomplete (status {run.get('status')}: "
+              f"{run.get('message', '')}); the plot shows t <= {t[-1]:.4g} s", file=sys.stderr)
     return 0
 
 
@@ -74,6 +88,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="device file for the network snapshot "
         "(default: the device recorded in the run file, when it still exists)",
     )
-    parser.add_argument("--dpi", type=int, default=120)
-    parser.add_argument("--force", action="store_true", help="overwrite an existing image")
+    parser.add_argument("--dpi", type=int_in_range(*DPI_RANGE), default=120,
+                        help=f"resolution of raster images in dots per inch, {DPI_RANGE[0]} to "
+                        f"{DPI_RANGE[1]} (default 120)")
+    add_force(parser, "an existing image")
     parser.set_defaults(func=_run)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from . import CLIError
-from ._common import check_output_path, print_json
+from ._common import add_force, check_output_path, positive_float, positive_int, print_json
+
+#: ``--method`` and ``--backend`` names; the same as :data:`nwphys.integrate.METHODS` and
+#: :data:`nwphys.nodal.NODAL_BACKENDS` (kept here so that parsing does not import scipy; a test
+#: checks that they agree).
+METHODS: tuple[str, ...] = ("sdirk2", "exact", "ivp", "RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
+NODAL_BACKENDS: tuple[str, ...] = ("auto", "splu", "cg", "qdldl", "cholmod")
 
 
 def _parse_nodes(text: str | None) -> list[int] | str | None:
@@ -25,12 +30,35 @@ def _parse_nodes(text: str | None) -> list[int] | str | None:
         ) from None
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name one file (links, symlinks and relative paths included)."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def _refuse_output_is_input(out: Path, inputs: dict[str, Path]) -> None:
+    """Raise :class:`CLIError` if ``out`` is the same file as any input (``--force`` or not)."""
+    for what, p in inputs.items():
+        if _same_file(out, p):
+            raise CLIError(
+                f"output {str(out)!r} is the {what} {str(p)!r} (the same file); "
+                "choose another output path"
+            )
+
+
 def _run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     import nwphys
     from nwphys.integrate import simulate
     from nwphys.junctions import make_junction_model
 
     device = Path(args.device)
+    _refuse_output_is_input(Path(args.output), {"device file": device})
     out = Path(args.output) if args.resume else check_output_path(args.output, args.force)
     if args.resume and not out.exists():
         raise CLIError(f"--resume: run file {str(out)!r} not found")
@@ -53,6 +81,8 @@ def _run(args: argparse.Namespace) -> int:
         chunk_records=args.chunk,
         progress=not (args.json or args.quiet),
         run_info={"device_path": str(device.resolve())},
+        max_abs_V=args.max_abs_V,
+        max_steps=args.max_steps,
     )
     model = make_junction_model(network.junction_model, **dict(network.junction_params or {}))
     g_last = res.g[-1] if res.g.shape[0] else np.zeros(network.n_junctions)
@@ -91,9 +121,6 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Register the ``simulate`` command on ``parser``."""
-    from nwphys.integrate import METHODS
-    from nwphys.nodal import NODAL_BACKENDS
-
     parser.add_argument("device", help="device file (nwhil device generate)")
     parser.add_argument(
         "--drive",
@@ -102,8 +129,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         "(waveforms: number, gnd, float, dc:V, pulse:..., sine:..., pwl:v@t,...; "
         "electrodes not named float)",
     )
-    parser.add_argument("--duration", type=float, required=True, help="simulated time in seconds")
-    parser.add_argument("--dt", type=float, required=True,
+    parser.add_argument("--duration", type=positive_float, required=True, help="simulated time in seconds")
+    parser.add_argument("--dt", type=positive_float, required=True,
                         help="record grid in seconds (and the fixed step of exact)")
     parser.add_argument(
         "--method",
@@ -112,18 +139,24 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="'sdirk2' (error-controlled stiff integrator, default), 'exact' (frozen-voltage fixed "
         "step, first order, guarded) or a scipy solve_ivp method",
     )
-    parser.add_argument("--record-every", type=int, default=1, help="record every k-th step (default 1)")
+    parser.add_argument("--record-every", type=positive_int, default=1,
+                        help="record every k-th step (default 1)")
     parser.add_argument("--record-nodes", default=None, help="'all' or comma-separated node indices")
-    parser.add_argument("--rtol", type=float, default=None,
+    parser.add_argument("--rtol", type=positive_float, default=None,
                         help="relative tolerance (default: sdirk2 3e-3, solve_ivp 1e-6)")
-    parser.add_argument("--atol", type=float, default=None,
+    parser.add_argument("--atol", type=positive_float, default=None,
                         help="absolute tolerance (default: sdirk2 3e-4, solve_ivp 1e-9)")
     parser.add_argument("--guard", default="raise", choices=("raise", "warn", "off"),
                         help="exact: when a step exceeds 1/100 of a junction switching time (default raise)")
     parser.add_argument("--backend", default="auto", choices=NODAL_BACKENDS, help="nodal solver backend")
-    parser.add_argument("--chunk", type=int, default=1000, help="records per HDF5 chunk / checkpoint")
+    parser.add_argument("--chunk", type=positive_int, default=1000,
+                        help="records per HDF5 chunk / checkpoint")
+    parser.add_argument("--max-abs-V", dest="max_abs_V", type=positive_float, default=10.0,
+                        help="voltage limit of every driven electrode in volts (default 10, as a device's)")
+    parser.add_argument("--max-steps", type=positive_int, default=100_000_000,
+                        help="budget of duration/dt steps (default 1e8); disk and memory are checked too")
     parser.add_argument("-o", "--output", required=True, help="run file to write (HDF5)")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing run file")
+    add_force(parser, "an existing run file")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run file")
     parser.add_argument("--json", action="store_true", help="print a JSON summary (no progress bar)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
