@@ -40,6 +40,14 @@ Outputs in the results directory (all written atomically: a temporary file + ``o
   configuration, test scores), rebuilt after each run from every cell file of the directory, so a
   run over a subset of datasets or backends keeps the cells of earlier runs in the reports.
 
+Placement baselines (``baselines=``, any of :data:`nwmodel.baselines.BASELINES`: majority class or
+training mean, ridge on the raw series, MiniROCKET) run per dataset on the cells' (subsampled)
+split with the same seeds and metric, without model selection (:func:`run_baseline_cell`). Each is
+stored as ``baselines/<dataset>__<baseline>.json`` (a :class:`CellResult` whose ``backend`` is the
+baseline's name; no grid: ``configs``, ``val_scores`` and ``best_params`` empty, ``val_score``
+NaN), resumed and refused like a cell, and shown in ``comparison.md`` as extra columns after the
+backends and in ``comparison.csv`` as extra rows; the plot and the HDF5 file hold the cells only.
+
 Scale-out: model selection maps (configuration, seed) tasks through ``mapper``; with Dask pass
 :func:`dask_mapper` of a ``distributed.Client`` (a ``LocalCluster`` or an existing scheduler).
 Emulated tasks run in parallel too: every task starts its own emulator (one port each).
@@ -71,8 +79,10 @@ __all__ = [
     "CellResult",
     "ComparisonResult",
     "dask_mapper",
+    "load_baselines",
     "load_cells",
     "plot_comparison",
+    "run_baseline_cell",
     "run_cell",
     "run_comparison",
     "table_markdown",
@@ -159,13 +169,25 @@ class ComparisonResult:
     """All cells of a results directory, what ran now and what was resumed, and the output files.
 
     ``cells`` holds every stored cell (this run's in plan order, then earlier runs' cells), as the
-    reports do; ``executed`` and ``skipped`` name this run's cells.
+    reports do, and ``baselines`` every stored baseline result in the same order; ``executed`` and
+    ``skipped`` name this run's cells and baselines.
     """
 
     cells: list[CellResult]
     executed: list[str]
     skipped: list[str]
     paths: dict[str, str]
+    baselines: list[CellResult] = field(default_factory=list)
+
+    def baseline_table(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """``dataset -> baseline -> {"metric", "test_mean", "test_std", "test_scores", "n_seeds"}``."""
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for b in self.baselines:
+            out.setdefault(b.dataset, {})[b.backend] = {
+                "metric": b.metric, "test_mean": b.test_mean, "test_std": b.test_std,
+                "test_scores": b.test_scores, "n_seeds": b.n_seeds,
+            }
+        return out
 
     def table(self) -> list[dict[str, Any]]:
         """One row per cell: dataset, backend, metric, test_mean, test_std, n_seeds, wall_time_s."""
@@ -306,6 +328,15 @@ def _subsample(
     return Xs, ys
 
 
+def _split(data: Any, max_train: int | None, max_test: int | None) -> tuple[np.ndarray, ...]:
+    """The (subsampled) train and test arrays of a cell: the same for every backend and baseline."""
+    if data.X_test is None or data.y_test is None:
+        raise ExperimentError(f"dataset {data.name!r} has no test split; the comparison needs one")
+    Xtr, ytr = _subsample(np.asarray(data.X_train), np.asarray(data.y_train), max_train, data.task, 0)
+    Xte, yte = _subsample(np.asarray(data.X_test), np.asarray(data.y_test), max_test, data.task, 1)
+    return Xtr, ytr, Xte, yte
+
+
 def _load(dataset: Any, data_dir: str | os.PathLike[str] | None) -> Any:
     if isinstance(dataset, str):
         from .datasets import load_dataset
@@ -380,10 +411,7 @@ def run_cell(
         raise ModelValidationError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     data = _load(dataset, data_dir)
     task = data.task
-    if data.X_test is None or data.y_test is None:
-        raise ExperimentError(f"dataset {data.name!r} has no test split; the comparison needs one")
-    Xtr, ytr = _subsample(np.asarray(data.X_train), np.asarray(data.y_train), max_train, task, 0)
-    Xte, yte = _subsample(np.asarray(data.X_test), np.asarray(data.y_test), max_test, task, 1)
+    Xtr, ytr, Xte, yte = _split(data, max_train, max_test)
     g = _grid_for(backend, grid, grids)
     configs = _grid_configs(g)
     spec = device if device is not None else SimulatedDeviceSpec()
@@ -439,6 +467,53 @@ def run_cell(
     )
 
 
+def run_baseline_cell(
+    dataset: Any,
+    baseline: str,
+    *,
+    n_seeds: int = 5,
+    data_dir: str | os.PathLike[str] | None = None,
+    max_train: int | None = None,
+    max_test: int | None = None,
+    fingerprint: str = "",
+) -> CellResult:
+    """Run one placement baseline on a dataset's cell split (see :func:`nwmodel.baselines.run_baselines`).
+
+    Parameters
+    ----------
+    dataset : str or Dataset
+        A name for :func:`nwmodel.load_dataset` or a loaded dataset.
+    baseline : {"majority", "ridge", "minirocket"}
+    n_seeds : int
+        Test repetitions (seeds ``0 .. n_seeds-1``), as the cells'.
+    data_dir, max_train, max_test
+        As :func:`run_cell`: the same subsample as every cell of the dataset.
+    fingerprint : str
+        Stored with the result (resume key).
+
+    Returns
+    -------
+    CellResult
+        ``backend`` is the baseline's name; ``configs``, ``val_scores`` and ``best_params`` are
+        empty and ``val_score`` is NaN (a baseline selects nothing on the validation split).
+    """
+    from .baselines import run_baselines
+
+    data = _load(dataset, data_dir)
+    Xtr, ytr, Xte, yte = _split(data, max_train, max_test)
+    t0 = time.perf_counter()
+    r = run_baselines(Xtr, ytr, Xte, yte, task=data.task, names=[baseline], n_seeds=n_seeds)[baseline]
+    config = {"n_train": int(Xtr.shape[0]), "n_test": int(Xte.shape[0]),
+              "n_timepoints": int(Xtr.shape[-1]), "dataset_notes": getattr(data, "notes", "")}
+    return CellResult(
+        dataset=str(data.name), backend=baseline, task=data.task, metric=str(r["metric"]),
+        test_mean=float(r["test_mean"]), test_std=float(r["test_std"]),
+        test_scores=[float(v) for v in r["test_scores"]], val_score=float("nan"), best_params={},
+        configs=[], val_scores=[], n_seeds=int(n_seeds), wall_time_s=time.perf_counter() - t0,
+        fingerprint=fingerprint, config=_jsonable(config),
+    )
+
+
 # --------------------------------------------------------------------------- the comparison
 
 
@@ -466,18 +541,49 @@ def _read_cell_file(path: Path) -> dict[str, Any]:
     )
 
 
-def load_cells(out_dir: str | os.PathLike[str]) -> list[CellResult]:
+def load_cells(out_dir: str | os.PathLike[str], *, folder: str = "cells") -> list[CellResult]:
     """Read every finished cell of a results directory (sorted by file name).
+
+    ``folder="baselines"`` reads the stored baseline results instead (:func:`load_baselines`).
 
     Raises
     ------
     ExperimentError
         A cell file is corrupt or truncated (not JSON, or not a cell record); the message names it.
     """
-    folder = Path(out_dir) / "cells"
-    if not folder.is_dir():
+    where = Path(out_dir) / folder
+    if not where.is_dir():
         return []
-    return [CellResult.from_json(_read_cell_file(p)) for p in sorted(folder.glob("*.json"))]
+    return [CellResult.from_json(_read_cell_file(p)) for p in sorted(where.glob("*.json"))]
+
+
+def load_baselines(out_dir: str | os.PathLike[str]) -> list[CellResult]:
+    """Read every stored baseline result of a results directory (sorted by file name)."""
+    return load_cells(out_dir, folder="baselines")
+
+
+def _resumable(path: Path, fp: str, key: str, force: bool) -> bool:
+    """True when ``path`` holds the finished cell ``key`` of fingerprint ``fp`` (skip it).
+
+    False when it must run: no file, or (with ``force``) a different or unreadable one; without
+    ``force`` those raise :class:`ExperimentError`.
+    """
+    if not path.exists():
+        return False
+    try:
+        stored = _read_cell_file(path)
+    except ExperimentError:
+        if not force:
+            raise
+        stored = {}
+    if stored.get("fingerprint") == fp:
+        return True
+    if stored and not force:
+        raise ExperimentError(
+            f"{str(path)!r} holds cell {key} of a different configuration; use another "
+            "output directory or --force to rerun it"
+        )
+    return False
 
 
 def run_comparison(
@@ -497,6 +603,7 @@ def run_comparison(
     progress: bool = True,
     force: bool = False,
     write: bool = True,
+    baselines: Sequence[str] = (),
 ) -> ComparisonResult:
     """Run (or resume) every dataset x backend cell and write the tables, plot and HDF5 file.
 
@@ -518,12 +625,14 @@ def run_comparison(
         instead of raising.
     write : bool
         Write ``comparison.{csv,md,png,h5}`` at the end, over every cell stored in ``out_dir``.
+    baselines : sequence of {"majority", "ridge", "minirocket"}
+        Placement baselines to run per dataset (:func:`run_baseline_cell`); default none.
 
     Returns
     -------
     ComparisonResult
-        ``executed`` lists the cells run now, ``skipped`` those resumed from their files;
-        ``cells`` every stored cell.
+        ``executed`` lists the cells (and baselines) run now, ``skipped`` those resumed from their
+        files; ``cells`` every stored cell, ``baselines`` every stored baseline result.
 
     Raises
     ------
@@ -541,59 +650,63 @@ def run_comparison(
         check_choice("backend", b, BACKENDS)
     if include_esn and "esn" not in backends:
         backends.append("esn")
+    from .baselines import BASELINES
+
+    baselines = list(dict.fromkeys([baselines] if isinstance(baselines, str) else baselines))
+    for n in baselines:
+        check_choice("baseline", n, BASELINES)
     if not datasets:
         raise ModelValidationError("datasets must name at least one dataset, got none")
     out = Path(out_dir)
     spec = device if device is not None else SimulatedDeviceSpec()
     plan = [(d, b) for d in datasets for b in backends]
-    # Preflight, before any cell runs: the cells to run now, resume or refuse, and every stored
-    # cell file readable (the reports cover them all).
-    todo: list[tuple[Any, str, str, str]] = []  # (dataset, backend, key, fingerprint)
+    bplan = [(d, n) for d in datasets for n in baselines]
+    # Preflight, before any cell runs: the cells (and baselines) to run now, resume or refuse, and
+    # every stored cell file readable (the reports cover them all).
+    todo: list[tuple[Any, str, str, str, str]] = []  # (dataset, backend, key, fingerprint, folder)
     skipped: list[str] = []
-    for d, b in plan:
-        name = d if isinstance(d, str) else str(d.name)
-        key = _cell_key(name, b)
-        fp = _fingerprint({
-            "dataset": name, "backend": b, "grid": grid,
-            "grid_values": _grid_for(b, grid, grids), "n_seeds": n_seeds,
-            "device": dataclasses.asdict(spec) if b in _PHYSICAL else None,
-            "max_train": max_train, "max_test": max_test,
-        })
-        path = out / "cells" / f"{key}.json"
-        if path.exists():
-            try:
-                stored = _read_cell_file(path)
-            except ExperimentError:
-                if not force:
-                    raise
-                stored = {}
-            if stored.get("fingerprint") == fp:
+    for folder, pairs in (("cells", plan), ("baselines", bplan)):
+        for d, b in pairs:
+            name = d if isinstance(d, str) else str(d.name)
+            key = _cell_key(name, b)
+            if folder == "cells":
+                fp = _fingerprint({
+                    "dataset": name, "backend": b, "grid": grid,
+                    "grid_values": _grid_for(b, grid, grids), "n_seeds": n_seeds,
+                    "device": dataclasses.asdict(spec) if b in _PHYSICAL else None,
+                    "max_train": max_train, "max_test": max_test,
+                })
+            else:
+                fp = _fingerprint({"dataset": name, "baseline": b, "n_seeds": n_seeds,
+                                   "max_train": max_train, "max_test": max_test})
+            if _resumable(out / folder / f"{key}.json", fp, key, force):
                 skipped.append(key)
-                continue
-            if stored and not force:
-                raise ExperimentError(
-                    f"{str(path)!r} holds cell {key} of a different configuration; use another "
-                    "output directory or --force to rerun it"
-                )
-        todo.append((d, b, key, fp))
+            else:
+                todo.append((d, b, key, fp, folder))
     keys = [_cell_key(d if isinstance(d, str) else str(d.name), b) for d, b in plan]
-    for p in sorted((out / "cells").glob("*.json")):
-        if p.stem not in keys:
-            _read_cell_file(p)
+    bkeys = [_cell_key(d if isinstance(d, str) else str(d.name), b) for d, b in bplan]
+    for folder, known in (("cells", keys), ("baselines", bkeys)):
+        for p in sorted((out / folder).glob("*.json")):
+            if p.stem not in known:
+                _read_cell_file(p)
     executed: list[str] = []
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(plan), initial=len(skipped), desc="cells", unit="cell")
+        bar = tqdm(total=len(plan) + len(bplan), initial=len(skipped), desc="cells", unit="cell")
     try:
-        for d, b, key, fp in todo:
+        for d, b, key, fp, folder in todo:
             if bar is not None:
                 bar.set_postfix_str(key)
-            res = run_cell(d, b, grid=grid, grids=grids, n_seeds=n_seeds, data_dir=data_dir, device=spec,
-                           max_train=max_train, max_test=max_test, mapper=mapper, progress=progress,
-                           fingerprint=fp)
-            _write_json_atomic(out / "cells" / f"{key}.json", res.to_json())
+            if folder == "cells":
+                res = run_cell(d, b, grid=grid, grids=grids, n_seeds=n_seeds, data_dir=data_dir,
+                               device=spec, max_train=max_train, max_test=max_test, mapper=mapper,
+                               progress=progress, fingerprint=fp)
+            else:
+                res = run_baseline_cell(d, b, n_seeds=n_seeds, data_dir=data_dir, max_train=max_train,
+                                        max_test=max_test, fingerprint=fp)
+            _write_json_atomic(out / folder / f"{key}.json", res.to_json())
             executed.append(key)
             if bar is not None:
                 bar.update(1)
@@ -602,11 +715,14 @@ def run_comparison(
             bar.close()
     # The reports list every stored cell: this run's in plan order, then those of earlier runs
     # (other datasets or backends) in file-name order.
-    order = {k: i for i, k in enumerate(keys)}
+    order = {k: i for i, k in enumerate(keys + bkeys)}
     cells = load_cells(out)
     cells.sort(key=lambda c: order.get(_cell_key(c.dataset, c.backend), len(order)))
-    paths = write_outputs(cells, out) if write else {}
-    return ComparisonResult(cells=cells, executed=executed, skipped=skipped, paths=paths)
+    stored_baselines = load_baselines(out)
+    stored_baselines.sort(key=lambda c: order.get(_cell_key(c.dataset, c.backend), len(order)))
+    paths = write_outputs(cells, out, baselines=stored_baselines) if write else {}
+    return ComparisonResult(cells=cells, executed=executed, skipped=skipped, paths=paths,
+                            baselines=stored_baselines)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -616,9 +732,17 @@ def _fmt(c: CellResult) -> str:
     return f"{c.test_mean:.3f} ± {c.test_std:.3f}"
 
 
-def table_markdown(cells: Sequence[CellResult]) -> str:
-    """Markdown tables: test score (mean ± std) per dataset x backend, then wall time per cell."""
+def table_markdown(cells: Sequence[CellResult], baselines: Sequence[CellResult] = ()) -> str:
+    """Markdown tables: test score (mean ± std) per dataset x backend, then wall time per cell.
+
+    ``baselines`` (results of :func:`run_baseline_cell`) add one column per baseline after the
+    backends, in :data:`nwmodel.baselines.BASELINES` order.
+    """
+    from .baselines import BASELINES
+
     backends = [b for b in BACKENDS if any(c.backend == b for c in cells)]
+    backends += [b for b in BASELINES if any(c.backend == b for c in baselines)]
+    cells = [*cells, *baselines]
     datasets = list(dict.fromkeys(c.dataset for c in cells))
     by = {(c.dataset, c.backend): c for c in cells}
     lines = ["| dataset | metric | " + " | ".join(backends) + " |",
@@ -636,6 +760,10 @@ def table_markdown(cells: Sequence[CellResult]) -> str:
     seeds = sorted({c.n_seeds for c in cells})
     lines += ["", f"Mean ± std over {', '.join(map(str, seeds))} seed(s) of the selected configuration "
               "(80/20 stratified selection split, random_state 42)."]
+    if baselines:
+        names = ", ".join(b for b in BASELINES if any(c.backend == b for c in baselines))
+        lines += [f"Baselines ({names}): fitted on the whole training split with the same seeds, no "
+                  "selection; majority and ridge are deterministic (std 0)."]
     return "\n".join(lines) + "\n"
 
 
@@ -698,14 +826,19 @@ def plot_comparison(cells: Sequence[CellResult], path: str | os.PathLike[str] | 
     return fig
 
 
-def write_outputs(cells: Sequence[CellResult], out_dir: str | os.PathLike[str]) -> dict[str, str]:
-    """Write ``comparison.{csv,md,png,h5}`` for ``cells``; return their paths by kind."""
+def write_outputs(
+    cells: Sequence[CellResult], out_dir: str | os.PathLike[str], *, baselines: Sequence[CellResult] = ()
+) -> dict[str, str]:
+    """Write ``comparison.{csv,md,png,h5}`` for ``cells``; return their paths by kind.
+
+    ``baselines`` are added to the CSV (rows after the cells) and the markdown (columns).
+    """
     out = Path(out_dir)
     paths = {"csv": out / "comparison.csv", "markdown": out / "comparison.md", "plot": out / "comparison.png",
              "hdf5": out / "comparison.h5"}
-    _write_csv(cells, paths["csv"])
+    _write_csv([*cells, *baselines], paths["csv"])
     with _atomic_path(paths["markdown"]) as tmp:
-        tmp.write_text(table_markdown(cells))
+        tmp.write_text(table_markdown(cells, baselines))
     if cells:
         plot_comparison(cells, paths["plot"])
     _write_hdf5(cells, paths["hdf5"])

@@ -6,6 +6,11 @@ same command skips finished cells, and the reports list every cell stored in ``D
 of earlier runs over other datasets or backends). A stored cell of a different configuration, or
 a corrupt or truncated cell file, is refused before anything runs; ``--force`` recomputes it.
 
+``--baselines`` (names of :data:`nwmodel.baselines.BASELINES`, or ``all``) adds the placement
+baselines per dataset on the cells' split and seeds: extra columns of the markdown table, extra
+rows of ``comparison.csv``, and ``"baselines"`` (dataset -> baseline -> test_mean, test_std, ...)
+in the ``--json`` output; they resume like cells.
+
 Model selection runs on Dask: a ``LocalCluster`` by default (2 worker processes, 1 thread each),
 ``--scheduler tcp://HOST:PORT`` for an existing cluster, ``--scheduler serial`` for no Dask at
 all. The cluster starts (or the scheduler is contacted) when the first cell needs it, after every
@@ -33,6 +38,7 @@ from ._common import (
     print_json,
     resolve_data_dir,
 )
+from .run import BASELINES, baseline_names
 
 #: Backends of ``--backends``; the same as :data:`nwmodel.compare.BACKENDS` (kept here so that
 #: parsing does not import the models; a test checks that the two agree).
@@ -119,13 +125,13 @@ def _run(args: argparse.Namespace) -> int:
             args.datasets, args.backends, out, grid=args.grid, n_seeds=args.seeds,
             include_esn=not args.no_esn, data_dir=data_dir, device=spec, max_train=args.max_train,
             max_test=args.max_test, mapper=mapper, progress=not args.json and not args.quiet,
-            force=args.force,
+            force=args.force, baselines=args.baselines,
         )
     if args.json:
-        print_json({"table": res.table(), "executed": res.executed, "skipped": res.skipped,
-                    "paths": res.paths})
+        print_json({"table": res.table(), "baselines": res.baseline_table(), "executed": res.executed,
+                    "skipped": res.skipped, "paths": res.paths})
     else:
-        sys.stdout.write(table_markdown(res.cells))
+        sys.stdout.write(table_markdown(res.cells, res.baselines))
         print(f"\nran {len(res.executed)} cell(s), resumed {len(res.skipped)}; results in {args.output}")
         for kind, path in res.paths.items():
             print(f"  {kind}: {path}")
@@ -163,6 +169,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="seeded stratified subsample of the training split (demos)")
     parser.add_argument("--max-test", type=positive_int, default=None, help="same for the test split")
     parser.add_argument("--no-esn", action="store_true", help="leave out the ESN baseline")
+    parser.add_argument("--baselines", type=baseline_names, default=[],
+                        help=f"comma-separated placement baselines among {','.join(BASELINES)}, or 'all' "
+                        "(per dataset, same split and seeds; default none)")
     add_force(parser, "stored cells of a different configuration, and corrupt or truncated cell "
               "files, by recomputing them")
     parser.add_argument("--json", action="store_true", help="print the table as JSON (no progress bars)")

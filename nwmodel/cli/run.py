@@ -3,6 +3,13 @@
 Writes ``run_<model>_<dataset>_<grid>.json`` into ``-o DIR`` and refuses to replace an existing
 one without ``--force``. The dataset name, the result file and the torch device are checked
 before the model code (sklearn, torch) loads.
+
+``--baselines`` adds the placement baselines of :mod:`nwmodel.baselines` (majority class or
+training mean, ridge on the raw series, MiniROCKET), fitted on the same training split and tested
+with the same seeds and metric, to the record (``"baselines"``) and the printed summary.
+``--results-dir DIR`` also writes the model's test predictions, one tsml-eval results file per
+seed (resample), and the aeon summary of the model (:mod:`nwmodel.results_io`); the model is
+refitted once per seed for them and must reproduce its test scores.
 """
 
 from __future__ import annotations
@@ -11,6 +18,9 @@ import argparse
 import json
 import re
 import sys
+import time
+from pathlib import Path
+from typing import Any
 
 from . import CLIError
 from ._common import (
@@ -19,6 +29,7 @@ from ._common import (
     check_dataset_names,
     check_output_dir,
     check_output_path,
+    comma_names,
     nonneg_int,
     positive_int,
     print_json,
@@ -29,6 +40,24 @@ from ._common import (
 #: Models of ``--model``; the same as :data:`nwmodel.selection.MODELS` (kept here so that parsing
 #: does not import the models; a test checks that the two agree).
 MODELS: tuple[str, ...] = ("nwesn", "esn", "nwrnn", "rnn")
+
+#: Baselines of ``--baselines``; the same as :data:`nwmodel.baselines.BASELINES` (kept here so
+#: that parsing does not import sklearn or aeon; a test checks that the two agree).
+BASELINES: tuple[str, ...] = ("majority", "ridge", "minirocket")
+
+#: Estimator name of each model in the results files of ``--results-dir``.
+RESULTS_NAMES: dict[str, str] = {"nwesn": "NW-ESN", "esn": "ESN", "nwrnn": "NW-RNN", "rnn": "RNN"}
+
+_baseline_list = comma_names((*BASELINES, "all"))
+
+
+def baseline_names(text: str) -> list[str]:
+    """argparse ``type=`` for ``--baselines``: comma-separated names of :data:`BASELINES`, or ``all``.
+
+    Returns the names in table order (that of :data:`BASELINES`).
+    """
+    names = _baseline_list(text)
+    return [b for b in BASELINES if "all" in names or b in names]
 
 
 def torch_device(text: str) -> str:
@@ -49,11 +78,74 @@ def _check_torch_device(device: str) -> None:
         raise CLIError("--device mps: MPS is not available to this torch")
 
 
+def _check_results_files(root: Path, model: str, dataset: str, n_seeds: int, force: bool) -> None:
+    """:class:`CLIError` if a results file of this run exists (without ``force``) or the name is bad."""
+    from nwmodel.errors import ModelValidationError
+    from nwmodel.results_io import results_path
+
+    try:
+        paths = [results_path(root, RESULTS_NAMES[model], dataset, k) for k in range(n_seeds)]
+    except ModelValidationError as exc:
+        raise CLIError(f"--results-dir: {exc}") from None
+    taken = [p for p in paths if p.exists()]
+    if taken and not force:
+        raise CLIError(f"results file {str(taken[0])!r} exists; pass --force to overwrite it")
+
+
+def _write_results_files(
+    root: Path, args: argparse.Namespace, ds: Any, factory: Any, res: Any
+) -> tuple[list[str], str]:
+    """Refit the selected configuration once per seed; write its test results files and summary.
+
+    Raises :class:`~nwmodel.errors.ExperimentError` when a refit does not reproduce the test
+    score of the selection (nothing is written for that seed or later ones).
+    """
+    import numpy as np
+
+    from nwmodel.errors import ExperimentError
+    from nwmodel.results_io import align_probabilities, write_results, write_summary
+    from nwmodel.selection import score
+
+    name = RESULTS_NAMES[args.model]
+    labels = (np.unique(np.concatenate([ds.y_train, ds.y_test])) if ds.task == "classification" else None)
+    files: list[str] = []
+    for seed in range(args.seeds):
+        est = factory(res.best_params, seed)
+        t0 = time.perf_counter()
+        est.fit(ds.X_train, ds.y_train)
+        t1 = time.perf_counter()
+        y_pred = est.predict(ds.X_test)
+        t2 = time.perf_counter()
+        proba = None
+        if labels is not None and hasattr(est, "predict_proba"):
+            proba = align_probabilities(est.predict_proba(ds.X_test), est.classes_, labels)
+        got, want = score(ds.task, ds.y_test, y_pred), res.test_scores[seed]
+        if got != want:
+            raise ExperimentError(
+                f"the refit of seed {seed} scored {res.metric} {got!r}, the selection's test "
+                f"{want!r}: the model is not reproducible here; results files not written from seed {seed}"
+            )
+        params = json.dumps({"model": args.model, "grid": args.grid, "params": res.best_params,
+                             "random_state": seed}, sort_keys=True, default=_default)
+        path = write_results(
+            root, task=ds.task, estimator=name, dataset=args.dataset, resample=seed, y_true=ds.y_test,
+            y_pred=y_pred, class_labels=labels, probabilities=proba, parameters=params,
+            fit_time_ms=round(1000 * (t1 - t0)), predict_time_ms=round(1000 * (t2 - t1)),
+            description=f"nwhil run --model {args.model} --grid {args.grid}",
+        )
+        files.append(str(path))
+    return files, str(write_summary(root, name, task=ds.task))
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.max_epochs is not None and args.model not in ("nwrnn", "rnn"):
         raise CLIError("--max-epochs applies to --model nwrnn or rnn only")
     data_dir = resolve_data_dir(args.data_dir)
     check_dataset_names([args.dataset], data_dir)
+    results_dir = None
+    if args.results_dir is not None:
+        results_dir = check_output_dir(args.results_dir)
+        _check_results_files(results_dir, args.model, args.dataset, args.seeds, args.force)
     out_dir = check_output_dir(args.output)
     path = check_output_path(out_dir / f"run_{args.model}_{args.dataset}_{args.grid}.json", args.force)
     if args.threads is not None or args.device != "cpu":
@@ -64,6 +156,7 @@ def _run(args: argparse.Namespace) -> int:
         _check_torch_device(args.device)
 
     from nwmodel.datasets import load_dataset
+    from nwmodel.errors import ModelError
     from nwmodel.selection import GRIDS, EstimatorFactory, select_and_test
 
     ds = load_dataset(args.dataset, data_dir=data_dir, seed=args.data_seed)
@@ -87,6 +180,20 @@ def _run(args: argparse.Namespace) -> int:
         n_seeds=args.seeds,
         progress=not args.no_progress,
     )
+    baselines: dict[str, Any] = {}
+    if args.baselines:
+        from nwmodel.baselines import run_baselines
+
+        baselines = run_baselines(ds.X_train, ds.y_train, ds.X_test, ds.y_test, task=ds.task,
+                                  names=args.baselines, n_seeds=args.seeds)
+    files: list[str] = []
+    summary = None
+    problem = None
+    if results_dir is not None:
+        try:
+            files, summary = _write_results_files(results_dir, args, ds, factory, res)
+        except ModelError as exc:  # keep the run's record, then report
+            problem = exc
     record = {
         "model": args.model,
         "dataset": ds.name,
@@ -98,8 +205,13 @@ def _run(args: argparse.Namespace) -> int:
         "n_train": len(ds.y_train),
         "n_test": len(ds.y_test),
         **res.to_dict(),
+        "baselines": baselines,
+        "results_files": files,
+        "results_summary": summary,
     }
     write_text_atomic(path, json.dumps(record, indent=2, default=_default) + "\n")
+    if problem is not None:
+        raise problem
     if args.json:
         print_json(record)
     else:
@@ -112,6 +224,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"best configuration: {res.best_params}")
         print(f"validation {res.metric}: {res.val_score:.4f}")
         print(f"test {res.metric}: {res.test_mean:.4f} +- {res.test_std:.4f} (over {args.seeds} seeds)")
+        if baselines:
+            print(f"baselines, test {res.metric} (same split and seeds, no selection):")
+            for name, b in baselines.items():
+                print(f"  {name:<10} {b['test_mean']:.4f} +- {b['test_std']:.4f}")
+        if files:
+            print(f"results files: {len(files)} in {results_dir}")
         if res.failures:
             print(f"{len(res.failures)} configurations failed and were excluded", file=sys.stderr)
         print(f"saved {path}")
@@ -139,8 +257,17 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-epochs", type=positive_int, default=None,
                         help="override max epochs (nwrnn/rnn)")
     parser.add_argument("--data-seed", type=nonneg_int, default=0, help="seed of generated datasets")
+    parser.add_argument(
+        "--baselines", type=baseline_names, default=[],
+        help=f"comma-separated placement baselines among {','.join(BASELINES)}, or 'all' (default none)",
+    )
+    parser.add_argument(
+        "--results-dir", default=None,
+        help="also write the test predictions as tsml-eval results files (one per seed) and the aeon "
+        "summary into this directory",
+    )
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("-o", "--output", default="results", help="directory for the result JSON")
-    add_force(parser, "an existing result file")
+    add_force(parser, "an existing result file (and results files of --results-dir)")
     parser.set_defaults(func=_run)

@@ -313,7 +313,7 @@ def test_client_beyond_max_clients_is_refused_promptly() -> None:
         from hardware import EmulatedDevice
         from hardware.errors import InstrumentConnectionError
 
-        with pytest.raises(InstrumentConnectionError, match="connection refused.*max_clients=2"):
+        with pytest.raises(InstrumentConnectionError, match=r"connection refused.*max_clients=2"):
             EmulatedDevice(srv.port, timeout_s=2.0)
         d.close()
         b.close()
