@@ -12,6 +12,7 @@ normally ends training long before either).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -28,37 +29,22 @@ from ._estimator import (
     set_init_params,
 )
 from .errors import ModelError, ModelValidationError
-from .kernels import ESNCellParams, esn_cell, nw_cell, torch_ops
+from .kernels import ESNCellParams
 
-__all__ = ["NWRNNClassifier", "NWRNNRegressor", "RNNClassifier", "RNNRegressor"]
+__all__ = ["NWRNNClassifier", "NWRNNRegressor", "RNNClassifier", "RNNRegressor", "fit_stacked"]
 
 
-def _build_module(
-    weights: Any, cell: str, params: Any, n_outputs: int, out_init: tuple, dtype: Any, device: Any
-):
-    import torch
-
-    ops = torch_ops()
-    step = nw_cell if cell == "nw" else esn_cell
-
-    class RecurrentNet(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            t = lambda a: torch.nn.Parameter(torch.as_tensor(a, dtype=dtype, device=device))  # noqa: E731
-            self.W_h = t(weights.W_h)
-            self.W_x = t(weights.W_x)
-            self.b = t(weights.b)
-            self.W_out = t(out_init[0])
-            self.b_out = t(out_init[1])
-
-        def forward(self, U: torch.Tensor) -> torch.Tensor:  # U: (n_steps, n_cases, n_channels)
-            h = torch.zeros((U.shape[1], self.W_h.shape[0]), dtype=U.dtype, device=U.device)
-            W_hT, W_xT = self.W_h.T, self.W_x.T
-            for k in range(U.shape[0]):
-                h = step(ops, h, h @ W_hT + U[k] @ W_xT + self.b, params)
-            return h @ self.W_out.T + self.b_out
-
-    return RecurrentNet()
+#: Hyperparameters that models trained in one stack must share (see :func:`fit_stacked`).
+_SHARED = (
+    "n_units",
+    "learning_rate",
+    "batch_size",
+    "max_epochs",
+    "patience",
+    "validation_fraction",
+    "dtype",
+    "device",
+)
 
 
 class _TrainableRNN(RecurrentEstimator):
@@ -73,6 +59,10 @@ class _TrainableRNN(RecurrentEstimator):
             "validation_fraction", self.validation_fraction, low=0.0, high=1.0, low_open=True, high_open=True
         )
 
+    def stack_key(self) -> tuple:
+        """Models with equal keys can be trained together by :func:`fit_stacked`."""
+        return (type(self).__name__, *(repr(getattr(self, k)) for k in _SHARED))
+
     def fit(self, X: Any, y: Any) -> _TrainableRNN:
         """Train by BPTT with early stopping.
 
@@ -84,17 +74,25 @@ class _TrainableRNN(RecurrentEstimator):
         Attributes set: ``module_`` (torch module), ``loss_curve_`` and ``val_loss_curve_`` (per
         epoch), ``n_epochs_``, ``best_epoch_``, ``classes_`` (classifier), ``y_mean_``/``y_std_``
         (regressor).
+
+        Raises
+        ------
+        ModelError
+            If the training loss becomes non-finite.
         """
-        import torch
+        (error,) = fit_stacked([self], X, y)
+        if error:
+            raise ModelError(error)
+        return self
+
+    def _prepare(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, Any]:
+        """Targets and the :class:`~nwmodel._trainer.ModelSpec` of this estimator's fit."""
         from sklearn.model_selection import train_test_split
 
-        params, X, y = self._validate_fit_inputs(X, y)
-        rng = make_rng(self.random_state)
-        rng_w, rng_out, rng_split, rng_batch = rng.spawn(4)
-        tdtype = getattr(torch, self.dtype)
-        device = torch.device(self.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ModelValidationError(f"device {self.device!r} requested but CUDA is not available")
+        from ._bptt import cell_constants
+        from ._trainer import ModelSpec
+
+        rng_w, rng_out, rng_split, rng_batch = make_rng(self.random_state).spawn(4)
         if self._task == "classification":
             self.label_encoder_ = LabelEncoder().fit(y)
             self.classes_ = self.label_encoder_.classes_
@@ -114,73 +112,29 @@ class _TrainableRNN(RecurrentEstimator):
         )
         weights = self._init_weights(X.shape[1], rng_w)
         bound = 1.0 / np.sqrt(self.n_units)
-        out_init = (
-            rng_out.uniform(-bound, bound, (n_out, self.n_units)),
-            rng_out.uniform(-bound, bound, n_out),
+        p = self._cell_params()
+        spec = ModelSpec(
+            W_h=weights.W_h,
+            W_x=weights.W_x,
+            b=weights.b,
+            W_out=rng_out.uniform(-bound, bound, (n_out, self.n_units)),
+            b_out=rng_out.uniform(-bound, bound, n_out),
+            constants=cell_constants(self._cell, [vars(p)])[0],
+            idx_fit=np.asarray(idx_fit),
+            idx_val=np.asarray(idx_val),
+            batch_seed=int(rng_batch.integers(2**63 - 1)),
         )
-        module = _build_module(weights, self._cell, params, n_out, out_init, tdtype, device)
-        U = torch.as_tensor(np.transpose(X, (2, 0, 1)).copy(), dtype=tdtype, device=device)
-        T = torch.as_tensor(
-            targets,
-            dtype=torch.long if n_out > 1 or self._task == "classification" else tdtype,
-            device=device,
-        )
-        loss_fn = self._loss
-        opt = torch.optim.Adam(module.parameters(), lr=float(self.learning_rate))
-        gen = torch.Generator().manual_seed(int(rng_batch.integers(2**63 - 1)))
-        fit_idx = torch.as_tensor(idx_fit)
-        val_idx = torch.as_tensor(idx_val)
-        best_val, best_state, best_epoch, wait = np.inf, None, 0, 0
-        self.loss_curve_, self.val_loss_curve_ = [], []
-        for epoch in range(int(self.max_epochs)):
-            module.train()
-            perm = fit_idx[torch.randperm(len(fit_idx), generator=gen)]
-            total = 0.0
-            for start in range(0, len(perm), int(self.batch_size)):
-                b = perm[start : start + int(self.batch_size)]
-                opt.zero_grad()
-                loss = loss_fn(module(U[:, b]), T[b])
-                if not torch.isfinite(loss):
-                    raise ModelError(f"training loss became non-finite at epoch {epoch}")
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(b)
-            self.loss_curve_.append(total / len(perm))
-            module.eval()
-            with torch.no_grad():
-                val = float(loss_fn(module(U[:, val_idx]), T[val_idx]))
-            self.val_loss_curve_.append(val)
-            if val < best_val:
-                best_val, best_epoch, wait = val, epoch, 0
-                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-            else:
-                wait += 1
-                if wait >= int(self.patience):
-                    break
-        if best_state is not None:
-            module.load_state_dict(best_state)
-        self.module_ = module
-        self.n_channels_ = X.shape[1]
-        self.n_epochs_ = len(self.loss_curve_)
-        self.best_epoch_ = best_epoch
-        return self
-
-    def _loss(self, out: Any, target: Any) -> Any:
-        import torch
-
-        if self._task == "classification":
-            return torch.nn.functional.cross_entropy(out, target)
-        return torch.sqrt(torch.mean((out[:, 0] - target) ** 2))
+        return targets, spec
 
     def _forward(self, X: Any) -> np.ndarray:
         import torch
 
         check_is_fitted(self, "module_")
         X = check_X(X, self.n_channels_)
-        p = next(self.module_.parameters())
+        p = self.module_.W_h
         with torch.no_grad():
             U = torch.as_tensor(np.transpose(X, (2, 0, 1)).copy(), dtype=p.dtype, device=p.device)
-            return self.module_(U).cpu().numpy().astype(float)
+            return self.module_(U[:, None])[0].cpu().numpy().astype(float)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels or targets, shape (n_cases,)."""
@@ -188,6 +142,83 @@ class _TrainableRNN(RecurrentEstimator):
         if self._task == "classification":
             return self.label_encoder_.inverse_transform(np.argmax(out, axis=1))
         return out[:, 0] * self.y_std_ + self.y_mean_
+
+
+def fit_stacked(estimators: Sequence[_TrainableRNN], X: Any, y: Any) -> list[str]:
+    """Fit several NW-RNN/RNN estimators on the same data as one stacked torch module.
+
+    Each estimator keeps its own initial weights, cell hyperparameters, validation split and
+    mini-batch order (all from its ``random_state``) and ends exactly as if fitted alone; the
+    stack only shares the arithmetic (useful on a GPU, and against Python overhead for small
+    models). They must be of one class and agree on ``n_units, learning_rate, batch_size,
+    max_epochs, patience, validation_fraction, dtype, device`` (:meth:`stack_key`).
+
+    Parameters
+    ----------
+    estimators : sequence of NWRNNClassifier, NWRNNRegressor, RNNClassifier or RNNRegressor
+    X : array of shape (n_cases, n_channels, n_timepoints)
+    y : array of shape (n_cases,)
+
+    Returns
+    -------
+    list of str
+        Per estimator, "" when fitted, else why training failed (its loss became non-finite;
+        that estimator stays unfitted).
+
+    Raises
+    ------
+    ModelValidationError
+        If the estimators cannot share a stack, or on invalid parameters or data.
+    """
+    import torch
+
+    from ._trainer import train_stack
+
+    estimators = list(estimators)
+    if not estimators:
+        raise ModelValidationError("estimators must hold at least one estimator, got none")
+    for est in estimators:
+        if not isinstance(est, _TrainableRNN):
+            raise ModelValidationError(f"estimators must be NW-RNN/RNN estimators, got {type(est).__name__}")
+    keys = {est.stack_key() for est in estimators}
+    if len(keys) > 1:
+        raise ModelValidationError(
+            f"estimators trained in one stack must share class and {', '.join(_SHARED)}; "
+            f"got {len(keys)} different settings"
+        )
+    first = estimators[0]
+    prepared = []
+    for est in estimators:
+        _, Xv, yv = est._validate_fit_inputs(X, y)
+        prepared.append(est._prepare(Xv, yv))
+    device = torch.device(first.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelValidationError(f"device {first.device!r} requested but CUDA is not available")
+    results = train_stack(
+        first._cell,
+        first._task,
+        Xv,
+        prepared[0][0],
+        [spec for _, spec in prepared],
+        learning_rate=float(first.learning_rate),
+        batch_size=int(first.batch_size),
+        max_epochs=int(first.max_epochs),
+        patience=int(first.patience),
+        dtype=getattr(torch, first.dtype),
+        device=device,
+    )
+    errors = []
+    for est, res in zip(estimators, results, strict=True):
+        errors.append(res.error)
+        if res.error:
+            continue
+        est.module_ = res.module
+        est.n_channels_ = Xv.shape[1]
+        est.loss_curve_ = res.loss_curve
+        est.val_loss_curve_ = res.val_loss_curve
+        est.n_epochs_ = len(res.loss_curve)
+        est.best_epoch_ = res.best_epoch
+    return errors
 
 
 class _ClassifierProba:

@@ -78,12 +78,22 @@ def test_regression_picks_minimum_rmse() -> None:
 def test_seeds_and_validation_mean_over_random_reservoirs() -> None:
     seen = []
 
-    def make(params, seed):
-        seen.append(seed)
-        return Oracle(**params, random_state=seed)
+    class Recording(Oracle):
+        def fit(self, X, y):
+            seen.append(self.random_state)
+            return super().fit(X, y)
 
     X, y = _data()
-    select_and_test(make, {"skill": [1.0, 0.5]}, X, y, X, y, task="classification", n_seeds=4)
+    select_and_test(
+        lambda p, s: Recording(**p, random_state=s),
+        {"skill": [1.0, 0.5]},
+        X,
+        y,
+        X,
+        y,
+        task="classification",
+        n_seeds=4,
+    )
     assert seen == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3]  # 2 configs x 4 seeds, then 4 test refits
 
 

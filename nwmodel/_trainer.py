@@ -1,0 +1,238 @@
+"""Training of a stack of independent recurrent models as one torch module (private).
+
+:class:`StackedRecurrentNet` holds ``K`` models of the same shapes (hidden size, inputs, outputs)
+with their own weights and cell hyperparameters; :func:`train_stack` trains them together with
+Adam, each on its own mini-batch order, fitting part and validation part, with early stopping per
+model. The models never interact: the loss is the sum of the per-model losses, so each model's
+gradient is its own, and Adam is elementwise, so a model trained in a stack follows the same
+trajectory as trained alone (the tests check this to 1e-10 in float64). A model that stops is
+removed from the stack together with its Adam moments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._bptt import run_stack
+
+__all__ = ["ModelSpec", "StackedRecurrentNet", "TrainedModel", "train_stack"]
+
+_PARAMS = ("W_h", "W_x", "b", "W_out", "b_out")
+
+
+class StackedRecurrentNet(torch.nn.Module):
+    """``K`` recurrent models ``h <- cell(h, W_h h + W_x x + b)`` with a dense output layer.
+
+    Parameters
+    ----------
+    cell : {"nw", "esn"}
+        Recurrent cell (see :mod:`nwmodel._bptt`).
+    W_h : tensor of shape (K, N, N)
+    W_x : tensor of shape (K, N, n_channels)
+    b : tensor of shape (K, N)
+    W_out : tensor of shape (K, n_outputs, N)
+    b_out : tensor of shape (K, n_outputs)
+    constants : tensor of shape (K, n_constants)
+        Folded cell hyperparameters (:func:`nwmodel._bptt.cell_constants`), not trained.
+    """
+
+    def __init__(self, cell: str, W_h: Any, W_x: Any, b: Any, W_out: Any, b_out: Any, constants: Any):
+        super().__init__()
+        self.cell = cell
+        for name, value in zip(_PARAMS, (W_h, W_x, b, W_out, b_out), strict=True):
+            setattr(self, name, torch.nn.Parameter(value.detach().clone()))
+        self.register_buffer("constants", constants.detach().clone())
+
+    @property
+    def n_models(self) -> int:
+        """Number of models K in the stack."""
+        return int(self.W_h.shape[0])
+
+    def forward(self, U: torch.Tensor) -> torch.Tensor:
+        """Outputs (K, n_cases, n_outputs) of every model for inputs (n_steps, K, n_cases, n_channels)."""
+        P = torch.einsum("tkbc,knc->tkbn", U, self.W_x) + self.b[None, :, None, :]
+        h = run_stack(self.cell, P, self.W_h, self.constants)
+        return torch.baddbmm(self.b_out[:, None, :], h, self.W_out.transpose(1, 2))
+
+    def select(self, index: Sequence[int]) -> StackedRecurrentNet:
+        """A new stack with the models ``index`` (copies of their weights)."""
+        idx = torch.as_tensor(list(index), dtype=torch.long, device=self.W_h.device)
+        return StackedRecurrentNet(self.cell, *(getattr(self, n)[idx] for n in _PARAMS), self.constants[idx])
+
+
+@dataclass
+class ModelSpec:
+    """One model of a stack: its initial weights, hyperparameters, data split and batch order.
+
+    Attributes
+    ----------
+    W_h, W_x, b, W_out, b_out : ndarray
+        Initial weights (shapes as :class:`StackedRecurrentNet` without the leading K).
+    constants : ndarray of shape (n_constants,)
+        Folded cell hyperparameters.
+    idx_fit, idx_val : ndarray of int
+        Rows of the training data used for the gradient steps and for early stopping.
+    batch_seed : int
+        Seed of the torch generator that draws the mini-batch order of every epoch.
+    """
+
+    W_h: np.ndarray
+    W_x: np.ndarray
+    b: np.ndarray
+    W_out: np.ndarray
+    b_out: np.ndarray
+    constants: np.ndarray
+    idx_fit: np.ndarray
+    idx_val: np.ndarray
+    batch_seed: int
+
+
+@dataclass
+class TrainedModel:
+    """Outcome of one model of :func:`train_stack`.
+
+    Attributes
+    ----------
+    module : StackedRecurrentNet or None
+        A stack of one model holding the weights of the best validation epoch (None if it failed).
+    loss_curve, val_loss_curve : list of float
+        Training loss (mean over the fitting part) and validation loss per epoch.
+    best_epoch : int
+        Epoch (0-based) whose weights were kept.
+    error : str
+        Why training failed (non-finite loss), or "".
+    """
+
+    module: StackedRecurrentNet | None
+    loss_curve: list[float] = field(default_factory=list)
+    val_loss_curve: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    error: str = ""
+
+
+def _losses(task: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-model loss, shape (K,): cross-entropy, or RMSE of the first output."""
+    K, B = target.shape
+    if task == "classification":
+        ce = torch.nn.functional.cross_entropy(out.reshape(K * B, -1), target.reshape(-1), reduction="none")
+        return ce.view(K, B).mean(dim=1)
+    return torch.sqrt(torch.mean((out[..., 0] - target) ** 2, dim=1))
+
+
+def _compact(
+    net: StackedRecurrentNet, opt: torch.optim.Adam, keep: list[int], lr: float
+) -> tuple[StackedRecurrentNet, torch.optim.Adam]:
+    """Drop the models not in ``keep`` from ``net`` and from the Adam moments of ``opt``."""
+    new = net.select(keep)
+    new_opt = torch.optim.Adam(new.parameters(), lr=lr)
+    idx = torch.as_tensor(keep, dtype=torch.long, device=net.W_h.device)
+    for name in _PARAMS:
+        old_state = opt.state.get(getattr(net, name))
+        if old_state:
+            new_opt.state[getattr(new, name)] = {
+                k: (v.clone() if k == "step" else v[idx].clone()) for k, v in old_state.items()
+            }
+    return new, new_opt
+
+
+def train_stack(
+    cell: str,
+    task: str,
+    X: np.ndarray,
+    targets: np.ndarray,
+    specs: Sequence[ModelSpec],
+    *,
+    learning_rate: float,
+    batch_size: int,
+    max_epochs: int,
+    patience: int,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> list[TrainedModel]:
+    """Train the models ``specs`` together (see the module docstring).
+
+    Parameters
+    ----------
+    cell : {"nw", "esn"}
+    task : {"classification", "regression"}
+    X : ndarray of shape (n_cases, n_channels, n_timepoints)
+        Training series.
+    targets : ndarray of shape (n_cases,)
+        Class indices (classification) or standardised targets (regression).
+    specs : sequence of ModelSpec
+        The models; every ``idx_fit`` and every ``idx_val`` must have the same length.
+    learning_rate, batch_size, max_epochs, patience
+        Adam step size, mini-batch size, epoch limit and early-stopping patience (epochs).
+    dtype, device
+        Torch precision and device.
+
+    Returns
+    -------
+    list of TrainedModel
+        One per spec, in order.
+    """
+    U = torch.as_tensor(np.transpose(X, (2, 0, 1)).copy(), dtype=dtype, device=device)
+    T = torch.as_tensor(targets, dtype=torch.long if task == "classification" else dtype, device=device)
+    stack = lambda name: torch.as_tensor(  # noqa: E731
+        np.stack([getattr(s, name) for s in specs]), dtype=dtype, device=device
+    )
+    net = StackedRecurrentNet(cell, *(stack(n) for n in _PARAMS), stack("constants"))
+    opt = torch.optim.Adam(net.parameters(), lr=learning_rate)
+    fit_idx = torch.as_tensor(np.stack([s.idx_fit for s in specs]), device=device)
+    val_idx = torch.as_tensor(np.stack([s.idx_val for s in specs]), device=device)
+    gens = [torch.Generator().manual_seed(int(s.batch_seed)) for s in specs]
+    results = [TrainedModel(module=None) for _ in specs]
+    best_val = [np.inf] * len(specs)
+    wait = [0] * len(specs)
+    live = list(range(len(specs)))  # spec index of each stack position
+    n_fit = fit_idx.shape[1]
+    for epoch in range(int(max_epochs)):
+        net.train()
+        perms = torch.stack([fit_idx[m][torch.randperm(n_fit, generator=gens[m]).to(device)] for m in live])
+        total = torch.zeros(len(live), dtype=torch.float64)
+        for start in range(0, n_fit, int(batch_size)):
+            rows = perms[:, start : start + int(batch_size)]
+            opt.zero_grad()
+            losses = _losses(task, net(U[:, rows]), T[rows])
+            losses.sum().backward()
+            opt.step()
+            total += losses.detach().double().cpu() * rows.shape[1]
+        net.eval()
+        with torch.no_grad():
+            vrows = val_idx[live]
+            val = _losses(task, net(U[:, vrows]), T[vrows]).double().cpu().numpy()
+        train = (total / n_fit).numpy()
+        stop: list[int] = []
+        for pos, m in enumerate(live):
+            res = results[m]
+            res.loss_curve.append(float(train[pos]))
+            res.val_loss_curve.append(float(val[pos]))
+            if not (np.isfinite(train[pos]) and np.isfinite(val[pos])):
+                res.error = f"training loss became non-finite at epoch {epoch}"
+                res.module = None
+                stop.append(pos)
+                continue
+            if val[pos] < best_val[m]:
+                best_val[m], res.best_epoch, wait[m] = float(val[pos]), epoch, 0
+                res.module = net.select([pos])
+            else:
+                wait[m] += 1
+                if wait[m] >= int(patience):
+                    stop.append(pos)
+        if stop:
+            keep = [pos for pos in range(len(live)) if pos not in stop]
+            live = [live[pos] for pos in keep]
+            if not live:
+                break
+            net, opt = _compact(net, opt, keep, learning_rate)
+    for res in results:
+        if res.module is not None:
+            res.module.eval()
+            for p in res.module.parameters():
+                p.requires_grad_(False)
+    return results

@@ -1,0 +1,182 @@
+"""NW-RNN / RNN training: exact fused BPTT, learning, early stopping, pickling, stacked training."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from nwmodel._bptt import cell_constants, forward_stack, run_stack
+from nwmodel.datasets import make_synthetic_control
+from nwmodel.errors import ModelError, ModelValidationError
+from nwmodel.kernels import ESNCellParams, NWCellParams, esn_cell, nw_cell, torch_ops
+from nwmodel.rnn import NWRNNClassifier, NWRNNRegressor, RNNClassifier, RNNRegressor, fit_stacked
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+NW_PARAMS = [
+    {"gamma": 0.5, "slope": 1.0, "dt": 0.1, "kp0": 1e-4, "kd0": 0.5, "eta_p": 10.0, "eta_d": 1.0},
+    {"gamma": 0.95, "slope": 5.0, "dt": 0.01, "kp0": 1e-4, "kd0": 0.5, "eta_p": 10.0, "eta_d": 1.0},
+    {"gamma": 1.0, "slope": 1.0, "dt": 0.1, "kp0": 2e-4, "kd0": 0.3, "eta_p": 8.0, "eta_d": 2.0},
+]
+ESN_PARAMS = [{"leak_rate": 1.0}, {"leak_rate": 0.3}, {"leak_rate": 0.5}]
+
+
+@pytest.fixture(scope="module")
+def synth() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    Xtr, ytr = make_synthetic_control(20, 60, seed=1)
+    Xte, yte = make_synthetic_control(20, 60, seed=2)
+    return Xtr[:, :, ::3], ytr, Xte[:, :, ::3], yte  # 20 steps
+
+
+@pytest.mark.parametrize("cell", ["nw", "esn"])
+def test_fused_bptt_equals_autograd_through_the_reference_cells(cell) -> None:
+    params = NW_PARAMS if cell == "nw" else ESN_PARAMS
+    gen = torch.Generator().manual_seed(0)
+    n_steps, K, B, N = 9, 3, 4, 6
+    P = torch.randn(n_steps, K, B, N, dtype=torch.float64, generator=gen).requires_grad_()
+    W_h = (0.5 * torch.randn(K, N, N, dtype=torch.float64, generator=gen)).requires_grad_()
+    w = torch.randn(K, B, N, dtype=torch.float64, generator=gen)
+    C = torch.tensor(cell_constants(cell, params))
+    h = run_stack(cell, P, W_h, C)
+    (h * w).sum().backward()
+    P_ref = P.detach().clone().requires_grad_()
+    W_ref = W_h.detach().clone().requires_grad_()
+    ops, step = torch_ops(), (nw_cell if cell == "nw" else esn_cell)
+    total, states = 0.0, []
+    for k in range(K):
+        p = NWCellParams(**params[k]) if cell == "nw" else ESNCellParams(**params[k])
+        hk = torch.zeros(B, N, dtype=torch.float64)
+        for t in range(n_steps):
+            hk = step(ops, hk, hk @ W_ref[k].T + P_ref[t, k], p)
+        states.append(hk)
+        total = total + (hk * w[k]).sum()
+    total.backward()
+    ref = torch.stack(states).detach()
+    np.testing.assert_allclose(h.detach().numpy(), ref.numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(P.grad.numpy(), P_ref.grad.numpy(), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(W_h.grad.numpy(), W_ref.grad.numpy(), rtol=1e-10, atol=1e-13)
+    np.testing.assert_array_equal(
+        forward_stack(cell, P.detach(), W_h.detach(), C).numpy(), h.detach().numpy()
+    )
+
+
+@pytest.mark.parametrize("cls", [NWRNNClassifier, RNNClassifier])
+def test_short_training_learns_and_beats_chance_by_a_wide_margin(cls, synth) -> None:
+    Xtr, ytr, Xte, yte = synth
+    est = cls(n_units=16, learning_rate=0.02, max_epochs=25, patience=25, random_state=0).fit(Xtr, ytr)
+    assert est.loss_curve_[-1] < 0.6 * est.loss_curve_[0]
+    assert est.score(Xte, yte) > 0.5  # chance 1/6
+    np.testing.assert_allclose(est.predict_proba(Xte[:5]).sum(axis=1), 1.0, rtol=1e-6)
+
+
+def _val_loss(est, X, y) -> float:
+    """Validation loss of the fitted module on the estimator's own early-stopping split."""
+    from nwmodel._trainer import _losses
+
+    targets, spec = type(est)(**est.get_params())._prepare(X, y)
+    rows = torch.as_tensor(spec.idx_val)[None]
+    U = torch.as_tensor(np.transpose(X, (2, 0, 1)).copy(), dtype=est.module_.W_h.dtype)
+    T = torch.as_tensor(targets)
+    with torch.no_grad():
+        return float(
+            _losses(
+                est._task,
+                est.module_(U[:, rows]),
+                T[rows].to(U.dtype if est._task != "classification" else torch.long),
+            )
+        )
+
+
+@pytest.mark.parametrize("cls", [NWRNNClassifier, RNNClassifier])
+def test_early_stopping_restores_the_best_weights(cls, synth) -> None:
+    Xtr, ytr = synth[0], synth[1]
+    est = cls(n_units=8, learning_rate=0.1, max_epochs=300, patience=4, dtype="float64", random_state=3)
+    est.fit(Xtr, ytr)
+    val = np.asarray(est.val_loss_curve_)
+    assert est.n_epochs_ < 300  # stopped early
+    assert est.best_epoch_ == int(np.argmin(val))
+    assert est.n_epochs_ - 1 - est.best_epoch_ == 4
+    assert val[-1] > val.min()  # the last epoch is worse: restoring matters
+    np.testing.assert_allclose(_val_loss(est, Xtr, ytr), val.min(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("cls", [NWRNNClassifier, RNNRegressor])
+def test_fitted_model_pickles_and_predicts_the_same(cls, synth) -> None:
+    Xtr, ytr, Xte, _ = synth
+    y = ytr if cls is NWRNNClassifier else Xtr[:, 0, -1] * 2.0
+    est = cls(n_units=8, learning_rate=0.02, max_epochs=3, random_state=0).fit(Xtr, y)
+    back = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(back.predict(Xte), est.predict(Xte))
+    if cls is NWRNNClassifier:
+        np.testing.assert_array_equal(back.predict_proba(Xte), est.predict_proba(Xte))
+
+
+def _state(est) -> dict[str, np.ndarray]:
+    return {k: v.detach().numpy().copy() for k, v in est.module_.state_dict().items()}
+
+
+@pytest.mark.parametrize("cls", [NWRNNClassifier, NWRNNRegressor, RNNClassifier])
+def test_stacked_training_equals_training_each_alone(cls, synth) -> None:
+    Xtr, ytr = synth[0], synth[1]
+    y = ytr if cls is not NWRNNRegressor else Xtr[:, 0, -1] + 0.5 * Xtr[:, 0, 0]
+    common = {"n_units": 8, "learning_rate": 0.05, "max_epochs": 40, "patience": 3, "dtype": "float64"}
+    if cls is RNNClassifier:
+        configs = [{"random_state": s} for s in (0, 1, 2)]
+    else:
+        configs = [
+            {"gamma": g, "slope": s, "dt": d, "random_state": r}
+            for g, s, d, r in ((0.5, 1.0, 0.1, 0), (0.95, 5.0, 0.01, 1), (1.0, 1.0, 0.1, 2))
+        ]
+    alone = [cls(**common, **c).fit(Xtr, y) for c in configs]
+    stacked = [cls(**common, **c) for c in configs]
+    assert fit_stacked(stacked, Xtr, y) == ["", "", ""]
+    epochs = {est.n_epochs_ for est in alone}
+    assert len(epochs) > 1 or cls is RNNClassifier  # models leave the stack at different epochs
+    for a, s in zip(alone, stacked, strict=True):
+        assert s.n_epochs_ == a.n_epochs_ and s.best_epoch_ == a.best_epoch_
+        np.testing.assert_allclose(s.loss_curve_, a.loss_curve_, rtol=1e-10)
+        np.testing.assert_allclose(s.val_loss_curve_, a.val_loss_curve_, rtol=1e-10)
+        for k, v in _state(a).items():
+            np.testing.assert_allclose(_state(s)[k], v, rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def test_a_diverging_model_fails_alone_and_leaves_its_stack_intact(synth) -> None:
+    Xtr, ytr = synth[0], synth[1]
+    common = {"n_units": 8, "learning_rate": 0.05, "max_epochs": 5, "patience": 5, "dtype": "float64"}
+    bad = {"eta_p": 1000.0, "random_state": 0}  # Kp = kp0 exp(1000 z), z > 0.35: overflows
+    with pytest.raises(ModelError, match="non-finite"):
+        NWRNNClassifier(**common, **bad).fit(Xtr, ytr)
+    good = NWRNNClassifier(**common, random_state=1).fit(Xtr, ytr)
+    pair = [NWRNNClassifier(**common, **bad), NWRNNClassifier(**common, random_state=1)]
+    errors = fit_stacked(pair, Xtr, ytr)
+    assert "non-finite" in errors[0] and errors[1] == ""
+    assert not hasattr(pair[0], "module_")
+    np.testing.assert_allclose(pair[1].predict_proba(Xtr), good.predict_proba(Xtr), rtol=1e-10)
+
+
+def test_stack_refuses_estimators_that_cannot_share_it(synth) -> None:
+    Xtr, ytr = synth[0], synth[1]
+    with pytest.raises(ModelValidationError, match="share class and n_units"):
+        fit_stacked([NWRNNClassifier(batch_size=64), NWRNNClassifier(batch_size=128)], Xtr, ytr)
+    with pytest.raises(ModelValidationError, match="share"):
+        fit_stacked([NWRNNClassifier(), RNNClassifier()], Xtr, ytr)
+    with pytest.raises(ModelValidationError, match="at least one"):
+        fit_stacked([], Xtr, ytr)
+
+
+def test_selection_with_stacks_equals_selection_one_fit_at_a_time(synth) -> None:
+    from nwmodel.selection import EstimatorFactory, select_and_test
+
+    Xtr, ytr, Xte, yte = synth
+    make = EstimatorFactory("nwrnn", "classification", {"n_units": 8, "max_epochs": 15, "dtype": "float64"})
+    grid = {"learning_rate": [0.05], "patience": [3], "gamma": [0.5, 0.95], "dt": [0.01, 0.1]}
+    kw = {"task": "classification", "n_seeds": 2}
+    one = select_and_test(make, grid, Xtr, ytr, Xte, yte, stack_size=1, **kw)
+    stacked = select_and_test(make, grid, Xtr, ytr, Xte, yte, stack_size=3, **kw)
+    assert stacked.best_params == one.best_params
+    assert [s for _, s in stacked.val_scores] == [s for _, s in one.val_scores]
+    assert stacked.test_scores == one.test_scores
+    assert len({s for _, s in one.val_scores}) > 1  # the configurations differ
