@@ -29,6 +29,8 @@ from typing import Any, Literal
 import numpy as np
 import scipy.special
 
+from nwphys.junctions import ETA_D_PER_V, ETA_P_PER_V, KD0_PER_S, KP0_PER_S
+
 from ._checks import check_choice, check_int, check_real, make_rng
 from .errors import ModelError, ModelValidationError
 
@@ -62,7 +64,8 @@ def torch_ops() -> SimpleNamespace:
 
 @dataclass(frozen=True)
 class NWCellParams:
-    """Hyperparameters of the nanowire cell (Table 2 defaults for ``kp0, kd0, eta_p, eta_d``).
+    """Hyperparameters of the nanowire cell (defaults for ``kp0, kd0, eta_p, eta_d``: the NW-ESN
+    kinetics :data:`nwphys.junctions.KP0_PER_S` ... :data:`~nwphys.junctions.ETA_D_PER_V`).
 
     Attributes
     ----------
@@ -81,10 +84,10 @@ class NWCellParams:
     gamma: float = 0.95
     slope: float = 1.0
     dt: float = 0.1
-    kp0: float = 1e-4
-    kd0: float = 0.5
-    eta_p: float = 10.0
-    eta_d: float = 1.0
+    kp0: float = KP0_PER_S
+    kd0: float = KD0_PER_S
+    eta_p: float = ETA_P_PER_V
+    eta_d: float = ETA_D_PER_V
 
     def __post_init__(self) -> None:
         check_real("gamma", self.gamma, low=0.0, high=1.0)

@@ -1,6 +1,6 @@
 """How the abstract NW-ESN maps onto a physical nanowire network (the documented defaults).
 
-The abstract NW-ESN (Eqs. 7-10 of the seed paper) is a discretised mean-field picture of a
+The abstract NW-ESN (Eqs. 7-10 of the NW-ESN paper) is a discretised mean-field picture of a
 memristive junction::
 
     z = RESCALE(Wh h + Wx x + b),  RESCALE(a) = 0.35 + 0.8 * sigmoid(s * a)      (volts)
@@ -75,9 +75,10 @@ __all__ = [
 #: The abstract NW-ESN's RESCALE range in volts: 0.35 + 0.8 * (0, 1).
 RESCALE_WINDOW_V: tuple[float, float] = (0.35, 1.15)
 
-#: NW-ESN constants (seed Table 2) in the units of the ``rate_balance`` junction model
+#: NW-ESN junction parameters in the units of the ``rate_balance`` junction model
 #: (``nwphys.make_junction_model("rate_balance", **NWESN_JUNCTION_PARAMS)``): a copy of the
-#: preset ``"nwesn"`` of :data:`nwphys.junctions.JUNCTION_PRESETS`, the one place they are written.
+#: preset ``"nwesn"`` of :data:`nwphys.junctions.JUNCTION_PRESETS`, whose kinetics are the
+#: constants ``KP0_PER_S``, ``KD0_PER_S``, ``ETA_P_PER_V``, ``ETA_D_PER_V`` of :mod:`nwphys.junctions`.
 NWESN_JUNCTION_PARAMS: dict[str, float] = dict(JUNCTION_PRESETS["nwesn"][1])
 
 #: Published Ag nanowire junction conductances (Hochstetter et al., Nat. Commun. 2021: 12.9 kOhm
@@ -130,22 +131,29 @@ _DROPPED: dict[str, str] = {
     "virtual nodes",
 }
 
-#: Abstract name (seed paper or nwmodel.NWESNClassifier keyword) -> physical-reservoir keyword.
+#: Abstract name (NW-ESN paper or nwmodel.NWESNClassifier keyword) -> physical-reservoir keyword.
 _TO_ESTIMATOR: dict[str, str] = {
-    "omega": "input_scaling", "input_scaling": "input_scaling",
-    "beta": "bias_scaling", "bias_scaling": "bias_scaling",
-    "s": "slope", "slope": "slope",
+    "omega": "input_scaling",
+    "input_scaling": "input_scaling",
+    "beta": "bias_scaling",
+    "bias_scaling": "bias_scaling",
+    "s": "slope",
+    "slope": "slope",
     "dt": "dt_s",
-    "N": "n_features", "n_units": "n_features",
+    "N": "n_features",
+    "n_units": "n_features",
     "ridge_alpha": "ridge_alpha",
 }
 #: Abstract junction constant -> ``rate_balance`` parameter.
 _TO_JUNCTION: dict[str, str] = {
-    "Kp0": "kp0_per_s", "kp0": "kp0_per_s",
-    "Kd0": "kd0_per_s", "kd0": "kd0_per_s",
-    "eta_p": "eta_p_per_V", "eta_d": "eta_d_per_V",
+    "Kp0": "kp0_per_s",
+    "kp0": "kp0_per_s",
+    "Kd0": "kd0_per_s",
+    "kd0": "kd0_per_s",
+    "eta_p": "eta_p_per_V",
+    "eta_d": "eta_d_per_V",
 }
-#: Abstract quantities without a physical knob (seed name or estimator keyword -> key in _DROPPED).
+#: Abstract quantities without a physical knob (paper name or estimator keyword -> key in _DROPPED).
 _NO_KNOB: dict[str, str] = {"gamma": "gamma", "rho": "rho", "spectral_radius": "rho"}
 #: Estimator keywords of the abstract model that are software settings, not reservoir quantities.
 _IGNORED = {"exact_spectral_radius", "backend", "dtype", "device", "random_state"}
@@ -210,7 +218,7 @@ def abstract_to_physical(params: dict[str, Any]) -> dict[str, Any]:
     Parameters
     ----------
     params : dict
-        Abstract NW-ESN hyperparameters, by the seed's names (``omega, beta, rho, gamma, s, dt, N,
+        Abstract NW-ESN hyperparameters, by the paper's names (``omega, beta, rho, gamma, s, dt, N,
         Kp0, Kd0, eta_p, eta_d``) or the keywords of :class:`nwmodel.NWESNClassifier`
         (``input_scaling, bias_scaling, spectral_radius, gamma, slope, dt, n_units, kp0, kd0,
         eta_p, eta_d, ridge_alpha``; software settings such as ``backend`` are ignored). Unknown

@@ -67,8 +67,9 @@ class Circuit:
         names = tuple(str(s) for s in self.electrode_names)
         for name, arr in (("edges", edges), ("fixed_edges", fixed), ("electrode_node", enode)):
             if arr.size and (arr.min() < 0 or arr.max() >= n):
-                raise ValidationError(f"{name} must index nodes in [0, {n - 1}], got range "
-                                      f"[{arr.min()}, {arr.max()}]")
+                raise ValidationError(
+                    f"{name} must index nodes in [0, {n - 1}], got range [{arr.min()}, {arr.max()}]"
+                )
         if np.any(edges[:, 0] == edges[:, 1]) or np.any(fixed[:, 0] == fixed[:, 1]):
             raise ValidationError("edges and fixed_edges must join two different nodes (self-loop found)")
         if gfix.shape != (fixed.shape[0],) or np.any(gfix <= 0):
@@ -80,14 +81,24 @@ class Circuit:
             raise ValidationError(f"electrode_names must be {enode.size} unique names, got {names!r}")
         if len(set(enode.tolist())) != enode.size:
             raise ValidationError("electrode_node must not repeat a node (electrodes shorted together)")
-        rs = np.zeros(enode.size) if self.series_resistance_ohm is None else check_finite_array(
-            "series_resistance_ohm", self.series_resistance_ohm, ndim=1)
+        rs = (
+            np.zeros(enode.size)
+            if self.series_resistance_ohm is None
+            else check_finite_array("series_resistance_ohm", self.series_resistance_ohm, ndim=1)
+        )
         if rs.shape != enode.shape or np.any(rs < 0):
             raise ValidationError(
-                f"series_resistance_ohm must have shape {enode.shape} with values >= 0 ohm, got {rs!r}")
-        for attr, val in (("n_nodes", n), ("edges", edges), ("fixed_edges", fixed),
-                          ("fixed_conductance_S", gfix), ("electrode_node", enode),
-                          ("electrode_names", names), ("series_resistance_ohm", rs)):
+                f"series_resistance_ohm must have shape {enode.shape} with values >= 0 ohm, got {rs!r}"
+            )
+        for attr, val in (
+            ("n_nodes", n),
+            ("edges", edges),
+            ("fixed_edges", fixed),
+            ("fixed_conductance_S", gfix),
+            ("electrode_node", enode),
+            ("electrode_names", names),
+            ("series_resistance_ohm", rs),
+        ):
             object.__setattr__(self, attr, val)
 
     @property

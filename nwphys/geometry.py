@@ -3,9 +3,9 @@
 Wires are straight sticks (segments) in a ``W x H`` area, in micrometres. A stick is given by its
 centre, its orientation angle in ``[0, pi)`` and its length; its two endpoints follow. Junctions are
 the exact intersections of two sticks, found with a spatial index (:class:`scipy.spatial.cKDTree`
-on the stick midpoints, query radius = longest stick) and one vectorised segment-segment test over
-the candidate pairs, so the cost grows like ``N log N`` (plus the number of candidate pairs, which
-is linear in ``N`` at fixed density).
+on the stick midpoints of each length bin, query radius = half the sum of the longest sticks of the
+two bins) and one vectorised segment-segment test over the candidate pairs, so the cost grows like
+``N log N`` (plus the number of candidate pairs, which is linear in ``N`` at fixed density).
 
 Conventions
 -----------
@@ -81,8 +81,13 @@ class Geometry:
         if np.any(lengths <= 0):
             raise ValidationError(f"lengths_um must be > 0, got min {lengths.min()!r}")
         d = check_real("diameter_nm", self.diameter_nm, low=0.0, low_open=True)
-        for attr, val in (("size_um", (w, h)), ("centers_um", c), ("angles_rad", a),
-                          ("lengths_um", lengths), ("diameter_nm", d)):
+        for attr, val in (
+            ("size_um", (w, h)),
+            ("centers_um", c),
+            ("angles_rad", a),
+            ("lengths_um", lengths),
+            ("diameter_nm", d),
+        ):
             object.__setattr__(self, attr, val)
 
     @property
@@ -114,10 +119,13 @@ class Geometry:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Geometry):
             return NotImplemented
-        return (self.size_um == other.size_um and self.diameter_nm == other.diameter_nm
-                and np.array_equal(self.centers_um, other.centers_um)
-                and np.array_equal(self.angles_rad, other.angles_rad)
-                and np.array_equal(self.lengths_um, other.lengths_um))
+        return (
+            self.size_um == other.size_um
+            and self.diameter_nm == other.diameter_nm
+            and np.array_equal(self.centers_um, other.centers_um)
+            and np.array_equal(self.angles_rad, other.angles_rad)
+            and np.array_equal(self.lengths_um, other.lengths_um)
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -217,8 +225,10 @@ def _check_size(size_um: object) -> tuple[float, float]:
         w, h = size_um  # type: ignore[misc]
     except (TypeError, ValueError):
         raise ValidationError(f"size_um must be a pair (W, H) in micrometres, got {size_um!r}") from None
-    return (check_real("size_um[0] (width)", w, low=0.0, low_open=True),
-            check_real("size_um[1] (height)", h, low=0.0, low_open=True))
+    return (
+        check_real("size_um[0] (width)", w, low=0.0, low_open=True),
+        check_real("size_um[1] (height)", h, low=0.0, low_open=True),
+    )
 
 
 def _cross(ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray) -> np.ndarray:

@@ -314,12 +314,18 @@ def wire_graph(
     """
     g = nx.Graph()
     for i in range(geometry.n_wires):
-        g.add_node(i, kind="wire", center_um=tuple(geometry.centers_um[i].tolist()),
-                   angle_rad=float(geometry.angles_rad[i]), length_um=float(geometry.lengths_um[i]),
-                   diameter_nm=float(geometry.diameter_nm))
+        g.add_node(
+            i,
+            kind="wire",
+            center_um=tuple(geometry.centers_um[i].tolist()),
+            angle_rad=float(geometry.angles_rad[i]),
+            length_um=float(geometry.lengths_um[i]),
+            diameter_nm=float(geometry.diameter_nm),
+        )
     for el in layout.electrodes:
-        g.add_node(el.name, kind="electrode", rect_um=el.rect_um,
-                   series_resistance_ohm=el.series_resistance_ohm)
+        g.add_node(
+            el.name, kind="electrode", rect_um=el.rect_um, series_resistance_ohm=el.series_resistance_ohm
+        )
     jw = np.asarray(junction_wires, dtype=np.int64).reshape(-1, 2)
     for k, (i, j) in enumerate(jw.tolist()):
         attrs = {"kind": "junction", "index": k, "xy_um": tuple(junction_xy_um[k].tolist())}

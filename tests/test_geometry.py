@@ -20,6 +20,7 @@ def _geometry(centers, angles, lengths, size=(10.0, 10.0)) -> Geometry:
 
 # -- junction detection -------------------------------------------------------------------------
 
+
 def test_two_crossing_sticks_hand_solved() -> None:
     # horizontal stick through (2..8, 5) and a 45 degree stick centred at (4, 5)
     geo = _geometry([[5, 5], [4, 5], [9, 9]], [0.0, np.pi / 4, 0.0], [6.0, 2.0, 1.0])
@@ -29,8 +30,9 @@ def test_two_crossing_sticks_hand_solved() -> None:
 
 
 def test_kdtree_search_equals_brute_force(seed: int) -> None:
-    geo = random_sticks(900, (60.0, 60.0), length_dist="gamma", length_mean_um=6.0, length_std_um=2.5,
-                        seed=seed)
+    geo = random_sticks(
+        900, (60.0, 60.0), length_dist="gamma", length_mean_um=6.0, length_std_um=2.5, seed=seed
+    )
     w_fast, xy_fast = find_junctions(geo)
     w_ref, xy_ref = brute_force_junctions(geo)
     assert w_fast.shape[0] > 1000
@@ -75,6 +77,7 @@ def test_junction_positions_lie_on_both_wires(seed: int) -> None:
 
 # -- lengths and seeds --------------------------------------------------------------------------
 
+
 def test_truncated_normal_lengths_match_scipy_truncnorm(seed: int) -> None:
     mean, std, n = 10.0, 8.0, 200_000
     lengths = sample_lengths(n, "normal", mean, std, seed)
@@ -105,10 +108,15 @@ def test_seed_reproducible_and_streams_independent(seed: int) -> None:
 
 # -- electrodes ---------------------------------------------------------------------------------
 
+
 def test_clip_intervals_hand_solved() -> None:
-    ends = np.array([[[-1.0, 3.0], [6.0, 3.0]],    # crosses the left line x = 0 at t = 1/7
-                     [[2.0, 2.0], [3.0, 3.0]],     # inside pad [1, 4]^2 entirely
-                     [[5.0, 0.0], [5.0, 9.0]]])    # misses both
+    ends = np.array(
+        [
+            [[-1.0, 3.0], [6.0, 3.0]],  # crosses the left line x = 0 at t = 1/7
+            [[2.0, 2.0], [3.0, 3.0]],  # inside pad [1, 4]^2 entirely
+            [[5.0, 0.0], [5.0, 9.0]],
+        ]
+    )  # misses both
     rects = np.array([[0.0, 0.0, 0.0, 10.0], [1.0, 1.0, 4.0, 4.0]])
     touch, t0, t1 = clip_intervals(ends, rects)
     np.testing.assert_array_equal(touch, [[True, True], [False, True], [False, False]])
@@ -137,6 +145,7 @@ def test_layouts() -> None:
 
 # -- bad input ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -150,11 +159,15 @@ def test_layouts() -> None:
         ({"n_wires": 10, "length_std_um": -1.0}, r"length_std_um must be in \[0.0, inf\)"),
         ({"n_wires": 10, "diameter_nm": float("inf")}, r"diameter_nm must be a finite real"),
         ({"n_wires": 10, "length_dist": "lognormal"}, r"length_dist must be one of 'normal'"),
-        ({"n_wires": 10, "junction_params": {"kp0_per_s": float("nan")}},
-         r"junction_params\['kp0_per_s'\] must be a finite"),
+        (
+            {"n_wires": 10, "junction_params": {"kp0_per_s": float("nan")}},
+            r"junction_params\['kp0_per_s'\] must be a finite",
+        ),
         ({"n_wires": 10, "electrodes": "mea4"}, r"electrodes must be 'two-terminal', 'meaRxC'"),
-        ({"n_wires": 10, "electrodes": [Electrode("x", (5, 5, 120, 6))]},
-         r"electrodes: electrode 'x' rect_um .* must lie inside the area \[0, 100.0\]"),
+        (
+            {"n_wires": 10, "electrodes": [Electrode("x", (5, 5, 120, 6))]},
+            r"electrodes: electrode 'x' rect_um .* must lie inside the area \[0, 100.0\]",
+        ),
         ({"n_wires": 10, "density_per_um2": 0.1}, r"give n_wires or density_per_um2, not both"),
         ({}, r"give n_wires or density_per_um2 \(or a preset\)"),
         ({"n_wires": 10, "series_resistance_ohm": -82.0}, r"series_resistance_ohm must be in \[0.0, inf\)"),
@@ -170,12 +183,14 @@ def test_bad_preset_and_electrode_rect() -> None:
         nwphys.generate("melbourne", seed=0)
     with pytest.raises(ValidationError, match=r"rect_um of electrode 'e' must have x_min <= x_max"):
         Electrode("e", (3, 0, 1, 1))
-    with pytest.raises(ValidationError,
-                       match=r"series_resistance_ohm of electrode 'e' must be a finite real number in \[0.0"):
+    with pytest.raises(
+        ValidationError, match=r"series_resistance_ohm of electrode 'e' must be a finite real number in \[0.0"
+    ):
         Electrode("e", (0, 0, 1, 1), series_resistance_ohm=float("nan"))
 
 
 # -- percolation --------------------------------------------------------------------------------
+
 
 def test_percolation_ratio_formula() -> None:
     assert nwphys.critical_density_per_um2(1.0) == pytest.approx(5.63726)
@@ -194,9 +209,16 @@ def test_finite_size_percolation_threshold_near_5_6373() -> None:
     grid = np.array([4.6, 5.0, 5.4, 5.8, 6.2, 6.6, 7.0])
     prob = []
     for nl2 in grid:
-        hits = [nwphys.generate(n_wires=round(nl2 * side * side), size_um=(side, side),
-                                length_dist="fixed", length_mean_um=1.0, seed=s).connected
-                for s in range(n_seeds)]
+        hits = [
+            nwphys.generate(
+                n_wires=round(nl2 * side * side),
+                size_um=(side, side),
+                length_dist="fixed",
+                length_mean_um=1.0,
+                seed=s,
+            ).connected
+            for s in range(n_seeds)
+        ]
         prob.append(np.mean(hits))
     prob = np.maximum.accumulate(np.array(prob))  # monotone envelope for the interpolation
     assert prob[0] < 0.5 < prob[-1]

@@ -21,8 +21,10 @@ def two_point_resistance_ohm(c: Circuit, g_junction_S: np.ndarray, a: int, b: in
     g = np.concatenate([g_junction_S, c.fixed_conductance_S])
     n = c.n_nodes
     i, j = e[:, 0], e[:, 1]
-    lap = sp.coo_matrix((np.concatenate([g, g, -g, -g]),
-                         (np.concatenate([i, j, i, j]), np.concatenate([i, j, j, i]))), shape=(n, n)).tocsr()
+    lap = sp.coo_matrix(
+        (np.concatenate([g, g, -g, -g]), (np.concatenate([i, j, i, j]), np.concatenate([i, j, j, i]))),
+        shape=(n, n),
+    ).tocsr()
     keep = np.flatnonzero(np.arange(n) != b)
     rhs = np.zeros(n - 1)
     rhs[np.searchsorted(keep, a)] = 1.0
@@ -61,8 +63,14 @@ def test_hand_circuit_junction_representation(hand_geometry: Geometry) -> None:
 def test_hand_circuit_multinodal_segments(hand_geometry: Geometry) -> None:
     jw, jxy = find_junctions(hand_geometry)
     rho = 1.6e-8
-    b = build_circuit(hand_geometry, jw, jxy, nwphys.two_terminal((10.0, 10.0)),
-                      representation="multinodal", resistivity_ohm_m=rho)
+    b = build_circuit(
+        hand_geometry,
+        jw,
+        jxy,
+        nwphys.two_terminal((10.0, 10.0)),
+        representation="multinodal",
+        resistivity_ohm_m=rho,
+    )
     c = b.circuit
     assert c.n_nodes == 6 and c.n_junctions == 2 and c.fixed_edges.shape == (3, 2)
     np.testing.assert_allclose(np.sort(b.fixed_length_um), [4.0, 5.0, 5.0], rtol=1e-12)
@@ -83,8 +91,14 @@ def test_wire_components_hand(hand_geometry: Geometry) -> None:
 def test_multinodal_tends_to_junction_model_and_bounds_it(seed: int) -> None:
     """Rayleigh monotonicity: wire resistance only adds; as rho -> 0 the multi-nodal resistance
     tends to the junction-model one linearly in rho (first-order perturbation)."""
-    kw = dict(n_wires=700, size_um=(40.0, 40.0), length_dist="normal", length_mean_um=5.0,
-              length_std_um=1.0, seed=seed)
+    kw = dict(
+        n_wires=700,
+        size_um=(40.0, 40.0),
+        length_dist="normal",
+        length_mean_um=5.0,
+        length_std_um=1.0,
+        seed=seed,
+    )
     jn = nwphys.generate(**kw, representation="junction")
     r_j = two_point_resistance_ohm(jn.circuit(), np.ones(jn.n_junctions), 0, 1)
     excess = []
@@ -99,8 +113,9 @@ def test_multinodal_tends_to_junction_model_and_bounds_it(seed: int) -> None:
 @pytest.mark.parametrize("representation", ["junction", "multinodal"])
 @pytest.mark.parametrize("electrodes", ["two-terminal", "mea4x4"])
 def test_circuit_consistent_with_network(seed: int, representation: str, electrodes: str) -> None:
-    net = nwphys.generate("sydney", seed=seed, representation=representation, electrodes=electrodes,
-                          series_resistance_ohm=82.0)
+    net = nwphys.generate(
+        "sydney", seed=seed, representation=representation, electrodes=electrodes, series_resistance_ohm=82.0
+    )
     c = net.circuit()
     assert c.n_junctions == net.n_junctions
     assert c.electrode_names == net.electrodes.names
@@ -188,6 +203,7 @@ def test_to_networkx_attributes(seed: int) -> None:
 
 # -- plots --------------------------------------------------------------------------------------
 
+
 def test_plot_network_colours_follow_values(seed: int, tmp_path) -> None:
     from matplotlib.collections import LineCollection, PathCollection
     from matplotlib.figure import Figure
@@ -207,8 +223,11 @@ def test_plot_network_colours_follow_values(seed: int, tmp_path) -> None:
     c = net.circuit()
     v = np.arange(c.n_nodes, dtype=float)
     fig = nwphys.plot_network(net, color_by="voltage", values=v)
-    arrays = [lc.get_array() for lc in fig.axes[0].collections
-              if isinstance(lc, LineCollection) and lc.get_array() is not None]
+    arrays = [
+        lc.get_array()
+        for lc in fig.axes[0].collections
+        if isinstance(lc, LineCollection) and lc.get_array() is not None
+    ]
     wire_nodes = np.flatnonzero(net.node_wires() >= 0)
     assert any(np.array_equal(a, v[wire_nodes]) for a in arrays)
     with pytest.raises(ValidationError, match=r"values must have shape \(\d+,\) \(n_nodes\)"):
@@ -222,5 +241,51 @@ def test_plot_network_colours_follow_values(seed: int, tmp_path) -> None:
 def test_plot_multinodal_voltage(seed: int) -> None:
     net = nwphys.generate("sydney", seed=seed, representation="multinodal", electrodes="mea2x2")
     c = net.circuit()
-    fig = nwphys.plot_network(net, color_by="voltage", values=np.linspace(0, 1, c.n_nodes))
+    v = np.linspace(0, 1, c.n_nodes) ** 2
+    fig = nwphys.plot_network(net, color_by="voltage", values=v)
     assert fig.axes[1].get_ylabel() == "node voltage (V)"
+    from matplotlib.collections import LineCollection
+
+    coloured = [
+        lc for lc in fig.axes[0].collections if isinstance(lc, LineCollection) and lc.get_array() is not None
+    ]
+    assert len(coloured) == 1  # one segment per fixed (wire) edge, coloured by its mean node voltage
+    lc = coloured[0]
+    np.testing.assert_allclose(
+        lc.get_array(), 0.5 * (v[c.fixed_edges[:, 0]] + v[c.fixed_edges[:, 1]]), rtol=1e-15
+    )
+    xy = net.node_positions_um()
+    segs = np.array([np.asarray(seg) for seg in lc.get_segments()])
+    np.testing.assert_array_equal(segs, np.stack([xy[c.fixed_edges[:, 0]], xy[c.fixed_edges[:, 1]]], axis=1))
+    assert lc.norm.vmin == float(v.min()) and lc.norm.vmax == float(v.max())
+
+
+def test_generated_network_reuses_its_circuit_build(seed: int) -> None:
+    import dataclasses
+
+    from nwphys.graph import build_circuit
+
+    net = nwphys.generate("sydney", seed=seed, electrodes="mea2x2")
+    fresh = net.with_state(None)  # a copy without the build of generate: builds its own
+    a, b = net.circuit(), fresh.circuit()
+    for name in ("edges", "fixed_edges", "electrode_node"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    np.testing.assert_array_equal(net.node_positions_um(), fresh.node_positions_um())
+    with pytest.raises(ValidationError, match="already holds a circuit build"):
+        net.reuse_circuit_build(net._build())
+    other = nwphys.generate("sydney", seed=seed + 1, electrodes="mea2x2")
+    other_build = build_circuit(
+        other.geometry, other.junctions.wires, other.junctions.xy_um, other.electrodes
+    )
+    with pytest.raises(ValidationError, match=rf"build must keep all {net.n_junctions} junctions"):
+        net.with_state(None).reuse_circuit_build(other_build)
+    two = nwphys.generate("sydney", seed=seed, electrodes="two-terminal")
+    build = build_circuit(two.geometry, two.junctions.wires, two.junctions.xy_um, two.electrodes)
+    renamed = dataclasses.replace(
+        two.electrodes,
+        electrodes=tuple(dataclasses.replace(e, name=e.name.upper()) for e in two.electrodes.electrodes),
+    )
+    with pytest.raises(ValidationError, match=r"build electrodes \('in', 'out'\) must be the network's"):
+        dataclasses.replace(two, electrodes=renamed).reuse_circuit_build(build)
+    with pytest.raises(ValidationError, match="build must be a CircuitBuild, got Circuit"):
+        fresh.reuse_circuit_build(a)

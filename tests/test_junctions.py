@@ -11,10 +11,16 @@ from nwphys.drives import DC, Drive, PiecewiseLinear, Pulse, Sampled, parse_driv
 from nwphys.errors import ValidationError
 from nwphys.integrate import Stepper, simulate
 from nwphys.junctions import (
+    ETA_D_PER_V,
+    ETA_P_PER_V,
     JUNCTION_MODELS,
     JUNCTION_PRESETS,
+    KD0_PER_S,
+    KP0_PER_S,
     FilamentGapModel,
+    RateBalanceModel,
     make_junction_model,
+    model_from_spec,
 )
 
 
@@ -135,6 +141,42 @@ def test_presets_and_registry() -> None:
     }
     fg = make_junction_model("filament_gap").params
     assert fg["Vset_V"] == 0.01 and fg["lmax"] == 0.015 and fg["Goff_S"] == 7.77e-8
+
+
+def test_nwesn_kinetics_are_one_set_of_constants() -> None:
+    import nwmodel.mapping
+    from nwmodel.kernels import NWCellParams
+
+    assert (KP0_PER_S, KD0_PER_S, ETA_P_PER_V, ETA_D_PER_V) == (1e-4, 0.5, 10.0, 1.0)
+    kinetics = {
+        "kp0_per_s": KP0_PER_S,
+        "kd0_per_s": KD0_PER_S,
+        "eta_p_per_V": ETA_P_PER_V,
+        "eta_d_per_V": ETA_D_PER_V,
+    }
+    for params in (
+        RateBalanceModel.defaults,
+        JUNCTION_PRESETS["nwesn"][1],
+        nwmodel.mapping.NWESN_JUNCTION_PARAMS,
+    ):
+        assert {k: params[k] for k in kinetics} == kinetics
+    cell = NWCellParams()
+    assert (cell.kp0, cell.kd0, cell.eta_p, cell.eta_d) == (KP0_PER_S, KD0_PER_S, ETA_P_PER_V, ETA_D_PER_V)
+
+
+def test_model_from_spec_is_the_stored_model() -> None:
+    spec = {"kp0_per_s": 2e-4, "G_max_S": 0.05, "G_min_S": np.full(3, 1e-3)}
+    m = model_from_spec("rate_balance", spec)
+    assert isinstance(m, RateBalanceModel)
+    assert m.params["kp0_per_s"] == 2e-4 and m.params["kd0_per_s"] == KD0_PER_S
+    np.testing.assert_array_equal(m.params["G_min_S"], np.full(3, 1e-3))
+    np.testing.assert_allclose(m.conductance_S(np.array([0.0, 0.5, 1.0])), [1e-3, 0.0255, 0.05], rtol=1e-14)
+    assert model_from_spec("filament_gap", None).params == FilamentGapModel.defaults
+    assert model_from_spec("rate_balance", {}).params == RateBalanceModel.defaults
+    with pytest.raises(ValidationError, match=r"junction model must be one of 'rate_balance'.*got 'x'"):
+        model_from_spec("x", {})
+    with pytest.raises(ValidationError, match=r"unknown parameter\(s\) kp0 for junction model"):
+        model_from_spec("rate_balance", {"kp0": 1.0})
 
 
 def test_rate_balance_exact_step_stays_finite_at_huge_voltage() -> None:

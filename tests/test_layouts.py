@@ -27,6 +27,7 @@ def _centres(layout: ElectrodeLayout) -> np.ndarray:
 
 # -- pad_grid geometry --------------------------------------------------------------------------
 
+
 def test_pad_grid_default_pitch_fills_the_tighter_side_and_is_centred() -> None:
     lay = pad_grid((100.0, 60.0), 3, 4, series_resistance_ohm=82.0)
     # pitch = min(100/4, 60/3) = 20 um, pad = 0.2 * 20 = 4 um
@@ -54,10 +55,10 @@ def test_pad_grid_explicit_pitch_and_pad() -> None:
 
 
 def test_pad_grid_on_a_square_area_equals_mea_grid() -> None:
-    np.testing.assert_allclose(pad_grid((50.0, 50.0), 4, 4).rects_um, mea_grid((50.0, 50.0), 4, 4).rects_um,
-                               rtol=0, atol=1e-12)
-    np.testing.assert_allclose(pad_grid((50.0, 50.0), 4, 4).rects_um[5], [17.5, 17.5, 20.0, 20.0],
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        pad_grid((50.0, 50.0), 4, 4).rects_um, mea_grid((50.0, 50.0), 4, 4).rects_um, rtol=0, atol=1e-12
+    )
+    np.testing.assert_allclose(pad_grid((50.0, 50.0), 4, 4).rects_um[5], [17.5, 17.5, 20.0, 20.0], rtol=1e-12)
 
 
 def test_pad_grid_16x16_names_and_order() -> None:
@@ -118,20 +119,23 @@ def test_make_layout_routes_pitch_and_pad_to_pad_grid() -> None:
     lay = make_layout("mea2x2", (50.0, 50.0), pad_um=1.0)
     np.testing.assert_allclose(lay.rects_um[0], [12.0, 12.0, 13.0, 13.0], rtol=1e-12)
     # without pitch/pad: the mea_grid rectangles (per-axis pitch on a non-square area)
-    np.testing.assert_array_equal(make_layout("mea2x4", (100.0, 50.0)).rects_um,
-                                  mea_grid((100.0, 50.0), 2, 4).rects_um)
+    np.testing.assert_array_equal(
+        make_layout("mea2x4", (100.0, 50.0)).rects_um, mea_grid((100.0, 50.0), 2, 4).rects_um
+    )
     with pytest.raises(ValidationError, match=r"pitch_um and pad_um apply only to 'meaRxC' layouts"):
         make_layout("two-terminal", (50.0, 50.0), pitch_um=10.0)
 
 
 # -- overlap ------------------------------------------------------------------------------------
 
+
 def test_overlapping_electrodes_are_refused() -> None:
     with pytest.raises(ValidationError, match=r"electrodes 'E00' and 'E01' overlap"):
         ElectrodeLayout((Electrode("E00", (0, 0, 2, 2)), Electrode("E01", (1, 1, 3, 3))))
     with pytest.raises(ValidationError, match=r"electrodes 'a' and 'c' overlap"):  # touching edge
-        ElectrodeLayout((Electrode("a", (0, 0, 1, 1)), Electrode("b", (5, 5, 6, 6)),
-                         Electrode("c", (1, 0, 2, 1))))
+        ElectrodeLayout(
+            (Electrode("a", (0, 0, 1, 1)), Electrode("b", (5, 5, 6, 6)), Electrode("c", (1, 0, 2, 1)))
+        )
     with pytest.raises(ValidationError, match=r"electrodes 'a' and 'b' overlap"):  # touching corner
         ElectrodeLayout((Electrode("a", (0, 0, 1, 1)), Electrode("b", (1, 1, 2, 2))))
     with pytest.raises(ValidationError, match=r"electrodes 'a' and 'b' overlap"):  # line inside a pad
@@ -147,6 +151,7 @@ def test_existing_layouts_are_disjoint() -> None:
 
 
 # -- role patterns ------------------------------------------------------------------------------
+
 
 def test_chessboard_4x4() -> None:
     lay = pad_grid((50.0, 50.0), 4, 4)
@@ -171,9 +176,16 @@ def test_chessboard_14x14_milano_grid() -> None:
 
 def test_chessboard_reads_rows_and_columns_from_the_centres() -> None:
     # shuffled order, rows by y and columns by x
-    lay = ElectrodeLayout((Electrode("p", (10, 10, 11, 11)), Electrode("q", (0, 0, 1, 1)),
-                           Electrode("r", (5, 0, 6, 1)), Electrode("s", (0, 10, 1, 11)),
-                           Electrode("t", (10, 0, 11, 1)), Electrode("u", (5, 10, 6, 11))))
+    lay = ElectrodeLayout(
+        (
+            Electrode("p", (10, 10, 11, 11)),
+            Electrode("q", (0, 0, 1, 1)),
+            Electrode("r", (5, 0, 6, 1)),
+            Electrode("s", (0, 10, 1, 11)),
+            Electrode("t", (10, 0, 11, 1)),
+            Electrode("u", (5, 10, 6, 11)),
+        )
+    )
     ra = assign_roles(lay)  # 2 rows x 3 columns: corners q, t, s, p ground
     assert ra.ground == ("p", "q", "s", "t")
     assert ra.outputs == ("r",)  # (0, 1)
@@ -181,8 +193,9 @@ def test_chessboard_reads_rows_and_columns_from_the_centres() -> None:
 
 
 def test_chessboard_needs_a_full_grid() -> None:
-    lay = ElectrodeLayout((Electrode("a", (0, 0, 1, 1)), Electrode("b", (5, 0, 6, 1)),
-                           Electrode("c", (0, 5, 1, 6))))
+    lay = ElectrodeLayout(
+        (Electrode("a", (0, 0, 1, 1)), Electrode("b", (5, 0, 6, 1)), Electrode("c", (0, 5, 1, 6)))
+    )
     with pytest.raises(ValidationError, match=r"role pattern 'chessboard' needs a full rectangular pad grid"):
         assign_roles(lay)
 
@@ -235,8 +248,11 @@ def test_first_last() -> None:
 
 
 def test_unknown_pattern() -> None:
-    with pytest.raises(ValidationError, match=r"pattern must be one of 'chessboard', 'rows', 'columns', "
-                                              r"'first-last', got 'spiral'"):
+    with pytest.raises(
+        ValidationError,
+        match=r"pattern must be one of 'chessboard', 'rows', 'columns', "
+        r"'first-last', got 'spiral'",
+    ):
         assign_roles(pad_grid((50.0, 50.0), 4, 4), "spiral")
 
 
@@ -262,10 +278,16 @@ def test_explicit_mappings() -> None:
         ({"input": ["E00", "E00"], "ground": ["E01"]}, r"electrode 'E00' given as both input and input"),
         ({"input": ["E99"], "ground": ["E01"]}, r"role pattern names unknown electrode 'E99'"),
         ({"E00": "input", "E77": "ground"}, r"role pattern names unknown electrode 'E77'"),
-        ({"E00": "input", "E01": "drain"}, r"role of electrode 'E01' must be one of 'input', 'output', "
-                                           r"'ground', 'floating', got 'drain'"),
-        ({"inputs": ["E00"], "ground": ["E01"]}, r"role \(key of the role pattern mapping\) must be one of "
-                                                 r"'input', .*got 'inputs'"),
+        (
+            {"E00": "input", "E01": "drain"},
+            r"role of electrode 'E01' must be one of 'input', 'output', "
+            r"'ground', 'floating', got 'drain'",
+        ),
+        (
+            {"inputs": ["E00"], "ground": ["E01"]},
+            r"role \(key of the role pattern mapping\) must be one of "
+            r"'input', .*got 'inputs'",
+        ),
     ],
 )
 def test_explicit_mapping_errors(mapping: dict, match: str) -> None:
@@ -281,8 +303,11 @@ def test_n_inputs_keeps_the_first_inputs() -> None:
     assert ra.floating(lay) == ("E13", "E20", "E22", "E31")
     ra = assign_roles(lay, {"input": ["E00", "E01", "E02"], "ground": ["E33"]}, n_inputs=1)
     assert ra.inputs == ("E00",) and ra.floating(lay)[:2] == ("E01", "E02")
-    with pytest.raises(ValidationError, match=r"n_inputs must be an integer in \[1, 6\] \(the inputs of "
-                                              r"role pattern 'chessboard'\), got 7"):
+    with pytest.raises(
+        ValidationError,
+        match=r"n_inputs must be an integer in \[1, 6\] \(the inputs of "
+        r"role pattern 'chessboard'\), got 7",
+    ):
         assign_roles(lay, "chessboard", n_inputs=7)
     with pytest.raises(ValidationError, match=r"n_inputs must be an integer in \[1, inf\), got 0"):
         assign_roles(lay, "rows", n_inputs=0)
@@ -295,6 +320,7 @@ def test_role_assignment_refuses_a_name_in_two_roles() -> None:
 
 # -- networks on pad grids ----------------------------------------------------------------------
 
+
 def test_pad_touching_no_wire_is_named() -> None:
     grid = pad_grid((50.0, 50.0), 4, 4, pad_um=1.0)
     net = nwphys.generate(n_wires=400, size_um=(50.0, 50.0), electrodes=grid, seed=2)
@@ -303,9 +329,11 @@ def test_pad_touching_no_wire_is_named() -> None:
     # cross-check with the contact edges of the physical graph
     g = net.to_networkx()
     assert [n for n in grid.names if g.degree(n) == 0] == ["E22"]
-    with pytest.raises(PercolationError,
-                       match=r"^electrode\(s\) 'E22' touch no wire \(pad side 1 um; enlarge the pads, "
-                             r"raise the density or use another seed\); electrodes are not all connected"):
+    with pytest.raises(
+        PercolationError,
+        match=r"^electrode\(s\) 'E22' touch no wire \(pad side 1 um; enlarge the pads, "
+        r"raise the density or use another seed\); electrodes are not all connected",
+    ):
         net.circuit()
 
 
@@ -313,8 +341,11 @@ def test_tiny_pads_touch_no_wire() -> None:
     grid = pad_grid((50.0, 50.0), 2, 2, pad_um=0.01)
     net = nwphys.generate(n_wires=400, size_um=(50.0, 50.0), electrodes=grid, seed=0)
     assert untouched_electrodes(net) == ("E00", "E01", "E10", "E11")
-    with pytest.raises(PercolationError, match=r"electrode\(s\) 'E00', 'E01', 'E10', 'E11' touch no wire "
-                                               r"\(pad side 0.01 um;"):
+    with pytest.raises(
+        PercolationError,
+        match=r"electrode\(s\) 'E00', 'E01', 'E10', 'E11' touch no wire "
+        r"\(pad side 0.01 um;",
+    ):
         net.circuit()
 
 

@@ -24,7 +24,7 @@ def _run(args: argparse.Namespace) -> int:
     import numpy as np
 
     import nwphys
-    from nwphys.junctions import make_junction_model
+    from nwphys.junctions import model_from_spec
     from nwphys.runfile import read_run
 
     check_image_suffix(out)
@@ -33,7 +33,7 @@ def _run(args: argparse.Namespace) -> int:
     t = run["t_s"]
     if t.size == 0:
         raise CLIError(f"run file {args.run!r} holds no records yet")
-    model = make_junction_model(params["junction_model"], **params["junction_params"])
+    model = model_from_spec(params["junction_model"], params["junction_params"])
     G = model.conductance_S(run["g"])
     network = None
     dev = args.device or params.get("device_path")
@@ -64,8 +64,10 @@ def _run(args: argparse.Namespace) -> int:
     title = f"{Path(args.run).name}: {params['method']}, drive {params['drive']}"
     incomplete = not bool(run.get("complete", False))
     if incomplete:  # an interrupted or stopped run: say so on the figure and on stderr
-        title = (f"INCOMPLETE (status {run.get('status')}, t = {t[-1]:.4g} of "
-                 f"{params['duration_s']:.4g} s): {title}")
+        title = (
+            f"INCOMPLETE (status {run.get('status')}, t = {t[-1]:.4g} of "
+            f"{params['duration_s']:.4g} s): {title}"
+        )
         for a in axes[:2]:
             a.axvspan(t[-1], params["duration_s"], color="0.85", zorder=0, label="not simulated")
     fig.suptitle(title, fontsize=9, color="tab:red" if incomplete else "black")
@@ -73,8 +75,11 @@ def _run(args: argparse.Namespace) -> int:
     plt.close(fig)
     print(f"wrote {out}")
     if incomplete:
-        print(f"nwhil: warning: {args.run} is incomplete (status {run.get('status')}: "
-              f"{run.get('message', '')}); the plot shows t <= {t[-1]:.4g} s", file=sys.stderr)
+        print(
+            f"nwhil: warning: {args.run} is incomplete (status {run.get('status')}: "
+            f"{run.get('message', '')}); the plot shows t <= {t[-1]:.4g} s",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -88,8 +93,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="device file for the network snapshot "
         "(default: the device recorded in the run file, when it still exists)",
     )
-    parser.add_argument("--dpi", type=int_in_range(*DPI_RANGE), default=120,
-                        help=f"resolution of raster images in dots per inch, {DPI_RANGE[0]} to "
-                        f"{DPI_RANGE[1]} (default 120)")
+    parser.add_argument(
+        "--dpi",
+        type=int_in_range(*DPI_RANGE),
+        default=120,
+        help=f"resolution of raster images in dots per inch, {DPI_RANGE[0]} to {DPI_RANGE[1]} (default 120)",
+    )
     add_force(parser, "an existing image")
     parser.set_defaults(func=_run)
