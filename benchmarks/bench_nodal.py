@@ -43,7 +43,7 @@ def main() -> None:
             if be == "cg":  # cold start on every call, else the warm start makes it trivial
 
                 def fn(s=s, G=G, Vd=Vd):
-                    s._x_prev.fill(0.0)
+                    s.reset_warm_start()
                     return s.node_voltages(G, Vd)
             else:
 

@@ -41,7 +41,6 @@ Records are taken at ``t = r * record_every * dt`` for ``r = 0, 1, ...`` up to `
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,26 +48,28 @@ from typing import Any
 
 import numpy as np
 
+from ._frozen_voltage import DEFAULT_MAX_STEP_FRACTION, FrozenVoltageKernel
+from ._ivp import IvpOptions, ivp_chunk, network_jacobian
+from ._record_chunks import sdirk_chunk
+from ._sim_checks import (
+    check_drive_physics,
+    check_nodes,
+    check_record_budget,
+    check_state,
+    check_step_budget,
+    check_time_grid,
+    check_tolerances,
+    resolve_circuit,
+    resolve_drive,
+    resolve_model,
+)
 from ._validation import check_choice, check_int, check_real
-from .circuit import Circuit
-from .drives import DEFAULT_MAX_ABS_V, Drive, parse_drive
-from .errors import BudgetError, IntegrationError, SolverError, ValidationError
+from .drives import DEFAULT_MAX_ABS_V, Drive
+from .errors import ValidationError
 from .implicit import StiffIntegrator
 from .junctions import JunctionModel
 from .nodal import NodalSolver
-from .stepper import (
-    DEFAULT_ATOL,
-    DEFAULT_MAX_STEP_FRACTION,
-    DEFAULT_RTOL,
-    FrozenVoltageKernel,
-    Stepper,
-    StepperOutput,
-    check_conductance,
-    check_nodes,
-    check_state,
-    first_bad,
-    resolve_model,
-)
+from .stepper import Stepper, StepperOutput
 
 __all__ = [
     "IVP_METHODS",
@@ -149,58 +150,6 @@ class SimulationResult:
 
 
 # ---------------------------------------------------------------------------- simulate
-def _check_drive_physics(drive: Drive, duration_s: float, max_abs_V: Any) -> None:
-    """Refuse a drive with no reference or beyond the electrodes' voltage limits."""
-    if len(drive.driven) < 2:
-        raise ValidationError(
-            f"drive {drive.spec!r} drives only electrode {drive.driven[0]!r} and leaves every other one "
-            f"floating: no current can flow without a reference; ground another electrode "
-            f"(e.g. '...;out=gnd') or drive it")
-    if isinstance(max_abs_V, Mapping):
-        unknown = sorted(set(max_abs_V) - set(drive.driven) - set(drive.floating))
-        limits = {n: check_real(f"max_abs_V[{n!r}]", max_abs_V.get(n, DEFAULT_MAX_ABS_V), low=0.0,
-                                low_open=True) for n in drive.driven}
-        if unknown:
-            raise ValidationError(f"max_abs_V names electrode(s) {unknown} that the drive does not drive")
-    else:
-        lim = check_real("max_abs_V", max_abs_V, low=0.0, low_open=True)
-        limits = dict.fromkeys(drive.driven, lim)
-    for name, w in drive.waveforms.items():
-        v = float(w.max_abs_V(0.0, duration_s))
-        if not v <= limits[name]:
-            raise ValidationError(
-                f"the drive of electrode {name!r} reaches {v:.4g} V, above its limit max_abs_V="
-                f"{limits[name]:g} V; lower the drive or raise max_abs_V (as on a device's electrode)")
-
-
-def _check_record_budget(
-    n_rows: int, n_junctions: int, n_electrodes: int, n_probe: int, out_path: Any, memory_limit: Any
-) -> None:
-    """Refuse a run whose records would not fit in memory or on the output's disk."""
-    import shutil
-    from pathlib import Path
-
-    from .network import physical_memory_bytes
-
-    need = 8.0 * n_rows * (1 + n_junctions + 2 * n_electrodes + n_probe)
-    limit = (physical_memory_bytes() / 2 if memory_limit is None
-             else check_real("memory_limit_bytes", memory_limit, low=0.0, low_open=True))
-    if need > limit:
-        raise BudgetError(
-            f"{n_rows} records of {n_junctions} junctions need {need / 2**30:.3g} GiB in memory, above "
-            f"the budget memory_limit_bytes={limit / 2**30:.3g} GiB; record less often (record_every), "
-            f"shorten the run or raise the budget")
-    if out_path is not None:
-        parent = Path(out_path).expanduser().resolve().parent
-        if parent.is_dir():
-            free = shutil.disk_usage(parent).free
-            if 2 * need > 0.9 * free:
-                raise BudgetError(
-                    f"the run file {str(out_path)!r} and its chunks need about {2 * need / 2**30:.3g} GiB, "
-                    f"more than 90 % of the {free / 2**30:.3g} GiB free in {str(parent)!r}; record less "
-                    f"often (record_every), shorten the run or free space")
-
-
 def simulate(
     circuit_or_network: Any,
     drive: Drive | str | Mapping[str, Any],
@@ -329,51 +278,17 @@ def simulate(
         solve_ivp failure or a non-finite state, naming the time and the junction.
     """
     t_start = time.perf_counter()
-    network = None
-    if isinstance(circuit_or_network, Circuit):
-        circuit = circuit_or_network
-    elif hasattr(circuit_or_network, "circuit"):
-        network = circuit_or_network
-        circuit = network.circuit()
-    else:
-        raise ValidationError(
-            f"circuit_or_network must be a Circuit or a NanowireNetwork, "
-            f"got {type(circuit_or_network).__name__}"
-        )
+    circuit, network = resolve_circuit(circuit_or_network)
     method = check_choice("method", method, METHODS)
     if method == "ivp":
         method = DEFAULT_IVP_METHOD
-    if isinstance(drive, str):
-        drive = parse_drive(drive)
-    elif not isinstance(drive, Drive):
-        if not isinstance(drive, Mapping):
-            raise ValidationError(
-                f"drive must be a Drive, a spec string or a mapping, got {type(drive).__name__}"
-            )
-        drive = Drive(drive)
-    drive.check_circuit(circuit.electrode_names)
-    duration = check_real("duration_s", duration_s, low=0.0, low_open=True)
-    dt = check_real("dt_s", dt_s, low=0.0, low_open=True, high=duration)
-    n_steps = round(duration / dt)
-    if abs(n_steps * dt - duration) > 1e-9 * duration:
-        raise ValidationError(
-            f"duration_s must be a whole number of steps dt_s, got duration_s={duration_s!r}, "
-            f"dt_s={dt_s!r} ({duration / dt:.6g} steps)"
-        )
+    drive = resolve_drive(drive, circuit.electrode_names)
+    duration, dt, n_steps = check_time_grid(duration_s, dt_s)
     re_ = check_int("record_every", record_every, low=1)
     chunk = check_int("chunk_records", chunk_records, low=1)
-    _check_drive_physics(drive, duration, max_abs_V)
-    budget = check_int("max_steps", max_steps, low=1)
-    if n_steps > budget:
-        raise BudgetError(
-            f"duration_s={duration:g} s at dt_s={dt:g} s is {n_steps:.3g} steps, above the budget "
-            f"max_steps={budget}; use a longer dt_s, a shorter duration or raise max_steps")
-    if rtol is None:
-        rtol = DEFAULT_RTOL if method == "sdirk2" else 1e-6
-    if atol is None:
-        atol = DEFAULT_ATOL if method == "sdirk2" else 1e-9
-    rtol = check_real("rtol", rtol, low=0.0, low_open=True, high=1.0)
-    atol = check_real("atol", atol, low=0.0, low_open=True)
+    check_drive_physics(drive, duration, max_abs_V)
+    check_step_budget(n_steps, duration, dt, max_steps)
+    rtol, atol = check_tolerances(rtol, atol, sdirk2=method == "sdirk2")
     guard = check_choice("guard", guard, ("raise", "warn", "off"))
     ivp_jacobian = check_choice("ivp_jacobian", ivp_jacobian, ("analytic", "fd"))
     max_step_fraction = check_real("max_step_fraction", max_step_fraction, low=0.0, low_open=True)
@@ -385,50 +300,41 @@ def simulate(
         g0 = network.state
     g = model.resting_state(n_j) if g0 is None else check_state("g0", g0, model, n_j)
     probe = check_nodes(record_nodes, circuit.n_nodes)
-    _check_record_budget(n_steps // re_ + 1, n_j, circuit.n_electrodes, 0 if probe is None else probe.size,
-                         out_path, memory_limit_bytes)
-    solver = NodalSolver(circuit, driven=drive.driven, backend=backend)
     n_rows = n_steps // re_ + 1
+    n_probe = 0 if probe is None else probe.size
+    check_record_budget(n_rows, n_j, circuit.n_electrodes, n_probe, out_path, memory_limit_bytes)
+    solver = NodalSolver(circuit, driven=drive.driven, backend=backend)
 
     writer = None
     row0, step0 = 0, 0
     if out_path is not None:
-        from ._digest import sha256_of
+        from ._run_params import run_params
         from .runfile import RunWriter
 
-        # everything that changes the records; a resume must match it item by item
-        params = {
-            "method": method,
-            "dt_s": dt,
-            "duration_s": duration,
-            "record_every": re_,
-            "chunk_records": chunk,
-            "drive": drive.spec,
-            "drive_sha256": drive.digest(),
-            "circuit_sha256": sha256_of(circuit),
-            "junction_model": model.name,
-            "junction_params": {
-                k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in model.params.items()
-            },
-            "electrode_names": list(circuit.electrode_names),
-            "driven": list(drive.driven),
-            "n_junctions": n_j,
-            "n_nodes": circuit.n_nodes,
-            "rtol": rtol,
-            "atol": atol,
-            "max_step_s": max_step_s,
-            "ivp_jacobian": ivp_jacobian,
-            "backend": solver.backend,
-            "record_nodes": None if probe is None else probe.tolist(),
-            "g0_sha256": sha256_of(np.asarray(g, dtype=float)),
-            **dict(run_info or {}),
-        }
+        params = run_params(
+            method=method,
+            dt_s=dt,
+            duration_s=duration,
+            record_every=re_,
+            chunk_records=chunk,
+            drive=drive,
+            circuit=circuit,
+            model=model,
+            rtol=rtol,
+            atol=atol,
+            max_step_s=max_step_s,
+            ivp_jacobian=ivp_jacobian,
+            backend=solver.backend,
+            record_nodes=probe,
+            g0=g,
+            run_info=run_info,
+        )
         writer = RunWriter(
             out_path,
             params=params,
             n_junctions=n_j,
             n_electrodes=circuit.n_electrodes,
-            n_probe=0 if probe is None else probe.size,
+            n_probe=n_probe,
             record_nodes=probe,
             resume=resume,
             force=force,
@@ -455,6 +361,7 @@ def simulate(
     kernel = FrozenVoltageKernel(solver, model, guard=guard, max_step_fraction=max_step_fraction)
     integ = StiffIntegrator(solver, model, rtol=rtol, atol=atol) if method == "sdirk2" else None
     x_unknown = np.zeros(solver.n_unknowns)
+    ivp_options = IvpOptions(method, rtol, atol, max_step_s, ivp_jacobian == "analytic")
     try:
         r0 = row0
         while r0 < n_rows:
@@ -477,12 +384,11 @@ def simulate(
                 step_next = k1
             elif integ is not None:
                 integ.reset()  # each chunk starts afresh: a resumed run equals the uninterrupted one
-                g, x_unknown, recs = _sdirk_chunk(integ, drive, g, x_unknown, r0, r1, n_rows, re_ * dt, probe)
+                g, x_unknown, recs = sdirk_chunk(integ, drive, g, x_unknown, r0, r1, n_rows, re_ * dt, probe)
                 step_next = r1 * re_
             else:
-                g, recs, nst = _ivp_chunk(
-                    solver, model, drive, g, r0, r1, n_rows, re_ * dt, method, rtol, atol, max_step_s, probe,
-                    analytic_jac=ivp_jacobian == "analytic",
+                g, recs, nst = ivp_chunk(
+                    solver, model, drive, g, r0, r1, n_rows, re_ * dt, probe, ivp_options
                 )
                 n_taken += nst
                 step_next = r1 * re_
@@ -533,187 +439,3 @@ def simulate(
         n_rejected=n_rejected,
         n_newton=n_newton,
     )
-
-
-def _readout(
-    solver: NodalSolver, model: JunctionModel, states: np.ndarray, dv: np.ndarray, t_s: np.ndarray,
-    probe: np.ndarray | None,
-) -> dict[str, np.ndarray]:
-    """Records of the states ``states`` (n, n_junctions) under sources ``dv`` (n, n_driven)."""
-    circuit = solver.circuit
-    n_out, ne = states.shape[0], circuit.n_electrodes
-    recs: dict[str, np.ndarray] = {
-        "g": states.copy(),
-        "electrode_current_A": np.empty((n_out, ne)),
-        "electrode_voltage_V": np.empty((n_out, ne)),
-    }
-    if probe is not None:
-        recs["node_voltage_V"] = np.empty((n_out, probe.size))
-    for i in range(n_out):
-        G = model.conductance_S(states[i])
-        check_conductance(G, float(t_s[i]))
-        V = solver.node_voltages(G, dv[i])
-        recs["electrode_current_A"][i] = solver.electrode_currents(G, dv[i], V)
-        recs["electrode_voltage_V"][i] = V[circuit.electrode_node]
-        if probe is not None:
-            recs["node_voltage_V"][i] = V[probe]
-    return recs
-
-
-def _pieces(drive: Drive, t0: float, t1: float, tol: float) -> list[float]:
-    """``t0``, the drive's breakpoints inside ``(t0, t1)`` (none within ``tol`` of a cut), ``t1``."""
-    cuts = [t0]
-    for bp in drive.breakpoints(t0, t1):
-        if bp - cuts[-1] > tol and t1 - bp > tol:
-            cuts.append(float(bp))
-    cuts.append(t1)
-    return cuts
-
-
-def _sdirk_chunk(
-    integ: StiffIntegrator,
-    drive: Drive,
-    g: np.ndarray,
-    x: np.ndarray,
-    r0: int,
-    r1: int,
-    n_rows: int,
-    rec_dt: float,
-    probe: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """``"sdirk2"`` from record ``r0`` (state ``g``): records ``r0 .. r1-1`` and the state at ``r1``."""
-    r_end = min(r1, n_rows - 1)
-    t_rec = np.arange(r0, r_end + 1) * rec_dt
-    states = np.empty((t_rec.size, g.size))
-    states[0] = g
-    for i in range(t_rec.size - 1):
-        for ta, tb in itertools.pairwise(_pieces(drive, float(t_rec[i]), float(t_rec[i + 1]), 1e-9 * rec_dt)):
-            g, x, _ = integ.integrate(g, x, tb - ta, lambda t: drive.voltages(t)[0], t0_s=ta)
-        states[i + 1] = g
-    n_out = r1 - r0
-    recs = _readout(integ.solver, integ.model, states[:n_out], drive.voltages(t_rec[:n_out]), t_rec[:n_out],
-                    probe)
-    return states[-1].copy(), x, recs
-
-
-def network_jacobian(
-    solver: NodalSolver, model: JunctionModel, g: np.ndarray, driven_V: np.ndarray
-) -> np.ndarray:
-    """Exact Jacobian ``d(dg/dt)/dg`` of the coupled network, dense (n_junctions, n_junctions).
-
-    ``J = diag(f_s) - diag(f_v) B^T A^-1 B diag(v G')``: ``f_s``, ``f_v`` the model's partial
-    derivatives (:meth:`~nwphys.junctions.JunctionModel.rate_jacobian`), ``B`` the junctions'
-    incidence on the unknown nodes, ``A`` the reduced nodal matrix, ``v`` the junction voltages and
-    ``G'`` the conductance slope. Cost: one factorisation and ``n_junctions`` solves (dense).
-    """
-    c = solver.circuit
-    a, b = c.edges[:, 0], c.edges[:, 1]
-    G = model.conductance_S(g)
-    V = solver.node_voltages(G, driven_V)
-    v = V[a] - V[b]
-    f_s, f_v = model.rate_jacobian(g, v)
-    nj, nu = c.n_junctions, solver.n_unknowns
-    pos = np.full(c.n_nodes, -1, dtype=np.int64)
-    pos[solver.unknown_nodes] = np.arange(nu)
-    Bu = np.zeros((nu, nj))  # B restricted to the unknown nodes
-    cols = np.arange(nj)
-    ka, kb = pos[a] >= 0, pos[b] >= 0
-    Bu[pos[a[ka]], cols[ka]] = 1.0
-    Bu[pos[b[kb]], cols[kb]] = -1.0
-    # A dx = -B diag(v G') dg  ->  dv/dg = -B^T A^-1 B diag(v G')
-    if nu:
-        from scipy.sparse.linalg import splu
-
-        lu = splu(solver.matrix(solver.branch_conductances(G)))
-        Z = lu.solve(Bu * (v * model.conductance_slope_S(g))[None, :])
-    else:
-        Z = Bu
-    J = -(f_v[:, None] * (Bu.T @ Z))
-    J[np.diag_indices(nj)] += f_s
-    return J
-
-
-def _ivp_chunk(
-    solver: NodalSolver,
-    model: JunctionModel,
-    drive: Drive,
-    g: np.ndarray,
-    r0: int,
-    r1: int,
-    n_rows: int,
-    rec_dt: float,
-    method: str,
-    rtol: float,
-    atol: float,
-    max_step: float | None,
-    probe: np.ndarray | None,
-    *,
-    analytic_jac: bool = True,
-) -> tuple[np.ndarray, dict[str, np.ndarray], int]:
-    """Integrate with solve_ivp from record ``r0`` (state ``g``) and read out records ``r0 .. r1-1``.
-
-    Returns the state at record ``r1`` (or at the last record), the records and the step count.
-    """
-    from scipy.integrate import solve_ivp
-
-    circuit = solver.circuit
-    a, b = circuit.edges[:, 0], circuit.edges[:, 1]
-    r_end = min(r1, n_rows - 1)
-    t_rec = np.arange(r0, r_end + 1) * rec_dt
-    t0, t1 = t_rec[0], t_rec[-1]
-    states = np.full((t_rec.size, g.size), np.nan)
-    states[0] = g
-    n_steps = 0
-    if t1 > t0:
-        tol = 1e-9 * rec_dt  # breakpoints closer than this to a cut are rounding images of it
-        y = g
-        for ta, tb in itertools.pairwise(_pieces(drive, float(t0), float(t1), tol)):
-            # evaluate the drive strictly inside the piece: the value on the right of a jump at ta
-            # and on the left of a jump at tb (delta is far above the waveforms' edge tolerance)
-            delta = 1e-6 * (tb - ta)
-            t_lo, t_hi = ta + delta, tb - delta
-
-            def vd(t: float, t_lo: float = t_lo, t_hi: float = t_hi) -> np.ndarray:
-                return drive.voltages(min(max(t, t_lo), t_hi))[0]
-
-            def fun(t: float, y_: np.ndarray, vd=vd) -> np.ndarray:
-                G = model.conductance_S(y_)
-                check_conductance(G, t)
-                try:
-                    V = solver.node_voltages(G, vd(t))
-                except SolverError as exc:
-                    raise IntegrationError(f"nodal solve failed at t={t:.9g} s: {exc}") from None
-                d = model.rhs(y_, V[a] - V[b])
-                if not np.all(np.isfinite(d)):
-                    j = first_bad(d)
-                    raise IntegrationError(
-                        f"non-finite junction rate {float(d[j])!r} at t={t:.9g} s, junction {j}"
-                    )
-                return d
-
-            sel = (t_rec > ta + tol) & (t_rec <= tb + tol)
-            t_ev = np.unique(np.concatenate([np.clip(t_rec[sel], ta, tb), [tb]]))
-            kw: dict[str, Any] = {"rtol": rtol, "atol": atol}
-            if max_step is not None:
-                kw["max_step"] = max_step
-            if analytic_jac and method in ("Radau", "BDF", "LSODA"):
-                kw["jac"] = lambda t, y_, vd=vd: network_jacobian(solver, model, y_, vd(t))
-            sol = solve_ivp(fun, (ta, tb), y, method=method, t_eval=t_ev, **kw)
-            if sol.status != 0:
-                t_fail = float(sol.t[-1]) if sol.t.size else ta
-                rate = np.abs(fun(t_fail, sol.y[:, -1] if sol.y.size else y))
-                raise IntegrationError(
-                    f"{method} failed at t={t_fail:.9g} s: {sol.message} "
-                    f"(fastest junction {int(np.argmax(rate))})"
-                )
-            n_steps += int(getattr(sol, "nfev", 0))
-            n_sel = int(sel.sum())
-            if n_sel:
-                states[sel] = sol.y.T[:n_sel]
-            y = sol.y[:, -1]
-            if not np.all(np.isfinite(y)):
-                j = first_bad(y)
-                raise IntegrationError(f"non-finite junction state at t={tb:.9g} s, junction {j}")
-    n_out = r1 - r0
-    recs = _readout(solver, model, states[:n_out], drive.voltages(t_rec[:n_out]), t_rec[:n_out], probe)
-    return states[-1].copy(), recs, n_steps

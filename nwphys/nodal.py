@@ -18,10 +18,18 @@ every node is connected (through branches) to at least one driven electrode; oth
 singular and :class:`NodalSolver` raises :class:`~nwphys.errors.SolverError` at construction.
 
 The sparsity pattern depends only on the circuit and the set of driven electrodes, so it is built
-once. The matrix values are ``data = M @ G + const`` with a fixed sparse map ``M``, and each solve
-redoes only the numeric work of the chosen backend:
+once (:mod:`nwphys._nodal_pattern`). The matrix values are ``data = M @ G + const`` with a fixed
+sparse map ``M``, and each solve redoes only the numeric work of the chosen backend, one small
+class each in :mod:`nwphys._nodal_backends`:
 
-``"splu"`` (default, numpy/scipy only)
+``"auto"`` (default)
+    ``"qdldl"`` when importable (it is a dependency of the package, so this is the backend of a
+    normal installation), else ``"splu"``. Results of the two agree to rounding (~1e-14
+    relative).
+``"qdldl"``
+    The ``qdldl`` package (PyPI): AMD ordering and elimination tree computed once, numeric
+    LDL^T refactorisation on each solve (``Solver.update``). The fastest measured.
+``"splu"`` (numpy/scipy only)
     A fill-reducing ordering (SuperLU's minimum degree on ``A^T + A``) is computed once at
     construction and the unknowns are renumbered with it; each solve calls
     :func:`scipy.sparse.linalg.splu` with ``permc_spec="NATURAL"``, ``diag_pivot_thresh=0`` and
@@ -30,15 +38,9 @@ redoes only the numeric work of the chosen backend:
 ``"cg"``
     Jacobi-preconditioned conjugate gradients warm-started from the previous solution
     (relative residual ``cg_rtol``). Fast when conductances change little between solves.
-``"qdldl"``
-    The ``qdldl`` package (PyPI) when importable: AMD ordering and elimination tree computed once,
-    numeric LDL^T refactorisation on each solve (``Solver.update``).
 ``"cholmod"``
-    scikit-sparse's CHOLMOD when importable: symbolic analysis once, ``cholesky_inplace`` per solve.
-``"auto"``
-    ``"qdldl"`` when importable (the fastest measured: numeric-only refactorisation), else
-    ``"splu"``, so the default installs from PyPI with numpy/scipy alone. Results of the two agree
-    to rounding (~1e-14 relative).
+    scikit-sparse's CHOLMOD when importable: symbolic analysis once, a numeric ``cholesky`` per
+    solve.
 """
 
 from __future__ import annotations
@@ -48,9 +50,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import connected_components
 
+from ._nodal_backends import BACKENDS, BackendOptions, Factorization, NodalBackend
+from ._nodal_pattern import NodalPattern, build_pattern
 from ._validation import check_choice, check_real
 from .circuit import Circuit
 from .errors import SolverError, ValidationError
@@ -58,25 +61,12 @@ from .errors import SolverError, ValidationError
 __all__ = ["NODAL_BACKENDS", "NodalSolution", "NodalSolver", "available_backends"]
 
 #: Names accepted by ``NodalSolver(backend=...)``.
-NODAL_BACKENDS: tuple[str, ...] = ("auto", "splu", "cg", "qdldl", "cholmod")
+NODAL_BACKENDS: tuple[str, ...] = ("auto", *BACKENDS)
 
 
 def available_backends() -> tuple[str, ...]:
     """Return the concrete backends usable in this environment (``splu`` and ``cg`` always)."""
-    out = ["splu", "cg"]
-    try:
-        import qdldl  # noqa: F401
-
-        out.append("qdldl")
-    except ImportError:
-        pass
-    try:
-        from sksparse import cholmod  # noqa: F401
-
-        out.append("cholmod")
-    except ImportError:
-        pass
-    return tuple(out)
+    return tuple(name for name, cls in BACKENDS.items() if cls.available())
 
 
 @dataclass(frozen=True)
@@ -120,8 +110,9 @@ class NodalSolver:
     driven : sequence of str or None
         Names of the electrodes held at a voltage by a source (a ground is an electrode driven at
         0 V). Every other electrode floats (zero net current). None drives every electrode.
-    backend : {"auto", "splu", "cg", "qdldl", "cholmod"}
-        Linear-solver backend (see the module docstring).
+    backend : {"auto", "qdldl", "splu", "cg", "cholmod"}
+        Linear-solver backend (see the module docstring); ``"auto"`` is ``"qdldl"`` when it is
+        importable, else ``"splu"``. The attribute ``backend`` holds the resolved name.
     cg_rtol : float
         Relative residual target of the ``"cg"`` backend.
     cg_maxiter : int
@@ -158,16 +149,19 @@ class NodalSolver:
             raise ValidationError(f"driven must not repeat an electrode, got {names!r}")
         self.driven: tuple[str, ...] = tuple(str(n) for n in names)
         self.driven_index = np.array([circuit.electrode_index(n) for n in self.driven], dtype=np.int64)
+        usable = available_backends()
         if backend == "auto":
-            backend = "qdldl" if "qdldl" in available_backends() else "splu"
-        if backend not in available_backends():
+            backend = "qdldl" if "qdldl" in usable else "splu"
+        if backend not in usable:
             raise SolverError(
                 f"nodal backend {backend!r} is not importable here; available: "
-                f"{', '.join(available_backends())} (qdldl: pip install qdldl; "
+                f"{', '.join(usable)} (qdldl: pip install qdldl; "
                 "cholmod: pip install scikit-sparse)"
             )
         self.backend = backend
         self.n_solves = 0
+        self._linear: NodalBackend | None = None  # None when every node is a Dirichlet electrode
+        self._factor: Factorization | None = None
         self._build()
 
     # ------------------------------------------------------------------ construction
@@ -185,6 +179,8 @@ class NodalSolver:
         self._dir_nodes = c.electrode_node[dirichlet]
         self._nor_nodes = c.electrode_node[norton]
         self._nor_G = 1.0 / rs[norton]
+        self._dir_e = self.driven_index[self._dir_pos]
+        self._nor_e = self.driven_index[self._nor_pos]
 
         branches = np.concatenate([c.edges, c.fixed_edges], axis=0)
         self._a = branches[:, 0].copy()
@@ -211,137 +207,29 @@ class NodalSolver:
         self._nu = nu
         uidx = np.full(n, -1, dtype=np.int64)
         uidx[unknown] = np.arange(nu)
-        if nu == 0:
-            self._perm = np.zeros(0, dtype=np.int64)
-            self._setup_pattern(uidx, branches)
-            return
-        # fill-reducing ordering computed once on a representative matrix
         self._perm = np.arange(nu)
-        self._setup_pattern(uidx, branches)
-        if self.backend == "splu" and nu > 1:
-            A0 = self._matrix(np.ones(nb))
-            lu = spla.splu(
-                A0, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True}
-            )
-            perm = np.asarray(lu.perm_c, dtype=np.int64)  # new position -> old index is argsort
-            order = np.empty(nu, dtype=np.int64)
-            order[perm] = np.arange(nu)  # order[new] = old unknown index
-            self._perm = order
+        self._pat = self._pattern(uidx, branches)
+        if nu == 0:
+            return
+        cls = BACKENDS[self.backend]
+        # a fill-reducing ordering, computed once on a representative matrix, renumbers the unknowns
+        order = cls.ordering(self._pat) if nu > 1 else None
+        if order is not None:
+            self._perm = order  # order[new] = old unknown index
             new_of_old = np.empty(nu, dtype=np.int64)
             new_of_old[order] = np.arange(nu)
-            self._setup_pattern(np.where(uidx >= 0, new_of_old[np.maximum(uidx, 0)], -1), branches)
-        self._x_prev = np.zeros(nu)
-        # persistent matrix objects whose ``data`` is overwritten in place on every solve
-        self._A = self._matrix(np.ones(nb))
-        self._A_csr = sp.csr_matrix((self._A.data, self._indices, self._indptr), shape=(nu, nu))
-        if self.backend == "qdldl":
-            import qdldl
+            self._pat = self._pattern(np.where(uidx >= 0, new_of_old[np.maximum(uidx, 0)], -1), branches)
+        self._linear = cls(self._pat, BackendOptions(cg_rtol=self.cg_rtol, cg_maxiter=self.cg_maxiter))
 
-            self._U = sp.triu(self._A, format="csc")
-            self._U.sort_indices()
-            upper_keys = self._indices[self._upper_mask].astype(np.int64)
-            if not np.array_equal(self._U.indices, upper_keys):
-                raise SolverError("internal error: upper-triangle pattern mismatch")
-            # the upper-triangle values directly: the rows of M are independent dot products, so
-            # ``M_up @ p + const_up`` equals ``(M @ p + const)[upper_mask]`` bit for bit
-            self._M_up = self._M[np.flatnonzero(self._upper_mask)]
-            self._const_up = self._const[self._upper_mask]
-            self._qd = qdldl.Solver(self._U, upper=True)
-        elif self.backend == "cholmod":
-            from sksparse import cholmod
-
-            self._chol = cholmod.analyze(self._matrix(np.ones(nb)), mode="auto")
-
-    def _setup_pattern(self, uidx: np.ndarray, branches: np.ndarray) -> None:
-        """Build the CSC pattern of the reduced matrix and the maps from conductances to values."""
-        nb = branches.shape[0]
-        nu = self._nu
-        a, b = branches[:, 0], branches[:, 1]
-        ua, ub = uidx[a], uidx[b]
-        k = np.arange(nb)
-        rows, cols, coef, bidx = [], [], [], []
-        for u_, sel in ((ua, ua >= 0), (ub, ub >= 0)):
-            rows.append(u_[sel])
-            cols.append(u_[sel])
-            coef.append(np.ones(sel.sum()))
-            bidx.append(k[sel])
-        both = (ua >= 0) & (ub >= 0)
-        rows += [ua[both], ub[both]]
-        cols += [ub[both], ua[both]]
-        coef += [-np.ones(both.sum())] * 2
-        bidx += [k[both]] * 2
-        rows_a = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-        cols_a = np.concatenate(cols) if cols else np.zeros(0, np.int64)
-        nor_u = uidx[self._nor_nodes]
-        # always include every diagonal entry so the pattern is complete
-        diag = np.arange(nu)
-        keys = np.concatenate([cols_a * nu + rows_a, diag * nu + diag])
-        uniq, inv = np.unique(keys, return_inverse=True)
-        inv_br = inv[: rows_a.size]
-        nnz = uniq.size
-        self._indices = (uniq % nu).astype(np.int32) if nu else np.zeros(0, np.int32)
-        col_of = uniq // nu if nu else np.zeros(0, np.int64)
-        self._indptr = np.searchsorted(col_of, np.arange(nu + 1)).astype(np.int32)
-        self._M = sp.csr_matrix(
-            (
-                np.concatenate(coef) if coef else np.zeros(0),
-                (inv_br, np.concatenate(bidx) if bidx else np.zeros(0, np.int64)),
-            ),
-            shape=(nnz, nb),
+    def _pattern(self, uidx: np.ndarray, branches: np.ndarray) -> NodalPattern:
+        return build_pattern(
+            uidx,
+            branches,
+            n_nodes=self.circuit.n_nodes,
+            dir_nodes=self._dir_nodes,
+            nor_nodes=self._nor_nodes,
+            nor_G=self._nor_G,
         )
-        const = np.zeros(nnz)
-        if nor_u.size:
-            dpos = np.searchsorted(uniq, nor_u * nu + nor_u)
-            np.add.at(const, dpos, self._nor_G)
-        self._const = const
-        self._diag_pos = np.searchsorted(uniq, diag * nu + diag)
-        self._upper_mask = self._indices <= np.repeat(np.arange(nu), np.diff(self._indptr))
-        # right-hand side: branches with exactly one Dirichlet end
-        dir_idx = np.full(self.circuit.n_nodes, -1, dtype=np.int64)
-        dir_idx[self._dir_nodes] = np.arange(self._dir_nodes.size)
-        s1 = (ua >= 0) & (ub < 0)
-        s2 = (ub >= 0) & (ua < 0)
-        self._rhs_row = np.concatenate([ua[s1], ub[s2]])
-        self._rhs_br = np.concatenate([k[s1], k[s2]])
-        self._rhs_dir = np.concatenate([dir_idx[b[s1]], dir_idx[a[s2]]])
-        self._nor_u = nor_u
-        self._uidx = uidx
-        # incidence of Dirichlet electrode nodes: net current out of each into the network
-        self._dir_e = self.driven_index[self._dir_pos]
-        self._nor_e = self.driven_index[self._nor_pos]
-        rows_e, cols_e, vals_e = [], [], []
-        for i, node in enumerate(self._dir_nodes):
-            for ends, sgn in ((a, 1.0), (b, -1.0)):
-                ks = np.flatnonzero(ends == node)
-                rows_e.append(np.full(ks.size, i))
-                cols_e.append(ks)
-                vals_e.append(np.full(ks.size, sgn))
-        self._E_dir = sp.csr_matrix(
-            (
-                np.concatenate(vals_e) if vals_e else np.zeros(0),
-                (
-                    np.concatenate(rows_e) if rows_e else np.zeros(0, np.int64),
-                    np.concatenate(cols_e) if cols_e else np.zeros(0, np.int64),
-                ),
-            ),
-            shape=(self._dir_nodes.size, nb),
-        )
-        # only the branches touching a Dirichlet electrode carry its current: the same matrix over
-        # those columns (same stored order, so the same sums bit for bit) on a gathered branch set
-        cols = np.unique(self._E_dir.indices)
-        remap = np.zeros(nb, dtype=np.int64)
-        remap[cols] = np.arange(cols.size)
-        self._E_cols = cols
-        self._E_a = a[cols]
-        self._E_b = b[cols]
-        self._E_sub = sp.csr_matrix(
-            (self._E_dir.data, remap[self._E_dir.indices], self._E_dir.indptr),
-            shape=(self._dir_nodes.size, cols.size),
-        )
-
-    def _matrix(self, p_S: np.ndarray) -> sp.csc_matrix:
-        data = self._M @ p_S + self._const
-        return sp.csc_matrix((data, self._indices, self._indptr), shape=(self._nu, self._nu))
 
     # ------------------------------------------------------------------ solving
     @property
@@ -399,18 +287,36 @@ class NodalSolver:
         """Node index of each entry of the unknown vector ``x``, shape (n_unknowns,)."""
         return self._unknown[self._perm]
 
+    @property
+    def norton_nodes(self) -> np.ndarray:
+        """Node of each source driven through a series resistance, shape (n_norton,).
+
+        These nodes stay unknowns; :meth:`norton_currents` gives the current each source injects.
+        """
+        return self._nor_nodes
+
+    def norton_currents(self, driven_V: np.ndarray, node_voltage_V: np.ndarray) -> np.ndarray:
+        """Current in amperes from each series-resistance source into its node, shape (n_norton,).
+
+        ``(V_s - V_node) / R_s`` for the sources ``driven_V`` (shape (n_driven,), volts) and the
+        node voltages ``node_voltage_V`` (shape (n_nodes,), volts), in the order of
+        :attr:`norton_nodes`. Unchecked fast path.
+        """
+        return self._nor_G * (driven_V[self._nor_pos] - node_voltage_V[self._nor_nodes])
+
     def branch_conductances(self, G_S: np.ndarray) -> np.ndarray:
         """All branch conductances (junctions, then fixed elements), shape (n_branches,), siemens."""
         return np.concatenate([G_S, self._G_fixed]) if self._G_fixed.size else G_S
 
     def reduced_rhs(self, p_S: np.ndarray, driven_V: np.ndarray) -> np.ndarray:
         """Right-hand side of the reduced system for branch conductances ``p_S``, shape (n_unknowns,)."""
+        pat = self._pat
         Vdir = driven_V[self._dir_pos]
         rhs = np.bincount(
-            self._rhs_row, weights=p_S[self._rhs_br] * Vdir[self._rhs_dir], minlength=self._nu
+            pat.rhs_row, weights=p_S[pat.rhs_br] * Vdir[pat.rhs_dir], minlength=self._nu
         ).astype(float, copy=False)
-        if self._nor_u.size:
-            rhs[self._nor_u] += self._nor_G * driven_V[self._nor_pos]
+        if pat.nor_u.size:
+            rhs[pat.nor_u] += self._nor_G * driven_V[self._nor_pos]
         return rhs
 
     def expand(self, x: np.ndarray, driven_V: np.ndarray) -> np.ndarray:
@@ -423,7 +329,7 @@ class NodalSolver:
     def matrix(self, p_S: np.ndarray) -> sp.csc_matrix:
         """The reduced nodal matrix (n_unknowns, n_unknowns) for branch conductances ``p_S``, in
         the internal order of the unknowns (a new matrix)."""
-        return self._matrix(p_S)
+        return self._pat.matrix(p_S)
 
     def factorize(self, p_S: np.ndarray) -> None:
         """Numerically factorise the reduced matrix of branch conductances ``p_S`` (kept for
@@ -433,89 +339,27 @@ class NodalSolver:
         modified conductances of a Newton matrix.
         """
         self.n_solves += 1
-        if self._nu == 0:
+        if self._linear is None:
             return
-        if self.backend == "qdldl":
-            self._U.data[:] = self._M_up @ p_S + self._const_up
-            try:
-                self._qd.update(self._U, upper=True)
-            except Exception as exc:  # pragma: no cover - optional backend
-                raise SolverError(f"qdldl factorisation failed: {exc}") from None
-            return
-        data = self._M @ p_S + self._const
-        if self.backend == "cg":
-            self._cg_data = data
-            return
-        A = self._A
-        A.data[:] = data
-        if self.backend == "splu":
-            try:
-                self._lu = spla.splu(
-                    A, permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True}
-                )
-            except RuntimeError as exc:
-                raise SolverError(f"sparse LU factorisation failed: {exc}") from None
-            return
-        try:
-            self._cf = self._chol.cholesky(A)
-        except Exception as exc:  # pragma: no cover - optional backend
-            raise SolverError(f"CHOLMOD factorisation failed: {exc}") from None
+        self._factor = self._linear.factorize(p_S)
 
     def solve_factored(self, rhs: np.ndarray) -> np.ndarray:
         """Solve with the matrix of the last :meth:`factorize`; ``rhs`` and the result are in the
         internal order of the unknowns, shape (n_unknowns,)."""
         if self._nu == 0:
             return np.zeros(0)
-        if self.backend == "qdldl":
-            return np.asarray(self._qd.solve(rhs), dtype=float)
-        if self.backend == "splu":
-            return self._lu.solve(rhs)
-        if self.backend == "cg":
-            return self._pcg(self._cg_data, rhs)
-        return self._cf(rhs)  # pragma: no cover - optional backend
+        if self._factor is None:
+            raise SolverError("solve_factored needs a factorize() first")
+        return self._factor.solve(rhs)
 
-    def _pcg(self, data: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-        nu = self._nu
-        A = self._A_csr  # symmetric: the CSC arrays read as CSR give the same matrix
-        A.data[:] = data
-        dinv = 1.0 / data[self._diag_pos]
-        bnorm = np.linalg.norm(rhs)
-        if bnorm == 0.0:
-            self._x_prev = np.zeros(nu)
-            return self._x_prev.copy()
-        # warm start: the previous solution rescaled to minimise the A-norm error along it
-        x = self._x_prev.copy()
-        Ax = A @ x
-        xAx = x @ Ax
-        if xAx > 0:
-            alpha = (x @ rhs) / xAx
-            x *= alpha
-            r = rhs - alpha * Ax
-        else:
-            r = rhs - Ax
-        tol = self.cg_rtol * bnorm
-        if np.linalg.norm(r) <= tol:
-            self._x_prev = x
-            return x.copy()
-        z = dinv * r
-        pdir = z.copy()
-        rz = r @ z
-        for _ in range(self.cg_maxiter):
-            Ap = A @ pdir
-            alpha = rz / (pdir @ Ap)
-            x += alpha * pdir
-            r -= alpha * Ap
-            if np.linalg.norm(r) <= tol:
-                self._x_prev = x
-                return x.copy()
-            z = dinv * r
-            rz_new = r @ z
-            pdir = z + (rz_new / rz) * pdir
-            rz = rz_new
-        raise SolverError(
-            f"conjugate gradients did not reach rtol={self.cg_rtol:g} in {self.cg_maxiter} iterations "
-            f"(residual {np.linalg.norm(r) / max(bnorm, 1e-300):.3g})"
-        )
+    def reset_warm_start(self) -> None:
+        """Forget what the backend carries from one solve to the next that changes its results.
+
+        Only the ``"cg"`` backend has such state (its warm start, reset to zero); the direct
+        backends keep only their symbolic analysis, which does not change results.
+        """
+        if self._linear is not None:
+            self._linear.reset()
 
     def electrode_currents(
         self, G_S: np.ndarray, driven_V: np.ndarray, node_voltage_V: np.ndarray
@@ -527,11 +371,12 @@ class NodalSolver:
         """
         out = np.zeros(self.circuit.n_electrodes)
         if self._dir_e.size:
-            p = np.concatenate([G_S, self._G_fixed]) if self._G_fixed.size else G_S
-            c = self._E_cols
-            out[self._dir_e] = self._E_sub @ (p[c] * (node_voltage_V[self._E_a] - node_voltage_V[self._E_b]))
+            pat = self._pat
+            p = self.branch_conductances(G_S)
+            V = node_voltage_V
+            out[self._dir_e] = pat.E_sub @ (p[pat.E_cols] * (V[pat.E_a] - V[pat.E_b]))
         if self._nor_e.size:
-            out[self._nor_e] = self._nor_G * (driven_V[self._nor_pos] - node_voltage_V[self._nor_nodes])
+            out[self._nor_e] = self.norton_currents(driven_V, node_voltage_V)
         return out
 
     def solve(self, G_S: np.ndarray, driven_V: np.ndarray) -> NodalSolution:
@@ -558,7 +403,7 @@ class NodalSolver:
         G, Vd = self._check(G_S, driven_V)
         V = self.node_voltages(G, Vd)
         c = self.circuit
-        p = np.concatenate([G, self._G_fixed]) if self._G_fixed.size else G
+        p = self.branch_conductances(G)
         I = p * (V[self._a] - V[self._b])
         n = c.n_nodes
         net = np.bincount(self._a, weights=I, minlength=n) - np.bincount(self._b, weights=I, minlength=n)
@@ -567,7 +412,7 @@ class NodalSolver:
             self._b, weights=absI, minlength=n
         )
         inj = np.zeros(n)
-        I_nor = self._nor_G * (Vd[self._nor_pos] - V[self._nor_nodes])
+        I_nor = self.norton_currents(Vd, V)
         inj[self._nor_nodes] = I_nor
         scale[self._nor_nodes] += np.abs(I_nor)
         imb = (net - inj)[self._unknown]

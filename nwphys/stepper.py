@@ -34,22 +34,29 @@ Methods
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ._frozen_voltage import (
+    DEFAULT_MAX_STEP_FRACTION,
+    FrozenVoltageKernel,
+    SwitchingTimeWarning,
+    check_exact_step,
+)
+from ._sim_checks import check_nodes, check_state, resolve_model
 from ._validation import check_choice, check_finite_array, check_int, check_real
 from .circuit import Circuit
 from .errors import IntegrationError, SolverError, ValidationError
-from .implicit import Monitor, StiffIntegrator, StiffStats
-from .junctions import JunctionModel, make_junction_model
+from .implicit import DEFAULT_ATOL, DEFAULT_RTOL, Monitor, StiffIntegrator, StiffStats
+from .junctions import JunctionModel
 from .nodal import NodalSolver
 
 __all__ = [
     "DEFAULT_ATOL",
+    "DEFAULT_MAX_STEP_FRACTION",
     "DEFAULT_RTOL",
     "STEPPER_METHODS",
     "Stepper",
@@ -60,16 +67,6 @@ __all__ = [
 
 #: Methods of :class:`Stepper`.
 STEPPER_METHODS: tuple[str, ...] = ("sdirk2", "exact")
-#: Default tolerances of ``"sdirk2"``: they hold the max abs error in g to <= 1e-3 on the
-#: validated operating points (see ``tests/test_stiff.py``).
-DEFAULT_RTOL: float = 3e-3
-DEFAULT_ATOL: float = 3e-4
-#: Default largest fraction of the fastest switching time that one ``"exact"`` step may span.
-DEFAULT_MAX_STEP_FRACTION: float = 0.01
-
-
-class SwitchingTimeWarning(UserWarning):
-    """An ``"exact"`` step is longer than the safe fraction of a junction's switching time."""
 
 
 @dataclass(frozen=True)
@@ -94,169 +91,6 @@ class StepperOutput:
     node_voltage_V: np.ndarray | None
     g_final: np.ndarray
     stats: dict[str, int]
-
-
-def resolve_model(model: JunctionModel | str | None, network: Any, n_junctions: int) -> JunctionModel:
-    """A junction model from an instance, a registry name or (None) the network's own."""
-    if model is None:
-        if network is not None:
-            return make_junction_model(network.junction_model, **dict(network.junction_params or {}))
-        model = "rate_balance"
-    if isinstance(model, str):
-        model = make_junction_model(model)
-    if not isinstance(model, JunctionModel):
-        raise ValidationError(f"model must be a JunctionModel or a registry name, got {type(model).__name__}")
-    model.check_n_junctions(n_junctions)
-    return model
-
-
-def check_state(name: str, g: Any, model: JunctionModel, n: int) -> np.ndarray:
-    """Validate a junction state against the model's bounds; returns a copy."""
-    arr = check_finite_array(name, g, ndim=1)
-    if arr.shape != (n,):
-        raise ValidationError(f"{name} must have shape ({n},), got {arr.shape}")
-    lo, hi = model.state_bounds
-    bad = np.flatnonzero((arr < lo) | (arr > hi))
-    if bad.size:
-        j = int(bad[0])
-        raise ValidationError(
-            f"{name} must be in [{lo}, {hi}] for model {model.name!r}, got {float(arr[j])!r} at junction {j}"
-        )
-    return arr.copy()
-
-
-def check_exact_step(
-    model: JunctionModel,
-    g: np.ndarray,
-    v: np.ndarray,
-    dt_s: float,
-    t_s: float,
-    max_step_fraction: float,
-    guard: str,
-) -> None:
-    """The guard of the frozen-voltage step: raise or warn when ``dt_s`` is too long.
-
-    Parameters
-    ----------
-    model, g, v
-        Junction model, state and junction voltages (volts) at the start of the step.
-    dt_s : float
-        The step in seconds.
-    t_s : float
-        Time of the step (for the message).
-    max_step_fraction : float
-        Largest allowed ``dt_s / switching_time``.
-    guard : {"raise", "warn", "off"}
-    """
-    if guard == "off":
-        return
-    rate = model.rate_constant_per_s(g, v)
-    j = int(np.argmax(rate))
-    if not rate[j] * dt_s > max_step_fraction:
-        return
-    tau = 1.0 / rate[j] if rate[j] > 0 else math.inf
-    msg = (
-        f"exact step dt={dt_s:.3g} s at t={t_s:.9g} s is {dt_s / tau:.3g} x the switching time "
-        f"{tau:.3g} s of junction {j} (|V|={abs(float(v[j])):.3g} V); the frozen-voltage step is "
-        f"accurate only below {max_step_fraction:g} x: use method='sdirk2', a smaller dt or more "
-        "sub-steps"
-    )
-    if guard == "raise":
-        raise IntegrationError(msg)
-    warnings.warn(msg, SwitchingTimeWarning, stacklevel=4)
-
-
-def first_bad(x: np.ndarray) -> int:
-    return int(np.flatnonzero(~np.isfinite(x))[0])
-
-
-def check_conductance(G: np.ndarray, t_s: float) -> None:
-    ok = np.isfinite(G) & (G > 0)
-    if not ok.all():
-        j = int(np.flatnonzero(~ok)[0])
-        raise IntegrationError(
-            f"junction conductance {float(G[j])!r} S is not finite and positive at t={t_s:.9g} s, "
-            f"junction {j}"
-        )
-
-
-class FrozenVoltageKernel:
-    """The frozen-voltage fixed-step loop of ``"exact"``, shared by :func:`~nwphys.simulate` (a
-    readout at every step time) and :class:`Stepper` (sub-steps, then a readout at the end of the
-    hold)."""
-
-    def __init__(self, solver: NodalSolver, model: JunctionModel, *, guard: str = "raise",
-                 max_step_fraction: float = DEFAULT_MAX_STEP_FRACTION) -> None:
-        self.solver = solver
-        self.model = model
-        self.guard = guard
-        self.max_step_fraction = max_step_fraction
-        nj = solver.circuit.n_junctions
-        self.a = solver.circuit.edges[:, 0]
-        self.b = solver.circuit.edges[:, 1]
-        self.enode = solver.circuit.electrode_node
-        self.nj = nj
-
-    def run(
-        self,
-        g: np.ndarray,
-        driven_V: np.ndarray,
-        dt_s: float,
-        t0_s: float,
-        *,
-        last_update: bool,
-        record: np.ndarray | None,
-        probe: np.ndarray | None,
-        keep_g: bool,
-    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Run ``driven_V.shape[0]`` steps from state ``g``; return the new state and the records.
-
-        ``record`` (bool per step, None = all) selects the steps read out. With ``last_update``
-        False the state is not advanced after the last step (a final readout-only solve).
-        """
-        n = driven_V.shape[0]
-        rec = np.ones(n, dtype=bool) if record is None else record
-        n_rec = n if record is None else int(rec.sum())
-        ne = self.enode.size
-        out_I = np.empty((n_rec, ne))
-        out_Ve = np.empty((n_rec, ne))
-        out_Vn = np.empty((n_rec, probe.size)) if probe is not None else None
-        out_g = np.empty((n_rec, self.nj)) if keep_g else None
-        solver, model, a, b = self.solver, self.model, self.a, self.b
-        r = 0
-        for k in range(n):
-            t = t0_s + k * dt_s
-            G = model.conductance_S(g)
-            try:
-                V = solver.node_voltages(G, driven_V[k])
-            except SolverError as exc:
-                check_conductance(G, t)
-                raise IntegrationError(f"nodal solve failed at t={t:.9g} s: {exc}") from None
-            if rec[k]:
-                out_I[r] = solver.electrode_currents(G, driven_V[k], V)
-                out_Ve[r] = V[self.enode]
-                if out_Vn is not None:
-                    out_Vn[r] = V[probe]
-                if out_g is not None:
-                    out_g[r] = g
-                r += 1
-            if k == n - 1 and not last_update:
-                break
-            v = V[a] - V[b]
-            check_exact_step(model, g, v, dt_s, t, self.max_step_fraction, self.guard)
-            g = model.step_exact(g, v, dt_s)
-            if not np.isfinite(g).all():
-                j = first_bad(g)
-                raise IntegrationError(
-                    f"non-finite junction state {float(g[j])!r} after the step at t={t:.9g} s "
-                    f"(step {k}), junction {j}"
-                )
-        recs = {"electrode_current_A": out_I, "electrode_voltage_V": out_Ve}
-        if out_Vn is not None:
-            recs["node_voltage_V"] = out_Vn
-        if out_g is not None:
-            recs["g"] = out_g
-        return g, recs
 
 
 class Stepper:
@@ -322,10 +156,12 @@ class Stepper:
         self._a = circuit.edges[:, 0]
         self._b = circuit.edges[:, 1]
         self._t = 0.0
-        self._integ = StiffIntegrator(self.solver, self.model, rtol=self.rtol, atol=self.atol,
-                                      monitor=monitor)
-        self._kernel = FrozenVoltageKernel(self.solver, self.model, guard=self.guard,
-                                           max_step_fraction=self.max_step_fraction)
+        self._integ = StiffIntegrator(
+            self.solver, self.model, rtol=self.rtol, atol=self.atol, monitor=monitor
+        )
+        self._kernel = FrozenVoltageKernel(
+            self.solver, self.model, guard=self.guard, max_step_fraction=self.max_step_fraction
+        )
         self._x = np.zeros(self.solver.n_unknowns)
 
     @property
@@ -382,8 +218,13 @@ class Stepper:
         probe = check_nodes(probe_nodes, self.circuit.n_nodes)
         G, V = self._solve(self._g, dv[0], self._t)
         ei = self.solver.electrode_currents(G, dv[0], V)
-        return StepperOutput(V[self.circuit.electrode_node][None, :], ei[None, :],
-                             None if probe is None else V[probe][None, :], self.g, {})
+        return StepperOutput(
+            V[self.circuit.electrode_node][None, :],
+            ei[None, :],
+            None if probe is None else V[probe][None, :],
+            self.g,
+            {},
+        )
 
     def run(
         self,
@@ -465,24 +306,14 @@ class Stepper:
             m = int(self.n_substeps)
         record = np.zeros(m + 1, dtype=bool)
         record[-1] = True
-        g, recs = self._kernel.run(g, np.broadcast_to(vd, (m + 1, vd.size)), dt / m, t, last_update=False,
-                                   record=record, probe=probe, keep_g=False)
-        return g, recs, m
-
-
-def check_nodes(nodes: Any, n_nodes: int) -> np.ndarray | None:
-    """Validate node indices (None, ``"all"`` or a 1-D integer array)."""
-    if nodes is None:
-        return None
-    if isinstance(nodes, str):
-        if nodes == "all":
-            return np.arange(n_nodes)
-        raise ValidationError(f"record_nodes must be None, 'all' or node indices, got {nodes!r}")
-    arr = np.asarray(nodes)
-    if arr.ndim != 1 or arr.dtype.kind not in "iu":
-        raise ValidationError(f"node indices must be a 1-D integer array, got {nodes!r}")
-    if arr.size and (arr.min() < 0 or arr.max() >= n_nodes):
-        raise ValidationError(
-            f"node indices must be in [0, {n_nodes - 1}], got range [{arr.min()}, {arr.max()}]"
+        g, recs = self._kernel.run(
+            g,
+            np.broadcast_to(vd, (m + 1, vd.size)),
+            dt / m,
+            t,
+            last_update=False,
+            record=record,
+            probe=probe,
+            keep_g=False,
         )
-    return arr.astype(np.int64)
+        return g, recs, m

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from _nwcircuits import random_circuit
 
+from nwphys import generate
 from nwphys.circuit import Circuit
 from nwphys.drives import parse_drive
 from nwphys.errors import DeviceFileError, IntegrationError, ValidationError
@@ -18,21 +19,16 @@ from nwphys.runfile import read_run
 PULSES = "in=pulse:amp=5,width=0.02,period=0.04;out=gnd"
 
 
-def _device_500(seed: int) -> Circuit:
-    """A ~500-wire Torino-style device (about 2,000 junctions); our own graph if A's generator is absent."""
-    try:
-        from nwphys import generate
-
-        side = float(np.sqrt(500 / 0.0095))
-        return generate("torino", density_per_um2=0.0095, size_um=(side, side), seed=7).circuit()
-    except ImportError:  # pragma: no cover - geometry module not present
-        return random_circuit(500, seed=seed)
+def _device_500() -> Circuit:
+    """A ~500-wire Torino-style device (about 2,000 junctions)."""
+    side = float(np.sqrt(500 / 0.0095))
+    return generate("torino", density_per_um2=0.0095, size_um=(side, side), seed=7).circuit()
 
 
 @pytest.mark.slow
-def test_fast_stepper_vs_solve_ivp_on_500_wires(seed: int) -> None:
+def test_fast_stepper_vs_solve_ivp_on_500_wires() -> None:
     """Documented accuracy: dt = 2e-4 s gives max |g error| <= 1e-3 under 5 V pulses (first order)."""
-    c = _device_500(seed)
+    c = _device_500()
     assert c.n_junctions > 1500
     ref = simulate(c, PULSES, duration_s=0.16, dt_s=4e-4, method="LSODA", rtol=1e-10, atol=1e-13)
     assert ref.g.max() > 0.02  # the pulses really potentiate junctions
@@ -90,6 +86,11 @@ class _BrokenModel(RateBalanceModel):
         return out
 
 
+def _rk45(c: Circuit, model: RateBalanceModel, *, duration_s: float, g0: np.ndarray):
+    """RK45 under 1 V on ``in`` (``out`` grounded), records every 1 ms."""
+    return simulate(c, "in=1;out=gnd", duration_s=duration_s, dt_s=1e-3, method="RK45", model=model, g0=g0)
+
+
 def test_non_finite_state_raises_with_time_and_junction(seed: int) -> None:
     c = random_circuit(60, seed=seed)
     with pytest.raises(
@@ -99,15 +100,7 @@ def test_non_finite_state_raises_with_time_and_junction(seed: int) -> None:
     ):
         simulate(c, "in=1;out=gnd", duration_s=0.1, dt_s=1e-3, model=_BrokenModel(), method="exact")
     with pytest.raises(IntegrationError, match=r"non-finite junction rate inf at t=\S+ s, junction 3"):
-        simulate(
-            c,
-            "in=1;out=gnd",
-            duration_s=0.1,
-            dt_s=1e-3,
-            method="RK45",
-            model=_BrokenModel(),
-            g0=np.full(c.n_junctions, 0.6),
-        )
+        _rk45(c, _BrokenModel(), duration_s=0.1, g0=np.full(c.n_junctions, 0.6))
 
 
 class _BlowUpModel(RateBalanceModel):
@@ -124,15 +117,7 @@ def test_solve_ivp_failure_raises_integration_error(seed: int) -> None:
     with pytest.raises(
         IntegrationError, match=r"RK45 failed at t=0.0(199\d*|2) s: Required step size.*fastest junction \d+"
     ):
-        simulate(
-            c,
-            "in=1;out=gnd",
-            duration_s=0.05,
-            dt_s=1e-3,
-            method="RK45",
-            model=_BlowUpModel(),
-            g0=np.ones(c.n_junctions),
-        )
+        _rk45(c, _BlowUpModel(), duration_s=0.05, g0=np.ones(c.n_junctions))
 
 
 def test_simulate_bad_inputs_name_the_parameter(seed: int) -> None:
