@@ -22,8 +22,14 @@ def main() -> None:
     idx = rng.permutation(y.size)
     train, test = idx[:60], idx[60:]
 
-    abstract_params = {"input_scaling": 1.0, "bias_scaling": 0.1, "slope": 1.0, "dt": 0.1,
-                       "spectral_radius": 0.9, "gamma": 0.95}
+    abstract_params = {
+        "input_scaling": 1.0,
+        "bias_scaling": 0.1,
+        "slope": 1.0,
+        "dt": 0.1,
+        "spectral_radius": 0.9,
+        "gamma": 0.95,
+    }
     mapped = abstract_to_physical(abstract_params)
     print("mapping:", mapped["estimator"])
     for name, why in mapped["dropped"].items():
@@ -45,8 +51,9 @@ def main() -> None:
     t2 = time.perf_counter()
     per_series = (t2 - t1) / (2 * len(test))
     print(f"abstract NW-ESN : accuracy {acc_abs:.3f}  ({t1 - t0:.1f} s)")
-    print(f"simulated device: accuracy {acc_phys:.3f}  ({t2 - t1:.1f} s, "
-          f"{1e3 * per_series:.1f} ms per series)")
+    print(
+        f"simulated device: accuracy {acc_phys:.3f}  ({t2 - t1:.1f} s, {1e3 * per_series:.1f} ms per series)"
+    )
     print(f"chance          : {1 / 6:.3f}")
 
 

@@ -2,7 +2,8 @@
 
 Layout (format ``nanowire-hil/measurement``, version 2)::
 
-    /            attrs: format, format_version, status ("running" | "complete" | "aborted"),
+    /            attrs: format, format_version, package_version (absent from older files),
+                        status ("running" | "complete" | "aborted"),
                         n_complete (steps safely on disk), chunk_steps, message, device metadata (JSON),
                         measurement_metadata (JSON: the first batch's Measurement.metadata),
                         input_names, output_names, ground_names (JSON lists), dt_s
@@ -19,19 +20,20 @@ dataclass, so a new field is either stored or makes the writer fail; it is never
 of width 0 (a device without output or ground electrodes) is stored as shape ``(n, 0)``. Version 1
 files (no ``node_voltage_V``, no ``measurement_metadata``) are still read.
 
-The file is created complete (every attribute and dataset, no steps) under a temporary name and
-renamed into place, so a failure while creating it leaves no file (or, with ``force``, the old one).
-Datasets then grow by one chunk at a time: a chunk is written, ``n_complete`` updated and the file
-flushed before the next one starts. A writer that fails therefore leaves a file whose first
-``n_complete`` rows are valid, with ``status="aborted"`` and the error message; a killed client
-leaves ``status="running"`` (it never got to write ``"complete"`` or ``"aborted"``).
+The root attributes and the status names follow :mod:`nwphys.hdf5` (which also writes
+``package_version``). The file is created complete (every attribute and dataset, no steps) under
+a temporary name and renamed into place, so a failure while creating it leaves no file (or, with
+``force``, the old one). Datasets then grow by one chunk at a time: a chunk is written,
+``n_complete`` updated and the file flushed before the next one starts. A writer that fails
+therefore leaves a file whose first ``n_complete`` rows are valid, with ``status="aborted"`` and
+the error message; a killed client leaves ``status="running"`` (it never got to write
+``"complete"`` or ``"aborted"``).
 :func:`read_measurement` returns those rows and the status.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +41,20 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
+
+from nwphys.fileio import json_default
+from nwphys.hdf5 import (
+    MEASUREMENT_FORMAT,
+    STATUS_ABORTED,
+    STATUS_ATTR,
+    STATUS_COMPLETE,
+    STATUS_RUNNING,
+    get_json_attr,
+    open_checked,
+    set_json_attr,
+    write_atomically,
+    write_header,
+)
 
 from ._checks import check_int, check_real
 from .device import Device, Measurement
@@ -48,7 +64,8 @@ __all__ = ["FORMAT", "MeasurementFileError", "MeasurementWriter", "read_measurem
 
 log = logging.getLogger(__name__)
 
-FORMAT = "nanowire-hil/measurement"
+#: ``format`` of a measurement file (:data:`nwphys.hdf5.MEASUREMENT_FORMAT`).
+FORMAT = MEASUREMENT_FORMAT
 FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)
 #: Every array field of Measurement, in declaration order (``metadata`` is stored as JSON).
@@ -56,8 +73,14 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(Measurement) if f.name != "me
 #: Fields that may be None (their dataset exists only when the batches carry them).
 _OPTIONAL = tuple(f.name for f in dataclasses.fields(Measurement) if f.name in _FIELDS and f.default is None)
 #: Column role of each field that is always present (None: one value per step).
-_COLUMNS = {"t_s": None, "input_V": "input", "output_V": "output", "input_current_A": "input",
-            "ground_current_A": "ground", "compliance": "input"}
+_COLUMNS = {
+    "t_s": None,
+    "input_V": "input",
+    "output_V": "output",
+    "input_current_A": "input",
+    "ground_current_A": "ground",
+    "compliance": "input",
+}
 
 
 class MeasurementFileError(HardwareError):
@@ -65,11 +88,11 @@ class MeasurementFileError(HardwareError):
 
 
 def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
+    """Numpy values and paths as JSON (:func:`nwphys.fileio.json_default`), anything else as its str."""
+    try:
+        return json_default(o)
+    except TypeError:
+        return str(o)
 
 
 def _create(f: Any, name: str, width: int | None, chunk_steps: int, dtype: Any) -> None:
@@ -78,8 +101,13 @@ def _create(f: Any, name: str, width: int | None, chunk_steps: int, dtype: Any) 
         f.create_dataset(name, shape=(0,), maxshape=(None,), chunks=(chunk_steps,), dtype=dtype)
     else:
         # HDF5 cannot chunk a fixed dimension of size 0: leave the width unlimited instead
-        f.create_dataset(name, shape=(0, width), maxshape=(None, width if width else None),
-                         chunks=(chunk_steps, max(width, 1)), dtype=dtype)
+        f.create_dataset(
+            name,
+            shape=(0, width),
+            maxshape=(None, width if width else None),
+            chunks=(chunk_steps, max(width, 1)),
+            dtype=dtype,
+        )
 
 
 class MeasurementWriter:
@@ -99,12 +127,18 @@ class MeasurementWriter:
         Overwrite an existing file (replaced only once the new file is created).
     """
 
-    def __init__(self, path: str | Path, *, input_names: Any, output_names: Any, ground_names: Any = (),
-                 chunk_steps: int = 1024, metadata: dict[str, Any] | None = None,
-                 force: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        input_names: Any,
+        output_names: Any,
+        ground_names: Any = (),
+        chunk_steps: int = 1024,
+        metadata: dict[str, Any] | None = None,
+        force: bool = False,
+    ) -> None:
         import h5py
-
-        from nwphys._hdf5 import write_atomically
 
         self.path = Path(path)
         if self.path.exists() and not force:
@@ -115,15 +149,26 @@ class MeasurementWriter:
             raise MeasurementFileError(f"Measurement field(s) {missing} have no column rule in {__name__}")
         self.names = {"input": list(input_names), "output": list(output_names), "ground": list(ground_names)}
         self._widths: dict[str, int | None] = {
-            k: None if role is None else len(self.names[role]) for k, role in _COLUMNS.items()}
-        attrs = {"format": FORMAT, "format_version": FORMAT_VERSION, "status": "running", "n_complete": 0,
-                 "chunk_steps": self.chunk_steps, "message": "", "dt_s": float("nan"),
-                 "metadata": json.dumps(metadata or {}, default=_json_default),
-                 "measurement_metadata": "{}",
-                 **{f"{role}_names": json.dumps(names) for role, names in self.names.items()}}
+            k: None if role is None else len(self.names[role]) for k, role in _COLUMNS.items()
+        }
+        attrs = {
+            STATUS_ATTR: STATUS_RUNNING,
+            "n_complete": 0,
+            "chunk_steps": self.chunk_steps,
+            "message": "",
+            "dt_s": float("nan"),
+        }
+        json_attrs = {
+            "metadata": metadata or {},
+            "measurement_metadata": {},
+            **{f"{role}_names": names for role, names in self.names.items()},
+        }
 
         def fill(f: Any) -> None:
+            write_header(f, FORMAT, FORMAT_VERSION)
             f.attrs.update(attrs)
+            for name, value in json_attrs.items():
+                set_json_attr(f, name, value, default=_json_default)
             for name, w in self._widths.items():
                 _create(f, name, w, self.chunk_steps, bool if name == "compliance" else np.float64)
 
@@ -133,14 +178,19 @@ class MeasurementWriter:
         self._buf: list[Measurement] = []
         self._n_buf = 0
         self.n_complete = 0
-        self.status = "running"
+        self.status = STATUS_RUNNING
 
     @classmethod
     def for_device(cls, path: str | Path, device: Device, **kwargs: Any) -> MeasurementWriter:
         """A writer with the column names and metadata of ``device``."""
         kwargs.setdefault("metadata", device.metadata)
-        return cls(path, input_names=device.input_names, output_names=device.output_names,
-                   ground_names=device.ground_names, **kwargs)
+        return cls(
+            path,
+            input_names=device.input_names,
+            output_names=device.output_names,
+            ground_names=device.ground_names,
+            **kwargs,
+        )
 
     def _check_fields(self, m: Measurement) -> None:
         for name, w in self._widths.items():
@@ -148,37 +198,42 @@ class MeasurementWriter:
             if got != (() if w is None else (w,)):
                 raise HardwareValidationError(
                     f"measurement field {name} has {got[0] if got else 1} column(s), the file "
-                    f"{w if w is not None else 1}")
+                    f"{w if w is not None else 1}"
+                )
         present = {n: getattr(m, n) for n in _OPTIONAL if getattr(m, n) is not None}
         if self._optional is None:
             self._optional = {}
             for name, a in present.items():
                 if a.ndim != 2:
                     raise HardwareValidationError(
-                        f"measurement field {name} must be 2-D, got shape {a.shape}")
+                        f"measurement field {name} must be 2-D, got shape {a.shape}"
+                    )
                 _create(self._f, name, a.shape[1], self.chunk_steps, bool if a.dtype == bool else np.float64)
                 self._optional[name] = a.shape[1]
-            self._f.attrs["measurement_metadata"] = json.dumps(m.metadata, default=_json_default)
+            set_json_attr(self._f, "measurement_metadata", m.metadata, default=_json_default)
             return
         for name in _OPTIONAL:
             if (name in present) != (name in self._optional):
                 raise HardwareValidationError(
                     f"measurement field {name} is {'present' if name in present else 'None'} in this batch "
                     f"but {'present' if name in self._optional else 'None'} in the first one; every batch "
-                    "of a file must carry the same fields")
+                    "of a file must carry the same fields"
+                )
             if name in present and present[name].shape[1] != self._optional[name]:
                 raise HardwareValidationError(
                     f"measurement field {name} has {present[name].shape[1]} column(s), the file "
-                    f"{self._optional[name]}")
+                    f"{self._optional[name]}"
+                )
 
     def append(self, m: Measurement) -> None:
         """Buffer a batch; write and flush every full chunk."""
-        if self.status != "running":
+        if self.status != STATUS_RUNNING:
             raise MeasurementFileError(f"writer of {str(self.path)!r} is {self.status}")
         if m.input_V.shape[1] != len(self.names["input"]) or m.output_V.shape[1] != len(self.names["output"]):
             raise HardwareValidationError(
                 f"measurement columns ({m.input_V.shape[1]} inputs, {m.output_V.shape[1]} outputs) do not "
-                f"match the file ({len(self.names['input'])}, {len(self.names['output'])})")
+                f"match the file ({len(self.names['input'])}, {len(self.names['output'])})"
+            )
         self._check_fields(m)
         if np.isnan(self._f.attrs["dt_s"]) and "dt_s" in m.metadata:
             self._f.attrs["dt_s"] = float(m.metadata["dt_s"])
@@ -196,14 +251,21 @@ class MeasurementWriter:
         for k in self._stored():
             ds = self._f[k]
             ds.resize(n0 + n, axis=0)
-            ds[n0:n0 + n] = getattr(allm, k)[:n]
+            ds[n0 : n0 + n] = getattr(allm, k)[:n]
         self.n_complete = n0 + n
         self._f.attrs["n_complete"] = self.n_complete
         self._f.flush()
         rest = allm.n_steps - n
-        self._buf = [] if rest == 0 else [Measurement(
-            **{k: (None if getattr(allm, k) is None else getattr(allm, k)[n:]) for k in _FIELDS},
-            metadata=allm.metadata)]
+        self._buf = (
+            []
+            if rest == 0
+            else [
+                Measurement(
+                    **{k: (None if getattr(allm, k) is None else getattr(allm, k)[n:]) for k in _FIELDS},
+                    metadata=allm.metadata,
+                )
+            ]
+        )
         self._n_buf = rest
 
     def flush(self) -> None:
@@ -211,14 +273,14 @@ class MeasurementWriter:
         if self._n_buf:
             self._write(self._n_buf)
 
-    def close(self, status: str = "complete", message: str = "") -> None:
+    def close(self, status: str = STATUS_COMPLETE, message: str = "") -> None:
         """Flush, record ``status`` (``"complete"`` or ``"aborted"``) and ``message``, close the file."""
-        if self.status != "running":
+        if self.status != STATUS_RUNNING:
             return
         try:
-            if status == "complete":
+            if status == STATUS_COMPLETE:
                 self.flush()
-            self._f.attrs["status"] = status
+            self._f.attrs[STATUS_ATTR] = status
             self._f.attrs["message"] = message
             self._f.flush()
         finally:
@@ -228,16 +290,17 @@ class MeasurementWriter:
     def __enter__(self) -> MeasurementWriter:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc is None:
-            self.close("complete")
+            self.close(STATUS_COMPLETE)
         else:
             # steps of a failed batch never reached the buffer; buffered complete steps are kept
             try:
                 self.flush()
             finally:
-                self.close("aborted", f"{type(exc).__name__}: {exc}")
+                self.close(STATUS_ABORTED, f"{type(exc).__name__}: {exc}")
 
 
 def read_measurement(path: str | Path) -> tuple[Measurement, dict[str, Any]]:
@@ -257,24 +320,9 @@ def read_measurement(path: str | Path) -> tuple[Measurement, dict[str, Any]]:
         Missing, unreadable, foreign or damaged file (a dataset or attribute missing, fewer rows
         than ``n_complete``).
     """
-    import h5py
-
     p = Path(path)
-    if not p.is_file():
-        raise MeasurementFileError(f"measurement file {str(p)!r} not found")
-    try:
-        f = h5py.File(p, "r")
-    except OSError as exc:
-        raise MeasurementFileError(f"cannot read {str(p)!r} as HDF5: {exc}") from None
-    with f:
-        if f.attrs.get("format") != FORMAT:
-            raise MeasurementFileError(
-                f"{str(p)!r} is not a {FORMAT} file (format={f.attrs.get('format')!r})")
-        version = f.attrs.get("format_version")
-        if version is None or int(version) not in _READABLE_VERSIONS:
-            raise MeasurementFileError(
-                f"{str(p)!r} has format version {version!r}; this version reads "
-                f"{', '.join(map(str, _READABLE_VERSIONS))}")
+    checked = open_checked(p, FORMAT, _READABLE_VERSIONS, what="measurement file", error=MeasurementFileError)
+    with checked as f:
         try:
             n = int(f.attrs["n_complete"])
             data: dict[str, Any] = {}
@@ -284,13 +332,19 @@ def read_measurement(path: str | Path) -> tuple[Measurement, dict[str, Any]]:
                     continue
                 if f[k].shape[0] < n:
                     raise MeasurementFileError(
-                        f"{str(p)!r} is damaged: dataset {k} has {f[k].shape[0]} rows, n_complete={n}")
+                        f"{str(p)!r} is damaged: dataset {k} has {f[k].shape[0]} rows, n_complete={n}"
+                    )
                 data[k] = f[k][:n]
-            info = {"status": str(f.attrs["status"]), "n_complete": n, "message": str(f.attrs["message"]),
-                    "chunk_steps": int(f.attrs["chunk_steps"]), "dt_s": float(f.attrs["dt_s"]),
-                    "metadata": json.loads(f.attrs["metadata"])}
-            names = {r: json.loads(f.attrs[f"{r}_names"]) for r in ("input", "output", "ground")}
-            meta = json.loads(f.attrs.get("measurement_metadata", "{}"))
+            info = {
+                "status": str(f.attrs[STATUS_ATTR]),
+                "n_complete": n,
+                "message": str(f.attrs["message"]),
+                "chunk_steps": int(f.attrs["chunk_steps"]),
+                "dt_s": float(f.attrs["dt_s"]),
+                "metadata": get_json_attr(f, "metadata"),
+            }
+            names = {r: get_json_attr(f, f"{r}_names") for r in ("input", "output", "ground")}
+            meta = get_json_attr(f, "measurement_metadata", {})
         except KeyError as exc:
             raise MeasurementFileError(f"{str(p)!r} is damaged or incomplete: {exc}") from None
     meta.update({"dt_s": info["dt_s"], **{f"{r}_names": v for r, v in names.items()}})
@@ -298,8 +352,16 @@ def read_measurement(path: str | Path) -> tuple[Measurement, dict[str, Any]]:
     return m, info
 
 
-def record(device: Device, voltages_V: Any, dt_s: float, path: str | Path, *, chunk_steps: int = 1024,
-           force: bool = False, progress: Callable[[int, int], None] | None = None) -> Measurement:
+def record(
+    device: Device,
+    voltages_V: Any,
+    dt_s: float,
+    path: str | Path,
+    *,
+    chunk_steps: int = 1024,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Measurement:
     """Apply a sequence chunk by chunk and stream every chunk to ``path`` as it completes.
 
     Parameters
@@ -326,7 +388,7 @@ def record(device: Device, voltages_V: Any, dt_s: float, path: str | Path, *, ch
     parts = []
     with MeasurementWriter.for_device(path, device, chunk_steps=chunk_steps, force=force) as w:
         for s in range(0, v.shape[0], chunk_steps):
-            m = device.apply(v[s:s + chunk_steps], dt_s)
+            m = device.apply(v[s : s + chunk_steps], dt_s)
             w.append(m)
             w.flush()
             parts.append(m)
@@ -334,4 +396,3 @@ def record(device: Device, voltages_V: Any, dt_s: float, path: str | Path, *, ch
                 progress(s + m.n_steps, v.shape[0])
     log.info("recorded %d steps to %s", v.shape[0], path)
     return Measurement.concatenate(parts)
-

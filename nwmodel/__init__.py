@@ -2,12 +2,12 @@
 
 The public names are imported from their submodules on first use, so ``import nwmodel`` (and the
 ``nwhil`` command line, which lives in :mod:`nwmodel.cli`) loads neither torch nor sklearn until a
-model needs them; see :mod:`nwphys._lazy`.
+model needs them; see :mod:`nwphys.lazy`.
 """
 
 from __future__ import annotations
 
-from nwphys._lazy import lazy_exports
+from nwphys.lazy import lazy_exports
 
 #: submodule -> the public names it defines.
 _EXPORTS: dict[str, tuple[str, ...]] = {

@@ -44,12 +44,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from nwphys.fileio import write_text_atomic
 
 from ._checks import check_choice, check_int
 from .errors import ModelValidationError
@@ -208,18 +209,6 @@ def _regression_lines(
 _LINES = {"classification": _classification_lines, "regression": _regression_lines}
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def write_results(
     root: str | os.PathLike[str],
     *,
@@ -293,7 +282,7 @@ def write_results(
         classes = "classes=" + json.dumps([v if isinstance(v, (int, float, str)) else str(v) for v in labels])
         description = f"{description} {classes}" if description else classes
     line1 = f"{dataset},{estimator},TEST,{int(resample)},MILLISECONDS,{description}"
-    _write_atomic(path, "\n".join([line1, parameters, line3, *cases]) + "\n")
+    write_text_atomic(path, "\n".join([line1, parameters, line3, *cases]) + "\n", newline="")
     return path
 
 
@@ -347,5 +336,5 @@ def write_summary(root: str | os.PathLike[str], estimator: str, *, task: str) ->
     lines = ["Resamples:," + ",".join(str(k) for k in range(n))]
     for d in sorted(scores):
         lines.append(d + "," + ",".join(repr(scores[d][k]) if k in scores[d] else "" for k in range(n)))
-    _write_atomic(path, "\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n", newline="")
     return path

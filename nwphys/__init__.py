@@ -1,12 +1,12 @@
 """nwphys: pure physics of Ag nanowire networks (arrays in, arrays out).
 
 The public names below are imported from their submodules on first use (``import nwphys`` alone
-loads neither scipy nor h5py nor matplotlib); see :mod:`nwphys._lazy`.
+loads neither scipy nor h5py nor matplotlib); see :mod:`nwphys.lazy`.
 """
 
 from __future__ import annotations
 
-from ._lazy import lazy_exports
+from .lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -42,4 +42,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "runfile": ("read_run",),
 }
 
-__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, submodules=("stepper", "implicit"))
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__, _EXPORTS, submodules=("stepper", "implicit", "hdf5", "fileio")
+)

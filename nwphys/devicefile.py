@@ -12,30 +12,35 @@ Layout (format ``"nanowire-hil-device"``, version 1)::
     /state                  (m,) float, present only when the network has a state
     /metadata               attrs: json (the metadata dict as JSON)
 
-Writes are atomic: the file is written to a temporary file in the target directory and moved into
-place with :func:`os.replace`; an existing file is only replaced with ``force=True``.
+The header, the open checks and the JSON attributes follow :mod:`nwphys.hdf5`. Writes are atomic
+(:func:`nwphys.hdf5.write_atomically`: a temporary file in the target directory, moved into place
+with :func:`os.replace`); an existing file is only replaced with ``force=True``.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from ._hdf5 import open_for_reading
 from .electrodes import Electrode, ElectrodeLayout
 from .errors import DeviceFileError, NanowireError
 from .geometry import Geometry
-from .network import Junctions, NanowireNetwork, _package_version
+from .hdf5 import (
+    DEVICE_FORMAT,
+    attr_str,
+    get_json_attr,
+    open_checked,
+    set_json_attr,
+    write_atomically,
+    write_header,
+)
+from .network import Junctions, NanowireNetwork
 
 __all__ = ["DEVICE_FORMAT", "DEVICE_FORMAT_VERSION", "load_network", "save_network"]
 
-#: Value of the root ``format`` attribute of a device file.
-DEVICE_FORMAT = "nanowire-hil-device"
 #: Current device file format version (files of a newer version are refused).
 DEVICE_FORMAT_VERSION = 1
 
@@ -68,22 +73,11 @@ def save_network(network: NanowireNetwork, path: str | os.PathLike[str], *, forc
         raise DeviceFileError(f"device file {str(p)!r} exists; pass force=True (--force) to overwrite it")
     if not p.parent.is_dir():
         raise DeviceFileError(f"directory {str(p.parent)!r} of device file does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            _write(f, network)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    return write_atomically(p, lambda f: _write(f, network), unique=True)
 
 
 def _write(f: h5py.File, net: NanowireNetwork) -> None:
-    f.attrs["format"] = DEVICE_FORMAT
-    f.attrs["format_version"] = DEVICE_FORMAT_VERSION
-    f.attrs["package_version"] = _package_version()
+    write_header(f, DEVICE_FORMAT, DEVICE_FORMAT_VERSION)
     g = f.create_group("geometry")
     geo = net.geometry
     g.create_dataset("size_um", data=np.array(geo.size_um, dtype=float))
@@ -105,11 +99,11 @@ def _write(f: h5py.File, net: NanowireNetwork) -> None:
     gr.attrs["resistivity_ohm_m"] = float(net.resistivity_ohm_m)
     m = f.create_group("junction_model")
     m.attrs["name"] = net.junction_model
-    m.attrs["params"] = json.dumps(net.junction_params)
+    set_json_attr(m, "params", net.junction_params)
     if net.state is not None:
         f.create_dataset("state", data=net.state)
     md = f.create_group("metadata")
-    md.attrs["json"] = json.dumps(net.metadata)
+    set_json_attr(md, "json", net.metadata)
 
 
 def load_network(path: str | os.PathLike[str]) -> NanowireNetwork:
@@ -131,19 +125,7 @@ def load_network(path: str | os.PathLike[str]) -> NanowireNetwork:
         version, or lacks a required part.
     """
     p = Path(path)
-    with open_for_reading(p, "device file") as f:
-        fmt = f.attrs.get("format")
-        if isinstance(fmt, bytes):
-            fmt = fmt.decode()
-        if fmt != DEVICE_FORMAT:
-            raise DeviceFileError(
-                f"{str(p)!r} is not a nanowire-hil device file (format attribute {fmt!r}, "
-                f"expected {DEVICE_FORMAT!r})")
-        version = int(f.attrs.get("format_version", -1))
-        if version < 1 or version > DEVICE_FORMAT_VERSION:
-            raise DeviceFileError(
-                f"device file {str(p)!r} has format version {version}; this nanowire-hil reads "
-                f"versions 1..{DEVICE_FORMAT_VERSION}")
+    with open_checked(p, DEVICE_FORMAT, range(1, DEVICE_FORMAT_VERSION + 1), what="device file") as f:
         try:
             return _read(f)
         except (KeyError, OSError, ValueError, TypeError) as exc:
@@ -152,35 +134,39 @@ def load_network(path: str | os.PathLike[str]) -> NanowireNetwork:
             raise DeviceFileError(f"device file {str(p)!r} is damaged or incomplete: {exc}") from None
 
 
-def _str(v: object) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
 def _read(f: h5py.File) -> NanowireNetwork:
     g = f["geometry"]
     size = g["size_um"][()]
-    geo = Geometry((float(size[0]), float(size[1])), g["centers_um"][()], g["angles_rad"][()],
-                   g["lengths_um"][()], float(g.attrs["diameter_nm"]))
+    geo = Geometry(
+        (float(size[0]), float(size[1])),
+        g["centers_um"][()],
+        g["angles_rad"][()],
+        g["lengths_um"][()],
+        float(g.attrs["diameter_nm"]),
+    )
     junctions = Junctions(f["junctions/wires"][()], f["junctions/xy_um"][()])
     e = f["electrodes"]
-    names = [_str(s) for s in e["names"][()]]
+    names = [attr_str(s) for s in e["names"][()]]
     rects = e["rect_um"][()]
     rs = e["series_resistance_ohm"][()]
     layout = ElectrodeLayout(
-        tuple(Electrode(n, tuple(float(v) for v in r), float(x))  # type: ignore[arg-type]
-              for n, r, x in zip(names, rects, rs, strict=True)),
-        name=_str(e.attrs["layout"]))
+        tuple(
+            Electrode(n, tuple(float(v) for v in r), float(x))  # type: ignore[arg-type]
+            for n, r, x in zip(names, rects, rs, strict=True)
+        ),
+        name=attr_str(e.attrs["layout"]),
+    )
     gr = f["graph"]
     state = f["state"][()] if "state" in f else None
     return NanowireNetwork(
         geometry=geo,
         junctions=junctions,
         electrodes=layout,
-        representation=_str(gr.attrs["representation"]),
-        junction_model=_str(f["junction_model"].attrs["name"]),
-        junction_params=json.loads(_str(f["junction_model"].attrs["params"])),
+        representation=attr_str(gr.attrs["representation"]),
+        junction_model=attr_str(f["junction_model"].attrs["name"]),
+        junction_params=get_json_attr(f["junction_model"], "params"),
         state=state,
-        metadata=json.loads(_str(f["metadata"].attrs["json"])),
+        metadata=get_json_attr(f["metadata"], "json"),
         resistivity_ohm_m=float(gr.attrs["resistivity_ohm_m"]),
         wire_component=gr["wire_component"][()],
     )

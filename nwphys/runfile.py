@@ -4,7 +4,7 @@ Files of a run written to ``run.h5``
 ------------------------------------
 ``run.h5``
     The run file. It only ever appears complete: it is written under the temporary name
-    ``run.h5.partial`` and renamed into place (:func:`nwphys._hdf5.write_atomically`), once when
+    ``run.h5.partial`` and renamed into place (:func:`nwphys.hdf5.write_atomically`), once when
     the run starts (parameters, no records) and once when it finishes or is stopped by the
     callback (every record, consolidated into this one file).
 ``run.h5.parts/``
@@ -31,9 +31,13 @@ version 1 did (commit alone 1-2 ms); consolidating 50 such chunks takes about 10
 
 Layout (format ``"nwhil-run"``, version 2)
 ------------------------------------------
+The header, the open checks and the JSON attributes follow :mod:`nwphys.hdf5`; the journal is
+read and cleared by :mod:`nwphys._run_journal`.
+
 run file, root attrs
     ``format``, ``format_version``, ``package_version``, ``epoch`` (random id of this version of
-    the file), ``complete`` (bool), ``status`` (-2 running or killed, 0 finished, 1 stopped),
+    the file), ``complete`` (bool), ``status`` (-2 running or killed, 0 finished, 1 stopped:
+    :data:`nwphys.hdf5.RUN_STATUS_CODES`),
     ``message``, ``wall_time_s``, ``n_steps``, ``nfev`` and the run parameters as JSON in
     ``params_json``.
 run file, datasets (first axis = records)
@@ -67,7 +71,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -75,49 +78,32 @@ from typing import Any
 
 import numpy as np
 
-from ._hdf5 import PARTIAL_SUFFIX, open_for_reading, partial_path, write_atomically
+from ._run_journal import Committed, chunk_path, clear_journal, journal_dir
 from .errors import DeviceFileError, ValidationError
+from .fileio import json_default, partial_path
+from .hdf5 import (
+    FORMAT_ATTR,
+    RUN_CHUNK_FORMAT,
+    RUN_FORMAT,
+    RUN_STATUS_CODES,
+    STATUS_RUNNING,
+    VERSION_ATTR,
+    get_json_attr,
+    open_checked,
+    set_json_attr,
+    write_atomically,
+    write_header,
+)
 
 __all__ = ["RUN_FORMAT", "RunWriter", "journal_dir", "param_differences", "read_run"]
 
-RUN_FORMAT = "nwhil-run"
 RUN_FORMAT_VERSION = 2
-CHUNK_FORMAT = "nwhil-run-chunk"
 _READABLE_VERSIONS = (1, 2)
-_DATASETS = ("t_s", "g", "electrode_current_A", "electrode_voltage_V", "node_voltage_V")
-_CHUNK_NAME = re.compile(r"r\d{12}\.h5(" + re.escape(PARTIAL_SUFFIX) + ")?")
 _MISSING = object()
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("nanowire-hil")
-    except Exception:  # pragma: no cover - not installed
-        return "0+unknown"
-
-
-def _jsonable(o: Any) -> Any:
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, np.generic):
-        return o.item()
-    raise TypeError(type(o).__name__)
-
-
 def _canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=_jsonable)
-
-
-def journal_dir(path: str | os.PathLike[str]) -> Path:
-    """The journal directory of the run file ``path`` (``<path>.parts``)."""
-    p = Path(path)
-    return p.with_name(p.name + ".parts")
-
-
-def _chunk_path(path: Path, row0: int) -> Path:
-    return journal_dir(path) / f"r{row0:012d}.h5"
+    return json.dumps(value, sort_keys=True, default=json_default)
 
 
 def _show(value: Any, key: str) -> str:
@@ -146,67 +132,8 @@ def param_differences(stored: Mapping[str, Any], given: Mapping[str, Any]) -> li
     return out
 
 
-class _Committed:
-    """What a run file and its journal hold: committed rows, the chain of chunks, the checkpoint.
-
-    With ``read=True`` the committed records are read too (:attr:`arrays`), each chunk file being
-    opened once.
-    """
-
-    def __init__(self, f: Any, path: Path, *, read: bool = False) -> None:
-        complete = bool(f.attrs.get("complete", False))
-        n_t = int(f["t_s"].shape[0]) if "t_s" in f else 0
-        ck = f["checkpoint"] if "checkpoint" in f else None
-        if complete:
-            base = n_t
-        else:
-            base = int(ck.attrs["rows"]) if ck is not None and "rows" in ck.attrs else 0
-        if not 0 <= base <= n_t:
-            raise DeviceFileError(
-                f"run file {str(path)!r} is damaged: checkpoint.rows={base} outside [0, {n_t}] records"
-            )
-        self.epoch = f.attrs.get("epoch")
-        self.base_rows = base
-        self.checkpoint: tuple[int, int, float, np.ndarray] | None = None
-        if ck is not None and "state" in ck:
-            self.checkpoint = (base, int(ck.attrs["step"]), float(ck.attrs["t_s"]), ck["state"][...])
-        names = [name for name in _DATASETS if name in f]
-        parts: dict[str, list[np.ndarray]] = {name: [f[name][:base]] for name in names} if read else {}
-        self.chunks: list[Path] = []
-        rows = base
-        if not complete and self.epoch is not None:
-            while (c := _chunk_path(path, rows)).is_file():
-                with open_for_reading(c, "run journal chunk") as g:
-                    if g.attrs.get("format") != CHUNK_FORMAT or g.attrs.get("epoch") != self.epoch:
-                        break  # left by an earlier version of the run file
-                    r1 = int(g.attrs["rows"])
-                    if int(g.attrs["row0"]) != rows or r1 <= rows:
-                        raise DeviceFileError(
-                            f"run journal chunk {str(c)!r} is damaged: rows {int(g.attrs['row0'])}..{r1} "
-                            f"where {rows}.. was expected"
-                        )
-                    self.checkpoint = (r1, int(g.attrs["step"]), float(g.attrs["t_s"]), g["state"][...])
-                    for name, lst in parts.items():
-                        lst.append(g[name][...])
-                self.chunks.append(c)
-                rows = r1
-        self.rows = rows
-        self.arrays = {name: np.concatenate(lst, axis=0) for name, lst in parts.items()}
-
-
-def _open_run(path: Path, what: str) -> Any:
-    f = open_for_reading(path, what)
-    fmt, ver = f.attrs.get("format"), f.attrs.get("format_version")
-    if fmt != RUN_FORMAT:
-        f.close()
-        raise DeviceFileError(f"{str(path)!r} is not an nwhil run file (format attribute {fmt!r})")
-    if ver is None or int(ver) not in _READABLE_VERSIONS:
-        f.close()
-        raise DeviceFileError(
-            f"run file {str(path)!r} has format version {ver!r}; this version reads "
-            f"{', '.join(map(str, _READABLE_VERSIONS))}"
-        )
-    return f
+def _open_run(path: Path) -> Any:
+    return open_checked(path, RUN_FORMAT, _READABLE_VERSIONS, what="run file")
 
 
 class RunWriter:
@@ -249,8 +176,11 @@ class RunWriter:
     ) -> None:
         self.path = Path(path)
         self.params: dict[str, Any] = json.loads(_canonical_json(params))
-        self._widths = {"g": int(n_junctions), "electrode_current_A": int(n_electrodes),
-                        "electrode_voltage_V": int(n_electrodes)}
+        self._widths = {
+            "g": int(n_junctions),
+            "electrode_current_A": int(n_electrodes),
+            "electrode_voltage_V": int(n_electrodes),
+        }
         if n_probe:
             self._widths["node_voltage_V"] = int(n_probe)
         self._record_nodes = None if record_nodes is None else np.asarray(record_nodes, dtype=np.int64)
@@ -272,38 +202,40 @@ class RunWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._epoch = uuid.uuid4().hex
         empty = {name: np.zeros((0, w)) for name, w in self._widths.items()}
-        self._write_run_file({"t_s": np.zeros(0), **empty}, status=-2, message="running")
-        self._clear_journal(keep=())
+        self._write_run_file(
+            {"t_s": np.zeros(0), **empty}, status=RUN_STATUS_CODES[STATUS_RUNNING], message=STATUS_RUNNING
+        )
+        clear_journal(self.path, keep=())
 
     # ------------------------------------------------------------------ resume
     def _open_resume(self) -> None:
         where = f"cannot resume {str(self.path)!r}"
         try:
-            f = _open_run(self.path, "run file")
+            f = _open_run(self.path)
         except DeviceFileError as exc:
             raise DeviceFileError(f"{where}: {exc}") from None
         with f:
             if bool(f.attrs.get("complete", False)):
                 raise DeviceFileError(f"{where}: the run is already complete")
-            if int(f.attrs["format_version"]) != RUN_FORMAT_VERSION:
+            if int(f.attrs[VERSION_ATTR]) != RUN_FORMAT_VERSION:
                 raise DeviceFileError(
-                    f"{where}: written in run-file format version {int(f.attrs['format_version'])}, "
+                    f"{where}: written in run-file format version {int(f.attrs[VERSION_ATTR])}, "
                     f"which cannot be resumed; start the run again with force=True (--force)"
                 )
             try:
-                stored = json.loads(f.attrs.get("params_json", "{}"))
-            except json.JSONDecodeError:
+                stored = get_json_attr(f, "params_json", {})
+            except ValueError:  # not JSON
                 stored = {}
             diffs = param_differences(stored, self.params)
             if diffs:
                 raise DeviceFileError(
                     f"{where}: it was started with different parameters: {'; '.join(diffs)}"
                 )
-            state = _Committed(f, self.path)
+            state = Committed(f, self.path)
         self._epoch = str(state.epoch)
         self._base_rows, self._prior, self._rows = state.base_rows, state.chunks, state.rows
         self.checkpoint = state.checkpoint
-        self._clear_journal(keep=state.chunks)
+        clear_journal(self.path, keep=state.chunks)
         partial_path(self.path).unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ writing
@@ -344,13 +276,21 @@ class RunWriter:
         row0, epoch = self._rows, self._epoch
 
         def fill(f: Any) -> None:
-            f.attrs.update({"format": CHUNK_FORMAT, "epoch": epoch, "row0": row0, "rows": int(rows),
-                            "step": int(step), "t_s": float(t_s)})
+            f.attrs.update(
+                {
+                    FORMAT_ATTR: RUN_CHUNK_FORMAT,
+                    "epoch": epoch,
+                    "row0": row0,
+                    "rows": int(rows),
+                    "step": int(step),
+                    "t_s": float(t_s),
+                }
+            )
             for name, a in data.items():
                 f.create_dataset(name, data=a)
             f.create_dataset("state", data=st)
 
-        c = _chunk_path(self.path, row0)
+        c = chunk_path(self.path, row0)
         c.parent.mkdir(exist_ok=True)
         write_atomically(c, fill, in_memory=sum(a.nbytes for a in data.values()) < 1 << 22)
         self._session.append(data)
@@ -366,7 +306,7 @@ class RunWriter:
         import h5py
 
         names = ("t_s", *self._widths)
-        with _open_run(self.path, "run file") as f:
+        with _open_run(self.path) as f:
             if f.attrs.get("epoch") != self._epoch:
                 raise DeviceFileError(
                     f"run file {str(self.path)!r} was replaced while this writer was running "
@@ -395,9 +335,15 @@ class RunWriter:
         self._check_open()
         arrays = self.read_arrays()
         self._epoch = uuid.uuid4().hex
-        self._write_run_file(arrays, status=status, message=message, wall_time_s=float(wall_time_s),
-                             n_steps=int(n_steps), nfev=int(nfev))
-        self._clear_journal(keep=())
+        self._write_run_file(
+            arrays,
+            status=status,
+            message=message,
+            wall_time_s=float(wall_time_s),
+            n_steps=int(n_steps),
+            nfev=int(nfev),
+        )
+        clear_journal(self.path, keep=())
         self._base_rows, self._prior, self._session = self._rows, [], []
         self._closed = True
         return arrays
@@ -406,30 +352,30 @@ class RunWriter:
         """Stop writing (idempotent). The committed chunks stay: the run can be resumed."""
         self._closed = True
 
-    def _write_run_file(self, arrays: Mapping[str, np.ndarray], *, status: int, message: str,
-                        **extra: Any) -> None:
+    def _write_run_file(
+        self, arrays: Mapping[str, np.ndarray], *, status: int, message: str, **extra: Any
+    ) -> None:
         n = int(arrays["t_s"].shape[0])
         ck = self.checkpoint
         hdf5_rows = self._hdf5_rows
         attrs = {
-            "format": RUN_FORMAT,
-            "format_version": RUN_FORMAT_VERSION,
-            "package_version": _version(),
             "epoch": self._epoch,
             "complete": status == 0,
             "status": int(status),
             "message": message,
-            "params_json": _canonical_json(self.params),
             **extra,
         }
 
         def fill(f: Any) -> None:
+            write_header(f, RUN_FORMAT, RUN_FORMAT_VERSION)
             f.attrs.update(attrs)
+            set_json_attr(f, "params_json", self.params, sort_keys=True)
             f.create_dataset("t_s", data=arrays["t_s"], maxshape=(None,), chunks=(max(hdf5_rows, 64),))
             for name, w in self._widths.items():
                 # resizable along records; a zero width cannot be chunked as a fixed dimension
-                f.create_dataset(name, data=arrays[name], maxshape=(None, w if w else None),
-                                 chunks=(hdf5_rows, max(1, w)))
+                f.create_dataset(
+                    name, data=arrays[name], maxshape=(None, w if w else None), chunks=(hdf5_rows, max(1, w))
+                )
             if self._record_nodes is not None:
                 f.create_dataset("record_nodes", data=self._record_nodes)
             g = f.create_group("checkpoint")
@@ -439,20 +385,6 @@ class RunWriter:
                 g.create_dataset("state", data=ck[3])
 
         write_atomically(self.path, fill)
-
-    def _clear_journal(self, keep: Sequence[Path]) -> None:
-        d = journal_dir(self.path)
-        if not d.is_dir():
-            return
-        names = {p.name for p in keep}
-        for p in d.iterdir():
-            if p.name not in names and _CHUNK_NAME.fullmatch(p.name):
-                p.unlink(missing_ok=True)
-        if not names:
-            try:
-                d.rmdir()
-            except OSError:  # holds files that are not ours
-                pass
 
 
 def read_run(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -472,12 +404,12 @@ def read_run(path: str | os.PathLike[str]) -> dict[str, Any]:
         If the file is missing, not HDF5, not an nwhil run file, or of an unknown format version.
     """
     p = Path(path)
-    with _open_run(p, "run file") as f:
-        state = _Committed(f, p, read=True)
+    with _open_run(p) as f:
+        state = Committed(f, p, read=True)
         out: dict[str, Any] = dict(state.arrays)
         if "record_nodes" in f:
             out["record_nodes"] = f["record_nodes"][...]
-        out["params"] = json.loads(f.attrs["params_json"])
+        out["params"] = get_json_attr(f, "params_json")
         for k in ("complete", "status", "message", "wall_time_s", "n_steps", "nfev", "package_version"):
             if k in f.attrs:
                 v = f.attrs[k]

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _datasets import ramps_dataset
 from sklearn.metrics import accuracy_score, mean_squared_error
 from sklearn.model_selection import train_test_split
 
 import nwmodel.compare as cmp
 from nwmodel.baselines import BASELINES, RIDGE_ALPHAS, run_baselines
 from nwmodel.cli import main
-from nwmodel.datasets import Dataset, load_dataset
+from nwmodel.datasets import load_dataset
 from nwmodel.errors import ExperimentError, ModelValidationError
 from nwmodel.results_io import results_path, summary_path, write_results, write_summary
 
@@ -252,20 +253,8 @@ def test_cli_baseline_names_agree_with_the_library() -> None:
 # --------------------------------------------------------------------------- comparison
 
 
-def _ramps(name: str = "Ramps", seed: int = 0, n: int = 10, length: int = 12) -> Dataset:
-    rng = np.random.default_rng(seed)
-    t = np.linspace(-1.0, 1.0, length)
-
-    def make() -> tuple[np.ndarray, np.ndarray]:
-        X = np.concatenate([t + 0.3 * rng.standard_normal((n, length)),
-                            -t + 0.3 * rng.standard_normal((n, length))])[:, None, :]
-        return X, np.repeat([1, 2], n)
-
-    return Dataset(*make(), *make(), "classification", name, "generated ramps (test)")
-
-
 def test_comparison_baselines_columns_rows_and_resume(tmp_path: Path) -> None:
-    ds = [_ramps()]
+    ds = [ramps_dataset()]
     kw = dict(grids={"esn": {"n_units": [20], "leak_rate": [0.5]}}, n_seeds=2, progress=False)
     res = cmp.run_comparison(ds, ["esn"], tmp_path, baselines=["majority", "ridge"], **kw)
     assert res.executed == ["Ramps__esn", "Ramps__majority", "Ramps__ridge"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import re
 import subprocess
 import sys
 
@@ -16,21 +18,31 @@ def _nwhil(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_help_lists_every_group(capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_lists_every_group_in_order(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for name in ("device", "simulate", "run", "compare", "emulator", "bench"):
-        assert name in out
-    assert {g[0] for g in GROUPS} >= {"device", "simulate", "run", "compare", "emulator", "bench"}
+    # one "<name>  <help>" row per subcommand, as the parser registered them
+    listed = re.findall(r"^ {4}(\w+) +(\S.*)$", out, flags=re.MULTILINE)
+    assert [name for name, _ in listed] == [
+        "device",
+        "simulate",
+        "plot",
+        "run",
+        "compare",
+        "emulator",
+        "bench",
+        "demo",
+    ]
+    assert listed == [(name, help_) for name, _, help_ in GROUPS]
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--version"])
     assert exc.value.code == 0
-    assert capsys.readouterr().out.startswith("nwhil ")
+    assert capsys.readouterr().out == f"nwhil {importlib.metadata.version('nanowire-hil')}\n"
 
 
 @pytest.mark.parametrize(

@@ -39,8 +39,19 @@ def test_generate_matches_library_and_info_json(tmp_path: Path, capsys: pytest.C
 
 
 def test_generate_explicit_parameters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = _generate(tmp_path, "--wires", "400", "--size", "40x30", "--length-mean", "6",
-                    "--length-std", "1.5", "--representation", "multinodal")
+    out = _generate(
+        tmp_path,
+        "--wires",
+        "400",
+        "--size",
+        "40x30",
+        "--length-mean",
+        "6",
+        "--length-std",
+        "1.5",
+        "--representation",
+        "multinodal",
+    )
     net = nwphys.load_network(out)
     assert net.n_wires == 400 and net.geometry.size_um == (40.0, 30.0)
     assert net.representation == "multinodal"
@@ -93,8 +104,20 @@ def test_bad_parameter_is_one_line_naming_it(tmp_path: Path, capsys: pytest.Capt
     rc = main(["device", "generate", "--density", "-0.1", "--seed", "1", "-o", str(tmp_path / "x.h5")])
     err = capsys.readouterr().err
     assert rc == 1 and err.startswith("nwhil: error: density_per_um2 must be")
-    rc = main(["device", "generate", "--wires", "10", "--electrodes", "grid", "--seed", "1",
-               "-o", str(tmp_path / "x.h5")])
+    rc = main(
+        [
+            "device",
+            "generate",
+            "--wires",
+            "10",
+            "--electrodes",
+            "grid",
+            "--seed",
+            "1",
+            "-o",
+            str(tmp_path / "x.h5"),
+        ]
+    )
     assert rc == 1 and "electrodes must be 'two-terminal'" in capsys.readouterr().err
     assert not (tmp_path / "x.h5").exists()
 

@@ -11,26 +11,14 @@ from nwmodel.cli import main
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+def _run(model: str, dataset: str, out, *extra: str) -> int:
+    """``nwhil run --model MODEL --dataset DATASET *extra -o OUT``."""
+    return main(["run", "--model", model, "--dataset", dataset, *extra, "-o", str(out)])
+
+
 def test_run_quick_grid_on_synthetic_control(data_dir, tmp_path, capsys) -> None:
-    rc = main(
-        [
-            "run",
-            "--model",
-            "esn",
-            "--dataset",
-            "SyntheticControl",
-            "--data-dir",
-            str(data_dir),
-            "--grid",
-            "quick",
-            "--seeds",
-            "2",
-            "-o",
-            str(tmp_path),
-            "--no-progress",
-        ]
-    )
-    assert rc == 0
+    extra = ("--data-dir", str(data_dir), "--grid", "quick", "--seeds", "2", "--no-progress")
+    assert _run("esn", "SyntheticControl", tmp_path, *extra) == 0
     out = capsys.readouterr().out
     assert "best configuration:" in out and "test accuracy:" in out
     record = json.loads((tmp_path / "run_esn_SyntheticControl_quick.json").read_text())
@@ -40,23 +28,8 @@ def test_run_quick_grid_on_synthetic_control(data_dir, tmp_path, capsys) -> None
 
 
 def test_run_json_output_and_progress_bar(data_dir, tmp_path, capsys) -> None:
-    rc = main(
-        [
-            "run",
-            "--model",
-            "nwesn",
-            "--dataset",
-            "SyntheticControl",
-            "--data-dir",
-            str(data_dir),
-            "--seeds",
-            "1",
-            "--json",
-            "-o",
-            str(tmp_path),
-        ]
-    )
-    assert rc == 0
+    extra = ("--data-dir", str(data_dir), "--seeds", "1", "--json")
+    assert _run("nwesn", "SyntheticControl", tmp_path, *extra) == 0
     captured = capsys.readouterr()
     record = json.loads(captured.out)
     assert record["model"] == "nwesn" and record["dataset"] == "SyntheticControl"
@@ -66,42 +39,22 @@ def test_run_json_output_and_progress_bar(data_dir, tmp_path, capsys) -> None:
 
 @pytest.mark.slow
 def test_run_nwrnn_quick(tmp_path, capsys) -> None:
-    rc = main(
-        [
-            "run",
-            "--model",
-            "nwrnn",
-            "--dataset",
-            "SyntheticControl-gen",
-            "--seeds",
-            "1",
-            "--max-epochs",
-            "2",
-            "-o",
-            str(tmp_path),
-            "--no-progress",
-        ]
-    )
+    rc = _run("nwrnn", "SyntheticControl-gen", tmp_path, "--seeds", "1", "--max-epochs", "2", "--no-progress")
     assert rc == 0
     record = json.loads((tmp_path / "run_nwrnn_SyntheticControl-gen_quick.json").read_text())
     assert record["best_params"]["max_epochs"] == 2
 
 
 def test_unknown_dataset_is_one_line_error(tmp_path, capsys) -> None:
-    rc = main(
-        ["run", "--model", "esn", "--dataset", "Nope", "--data-dir", str(tmp_path), "-o", str(tmp_path)]
-    )
-    assert rc == 1
+    assert _run("esn", "Nope", tmp_path, "--data-dir", str(tmp_path)) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("nwhil: error: unknown dataset 'Nope'") and "\n" not in err
 
 
 def test_bad_seeds_and_max_epochs_misuse(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as exc:  # a bad count is a usage error (exit 2)
-        main(["run", "--model", "esn", "--dataset", "NARMA10", "--seeds", "0", "-o", str(tmp_path)])
+        _run("esn", "NARMA10", tmp_path, "--seeds", "0")
     assert exc.value.code == 2
     assert "argument --seeds: expected an integer >= 1, got 0" in capsys.readouterr().err
-    assert (
-        main(["run", "--model", "esn", "--dataset", "NARMA10", "--max-epochs", "3", "-o", str(tmp_path)]) == 1
-    )
+    assert _run("esn", "NARMA10", tmp_path, "--max-epochs", "3") == 1
     assert "--max-epochs applies to" in capsys.readouterr().err

@@ -23,23 +23,15 @@ def device_file(tmp_path, seed):
     return path
 
 
+def _simulate(device, run, *extra: str, drive: str = DRIVE, duration: str = "0.01") -> int:
+    """``nwhil simulate DEVICE --drive DRIVE --duration DURATION --dt 1e-3 -o RUN *extra``."""
+    argv = ["simulate", str(device), "--drive", drive, "--duration", duration, "--dt", "1e-3"]
+    return main([*argv, "-o", str(run), *extra])
+
+
 def test_simulate_json_summary_and_plot(tmp_path, device_file, capsys) -> None:
     run = tmp_path / "run.h5"
-    rc = main(
-        [
-            "simulate",
-            str(device_file),
-            "--drive",
-            DRIVE,
-            "--duration",
-            "0.05",
-            "--dt",
-            "1e-3",
-            "-o",
-            str(run),
-            "--json",
-        ]
-    )
+    rc = _simulate(device_file, run, "--json", duration="0.05")
     out = capsys.readouterr()
     assert rc == 0, out.err
     summary = json.loads(out.out)
@@ -55,128 +47,23 @@ def test_simulate_json_summary_and_plot(tmp_path, device_file, capsys) -> None:
     assert png.stat().st_size > 10_000
     # LSODA reference through the CLI agrees with the fast stepper at this dt to 1e-3 in g
     run2 = tmp_path / "run_ivp.h5"
-    assert (
-        main(
-            [
-                "simulate",
-                str(device_file),
-                "--drive",
-                DRIVE,
-                "--duration",
-                "0.05",
-                "--dt",
-                "1e-3",
-                "--method",
-                "LSODA",
-                "-o",
-                str(run2),
-                "--json",
-                "--rtol",
-                "1e-8",
-                "--atol",
-                "1e-11",
-            ]
-        )
-        == 0
-    )
+    lsoda = ("--method", "LSODA", "--json", "--rtol", "1e-8", "--atol", "1e-11")
+    assert _simulate(device_file, run2, *lsoda, duration="0.05") == 0
     assert np.abs(read_run(run2)["g"] - stored["g"]).max() < 1e-3
 
 
 def test_simulate_error_paths_are_one_line(tmp_path, device_file, capsys) -> None:
     run = tmp_path / "run.h5"
-    assert (
-        main(
-            [
-                "simulate",
-                str(tmp_path / "missing.h5"),
-                "--drive",
-                DRIVE,
-                "--duration",
-                "0.01",
-                "--dt",
-                "1e-3",
-                "-o",
-                str(run),
-            ]
-        )
-        == 1
-    )
+    assert _simulate(tmp_path / "missing.h5", run) == 1
     err = capsys.readouterr().err
     assert err.startswith("nwhil: error:") and err.count("\n") == 1
-    assert (
-        main(
-            [
-                "simulate",
-                str(device_file),
-                "--drive",
-                DRIVE,
-                "--duration",
-                "0.01",
-                "--dt",
-                "1e-3",
-                "-o",
-                str(run),
-                "--json",
-            ]
-        )
-        == 0
-    )
+    assert _simulate(device_file, run, "--json") == 0
     capsys.readouterr()
-    assert (
-        main(
-            [
-                "simulate",
-                str(device_file),
-                "--drive",
-                DRIVE,
-                "--duration",
-                "0.01",
-                "--dt",
-                "1e-3",
-                "-o",
-                str(run),
-            ]
-        )
-        == 1
-    )
+    assert _simulate(device_file, run) == 1
     assert "exists; pass --force" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "simulate",
-                str(device_file),
-                "--drive",
-                "in=banana;out=gnd",
-                "--duration",
-                "0.01",
-                "--dt",
-                "1e-3",
-                "-o",
-                str(run),
-                "--force",
-            ]
-        )
-        == 1
-    )
+    assert _simulate(device_file, run, "--force", drive="in=banana;out=gnd") == 1
     assert "drive for 'in': cannot parse 'banana'" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "simulate",
-                str(device_file),
-                "--drive",
-                DRIVE,
-                "--duration",
-                "0.0105",
-                "--dt",
-                "1e-3",
-                "-o",
-                str(run),
-                "--force",
-            ]
-        )
-        == 1
-    )
+    assert _simulate(device_file, run, "--force", duration="0.0105") == 1
     assert "duration_s must be a whole number of steps" in capsys.readouterr().err
     assert main(["plot", str(tmp_path / "nope.h5"), "-o", str(tmp_path / "x.png")]) == 1
     err = capsys.readouterr().err

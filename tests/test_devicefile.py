@@ -35,8 +35,12 @@ def _assert_same(a: nwphys.NanowireNetwork, b: nwphys.NanowireNetwork) -> None:
     "kwargs",
     [
         {"preset": "torino"},
-        {"preset": "sydney", "electrodes": "mea4x4", "representation": "multinodal",
-         "series_resistance_ohm": 82.0},
+        {
+            "preset": "sydney",
+            "electrodes": "mea4x4",
+            "representation": "multinodal",
+            "series_resistance_ohm": 82.0,
+        },
         {"preset": "sydney", "junction_model": "filament_gap", "junction_params": {"Vset_V": 0.01}},
     ],
 )

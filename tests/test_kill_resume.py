@@ -18,8 +18,25 @@ DRIVE = "in=pulse:amp=2,width=0.01,period=0.02;out=gnd"
 
 
 def _simulate(device, out, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "nwmodel.cli", "simulate", str(device), "--drive", DRIVE,
-            "--duration", "4", "--dt", "1e-3", "--chunk", "50", "-o", str(out), "--quiet", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "nwmodel.cli",
+        "simulate",
+        str(device),
+        "--drive",
+        DRIVE,
+        "--duration",
+        "4",
+        "--dt",
+        "1e-3",
+        "--chunk",
+        "50",
+        "-o",
+        str(out),
+        "--quiet",
+        *extra,
+    ]
 
 
 @pytest.mark.slow

@@ -51,25 +51,28 @@ class NwhilArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("nanowire-hil")
-    except Exception:  # pragma: no cover - not installed
-        return "0+unknown"
-
-
 class _VersionAction(argparse.Action):
     """``--version``: looks the installed version up only when asked."""
 
-    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
-                 default: Any = argparse.SUPPRESS, help: str | None = None) -> None:
+    def __init__(
+        self,
+        option_strings: Sequence[str],
+        dest: str = argparse.SUPPRESS,
+        default: Any = argparse.SUPPRESS,
+        help: str | None = None,
+    ) -> None:
         super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: Any, option_string: str | None = None) -> None:
-        sys.stdout.write(f"nwhil {_version()}\n")
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        from nwphys.hdf5 import package_version
+
+        sys.stdout.write(f"nwhil {package_version()}\n")
         parser.exit()
 
 
@@ -144,8 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
-        print(f"nwhil: error: unexpected {type(exc).__name__}: {_first_line(exc)} "
-              "(run again with --debug for the traceback)", file=sys.stderr)
+        print(
+            f"nwhil: error: unexpected {type(exc).__name__}: {_first_line(exc)} "
+            "(run again with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

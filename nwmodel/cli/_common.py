@@ -12,10 +12,11 @@ import json
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from nwphys.fileio import json_default
 
 __all__ = [
     "add_force",
@@ -31,7 +32,6 @@ __all__ = [
     "positive_int",
     "print_json",
     "resolve_data_dir",
-    "write_text_atomic",
 ]
 
 
@@ -157,19 +157,6 @@ def check_output_dir(path: str | Path) -> Path:
     return p
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in its folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def check_image_suffix(path: Path) -> None:
     """:class:`~nwmodel.cli.CLIError` unless matplotlib can write ``path``'s suffix (none = png)."""
     from matplotlib.backend_bases import FigureCanvasBase
@@ -184,21 +171,9 @@ def check_image_suffix(path: Path) -> None:
         )
 
 
-def _default(o: Any) -> Any:
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
 def print_json(obj: Any) -> None:
     """Print ``obj`` as indented JSON on stdout (numpy scalars and arrays allowed)."""
-    json.dump(obj, sys.stdout, indent=2, default=_default)
+    json.dump(obj, sys.stdout, indent=2, default=json_default)
     sys.stdout.write("\n")
 
 
@@ -239,8 +214,11 @@ def check_dataset_names(names: Sequence[str], data_dir: str | None) -> None:
     if data_dir is not None and not root.is_dir():
         raise CLIError(f"data directory {str(root)!r} does not exist")
     spec = importlib.util.find_spec("aeon")
-    aeon_data = (Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
-                 if spec is not None and spec.submodule_search_locations else None)
+    aeon_data = (
+        Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
+        if spec is not None and spec.submodule_search_locations
+        else None
+    )
     for name in names:
         if name in GENERATORS or (root / name).is_dir() or (root / f"{name}_TRAIN.tsv").is_file():
             continue

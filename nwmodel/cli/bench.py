@@ -12,8 +12,11 @@ from . import CLIError
 
 
 def _bench_dir(given: str | None) -> Path:
-    candidates = [Path(given)] if given else [Path.cwd() / "benchmarks",
-                                              Path(__file__).resolve().parents[2] / "benchmarks"]
+    candidates = (
+        [Path(given)]
+        if given
+        else [Path.cwd() / "benchmarks", Path(__file__).resolve().parents[2] / "benchmarks"]
+    )
     for c in candidates:
         if c.is_dir():
             return c

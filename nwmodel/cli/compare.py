@@ -62,8 +62,12 @@ def _connect(scheduler: str | None, n_workers: int) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     if scheduler is None:
-        with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+        with (
+            LocalCluster(
+                n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             yield client
         return
     try:
@@ -106,30 +110,58 @@ def _run(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     check_dataset_names(args.datasets, data_dir)
     if args.device:
-        clash = [f"--{k}" for k, v in (("wires", args.wires), ("electrodes", args.electrodes))
-                 if v is not None]
+        clash = [
+            f"--{k}" for k, v in (("wires", args.wires), ("electrodes", args.electrodes)) if v is not None
+        ]
         if clash:
-            raise CLIError(f"{' and '.join(clash)} apply to a generated device, not to the device file "
-                           f"--device {args.device}")
+            raise CLIError(
+                f"{' and '.join(clash)} apply to a generated device, not to the device file "
+                f"--device {args.device}"
+            )
         if not Path(args.device).is_file():
             raise CLIError(f"device file {args.device!r} not found")
 
     from ..compare import run_comparison, table_markdown
     from ..physical import SimulatedDeviceSpec
 
-    over = {k: v for k, v in (("n_wires", args.wires), ("device_seed", args.device_seed),
-                              ("electrodes", args.electrodes), ("role_pattern", args.roles)) if v is not None}
+    over = {
+        k: v
+        for k, v in (
+            ("n_wires", args.wires),
+            ("device_seed", args.device_seed),
+            ("electrodes", args.electrodes),
+            ("role_pattern", args.roles),
+        )
+        if v is not None
+    }
     spec = SimulatedDeviceSpec(network_path=args.device or None, **over)
     with lazy_dask_mapper(args.scheduler, args.workers) as mapper:
         res = run_comparison(
-            args.datasets, args.backends, out, grid=args.grid, n_seeds=args.seeds,
-            include_esn=not args.no_esn, data_dir=data_dir, device=spec, max_train=args.max_train,
-            max_test=args.max_test, mapper=mapper, progress=not args.json and not args.quiet,
-            force=args.force, baselines=args.baselines,
+            args.datasets,
+            args.backends,
+            out,
+            grid=args.grid,
+            n_seeds=args.seeds,
+            include_esn=not args.no_esn,
+            data_dir=data_dir,
+            device=spec,
+            max_train=args.max_train,
+            max_test=args.max_test,
+            mapper=mapper,
+            progress=not args.json and not args.quiet,
+            force=args.force,
+            baselines=args.baselines,
         )
     if args.json:
-        print_json({"table": res.table(), "baselines": res.baseline_table(), "executed": res.executed,
-                    "skipped": res.skipped, "paths": res.paths})
+        print_json(
+            {
+                "table": res.table(),
+                "baselines": res.baseline_table(),
+                "executed": res.executed,
+                "skipped": res.skipped,
+                "paths": res.paths,
+            }
+        )
     else:
         sys.stdout.write(table_markdown(res.cells, res.baselines))
         print(f"\nran {len(res.executed)} cell(s), resumed {len(res.skipped)}; results in {args.output}")
@@ -140,42 +172,79 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Register the ``compare`` command on ``parser``."""
-    parser.add_argument("--datasets", type=comma_names(),
-                        default="SyntheticControl,Earthquakes,FloodModeling1",
-                        help="comma-separated dataset names (default: %(default)s)")
-    parser.add_argument("--backends", type=comma_names(BACKENDS), default="abstract,simulated,emulated",
-                        help=f"comma-separated backends among {','.join(BACKENDS)} "
-                        "(the ESN baseline is added unless --no-esn; default: %(default)s)")
+    parser.add_argument(
+        "--datasets",
+        type=comma_names(),
+        default="SyntheticControl,Earthquakes,FloodModeling1",
+        help="comma-separated dataset names (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--backends",
+        type=comma_names(BACKENDS),
+        default="abstract,simulated,emulated",
+        help=f"comma-separated backends among {','.join(BACKENDS)} "
+        "(the ESN baseline is added unless --no-esn; default: %(default)s)",
+    )
     parser.add_argument("--grid", choices=("quick", "paper"), default="quick", help="hyperparameter grids")
-    parser.add_argument("--seeds", type=positive_int, default=5,
-                        help="reservoirs per configuration / test repetitions")
-    parser.add_argument("--scheduler", default=None,
-                        help="Dask scheduler address (tcp://HOST:PORT), or 'serial'; default a LocalCluster")
-    parser.add_argument("--workers", type=positive_int, default=2,
-                        help="LocalCluster worker processes (default 2)")
-    parser.add_argument("--data-dir", default=None, help="data directory (default $NWHIL_DATA, else "
-                        "../shared/data beside the source checkout, else the per-user data folder)")
-    parser.add_argument("--device", default=None, help="device file for the physical backends "
-                        "(default: the generated 16-pad device of nwmodel.SimulatedDeviceSpec)")
-    parser.add_argument("--wires", type=positive_int, default=None,
-                        help="wires of the generated device (default 400)")
-    parser.add_argument("--device-seed", type=nonneg_int, default=None,
-                        help="seed of the generated device (default 1)")
-    parser.add_argument("--electrodes", default=None,
-                        help="electrode layout of the generated device, e.g. mea4x4 (default), mea8x8")
-    parser.add_argument("--roles", default=None,
-                        help="electrode role pattern: chessboard (default), rows, columns or first-last")
-    parser.add_argument("--max-train", type=positive_int, default=None,
-                        help="seeded stratified subsample of the training split (demos)")
+    parser.add_argument(
+        "--seeds", type=positive_int, default=5, help="reservoirs per configuration / test repetitions"
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        help="Dask scheduler address (tcp://HOST:PORT), or 'serial'; default a LocalCluster",
+    )
+    parser.add_argument(
+        "--workers", type=positive_int, default=2, help="LocalCluster worker processes (default 2)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="data directory (default $NWHIL_DATA, else "
+        "../shared/data beside the source checkout, else the per-user data folder)",
+    )
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="device file for the physical backends "
+        "(default: the generated 16-pad device of nwmodel.SimulatedDeviceSpec)",
+    )
+    parser.add_argument(
+        "--wires", type=positive_int, default=None, help="wires of the generated device (default 400)"
+    )
+    parser.add_argument(
+        "--device-seed", type=nonneg_int, default=None, help="seed of the generated device (default 1)"
+    )
+    parser.add_argument(
+        "--electrodes",
+        default=None,
+        help="electrode layout of the generated device, e.g. mea4x4 (default), mea8x8",
+    )
+    parser.add_argument(
+        "--roles",
+        default=None,
+        help="electrode role pattern: chessboard (default), rows, columns or first-last",
+    )
+    parser.add_argument(
+        "--max-train",
+        type=positive_int,
+        default=None,
+        help="seeded stratified subsample of the training split (demos)",
+    )
     parser.add_argument("--max-test", type=positive_int, default=None, help="same for the test split")
     parser.add_argument("--no-esn", action="store_true", help="leave out the ESN baseline")
-    parser.add_argument("--baselines", type=baseline_names, default=[],
-                        help=f"comma-separated placement baselines among {','.join(BASELINES)}, or 'all' "
-                        "(per dataset, same split and seeds; default none)")
-    add_force(parser, "stored cells of a different configuration, and corrupt or truncated cell "
-              "files, by recomputing them")
+    parser.add_argument(
+        "--baselines",
+        type=baseline_names,
+        default=[],
+        help=f"comma-separated placement baselines among {','.join(BASELINES)}, or 'all' "
+        "(per dataset, same split and seeds; default none)",
+    )
+    add_force(
+        parser,
+        "stored cells of a different configuration, and corrupt or truncated cell files, by recomputing them",
+    )
     parser.add_argument("--json", action="store_true", help="print the table as JSON (no progress bars)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("-o", "--output", required=True, help="results directory")
     parser.set_defaults(func=_run)
-

@@ -66,24 +66,43 @@ def _run(args: argparse.Namespace) -> int:
     spec = SimulatedDeviceSpec(network_path=str(device_path), device_seed=args.seed)
     net = spec.network()
     log = sys.stderr
-    print(f"device: {device_path} ({net.n_wires} wires, {net.n_junctions} junctions, "
-          f"{net.n_electrodes} electrodes)", file=log)
+    print(
+        f"device: {device_path} ({net.n_wires} wires, {net.n_junctions} junctions, "
+        f"{net.n_electrodes} electrodes)",
+        file=log,
+    )
     if dataset != "SyntheticControl":
-        print("SyntheticControl files not found (set NWHIL_DATA or --data-dir): using the seeded "
-              "generator SyntheticControl-gen", file=log)
+        print(
+            "SyntheticControl files not found (set NWHIL_DATA or --data-dir): using the seeded "
+            "generator SyntheticControl-gen",
+            file=log,
+        )
     with lazy_dask_mapper(args.scheduler, args.workers) as mapper:
-        res = run_comparison([dataset], ["abstract", "simulated"], out / "comparison", grid="quick",
-                             n_seeds=args.seeds, data_dir=data_dir, device=spec, mapper=mapper,
-                             max_train=args.max_train or None, max_test=args.max_test or None,
-                             progress=not args.json, force=args.force)
+        res = run_comparison(
+            [dataset],
+            ["abstract", "simulated"],
+            out / "comparison",
+            grid="quick",
+            n_seeds=args.seeds,
+            data_dir=data_dir,
+            device=spec,
+            mapper=mapper,
+            max_train=args.max_train or None,
+            max_test=args.max_test or None,
+            progress=not args.json,
+            force=args.force,
+        )
     wall = time.perf_counter() - t0
     if args.json:
-        print_json({"table": res.table(), "paths": res.paths, "device": str(device_path),
-                    "wall_time_s": wall})
+        print_json(
+            {"table": res.table(), "paths": res.paths, "device": str(device_path), "wall_time_s": wall}
+        )
         return 0
     sys.stdout.write(table_markdown(res.cells))
-    print(f"\nresults: {out.resolve()} (device {device_path.name}; comparison/comparison.md, .csv, "
-          f".png, .h5); {wall:.0f} s")
+    print(
+        f"\nresults: {out.resolve()} (device {device_path.name}; comparison/comparison.md, .csv, "
+        f".png, .h5); {wall:.0f} s"
+    )
     return 0
 
 
@@ -91,16 +110,31 @@ def register(parser: argparse.ArgumentParser) -> None:
     """Register the ``demo`` command on ``parser``."""
     parser.add_argument("-o", "--output", default="results/demo", help="results directory")
     parser.add_argument("--seed", type=nonneg_int, default=1, help="seed of the generated device")
-    parser.add_argument("--seeds", type=positive_int, default=2,
-                        help="reservoirs per configuration (default 2)")
-    parser.add_argument("--max-train", type=nonneg_int, default=60,
-                        help="stratified subsample of the training series (default 60; 0 = all 300)")
-    parser.add_argument("--max-test", type=nonneg_int, default=60,
-                        help="stratified subsample of the test series (default 60; 0 = all 300)")
-    parser.add_argument("--data-dir", default=None, help="data directory (default $NWHIL_DATA, else "
-                        "../shared/data beside the source checkout)")
-    parser.add_argument("--scheduler", default=None,
-                        help="Dask scheduler address, or 'serial'; default a 2-worker LocalCluster")
+    parser.add_argument(
+        "--seeds", type=positive_int, default=2, help="reservoirs per configuration (default 2)"
+    )
+    parser.add_argument(
+        "--max-train",
+        type=nonneg_int,
+        default=60,
+        help="stratified subsample of the training series (default 60; 0 = all 300)",
+    )
+    parser.add_argument(
+        "--max-test",
+        type=nonneg_int,
+        default=60,
+        help="stratified subsample of the test series (default 60; 0 = all 300)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="data directory (default $NWHIL_DATA, else ../shared/data beside the source checkout)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        help="Dask scheduler address, or 'serial'; default a 2-worker LocalCluster",
+    )
     parser.add_argument("--workers", type=positive_int, default=2, help="LocalCluster worker processes")
     add_force(parser, "a device file of another seed and stored cells of another configuration")
     parser.add_argument("--json", action="store_true", help="print the table as JSON")

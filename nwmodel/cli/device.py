@@ -36,34 +36,44 @@ def _size(text: str) -> tuple[float, float]:
     raise argparse.ArgumentTypeError(f"size must be WxH in micrometres (e.g. 100x100), got {text!r}")
 
 
+#: Option of ``device generate`` (its argparse ``dest``) -> the :func:`nwphys.generate` keyword it sets.
+_GENERATE_OPTIONS = {
+    "wires": "n_wires",
+    "density": "density_per_um2",
+    "size": "size_um",
+    "length_dist": "length_dist",
+    "length_mean": "length_mean_um",
+    "length_std": "length_std_um",
+    "diameter": "diameter_nm",
+    "electrodes": "electrodes",
+    "representation": "representation",
+    "junction_model": "junction_model",
+    "series_resistance": "series_resistance_ohm",
+    "seed": "seed",
+}
+
+
 def _generate(args: argparse.Namespace) -> int:
     import nwphys
 
     out = check_output_path(args.output, args.force)
     net = nwphys.generate(
         args.preset,
-        n_wires=args.wires,
-        density_per_um2=args.density,
-        size_um=args.size,
-        length_dist=args.length_dist,
-        length_mean_um=args.length_mean,
-        length_std_um=args.length_std,
-        diameter_nm=args.diameter,
-        electrodes=args.electrodes,
-        representation=args.representation,
-        junction_model=args.junction_model,
-        series_resistance_ohm=args.series_resistance,
-        seed=args.seed,
+        **{keyword: getattr(args, dest) for dest, keyword in _GENERATE_OPTIONS.items()},
         memory_limit_bytes=None if args.max_memory is None else args.max_memory * 2**30,
         progress=lambda msg: print(f"nwhil: {msg}", file=sys.stderr, flush=True),
     )
     nwphys.save_network(net, out, force=args.force)
     status = "connected" if net.connected else "NOT connected (below percolation?)"
-    print(f"wrote {out}: {net.n_wires} wires, {net.n_junctions} junctions, "
-          f"{net.n_electrodes} electrodes, {status}")
+    print(
+        f"wrote {out}: {net.n_wires} wires, {net.n_junctions} junctions, "
+        f"{net.n_electrodes} electrodes, {status}"
+    )
     if not net.connected:
-        print(f"nwhil: warning: the electrodes of {out} are not all connected; simulations will fail",
-              file=sys.stderr)
+        print(
+            f"nwhil: warning: the electrodes of {out} are not all connected; simulations will fail",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -104,15 +114,20 @@ def _info(args: argparse.Namespace) -> int:
     total = s["n_junctions_total"]
     rows = [
         ("wires", f"{s['n_wires']}"),
-        ("junctions", f"{s['n_junctions']} in the electrode component"
-                      + (f" ({total} in total)" if total is not None else "")),
+        (
+            "junctions",
+            f"{s['n_junctions']} in the electrode component"
+            + (f" ({total} in total)" if total is not None else ""),
+        ),
         ("junctions per wire", f"{s['junctions_per_wire']:.3f}"),
         ("components", f"{s['n_components']} (largest {s['largest_component_wires']} wires)"),
         ("electrodes", f"{s['n_electrodes']} ({s['layout']}: {', '.join(s['electrodes'])})"),
         ("connected", "yes" if s["connected"] else "NO"),
         ("area", f"{s['size_um'][0]:g} x {s['size_um'][1]:g} um"),
-        ("density", f"{s['density_per_um2']:.4g} wires/um^2 = {s['percolation_ratio']:.3f} x percolation "
-                    f"threshold"),
+        (
+            "density",
+            f"{s['density_per_um2']:.4g} wires/um^2 = {s['percolation_ratio']:.3f} x percolation threshold",
+        ),
         ("representation", s["representation"]),
         ("junction model", f"{s['junction_model']} {s['junction_params']}"),
         ("state", "stored" if s["has_state"] else "resting (none stored)"),
@@ -138,8 +153,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     """Register the ``device`` group on parser."""
     sub = add_subcommands(parser, "device_command")
 
-    g = sub.add_parser("generate", help="generate a random-stick device and save it (HDF5)",
-                       description="Generate a random-stick Ag nanowire device and save it to HDF5.")
+    g = sub.add_parser(
+        "generate",
+        help="generate a random-stick device and save it (HDF5)",
+        description="Generate a random-stick Ag nanowire device and save it to HDF5.",
+    )
     g.add_argument("--preset", choices=("torino", "sydney"), help="published device model")
     count = g.add_mutually_exclusive_group()
     count.add_argument("--wires", type=positive_int, help="number of wires")
@@ -154,8 +172,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--junction-model", help="junction model name (default rate_balance)")
     g.add_argument("--series-resistance", type=float, help="series (load) resistance per electrode in ohm")
     g.add_argument("--seed", type=nonneg_int, required=True, help="random seed (non-negative integer)")
-    g.add_argument("--max-memory", type=positive_float, default=None, metavar="GIB",
-                   help="budget for the estimated peak memory in GiB (default half the machine's memory)")
+    g.add_argument(
+        "--max-memory",
+        type=positive_float,
+        default=None,
+        metavar="GIB",
+        help="budget for the estimated peak memory in GiB (default half the machine's memory)",
+    )
     g.add_argument("-o", "--output", required=True, help="device file to write (.h5)")
     add_force(g, "an existing device file")
     g.set_defaults(func=_generate)

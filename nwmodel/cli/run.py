@@ -22,9 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nwphys.fileio import json_default, write_text_atomic
+
 from . import CLIError
 from ._common import (
-    _default,
     add_force,
     check_dataset_names,
     check_output_dir,
@@ -34,7 +35,6 @@ from ._common import (
     positive_int,
     print_json,
     resolve_data_dir,
-    write_text_atomic,
 )
 
 #: Models of ``--model``; the same as :data:`nwmodel.selection.MODELS` (kept here so that parsing
@@ -107,7 +107,7 @@ def _write_results_files(
     from nwmodel.selection import score
 
     name = RESULTS_NAMES[args.model]
-    labels = (np.unique(np.concatenate([ds.y_train, ds.y_test])) if ds.task == "classification" else None)
+    labels = np.unique(np.concatenate([ds.y_train, ds.y_test])) if ds.task == "classification" else None
     files: list[str] = []
     for seed in range(args.seeds):
         est = factory(res.best_params, seed)
@@ -125,12 +125,24 @@ def _write_results_files(
                 f"the refit of seed {seed} scored {res.metric} {got!r}, the selection's test "
                 f"{want!r}: the model is not reproducible here; results files not written from seed {seed}"
             )
-        params = json.dumps({"model": args.model, "grid": args.grid, "params": res.best_params,
-                             "random_state": seed}, sort_keys=True, default=_default)
+        params = json.dumps(
+            {"model": args.model, "grid": args.grid, "params": res.best_params, "random_state": seed},
+            sort_keys=True,
+            default=json_default,
+        )
         path = write_results(
-            root, task=ds.task, estimator=name, dataset=args.dataset, resample=seed, y_true=ds.y_test,
-            y_pred=y_pred, class_labels=labels, probabilities=proba, parameters=params,
-            fit_time_ms=round(1000 * (t1 - t0)), predict_time_ms=round(1000 * (t2 - t1)),
+            root,
+            task=ds.task,
+            estimator=name,
+            dataset=args.dataset,
+            resample=seed,
+            y_true=ds.y_test,
+            y_pred=y_pred,
+            class_labels=labels,
+            probabilities=proba,
+            parameters=params,
+            fit_time_ms=round(1000 * (t1 - t0)),
+            predict_time_ms=round(1000 * (t2 - t1)),
             description=f"nwhil run --model {args.model} --grid {args.grid}",
         )
         files.append(str(path))
@@ -184,8 +196,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.baselines:
         from nwmodel.baselines import run_baselines
 
-        baselines = run_baselines(ds.X_train, ds.y_train, ds.X_test, ds.y_test, task=ds.task,
-                                  names=args.baselines, n_seeds=args.seeds)
+        baselines = run_baselines(
+            ds.X_train,
+            ds.y_train,
+            ds.X_test,
+            ds.y_test,
+            task=ds.task,
+            names=args.baselines,
+            n_seeds=args.seeds,
+        )
     files: list[str] = []
     summary = None
     problem = None
@@ -209,7 +228,7 @@ def _run(args: argparse.Namespace) -> int:
         "results_files": files,
         "results_summary": summary,
     }
-    write_text_atomic(path, json.dumps(record, indent=2, default=_default) + "\n")
+    write_text_atomic(path, json.dumps(record, indent=2, default=json_default) + "\n")
     if problem is not None:
         raise problem
     if args.json:
@@ -241,28 +260,38 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, choices=MODELS, help="model to run")
     parser.add_argument("--dataset", required=True, help="dataset name (file, aeon bundled or generator)")
     parser.add_argument(
-        "--data-dir", default=None, help="data directory (default $NWHIL_DATA, else ../shared/data "
-        "beside the source checkout, else the per-user data folder)"
+        "--data-dir",
+        default=None,
+        help="data directory (default $NWHIL_DATA, else ../shared/data "
+        "beside the source checkout, else the per-user data folder)",
     )
     parser.add_argument("--grid", choices=("paper", "quick"), default="quick", help="hyperparameter grid")
     parser.add_argument("--seeds", type=positive_int, default=5, help="random reservoirs per configuration")
     parser.add_argument(
-        "--device", type=torch_device, default="cpu",
+        "--device",
+        type=torch_device,
+        default="cpu",
         help="torch device: cpu, cuda, cuda:N or mps (reservoirs use torch off cpu)",
     )
     parser.add_argument(
-        "--threads", type=positive_int, default=None,
+        "--threads",
+        type=positive_int,
+        default=None,
         help="torch intra-op threads (default: torch's own choice)",
     )
-    parser.add_argument("--max-epochs", type=positive_int, default=None,
-                        help="override max epochs (nwrnn/rnn)")
+    parser.add_argument(
+        "--max-epochs", type=positive_int, default=None, help="override max epochs (nwrnn/rnn)"
+    )
     parser.add_argument("--data-seed", type=nonneg_int, default=0, help="seed of generated datasets")
     parser.add_argument(
-        "--baselines", type=baseline_names, default=[],
+        "--baselines",
+        type=baseline_names,
+        default=[],
         help=f"comma-separated placement baselines among {','.join(BASELINES)}, or 'all' (default none)",
     )
     parser.add_argument(
-        "--results-dir", default=None,
+        "--results-dir",
+        default=None,
         help="also write the test predictions as tsml-eval results files (one per seed) and the aeon "
         "summary into this directory",
     )

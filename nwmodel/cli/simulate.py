@@ -45,8 +45,7 @@ def _refuse_output_is_input(out: Path, inputs: dict[str, Path]) -> None:
     for what, p in inputs.items():
         if _same_file(out, p):
             raise CLIError(
-                f"output {str(out)!r} is the {what} {str(p)!r} (the same file); "
-                "choose another output path"
+                f"output {str(out)!r} is the {what} {str(p)!r} (the same file); choose another output path"
             )
 
 
@@ -55,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
 
     import nwphys
     from nwphys.integrate import simulate
-    from nwphys.junctions import make_junction_model
+    from nwphys.junctions import model_from_spec
 
     device = Path(args.device)
     _refuse_output_is_input(Path(args.output), {"device file": device})
@@ -84,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
         max_abs_V=args.max_abs_V,
         max_steps=args.max_steps,
     )
-    model = make_junction_model(network.junction_model, **dict(network.junction_params or {}))
+    model = model_from_spec(network.junction_model, network.junction_params)
     g_last = res.g[-1] if res.g.shape[0] else np.zeros(network.n_junctions)
     G_last = model.conductance_S(g_last)
     currents = {
@@ -130,8 +129,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         "electrodes not named float)",
     )
     parser.add_argument("--duration", type=positive_float, required=True, help="simulated time in seconds")
-    parser.add_argument("--dt", type=positive_float, required=True,
-                        help="record grid in seconds (and the fixed step of exact)")
+    parser.add_argument(
+        "--dt",
+        type=positive_float,
+        required=True,
+        help="record grid in seconds (and the fixed step of exact)",
+    )
     parser.add_argument(
         "--method",
         default="sdirk2",
@@ -139,22 +142,45 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="'sdirk2' (error-controlled stiff integrator, default), 'exact' (frozen-voltage fixed "
         "step, first order, guarded) or a scipy solve_ivp method",
     )
-    parser.add_argument("--record-every", type=positive_int, default=1,
-                        help="record every k-th step (default 1)")
+    parser.add_argument(
+        "--record-every", type=positive_int, default=1, help="record every k-th step (default 1)"
+    )
     parser.add_argument("--record-nodes", default=None, help="'all' or comma-separated node indices")
-    parser.add_argument("--rtol", type=positive_float, default=None,
-                        help="relative tolerance (default: sdirk2 3e-3, solve_ivp 1e-6)")
-    parser.add_argument("--atol", type=positive_float, default=None,
-                        help="absolute tolerance (default: sdirk2 3e-4, solve_ivp 1e-9)")
-    parser.add_argument("--guard", default="raise", choices=("raise", "warn", "off"),
-                        help="exact: when a step exceeds 1/100 of a junction switching time (default raise)")
+    parser.add_argument(
+        "--rtol",
+        type=positive_float,
+        default=None,
+        help="relative tolerance (default: sdirk2 3e-3, solve_ivp 1e-6)",
+    )
+    parser.add_argument(
+        "--atol",
+        type=positive_float,
+        default=None,
+        help="absolute tolerance (default: sdirk2 3e-4, solve_ivp 1e-9)",
+    )
+    parser.add_argument(
+        "--guard",
+        default="raise",
+        choices=("raise", "warn", "off"),
+        help="exact: when a step exceeds 1/100 of a junction switching time (default raise)",
+    )
     parser.add_argument("--backend", default="auto", choices=NODAL_BACKENDS, help="nodal solver backend")
-    parser.add_argument("--chunk", type=positive_int, default=1000,
-                        help="records per HDF5 chunk / checkpoint")
-    parser.add_argument("--max-abs-V", dest="max_abs_V", type=positive_float, default=10.0,
-                        help="voltage limit of every driven electrode in volts (default 10, as a device's)")
-    parser.add_argument("--max-steps", type=positive_int, default=100_000_000,
-                        help="budget of duration/dt steps (default 1e8); disk and memory are checked too")
+    parser.add_argument(
+        "--chunk", type=positive_int, default=1000, help="records per HDF5 chunk / checkpoint"
+    )
+    parser.add_argument(
+        "--max-abs-V",
+        dest="max_abs_V",
+        type=positive_float,
+        default=10.0,
+        help="voltage limit of every driven electrode in volts (default 10, as a device's)",
+    )
+    parser.add_argument(
+        "--max-steps",
+        type=positive_int,
+        default=100_000_000,
+        help="budget of duration/dt steps (default 1e8); disk and memory are checked too",
+    )
     parser.add_argument("-o", "--output", required=True, help="run file to write (HDF5)")
     add_force(parser, "an existing run file")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run file")

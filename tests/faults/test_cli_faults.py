@@ -14,8 +14,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
+from _datasets import ramps_dataset
 
 import nwmodel.cli as cli
 import nwmodel.compare as cmp
@@ -30,8 +30,12 @@ TINY_GRIDS = {"abstract": {"n_units": [20], "gamma": [0.5], "dt": [0.1]}}
 def _python(code: str, tmp_path: Path, env: dict[str, str] | None = None) -> dict:
     """Run ``code`` in a fresh interpreter; it prints one JSON object last, which is returned."""
     proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120,
-        cwd=tmp_path, env={**os.environ, "MPLBACKEND": "Agg", **(env or {})},
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "MPLBACKEND": "Agg", **(env or {})},
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -60,25 +64,22 @@ def _run_cli(argvs: list[list[str]], tmp_path: Path, env: dict[str, str] | None 
     return _python(code, tmp_path, env)
 
 
-def _tiny_dataset(name: str, seed: int = 0, n: int = 8, length: int = 10) -> Dataset:
-    rng = np.random.default_rng(seed)
-    t = np.linspace(-1.0, 1.0, length)
-
-    def make() -> tuple[np.ndarray, np.ndarray]:
-        X = np.concatenate([t + 0.3 * rng.standard_normal((n, length)),
-                            -t + 0.3 * rng.standard_normal((n, length))])[:, None, :]
-        return X, np.repeat([1, 2], n)
-
-    return Dataset(*make(), *make(), "classification", name, "generated ramps (test)")
+def _tiny_dataset(name: str, seed: int = 0) -> Dataset:
+    return ramps_dataset(name, seed, n=8, length=10)
 
 
 # --------------------------------------------------------------------------- latency: lazy imports
 
 
 def test_version_and_every_help_load_no_heavy_module(tmp_path: Path) -> None:
-    argvs = [["--version"], ["--help"], *([name, "--help"] for name, _, _ in cli.GROUPS),
-             ["device", "generate", "--help"], ["device", "info", "--help"],
-             ["emulator", "serve", "--help"]]
+    argvs = [
+        ["--version"],
+        ["--help"],
+        *([name, "--help"] for name, _, _ in cli.GROUPS),
+        ["device", "generate", "--help"],
+        ["device", "info", "--help"],
+        ["emulator", "serve", "--help"],
+    ]
     results = _run_cli(argvs, tmp_path)
     for r in results:
         assert r["rc"] == 0, r
@@ -86,7 +87,8 @@ def test_version_and_every_help_load_no_heavy_module(tmp_path: Path) -> None:
 
 
 def test_import_of_the_packages_is_lazy(tmp_path: Path) -> None:
-    out = _python(f"""
+    out = _python(
+        f"""
         import json, sys
         import nwmodel, nwphys, hardware
         loaded = sorted(m for m in {HEAVY!r} if m in sys.modules)
@@ -94,7 +96,9 @@ def test_import_of_the_packages_is_lazy(tmp_path: Path) -> None:
         print(json.dumps({{"loaded": loaded, "network": "nwphys.network" in sys.modules,
                           "names": [n for p in (nwmodel, nwphys, hardware) for n in p.__all__
                                     if not hasattr(p, n)]}}))
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert out == {"loaded": [], "network": True, "names": []}
 
 
@@ -114,17 +118,20 @@ def test_bad_inputs_are_refused_before_any_heavy_import(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("x")
     (tmp_path / "res").mkdir()
     (tmp_path / "res" / "run_esn_NARMA10_quick.json").write_text("{}\n")
-    results = _run_cli([
-        ["compare", "--backends", "bogus", "-o", "out"],
-        ["compare", "--datasets", "NoSuchSet", "--backends", "abstract", "-o", "out"],
-        ["compare", "--backends", "abstract", "--scheduler", "udp://x", "-o", "out"],
-        ["compare", "--backends", "abstract", "--datasets", "NARMA10", "-o", "afile"],
-        ["run", "--model", "esn", "--dataset", "Nope", "--data-dir", str(tmp_path), "-o", "out"],
-        ["run", "--model", "esn", "--dataset", "NARMA10", "-o", "res"],
-        ["run", "--model", "esn", "--dataset", "NARMA10", "--device", "gpu", "-o", "out"],
-        ["plot", "missing.h5", "-o", "x.png", "--dpi", "0"],
-        ["simulate", "dev.h5", "--drive", "in=1", "--duration", "-1", "--dt", "1e-3", "-o", "r.h5"],
-    ], tmp_path)
+    results = _run_cli(
+        [
+            ["compare", "--backends", "bogus", "-o", "out"],
+            ["compare", "--datasets", "NoSuchSet", "--backends", "abstract", "-o", "out"],
+            ["compare", "--backends", "abstract", "--scheduler", "udp://x", "-o", "out"],
+            ["compare", "--backends", "abstract", "--datasets", "NARMA10", "-o", "afile"],
+            ["run", "--model", "esn", "--dataset", "Nope", "--data-dir", str(tmp_path), "-o", "out"],
+            ["run", "--model", "esn", "--dataset", "NARMA10", "-o", "res"],
+            ["run", "--model", "esn", "--dataset", "NARMA10", "--device", "gpu", "-o", "out"],
+            ["plot", "missing.h5", "-o", "x.png", "--dpi", "0"],
+            ["simulate", "dev.h5", "--drive", "in=1", "--duration", "-1", "--dt", "1e-3", "-o", "r.h5"],
+        ],
+        tmp_path,
+    )
     expect = [
         (2, "argument --backends: unknown name(s) bogus; allowed: abstract,oracle,simulated,emulated,esn"),
         (1, "nwhil: error: unknown dataset 'NoSuchSet'"),
@@ -148,8 +155,10 @@ def test_truncated_cell_file_is_refused_before_dask_starts(tmp_path: Path) -> No
     cells.mkdir(parents=True)
     (cells / "NARMA10__abstract.json").write_text('{"dataset": "NARMA10", "backe')
     # default scheduler: a LocalCluster, which must not start (nor Dask load) for a refusal
-    (r,) = _run_cli([["compare", "--datasets", "NARMA10", "--backends", "abstract", "--no-esn",
-                      "--quiet", "-o", "out"]], tmp_path)
+    (r,) = _run_cli(
+        [["compare", "--datasets", "NARMA10", "--backends", "abstract", "--no-esn", "--quiet", "-o", "out"]],
+        tmp_path,
+    )
     assert r["rc"] == 1 and r["err"].count("\n") == 1, r
     assert "NARMA10__abstract.json' is corrupt or truncated" in r["err"] and "--force" in r["err"]
     assert "dask" not in r["heavy"] and "distributed" not in r["heavy"]
@@ -208,8 +217,10 @@ def test_changed_configuration_is_refused_before_any_cell_runs(
 # --------------------------------------------------------------------------- writers and --force
 
 
-@pytest.mark.parametrize("argv", [["device", "generate"], ["device", "plot"], ["simulate"], ["plot"],
-                                  ["run"], ["compare"], ["demo"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["device", "generate"], ["device", "plot"], ["simulate"], ["plot"], ["run"], ["compare"], ["demo"]],
+)
 def test_every_writer_takes_force(argv: list[str]) -> None:
     parser = build_parser()
     sub = parser._subparsers._group_actions[0].choices[argv[0]]
@@ -231,8 +242,18 @@ def test_plots_refuse_an_existing_image(tmp_path: Path, argv: list[str], capsys)
 def test_run_refuses_to_overwrite_a_result_without_force(tmp_path: Path, capsys) -> None:
     result = tmp_path / "run_esn_NARMA10_quick.json"
     result.write_text("previous\n")
-    argv = ["run", "--model", "esn", "--dataset", "NARMA10", "--seeds", "1", "--no-progress",
-            "-o", str(tmp_path)]
+    argv = [
+        "run",
+        "--model",
+        "esn",
+        "--dataset",
+        "NARMA10",
+        "--seeds",
+        "1",
+        "--no-progress",
+        "-o",
+        str(tmp_path),
+    ]
     assert main(argv) == 1
     assert f"output {str(result)!r} exists; pass --force" in capsys.readouterr().err
     assert result.read_text() == "previous\n"
@@ -256,10 +277,29 @@ def test_demo_accepts_force_and_its_advice(tmp_path: Path, capsys) -> None:
     (out / "device.h5").unlink()
     cells = out / "comparison" / "cells"
     cells.mkdir(parents=True)
-    (cells / "SyntheticControl-gen__abstract.json").write_text(json.dumps(
-        {f: 0 for f in ("dataset", "backend", "task", "metric", "test_mean", "test_std", "test_scores",
-                        "val_score", "best_params", "configs", "val_scores", "n_seeds", "wall_time_s")}
-        | {"fingerprint": "other"}))
+    (cells / "SyntheticControl-gen__abstract.json").write_text(
+        json.dumps(
+            {
+                f: 0
+                for f in (
+                    "dataset",
+                    "backend",
+                    "task",
+                    "metric",
+                    "test_mean",
+                    "test_std",
+                    "test_scores",
+                    "val_score",
+                    "best_params",
+                    "configs",
+                    "val_scores",
+                    "n_seeds",
+                    "wall_time_s",
+                )
+            }
+            | {"fingerprint": "other"}
+        )
+    )
     assert main(argv) == 1
     err = capsys.readouterr().err.splitlines()[-1]
     assert "of a different configuration; use another output directory or --force" in err
@@ -297,8 +337,11 @@ def test_closed_stdout_pipe_is_quiet(tmp_path: Path) -> None:
 
     dev = tmp_path / "dev.h5"
     nwphys.save_network(nwphys.generate(n_wires=60, size_um=(20.0, 20.0), seed=1), dev)
-    proc = subprocess.Popen([sys.executable, "-m", "nwmodel.cli", "device", "info", str(dev), "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nwmodel.cli", "device", "info", str(dev), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdout.close()  # the reader is gone before the command writes (nwhil ... | head -0)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1

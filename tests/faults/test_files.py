@@ -75,8 +75,11 @@ def test_resume_refuses_a_sampled_drive_changed_by_one_value(tmp_path, network, 
     assert part.status == 1
     w = v.copy()
     w[80] += 0.25  # a sample the resumed part would apply
-    with pytest.raises(DeviceFileError, match=r"different parameters: drive \(sha256 of the full content\): "
-                                              r"stored [0-9a-f]{16}, given [0-9a-f]{16}$"):
+    with pytest.raises(
+        DeviceFileError,
+        match=r"different parameters: drive \(sha256 of the full content\): "
+        r"stored [0-9a-f]{16}, given [0-9a-f]{16}$",
+    ):
         simulate(network, _sampled(w), out_path=run, resume=True, **KW)
     assert read_run(run)["checkpoint_rows"] == 40  # the refused resume wrote nothing
 
@@ -89,8 +92,11 @@ def test_resume_refuses_a_changed_tolerance_naming_it(tmp_path, network) -> None
     g0 = np.full(network.n_junctions, 0.01)
     with pytest.raises(DeviceFileError, match=r"g0 \(sha256 of the full content\)"):
         simulate(network, DRIVE, out_path=run, resume=True, g0=g0, **KW)
-    with pytest.raises(DeviceFileError, match=r"duration_s: stored 0\.1, given 0\.2; rtol: stored 0\.003, "
-                                              r"given 0\.001$"):
+    with pytest.raises(
+        DeviceFileError,
+        match=r"duration_s: stored 0\.1, given 0\.2; rtol: stored 0\.003, "
+        r"given 0\.001$",
+    ):
         simulate(network, DRIVE, out_path=run, resume=True, **{**KW, "duration_s": 0.2, "rtol": 1e-3})
 
 
@@ -144,8 +150,20 @@ def test_creating_a_run_file_that_fails_leaves_no_file(tmp_path, network, monkey
 
 # ---------------------------------------------------------------------------- output is an input
 def _simulate_cli(device, out, *extra: str) -> list[str]:
-    return ["simulate", str(device), "--drive", DRIVE, "--duration", "0.01", "--dt", "1e-3", "-o", str(out),
-            "--quiet", *extra]
+    return [
+        "simulate",
+        str(device),
+        "--drive",
+        DRIVE,
+        "--duration",
+        "0.01",
+        "--dt",
+        "1e-3",
+        "-o",
+        str(out),
+        "--quiet",
+        *extra,
+    ]
 
 
 @pytest.mark.parametrize("extra", [(), ("--force",), ("--resume",)])
@@ -166,16 +184,30 @@ def test_cli_refuses_to_write_the_run_over_its_device(tmp_path, device_file, cap
 
 
 # ---------------------------------------------------------------------------- measurement files
-def _full_measurement(n: int, rng: np.random.Generator, *, n_in=2, n_out=3, n_gnd=1,
-                      n_probe=4) -> Measurement:
+def _full_measurement(
+    n: int, rng: np.random.Generator, *, n_in=2, n_out=3, n_gnd=1, n_probe=4
+) -> Measurement:
     """A Measurement with every field set (the list comes from the dataclass)."""
-    shapes = {"t_s": (n,), "input_V": (n, n_in), "output_V": (n, n_out), "input_current_A": (n, n_in),
-              "ground_current_A": (n, n_gnd), "compliance": (n, n_in), "node_voltage_V": (n, n_probe)}
+    shapes = {
+        "t_s": (n,),
+        "input_V": (n, n_in),
+        "output_V": (n, n_out),
+        "input_current_A": (n, n_in),
+        "ground_current_A": (n, n_gnd),
+        "compliance": (n, n_in),
+        "node_voltage_V": (n, n_probe),
+    }
     values = {}
     for f in dataclasses.fields(Measurement):
         if f.name == "metadata":
-            values[f.name] = {"kind": "apply", "dt_s": 1e-3, "input_names": ["a", "b"],
-                              "output_names": ["o1", "o2", "o3"], "ground_names": ["g"], "backend": "test"}
+            values[f.name] = {
+                "kind": "apply",
+                "dt_s": 1e-3,
+                "input_names": ["a", "b"],
+                "output_names": ["o1", "o2", "o3"],
+                "ground_names": ["g"],
+                "backend": "test",
+            }
         elif f.name == "compliance":
             values[f.name] = rng.random(shapes[f.name]) < 0.3
         else:
@@ -187,11 +219,18 @@ def _full_measurement(n: int, rng: np.random.Generator, *, n_in=2, n_out=3, n_gn
 def test_measurement_file_round_trips_every_field(tmp_path, rng) -> None:
     m = _full_measurement(23, rng)
     p = tmp_path / "m.h5"
-    with MeasurementWriter(p, input_names=["a", "b"], output_names=["o1", "o2", "o3"], ground_names=["g"],
-                           chunk_steps=5) as w:
+    with MeasurementWriter(
+        p, input_names=["a", "b"], output_names=["o1", "o2", "o3"], ground_names=["g"], chunk_steps=5
+    ) as w:
         for s, e in ((0, 7), (7, 11), (11, 23)):  # batches across chunk boundaries
-            w.append(Measurement(**{f.name: getattr(m, f.name)[s:e] for f in dataclasses.fields(m)
-                                    if f.name != "metadata"}, metadata=m.metadata))
+            w.append(
+                Measurement(
+                    **{
+                        f.name: getattr(m, f.name)[s:e] for f in dataclasses.fields(m) if f.name != "metadata"
+                    },
+                    metadata=m.metadata,
+                )
+            )
     back, info = read_measurement(p)
     assert info["status"] == "complete" and info["n_complete"] == 23
     for f in dataclasses.fields(Measurement):
@@ -223,9 +262,16 @@ def test_record_keeps_node_voltages_and_zero_width_outputs(tmp_path, device_file
 def test_batches_must_carry_the_same_fields(tmp_path, rng) -> None:
     m = _full_measurement(6, rng)
     bare = dataclasses.replace(m, node_voltage_V=None)
-    with pytest.raises(HardwareValidationError, match="node_voltage_V is None in this batch but present"), \
-            MeasurementWriter(tmp_path / "m.h5", input_names=["a", "b"], output_names=["o1", "o2", "o3"],
-                              ground_names=["g"], chunk_steps=4) as w:
+    with (
+        pytest.raises(HardwareValidationError, match="node_voltage_V is None in this batch but present"),
+        MeasurementWriter(
+            tmp_path / "m.h5",
+            input_names=["a", "b"],
+            output_names=["o1", "o2", "o3"],
+            ground_names=["g"],
+            chunk_steps=4,
+        ) as w,
+    ):
         w.append(m)
         w.append(bare)
     back, info = read_measurement(tmp_path / "m.h5")

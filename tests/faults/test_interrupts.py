@@ -8,6 +8,7 @@ own: every output must be off and every level 0 V, and the exception must reach 
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import subprocess
@@ -15,7 +16,8 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -197,9 +199,34 @@ def test_sigterm_with_the_default_disposition_becomes_signal_terminated(tmp_path
 
 
 # ---------------------------------------------------------------------------- safe state, in process
-def test_cut_block_reply_safe_state_on_a_fresh_session(monkeypatch) -> None:
+@contextlib.contextmanager
+def _client_of_served_star(mode: str) -> Iterator[tuple[Any, EmulatedDevice]]:
+    """An emulator serving a :class:`StarDevice` and a client in ``mode``, reconnecting at once."""
     with serve_emulator(StarDevice()) as srv:
-        dev = EmulatedDevice(srv.port, mode="block", reconnect_backoff_s=0.0, timeout_s=5.0)
+        yield srv, EmulatedDevice(srv.port, mode=mode, reconnect_backoff_s=0.0, timeout_s=5.0)
+
+
+def _sigint_before(fn: Callable[..., Any], *, call: int = 1, returned: list[int] | None = None) -> Any:
+    """``fn`` wrapped to raise SIGINT in this process just before its ``call``-th call.
+
+    Each call that returns appends its number to ``returned`` (when given).
+    """
+    n = [0]
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        n[0] += 1
+        if n[0] == call:
+            signal.raise_signal(signal.SIGINT)
+        out = fn(*args, **kwargs)
+        if returned is not None:
+            returned.append(n[0])
+        return out
+
+    return wrapped
+
+
+def test_cut_block_reply_safe_state_on_a_fresh_session(monkeypatch) -> None:
+    with _client_of_served_star("block") as (srv, dev):
         calls = []
 
         def cut(cmd):  # the block went out, Ctrl-C lands before its reply is read
@@ -217,18 +244,9 @@ def test_cut_block_reply_safe_state_on_a_fresh_session(monkeypatch) -> None:
 
 def test_sigint_between_query_and_reply_is_deferred_and_the_session_kept(known_handlers,
                                                                          monkeypatch) -> None:
-    with serve_emulator(StarDevice()) as srv:
-        dev = EmulatedDevice(srv.port, mode="list", reconnect_backoff_s=0.0, timeout_s=5.0)
-        inst, read = dev._inst, dev._inst.read
-        n_read = []
-
-        def read_after_signal(*args, **kwargs):  # Ctrl-C after the 3rd step was sent, before its reply
-            n_read.append(1)
-            if len(n_read) == 3:
-                signal.raise_signal(signal.SIGINT)
-            return read(*args, **kwargs)
-
-        monkeypatch.setattr(inst, "read", read_after_signal)
+    with _client_of_served_star("list") as (srv, dev):
+        # Ctrl-C after the 3rd step was sent, before its reply
+        monkeypatch.setattr(dev._inst, "read", _sigint_before(dev._inst.read, call=3))
         with pytest.raises(KeyboardInterrupt):
             dev.apply(np.full((10, 2), 0.3), 1e-3)
         assert srv.device.n_steps_total == 3  # the 3rd step completed, then the interrupt arrived
@@ -239,24 +257,15 @@ def test_sigint_between_query_and_reply_is_deferred_and_the_session_kept(known_h
 
 def test_sigint_while_a_block_is_sent_is_deferred_until_it_is_sent_whole(known_handlers,
                                                                           monkeypatch) -> None:
-    with serve_emulator(StarDevice()) as srv:
-        dev = EmulatedDevice(srv.port, mode="block", reconnect_backoff_s=0.0, timeout_s=5.0)
-        inst, write = dev._inst, dev._inst.write_binary_values
-
-        sent = []
-
-        def signal_then_write(*args, **kwargs):
-            signal.raise_signal(signal.SIGINT)
-            out = write(*args, **kwargs)
-            sent.append(True)  # reached only when the interrupt waited for the whole write
-            return out
-
-        monkeypatch.setattr(inst, "write_binary_values", signal_then_write)
+    with _client_of_served_star("block") as (srv, dev):
+        sent: list[int] = []  # filled only when the interrupt waited for the whole write
+        write = _sigint_before(dev._inst.write_binary_values, returned=sent)
+        monkeypatch.setattr(dev._inst, "write_binary_values", write)
         with pytest.raises(KeyboardInterrupt):
             dev.apply(np.full((50, 2), 0.3), 1e-3)
         # the block was sent whole before the interrupt was delivered (whether the server then ran
         # it or stopped it on the disconnect that followed is the server's business)
-        assert sent == [True]
+        assert sent == [1]
         assert dev.n_reconnects == 1  # its reply was never read: a fresh session for the safe state
         _assert_safe(srv.port)
         dev.close()
@@ -268,13 +277,8 @@ def test_driver_query_is_one_deferred_transaction(known_handlers, monkeypatch) -
     from hardware.drivers import Smu2450
 
     with expected_protocol(Smu2450, [(':READ? "defbuffer1",READ', "-2.5E-01"), (":OUTP OFF", None)]) as smu:
-        adapter_read = smu.adapter.read
-
-        def read_after_signal(*args, **kwargs):  # Ctrl-C between the query and its reply
-            signal.raise_signal(signal.SIGINT)
-            return adapter_read(*args, **kwargs)
-
-        monkeypatch.setattr(smu.adapter, "read", read_after_signal)
+        # Ctrl-C between the query and its reply
+        monkeypatch.setattr(smu.adapter, "read", _sigint_before(smu.adapter.read))
         with pytest.raises(KeyboardInterrupt):
             smu.step({None: None})
         monkeypatch.undo()

@@ -1,8 +1,9 @@
 """SIGKILL at many moments of a simulation writing a run file: the file is absent or whole.
 
 Each kill point runs ``nwphys.simulate`` with a run file in a fresh subprocess and kills it with
-SIGKILL, either when the run-file code has made its n-th call (into h5py, :mod:`nwphys.runfile` or
-:mod:`nwphys._hdf5`: file creation, every dataset write, the renames), with n drawn log-uniformly
+SIGKILL, either when the run-file code has made its n-th call (into h5py, :mod:`nwphys.runfile`,
+its journal, :mod:`nwphys.hdf5` or :mod:`nwphys.fileio`: file creation, every dataset write, the
+renames), with n drawn log-uniformly
 (the creation of the file is hit often) and uniformly, or after a random delay (seeded). After
 every kill the run file must not exist, or read back as an exact prefix of the uninterrupted run
 and resume to it.
@@ -36,12 +37,13 @@ CHILD = textwrap.dedent(
     import os, signal, sys, time
     import h5py
     import nwphys
-    import nwphys._hdf5, nwphys.runfile
+    import nwphys._run_journal, nwphys.fileio, nwphys.hdf5, nwphys.runfile
     from nwphys.integrate import simulate
     device, out, mode, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     kw = eval(sys.argv[5])
     net = nwphys.load_network(device)
-    roots = (os.path.dirname(h5py.__file__), nwphys.runfile.__file__, nwphys._hdf5.__file__)
+    roots = (os.path.dirname(h5py.__file__), nwphys.runfile.__file__, nwphys._run_journal.__file__,
+             nwphys.hdf5.__file__, nwphys.fileio.__file__)
     count = [0]
 
     def profile(frame, event, arg):

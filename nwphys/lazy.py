@@ -3,7 +3,21 @@
 ``import nwphys`` (or ``hardware``, ``nwmodel``) then costs only the package itself; the
 submodule that defines a name (and whatever it imports: scipy, h5py, sklearn, torch) loads the
 first time the name is read. ``from nwphys import generate`` and ``nwphys.generate`` behave as
-with eager imports.
+with eager imports. Every package of this project builds its namespace with :func:`lazy_exports`.
+
+Examples
+--------
+The ``__init__.py`` of a package ``mypkg`` whose ``solvers`` submodule defines ``solve``:
+
+.. code-block:: python
+
+    from nwphys.lazy import lazy_exports
+
+    _EXPORTS = {"solvers": ("solve",)}
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, submodules=("plotting",))
+
+``mypkg.solve`` then imports ``mypkg.solvers`` on first use, and ``mypkg.plotting`` is reachable
+without an explicit import.
 """
 
 from __future__ import annotations
