@@ -1,12 +1,13 @@
 """Shared machinery of the recurrent estimators of :mod:`nwmodel.esn` and :mod:`nwmodel.rnn` (not public).
 
 * :func:`check_X`, :func:`check_y`: input validation of ``fit``/``predict``;
-* :func:`set_init_params`: the body of every estimator ``__init__`` (the signatures stay explicit,
-  as scikit-learn's ``get_params``/``clone`` read them);
-* :class:`RecurrentEstimator`: parameter validation common to reservoirs and trained RNNs, the
+* :func:`set_init_params`: the body of every estimator ``__init__`` (the signatures stay explicit
+  and keyword-only, as scikit-learn's ``get_params``/``clone`` read them);
+* :class:`RecurrentEstimator`: the declared parameter constraints common to reservoirs and
+  trained RNNs (scikit-learn's ``_parameter_constraints``, checked by ``_validate_params``), the
   ``fit`` prologue and the weight initialisation;
-* :class:`NWCellMixin`: the nanowire-cell hyperparameters (``gamma, slope, dt, kp0, kd0, eta_p,
-  eta_d``) as :class:`~nwmodel.kernels.NWCellParams`;
+* :data:`NW_CELL_CONSTRAINTS` and :class:`NWCellMixin`: the nanowire-cell hyperparameters
+  (``gamma, slope, dt, kp0, kd0, eta_p, eta_d``) as :class:`~nwmodel.kernels.NWCellParams`;
 * :class:`ClassifierTask`, :class:`RegressorTask`: scikit-learn's classifier/regressor mixins
   with the task name the estimators dispatch on.
 """
@@ -14,24 +15,62 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
+from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 
-from ._checks import check_choice, check_int, check_real
 from .errors import ModelValidationError
 from .kernels import ESNCellParams, NWCellParams, ReservoirWeights, init_weights
 
 __all__ = [
+    "NW_CELL_CONSTRAINTS",
     "ClassifierTask",
     "NWCellMixin",
     "RecurrentEstimator",
     "RegressorTask",
     "check_X",
     "check_y",
+    "number",
     "set_init_params",
 ]
+
+
+class _Number(Interval):
+    """scikit-learn's :class:`~sklearn.utils._param_validation.Interval` that also rejects ``bool``."""
+
+    def is_satisfied_by(self, val: Any) -> bool:
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+
+
+def number(kind: type, low: float | None, high: float | None, closed: str) -> Interval:
+    """A parameter constraint: a ``kind`` (``Integral`` or ``Real``) number in an interval.
+
+    Parameters
+    ----------
+    kind : numbers.Integral or numbers.Real
+        Integers only (floats such as ``3.0`` are refused), or any real number.
+    low, high : float or None
+        Bounds; None is unbounded. NaN and ``bool`` are always refused, and so is ``inf`` on an
+        unbounded side that ``closed`` leaves open.
+    closed : {"left", "right", "both", "neither"}
+        Which bounds belong to the interval (scikit-learn's convention): ``"left"`` with
+        ``high=None`` is ``[low, inf)``.
+    """
+    return _Number(kind, low, high, closed=closed)
+
+
+#: Constraints of the nanowire-cell hyperparameters (the ranges of :class:`~nwmodel.kernels.NWCellParams`).
+NW_CELL_CONSTRAINTS: dict[str, list[Any]] = {
+    "gamma": [number(Real, 0.0, 1.0, "both")],
+    **{
+        name: [number(Real, 0.0, None, "neither")] for name in ("slope", "dt", "kp0", "kd0", "eta_p", "eta_d")
+    },
+}
 
 
 def check_X(X: Any, n_channels: int | None = None) -> np.ndarray:
@@ -54,19 +93,33 @@ def check_X(X: Any, n_channels: int | None = None) -> np.ndarray:
 
 
 def check_y(y: Any, n_cases: int, task: str) -> np.ndarray:
-    """Return ``y`` as a 1-D array of ``n_cases`` labels (classification) or floats (regression)."""
-    arr = np.asarray(y)
+    """Return ``y`` as a 1-D array of ``n_cases`` finite targets, or raise ModelValidationError.
+
+    Parameters
+    ----------
+    y : array_like of shape (n_cases,)
+        Class labels (``task="classification"``, at least 2 distinct) or real targets
+        (``task="regression"``, numeric, returned as floats).
+    n_cases : int
+        The number of series in ``X``.
+    task : {"classification", "regression"}
+        What ``y`` holds.
+    """
+    regression = task == "regression"
+    what = "numbers (regression)" if regression else "class labels"
+    try:
+        arr = check_array(y, ensure_2d=False, dtype="numeric" if regression else None, input_name="y")
+    except (TypeError, ValueError) as exc:
+        raise ModelValidationError(
+            f"y must be a finite 1-D array of {n_cases} {what}, got an invalid array: {exc}"
+        ) from None
     if arr.ndim != 1 or arr.shape[0] != n_cases:
         raise ModelValidationError(f"y must have shape ({n_cases},), got {arr.shape}")
-    if task == "regression":
-        try:
-            arr = arr.astype(float)
-        except (TypeError, ValueError):
-            raise ModelValidationError(f"y must be numeric for regression, got dtype {arr.dtype}") from None
-        if not np.all(np.isfinite(arr)):
-            raise ModelValidationError("y must be finite for regression, got NaN or inf")
-    elif len(np.unique(arr)) < 2:
-        raise ModelValidationError(f"y must hold at least 2 classes, got {np.unique(arr).tolist()}")
+    if regression:
+        return arr.astype(float, copy=False)
+    classes = np.unique(arr)
+    if len(classes) < 2:
+        raise ModelValidationError(f"y must hold at least 2 classes, got {classes.tolist()}")
     return arr
 
 
@@ -88,41 +141,48 @@ class RecurrentEstimator(BaseEstimator):
 
     1. ``_cell`` (``"nw"`` or ``"esn"``, the kernel cell) and ``_cell_params()``;
     2. ``_task`` (through :class:`ClassifierTask` or :class:`RegressorTask`);
-    3. ``_dtypes``, the accepted ``dtype`` values (in the order the error message lists them);
-    4. ``_validate_specific()``, its own parameter checks, run between the initialisation
-       scales and ``dtype``/``device``.
+    3. ``_parameter_constraints``: this class's table extended by its own parameters
+       (``{**Base._parameter_constraints, "name": [constraint, ...]}``), in scikit-learn's format.
 
-    The estimator must have the parameters ``n_units``, ``input_scaling``, ``bias_scaling``,
-    ``spectral_radius``, ``dtype`` and ``device``.
+    ``fit`` decorated with :func:`sklearn.base._fit_context` validates the parameters before it
+    runs; :meth:`_validate_fit_inputs` validates them itself when called outside such a ``fit``.
+    A violated constraint raises :class:`~nwmodel.errors.ModelValidationError` whose message
+    names the parameter, the allowed values and the value given.
     """
 
     _cell: str = ""
     _task: str = ""
-    _dtypes: tuple[str, ...] = ("float64", "float32")
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_units": [number(Integral, 1, None, "left")],
+        "input_scaling": [number(Real, 0.0, None, "left")],
+        "bias_scaling": [number(Real, 0.0, None, "left")],
+        "spectral_radius": [number(Real, 0.0, None, "left")],
+        "dtype": [StrOptions({"float64", "float32"})],
+        "device": [str],
+        "random_state": [
+            None,
+            number(Integral, 0, None, "left"),
+            np.random.Generator,
+            np.random.SeedSequence,
+        ],
+    }
 
     def _cell_params(self) -> NWCellParams | ESNCellParams:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _validate_specific(self) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _validate(self) -> None:
-        check_int("n_units", self.n_units, low=1)
-        check_real("input_scaling", self.input_scaling, low=0.0)
-        check_real("bias_scaling", self.bias_scaling, low=0.0)
-        check_real("spectral_radius", self.spectral_radius, low=0.0)
-        self._validate_specific()
-        check_choice("dtype", self.dtype, self._dtypes)
-        if not isinstance(self.device, str):
-            raise ModelValidationError(
-                f"device must be a string such as 'cpu' or 'cuda', got {self.device!r}"
-            )
+    def _validate_params(self) -> None:
+        """Check every parameter against ``_parameter_constraints``; raise ModelValidationError."""
+        try:
+            super()._validate_params()
+        except InvalidParameterError as exc:
+            raise ModelValidationError(str(exc)) from None
 
     def _validate_fit_inputs(
         self, X: Any, y: Any
     ) -> tuple[NWCellParams | ESNCellParams, np.ndarray, np.ndarray]:
         """Validate the parameters and the training data; return (cell params, X, y)."""
-        self._validate()
+        if not get_config()["skip_parameter_validation"]:  # not already done by @_fit_context
+            self._validate_params()
         cell_params = self._cell_params()
         X = check_X(X)
         y = check_y(y, X.shape[0], self._task)
@@ -147,7 +207,10 @@ class RecurrentEstimator(BaseEstimator):
 
 
 class NWCellMixin:
-    """Nanowire cell (``_cell = "nw"``) built from the ``gamma ... eta_d`` estimator parameters."""
+    """Nanowire cell (``_cell = "nw"``) built from the ``gamma ... eta_d`` estimator parameters.
+
+    The estimator adds :data:`NW_CELL_CONSTRAINTS` to its ``_parameter_constraints``.
+    """
 
     _cell = "nw"
 

@@ -1,26 +1,33 @@
 """Reservoir estimators: NW-ESN (nanowire cell) and ESN (leaky tanh), classifier and regressor.
 
-scikit-learn estimators: ``__init__`` only stores its keyword arguments, ``fit`` validates them
-(messages name the parameter, the range and the value), draws the reservoir weights from
+scikit-learn estimators: ``__init__`` only stores its keyword-only arguments, ``fit`` validates
+them against the declared ``_parameter_constraints`` (messages name the parameter, the range and
+the value; :class:`~nwmodel.errors.ModelValidationError`), draws the reservoir weights from
 ``random_state``, runs every training series through the reservoir at once and fits a ridge
 readout on the last states. ``X`` is in aeon layout ``(n_cases, n_channels, n_timepoints)``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from numbers import Real
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._checks import check_choice, check_real
+from nwphys.junctions import ETA_D_PER_V, ETA_P_PER_V, KD0_PER_S, KP0_PER_S
+
 from ._estimator import (
+    NW_CELL_CONSTRAINTS,
     ClassifierTask,
     NWCellMixin,
     RecurrentEstimator,
     RegressorTask,
     check_X,
     check_y,
+    number,
     set_init_params,
 )
 from .kernels import ESNCellParams, ReservoirWeights, run_reservoir
@@ -32,11 +39,12 @@ __all__ = ["ESNClassifier", "ESNRegressor", "NWESNClassifier", "NWESNRegressor",
 class _ReservoirEstimator(RecurrentEstimator):
     """Shared machinery of the reservoir estimators (not public)."""
 
-    _dtypes = ("float64", "float32")
-
-    def _validate_specific(self) -> None:
-        check_real("ridge_alpha", self.ridge_alpha, low=0.0)
-        check_choice("backend", self.backend, ("numpy", "torch"))
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **RecurrentEstimator._parameter_constraints,
+        "ridge_alpha": [number(Real, 0.0, None, "left")],
+        "exact_spectral_radius": ["boolean"],
+        "backend": [StrOptions({"numpy", "torch"})],
+    }
 
     def _states(self, X: np.ndarray) -> np.ndarray:
         return run_reservoir(
@@ -49,6 +57,7 @@ class _ReservoirEstimator(RecurrentEstimator):
             device=self.device,
         ).astype(float, copy=False)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any) -> _ReservoirEstimator:
         """Draw the reservoir, collect the last states of ``X`` and fit the ridge readout.
 
@@ -63,7 +72,7 @@ class _ReservoirEstimator(RecurrentEstimator):
         self.n_channels_ = X.shape[1]
         self.cell_params_ = cell_params
         self.weights_: ReservoirWeights = self._init_weights(
-            self.n_channels_, self.random_state, exact_spectral_radius=bool(self.exact_spectral_radius)
+            self.n_channels_, self.random_state, exact_spectral_radius=self.exact_spectral_radius
         )
         self.readout_ = RidgeReadout(task=self._task, alpha=self.ridge_alpha).fit(self._states(X), y)  # type: ignore[arg-type]
         if self._task == "classification":
@@ -81,8 +90,14 @@ class _ReservoirEstimator(RecurrentEstimator):
 
 
 class _NWESNBase(NWCellMixin, _ReservoirEstimator):
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **_ReservoirEstimator._parameter_constraints,
+        **NW_CELL_CONSTRAINTS,
+    }
+
     def __init__(
         self,
+        *,
         n_units: int = 100,
         input_scaling: float = 1.0,
         bias_scaling: float = 0.1,
@@ -90,10 +105,10 @@ class _NWESNBase(NWCellMixin, _ReservoirEstimator):
         gamma: float = 0.95,
         slope: float = 1.0,
         dt: float = 0.1,
-        kp0: float = 1e-4,
-        kd0: float = 0.5,
-        eta_p: float = 10.0,
-        eta_d: float = 1.0,
+        kp0: float = KP0_PER_S,
+        kd0: float = KD0_PER_S,
+        eta_p: float = ETA_P_PER_V,
+        eta_d: float = ETA_D_PER_V,
         ridge_alpha: float = 1.0,
         exact_spectral_radius: bool = False,
         backend: Literal["numpy", "torch"] = "numpy",
@@ -127,7 +142,9 @@ _NW_DOC = """{kind} over a Nanowire Echo State Network (NW-ESN) reservoir.
     dt : float
         Discretisation step > 0.
     kp0, kd0, eta_p, eta_d : float
-        Nanowire rate constants > 0 (Table 2: 1e-4, 0.5, 10, 1).
+        Nanowire rate constants > 0; defaults :data:`~nwphys.junctions.KP0_PER_S` (1e-4 1/s),
+        :data:`~nwphys.junctions.KD0_PER_S` (0.5 1/s), :data:`~nwphys.junctions.ETA_P_PER_V`
+        (10 1/V), :data:`~nwphys.junctions.ETA_D_PER_V` (1 1/V) (Table 2).
     ridge_alpha : float
         Ridge strength of the readout, >= 0.
     exact_spectral_radius : bool
@@ -164,9 +181,14 @@ class NWESNRegressor(RegressorTask, _NWESNBase):
 
 class _ESNBase(_ReservoirEstimator):
     _cell = "esn"
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **_ReservoirEstimator._parameter_constraints,
+        "leak_rate": [number(Real, 0.0, 1.0, "right")],
+    }
 
     def __init__(
         self,
+        *,
         n_units: int = 100,
         input_scaling: float = 1.0,
         bias_scaling: float = 0.1,

@@ -11,7 +11,7 @@ from nwmodel.datasets import make_synthetic_control
 from nwmodel.errors import ModelValidationError
 from nwmodel.esn import ESNClassifier, ESNRegressor, NWESNClassifier, NWESNRegressor
 from nwmodel.readout import RidgeReadout, memory_capacity
-from nwmodel.rnn import NWRNNClassifier, RNNClassifier, RNNRegressor
+from nwmodel.rnn import NWRNNClassifier, NWRNNRegressor, RNNClassifier, RNNRegressor, fit_stacked
 
 RESERVOIRS = [NWESNClassifier, ESNClassifier]
 
@@ -70,9 +70,13 @@ def test_regressor_fits_a_state_linear_target(rng) -> None:
 
 def test_validation_errors_name_the_parameter(synth) -> None:
     Xtr, ytr, *_ = synth
-    with pytest.raises(ModelValidationError, match=r"gamma must be in \[0.0, 1.0\], got 2"):
+    with pytest.raises(
+        ModelValidationError, match=r"'gamma' parameter .* in the range \[0.0, 1.0\]\. Got 2 "
+    ):
         NWESNClassifier(gamma=2).fit(Xtr, ytr)
-    with pytest.raises(ModelValidationError, match=r"n_units must be an integer in \[1, inf\), got 0"):
+    with pytest.raises(
+        ModelValidationError, match=r"'n_units' parameter .* an int in the range \[1, inf\)\. Got 0 "
+    ):
         ESNClassifier(n_units=0).fit(Xtr, ytr)
     with pytest.raises(
         ModelValidationError, match=r"X must have shape \(n_cases, n_channels, n_timepoints\)"
@@ -154,3 +158,85 @@ def test_early_stopping_stops_before_max_epochs(synth) -> None:
     est.fit(Xtr, ytr)
     assert est.n_epochs_ < 400
     assert est.n_epochs_ - 1 - est.best_epoch_ == 3
+
+
+ALL_ESTIMATORS = [
+    NWESNClassifier,
+    NWESNRegressor,
+    ESNClassifier,
+    ESNRegressor,
+    NWRNNClassifier,
+    NWRNNRegressor,
+    RNNClassifier,
+    RNNRegressor,
+]
+
+
+@pytest.mark.parametrize("cls", ALL_ESTIMATORS)
+def test_constructor_parameters_are_keyword_only(cls) -> None:
+    with pytest.raises(TypeError, match="positional argument"):
+        cls(10)
+    assert cls(n_units=10).n_units == 10
+
+
+@pytest.mark.parametrize("cls", [NWESNClassifier, NWRNNRegressor])
+def test_nanowire_rate_defaults_are_the_junction_constants(cls) -> None:
+    from nwphys.junctions import ETA_D_PER_V, ETA_P_PER_V, KD0_PER_S, KP0_PER_S
+
+    p = cls().get_params()
+    assert (p["kp0"], p["kd0"], p["eta_p"], p["eta_d"]) == (KP0_PER_S, KD0_PER_S, ETA_P_PER_V, ETA_D_PER_V)
+    assert (KP0_PER_S, KD0_PER_S, ETA_P_PER_V, ETA_D_PER_V) == (1e-4, 0.5, 10.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("cls", "params", "pattern"),
+    [
+        (
+            ESNClassifier,
+            {"n_units": 3.0},
+            r"'n_units' parameter of ESNClassifier must be an int in the range "
+            r"\[1, inf\)\. Got 3\.0 instead",
+        ),
+        (ESNClassifier, {"n_units": True}, r"'n_units' .* Got True instead"),
+        (ESNRegressor, {"input_scaling": float("inf")}, r"'input_scaling' .* \[0\.0, inf\)\. Got inf"),
+        (ESNRegressor, {"leak_rate": float("nan")}, r"'leak_rate' .* \(0\.0, 1\.0\]\. Got nan"),
+        (NWESNRegressor, {"kp0": 0.0}, r"'kp0' .* \(0\.0, inf\)\. Got 0\.0"),
+        (NWESNClassifier, {"exact_spectral_radius": "yes"}, r"'exact_spectral_radius' .* Got 'yes'"),
+        (NWESNClassifier, {"backend": "jax"}, r"'backend' .* among .*'numpy'.* Got 'jax'"),
+        (ESNClassifier, {"random_state": -1}, r"'random_state' .* Got -1 instead"),
+        (ESNClassifier, {"device": 0}, r"'device' .* instance of 'str'\. Got 0 instead"),
+        (RNNClassifier, {"validation_fraction": 1.0}, r"'validation_fraction' .* \(0\.0, 1\.0\)\. Got 1\.0"),
+        (NWRNNClassifier, {"batch_size": 0}, r"'batch_size' .* \[1, inf\)\. Got 0 instead"),
+        (RNNRegressor, {"dtype": "float16"}, r"'dtype' .* Got 'float16' instead"),
+    ],
+)
+def test_declared_constraints_name_parameter_range_and_value(cls, params, pattern, synth) -> None:
+    Xtr, ytr, *_ = synth
+    with pytest.raises(ModelValidationError, match=pattern) as info:
+        cls(**params).fit(Xtr, ytr)
+    assert isinstance(info.value, ValueError)
+
+
+def test_fit_stacked_validates_the_parameters_of_every_estimator(synth) -> None:
+    Xtr, ytr, *_ = synth
+    ok = NWRNNClassifier(n_units=4, max_epochs=1)
+    bad = NWRNNClassifier(n_units=4, max_epochs=1, gamma=1.5)
+    with pytest.raises(ModelValidationError, match=r"'gamma' parameter .* \[0\.0, 1\.0\]\. Got 1\.5"):
+        fit_stacked([ok, bad], Xtr, ytr)
+
+
+@pytest.mark.parametrize(
+    ("cls", "y_change", "pattern"),
+    [
+        (ESNRegressor, lambda y: np.where(np.arange(len(y)) == 3, np.nan, y.astype(float)), "y contains NaN"),
+        (ESNRegressor, lambda y: np.full(len(y), np.inf), "y contains infinity"),
+        (ESNRegressor, lambda y: np.array(["a"] * len(y)), r"numbers \(regression\).*numeric"),
+        (ESNClassifier, lambda y: y[:-1], r"y must have shape \(180,\), got \(179,\)"),
+        (ESNClassifier, lambda y: y[:, None], r"y must have shape \(180,\), got \(180, 1\)"),
+        (ESNClassifier, lambda y: np.zeros_like(y), "y must hold at least 2 classes"),
+    ],
+)
+def test_fit_checks_y(cls, y_change, pattern, synth) -> None:
+    Xtr, ytr, *_ = synth
+    with pytest.raises(ModelValidationError, match=pattern):
+        cls(n_units=5).fit(Xtr, y_change(ytr))

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
 
-from nwphys import Circuit, ValidationError
+import hardware._checks as hw_checks
+import nwmodel._checks as nm_checks
+import nwphys._validation as np_checks
+from hardware.errors import HardwareValidationError
+from nwmodel.errors import ModelValidationError
+from nwphys import Circuit, ValidationError, validation
 from nwphys._validation import check_choice, check_finite_array, check_int, check_real, make_rng
 
 
@@ -69,8 +75,108 @@ def test_circuit_rejects_inconsistent_input() -> None:
     with pytest.raises(ValidationError, match="unique names"):
         Circuit(n_nodes=3, edges=[[0, 1]], electrode_node=[0, 1], electrode_names=("a", "a"))
     with pytest.raises(ValidationError, match="series_resistance_ohm"):
-        Circuit(n_nodes=3, edges=[[0, 1]], electrode_node=[0], electrode_names=("a",),
-                series_resistance_ohm=[-1.0])
+        Circuit(
+            n_nodes=3,
+            edges=[[0, 1]],
+            electrode_node=[0],
+            electrode_names=("a",),
+            series_resistance_ohm=[-1.0],
+        )
     with pytest.raises(ValidationError, match="fixed_conductance_S"):
-        Circuit(n_nodes=3, edges=[[0, 1]], electrode_node=[0], electrode_names=("a",),
-                fixed_edges=[[1, 2]], fixed_conductance_S=[0.0])
+        Circuit(
+            n_nodes=3,
+            edges=[[0, 1]],
+            electrode_node=[0],
+            electrode_names=("a",),
+            fixed_edges=[[1, 2]],
+            fixed_conductance_S=[0.0],
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# one implementation (nwphys.validation), bound to each package's exception class
+
+PACKAGES = [
+    pytest.param(np_checks, ValidationError, id="nwphys"),
+    pytest.param(hw_checks, HardwareValidationError, id="hardware"),
+    pytest.param(nm_checks, ModelValidationError, id="nwmodel"),
+]
+CHECKS = ("check_choice", "check_finite_array", "check_int", "check_real")
+
+
+@pytest.mark.parametrize(("mod", "error"), PACKAGES)
+def test_each_package_binds_the_one_implementation_to_its_own_error(mod, error) -> None:
+    for name in CHECKS:
+        bound = getattr(mod, name)
+        assert getattr(bound, "func", bound) is getattr(validation, name)
+    with pytest.raises(error) as info:
+        mod.check_int("n", 0, low=1)
+    others = {ValidationError, HardwareValidationError, ModelValidationError} - {error}
+    assert not isinstance(info.value, tuple(others))
+    assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(("mod", "error"), PACKAGES)
+def test_check_int_semantics_agree(mod, error) -> None:
+    assert mod.check_int("n_steps", 3.0, low=1) == 3
+    assert type(mod.check_int("n_steps", np.float64(4.0))) is int
+    assert mod.check_int("n_steps", np.int32(5), low=1, high=5) == 5
+    for bad in (True, np.bool_(False), 2.5, math.nan, math.inf, "3", None):
+        with pytest.raises(
+            error, match=rf"n_steps must be an integer in \[1, inf\), got {re.escape(repr(bad))}"
+        ):
+            mod.check_int("n_steps", bad, low=1)
+
+
+@pytest.mark.parametrize(("mod", "error"), PACKAGES)
+def test_check_real_semantics_agree(mod, error) -> None:
+    assert mod.check_real("dt_s", np.float32(0.5), low=0.0, low_open=True) == 0.5
+    for bad in (True, math.nan, math.inf, -math.inf):
+        with pytest.raises(error, match=r"dt_s must be a finite real number in \(0.0, inf\), got "):
+            mod.check_real("dt_s", bad, low=0.0, low_open=True)
+    with pytest.raises(error, match=r"^p must be in \[0.0, 1.0\), got 1.0$"):
+        mod.check_real("p", 1.0, low=0.0, high=1.0, high_open=True)
+
+
+@pytest.mark.parametrize(("mod", "error"), PACKAGES)
+@pytest.mark.parametrize(
+    ("kwargs", "value", "text"),
+    [
+        ({"low": 1}, 0, r"[1, inf)"),
+        ({"high": 5}, 6, r"(-inf, 5]"),
+        ({"low": 1, "high": 4}, 5, r"[1, 4]"),
+        ({}, 0.5, r"(-inf, inf)"),
+    ],
+)
+def test_open_bounds_are_written_inf_never_none(mod, error, kwargs, value, text) -> None:
+    with pytest.raises(error) as info:
+        mod.check_int("k", value, **kwargs)
+    assert str(info.value) == f"k must be an integer in {text}, got {value!r}"
+    assert "None" not in str(info.value)
+
+
+@pytest.mark.parametrize(("mod", "error"), PACKAGES)
+def test_make_rng_agrees_and_names_the_parameter(mod, error) -> None:
+    seq = np.random.SeedSequence(3)
+    np.testing.assert_array_equal(mod.make_rng(seq).random(2), np.random.default_rng(3).random(2))
+    g = np.random.default_rng(0)
+    assert mod.make_rng(g) is g
+    for bad in (-1, True, 1.5, "7"):
+        with pytest.raises(error, match=r"must be a non-negative integer, a SeedSequence or a Generator"):
+            mod.make_rng(bad)
+    default = "random_state" if mod is nm_checks else "seed"
+    with pytest.raises(error, match=rf"^{default} must be .*, got -1$"):
+        mod.make_rng(-1)
+    with pytest.raises(error, match=r"^seed_x must be"):
+        mod.make_rng(-1, "seed_x")
+
+
+def test_format_range_and_custom_error_class() -> None:
+    assert validation.format_range(0.0, None, low_open=True) == "(0.0, inf)"
+    assert validation.format_range(None, None) == "(-inf, inf)"
+
+    class MyError(Exception):
+        pass
+
+    with pytest.raises(MyError, match="mode must be one of 'a', 'b', got 'c'"):
+        validation.check_choice("mode", "c", "ab", error=MyError)
