@@ -1,14 +1,33 @@
 """Instrument drivers for the bench: Keithley 2450 (SCPI), 2600B (TSP, two channels), 707B matrix.
 
-The SMU drivers reuse PyMeasure's :class:`~pymeasure.instruments.keithley.Keithley2450` and
-:class:`~pymeasure.instruments.keithley.Keithley2600` for identification, reset, output and
-compliance settings; this module adds what a multi-electrode sequence needs and PyMeasure lacks:
+The drivers are PyMeasure instruments. :class:`Smu2450` and :class:`Smu2600` subclass
+:class:`~pymeasure.instruments.keithley.Keithley2450` and
+:class:`~pymeasure.instruments.keithley.Keithley2600` (adapter and VISA handling, ``id``,
+``reset``, ``clear`` and the other inherited settings); :class:`Keithley707B` (PyMeasure has no
+707B driver) subclasses :class:`~pymeasure.instruments.Instrument`.
 
-* one *set-and-measure* exchange per instrument per step (both channels of a 2600B in one TSP
-  chunk), so a step costs one round trip per instrument, not one per sample per channel;
+Declared with PyMeasure's property factories:
+
+* each SMU channel is a :class:`~pymeasure.instruments.Channel` (:class:`Smu2450Channel`, made
+  by ``Instrument.ChannelCreator``; :class:`Smu2600Channel` ``ch_a`` / ``ch_b``, made by
+  ``Instrument.MultiChannelCreator``) with ``Instrument.control`` properties for its source level
+  (``source_voltage``, sent exactly; the validator raises :class:`~hardware.errors.LimitError`
+  outside the channel's configured range instead of clipping) and its output state
+  (``output_enabled``, read back by the safe state);
+* the error queues (``next_error``: ``SYST:ERR?`` on the 2450, ``errorqueue.count`` /
+  ``errorqueue.next()`` on the TSP instruments), drained by
+  :func:`hardware._instrument.drain_errors`;
+* the 707B identification and closed crosspoints (``Instrument.measurement``).
+
+Written as methods, because one PyMeasure property is one command and these are not:
+
+* one *set-and-measure* exchange per instrument per step (:meth:`Smu2450.step`; both channels of
+  a 2600B in one TSP chunk, :meth:`Smu2600.step`), so a step costs one round trip per
+  instrument, not one per sample per channel;
 * buffered list sweeps (2450 ``:SOUR:LIST:VOLT`` + ``:SOUR:SWE:VOLT:LIST``; 2600B
   ``smuX.trigger.source.listv`` into ``nvbuffer1/2``) for whole sequences on one instrument;
-* the 707B switch matrix (PyMeasure has no driver) as a small TSP :class:`Instrument` subclass.
+* the configuration of a channel as a source or a voltmeter (one message of several settings);
+* opening and closing lists of 707B crosspoints.
 
 Numbers are sent with ``repr`` (exact float64) rather than PyMeasure's ``%g``/``%f`` (6 digits).
 Client-side limits are checked by :class:`~hardware.Device` before any of this runs; PyMeasure's
@@ -17,72 +36,203 @@ Client-side limits are checked by :class:`~hardware.Device` before any of this r
 Every write, read and query of these drivers runs with SIGINT and SIGTERM deferred
 (:func:`hardware._interrupts.defer_signals`): a query is one transaction, so Ctrl-C arrives after
 its reply was read and the session stays in sync for the safe state. A buffered list sweep's data
-query waits for the whole sweep.
+query waits for the whole sweep. A transaction that fails (timeout, dropped connection, malformed
+reply) marks the session out of sync (``in_sync`` False; timeouts and dropped connections are
+raised as :class:`~hardware.errors.InstrumentConnectionError`); :meth:`reconnect` opens a fresh
+session to the same address.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from pymeasure.instruments import Instrument
+import pyvisa
+from pymeasure.instruments import Channel, Instrument
 from pymeasure.instruments.keithley import Keithley2450, Keithley2600
+from pymeasure.instruments.validators import strict_discrete_set
 
+from ._instrument import drain_errors, raise_queued_errors
 from ._interrupts import defer_signals
-from .errors import InstrumentConnectionError, InstrumentError
+from .errors import InstrumentConnectionError, LimitError
 
-__all__ = ["Keithley707B", "Smu2450", "Smu2600", "SmuChannel"]
+__all__ = ["Keithley707B", "Smu2450", "Smu2450Channel", "Smu2600", "Smu2600Channel", "SmuChannel"]
 
 log = logging.getLogger(__name__)
 
+#: Channel modes: a voltage source with current compliance, or a voltmeter (sourcing 0 A).
+SMU_MODES: tuple[str, ...] = ("source_v", "measure_v")
+_LINK_ERRORS = (pyvisa.errors.Error, OSError)
 
-def _parse(reply: str, n: int, what: str) -> np.ndarray:
+
+def _exact(value: Any) -> str:
+    """A number as exact float64 text (``repr``; ``0.0``, never ``-0.0``)."""
+    return repr(float(value) + 0.0)
+
+
+def _within(value: Any, values: tuple[float, float]) -> float:
+    """PyMeasure validator: ``value`` in volts inside ``[min, max]`` of ``values``, else LimitError."""
+    v = float(value)
+    lo, hi = min(values), max(values)
+    if not lo <= v <= hi:  # NaN fails too
+        raise LimitError(f"source_voltage must be in [{lo!r}, {hi!r}] V (the channel's range), got {value!r} "
+                         "(nothing is clipped)")
+    return v
+
+
+def _on_off(reply: str) -> bool:
+    """An output-state reply (``1``/``0``, ``1.00000e+00``, ``ON``/``OFF``) as a bool."""
+    s = str(reply).strip().upper()
+    if s in ("ON", "OFF"):
+        return s == "ON"
     try:
-        vals = np.array([float(x) for x in reply.replace("\t", ",").replace(" ", ",").split(",") if x])
+        x = float(s)
     except ValueError:
-        raise InstrumentConnectionError(f"malformed reply to {what}: {reply[:60]!r}") from None
-    if vals.size != n:
-        raise InstrumentConnectionError(f"malformed reply to {what}: {vals.size} values, expected {n}")
-    return vals
+        x = float("nan")
+    if x not in (0.0, 1.0):
+        raise InstrumentConnectionError(f"malformed output-state reply {str(reply)[:60]!r} (expected 0 or 1)")
+    return x == 1.0
 
 
-class _DeferredIO:
-    """Mixin for PyMeasure instruments: each write, read and query is one signal-deferred transaction."""
+def _scpi_error(parts: Any) -> tuple[int, str]:
+    """A ``SYST:ERR?`` reply (``<code>,"<text>"``, split once) as ``(code, text)``."""
+    parts = parts if isinstance(parts, list) else [parts]
+    try:
+        code = int(float(parts[0]))
+    except ValueError:
+        raise InstrumentConnectionError(f"malformed reply to 'SYST:ERR?': {parts!r}") from None
+    return code, (str(parts[1]).strip().strip('"') if len(parts) > 1 else "")
+
+
+class _SessionIO:
+    """Mixin for PyMeasure instruments: signal-deferred transactions, session tracking, reconnect.
+
+    Each write, read and query is one transaction with SIGINT/SIGTERM deferred. A transaction that
+    raises marks the session out of sync (:attr:`in_sync`); :meth:`reconnect` opens a new one.
+    """
+
+    def __init__(self, adapter: Any, *args: Any, **kwargs: Any) -> None:
+        self.in_sync = True
+        self.n_reconnects = 0
+        self._address = adapter if isinstance(adapter, (str, int)) else None
+        self._adapter_kwargs = {k: v for k, v in kwargs.items() if k != "includeSCPI"}
+        super().__init__(adapter, *args, **kwargs)
+
+    @contextlib.contextmanager
+    def _transaction(self, what: str) -> Iterator[None]:
+        with defer_signals():
+            try:
+                yield
+            except _LINK_ERRORS as exc:
+                self.in_sync = False
+                raise InstrumentConnectionError(f"{self.name}: {what} failed: {exc}") from exc
+            except BaseException:
+                self.in_sync = False
+                raise
 
     def write(self, command: str, **kwargs: Any) -> None:
         """Write ``command`` (SIGINT/SIGTERM deferred until it is sent)."""
-        with defer_signals():
+        with self._transaction(f"write {command[:40]!r}"):
             super().write(command, **kwargs)
 
     def write_bytes(self, content: bytes, **kwargs: Any) -> None:
         """Write raw bytes (SIGINT/SIGTERM deferred until they are sent)."""
-        with defer_signals():
+        with self._transaction("write_bytes"):
             super().write_bytes(content, **kwargs)
 
     def read(self, **kwargs: Any) -> str:
         """Read one reply (SIGINT/SIGTERM deferred until it is read)."""
-        with defer_signals():
+        with self._transaction("read"):
             return super().read(**kwargs)
 
     def read_bytes(self, count: int, **kwargs: Any) -> bytes:
         """Read ``count`` bytes (SIGINT/SIGTERM deferred until they are read)."""
-        with defer_signals():
+        with self._transaction("read_bytes"):
             return super().read_bytes(count, **kwargs)
 
     def ask(self, command: str, query_delay: float | None = None) -> str:
         """Write ``command`` and read its reply as one transaction (SIGINT/SIGTERM deferred)."""
-        with defer_signals():
+        with self._transaction(f"query {command[:40]!r}"):
             return super().ask(command, query_delay)
 
     def binary_values(self, command: str, query_delay: float | None = None, **kwargs: Any) -> Any:
         """Query binary values as one transaction (SIGINT/SIGTERM deferred)."""
-        with defer_signals():
+        with self._transaction(f"query {command[:40]!r}"):
             return super().binary_values(command, query_delay, **kwargs)
 
+    def _parse(self, reply: str, n: int, what: str) -> np.ndarray:
+        """``n`` numbers of a reply (comma, tab or space separated); a malformed one desyncs the session."""
+        try:
+            vals = np.array([float(x) for x in reply.replace("\t", ",").replace(" ", ",").split(",") if x])
+        except ValueError:
+            self.in_sync = False
+            raise InstrumentConnectionError(f"malformed reply to {what}: {reply[:60]!r}") from None
+        if vals.size != n:
+            self.in_sync = False
+            raise InstrumentConnectionError(f"malformed reply to {what}: {vals.size} values, expected {n}")
+        return vals
 
-class Keithley707B(_DeferredIO, Instrument):
+    def reconnect(self) -> None:
+        """Close the session and open a fresh one to the same address (SIGINT/SIGTERM deferred).
+
+        Raises
+        ------
+        InstrumentConnectionError
+            The instrument was opened on an adapter object (no address to reopen), or the address
+            cannot be opened.
+        """
+        if self._address is None:
+            raise InstrumentConnectionError(
+                f"{self.name}: cannot reconnect: opened on a {type(self.adapter).__name__} object, "
+                "not an address")
+        from pymeasure.adapters import VISAAdapter
+
+        with defer_signals():
+            try:
+                self.adapter.close()
+            except Exception as exc:  # the old session may be gone already
+                log.debug("%s: closing the old session failed: %s", self.name, exc)
+            try:
+                self.adapter = VISAAdapter(self._address, **self._adapter_kwargs)
+            except Exception as exc:
+                raise InstrumentConnectionError(
+                    f"{self.name}: cannot reopen {self._address!r}: {exc}") from exc
+            self.in_sync = True
+            self.n_reconnects += 1
+        log.warning("%s: reconnected to %r", self.name, self._address)
+
+    def check_errors(self) -> list[tuple[int, str]]:
+        """Drain the error queue; return ``[(code, text), ...]`` (empty when there were none)."""
+        return drain_errors(lambda: self.next_error)
+
+    def check_errors_raise(self) -> None:
+        """Drain the error queue; raise :class:`~hardware.errors.InstrumentError` with code and text."""
+        raise_queued_errors(self.name, self.check_errors())
+
+
+class _TspErrorQueue:
+    """The TSP error queue (707B, 2600B) as PyMeasure properties."""
+
+    error_count = Instrument.measurement(
+        "print(errorqueue.count)", """Get the number of queued errors (int).""", get_process=int)
+
+    @property
+    def next_error(self) -> tuple[int, str]:
+        """``(code, message)`` of the next queued error; ``(0, "")`` when empty."""
+        if self.error_count == 0:
+            return 0, ""
+        code, _, msg = self.ask("print(errorqueue.next())").strip().partition("\t")
+        try:
+            return int(float(code)), msg.strip().strip('"')
+        except ValueError:
+            raise InstrumentConnectionError(
+                f"malformed reply to 'errorqueue.next()': {code[:60]!r}") from None
+
+
+class Keithley707B(_TspErrorQueue, _SessionIO, Instrument):
     """Keithley 707B switching matrix (TSP).
 
     Parameters
@@ -91,13 +241,14 @@ class Keithley707B(_DeferredIO, Instrument):
         VISA address or adapter.
     """
 
-    def __init__(self, adapter, name: str = "Keithley 707B Switch Matrix", **kwargs) -> None:
+    def __init__(self, adapter: Any, name: str = "Keithley 707B Switch Matrix", **kwargs: Any) -> None:
         super().__init__(adapter, name, includeSCPI=False, **kwargs)
 
-    @property
-    def id(self) -> str:
-        """Identification string."""
-        return self.ask("*IDN?").strip()
+    id = Instrument.measurement("*IDN?", """Get the identification string.""", cast=str, maxsplit=0)
+
+    closed_channels = Instrument.measurement(
+        'print(channel.getclose("allslots"))', """Get the closed crosspoints (list of str).""",
+        cast=str, maxsplit=0, get_process=lambda r: [] if r in ("", "nil") else r.split(";"))
 
     def open_all(self) -> None:
         """Open every crosspoint."""
@@ -108,47 +259,55 @@ class Keithley707B(_DeferredIO, Instrument):
         if channels:
             self.write(f'channel.close("{",".join(channels)}")')
 
-    @property
-    def closed_channels(self) -> list[str]:
-        """The closed crosspoints."""
-        reply = self.ask('print(channel.getclose("allslots"))').strip()
-        return [] if reply in ("", "nil") else reply.split(";")
 
-    @property
-    def next_error(self) -> tuple[int, str]:
-        """``(code, message)`` of the next queued error; ``(0, "")`` when empty."""
-        if int(float(self.ask("print(errorqueue.count)"))) == 0:
-            return 0, ""
-        code, _, msg = self.ask("print(errorqueue.next())").strip().partition("\t")
-        return int(float(code)), msg.strip().strip('"')
+class SmuChannel(Channel):
+    """One SMU channel used as an input/ground source (``source_v``) or a voltmeter (``measure_v``).
 
-    def check_errors(self) -> list[tuple[int, str]]:
-        """Drain the error queue."""
-        errs = []
-        for _ in range(32):
-            e = self.next_error
-            if e[0] == 0:
-                break
-            errs.append(e)
-        return errs
+    Subclasses declare ``source_voltage`` and ``output_enabled`` (``Instrument.control``) and
+    write :meth:`_configure`.
+    """
+
+    mode = "source_v"
+
+    def ask(self, command: str, query_delay: float | None = None) -> str:
+        """Query through the instrument as one transaction (the id inserted into ``command``)."""
+        return self.parent.ask(self.insert_id(command), query_delay)
+
+    def configure(self, mode: str, compliance_A: float, max_abs_V: float) -> None:
+        """Source voltage with current compliance (``source_v``) or source 0 A and read V (``measure_v``).
+
+        Parameters
+        ----------
+        mode : {"source_v", "measure_v"}
+        compliance_A : float
+            Current compliance of a source in amperes.
+        max_abs_V : float
+            Source range (``source_v``) or voltage limit (``measure_v``) in volts; also the range
+            of :attr:`source_voltage`.
+        """
+        strict_discrete_set(mode, SMU_MODES)
+        self._configure(mode, float(compliance_A), float(max_abs_V))
+        self.source_voltage_values = (-float(max_abs_V), float(max_abs_V))
+        self.mode = mode
+
+    def _configure(self, mode: str, compliance_A: float, max_abs_V: float) -> None:
+        raise NotImplementedError
 
 
-class SmuChannel:
-    """One SMU channel used as an input/ground source (``source_v``) or a voltmeter (``measure_v``)."""
+class Smu2450Channel(SmuChannel):
+    """The one channel of a Keithley 2450."""
 
-    def __init__(self, smu: Smu2450 | Smu2600, channel: str | None) -> None:
-        self.smu = smu
-        self.channel = channel
-        self.mode = "source_v"
+    source_voltage = Channel.control(
+        ":SOUR:VOLT:LEV?", ":SOUR:VOLT:LEV %s",
+        """Control the voltage source level in volts (sent exactly; LimitError outside the range).""",
+        validator=_within, values=(-210.0, 210.0), set_process=_exact, dynamic=True)
 
+    output_enabled = Channel.control(
+        "OUTP?", "OUTP %s", """Control whether the output is on (bool).""",
+        validator=strict_discrete_set, values=(True, False), set_process=lambda on: "ON" if on else "OFF",
+        cast=str, get_process=_on_off)
 
-class Smu2450(_DeferredIO, Keithley2450):
-    """Keithley 2450 with exact set-and-measure and a buffered list sweep."""
-
-    n_channels = 1
-
-    def configure(self, channel: str | None, mode: str, compliance_A: float, max_abs_V: float) -> None:
-        """Source voltage with current compliance (``source_v``) or source 0 A and read V (``measure_v``)."""
+    def _configure(self, mode: str, compliance_A: float, max_abs_V: float) -> None:
         if mode == "source_v":
             self.write(":SOUR:FUNC VOLT;:SENS:FUNC 'CURR';:SENS:CURR:RANG:AUTO 1;"
                        f":SOUR:VOLT:RANG {max_abs_V!r};:SOUR:VOLT:ILIM {compliance_A!r};:SOUR:VOLT:LEV 0")
@@ -156,14 +315,73 @@ class Smu2450(_DeferredIO, Keithley2450):
             self.write(":SOUR:FUNC CURR;:SENS:FUNC 'VOLT';:SENS:VOLT:RANG:AUTO 1;"
                        f":SOUR:CURR:VLIM {max_abs_V!r};:SOUR:CURR:LEV 0")
 
+
+class Smu2600Channel(SmuChannel):
+    """Channel ``a`` or ``b`` of a Keithley 2600B (TSP; ``{ch}`` is the channel letter)."""
+
+    source_voltage = Channel.control(
+        "print(smu{ch}.source.levelv)", "smu{ch}.source.levelv=%s",
+        """Control the voltage source level in volts (sent exactly; LimitError outside the range).""",
+        validator=_within, values=(-200.0, 200.0), set_process=_exact, dynamic=True)
+
+    output_enabled = Channel.control(
+        "print(smu{ch}.source.output)", "smu{ch}.source.output=%d",
+        """Control whether the output is on (bool).""",
+        validator=strict_discrete_set, values=(True, False), set_process=int, cast=str, get_process=_on_off)
+
+    def _configure(self, mode: str, compliance_A: float, max_abs_V: float) -> None:
+        if mode == "source_v":
+            self.write("smu{ch}.source.func=smu{ch}.OUTPUT_DCVOLTS "
+                       f"smu{{ch}}.source.rangev={max_abs_V!r} smu{{ch}}.source.limiti={compliance_A!r} "
+                       "smu{ch}.measure.autorangei=smu{ch}.AUTORANGE_ON smu{ch}.source.levelv=0")
+        else:
+            self.write("smu{ch}.source.func=smu{ch}.OUTPUT_DCAMPS smu{ch}.source.leveli=0 "
+                       f"smu{{ch}}.source.limitv={max_abs_V!r} "
+                       "smu{ch}.measure.autorangev=smu{ch}.AUTORANGE_ON")
+
+
+class _Smu:
+    """What :class:`~hardware.lab.LabDevice` uses of an SMU, in terms of its channels."""
+
+    def channel(self, channel: str | None) -> SmuChannel:
+        """The channel ``channel`` (``None`` on a single-channel instrument)."""
+        raise NotImplementedError
+
+    def configure(self, channel: str | None, mode: str, compliance_A: float, max_abs_V: float) -> None:
+        """Configure one channel; see :meth:`SmuChannel.configure`."""
+        self.channel(channel).configure(mode, compliance_A, max_abs_V)
+
+    def set_levels_raw(self, levels: dict[str | None, float]) -> None:
+        """Set source levels in volts without reading (used by the ramp to 0 V)."""
+        for ch, v in sorted(levels.items(), key=lambda kv: str(kv[0])):
+            self.channel(ch).source_voltage = v
+
+
+class Smu2450(_Smu, _SessionIO, Keithley2450):
+    """Keithley 2450 with exact set-and-measure and a buffered list sweep."""
+
+    n_channels = 1
+
+    ch = Instrument.ChannelCreator(Smu2450Channel)
+
+    next_error = Instrument.measurement(
+        "SYST:ERR?", """Get the next queued error as ``(code, text)``; code 0 when empty.""",
+        cast=str, maxsplit=1, get_process=_scpi_error, get_process_list=_scpi_error)
+
+    def channel(self, channel: str | None) -> SmuChannel:
+        """The one channel (``channel`` must be None)."""
+        if channel is not None:
+            raise LookupError(f"a keithley2450 has one channel (None), got {channel!r}")
+        return self.ch
+
     def step(self, levels: dict[str | None, float | None]) -> dict[str | None, tuple[float, float, bool]]:
         """Set the level (None = voltmeter) and read; returns ``{channel: (V, I, compliance)}``."""
         level = levels[None]
         if level is None:
-            v = _parse(self.ask(':READ? "defbuffer1",READ'), 1, "READ?")[0]
+            v = self._parse(self.ask(':READ? "defbuffer1",READ'), 1, "READ?")[0]
             return {None: (v, 0.0, False)}
         reply = self.ask(f':SOUR:VOLT:LEV {level!r};:READ? "defbuffer1",SOUR,READ;:SOUR:VOLT:ILIM:TRIP?')
-        v, i, trip = _parse(reply.replace(";", ","), 3, "READ?")
+        v, i, trip = self._parse(reply.replace(";", ","), 3, "READ?")
         return {None: (v, i, bool(trip))}
 
     def run_list(self, levels_V: np.ndarray, dt_s: float) -> np.ndarray:
@@ -173,38 +391,25 @@ class Smu2450(_DeferredIO, Keithley2450):
         self.write(f":SOUR:SWE:VOLT:LIST 1,{dt_s!r}")
         self.write(":INIT;*WAI")
         reply = self.ask(f':TRAC:DATA? 1,{n},"defbuffer1",SOUR,READ')
-        return _parse(reply, 2 * n, "TRAC:DATA?").reshape(n, 2)
-
-    def set_levels_raw(self, levels: dict[str | None, float]) -> None:
-        """Set levels without reading (used by the ramp to 0 V)."""
-        self.write(f":SOUR:VOLT:LEV {levels[None]!r}")
+        return self._parse(reply, 2 * n, "TRAC:DATA?").reshape(n, 2)
 
     def outputs(self, on: bool) -> None:
         """Switch the output on or off."""
-        self.write("OUTP ON" if on else "OUTP OFF")
-
-    def check_errors_raise(self) -> None:
-        """Poll the error queue; raise :class:`InstrumentError` with code and text."""
-        errs = self.check_errors()
-        if errs:
-            raise InstrumentError(f"{self.name}: error {errs[0][0]}: {errs[0][1]}")
+        self.ch.output_enabled = bool(on)
 
 
-class Smu2600(_DeferredIO, Keithley2600):
+class Smu2600(_Smu, _TspErrorQueue, _SessionIO, Keithley2600):
     """Keithley 2600B (channels ``a``, ``b``) with one TSP exchange per step for both channels."""
 
     n_channels = 2
 
-    def configure(self, channel: str | None, mode: str, compliance_A: float, max_abs_V: float) -> None:
-        """See :meth:`Smu2450.configure` (TSP)."""
-        c = f"smu{channel}"
-        if mode == "source_v":
-            self.write(f"{c}.source.func={c}.OUTPUT_DCVOLTS {c}.source.rangev={max_abs_V!r} "
-                       f"{c}.source.limiti={compliance_A!r} {c}.measure.autorangei={c}.AUTORANGE_ON "
-                       f"{c}.source.levelv=0")
-        else:
-            self.write(f"{c}.source.func={c}.OUTPUT_DCAMPS {c}.source.leveli=0 "
-                       f"{c}.source.limitv={max_abs_V!r} {c}.measure.autorangev={c}.AUTORANGE_ON")
+    channels = Instrument.MultiChannelCreator(Smu2600Channel, ("a", "b"))
+
+    def channel(self, channel: str | None) -> SmuChannel:
+        """Channel ``"a"`` or ``"b"``."""
+        if channel not in ("a", "b"):
+            raise LookupError(f"a keithley2600 has channels 'a' and 'b', got {channel!r}")
+        return self.channels[channel]
 
     def step(self, levels: dict[str | None, float | None]) -> dict[str | None, tuple[float, float, bool]]:
         """One TSP chunk: set every sourcing channel, measure every channel, one reply line."""
@@ -216,7 +421,7 @@ class Smu2600(_DeferredIO, Keithley2600):
         for c in chans:
             cmd.append(f"i{c},v{c}=smu{c}.measure.iv() c{c}=smu{c}.source.compliance and 1 or 0")
         cmd.append("print(" + ",".join(f"v{c},i{c},c{c}" for c in chans) + ")")
-        vals = _parse(self.ask(" ".join(cmd)), 3 * len(chans), "measure.iv()")
+        vals = self._parse(self.ask(" ".join(cmd)), 3 * len(chans), "measure.iv()")
         return {c: (vals[3 * k], vals[3 * k + 1] if levels[c] is not None else 0.0, bool(vals[3 * k + 2]))
                 for k, c in enumerate(chans)}
 
@@ -231,23 +436,9 @@ class Smu2600(_DeferredIO, Keithley2600):
                    f"{c}.trigger.measure.action={c}.ENABLE {c}.trigger.count={n} "
                    f"trigger.timer[1].delay={dt_s!r} {c}.trigger.initiate() waitcomplete()")
         reply = self.ask(f"printbuffer(1,{n},{c}.nvbuffer2.readings,{c}.nvbuffer1.readings)")
-        return _parse(reply, 2 * n, "printbuffer").reshape(n, 2)
-
-    def set_levels_raw(self, levels: dict[str | None, float]) -> None:
-        """Set levels without reading (used by the ramp to 0 V)."""
-        self.write(" ".join(f"smu{c}.source.levelv={v!r}" for c, v in sorted(levels.items())))
+        return self._parse(reply, 2 * n, "printbuffer").reshape(n, 2)
 
     def outputs(self, on: bool) -> None:
-        """Switch both outputs on or off."""
-        s = 1 if on else 0
-        self.write(f"smua.source.output={s} smub.source.output={s}")
-
-    def check_errors_raise(self) -> None:
-        """Poll the error queue; raise :class:`InstrumentError` with code and text."""
-        errs = []
-        for _ in range(32):
-            if int(float(self.ask("print(errorqueue.count)"))) == 0:
-                break
-            errs.append(self.next_error)
-        if errs:
-            raise InstrumentError(f"{self.name}: error {errs[0][0]}: {errs[0][1]}")
+        """Switch both outputs on or off (one message per channel)."""
+        for ch in self.channels.values():
+            ch.output_enabled = bool(on)

@@ -26,6 +26,12 @@ step are addressed one after the other (skew of one round trip between instrumen
 needs simultaneous sources must wire trigger lines, which is outside this driver). ``"list"`` mode
 uses the instrument's buffered sweep and is allowed only when every sourced electrode sits on one
 SMU channel (single-input experiments with a grounded counter electrode on a 2450 or a 2600B).
+
+Safe state: an instrument whose session is out of sync (an exchange failed or was cut) is
+reconnected first and its queued errors are logged; the source levels are read back and ramped
+to 0 V (:func:`hardware._instrument.ramp_to_zero`), every SMU output is switched off and every
+matrix crosspoint opened; then each electrode's output state and source level are read back, and
+:class:`~hardware.errors.SafeStateError` names the electrodes that disagree.
 """
 
 from __future__ import annotations
@@ -40,9 +46,10 @@ from typing import Any
 import numpy as np
 
 from ._checks import check_choice, check_int, check_real
-from .device import Device, Electrode, Readings
+from ._instrument import ramp_to_zero
+from .device import Device, ElectrodeChannel, Readings
 from .drivers import Keithley707B, Smu2450, Smu2600
-from .errors import HardwareValidationError, InstrumentConnectionError, InstrumentError
+from .errors import HardwareValidationError, InstrumentConnectionError, InstrumentError, SafeStateError
 
 __all__ = ["DRIVERS", "LabDevice", "load_channel_map"]
 
@@ -127,7 +134,7 @@ class LabDevice(Device):
                  mode: str = "step", ramp_steps: int = 10, ramp_pause_s: float = 0.01, pace: bool = True,
                  visa_library: str = "@py", compliance_policy: str = "raise") -> None:
         cm = load_channel_map(channel_map)
-        els = [Electrode(e["name"], e["role"], e.get("max_abs_V", 1.0), e.get("compliance_A", 1e-3))
+        els = [ElectrodeChannel(e["name"], e["role"], e.get("max_abs_V", 1.0), e.get("compliance_A", 1e-3))
                for e in cm["electrodes"]]
         super().__init__(els, compliance_policy=compliance_policy)
         self.mode = check_choice("mode", mode, ("step", "list"))
@@ -158,7 +165,7 @@ class LabDevice(Device):
 
     def _setup(self) -> None:
         for inst in self.instruments.values():
-            self._check(inst)
+            inst.check_errors_raise()
         matrix = [v for v in self.instruments.values() if isinstance(v, Keithley707B)]
         for m in matrix:
             m.open_all()
@@ -172,15 +179,6 @@ class LabDevice(Device):
         for m in matrix:
             m.close_channels([c for e in self.electrodes for c in self._spec[e.name].get("route", [])])
         for inst in self.instruments.values():
-            self._check(inst)
-
-    @staticmethod
-    def _check(inst: Any) -> None:
-        if isinstance(inst, Keithley707B):
-            errs = inst.check_errors()
-            if errs:
-                raise InstrumentError(f"{inst.name}: error {errs[0][0]}: {errs[0][1]}")
-        else:
             inst.check_errors_raise()
 
     def _levels(self, v_inputs: np.ndarray | None) -> dict[str, dict[str | None, float | None]]:
@@ -230,7 +228,7 @@ class LabDevice(Device):
             args = (voltages_V[:, 0], dt_s) if spec.get("channel") is None else (
                 voltages_V[:, 0], dt_s, spec["channel"])
             vi = smu.run_list(*args)
-            self._check(smu)
+            smu.check_errors_raise()
             z = np.zeros((n, 0))
             return Readings(input_V=vi[:, :1], output_V=z, input_current_A=vi[:, 1:2], ground_current_A=z)
         rows = []
@@ -242,7 +240,7 @@ class LabDevice(Device):
                 if wait > 0:
                     time.sleep(wait)
         for smu in self._smus().values():
-            self._check(smu)
+            smu.check_errors_raise()
         vin, vout, iin, ignd, comp = (np.array([r[i] for r in rows]) for i in range(5))
         return Readings(input_V=vin, output_V=vout.reshape(n, -1), input_current_A=iin,
                         ground_current_A=ignd.reshape(n, -1), compliance=comp)
@@ -253,22 +251,89 @@ class LabDevice(Device):
                         ground_current_A=ignd[None], compliance=comp[None])
 
     def _reset(self) -> None:
-        # A bench cannot restore junction states: relax at 0 V with outputs on for the caller's time.
+        # A bench cannot restore junction states: the safe state leaves the sources at 0 V with the
+        # outputs off, and the junctions relax for as long as the caller waits.
         self._safe_state()
 
-    def _safe_state(self) -> None:
-        start = self._levels(self.bias_V)
-        for frac in np.linspace(1.0, 0.0, self.ramp_steps + 1)[1:]:
-            for smu_name, levels in start.items():
-                src = {c: v * frac for c, v in levels.items() if v is not None}
-                if src:
-                    self.instruments[smu_name].set_levels_raw(src)
-            if self.ramp_pause_s:
-                time.sleep(self.ramp_pause_s)
+    @property
+    def n_reconnects(self) -> int:
+        """Reconnects of the instruments' sessions (made by the safe state)."""
+        return sum(inst.n_reconnects for inst in self.instruments.values())
+
+    def _sources(self) -> list[tuple[ElectrodeChannel, Any, str]]:
+        """``(electrode, SMU channel, label)`` of every electrode on an SMU channel."""
+        out = []
+        for e in self.electrodes:
+            if e.role == "floating":
+                continue
+            spec = self._spec[e.name]
+            ch = spec.get("channel")
+            label = f"{e.name} ({spec['smu']}{'' if ch is None else '/' + ch})"
+            out.append((e, self.instruments[spec["smu"]].channel(ch), label))
+        return out
+
+    @staticmethod
+    def _level(chan: Any, label: str) -> float:
+        v = chan.source_voltage
+        if not isinstance(v, float):
+            raise InstrumentConnectionError(f"malformed source-level reply {v!r} from {label}")
+        return v
+
+    def _resync(self) -> None:
+        """Reconnect every instrument whose session is out of sync; log the errors it had queued."""
+        for name, inst in self.instruments.items():
+            if inst.in_sync:
+                continue
+            log.warning("%s: session out of sync (an exchange failed or was cut); reconnecting for the "
+                        "safe state", name)
+            inst.reconnect()
+            for code, text in inst.check_errors():
+                log.warning("%s: error queued before the reconnect: %d %s", name, code, text)
+
+    def _ramp_and_switch_off(self) -> None:
+        sourced = [(e, chan, label) for e, chan, label in self._sources() if e.role != "output"]
+        start = np.array([self._level(chan, label) for _, chan, label in sourced])
+
+        def set_levels(levels_V: np.ndarray) -> None:
+            per: dict[str, dict[str | None, float]] = {}
+            for (e, _, _), v in zip(sourced, levels_V, strict=True):
+                spec = self._spec[e.name]
+                per.setdefault(spec["smu"], {})[spec.get("channel")] = float(v)
+            for smu_name, levels in per.items():
+                self.instruments[smu_name].set_levels_raw(levels)
+
+        ramp_to_zero(start, set_levels, steps=self.ramp_steps, pause_s=self.ramp_pause_s)
         self._outputs(False)
         for m in self.instruments.values():
             if isinstance(m, Keithley707B):
                 m.open_all()
+
+    def _verify_safe_state(self) -> None:
+        """Read every output state and source level back; raise SafeStateError naming what disagrees."""
+        on, wrong = [], []
+        for e, chan, label in self._sources():
+            if chan.output_enabled:
+                on.append(label)
+            if e.role != "output":
+                v = self._level(chan, label)
+                if v != 0.0:
+                    wrong.append(f"source level {v!r} V on {label}")
+        if on:
+            wrong.insert(0, f"output still ON on {', '.join(on)}")
+        if wrong:
+            raise SafeStateError(
+                f"{type(self).__name__}: safe state not reached: read back {'; '.join(wrong)} "
+                "(expected every output off and every source at 0 V)")
+
+    def _safe_state(self) -> None:
+        self._resync()
+        try:
+            self._ramp_and_switch_off()
+        except InstrumentConnectionError as exc:
+            log.warning("%s: safe state failed (%s); reconnecting", type(self).__name__, exc)
+            self._resync()
+            self._ramp_and_switch_off()
+        self._verify_safe_state()
 
     def _close(self) -> None:
         for inst in self.instruments.values():

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import check_real, make_rng
-from .device import Device, Electrode, Readings
+from .device import Device, ElectrodeChannel, Readings
 
 __all__ = ["StarDevice"]
 
@@ -52,9 +52,9 @@ class StarDevice(Device):
                  rate_S_per_C: float = 1.0, max_abs_V: float = 5.0, compliance_A: float = 0.1,
                  read_noise_V: float = 0.0, seed: int | np.random.Generator | None = None,
                  compliance_policy: str = "raise") -> None:
-        els = ([Electrode(n, "input", max_abs_V, compliance_A) for n in inputs]
-               + [Electrode(n, "output", max_abs_V, compliance_A) for n in outputs]
-               + [Electrode(n, "ground", max_abs_V, compliance_A) for n in ground])
+        els = ([ElectrodeChannel(n, "input", max_abs_V, compliance_A) for n in inputs]
+               + [ElectrodeChannel(n, "output", max_abs_V, compliance_A) for n in outputs]
+               + [ElectrodeChannel(n, "ground", max_abs_V, compliance_A) for n in ground])
         super().__init__(els, compliance_policy=compliance_policy)
         if not ground:
             from .errors import HardwareValidationError

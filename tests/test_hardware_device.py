@@ -12,7 +12,7 @@ from hardware import (
     ComplianceError,
     Device,
     DeviceClosedError,
-    Electrode,
+    ElectrodeChannel,
     EmulatedDevice,
     HardwareValidationError,
     LimitError,
@@ -190,7 +190,7 @@ def test_star_device_matches_hand_solution() -> None:
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"name": "a b", "role": "input"}, "Electrode name must be non-empty"),
+    ({"name": "a b", "role": "input"}, "ElectrodeChannel name must be non-empty"),
     ({"name": "a", "role": "sink"}, "role must be one of 'input', 'output', 'ground', 'floating', "
                                     "got 'sink'"),
     ({"name": "a", "role": "input", "max_abs_V": 0.0}, r"max_abs_V must be in \(0.0, inf\), got 0.0"),
@@ -198,7 +198,7 @@ def test_star_device_matches_hand_solution() -> None:
 ])
 def test_electrode_validation(kwargs, match) -> None:
     with pytest.raises(HardwareValidationError, match=match):
-        Electrode(**kwargs)
+        ElectrodeChannel(**kwargs)
 
 
 def test_device_needs_unique_names_and_an_input() -> None:

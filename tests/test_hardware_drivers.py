@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from pymeasure.test import expected_protocol
 
-from hardware import HardwareValidationError, InstrumentConnectionError, LimitError
+from hardware import HardwareValidationError, InstrumentConnectionError, InstrumentError, LimitError
+from hardware._instrument import drain_errors, ramp_to_zero
 from hardware.drivers import Keithley707B, Smu2450, Smu2600
+from hardware.errors import SafeStateError
 from hardware.lab import LabDevice, load_channel_map
 
 SIM = Path(__file__).parent / "sim_instruments" / "bench.yaml"
@@ -136,3 +138,129 @@ def test_real_instrument_identifies_and_has_no_errors(device_address) -> None:
     finally:
         inst.close()
         rm.close()
+
+
+# ---------------------------------------------------------------------------- declared settings
+def test_2450_channel_controls_send_exact_levels_and_refuse_out_of_range() -> None:
+    with expected_protocol(Smu2450, [
+        (":SOUR:FUNC VOLT;:SENS:FUNC 'CURR';:SENS:CURR:RANG:AUTO 1;:SOUR:VOLT:RANG 1.0;"
+         ":SOUR:VOLT:ILIM 0.001;:SOUR:VOLT:LEV 0", None),
+        (":SOUR:VOLT:LEV 0.1234567890123", None),
+        (":SOUR:VOLT:LEV?", "1.234567890123E-01"),
+        ("OUTP ON", None),
+        ("OUTP?", "1"),
+    ]) as smu:
+        smu.configure(None, "source_v", 1e-3, 1.0)
+        smu.ch.source_voltage = 0.1234567890123
+        assert smu.ch.source_voltage == 0.1234567890123
+        with pytest.raises(LimitError, match=r"source_voltage must be in \[-1\.0, 1\.0\] V .*got 1\.5"):
+            smu.ch.source_voltage = 1.5  # nothing is sent (the protocol checks it)
+        smu.outputs(True)
+        assert smu.ch.output_enabled is True
+
+
+def test_2600_channels_are_pymeasure_channels() -> None:
+    with expected_protocol(Smu2600, [
+        ("smub.source.levelv=-0.25", None),
+        ("print(smua.source.output)", "1.00000e+00"),
+        ("smua.source.output=0", None),
+        ("smub.source.output=0", None),
+        ("print(smub.source.levelv)", "-2.50000e-01"),
+    ]) as smu:
+        assert smu.channel("a") is smu.ch_a and smu.channels["b"] is smu.ch_b
+        smu.set_levels_raw({"b": -0.25})
+        assert smu.ch_a.output_enabled is True
+        smu.outputs(False)
+        assert smu.ch_b.source_voltage == -0.25
+
+
+def test_error_queues_drain_through_one_helper() -> None:
+    with expected_protocol(Smu2450, [
+        ("SYST:ERR?", '-113,"Undefined header; command, unknown"'),
+        ("SYST:ERR?", '0,"No error"'),
+    ]) as smu, pytest.raises(InstrumentError, match=r"error -113: Undefined header; command, unknown$"):
+        smu.check_errors_raise()
+    with expected_protocol(Smu2600, [
+        ("print(errorqueue.count)", "1.00000e+00"),
+        ("print(errorqueue.next())", '-285.00000e+00\t"TSP Syntax error"'),
+        ("print(errorqueue.count)", "0.00000e+00"),
+    ]) as smu, pytest.raises(InstrumentError, match="error -285: TSP Syntax error"):
+        smu.check_errors_raise()
+    # a queue that never empties does not hang the caller
+    assert drain_errors(lambda: (-350, "Queue overflow"), max_errors=5) == [(-350, "Queue overflow")] * 5
+
+
+def test_ramp_to_zero_ends_at_exact_zero() -> None:
+    sent: list[np.ndarray] = []
+    assert ramp_to_zero(np.array([0.5, -0.3]), sent.append, steps=4) == 4
+    np.testing.assert_allclose(sent, [[0.375, -0.225], [0.25, -0.15], [0.125, -0.075], [0.0, 0.0]],
+                               rtol=1e-15, atol=0)
+    assert not np.signbit(sent[-1]).any()  # 0.0, never -0.0
+    assert ramp_to_zero(np.zeros(2), sent.append, steps=4) == 0 and len(sent) == 4
+
+
+# ---------------------------------------------------------------------------- LabDevice on pyvisa-sim
+@pytest.fixture
+def sim_lib() -> str:
+    """The pyvisa-sim library of ``tests/sim_instruments/bench.yaml``."""
+    pytest.importorskip("pyvisa_sim")
+    return f"{SIM}@sim"
+
+
+def _sim_bench(lib: str, address: str) -> LabDevice:
+    cmap = {"instruments": {"smu1": {"driver": "keithley2450", "address": address}},
+            "electrodes": [{"name": "E1", "role": "input", "smu": "smu1", "channel": None,
+                            "max_abs_V": 1.0, "compliance_A": 1e-3}]}
+    return LabDevice(cmap, mode="list", pace=False, ramp_pause_s=0.0, visa_library=lib)
+
+
+def _sim_state(lib: str, address: str) -> tuple[str, float]:
+    """Output state and source level of a sim instrument, read over a session of its own."""
+    import pyvisa
+
+    res = pyvisa.ResourceManager(lib).open_resource(address)
+    try:
+        return res.query("OUTP?").strip(), float(res.query(":SOUR:VOLT:LEV?"))
+    finally:
+        res.close()
+
+
+def test_lab_device_safe_state_ramps_the_read_back_level_to_zero(sim_lib) -> None:
+    dev = _sim_bench(sim_lib, "GPIB0::25::INSTR")
+    m = dev.apply(np.array([[0.25], [0.5]]), 1e-3)
+    np.testing.assert_array_equal(m.input_V, [[0.25], [0.5]])
+    np.testing.assert_array_equal(m.input_current_A, [[2.5e-6], [5e-6]])
+    smu = dev.instruments["smu1"]
+    smu.ch.source_voltage = 0.5  # the source holds the sweep's last level
+    assert _sim_state(sim_lib, "GPIB0::25::INSTR") == ("ON", 0.5)
+    sent: list[float] = []
+    set_levels = smu.set_levels_raw
+    smu.set_levels_raw = lambda levels: (sent.append(levels[None]), set_levels(levels))
+    dev.safe_state()
+    np.testing.assert_allclose(sent, 0.05 * np.arange(9, -1, -1), rtol=1e-15, atol=0)
+    assert all(type(v) is float for v in sent)
+    assert _sim_state(sim_lib, "GPIB0::25::INSTR") == ("OFF", 0.0)
+    dev.close()
+
+
+def test_lab_device_safe_state_read_back_names_the_electrode(sim_lib) -> None:
+    dev = _sim_bench(sim_lib, "GPIB0::27::INSTR")  # output stays on, source stuck at 0.25 V
+    with pytest.raises(SafeStateError, match=r"LabDevice: safe state not reached: read back output still ON "
+                                             r"on E1 \(smu1\); source level 0\.25 V on E1 \(smu1\) "
+                                             r"\(expected every output off"):
+        dev.safe_state()
+    dev.close()  # logs the same error; closes anyway
+    assert dev.closed
+
+
+def test_lab_device_safe_state_reconnects_a_cut_session(sim_lib) -> None:
+    dev = _sim_bench(sim_lib, "GPIB0::28::INSTR")
+    dev.apply(np.array([[0.25], [0.5]]), 1e-3)
+    smu = dev.instruments["smu1"]
+    smu.ch.source_voltage = 0.5
+    smu.adapter.close()  # the session is cut under the device
+    with pytest.raises(InstrumentConnectionError, match="failed"):
+        dev.read()  # fails on the cut session; the safe state runs on a fresh one
+    assert dev.n_reconnects == 1 and smu.in_sync
+    assert _sim_state(sim_lib, "GPIB0::28::INSTR") == ("OFF", 0.0)
+    dev.close()

@@ -39,9 +39,9 @@ def test_drive_beyond_the_voltage_limit_is_refused(network) -> None:
     with pytest.raises(ValidationError, match="does not drive"):
         nwphys.simulate(network, drive, duration_s=3e-3, dt_s=1e-3, max_abs_V={"bogus": 4.0})
     # the limit equals a device electrode's default
-    from hardware.device import Electrode
+    from hardware.device import ElectrodeChannel
 
-    assert Electrode("x", "input").max_abs_V == nwphys.drives.DEFAULT_MAX_ABS_V
+    assert ElectrodeChannel("x", "input").max_abs_V == nwphys.drives.DEFAULT_MAX_ABS_V
 
 
 def test_drive_with_no_reference_is_refused(network) -> None:
