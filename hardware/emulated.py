@@ -1,14 +1,16 @@
-"""Client of the SCPI emulator (or of any instrument speaking ``hardware/SCPI.md``) over PyVISA.
+"""Client of the SCPI emulator (or of any instrument speaking its command set) over PyVISA.
 
 :class:`EmulatedDevice` reaches the instrument through PyVISA's pure-Python backend (``@py``) at
 ``TCPIP::127.0.0.1::PORT::SOCKET`` and offers the same :class:`~hardware.Device` API as the
-in-process simulation. Three transfer modes:
+in-process simulation. The command set is in the docstring of :mod:`hardware.emulator`; the
+rows of the replies are read with :class:`hardware._scpi_rows.RowLayout`, the layout the emulator
+writes them with. Three transfer modes, by their cost per step (``benchmarks/bench_hardware.py``):
 
-* ``"block"`` (default): whole sequences as binary float64 blocks (``BLOCK:BIN?``), ``block_steps``
-  steps per round trip;
+* ``"block"`` (default): whole sequences as binary float64 blocks (``BLOCK:BIN?``, exact),
+  ``block_steps`` steps per round trip;
 * ``"list"``: one round trip per step for all channels (``LIST:STEP?``);
-* ``"sample"``: one round trip per sample per channel (``SOURn:VOLT``, ``INIT``, ``FETCn:...?``);
-  the slow baseline of the benchmark.
+* ``"sample"``: one round trip per sample per channel (``SOURn:VOLT`` per input, ``INIT``,
+  ``FETCn:VOLT?`` / ``FETCn:CURR?`` per channel); the slow baseline of the benchmark.
 
 Reliability: the error queue is polled at set-up and after each batch (:class:`InstrumentError`
 with code and text); a timeout, dropped connection or malformed reply raises
@@ -31,15 +33,15 @@ not 0 V.
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from typing import Any
 
 import numpy as np
 
 from ._checks import check_choice, check_int, check_real
-from ._interrupts import abort_on_signals, defer_signals
-from .device import Device, Electrode, Readings
+from ._scpi_client import ScpiSession, set_tcp_nodelay
+from ._scpi_rows import RowLayout
+from .device import Device, ElectrodeChannel, Readings
 from .errors import InstrumentConnectionError, InstrumentError, SafeStateError
 
 __all__ = ["EmulatedDevice", "LocalEmulatedDevice", "set_tcp_nodelay"]
@@ -49,30 +51,7 @@ log = logging.getLogger(__name__)
 MODES: tuple[str, ...] = ("block", "list", "sample")
 
 
-def set_tcp_nodelay(resource: Any) -> bool:
-    """Set TCP_NODELAY on a pyvisa-py TCPIP socket resource; return whether it was set.
-
-    pyvisa-py's ``VI_ATTR_TCPIP_NODELAY`` setter does not reach the socket, so this takes the
-    session's socket object (``visalib.sessions[session].interface``) and sets the option on it.
-    Without it a write followed by a query waits ~40 ms for delayed ACKs (Nagle).
-    """
-    try:
-        sess = resource.visalib.sessions[resource.session]
-        sock = sess.interface
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
-    except (AttributeError, KeyError, OSError) as exc:
-        log.warning("could not set TCP_NODELAY on %s: %s", getattr(resource, "resource_name", resource), exc)
-        return False
-
-
-def _connection_errors() -> tuple[type[BaseException], ...]:
-    import pyvisa
-
-    return (pyvisa.errors.VisaIOError, pyvisa.errors.InvalidSession, OSError, EOFError)
-
-
-class EmulatedDevice(Device):
+class EmulatedDevice(Device, ScpiSession):
     """A device behind the SCPI emulator, driven over TCP through PyVISA.
 
     Parameters
@@ -141,180 +120,33 @@ class EmulatedDevice(Device):
         if errs and not clear_errors:
             self._close_connection()
             code, text = errs[0]
-            raise InstrumentError(f"instrument {self.resource_name} reported error {code} at set-up: {text} "
-                                  f"({len(errs)} queued; pass clear_errors=True to discard them)")
+            raise InstrumentError(
+                f"instrument {self.resource_name} reported error {code} at set-up: {text} "
+                f"({len(errs)} queued; pass clear_errors=True to discard them)"
+            )
         n = int(self._query("CHAN:COUN?"))
         electrodes = []
         for ch in range(1, n + 1):
             name, role, vmax, icomp = self._query(f"CHAN{ch}:DEF?").split(",")
-            electrodes.append(Electrode(name, role, max_abs_V=float(vmax), compliance_A=float(icomp)))
+            electrodes.append(ElectrodeChannel(name, role, max_abs_V=float(vmax), compliance_A=float(icomp)))
         super().__init__(electrodes, compliance_policy=compliance_policy)
         self._in_channels = [i + 1 for i, e in enumerate(electrodes) if e.role == "input"]
         self._ch_of = {e.name: i + 1 for i, e in enumerate(electrodes)}
-        self._ncols = 2 + 2 * self.n_inputs + len(self.output_names) + len(self.ground_names)
+        self._layout = RowLayout.of(self.input_names, self.output_names, self.ground_names)
+        self._ncols = self._layout.n_columns
         self._read_state()
         if self.instrument_state.get("output_on"):
-            log.warning("%s: instrument output is ON at set-up with levels %s V", self.resource_name,
-                        self.instrument_state.get("levels_V"))
+            log.warning(
+                "%s: instrument output is ON at set-up with levels %s V",
+                self.resource_name,
+                self.instrument_state.get("levels_V"),
+            )
 
-    # ------------------------------------------------------------------ transport
-    def _open(self) -> None:
-        import pyvisa
-
-        try:
-            if self._rm is None:
-                self._rm = pyvisa.ResourceManager(self.visa_library)
-            inst = self._rm.open_resource(self.resource_name, read_termination="\n",
-                                          write_termination="\n",
-                                          timeout=int(self.timeout_s * 1000), open_timeout=2000)
-        except _connection_errors() as exc:
-            raise InstrumentConnectionError(f"cannot connect to {self.resource_name}: {exc}") from exc
-        except Exception as exc:  # pyvisa-py raises a bare Exception when the connect fails
-            raise InstrumentConnectionError(f"cannot connect to {self.resource_name}: {exc}") from exc
-        self.tcp_nodelay = set_tcp_nodelay(inst)
-        self._inst = inst
-        self._in_sync = True
-
-    def _close_connection(self) -> None:
-        if self._inst is not None:
-            try:
-                self._inst.close()
-            except Exception as exc:  # closing a dead socket may fail; nothing to do about it
-                log.debug("close failed: %s", exc)
-            self._inst = None
-        self._in_sync = False
-
-    def _lost(self, message: str) -> InstrumentConnectionError:
-        """Mark the session out of sync; return the error to raise."""
-        self._in_sync = False
-        return InstrumentConnectionError(message)
-
-    def _io(self, func: Any) -> Any:
-        """Run ``func(resource)``; VISA, socket and decoding failures become connection errors."""
-        if self._inst is None:
-            raise self._lost(f"not connected to {self.resource_name}")
-        try:
-            return func(self._inst)
-        except _connection_errors() as exc:
-            raise self._lost(f"{self.resource_name}: {type(exc).__name__}: {exc}") from exc
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise self._lost(f"{self.resource_name}: malformed reply ({exc})") from exc
-
-    def _transaction(self, func: Any) -> Any:
-        """One complete exchange (``func(resource)``: a write and its reply) with signals deferred.
-
-        The session counts as out of sync from the start of the exchange until it completed, so an
-        exception that cuts it (whatever its kind) sends the safe state to a fresh session.
-        """
-        self._in_sync = False
-        with defer_signals():
-            out = self._io(func)
-            self._in_sync = True
-        return out
-
-    def _query(self, cmd: str) -> str:
-        reply = self._transaction(lambda i: i.query(cmd))
-        return reply.strip()
-
-    def _write(self, cmd: str) -> None:
-        self._transaction(lambda i: i.write(cmd))
-
-    def _floats(self, reply: str, n: int, cmd: str) -> np.ndarray:
-        if reply == "":
-            self._raise_queued(cmd)
-        try:
-            vals = list(map(float, reply.split(",")))
-        except ValueError:
-            raise self._lost(
-                f"{self.resource_name}: malformed reply to {cmd[:30]!r}: {reply[:60]!r}") from None
-        if len(vals) != n:
-            raise self._lost(
-                f"{self.resource_name}: malformed reply to {cmd[:30]!r}: {len(vals)} values, expected {n}")
-        return np.array(vals)
-
-    def _bool(self, cmd: str) -> bool:
-        reply = self._query(cmd)
-        if reply not in ("0", "1"):
-            raise self._lost(f"{self.resource_name}: malformed reply to {cmd!r}: {reply[:60]!r} "
-                             "(expected 0 or 1)")
-        return reply == "1"
-
-    def _block_exchange(self, cmd: str, chunk: np.ndarray) -> np.ndarray:
-        """Send one binary block and read the reply block.
-
-        The write runs with signals deferred (a block is never sent in part); the wait for the
-        reply is abortable: a signal raises at once and leaves the session out of sync.
-        """
-        self._in_sync = False
-        with defer_signals():
-            self._io(lambda i: i.write_binary_values(cmd, chunk.reshape(-1), datatype="d",
-                                                     is_big_endian=False))
-        with abort_on_signals():
-            return self._read_block(cmd)
-
-    def _read_block(self, cmd: str) -> np.ndarray:
-        """Read an IEEE 488.2 definite-length block of float64 (an empty line = failed query)."""
-        first = self._io(lambda i: i.read_bytes(1, break_on_termchar=False))
-        if first == b"\n":
-            self._in_sync = True  # the reply of a failed query is complete
-            self._raise_queued(cmd)
-        head = self._io(lambda i: i.read_bytes(1, break_on_termchar=False)) if first == b"#" else b""
-        if not head.isdigit() or head == b"0":
-            raise self._lost(
-                f"{self.resource_name}: malformed reply to {cmd[:30]!r}: no binary block header "
-                f"(got {first + head!r})")
-        digits = self._io(lambda i: i.read_bytes(int(head), break_on_termchar=False))
-        if not digits.isdigit():
-            raise self._lost(f"{self.resource_name}: malformed block length {digits!r}")
-        n = int(digits)
-        data = self._io(lambda i: i.read_bytes(n + 1, break_on_termchar=False))
-        if n % 8 or data[-1:] != b"\n":
-            raise self._lost(f"{self.resource_name}: malformed binary block ({n} bytes)")
-        self._in_sync = True
-        return np.frombuffer(data[:-1], dtype="<f8").copy()
-
-    def _drain_errors(self) -> list[tuple[int, str]]:
-        errs = []
-        for _ in range(64):
-            reply = self._query("SYST:ERR?")
-            code_s, _, text = reply.partition(",")
-            try:
-                code = int(code_s)
-            except ValueError:
-                raise self._lost(
-                    f"{self.resource_name}: malformed reply to 'SYST:ERR?': {reply[:60]!r}") from None
-            if code == 0:
-                break
-            errs.append((code, text.strip('"')))
-        return errs
-
-    def _raise_queued(self, context: str) -> None:
-        errs = self._drain_errors()
-        if errs:
-            code, text = errs[0]
-            raise InstrumentError(f"instrument error {code} after {context[:40]!r}: {text}"
-                                  + (f" (+{len(errs) - 1} more)" if len(errs) > 1 else ""))
-        raise self._lost(f"{self.resource_name}: empty reply to {context[:40]!r} "
-                         "with an empty error queue")
-
-    def check_errors(self) -> None:
-        """Poll the error queue; raise :class:`InstrumentError` with code and text if not empty."""
-        errs = self._drain_errors()
-        if errs:
-            code, text = errs[0]
-            raise InstrumentError(f"instrument error {code}: {text}"
-                                  + (f" (+{len(errs) - 1} more)" if len(errs) > 1 else ""))
-
+    # ------------------------------------------------------------------ session
     def _read_state(self) -> dict[str, Any]:
         levels = self._floats(self._query("SOUR:VOLT:ALL?"), self.n_inputs, "SOUR:VOLT:ALL?")
         self.instrument_state = {"output_on": self._bool("OUTP?"), "levels_V": levels}
         return self.instrument_state
-
-    def _check_refused(self, reply: str) -> None:
-        """Raise when the server answered the first query with a refusal (client bound reached)."""
-        if "connection refused" in reply:
-            self._close_connection()
-            raise InstrumentConnectionError(f"{self.resource_name}: {reply.strip()}")
 
     def reconnect(self, attempts: int | None = None) -> dict[str, Any]:
         """Reconnect (bounded attempts with back-off), clear the error queue, read the state back.
@@ -337,8 +169,9 @@ class EmulatedDevice(Device):
         InstrumentConnectionError
             When every attempt failed.
         """
-        n_attempts = self.reconnect_attempts if attempts is None else check_int(
-            "attempts", attempts, low=0, high=100)
+        n_attempts = (
+            self.reconnect_attempts if attempts is None else check_int("attempts", attempts, low=0, high=100)
+        )
         last: Exception | None = None
         for attempt in range(1, n_attempts + 1):
             self._close_connection()
@@ -351,26 +184,23 @@ class EmulatedDevice(Device):
                 self._write("*CLS")
                 state = self._read_state()
                 self.n_reconnects += 1
-                log.warning("%s: reconnected (attempt %d); output_on=%s levels=%s V", self.resource_name,
-                            attempt, state["output_on"], state["levels_V"])
+                log.warning(
+                    "%s: reconnected (attempt %d); output_on=%s levels=%s V",
+                    self.resource_name,
+                    attempt,
+                    state["output_on"],
+                    state["levels_V"],
+                )
                 return state
             except InstrumentConnectionError as exc:
                 last = exc
         self._close_connection()
         raise InstrumentConnectionError(
             f"{self.resource_name}: reconnect failed after {n_attempts} attempt(s) ({last}); "
-            "the instrument may still be sourcing")
+            "the instrument may still be sourcing"
+        )
 
     # ------------------------------------------------------------------ hooks
-    def _rows_to_readings(self, rows: np.ndarray) -> Readings:
-        k, no, ng = self.n_inputs, len(self.output_names), len(self.ground_names)
-        mask = rows[:, -1].astype(np.int64)
-        comp = ((mask[:, None] >> np.arange(k)) & 1).astype(bool)
-        return Readings(input_V=rows[:, 1:1 + k], output_V=rows[:, 1 + k:1 + k + no],
-                        input_current_A=rows[:, 1 + k + no:1 + 2 * k + no],
-                        ground_current_A=rows[:, 1 + 2 * k + no:1 + 2 * k + no + ng],
-                        compliance=comp, t_s=rows[:, 0])
-
     def _ensure_output_on(self) -> None:
         if not self.instrument_state.get("output_on_all"):
             self._write("OUTP ON")
@@ -382,13 +212,14 @@ class EmulatedDevice(Device):
         if self.mode == "block":
             out = []
             for s in range(0, v.shape[0], self.block_steps):
-                chunk = v[s:s + self.block_steps]
+                chunk = v[s : s + self.block_steps]
                 cmd = f"BLOCK:BIN? {dt_s!r},{chunk.shape[0]},"
                 data = self._block_exchange(cmd, chunk)
                 if data.size != chunk.shape[0] * nc:
                     raise self._lost(
                         f"{self.resource_name}: malformed block reply: {data.size} values, "
-                        f"expected {chunk.shape[0] * nc}")
+                        f"expected {chunk.shape[0] * nc}"
+                    )
                 out.append(data.reshape(chunk.shape[0], nc))
             return np.concatenate(out)
         rows = np.empty((v.shape[0], nc))
@@ -401,21 +232,23 @@ class EmulatedDevice(Device):
             return rows
         # per-sample baseline: one round trip per sample per channel
         self._write(f"TRIG:DT {dt_s!r}")
-        names = [*self.input_names, *self.output_names]
+        lay = self._layout
         for k in range(v.shape[0]):
             for ch, x in zip(self._in_channels, v[k], strict=True):
                 self._write(f"SOUR{ch}:VOLT {float(x)!r}")
             self._write("INIT")
-            t = self._floats(self._query("FETC:TIME?"), 1, "FETC:TIME?")
-            volts = [self._floats(self._query(f"FETC{self._ch_of[n]}:VOLT?"), 1, "FETC:VOLT?")[0]
-                     for n in names]
-            i_in = [self._floats(self._query(f"FETC{self._ch_of[n]}:CURR?"), 1, "FETC:CURR?")[0]
-                    for n in self.input_names]
-            i_gnd = [self._floats(self._query(f"FETC{self._ch_of[n]}:CURR?"), 1, "FETC:CURR?")[0]
-                     for n in self.ground_names]
-            comp = self._floats(self._query("FETC:COMP?"), 1, "FETC:COMP?")
-            rows[k] = np.concatenate([t, volts, i_in, i_gnd, comp])
+            row = rows[k]
+            row[lay.t_s] = self._fetch("TIME")
+            row[lay.input_V] = [self._fetch("VOLT", self._ch_of[n]) for n in self.input_names]
+            row[lay.output_V] = [self._fetch("VOLT", self._ch_of[n]) for n in self.output_names]
+            row[lay.input_current_A] = [self._fetch("CURR", self._ch_of[n]) for n in self.input_names]
+            row[lay.ground_current_A] = [self._fetch("CURR", self._ch_of[n]) for n in self.ground_names]
+            row[lay.compliance_mask] = self._fetch("COMP")
         return rows
+
+    def _fetch(self, quantity: str, channel: int | str = "") -> float:
+        """The reply of ``FETC<channel>:<quantity>?``, one value."""
+        return float(self._floats(self._query(f"FETC{channel}:{quantity}?"), 1, f"FETC:{quantity}?")[0])
 
     def _apply(self, voltages_V: np.ndarray, dt_s: float) -> Readings:
         try:
@@ -425,7 +258,7 @@ class EmulatedDevice(Device):
             self._after_connection_error(exc)
             raise
         self.check_errors()
-        return self._rows_to_readings(rows)
+        return self._layout.readings(rows)
 
     def _after_connection_error(self, exc: InstrumentConnectionError) -> None:
         self.instrument_state = {}
@@ -433,8 +266,10 @@ class EmulatedDevice(Device):
             return
         try:
             state = self.reconnect()
-            exc.args = (f"{exc.args[0]}; reconnected and read back output_on={state['output_on']}, "
-                        f"levels_V={state['levels_V'].tolist()}",)
+            exc.args = (
+                f"{exc.args[0]}; reconnected and read back output_on={state['output_on']}, "
+                f"levels_V={state['levels_V'].tolist()}",
+            )
         except InstrumentConnectionError as exc2:
             exc.args = (f"{exc.args[0]}; {exc2}",)
 
@@ -445,7 +280,7 @@ class EmulatedDevice(Device):
         except InstrumentConnectionError as exc:
             self._after_connection_error(exc)
             raise
-        return self._rows_to_readings(row[None, :])
+        return self._layout.readings(row[None, :])
 
     def _reset(self) -> None:
         self._write("*RST")
@@ -454,14 +289,18 @@ class EmulatedDevice(Device):
 
     def _safe_state(self) -> None:
         if self._inst is None or not self._in_sync:
-            log.warning("%s: session %s; reconnecting for the safe state", self.resource_name,
-                        "closed" if self._inst is None else "out of sync (an exchange was cut or failed)")
+            log.warning(
+                "%s: session %s; reconnecting for the safe state",
+                self.resource_name,
+                "closed" if self._inst is None else "out of sync (an exchange was cut or failed)",
+            )
             self.reconnect(attempts=max(1, self.reconnect_attempts))
         try:
             self._ramp_and_switch_off()
         except InstrumentConnectionError as exc:
-            log.warning("%s: safe state failed on the open session (%s); reconnecting", self.resource_name,
-                        exc)
+            log.warning(
+                "%s: safe state failed on the open session (%s); reconnecting", self.resource_name, exc
+            )
             self.reconnect(attempts=max(1, self.reconnect_attempts))
             self._ramp_and_switch_off()
         self._verify_safe_state()
@@ -485,11 +324,16 @@ class EmulatedDevice(Device):
         if state["output_on"]:
             on = [f"{name} (channel {ch})" for name, ch in channels if self._bool(f"OUTP{ch}?")]
             wrong.append(f"output still ON on {', '.join(on) or 'a channel (OUTP? answered 1)'}")
-        wrong += [f"source level {float(x)!r} V on {name} (channel {ch})"
-                  for (name, ch), x in zip(channels, state["levels_V"], strict=True) if x != 0.0]
+        wrong += [
+            f"source level {float(x)!r} V on {name} (channel {ch})"
+            for (name, ch), x in zip(channels, state["levels_V"], strict=True)
+            if x != 0.0
+        ]
         if wrong:
-            raise SafeStateError(f"{self.resource_name}: safe state not reached: read back "
-                                 f"{'; '.join(wrong)} (expected every output off and every source at 0 V)")
+            raise SafeStateError(
+                f"{self.resource_name}: safe state not reached: read back "
+                f"{'; '.join(wrong)} (expected every output off and every source at 0 V)"
+            )
 
     def _close(self) -> None:
         self._close_connection()
@@ -501,8 +345,13 @@ class EmulatedDevice(Device):
             self._rm = None
 
     def _metadata(self) -> dict[str, Any]:
-        return {"resource": self.resource_name, "idn": self.idn, "mode": self.mode,
-                "tcp_nodelay": self.tcp_nodelay, "n_reconnects": self.n_reconnects}
+        return {
+            "resource": self.resource_name,
+            "idn": self.idn,
+            "mode": self.mode,
+            "tcp_nodelay": self.tcp_nodelay,
+            "n_reconnects": self.n_reconnects,
+        }
 
 
 class LocalEmulatedDevice(EmulatedDevice):

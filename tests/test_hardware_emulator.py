@@ -33,8 +33,9 @@ INPUTS, OUTPUTS, GROUND = ["E00", "E03"], ["E11", "E12", "E21"], ["E33"]
 
 @pytest.fixture(scope="module")
 def device_file(tmp_path_factory) -> Path:
-    net = nwphys.generate(n_wires=500, size_um=(60.0, 60.0), length_mean_um=12.0, length_std_um=2.0,
-                          electrodes="mea4x4", seed=1)
+    net = nwphys.generate(
+        n_wires=500, size_um=(60.0, 60.0), length_mean_um=12.0, length_std_um=2.0, electrodes="mea4x4", seed=1
+    )
     p = tmp_path_factory.mktemp("dev") / "dev.h5"
     nwphys.save_network(net, p)
     return p
@@ -60,11 +61,12 @@ def test_protocol_identification_levels_errors() -> None:
     assert _ask(instr, ":source2:voltage 0.25;SOUR2:VOLT?") == "0.25"  # long form, compound line
     assert _ask(instr, "SOUR1:VOLT 2.5") is None
     assert _ask(instr, "SYST:ERR?").startswith(
-        '-222,"Data out of range; voltage 2.5 V at step 0 on electrode')
+        '-222,"Data out of range; voltage 2.5 V at step 0 on electrode'
+    )
     assert _ask(instr, "SOUR3:VOLT 0.1") is None
     assert _ask(instr, "SYST:ERR?").startswith('-221,"Settings conflict; channel 3 (o) is not an input')
     assert _ask(instr, "FROB:NICATE 1") is None
-    assert _ask(instr, "SYST:ERR?") == '-113,"Undefined header; \'FROB:NICATE 1\'"'
+    assert _ask(instr, "SYST:ERR?") == "-113,\"Undefined header; 'FROB:NICATE 1'\""
     assert _ask(instr, "LIST:STEP? 0.001,0.1,0.1") == ""  # outputs off: failed query -> empty line
     assert _ask(instr, "SYST:ERR?") == '-221,"Settings conflict; output off on a, b"'
     assert _ask(instr, "SYST:ERR?") == '0,"No error"'
@@ -84,16 +86,31 @@ def test_protocol_per_sample_list_and_block_agree() -> None:
             out = _ask(instr, "BLOCK:ASC? 0.001,6," + ",".join(repr(x) for x in v.ravel().tolist()))
             rows[mode] = np.array([float(x) for x in out.split(",")]).reshape(6, -1)
         elif mode == "list":
-            rows[mode] = np.array([[float(x) for x in _ask(instr, f"LIST:STEP? 0.001,{a!r},{b!r}").split(",")]
-                                   for a, b in v.tolist()])
+            rows[mode] = np.array(
+                [
+                    [float(x) for x in _ask(instr, f"LIST:STEP? 0.001,{a!r},{b!r}").split(",")]
+                    for a, b in v.tolist()
+                ]
+            )
         else:
             instr.execute("TRIG:DT 0.001")
             r = []
             for a, b in v.tolist():
                 instr.execute(f"SOUR1:VOLT {a!r};SOUR2:VOLT {b!r}")
                 instr.execute("INIT")
-                q = [_ask(instr, c) for c in ("FETC:TIME?", "FETC1:VOLT?", "FETC2:VOLT?", "FETC3:VOLT?",
-                                              "FETC1:CURR?", "FETC2:CURR?", "FETC4:CURR?", "FETC:COMP?")]
+                q = [
+                    _ask(instr, c)
+                    for c in (
+                        "FETC:TIME?",
+                        "FETC1:VOLT?",
+                        "FETC2:VOLT?",
+                        "FETC3:VOLT?",
+                        "FETC1:CURR?",
+                        "FETC2:CURR?",
+                        "FETC4:CURR?",
+                        "FETC:COMP?",
+                    )
+                ]
                 r.append([float(x) for x in q])
             rows[mode] = np.array(r)
     np.testing.assert_array_equal(rows["sample"], rows["list"])
@@ -112,8 +129,10 @@ def test_emulated_returns_the_simulated_numbers(device_file, mode) -> None:
     v = np.random.default_rng(2).uniform(-1, 1, (12 if mode == "sample" else 60, 2))
     with _sim(device_file, **kw) as ref:
         want = [ref.apply(v, 1e-3), ref.read(), ref.apply(v[::-1], 2e-3)]
-    with serve_emulator(_sim(device_file, **kw)) as srv, \
-            EmulatedDevice(srv.port, mode=mode, block_steps=25, compliance_policy="record") as dev:
+    with (
+        serve_emulator(_sim(device_file, **kw)) as srv,
+        EmulatedDevice(srv.port, mode=mode, block_steps=25, compliance_policy="record") as dev,
+    ):
         got = [dev.apply(v, 1e-3), dev.read(), dev.apply(v[::-1], 2e-3)]
         assert dev.metadata["tcp_nodelay"] is True
     for g, w in zip(got, want, strict=True):
@@ -136,13 +155,18 @@ def test_instrument_error_queue_raises_with_code_and_text() -> None:
 def test_delayed_replies_within_and_beyond_timeout() -> None:
     v = np.full((5, 2), 0.3)
     want = StarDevice().apply(v, 1e-3)
-    with serve_emulator(StarDevice()) as srv, EmulatedDevice(srv.port, mode="list", timeout_s=1.0,
-                                                             reconnect_backoff_s=0.0) as dev:
+    with (
+        serve_emulator(StarDevice()) as srv,
+        EmulatedDevice(srv.port, mode="list", timeout_s=1.0, reconnect_backoff_s=0.0) as dev,
+    ):
         srv.faults.delay_s = 0.02
         np.testing.assert_array_equal(dev.apply(v, 1e-3).output_V, want.output_V)
         srv.faults.delay_s, srv.faults.delay_n = 1.5, 1
-        with pytest.raises(InstrumentConnectionError, match="VI_ERROR_TMO.*reconnected and read back "
-                                                            r"output_on=True, levels_V=\[0.3, 0.3\]"):
+        with pytest.raises(
+            InstrumentConnectionError,
+            match="VI_ERROR_TMO.*reconnected and read back "
+            r"output_on=True, levels_V=\[0.3, 0.3\]",
+        ):
             dev.apply(v, 1e-3)
         srv.faults.delay_s = 0.0
         # the base class ramped the sources to 0 V and switched the outputs off over the new connection
@@ -151,8 +175,10 @@ def test_delayed_replies_within_and_beyond_timeout() -> None:
 
 
 def test_malformed_reply_and_dropped_connection() -> None:
-    with serve_emulator(StarDevice()) as srv, EmulatedDevice(srv.port, mode="block", timeout_s=2.0,
-                                                             reconnect_backoff_s=0.0) as dev:
+    with (
+        serve_emulator(StarDevice()) as srv,
+        EmulatedDevice(srv.port, mode="block", timeout_s=2.0, reconnect_backoff_s=0.0) as dev,
+    ):
         srv.faults.malformed_n = 1
         with pytest.raises(InstrumentConnectionError, match=r"malformed reply.*no binary block header"):
             dev.apply(np.full((3, 2), 0.1), 1e-3)
@@ -168,8 +194,9 @@ def test_server_gone_reconnect_bounded() -> None:
     srv = serve_emulator(StarDevice())
     dev = EmulatedDevice(srv.port, reconnect_attempts=2, reconnect_backoff_s=0.0, timeout_s=1.0)
     srv.stop()
-    with pytest.raises(InstrumentConnectionError,
-                       match=r"reconnect failed after 2 attempt.*may still be sourcing"):
+    with pytest.raises(
+        InstrumentConnectionError, match=r"reconnect failed after 2 attempt.*may still be sourcing"
+    ):
         dev.apply(np.full((3, 2), 0.1), 1e-3)
     dev.close()
 
@@ -197,10 +224,12 @@ def test_writer_aborted_batch_keeps_completed_chunks(tmp_path) -> None:
     v = np.full((100, 2), 0.5)
     v[60, 0] = 50.0  # the third batch (steps 50..74) is out of range
     dev = StarDevice()
-    with pytest.raises(LimitError, match="step 10 on electrode 'in0' exceeds its limit"), \
-            MeasurementWriter.for_device(tmp_path / "a.h5", dev, chunk_steps=25) as w:
+    with (
+        pytest.raises(LimitError, match="step 10 on electrode 'in0' exceeds its limit"),
+        MeasurementWriter.for_device(tmp_path / "a.h5", dev, chunk_steps=25) as w,
+    ):
         for s in range(0, 100, 25):
-            w.append(dev.apply(v[s:s + 25], 1e-3))
+            w.append(dev.apply(v[s : s + 25], 1e-3))
     back, info = read_measurement(tmp_path / "a.h5")
     assert info["status"] == "aborted" and info["n_complete"] == 50
     assert info["message"].startswith("LimitError: voltage 50.0 V at step 10")
@@ -221,9 +250,29 @@ _CLIENT = textwrap.dedent("""
 
 def _start_cli(device_file: Path) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nwmodel.cli", "emulator", "serve", str(device_file), "--port", "0",
-         "--inputs", *INPUTS, "--outputs", *OUTPUTS, "--ground", *GROUND, "--seed", "3"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+        [
+            sys.executable,
+            "-m",
+            "nwmodel.cli",
+            "emulator",
+            "serve",
+            str(device_file),
+            "--port",
+            "0",
+            "--inputs",
+            *INPUTS,
+            "--outputs",
+            *OUTPUTS,
+            "--ground",
+            *GROUND,
+            "--seed",
+            "3",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     line = proc.stdout.readline()
     assert "SOCKET" in line, line + proc.stderr.read()
     return proc, int(line.split("::")[2])
@@ -249,8 +298,13 @@ def test_cli_serve_same_numbers_and_clean_ctrl_c(device_file) -> None:
 def test_emulator_killed_mid_run_file_says_where_it_stopped(device_file, tmp_path) -> None:
     proc, port = _start_cli(device_file)
     out = tmp_path / "run.h5"
-    client = subprocess.Popen([sys.executable, "-c", _CLIENT, str(port), str(out)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, cwd=REPO)
+    client = subprocess.Popen(
+        [sys.executable, "-c", _CLIENT, str(port), str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     try:
         for _ in range(3):  # three chunks done
             assert client.stdout.readline().strip()
@@ -280,8 +334,9 @@ def test_client_killed_mid_run_loses_at_most_one_chunk(tmp_path) -> None:
                 import time; time.sleep(60)
         record(StarDevice(), np.full((1000, 2), 0.2), 1e-3, sys.argv[1], chunk_steps=50, progress=progress)
     """)
-    client = subprocess.Popen([sys.executable, "-c", script, str(out)], stdout=subprocess.PIPE, text=True,
-                              cwd=REPO)
+    client = subprocess.Popen(
+        [sys.executable, "-c", script, str(out)], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
     try:
         while client.stdout.readline().strip() != "200":
             pass

@@ -6,6 +6,7 @@ plain TCP client (:class:`_Raw`) so that malformed bytes reach the server unchan
 
 from __future__ import annotations
 
+import codecs
 import logging
 import re
 import socket
@@ -44,7 +45,7 @@ class _Raw:
             self._buf += chunk
         i = self._buf.index(b"\n")
         line = bytes(self._buf[:i])
-        del self._buf[:i + 1]
+        del self._buf[: i + 1]
         return line
 
     def ask(self, line: str) -> str:
@@ -54,7 +55,7 @@ class _Raw:
     def error(self) -> tuple[int, str]:
         reply = self.ask("SYST:ERR?")
         m = _ERR.match(reply)
-        assert m, f"SYST:ERR? reply is not <code>,\"<ascii text>\": {reply!r}"
+        assert m, f'SYST:ERR? reply is not <code>,"<ascii text>": {reply!r}'
         return int(m.group(1)), m.group(2)
 
     def close(self, abrupt: bool = False) -> None:
@@ -82,71 +83,89 @@ def _no_server_traceback(caplog: pytest.LogCaptureFixture, capsys: pytest.Captur
 # ---------------------------------------------------------------------------- 1. malformed commands
 _BLOCK16 = np.zeros(2).astype("<f8").tobytes()  # one step of two inputs: a 16-byte block
 
-MALFORMED = [  # id, bytes sent, is a query (expects an empty line back), code queued
-    ("extra-args-volt", b"SOUR1:VOLT 1,2,3\n", False, -108),
-    ("extra-args-dt", b"TRIG:DT 1,2\n", False, -108),
-    ("extra-args-limit", b"SOUR1:CURR:LIM a,b\n", False, -108),
-    ("extra-args-list", b"LIST:STEP? 0.001,0.1,0.1,0.1\n", True, -108),
-    ("extra-args-all", b"SOUR:VOLT:ALL 1,2,3\n", False, -108),
-    ("args-on-query", b"SOUR1:VOLT:LIM? 3\n", True, -108),
-    ("args-on-common", b"*IDN? 1\n", True, -108),
-    ("args-on-init", b"INIT 5\n", False, -108),
-    ("values-before-block", b"BLOCK:BIN? 0.001,1,5,#216" + _BLOCK16 + b"\n", True, -108),
-    ("block-not-allowed", b"SOUR1:VOLT #216" + _BLOCK16 + b"\n", False, -108),
-    ("block-header-not-digits", b"BLOCK:BIN? 0.001,1,#1x\n", True, -102),
-    ("block-header-indefinite", b"BLOCK:BIN? 0.001,1,#0abc\n", True, -102),
-    ("block-longer-than-header", b"BLOCK:BIN? 0.001,1,#14abcdefgh\n", True, -102),
-    ("block-header-exceeds-data", b"BLOCK:BIN? 0.001,1,#216abc\n", True, -102),
-    ("block-header-huge", b"BLOCK:BIN? 0.001,1,#9999999999\n", True, -223),
-    ("block-size-mismatch", b"BLOCK:BIN? 0.001,2,#216" + _BLOCK16 + b"\n", True, -109),
-    ("unknown-header", b"FROB:NICATE 1\n", False, -113),
-    ("unknown-common", b"*FROB?\n", True, -113),
-    ("unknown-query-with-args", b"FROB? 1\n", True, -113),
-    ("set-form-of-query", b"SOUR1:VOLT:LIM 5\n", False, -113),
-    ("query-form-of-set", b"INIT?\n", True, -113),
-    ("suffix-on-second-keyword", b"SOUR1:VOLT2 0.1\n", False, -113),
-    ("suffix-not-allowed", b"SYST5:ERR?\n", True, -113),
-    ("compound-unknown", b"SOUR1:VOLT 0;;FROB\n", False, -113),
-    ("binary-garbage", b"\x00\xff\x01\n", False, -102),
-    ("question-mark-inside", b"SOUR1?:VOLT 1\n", True, -102),
-    ("empty-value", b"SOUR:VOLT:ALL 1,\n", False, -102),
-    ("non-latin-header", b"*\xff\xb5?\n", True, -113),
-    ("empty-arg", b"SOUR1:VOLT\n", False, -109),
-    ("empty-bool", b"OUTP\n", False, -109),
-    ("too-few-levels", b"SOUR:VOLT:ALL 1\n", False, -109),
-    ("too-few-list", b"LIST:STEP? 0.001,0.1\n", True, -109),
-    ("too-few-block", b"BLOCK:ASC? 0.001,2,0.1,0.1\n", True, -109),
-    ("no-channel", b"CHAN:DEF?\n", True, -109),
-    ("non-numeric", b"SOUR1:VOLT abc\n", False, -104),
-    ("python-only-number", b"SOUR1:VOLT 1_0\n", False, -104),
-    ("non-numeric-limit", b"SOUR1:CURR:LIM a\n", False, -104),
-    ("non-numeric-block", b"BLOCK:ASC? 0.001,1,0.1,abc\n", True, -104),
-    ("non-integer-steps", b"BLOCK:ASC? 0.001,1.5,0.1,0.1\n", True, -104),
-    ("bad-bool", b"OUTP MAYBE\n", False, -224),
-    ("nan-level", b"SOUR1:VOLT nan\n", False, -224),
-    ("inf-level", b"SOUR1:VOLT -inf\n", False, -224),
-    ("overflow-level", b"SOUR1:VOLT 1e999\n", False, -224),
-    ("huge-level", b"SOUR1:VOLT " + b"9" * 5000 + b"\n", False, -224),
-    ("out-of-range-level", b"SOUR1:VOLT 5.5\n", False, -222),
-    ("nan-dt", b"TRIG:DT nan\n", False, -222),
-    ("zero-dt", b"TRIG:DT 0\n", False, -222),
-    ("huge-limit", b"SOUR1:CURR:LIM 1e308\n", False, -222),
-    ("negative-steps", b"BLOCK:ASC? 0.001,-1,0.1,0.1\n", True, -222),
-    ("nan-block-dt", b"BLOCK:ASC? nan,1,0.1,0.1\n", True, -222),
-    ("huge-steps", b"BLOCK:ASC? 0.001,99999999999999999999,0.1\n", True, -223),
-    ("channel-99", b"SOUR99:VOLT 0.1\n", False, -224),
-    ("channel-0", b"SOUR0:VOLT 0.1\n", False, -224),
-    ("channel-5000-digits", b"SOUR" + b"9" * 5000 + b":VOLT 0.1\n", False, -224),
-    ("output-channel-99", b"OUTP99 ON\n", False, -224),
-    ("measure-channel-99", b"MEAS99:VOLT?\n", True, -224),
-    ("definition-channel-0", b"CHAN0:DEF?\n", True, -224),
-    ("not-an-input", b"SOUR3:VOLT 0.1\n", False, -221),
-]
+#: Malformed commands, one a line: the code queued, ``?`` where an empty line comes back (a query),
+#: the test id and the bytes sent (Python escapes; ``{block16}``: a 16-byte binary block's data,
+#: ``{9 x 5000}``: 5000 nines; every line ends in a newline on the wire).
+_MALFORMED_TABLE = r"""
+ -108 - extra-args-volt           SOUR1:VOLT 1,2,3
+ -108 - extra-args-dt             TRIG:DT 1,2
+ -108 - extra-args-limit          SOUR1:CURR:LIM a,b
+ -108 ? extra-args-list           LIST:STEP? 0.001,0.1,0.1,0.1
+ -108 - extra-args-all            SOUR:VOLT:ALL 1,2,3
+ -108 ? args-on-query             SOUR1:VOLT:LIM? 3
+ -108 ? args-on-common            *IDN? 1
+ -108 - args-on-init              INIT 5
+ -108 ? values-before-block       BLOCK:BIN? 0.001,1,5,#216{block16}
+ -108 - block-not-allowed         SOUR1:VOLT #216{block16}
+ -102 ? block-header-not-digits   BLOCK:BIN? 0.001,1,#1x
+ -102 ? block-header-indefinite   BLOCK:BIN? 0.001,1,#0abc
+ -102 ? block-longer-than-header  BLOCK:BIN? 0.001,1,#14abcdefgh
+ -102 ? block-header-exceeds-data BLOCK:BIN? 0.001,1,#216abc
+ -223 ? block-header-huge         BLOCK:BIN? 0.001,1,#9999999999
+ -109 ? block-size-mismatch       BLOCK:BIN? 0.001,2,#216{block16}
+ -113 - unknown-header            FROB:NICATE 1
+ -113 ? unknown-common            *FROB?
+ -113 ? unknown-query-with-args   FROB? 1
+ -113 - set-form-of-query         SOUR1:VOLT:LIM 5
+ -113 ? query-form-of-set         INIT?
+ -113 - suffix-on-second-keyword  SOUR1:VOLT2 0.1
+ -113 ? suffix-not-allowed        SYST5:ERR?
+ -113 - compound-unknown          SOUR1:VOLT 0;;FROB
+ -102 - binary-garbage            \x00\xff\x01
+ -102 ? question-mark-inside      SOUR1?:VOLT 1
+ -102 - empty-value               SOUR:VOLT:ALL 1,
+ -113 ? non-latin-header          *\xff\xb5?
+ -109 - empty-arg                 SOUR1:VOLT
+ -109 - empty-bool                OUTP
+ -109 - too-few-levels            SOUR:VOLT:ALL 1
+ -109 ? too-few-list              LIST:STEP? 0.001,0.1
+ -109 ? too-few-block             BLOCK:ASC? 0.001,2,0.1,0.1
+ -109 ? no-channel                CHAN:DEF?
+ -104 - non-numeric               SOUR1:VOLT abc
+ -104 - python-only-number        SOUR1:VOLT 1_0
+ -104 - non-numeric-limit         SOUR1:CURR:LIM a
+ -104 ? non-numeric-block         BLOCK:ASC? 0.001,1,0.1,abc
+ -104 ? non-integer-steps         BLOCK:ASC? 0.001,1.5,0.1,0.1
+ -224 - bad-bool                  OUTP MAYBE
+ -224 - nan-level                 SOUR1:VOLT nan
+ -224 - inf-level                 SOUR1:VOLT -inf
+ -224 - overflow-level            SOUR1:VOLT 1e999
+ -224 - huge-level                SOUR1:VOLT {9 x 5000}
+ -222 - out-of-range-level        SOUR1:VOLT 5.5
+ -222 - nan-dt                    TRIG:DT nan
+ -222 - zero-dt                   TRIG:DT 0
+ -222 - huge-limit                SOUR1:CURR:LIM 1e308
+ -222 ? negative-steps            BLOCK:ASC? 0.001,-1,0.1,0.1
+ -222 ? nan-block-dt              BLOCK:ASC? nan,1,0.1,0.1
+ -223 ? huge-steps                BLOCK:ASC? 0.001,99999999999999999999,0.1
+ -224 - channel-99                SOUR99:VOLT 0.1
+ -224 - channel-0                 SOUR0:VOLT 0.1
+ -224 - channel-5000-digits       SOUR{9 x 5000}:VOLT 0.1
+ -224 - output-channel-99         OUTP99 ON
+ -224 ? measure-channel-99        MEAS99:VOLT?
+ -224 ? definition-channel-0      CHAN0:DEF?
+ -221 - not-an-input              SOUR3:VOLT 0.1
+"""
+
+
+def _malformed_cases(table: str) -> list[tuple[str, bytes, bool, int]]:
+    """``(id, bytes sent, is a query, code queued)`` of each line of ``table``."""
+    cases = []
+    for row in table.strip().splitlines():
+        code, flag, name, text = row.split(None, 3)
+        data = codecs.decode(text, "unicode_escape").encode("latin-1")
+        data = data.replace(b"{block16}", _BLOCK16).replace(b"{9 x 5000}", b"9" * 5000)
+        cases.append((name, data + b"\n", flag == "?", int(code)))
+    return cases
+
+
+MALFORMED = _malformed_cases(_MALFORMED_TABLE)
 
 
 @pytest.mark.parametrize(("data", "query", "code"), [c[1:] for c in MALFORMED], ids=[c[0] for c in MALFORMED])
-def test_malformed_command_queues_error_and_connection_stays_usable(data, query, code, caplog,
-                                                                    capsys) -> None:
+def test_malformed_command_queues_error_and_connection_stays_usable(
+    data, query, code, caplog, capsys
+) -> None:
     caplog.set_level(logging.DEBUG, logger="hardware.emulator")
     with EmulatorServer(StarDevice(), block_timeout_s=0.3) as srv:
         c = _Raw(srv.port)
@@ -163,16 +182,19 @@ def test_malformed_command_queues_error_and_connection_stays_usable(data, query,
     _no_server_traceback(caplog, capsys)
 
 
-_FRAGMENTS = ["SOUR1:VOLT", "SOUR:VOLT:ALL", "SOUR2:CURR:LIM", "TRIG:DT", "OUTP", "OUTP2", "INIT", "MEAS?",
-              "MEAS4:CURR?", "FETC3:VOLT?", "LIST:STEP?", "BLOCK:ASC?", "CHAN0:DEF?", "*IDN?", "*RST",
-              "SYST:ERR?",
-              " ", ",", ";", ":", "?", "#", "0.001", "0.5", "-1", "1e999", "nan", "9" * 30, "ON", "OFF", "a",
-              "\x00", "\xff", "\xb5", '"', "'", "\r", "\t"]
+_COMMANDS = "SOUR1:VOLT SOUR:VOLT:ALL SOUR2:CURR:LIM TRIG:DT OUTP OUTP2 INIT MEAS? MEAS4:CURR? FETC3:VOLT? "
+_COMMANDS += "LIST:STEP? BLOCK:ASC? CHAN0:DEF? *IDN? *RST SYST:ERR?"
+_FRAGMENTS = [*_COMMANDS.split(), " ", ",", ";", ":", "?", "#", *"0.001 0.5 -1 1e999 nan".split(), "9" * 30]
+_FRAGMENTS += ["ON", "OFF", "a", "\x00", "\xff", "\xb5", '"', "'", "\r", "\t"]
 
 
 @settings(max_examples=400, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(st.lists(st.sampled_from(_FRAGMENTS), max_size=10).map("".join),
-                 st.text(st.characters(max_codepoint=255, exclude_characters="\n"), max_size=40)))
+@given(
+    st.one_of(
+        st.lists(st.sampled_from(_FRAGMENTS), max_size=10).map("".join),
+        st.text(st.characters(max_codepoint=255, exclude_characters="\n"), max_size=40),
+    )
+)
 def test_random_lines_never_raise_and_errors_stay_readable(line) -> None:
     instr = ScpiInstrument(StarDevice())
     instr.execute("OUTP ON")
@@ -190,19 +212,19 @@ def test_random_lines_never_raise_and_errors_stay_readable(line) -> None:
 # ---------------------------------------------------------------------------- 2. line-length cap
 _PIECES = [b"*IDN?\n", b"SOUR1:VOLT 1\n", b"\n", b"\r\n", b"abc", b"x" * 50, b"y" * 70, b"#", b"#1", b"#0",
            b"#1x", b"#3999", b"#14abcd\n", b"#14abcd", b"#216" + bytes(range(16)) + b"\n",
-           b"#240" + b"\n" * 40 + b"\n", b"\n#"]
+           b"#240" + b"\n" * 40 + b"\n", b"\n#"]  # fmt: skip
 
 
 @settings(max_examples=300, derandomize=True, deadline=None)
 @given(st.lists(st.sampled_from(_PIECES), max_size=12), st.lists(st.integers(1, 40), min_size=1, max_size=30))
 def test_framing_is_independent_of_chunk_boundaries_and_bounded(pieces, cuts) -> None:
-    from hardware.emulator import _Framer
+    from hardware._emulator_framing import Framer
 
     cap, max_block = 64, 32
     stream = b"".join(pieces)
 
     def frame(chunks: list[bytes]) -> list:
-        f = _Framer(cap, max_block)
+        f = Framer(cap, max_block)
         out = []
         for chunk in chunks:
             f.feed(chunk)
@@ -213,7 +235,7 @@ def test_framing_is_independent_of_chunk_boundaries_and_bounded(pieces, cuts) ->
 
     chunks, i, k = [], 0, 0
     while i < len(stream):
-        chunks.append(stream[i:i + cuts[k % len(cuts)]])
+        chunks.append(stream[i : i + cuts[k % len(cuts)]])
         i, k = i + cuts[k % len(cuts)], k + 1
     assert frame(chunks) == frame([stream])
 
@@ -359,8 +381,11 @@ def test_disconnect_mid_block_stops_the_block_and_reaches_the_safe_state() -> No
     with EmulatorServer(dev) as srv:
         a = _Raw(srv.port)
         a.send("OUTP ON")
-        a.send(b"BLOCK:BIN? 0.001,%d,#6%06d" % (n_steps, 16 * n_steps)
-               + np.full(2 * n_steps, 0.5).astype("<f8").tobytes() + b"\n")
+        a.send(
+            b"BLOCK:BIN? 0.001,%d,#6%06d" % (n_steps, 16 * n_steps)
+            + np.full(2 * n_steps, 0.5).astype("<f8").tobytes()
+            + b"\n"
+        )
         assert dev.started.wait(5.0)
         a.close(abrupt=True)
         t0 = time.monotonic()
