@@ -1,6 +1,7 @@
 """In-process simulated device: an :mod:`nwphys` network behind the :class:`~hardware.Device` API.
 
-This is the only module of :mod:`hardware` that imports :mod:`nwphys`.
+This is the backend of :mod:`hardware` that runs the :mod:`nwphys` physics (a
+:class:`nwphys.stepper.Stepper` over the network's circuit).
 
 Model of the measurement
 ------------------------
@@ -35,7 +36,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._checks import check_choice, check_int, check_real, make_rng
-from .device import Device, Electrode, Readings
+from .device import Device, ElectrodeChannel, Readings
 from .errors import HardwareValidationError
 
 __all__ = ["OracleState", "SimulatedDevice"]
@@ -64,13 +65,16 @@ class OracleState(NamedTuple):
     conductance_S: np.ndarray
     state: np.ndarray
 
-def _per_electrode(name: str, value: float | Mapping[str, float],
-                   electrodes: Sequence[str]) -> dict[str, float]:
+
+def _per_electrode(
+    name: str, value: float | Mapping[str, float], electrodes: Sequence[str]
+) -> dict[str, float]:
     if isinstance(value, Mapping):
         unknown = set(value) - set(electrodes)
         if unknown:
-            raise HardwareValidationError(f"{name} names unknown electrodes {sorted(unknown)}; "
-                                          f"known: {list(electrodes)}")
+            raise HardwareValidationError(
+                f"{name} names unknown electrodes {sorted(unknown)}; known: {list(electrodes)}"
+            )
         missing = set(electrodes) - set(value)
         if missing:
             raise HardwareValidationError(f"{name} is missing electrodes {sorted(missing)}")
@@ -142,7 +146,7 @@ class SimulatedDevice(Device):
         n_substeps: int | str = 1,
     ) -> None:
         import nwphys
-        from nwphys.junctions import make_junction_model
+        from nwphys.junctions import model_from_spec
         from nwphys.stepper import DEFAULT_ATOL, DEFAULT_RTOL, Stepper
 
         source = None
@@ -155,7 +159,8 @@ class SimulatedDevice(Device):
             if not hasattr(network, attr):
                 raise HardwareValidationError(
                     f"network_or_path must be an nwphys.NanowireNetwork or a device file path, "
-                    f"got {type(network).__name__} without .{attr}")
+                    f"got {type(network).__name__} without .{attr}"
+                )
         circuit = network.circuit()
         known = tuple(circuit.electrode_names)
         inputs, outputs, ground = (tuple(str(s) for s in x) for x in (inputs, outputs, ground))
@@ -163,16 +168,19 @@ class SimulatedDevice(Device):
         for role, names in (("input", inputs), ("output", outputs), ("ground", ground)):
             for n in names:
                 if n not in known:
-                    raise HardwareValidationError(f"{role} electrode {n!r} not found; known electrodes: "
-                                                  f"{', '.join(known)}")
+                    raise HardwareValidationError(
+                        f"{role} electrode {n!r} not found; known electrodes: {', '.join(known)}"
+                    )
                 if n in roles:
                     raise HardwareValidationError(f"electrode {n!r} given as both {roles[n]} and {role}")
                 roles[n] = role
         vmax = _per_electrode("max_abs_V", max_abs_V, known)
         icomp = _per_electrode("compliance_A", compliance_A, known)
         order = [*inputs, *outputs, *ground, *(n for n in known if n not in roles)]
-        electrodes = [Electrode(n, roles.get(n, "floating"), max_abs_V=vmax[n], compliance_A=icomp[n])
-                      for n in order]
+        electrodes = [
+            ElectrodeChannel(n, roles.get(n, "floating"), max_abs_V=vmax[n], compliance_A=icomp[n])
+            for n in order
+        ]
         super().__init__(electrodes, compliance_policy=compliance_policy)
 
         self.read_noise_V = check_real("read_noise_V", read_noise_V, low=0.0)
@@ -185,14 +193,22 @@ class SimulatedDevice(Device):
         self._rng = make_rng(seed)
         self.network = network
         self.circuit = circuit
-        self.model = make_junction_model(network.junction_model, **dict(network.junction_params))
+        self.model = model_from_spec(network.junction_model, network.junction_params)
         driven = [*inputs, *ground]
         self.method = method
         self.rtol = DEFAULT_RTOL if rtol is None else rtol
         self.atol = DEFAULT_ATOL if atol is None else atol
         try:
-            self._stepper = Stepper(circuit, self.model, driven=driven, g0=network.state, method=method,
-                                    rtol=self.rtol, atol=self.atol, n_substeps=n_substeps)
+            self._stepper = Stepper(
+                circuit,
+                self.model,
+                driven=driven,
+                g0=network.state,
+                method=method,
+                rtol=self.rtol,
+                atol=self.atol,
+                n_substeps=n_substeps,
+            )
         except nwphys.ValidationError as exc:
             raise HardwareValidationError(str(exc)) from None
         self._g_initial = np.array(self._stepper.g, dtype=float)
@@ -205,7 +221,8 @@ class SimulatedDevice(Device):
             p = np.asarray(probe_nodes, dtype=np.int64).reshape(-1)
             if p.size and (p.min() < 0 or p.max() >= circuit.n_nodes):
                 raise HardwareValidationError(
-                    f"probe_nodes must index nodes in [0, {circuit.n_nodes - 1}], got {p.tolist()}")
+                    f"probe_nodes must index nodes in [0, {circuit.n_nodes - 1}], got {p.tolist()}"
+                )
             self._probe_nodes = p
         self._out_lsb_V = None
         if self.adc_bits is not None:
@@ -228,8 +245,7 @@ class SimulatedDevice(Device):
         quantities.
         """
         self._check_open()
-        driven = np.concatenate([self._applied_V, np.zeros(self._n_ground)])
-        out = self._stepper.read(driven, probe_nodes=np.arange(self.circuit.n_nodes))
+        out = self._stepper.read(self._driven_now(), probe_nodes=np.arange(self.circuit.n_nodes))
         V = np.asarray(out.node_voltage_V[0], dtype=float)
         e = np.asarray(self.circuit.edges)
         vj = V[e[:, 0]] - V[e[:, 1]]
@@ -267,8 +283,13 @@ class SimulatedDevice(Device):
         if self._out_lsb_V is not None and out_V.size:
             out_V = np.round(out_V / self._out_lsb_V) * self._out_lsb_V
         nv = None if self._probe_nodes is None else np.asarray(res.node_voltage_V)
-        return Readings(input_V=applied_V, output_V=out_V, input_current_A=ei[:, self._idx_in],
-                        ground_current_A=ei[:, self._idx_gnd], node_voltage_V=nv)
+        return Readings(
+            input_V=applied_V,
+            output_V=out_V,
+            input_current_A=ei[:, self._idx_in],
+            ground_current_A=ei[:, self._idx_gnd],
+            node_voltage_V=nv,
+        )
 
     def _apply(self, voltages_V: np.ndarray, dt_s: float) -> Readings:
         applied = self._settle(voltages_V, dt_s)
@@ -276,10 +297,14 @@ class SimulatedDevice(Device):
         self._applied_V = applied[-1].copy()
         return r
 
+    def _driven_now(self) -> np.ndarray:
+        """Source voltages of the driven electrodes now (V): the inputs as applied, ground at 0 V."""
+        return np.concatenate([self._applied_V, np.zeros(self._n_ground)])
+
     def _read(self) -> Readings:
-        driven = np.concatenate([self._applied_V, np.zeros(self._n_ground)])
-        return self._readings(self._stepper.read(driven, probe_nodes=self._probe_nodes),
-                              self._applied_V[None, :].copy())
+        # a read-only nodal solve at the present state: time does not advance, the state is unchanged
+        out = self._stepper.read(self._driven_now(), probe_nodes=self._probe_nodes)
+        return self._readings(out, self._applied_V[None, :].copy())
 
     def _reset(self) -> None:
         self._applied_V = np.zeros(self.n_inputs)

@@ -11,10 +11,11 @@ Per series (the defaults mirror the abstract model, see :mod:`nwmodel.mapping`):
    at 0 V for ``relax_s``; ``"none"``: carry the state over).
 2. **Encode** sample ``t`` and virtual node ``k`` as
    ``V[t, k] = v_bias_V + v_scale_V * sigmoid(slope * (mask[k] * (W_in x[t]) + b))`` with
-   ``W_in`` uniform in ``+-input_scaling`` and ``b`` uniform in ``+-bias_scaling`` (seeded by
-   ``random_state``);
+   ``W_in`` uniform in ``+-input_scaling`` and ``b`` uniform in ``+-bias_scaling``;
    ``mask`` (uniform in ``+-1``) exists only with ``n_virtual > 1`` (time multiplexing:
-   each sample period ``dt_s`` is split into ``n_virtual`` sub-steps).
+   each sample period ``dt_s`` is split into ``n_virtual`` sub-steps). ``W_in``, ``b``, ``mask``
+   and the feature subset of step 4 each draw from their own child stream of ``random_state``
+   (``Generator.spawn``), so changing one (e.g. ``n_virtual``) leaves the others as they are.
 3. **Apply** the whole sequence in one ``device.apply(V, dt_s / n_virtual)`` call.
 4. **Read** what a bench measures (``readout="electrodes"``): the output-electrode voltages and
    the input- and ground-electrode currents at the end of each of the last ``n_virtual``
@@ -36,10 +37,7 @@ series never depends on the one before it; results equal a serial run exactly).
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -47,10 +45,19 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._checks import check_choice, check_int, check_real, make_rng
-from ._estimator import check_X
+from ._physical_drive import Encoding, draw_encoding
+from ._physical_readout import (
+    READOUTS,
+    check_series,
+    electrode_readings,
+    is_device,
+    physical_features,
+    run_chunk,
+)
+from ._physical_spec import SimulatedDeviceSpec
 from .calibration import DriveCalibration, calibrate_drive
 from .errors import ModelValidationError
-from .mapping import DEFAULT_ENCODING, DEVICE_JUNCTION_PARAMS, encode_inputs
+from .mapping import DEFAULT_ENCODING
 from .readout import RidgeReadout
 
 __all__ = [
@@ -63,230 +70,6 @@ __all__ = [
 ]
 
 DeviceLike = Any  # hardware.Device or a zero-argument factory returning one
-
-
-# --------------------------------------------------------------------------- pure helpers
-
-
-def _check_X(X: Any, n_channels: int | None = None) -> np.ndarray:
-    """:func:`nwmodel._estimator.check_X`, also accepting univariate ``(n_cases, n_timepoints)``."""
-    if np.ndim(X) == 2:
-        X = np.asarray(X)[:, None, :]
-    return check_X(X, n_channels)
-
-
-#: Readouts of the physical reservoir: what each feature row holds (per reading time).
-READOUTS: dict[str, str] = {
-    "electrodes": "output-electrode voltages, then input- and ground-electrode currents (what a bench "
-                  "measures)",
-    "oracle": "the electrode readout, then the probed internal node voltages (simulation only)",
-    "conductances": "the junction states of a simulated device after the series (simulation only)",
-}
-
-
-@dataclass(frozen=True)
-class _Encoding:
-    """Fitted input encoding (picklable; sent to worker processes)."""
-
-    w_in: np.ndarray  # (n_inputs, n_channels)
-    bias: np.ndarray  # (n_inputs,)
-    mask: np.ndarray  # (n_virtual, n_inputs)
-    slope: float
-    v_bias_V: float  # electrode volts (after calibration)
-    v_scale_V: float
-    dt_s: float
-    reset: str
-    relax_s: float
-    readout: str = "electrodes"
-
-    @property
-    def n_virtual(self) -> int:
-        return int(self.mask.shape[0])
-
-    def voltages_V(self, x: np.ndarray) -> np.ndarray:
-        """Electrode voltages of one series ``x`` (n_channels, T): shape (T * n_virtual, n_inputs)."""
-        pre = self.w_in @ x  # (n_inputs, T)
-        # sub-step k of sample t: mask[k] * (W_in x_t); the bias is added by encode_inputs
-        seq = (self.mask[None, :, :] * pre.T[:, None, :]).reshape(-1, pre.shape[0])
-        return encode_inputs(seq.T, np.eye(pre.shape[0]), self.bias, slope=self.slope,
-                             v_bias_V=self.v_bias_V, v_scale_V=self.v_scale_V)
-
-
-def electrode_readings(measurement: Any) -> np.ndarray:
-    """What a bench measures per step: output voltages (V), input and ground currents (A).
-
-    Parameters
-    ----------
-    measurement : hardware.Measurement
-
-    Returns
-    -------
-    ndarray, shape (n_steps, n_outputs + n_inputs + n_ground)
-        Columns: ``output_V`` in :attr:`~hardware.Device.output_names` order, then
-        ``input_current_A`` and ``ground_current_A`` (no internal node information).
-    """
-    return np.concatenate([np.asarray(measurement.output_V, dtype=float),
-                           np.asarray(measurement.input_current_A, dtype=float),
-                           np.asarray(measurement.ground_current_A, dtype=float)], axis=1)
-
-
-def _readings(measurement: Any, readout: str) -> np.ndarray:
-    """Per-step feature readings of a measurement for ``readout`` (n_steps, n_read)."""
-    parts = electrode_readings(measurement)
-    if readout == "oracle":
-        nodes = getattr(measurement, "node_voltage_V", None)
-        if nodes is None:
-            raise ModelValidationError(
-                "readout='oracle' needs a simulated device with probed internal nodes (probe_nodes); "
-                "this device reports none")
-        parts = np.concatenate([parts, np.asarray(nodes, dtype=float)], axis=1)
-    return parts
-
-
-def _series_features(device: Any, enc: _Encoding, x: np.ndarray) -> np.ndarray:
-    """Reset, drive and read one series; return its raw features (n_virtual * n_read,)."""
-    if enc.reset == "restore":
-        device.reset()
-    elif enc.reset == "relax" and enc.relax_s > 0:
-        n_relax = max(1, round(enc.relax_s / enc.dt_s))
-        device.apply(np.zeros((n_relax, len(device.input_names))), enc.dt_s)
-    volts = enc.voltages_V(x)
-    meas = device.apply(volts, enc.dt_s / enc.n_virtual)
-    if enc.readout == "conductances":
-        return np.asarray(device.oracle().state, dtype=float).reshape(-1)
-    return _readings(meas, enc.readout)[-enc.n_virtual :].reshape(-1)
-
-
-def physical_features(device: Any, enc: _Encoding, X: np.ndarray, *, progress: bool = False) -> np.ndarray:
-    """Raw features of every series of ``X`` (n_cases, n_channels, T) on one device, in order.
-
-    Returns
-    -------
-    features : ndarray, shape (n_cases, n_virtual * n_read)
-    """
-    it: Sequence[Any] = X
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(X, desc="series", leave=False)
-    return np.stack([_series_features(device, enc, x) for x in it])
-
-
-def _run_chunk(factory: Callable[[], Any], enc: _Encoding, X: np.ndarray) -> np.ndarray:
-    """Worker: build a device from ``factory``, run the chunk ``X``, close the device."""
-    device = factory()
-    try:
-        return physical_features(device, enc, X)
-    finally:
-        device.close()
-
-
-def _is_device(obj: Any) -> bool:
-    return hasattr(obj, "apply") and hasattr(obj, "input_names")
-
-
-# --------------------------------------------------------------------------- device factory
-
-
-@dataclass(frozen=True)
-class SimulatedDeviceSpec:
-    """Picklable recipe for a :class:`hardware.SimulatedDevice` (a device factory).
-
-    Either ``network_path`` (a device file of :func:`nwphys.save_network`) or a generated network
-    (``n_wires`` wires of ``nwphys.generate`` in ``size_um`` with ``electrodes`` and ``device_seed``;
-    other ``generate`` keywords as ``(name, value)`` pairs in ``generate_kwargs``).
-
-    The default is a bench-like device (:data:`~nwmodel.mapping.DEVICE_JUNCTION_PARAMS`): 400 wires
-    of 10 +- 1 um on 50 x 50 um (~2.9x the stick percolation density, ~1700 junctions) under a
-    4 x 4 array of 2.5 um pads (a 16-electrode array), roles in a chessboard (corner pads ground,
-    6 inputs, 6 outputs), junctions with the NW-ESN kinetics and published Ag conductances
-    (12.9 MOhm off, 12.9 kOhm on), 1 mA compliance on every electrode.
-
-    Parameters
-    ----------
-    role_pattern : str or tuple of (name, role) pairs
-        Role pattern of :func:`nwphys.assign_roles` (``"chessboard"``, ``"rows"``, ``"columns"``,
-        ``"first-last"``) or explicit ``(electrode, role)`` pairs.
-    n_inputs : int, optional
-        Keep only the first ``n_inputs`` input electrodes of the pattern (the others float).
-    n_probe : int
-        Internal (non-electrode) nodes probed for the simulation-only ``readout="oracle"``,
-        chosen with ``device_seed`` (0: none).
-    device_kwargs : tuple of (name, value) pairs
-        Extra keywords of :class:`hardware.SimulatedDevice`. The default compliance is 1 mA; the
-        integrator tolerances (``rtol`` 3e-5, ``atol`` 3e-6, a hundred times tighter than the
-        integrator's own) keep every feature within 1e-3 of its spread across series of a tight
-        reference (1e-6) at the corners of the physical grids on the calibrated drive
-        (``tests/test_stiff_reservoir.py``). The hardest feature is a corner pad's ground current
-        (spread 1.4 uA) at slope 5 with 2 ms virtual-node sub-steps: 5.0e-4 of its spread here,
-        1.5e-3 with ``rtol`` 1e-4.
-
-    Calling the spec returns a fresh device; generated networks are cached per process.
-    """
-
-    network_path: str | None = None
-    n_wires: int = 400
-    size_um: tuple[float, float] = (50.0, 50.0)
-    electrodes: str = "mea4x4"
-    role_pattern: str | tuple[tuple[str, str], ...] = "chessboard"
-    n_inputs: int | None = None
-    n_probe: int = 0
-    device_seed: int = 1
-    junction_params: tuple[tuple[str, float], ...] = tuple(DEVICE_JUNCTION_PARAMS.items())
-    generate_kwargs: tuple[tuple[str, Any], ...] = ()
-    device_kwargs: tuple[tuple[str, Any], ...] = field(
-        default=(("compliance_A", 1e-3), ("rtol", 3e-5), ("atol", 3e-6)))
-
-    def network(self) -> Any:
-        """The (cached) :class:`nwphys.NanowireNetwork` of this spec."""
-        return _cached_network(self.network_path, int(self.n_wires), tuple(float(v) for v in self.size_um),
-                               self.electrodes, int(self.device_seed), tuple(self.junction_params),
-                               tuple(self.generate_kwargs))
-
-    def roles(self) -> tuple[list[str], list[str], list[str], list[int]]:
-        """Return ``(inputs, outputs, ground, probe_nodes)`` of the device."""
-        from nwphys.electrodes import assign_roles
-        from nwphys.errors import ValidationError
-
-        net = self.network()
-        circuit = net.circuit()
-        pattern = self.role_pattern if isinstance(self.role_pattern, str) else dict(self.role_pattern)
-        n_in = None if self.n_inputs is None else check_int("n_inputs", self.n_inputs, low=1)
-        try:
-            ra = assign_roles(net.electrodes, pattern, n_inputs=n_in)
-        except ValidationError as exc:
-            raise ModelValidationError(str(exc)) from None
-        n_probe = check_int("n_probe", self.n_probe, low=0)
-        interior = np.setdiff1d(np.arange(circuit.n_nodes), np.asarray(circuit.electrode_node))
-        if n_probe > interior.size:
-            raise ModelValidationError(
-                f"n_probe must be <= {interior.size} (the interior nodes of this device), got {self.n_probe}")
-        rng = np.random.default_rng(self.device_seed)
-        probe = np.sort(rng.choice(interior, size=n_probe, replace=False)).tolist() if n_probe else []
-        return list(ra.inputs), list(ra.outputs), list(ra.ground), [int(p) for p in probe]
-
-    def __call__(self) -> Any:
-        from hardware.simulated import SimulatedDevice
-
-        inputs, outputs, ground, probe = self.roles()
-        return SimulatedDevice(self.network(), inputs=inputs, outputs=outputs, ground=ground,
-                               probe_nodes=probe or None, **dict(self.device_kwargs))
-
-
-@functools.lru_cache(maxsize=16)
-def _cached_network(path: str | None, n_wires: int, size_um: tuple[float, float], electrodes: str, seed: int,
-                    junction_params: tuple, generate_kwargs: tuple) -> Any:
-    from nwphys.devicefile import load_network
-    from nwphys.network import generate
-
-    if path is not None:
-        return load_network(path)
-    return generate(n_wires=n_wires, size_um=size_um, electrodes=electrodes,
-                           junction_model="rate_balance", junction_params=dict(junction_params), seed=seed,
-                           **dict(generate_kwargs))
-
-
-# --------------------------------------------------------------------------- estimators
 
 
 class _PhysicalReservoirBase(BaseEstimator):
@@ -336,7 +119,7 @@ class _PhysicalReservoirBase(BaseEstimator):
     # -- validation and set-up ------------------------------------------------------------
 
     def _validate(self) -> None:
-        if self.device is None or not (_is_device(self.device) or callable(self.device)):
+        if self.device is None or not (is_device(self.device) or callable(self.device)):
             raise ModelValidationError(
                 "device must be a hardware.Device or a zero-argument factory returning one, "
                 f"got {self.device!r}"
@@ -365,16 +148,16 @@ class _PhysicalReservoirBase(BaseEstimator):
 
     def _open(self) -> tuple[Any, bool]:
         """Return ``(device, owned)``: a factory is called (and the device closed by us)."""
-        if _is_device(self.device):
+        if is_device(self.device):
             return self.device, False
         return self.device(), True
 
-    def _features(self, X: np.ndarray, enc: _Encoding) -> np.ndarray:
+    def _features(self, X: np.ndarray, enc: Encoding) -> np.ndarray:
         n_jobs = int(self.n_jobs)
-        if n_jobs > 1 and not _is_device(self.device) and X.shape[0] > 1:
+        if n_jobs > 1 and not is_device(self.device) and X.shape[0] > 1:
             chunks = np.array_split(X, min(n_jobs, X.shape[0]))
             with ProcessPoolExecutor(max_workers=len(chunks)) as pool:
-                parts = list(pool.map(_run_chunk, [self.device] * len(chunks), [enc] * len(chunks), chunks))
+                parts = list(pool.map(run_chunk, [self.device] * len(chunks), [enc] * len(chunks), chunks))
             return np.concatenate(parts, axis=0)
         device, owned = self._open()
         try:
@@ -390,15 +173,17 @@ class _PhysicalReservoirBase(BaseEstimator):
         if self.calibration == "off":
             return None
         lo = check_real("v_bias_V", self.v_bias_V, low=0.0, low_open=True)
-        return calibrate_drive(device, rule=self.calibration,
-                               junction_window_V=(lo, lo + float(self.v_scale_V)))
+        return calibrate_drive(
+            device, rule=self.calibration, junction_window_V=(lo, lo + float(self.v_scale_V))
+        )
 
     # -- public API -------------------------------------------------------------------------
 
     def _fit_states(self, X: Any) -> np.ndarray:
         self._validate()
-        X = _check_X(X)
-        rng = make_rng(self.random_state)
+        X = check_series(X)
+        # independent streams: input weights, bias, virtual-node mask, feature subset
+        w_rng, b_rng, m_rng, f_rng = make_rng(self.random_state).spawn(4)
         device, owned = self._open()
         try:
             n_inputs = len(device.input_names)
@@ -406,7 +191,8 @@ class _PhysicalReservoirBase(BaseEstimator):
                 raise ModelValidationError(
                     f"readout={self.readout!r} is simulation-only: it needs a simulated device with the "
                     f"oracle readout (hardware.SimulatedDevice), got {type(device).__name__}; use "
-                    f"readout='electrodes'")
+                    f"readout='electrodes'"
+                )
             self.calibration_ = self._calibrate(device)
         finally:
             if owned:
@@ -415,16 +201,29 @@ class _PhysicalReservoirBase(BaseEstimator):
             v_lo, v_hi = float(self.v_bias_V), float(self.v_bias_V) + float(self.v_scale_V)
         else:
             v_lo, v_hi = self.calibration_.electrode_window_V(
-                (float(self.v_bias_V), float(self.v_bias_V) + float(self.v_scale_V)))
+                (float(self.v_bias_V), float(self.v_bias_V) + float(self.v_scale_V))
+            )
         self.electrode_window_V_ = (v_lo, v_hi)
         n_ch, n_v = X.shape[1], int(self.n_virtual)
-        w_in = rng.uniform(-self.input_scaling, self.input_scaling, size=(n_inputs, n_ch))
-        bias = rng.uniform(-self.bias_scaling, self.bias_scaling, size=n_inputs)
-        mask = rng.uniform(-1.0, 1.0, size=(n_v, n_inputs)) if n_v > 1 else np.ones((1, n_inputs))
-        self.encoding_ = _Encoding(
-            w_in=w_in, bias=bias, mask=mask, slope=float(self.slope), v_bias_V=v_lo,
-            v_scale_V=v_hi - v_lo, dt_s=float(self.dt_s), reset=str(self.reset),
-            relax_s=float(self.relax_s), readout=str(self.readout),
+        w_in, bias, mask = draw_encoding(
+            (w_rng, b_rng, m_rng),
+            n_inputs=n_inputs,
+            n_channels=n_ch,
+            n_virtual=n_v,
+            input_scaling=float(self.input_scaling),
+            bias_scaling=float(self.bias_scaling),
+        )
+        self.encoding_ = Encoding(
+            w_in=w_in,
+            bias=bias,
+            mask=mask,
+            slope=float(self.slope),
+            v_bias_V=v_lo,
+            v_scale_V=v_hi - v_lo,
+            dt_s=float(self.dt_s),
+            reset=str(self.reset),
+            relax_s=float(self.relax_s),
+            readout=str(self.readout),
         )
         self.n_channels_ = n_ch
         raw = self._features(X, self.encoding_)
@@ -432,7 +231,7 @@ class _PhysicalReservoirBase(BaseEstimator):
         if self.n_features is None or int(self.n_features) == n_avail:
             self.feature_index_ = np.arange(n_avail)
         elif int(self.n_features) < n_avail:
-            self.feature_index_ = np.sort(rng.choice(n_avail, size=int(self.n_features), replace=False))
+            self.feature_index_ = np.sort(f_rng.choice(n_avail, size=int(self.n_features), replace=False))
         else:
             raise ModelValidationError(
                 f"n_features must be <= {n_avail} (the device reads {n_avail // n_v} values x n_virtual "
@@ -461,7 +260,7 @@ class _PhysicalReservoirBase(BaseEstimator):
         states : ndarray, shape (n_cases, n_features_out_)
         """
         check_is_fitted(self, "encoding_")
-        X = _check_X(X, self.n_channels_)
+        X = check_series(X, self.n_channels_)
         raw = self._features(X, self.encoding_)
         return (raw[:, self.feature_index_] - self.feature_mean_) / self.feature_scale_
 
@@ -545,7 +344,8 @@ class PhysicalReservoirClassifier(ClassifierMixin, _PhysicalReservoirBase):
     n_jobs : int
         Worker processes over chunks of series (factory devices only).
     random_state : int, Generator or None
-        Seed of the input mask, bias, virtual-node mask and feature subset.
+        Seed of the input weights, bias, virtual-node mask and feature subset; each draws from
+        its own child stream (``Generator.spawn``).
 
     Attributes
     ----------

@@ -1,0 +1,128 @@
+"""Feature assembly of the physical reservoir: reset, drive and read each series on a device.
+
+Pure over the :class:`hardware.Device` API: :func:`physical_features` runs series in order on one
+device, :func:`run_chunk` builds a device from a factory for a worker process. The simulation-only
+readouts (``"oracle"``, ``"conductances"``) go through the device's oracle readout
+(:meth:`hardware.SimulatedDevice.oracle`) and the probed node voltages of its measurements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._estimator import check_X
+from ._physical_drive import Encoding
+from .errors import ModelValidationError
+
+__all__ = ["READOUTS", "check_series", "electrode_readings", "is_device", "physical_features", "run_chunk"]
+
+#: Readouts of the physical reservoir: what each feature row holds (per reading time).
+READOUTS: dict[str, str] = {
+    "electrodes": "output-electrode voltages, then input- and ground-electrode currents (what a bench "
+    "measures)",
+    "oracle": "the electrode readout, then the probed internal node voltages (simulation only)",
+    "conductances": "the junction states of a simulated device after the series (simulation only)",
+}
+
+
+def check_series(X: Any, n_channels: int | None = None) -> np.ndarray:
+    """:func:`nwmodel._estimator.check_X`, also accepting univariate ``(n_cases, n_timepoints)``."""
+    if np.ndim(X) == 2:
+        X = np.asarray(X)[:, None, :]
+    return check_X(X, n_channels)
+
+
+def is_device(obj: Any) -> bool:
+    """Whether ``obj`` is a device (has the Device API) rather than a factory of one."""
+    return hasattr(obj, "apply") and hasattr(obj, "input_names")
+
+
+def electrode_readings(measurement: Any) -> np.ndarray:
+    """What a bench measures per step: output voltages (V), input and ground currents (A).
+
+    Parameters
+    ----------
+    measurement : hardware.Measurement
+
+    Returns
+    -------
+    ndarray, shape (n_steps, n_outputs + n_inputs + n_ground)
+        Columns: ``output_V`` in :attr:`~hardware.Device.output_names` order, then
+        ``input_current_A`` and ``ground_current_A`` (no internal node information).
+    """
+    return np.concatenate(
+        [
+            np.asarray(measurement.output_V, dtype=float),
+            np.asarray(measurement.input_current_A, dtype=float),
+            np.asarray(measurement.ground_current_A, dtype=float),
+        ],
+        axis=1,
+    )
+
+
+def _readings(measurement: Any, readout: str) -> np.ndarray:
+    """Per-step feature readings of a measurement for ``readout`` (n_steps, n_read)."""
+    parts = electrode_readings(measurement)
+    if readout == "oracle":
+        nodes = getattr(measurement, "node_voltage_V", None)
+        if nodes is None:
+            raise ModelValidationError(
+                "readout='oracle' needs a simulated device with probed internal nodes (probe_nodes); "
+                "this device reports none"
+            )
+        parts = np.concatenate([parts, np.asarray(nodes, dtype=float)], axis=1)
+    return parts
+
+
+def _series_features(device: Any, enc: Encoding, x: np.ndarray) -> np.ndarray:
+    """Reset, drive and read one series; return its raw features (n_virtual * n_read,)."""
+    if enc.reset == "restore":
+        device.reset()
+    elif enc.reset == "relax" and enc.relax_s > 0:
+        n_relax = max(1, round(enc.relax_s / enc.dt_s))
+        device.apply(np.zeros((n_relax, len(device.input_names))), enc.dt_s)
+    volts = enc.voltages_V(x)
+    meas = device.apply(volts, enc.dt_s / enc.n_virtual)
+    if enc.readout == "conductances":
+        return np.asarray(device.oracle().state, dtype=float).reshape(-1)
+    return _readings(meas, enc.readout)[-enc.n_virtual :].reshape(-1)
+
+
+def physical_features(device: Any, enc: Encoding, X: np.ndarray, *, progress: bool = False) -> np.ndarray:
+    """Raw features of every series of ``X`` on one device, in order.
+
+    Parameters
+    ----------
+    device : hardware.Device
+        The reservoir; driven serially, left open.
+    enc : Encoding
+        Fitted input encoding (``encoding_`` of a fitted physical reservoir).
+    X : ndarray, shape (n_cases, n_channels, n_timepoints)
+        Input series.
+    progress : bool
+        Show a progress bar over the series.
+
+    Returns
+    -------
+    features : ndarray, shape (n_cases, n_virtual * n_read)
+        Readings in volts (output voltages, probed node voltages) and amperes (currents), or the
+        dimensionless junction states for ``readout="conductances"``.
+    """
+    it: Sequence[Any] = X
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(X, desc="series", leave=False)
+    return np.stack([_series_features(device, enc, x) for x in it])
+
+
+def run_chunk(factory: Callable[[], Any], enc: Encoding, X: np.ndarray) -> np.ndarray:
+    """Worker: build a device from ``factory``, run the chunk ``X``, close the device."""
+    device = factory()
+    try:
+        return physical_features(device, enc, X)
+    finally:
+        device.close()
