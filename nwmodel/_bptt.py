@@ -1,9 +1,9 @@
 """Fused backpropagation through time for a stack of independent recurrent cells (torch, private).
 
-A stack holds ``K`` independent models of the same shapes: recurrent kernels ``W_h`` of shape
-(K, N, N), pre-activation inputs ``P = W_x x + b`` of shape (n_steps, K, n_cases, N) and one set
-of cell hyperparameters per model. :func:`run_stack` returns the last state of every model,
-differentiable with respect to ``P`` and ``W_h``.
+A stack holds ``K`` independent models of the same shapes: input kernels ``W_x`` (K, N, n_inputs),
+biases ``b`` (K, N), recurrent kernels ``W_h`` (K, N, N), inputs of shape (n_steps, K, n_cases,
+n_inputs) and one set of cell hyperparameters per model. :func:`run_stack` returns the last state
+of every model, differentiable with respect to the three weights.
 
 Autograd through the per-step cell of :mod:`nwmodel.kernels` records about ten graph nodes per
 step; here the forward pass records the two per-step factors that backpropagation needs,
@@ -13,8 +13,9 @@ step; here the forward pass records the two per-step factors that backpropagatio
 
 and the backward pass is the exact reverse recursion ``g_pre = g * D``,
 ``g <- g * A + g_pre W_h`` with ``dL/dW_h = sum_t g_pre(t)^T h(t)`` as one batched product at
-the end. The tests compare both gradients with autograd through the reference cells to 1e-10
-(float64).
+the end (and likewise ``dL/dW_x``, ``dL/db``). Every product and reduction runs per model, so a
+model's numbers do not depend on the rest of its stack. The tests compare the gradients with
+autograd through the reference cells to 1e-10 (float64).
 
 Cells (per model ``k``; ``sig = sigmoid(s * pre)``):
 
@@ -112,26 +113,38 @@ def _esn_step(h: Any, pre: Any, c: list[Any], out: Any, A: Any, D: Any) -> None:
 _STEPS = {"nw": _nw_step, "esn": _esn_step}
 
 
-def _prescale(cell: str, P: Any, W_h: Any, C: Any) -> tuple[Any, Any, list[Any]]:
-    """Fold the nanowire slope into ``P`` and ``W_h`` (autograd-tracked); split the constants."""
+def _prescale(cell: str, W_x: Any, b: Any, W_h: Any, C: Any) -> tuple[Any, Any, Any, list[Any]]:
+    """Fold the nanowire slope into the weights (autograd-tracked, elementwise); split the constants."""
     c = _split(C)
     if cell == "nw":
         s = c[0]
-        return P * s, W_h * s, c[1:]
-    return P, W_h, c
+        return W_x * s, b * s[:, 0], W_h * s, c[1:]
+    return W_x, b, W_h, c
 
 
-def forward_stack(cell: str, P: Any, W_h: Any, C: Any) -> Any:
+def _inputs(U: Any, W_x: Any, b: Any) -> Any:
+    """``P[t, k] = U[t, k] W_x[k]^T + b[k]``, shape (n_steps, K, n_cases, N), one product per model."""
+    import torch
+
+    n_steps, K, B, n_in = U.shape
+    Uk = U.transpose(0, 1).reshape(K, n_steps * B, n_in)
+    P = torch.bmm(Uk, W_x.transpose(1, 2)).add_(b[:, None, :])
+    return P.view(K, n_steps, B, -1).transpose(0, 1).contiguous()
+
+
+def forward_stack(cell: str, U: Any, W_x: Any, b: Any, W_h: Any, C: Any) -> Any:
     """Last state of every model without recording anything for backpropagation.
 
     Parameters
     ----------
     cell : {"nw", "esn"}
-    P : tensor of shape (n_steps, K, n_cases, N)
-        Input part of the pre-activation, ``W_x x(t) + b``.
+    U : tensor of shape (n_steps, K, n_cases, n_inputs)
+        Inputs of every model (each model may see other cases).
+    W_x : tensor of shape (K, N, n_inputs)
+    b : tensor of shape (K, N)
     W_h : tensor of shape (K, N, N)
     C : tensor of shape (K, n_constants)
-        :func:`cell_constants` in the dtype of ``P``.
+        :func:`cell_constants` in the dtype of ``U``.
 
     Returns
     -------
@@ -140,7 +153,8 @@ def forward_stack(cell: str, P: Any, W_h: Any, C: Any) -> Any:
     import torch
 
     step = _STEPS[cell]
-    P, W_h, c = _prescale(cell, P, W_h, C)
+    W_x, b, W_h, c = _prescale(cell, W_x, b, W_h, C)
+    P = _inputs(U, W_x, b)
     W_hT = W_h.transpose(1, 2)
     h = torch.zeros(P.shape[1:], dtype=P.dtype, device=P.device)
     h_next = torch.empty_like(h)
@@ -155,8 +169,9 @@ def _function_class() -> Any:
 
     class _StackBPTT(torch.autograd.Function):
         @staticmethod
-        def forward(ctx: Any, P: Any, W_h: Any, cell: str, *c: Any) -> Any:  # type: ignore[override]
+        def forward(ctx: Any, U: Any, W_x: Any, b: Any, W_h: Any, cell: str, *c: Any) -> Any:  # type: ignore[override]
             step = _STEPS[cell]
+            P = _inputs(U, W_x, b)
             n_steps = P.shape[0]
             H = torch.empty((n_steps + 1, *P.shape[1:]), dtype=P.dtype, device=P.device)
             H[0] = 0.0  # H[t] = h(t), the state entering step t
@@ -165,22 +180,27 @@ def _function_class() -> Any:
             W_hT = W_h.transpose(1, 2)
             for t in range(n_steps):
                 step(H[t], torch.baddbmm(P[t], H[t], W_hT), list(c), H[t + 1], A[t], D[t])
-            ctx.save_for_backward(W_h, H, A, D)
+            ctx.save_for_backward(U, W_h, H, A, D)
             return H[n_steps].clone()
 
         @staticmethod
         def backward(ctx: Any, g_out: Any) -> Any:  # type: ignore[override]
-            W_h, H, A, D = ctx.saved_tensors
+            U, W_h, H, A, D = ctx.saved_tensors
             G = torch.empty_like(D)  # dL/dpre(t)
             g = g_out.contiguous()
             for t in range(D.shape[0] - 1, -1, -1):
                 torch.mul(g, D[t], out=G[t])
                 g = torch.baddbmm(g * A[t], G[t], W_h)
+            # every reduction runs over one model's own contiguous block, so a model's gradient
+            # does not depend on the other models of the stack (bit for bit)
             K, N = W_h.shape[0], W_h.shape[1]
             Gk = G.transpose(0, 1).reshape(K, -1, N)
             Hk = H[:-1].transpose(0, 1).reshape(K, -1, N)
+            Uk = U.transpose(0, 1).reshape(K, -1, U.shape[-1])
             g_Wh = torch.bmm(Gk.transpose(1, 2), Hk)
-            return (G, g_Wh, None) + (None,) * (len(ctx.needs_input_grad) - 3)
+            g_Wx = torch.stack([Gk[k].T @ Uk[k] for k in range(K)])
+            g_b = Gk.sum(dim=1)
+            return (None, g_Wx, g_b, g_Wh, None) + (None,) * (len(ctx.needs_input_grad) - 5)
 
     return _StackBPTT
 
@@ -188,15 +208,16 @@ def _function_class() -> Any:
 _FUNCTION: Any = None
 
 
-def run_stack(cell: str, P: Any, W_h: Any, C: Any) -> Any:
-    """Last state of every model, differentiable in ``P`` and ``W_h`` (shapes as :func:`forward_stack`).
+def run_stack(cell: str, U: Any, W_x: Any, b: Any, W_h: Any, C: Any) -> Any:
+    """Last state of every model, differentiable in ``W_x``, ``b`` and ``W_h``.
 
-    Memory: three tensors of the size of ``P`` are kept for the backward pass.
+    Shapes as :func:`forward_stack`. Memory: three tensors of shape (n_steps, K, n_cases, N)
+    are kept for the backward pass.
     """
     global _FUNCTION
     if _FUNCTION is None:
         _FUNCTION = _function_class()
-    if not (P.requires_grad or W_h.requires_grad):
-        return forward_stack(cell, P, W_h, C)
-    P, W_h, c = _prescale(cell, P, W_h, C)
-    return _FUNCTION.apply(P, W_h, cell, *c)
+    if not (W_x.requires_grad or b.requires_grad or W_h.requires_grad):
+        return forward_stack(cell, U, W_x, b, W_h, C)
+    W_x, b, W_h, c = _prescale(cell, W_x, b, W_h, C)
+    return _FUNCTION.apply(U, W_x, b, W_h, cell, *c)

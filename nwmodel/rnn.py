@@ -13,19 +13,24 @@ normally ends training long before either).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from numbers import Integral, Real
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 
-from ._checks import check_int, check_real, make_rng
+from nwphys.junctions import ETA_D_PER_V, ETA_P_PER_V, KD0_PER_S, KP0_PER_S
+
+from ._checks import make_rng
 from ._estimator import (
+    NW_CELL_CONSTRAINTS,
     ClassifierTask,
     NWCellMixin,
     RecurrentEstimator,
     RegressorTask,
     check_X,
+    number,
     set_init_params,
 )
 from .errors import ModelError, ModelValidationError
@@ -48,16 +53,14 @@ _SHARED = (
 
 
 class _TrainableRNN(RecurrentEstimator):
-    _dtypes = ("float32", "float64")
-
-    def _validate_specific(self) -> None:
-        check_real("learning_rate", self.learning_rate, low=0.0, low_open=True)
-        check_int("batch_size", self.batch_size, low=1)
-        check_int("max_epochs", self.max_epochs, low=1)
-        check_int("patience", self.patience, low=1)
-        check_real(
-            "validation_fraction", self.validation_fraction, low=0.0, high=1.0, low_open=True, high_open=True
-        )
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **RecurrentEstimator._parameter_constraints,
+        "learning_rate": [number(Real, 0.0, None, "neither")],
+        "batch_size": [number(Integral, 1, None, "left")],
+        "max_epochs": [number(Integral, 1, None, "left")],
+        "patience": [number(Integral, 1, None, "left")],
+        "validation_fraction": [number(Real, 0.0, 1.0, "neither")],
+    }
 
     def stack_key(self) -> tuple:
         """Models with equal keys can be trained together by :func:`fit_stacked`."""
@@ -252,16 +255,22 @@ _COMMON_DOC = """
 
 
 class _NWRNNBase(NWCellMixin, _TrainableRNN):
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **_TrainableRNN._parameter_constraints,
+        **NW_CELL_CONSTRAINTS,
+    }
+
     def __init__(
         self,
+        *,
         n_units: int = 100,
         gamma: float = 0.95,
         slope: float = 1.0,
         dt: float = 0.1,
-        kp0: float = 1e-4,
-        kd0: float = 0.5,
-        eta_p: float = 10.0,
-        eta_d: float = 1.0,
+        kp0: float = KP0_PER_S,
+        kd0: float = KD0_PER_S,
+        eta_p: float = ETA_P_PER_V,
+        eta_d: float = ETA_D_PER_V,
         input_scaling: float = 1.0,
         bias_scaling: float = 0.1,
         spectral_radius: float = 0.9,
@@ -303,6 +312,7 @@ class _RNNBase(_TrainableRNN):
 
     def __init__(
         self,
+        *,
         n_units: int = 100,
         input_scaling: float = 1.0,
         bias_scaling: float = 0.1,

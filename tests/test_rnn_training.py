@@ -36,31 +36,34 @@ def test_fused_bptt_equals_autograd_through_the_reference_cells(cell) -> None:
     params = NW_PARAMS if cell == "nw" else ESN_PARAMS
     gen = torch.Generator().manual_seed(0)
     n_steps, K, B, N = 9, 3, 4, 6
-    P = torch.randn(n_steps, K, B, N, dtype=torch.float64, generator=gen).requires_grad_()
-    W_h = (0.5 * torch.randn(K, N, N, dtype=torch.float64, generator=gen)).requires_grad_()
-    w = torch.randn(K, B, N, dtype=torch.float64, generator=gen)
+    n_in = 2
+    f64 = {"dtype": torch.float64, "generator": gen}
+    U = torch.randn(n_steps, K, B, n_in, **f64)
+    W_x = torch.randn(K, N, n_in, **f64).requires_grad_()
+    b = torch.randn(K, N, **f64).requires_grad_()
+    W_h = (0.5 * torch.randn(K, N, N, **f64)).requires_grad_()
+    w = torch.randn(K, B, N, **f64)
     C = torch.tensor(cell_constants(cell, params))
-    h = run_stack(cell, P, W_h, C)
+    h = run_stack(cell, U, W_x, b, W_h, C)
     (h * w).sum().backward()
-    P_ref = P.detach().clone().requires_grad_()
-    W_ref = W_h.detach().clone().requires_grad_()
+    refs = [t.detach().clone().requires_grad_() for t in (W_x, b, W_h)]
+    X_ref, b_ref, W_ref = refs
     ops, step = torch_ops(), (nw_cell if cell == "nw" else esn_cell)
     total, states = 0.0, []
     for k in range(K):
         p = NWCellParams(**params[k]) if cell == "nw" else ESNCellParams(**params[k])
         hk = torch.zeros(B, N, dtype=torch.float64)
         for t in range(n_steps):
-            hk = step(ops, hk, hk @ W_ref[k].T + P_ref[t, k], p)
+            hk = step(ops, hk, hk @ W_ref[k].T + U[t, k] @ X_ref[k].T + b_ref[k], p)
         states.append(hk)
         total = total + (hk * w[k]).sum()
     total.backward()
     ref = torch.stack(states).detach()
     np.testing.assert_allclose(h.detach().numpy(), ref.numpy(), rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(P.grad.numpy(), P_ref.grad.numpy(), rtol=1e-10, atol=1e-13)
-    np.testing.assert_allclose(W_h.grad.numpy(), W_ref.grad.numpy(), rtol=1e-10, atol=1e-13)
-    np.testing.assert_array_equal(
-        forward_stack(cell, P.detach(), W_h.detach(), C).numpy(), h.detach().numpy()
-    )
+    for got, want in zip((W_x, b, W_h), refs, strict=True):
+        np.testing.assert_allclose(got.grad.numpy(), want.grad.numpy(), rtol=1e-10, atol=1e-13)
+    plain = forward_stack(cell, U, W_x.detach(), b.detach(), W_h.detach(), C)
+    np.testing.assert_array_equal(plain.numpy(), h.detach().numpy())
 
 
 @pytest.mark.parametrize("cls", [NWRNNClassifier, RNNClassifier])
@@ -122,7 +125,9 @@ def _state(est) -> dict[str, np.ndarray]:
 def test_stacked_training_equals_training_each_alone(cls, synth) -> None:
     Xtr, ytr = synth[0], synth[1]
     y = ytr if cls is not NWRNNRegressor else Xtr[:, 0, -1] + 0.5 * Xtr[:, 0, 0]
-    common = {"n_units": 8, "learning_rate": 0.05, "max_epochs": 40, "patience": 3, "dtype": "float64"}
+    # float32 as in the paper grid: training is chaotic, so only bit-for-bit equality keeps a
+    # stacked fit reproducible by a fit alone
+    common = {"n_units": 8, "learning_rate": 0.05, "max_epochs": 40, "patience": 3, "dtype": "float32"}
     if cls is RNNClassifier:
         configs = [{"random_state": s} for s in (0, 1, 2)]
     else:
@@ -137,10 +142,10 @@ def test_stacked_training_equals_training_each_alone(cls, synth) -> None:
     assert len(epochs) > 1 or cls is RNNClassifier  # models leave the stack at different epochs
     for a, s in zip(alone, stacked, strict=True):
         assert s.n_epochs_ == a.n_epochs_ and s.best_epoch_ == a.best_epoch_
-        np.testing.assert_allclose(s.loss_curve_, a.loss_curve_, rtol=1e-10)
-        np.testing.assert_allclose(s.val_loss_curve_, a.val_loss_curve_, rtol=1e-10)
+        np.testing.assert_array_equal(s.loss_curve_, a.loss_curve_)
+        np.testing.assert_array_equal(s.val_loss_curve_, a.val_loss_curve_)
         for k, v in _state(a).items():
-            np.testing.assert_allclose(_state(s)[k], v, rtol=1e-10, atol=1e-12, err_msg=k)
+            np.testing.assert_array_equal(_state(s)[k], v, err_msg=k)
 
 
 def test_a_diverging_model_fails_alone_and_leaves_its_stack_intact(synth) -> None:
@@ -154,7 +159,7 @@ def test_a_diverging_model_fails_alone_and_leaves_its_stack_intact(synth) -> Non
     errors = fit_stacked(pair, Xtr, ytr)
     assert "non-finite" in errors[0] and errors[1] == ""
     assert not hasattr(pair[0], "module_")
-    np.testing.assert_allclose(pair[1].predict_proba(Xtr), good.predict_proba(Xtr), rtol=1e-10)
+    np.testing.assert_array_equal(pair[1].predict_proba(Xtr), good.predict_proba(Xtr))
 
 
 def test_stack_refuses_estimators_that_cannot_share_it(synth) -> None:
@@ -171,7 +176,7 @@ def test_selection_with_stacks_equals_selection_one_fit_at_a_time(synth) -> None
     from nwmodel.selection import EstimatorFactory, select_and_test
 
     Xtr, ytr, Xte, yte = synth
-    make = EstimatorFactory("nwrnn", "classification", {"n_units": 8, "max_epochs": 15, "dtype": "float64"})
+    make = EstimatorFactory("nwrnn", "classification", {"n_units": 8, "max_epochs": 15})
     grid = {"learning_rate": [0.05], "patience": [3], "gamma": [0.5, 0.95], "dt": [0.01, 0.1]}
     kw = {"task": "classification", "n_seeds": 2}
     one = select_and_test(make, grid, Xtr, ytr, Xte, yte, stack_size=1, **kw)
