@@ -191,6 +191,7 @@ def _run(args: argparse.Namespace) -> int:
         task=ds.task,
         n_seeds=args.seeds,
         progress=not args.no_progress,
+        stack_size=args.stack_size,
     )
     baselines: dict[str, Any] = {}
     if args.baselines:
@@ -281,6 +282,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-epochs", type=positive_int, default=None, help="override max epochs (nwrnn/rnn)"
+    )
+    parser.add_argument(
+        "--stack-size",
+        type=positive_int,
+        default=8,
+        help="nwrnn/rnn fits trained together as one stacked module (same results as one at a time; "
+        "larger stacks pay off on a GPU)",
     )
     parser.add_argument("--data-seed", type=nonneg_int, default=0, help="seed of generated datasets")
     parser.add_argument(
