@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ._instrument import drain_errors
 from ._interrupts import abort_on_signals, defer_signals
 from .errors import InstrumentConnectionError, InstrumentError
 
@@ -194,20 +195,18 @@ class ScpiSession:
         return np.frombuffer(data[:-1], dtype="<f8").copy()
 
     def _drain_errors(self) -> list[tuple[int, str]]:
-        errs = []
-        for _ in range(64):
-            reply = self._query("SYST:ERR?")
-            code_s, _, text = reply.partition(",")
-            try:
-                code = int(code_s)
-            except ValueError:
-                raise self._lost(
-                    f"{self.resource_name}: malformed reply to 'SYST:ERR?': {reply[:60]!r}"
-                ) from None
-            if code == 0:
-                break
-            errs.append((code, text.strip('"')))
-        return errs
+        return drain_errors(self._next_error)
+
+    def _next_error(self) -> tuple[int, str]:
+        """One ``SYST:ERR?`` entry as (code, text); a malformed reply means a lost session."""
+        reply = self._query("SYST:ERR?")
+        code_s, _, text = reply.partition(",")
+        try:
+            return int(code_s), text.strip('"')
+        except ValueError:
+            raise self._lost(
+                f"{self.resource_name}: malformed reply to 'SYST:ERR?': {reply[:60]!r}"
+            ) from None
 
     def _raise_queued(self, context: str) -> None:
         """After a failed query (empty reply): raise the first queued error, or a lost session."""
