@@ -16,12 +16,13 @@ import contextlib
 import dataclasses
 import json
 import os
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from nwphys import fileio, hdf5
 
 from ._compare_results import CellResult, jsonable
 from .errors import ExperimentError
@@ -39,18 +40,9 @@ __all__ = [
 ]
 
 
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path in ``path``'s folder; move it onto ``path`` on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def atomic_path(path: Path) -> contextlib.AbstractContextManager[Path]:
+    """A temporary path in ``path``'s folder (created), moved onto ``path`` on success."""
+    return fileio.atomic_path(path, unique=True, make_parents=True)
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
@@ -194,8 +186,7 @@ def write_hdf5(cells: Sequence[CellResult], path: Path) -> None:
 
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = "nwhil-comparison"
-            f.attrs["format_version"] = 1
+            hdf5.write_header(f, hdf5.COMPARISON_FORMAT, 1)
             for c in cells:
                 g = f.create_group(cell_key(c.dataset, c.backend))
                 for name in ("dataset", "backend", "task", "metric", "fingerprint"):
@@ -203,8 +194,8 @@ def write_hdf5(cells: Sequence[CellResult], path: Path) -> None:
                 for name in ("test_mean", "test_std", "val_score", "wall_time_s"):
                     g.attrs[name] = float(getattr(c, name))
                 g.attrs["n_seeds"] = int(c.n_seeds)
-                g.attrs["best_params"] = json.dumps(c.best_params, sort_keys=True)
-                g.attrs["config"] = json.dumps(c.config, sort_keys=True, default=repr)
+                hdf5.set_json_attr(g, "best_params", c.best_params, sort_keys=True)
+                hdf5.set_json_attr(g, "config", c.config, sort_keys=True, default=repr)
                 g.create_dataset("test_scores", data=np.asarray(c.test_scores, dtype=float))
                 g.create_dataset("val_scores", data=np.asarray(c.val_scores, dtype=float))
                 configs = [json.dumps(p, sort_keys=True) for p in c.configs]
