@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import check_choice, check_int, check_real
+from ._instrument import ramp_to_zero
 from ._scpi_client import ScpiSession, set_tcp_nodelay
 from ._scpi_rows import RowLayout
 from .device import Device, ElectrodeChannel, Readings
@@ -307,12 +308,12 @@ class EmulatedDevice(Device, ScpiSession):
 
     def _ramp_and_switch_off(self) -> None:
         levels = self._floats(self._query("SOUR:VOLT:ALL?"), self.n_inputs, "SOUR:VOLT:ALL?")
-        if np.any(levels != 0.0):
-            for frac in np.linspace(1.0, 0.0, self.ramp_steps + 1)[1:]:
-                # + 0.0: the last step sends 0.0, not -0.0
-                self._write("SOUR:VOLT:ALL " + ",".join(repr(float(x)) for x in levels * frac + 0.0))
-                if self.ramp_pause_s:
-                    time.sleep(self.ramp_pause_s)
+        ramp_to_zero(
+            levels,
+            lambda v: self._write("SOUR:VOLT:ALL " + ",".join(repr(float(x)) for x in v)),
+            steps=self.ramp_steps,
+            pause_s=self.ramp_pause_s,
+        )
         self._write("OUTP OFF")
 
     def _verify_safe_state(self) -> None:

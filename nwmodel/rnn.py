@@ -8,6 +8,11 @@ internal validation split, best weights restored). Loss: cross-entropy (classifi
 
 ``max_epochs`` defaults to 200 (the paper's grid uses 5000 with patience 10; early stopping
 normally ends training long before either).
+
+Backpropagation runs through the fused recursion of :mod:`nwmodel._bptt` (exact; the tests compare
+it with autograd through the cells). :func:`fit_stacked` trains several estimators of one class and
+training setting as one stacked module (:mod:`nwmodel._trainer`); each ends bit for bit as if fitted
+alone, and :func:`nwmodel.selection.select_and_test` uses it for the grid's fits.
 """
 
 from __future__ import annotations

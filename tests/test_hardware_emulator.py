@@ -248,6 +248,15 @@ _CLIENT = textwrap.dedent("""
 """)
 
 
+def _default_sigint() -> None:
+    """Child-process set-up: SIGINT at its default, so that Python turns it into KeyboardInterrupt.
+
+    A shell without job control starts background jobs with SIGINT ignored, and children inherit
+    that; these tests model a user pressing Ctrl-C on a normal terminal.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_cli(device_file: Path) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen(
         [
@@ -272,6 +281,7 @@ def _start_cli(device_file: Path) -> tuple[subprocess.Popen, int]:
         stderr=subprocess.PIPE,
         text=True,
         cwd=REPO,
+        preexec_fn=_default_sigint,
     )
     line = proc.stdout.readline()
     assert "SOCKET" in line, line + proc.stderr.read()

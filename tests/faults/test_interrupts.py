@@ -31,6 +31,15 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 STEP_SLEEP_S = 1e-3  # wall time the served device takes per step
 
 
+def _default_sigint() -> None:
+    """Child-process set-up: SIGINT at its default, so that Python turns it into KeyboardInterrupt.
+
+    A shell without job control starts background jobs with SIGINT ignored, and children inherit
+    that; these tests model a user pressing Ctrl-C on a normal terminal.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class SlowStar(StarDevice):
     """A :class:`StarDevice` that takes ``STEP_SLEEP_S`` of wall time per step (a long transfer)."""
 
@@ -343,7 +352,7 @@ def test_signal_during_apply_leaves_the_output_off(mode, tmp_path) -> None:
     with serve_emulator(SlowStar()) as srv:
         proc = subprocess.Popen([sys.executable, "-c", _CLIENT, str(srv.port), mode, str(n_steps)],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, cwd=tmp_path)
+                                text=True, cwd=tmp_path, preexec_fn=_default_sigint)
         try:
             for block_steps, delay_s, sig in _TRIALS[mode]:
                 started = srv.device.n_started
