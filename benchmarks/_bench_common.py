@@ -1,4 +1,4 @@
-"""Shared helpers of engineer B's benchmarks (device builder, mnns peer, timing)."""
+"""Shared helpers of the device and dynamics benchmarks (device builder, mnns peer, timing)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Test-only circuit builders of engineer B's tests (random geometric networks, hand circuits)."""
+"""Test-only circuit builders (random geometric networks, hand circuits)."""
 
 from __future__ import annotations
 
