@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from .kernels import RESCALE_OFFSET, RESCALE_SPAN
 
@@ -79,8 +80,6 @@ def _nw_step(h: Any, pre: Any, c: list[Any], out: Any, A: Any, D: Any) -> None:
     ``A``/``D`` receive dh'/dh and dh'/dpre when given (``pre`` is then the pre-activation
     already multiplied by the slope ``s``).
     """
-    import torch
-
     gamma, a_p, c_p, a_d, c_d = c
     sig = pre.sigmoid_()
     kp = torch.addcmul(c_p, sig, a_p).exp_()  # dt Kp
@@ -99,8 +98,6 @@ def _nw_step(h: Any, pre: Any, c: list[Any], out: Any, A: Any, D: Any) -> None:
 
 def _esn_step(h: Any, pre: Any, c: list[Any], out: Any, A: Any, D: Any) -> None:
     """One leaky-ESN step from ``pre = W_h h + P`` (overwritten), into ``out`` (see :func:`_nw_step`)."""
-    import torch
-
     (alpha,) = c
     th = pre.tanh_()
     torch.addcmul((1.0 - alpha) * h, alpha, th, out=out)
@@ -124,8 +121,6 @@ def _prescale(cell: str, W_x: Any, b: Any, W_h: Any, C: Any) -> tuple[Any, Any, 
 
 def _inputs(U: Any, W_x: Any, b: Any) -> Any:
     """``P[t, k] = U[t, k] W_x[k]^T + b[k]``, shape (n_steps, K, n_cases, N), one product per model."""
-    import torch
-
     n_steps, K, B, n_in = U.shape
     Uk = U.transpose(0, 1).reshape(K, n_steps * B, n_in)
     P = torch.bmm(Uk, W_x.transpose(1, 2)).add_(b[:, None, :])
@@ -150,8 +145,6 @@ def forward_stack(cell: str, U: Any, W_x: Any, b: Any, W_h: Any, C: Any) -> Any:
     -------
     tensor of shape (K, n_cases, N)
     """
-    import torch
-
     step = _STEPS[cell]
     W_x, b, W_h, c = _prescale(cell, W_x, b, W_h, C)
     P = _inputs(U, W_x, b)
@@ -164,48 +157,40 @@ def forward_stack(cell: str, U: Any, W_x: Any, b: Any, W_h: Any, C: Any) -> Any:
     return h
 
 
-def _function_class() -> Any:
-    import torch
+class _StackBPTT(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, U: Any, W_x: Any, b: Any, W_h: Any, cell: str, *c: Any) -> Any:  # type: ignore[override]
+        step = _STEPS[cell]
+        P = _inputs(U, W_x, b)
+        n_steps = P.shape[0]
+        H = torch.empty((n_steps + 1, *P.shape[1:]), dtype=P.dtype, device=P.device)
+        H[0] = 0.0  # H[t] = h(t), the state entering step t
+        A = torch.empty_like(P)
+        D = torch.empty_like(P)
+        W_hT = W_h.transpose(1, 2)
+        for t in range(n_steps):
+            step(H[t], torch.baddbmm(P[t], H[t], W_hT), list(c), H[t + 1], A[t], D[t])
+        ctx.save_for_backward(U, W_h, H, A, D)
+        return H[n_steps].clone()
 
-    class _StackBPTT(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx: Any, U: Any, W_x: Any, b: Any, W_h: Any, cell: str, *c: Any) -> Any:  # type: ignore[override]
-            step = _STEPS[cell]
-            P = _inputs(U, W_x, b)
-            n_steps = P.shape[0]
-            H = torch.empty((n_steps + 1, *P.shape[1:]), dtype=P.dtype, device=P.device)
-            H[0] = 0.0  # H[t] = h(t), the state entering step t
-            A = torch.empty_like(P)
-            D = torch.empty_like(P)
-            W_hT = W_h.transpose(1, 2)
-            for t in range(n_steps):
-                step(H[t], torch.baddbmm(P[t], H[t], W_hT), list(c), H[t + 1], A[t], D[t])
-            ctx.save_for_backward(U, W_h, H, A, D)
-            return H[n_steps].clone()
-
-        @staticmethod
-        def backward(ctx: Any, g_out: Any) -> Any:  # type: ignore[override]
-            U, W_h, H, A, D = ctx.saved_tensors
-            G = torch.empty_like(D)  # dL/dpre(t)
-            g = g_out.contiguous()
-            for t in range(D.shape[0] - 1, -1, -1):
-                torch.mul(g, D[t], out=G[t])
-                g = torch.baddbmm(g * A[t], G[t], W_h)
-            # every reduction runs over one model's own contiguous block, so a model's gradient
-            # does not depend on the other models of the stack (bit for bit)
-            K, N = W_h.shape[0], W_h.shape[1]
-            Gk = G.transpose(0, 1).reshape(K, -1, N)
-            Hk = H[:-1].transpose(0, 1).reshape(K, -1, N)
-            Uk = U.transpose(0, 1).reshape(K, -1, U.shape[-1])
-            g_Wh = torch.bmm(Gk.transpose(1, 2), Hk)
-            g_Wx = torch.stack([Gk[k].T @ Uk[k] for k in range(K)])
-            g_b = Gk.sum(dim=1)
-            return (None, g_Wx, g_b, g_Wh, None) + (None,) * (len(ctx.needs_input_grad) - 5)
-
-    return _StackBPTT
-
-
-_FUNCTION: Any = None
+    @staticmethod
+    def backward(ctx: Any, g_out: Any) -> Any:  # type: ignore[override]
+        U, W_h, H, A, D = ctx.saved_tensors
+        G = torch.empty_like(D)  # dL/dpre(t)
+        g = g_out.contiguous()
+        for t in range(D.shape[0] - 1, -1, -1):
+            torch.mul(g, D[t], out=G[t])
+            g = torch.baddbmm(g * A[t], G[t], W_h)
+        # every reduction runs over one model's own contiguous block, so a model's gradient
+        # does not depend on the other models of the stack (bit for bit)
+        K, N = W_h.shape[0], W_h.shape[1]
+        Gk = G.transpose(0, 1).reshape(K, -1, N)
+        Hk = H[:-1].transpose(0, 1).reshape(K, -1, N)
+        Uk = U.transpose(0, 1).reshape(K, -1, U.shape[-1])
+        g_Wh = torch.bmm(Gk.transpose(1, 2), Hk)
+        g_Wx = torch.stack([Gk[k].T @ Uk[k] for k in range(K)])
+        g_b = Gk.sum(dim=1)
+        return (None, g_Wx, g_b, g_Wh, None) + (None,) * (len(ctx.needs_input_grad) - 5)
 
 
 def run_stack(cell: str, U: Any, W_x: Any, b: Any, W_h: Any, C: Any) -> Any:
@@ -214,10 +199,7 @@ def run_stack(cell: str, U: Any, W_x: Any, b: Any, W_h: Any, C: Any) -> Any:
     Shapes as :func:`forward_stack`. Memory: three tensors of shape (n_steps, K, n_cases, N)
     are kept for the backward pass.
     """
-    global _FUNCTION
-    if _FUNCTION is None:
-        _FUNCTION = _function_class()
     if not (W_x.requires_grad or b.requires_grad or W_h.requires_grad):
         return forward_stack(cell, U, W_x, b, W_h, C)
     W_x, b, W_h, c = _prescale(cell, W_x, b, W_h, C)
-    return _FUNCTION.apply(U, W_x, b, W_h, cell, *c)
+    return _StackBPTT.apply(U, W_x, b, W_h, cell, *c)
