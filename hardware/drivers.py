@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -404,6 +405,15 @@ class Smu2600(_Smu, _TspErrorQueue, _SessionIO, Keithley2600):
     n_channels = 2
 
     channels = Instrument.MultiChannelCreator(Smu2600Channel, ("a", "b"))
+
+    def __init__(self, adapter: Any, name: str = "Keithley 2600 SourceMeter", **kwargs: Any) -> None:
+        # PyMeasure marks the 2600 series as "SCPI support unknown" and warns on every construction.
+        # This driver speaks TSP only (every command above is a TSP chunk), so there is nothing to act on.
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="It is not known whether this device support SCPI", category=FutureWarning
+            )
+            super().__init__(adapter, name, **kwargs)
 
     def channel(self, channel: str | None) -> SmuChannel:
         """Channel ``"a"`` or ``"b"``."""

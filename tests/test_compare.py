@@ -149,7 +149,8 @@ def test_simulated_cell_and_device_grid_keys(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_dask_localcluster_gives_the_same_table(tmp_path: Path) -> None:
-    distributed = pytest.importorskip("distributed")
+    import distributed
+
     ds = [_tiny_dataset()]
     kw = {"grids": TINY_GRIDS, "n_seeds": 2, "device": TINY_SPEC, "progress": False, "write": False}
     local = cmp.run_comparison(ds, ["abstract", "simulated"], tmp_path / "local", **kw)

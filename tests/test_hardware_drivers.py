@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import pyvisa_sim  # noqa: F401  (a test dependency: the "@sim" VISA library)
 from pymeasure.test import expected_protocol
 
 from hardware import HardwareValidationError, InstrumentConnectionError, InstrumentError, LimitError
@@ -69,7 +70,6 @@ def test_malformed_reply_is_a_connection_error() -> None:
 
 
 def test_pyvisa_sim_bench_instruments() -> None:
-    pytest.importorskip("pyvisa_sim")
     lib = f"{SIM}@sim"
     mx = Keithley707B("GPIB0::16::INSTR", visa_library=lib, read_termination="\n", write_termination="\n")
     assert mx.id.startswith("KEITHLEY INSTRUMENTS INC.,MODEL 707B")
@@ -203,7 +203,6 @@ def test_ramp_to_zero_ends_at_exact_zero() -> None:
 @pytest.fixture
 def sim_lib() -> str:
     """The pyvisa-sim library of ``tests/sim_instruments/bench.yaml``."""
-    pytest.importorskip("pyvisa_sim")
     return f"{SIM}@sim"
 
 
