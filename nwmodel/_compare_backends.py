@@ -69,12 +69,14 @@ class PhysicalFactory:
         return cls(**{**self.fixed, **params, "random_state": seed, "device": device})
 
 
-#: ``(task, device spec, configurations) -> (make_estimator, drive calibration or None)``.
-Builder = Callable[[str, SimulatedDeviceSpec, Sequence[dict[str, Any]]], tuple[Any, Any]]
+#: ``(task, device spec, configurations, feature store) -> (make_estimator, drive calibration or None)``.
+Builder = Callable[[str, SimulatedDeviceSpec, Sequence[dict[str, Any]], "str | None"], tuple[Any, Any]]
 
 
 def _abstract(backend: str) -> Builder:
-    def build(task: str, spec: SimulatedDeviceSpec, configs: Sequence[dict[str, Any]]) -> tuple[Any, Any]:
+    def build(
+        task: str, spec: SimulatedDeviceSpec, configs: Sequence[dict[str, Any]], store: str | None
+    ) -> tuple[Any, Any]:
         from .selection import EstimatorFactory
 
         return EstimatorFactory(_ABSTRACT_MODELS[backend], task), None
@@ -82,17 +84,24 @@ def _abstract(backend: str) -> Builder:
     return build
 
 
-def _oracle(task: str, spec: SimulatedDeviceSpec, configs: Sequence[dict[str, Any]]) -> tuple[Any, Any]:
+def _oracle(
+    task: str, spec: SimulatedDeviceSpec, configs: Sequence[dict[str, Any]], store: str | None
+) -> tuple[Any, Any]:
     calibration = cell_calibration(spec, configs)
     probed = dataclasses.replace(spec, n_probe=max(spec.n_probe, ORACLE_PROBES))
-    return PhysicalFactory(task, {"readout": "oracle"}, probed), calibration
+    return PhysicalFactory(task, {"readout": "oracle", "feature_store": store}, probed), calibration
 
 
-def _simulated(task: str, spec: SimulatedDeviceSpec, configs: Sequence[dict[str, Any]]) -> tuple[Any, Any]:
-    return PhysicalFactory(task, {}, spec), cell_calibration(spec, configs)
+def _simulated(
+    task: str, spec: SimulatedDeviceSpec, configs: Sequence[dict[str, Any]], store: str | None
+) -> tuple[Any, Any]:
+    return PhysicalFactory(task, {"feature_store": store}, spec), cell_calibration(spec, configs)
 
 
-def _emulated(task: str, spec: SimulatedDeviceSpec, configs: Sequence[dict[str, Any]]) -> tuple[Any, Any]:
+def _emulated(
+    task: str, spec: SimulatedDeviceSpec, configs: Sequence[dict[str, Any]], store: str | None
+) -> tuple[Any, Any]:
+    # never from the store: the emulated column measures the instrument path every time
     calibration = cell_calibration(spec, configs)
     check_fixed_device(configs)
     # the calibration measured on the device the emulator serves: features equal the simulated ones
@@ -109,7 +118,11 @@ _BUILDERS: dict[str, Builder] = {
 
 
 def build_estimator(
-    backend: str, task: str, spec: SimulatedDeviceSpec, configs: Sequence[dict[str, Any]]
+    backend: str,
+    task: str,
+    spec: SimulatedDeviceSpec,
+    configs: Sequence[dict[str, Any]],
+    feature_store: str | None = None,
 ) -> tuple[Any, Any]:
     """The ``make_estimator`` of ``backend`` and the cell's drive calibration (None if abstract).
 
@@ -121,13 +134,16 @@ def build_estimator(
         Device of the physical backends.
     configs : sequence of dict
         Every configuration of the cell's grid (a calibration they all fix is used as is).
+    feature_store : str, optional
+        Directory of stored readings for the ``oracle`` and ``simulated`` estimators
+        (``PhysicalReservoirClassifier(feature_store=...)``); None: every fit drives its device.
 
     Raises
     ------
     ExperimentError
         The emulated backend's grid holds device keys.
     """
-    return _BUILDERS[backend](task, spec, configs)
+    return _BUILDERS[backend](task, spec, configs, feature_store)
 
 
 def grid_for(backend: str, grid: str, grids: dict[str, Any] | None) -> Any:

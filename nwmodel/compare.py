@@ -34,6 +34,12 @@ Outputs in the results directory (all written atomically: a temporary file + ``o
   configuration fingerprint (resume); a cell with a different fingerprint, or a cell file that
   is corrupt or truncated, is an :class:`~nwmodel.errors.ExperimentError` naming the file unless
   ``force`` (which recomputes the cell). Both are found before any cell runs.
+* ``features/``: the raw readings of the ``oracle`` and ``simulated`` cells
+  (:mod:`nwmodel._feature_store`), so that each series is integrated once per device and fitted
+  encoding: the two backends read the same integration and the refit of the selected
+  configuration reuses the selection's. Stored readings are returned bit for bit; the emulated
+  backend always drives its instrument. Dask workers on other machines reuse them only through a
+  shared file system.
 * ``comparison.csv`` (one row per cell), ``comparison.md`` (mean +- std per dataset x backend and
   wall time per backend), ``comparison.png`` (scores per dataset, one bar per backend) and
   ``comparison.h5`` (every cell: configuration, selected parameters, validation score of every
@@ -179,6 +185,7 @@ def run_cell(
     mapper: Mapper | None = None,
     progress: bool = False,
     fingerprint: str = "",
+    feature_store: str | os.PathLike[str] | None = None,
 ) -> CellResult:
     """Run model selection and test for one dataset x backend cell.
 
@@ -206,6 +213,10 @@ def run_cell(
         Progress bar of the model selection.
     fingerprint : str
         Stored with the result (resume key).
+    feature_store : path, optional
+        Directory of stored raw readings shared by the ``oracle`` and ``simulated`` cells and the
+        refit of the selected configuration (:mod:`nwmodel._feature_store`; the features are the
+        same bit for bit); None: every fit drives its device.
     """
     from .selection import select_and_test
 
@@ -217,7 +228,8 @@ def run_cell(
     configs = grid_configs(g)
     spec = device if device is not None else SimulatedDeviceSpec()
     t0 = time.perf_counter()
-    make, calibration = build_estimator(backend, task, spec, configs)
+    store = None if feature_store is None else str(feature_store)
+    make, calibration = build_estimator(backend, task, spec, configs, store)
     sel = select_and_test(
         make, g, Xtr, ytr, Xte, yte, task=task, n_seeds=n_seeds, mapper=mapper, progress=progress
     )
@@ -412,6 +424,7 @@ def run_comparison(
             )
             if folder == "cells":
                 kw.update(grid=grid, grids=grids, device=spec, mapper=mapper, progress=progress)
+                kw.update(feature_store=out / "features")
                 res = run_cell(d, b, fingerprint=fp, **kw)
             else:
                 res = run_baseline_cell(d, b, fingerprint=fp, **kw)

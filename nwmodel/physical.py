@@ -37,6 +37,7 @@ series never depends on the one before it; results equal a serial run exactly).
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Literal
 
@@ -45,6 +46,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._checks import check_choice, check_int, check_real, make_rng
+from ._feature_store import cached_features, store_applies
 from ._physical_drive import Encoding, draw_encoding
 from ._physical_readout import (
     READOUTS,
@@ -96,6 +98,7 @@ class _PhysicalReservoirBase(BaseEstimator):
         standardize: bool = True,
         ridge_alpha: float = 1.0,
         n_jobs: int = 1,
+        feature_store: str | os.PathLike[str] | None = None,
         random_state: int | np.random.Generator | None = None,
     ) -> None:
         self.device = device
@@ -114,6 +117,7 @@ class _PhysicalReservoirBase(BaseEstimator):
         self.standardize = standardize
         self.ridge_alpha = ridge_alpha
         self.n_jobs = n_jobs
+        self.feature_store = feature_store
         self.random_state = random_state
 
     # -- validation and set-up ------------------------------------------------------------
@@ -138,6 +142,10 @@ class _PhysicalReservoirBase(BaseEstimator):
         check_real("relax_s", self.relax_s, low=0.0)
         check_real("ridge_alpha", self.ridge_alpha, low=0.0)
         n_jobs = check_int("n_jobs", self.n_jobs, low=1)
+        if self.feature_store is not None and not isinstance(self.feature_store, (str, os.PathLike)):
+            raise ModelValidationError(
+                f"feature_store must be a directory path or None, got {type(self.feature_store).__name__}"
+            )
         if self.n_features is not None:
             check_int("n_features", self.n_features, low=1)
         if n_jobs > 1 and self.reset != "restore":
@@ -153,6 +161,12 @@ class _PhysicalReservoirBase(BaseEstimator):
         return self.device(), True
 
     def _features(self, X: np.ndarray, enc: Encoding) -> np.ndarray:
+        """Raw features of ``X``: from the feature store where it applies, else by driving the device."""
+        if self.feature_store is not None and store_applies(self.device, enc):
+            return cached_features(self.feature_store, self.device, enc, X, lambda Xm: self._drive(Xm, enc))
+        return self._drive(X, enc)
+
+    def _drive(self, X: np.ndarray, enc: Encoding) -> np.ndarray:
         n_jobs = int(self.n_jobs)
         if n_jobs > 1 and not is_device(self.device) and X.shape[0] > 1:
             chunks = np.array_split(X, min(n_jobs, X.shape[0]))
@@ -343,6 +357,13 @@ class PhysicalReservoirClassifier(ClassifierMixin, _PhysicalReservoirBase):
         Ridge regularisation of the readout.
     n_jobs : int
         Worker processes over chunks of series (factory devices only).
+    feature_store : path or None
+        Directory of stored raw readings (:mod:`nwmodel._feature_store`). With a
+        :class:`SimulatedDeviceSpec` device, ``reset="restore"``, no read noise and the
+        ``"electrodes"`` or ``"oracle"`` readout, a series already driven under the same device
+        recipe and fitted encoding is read from the store instead of integrated again (the
+        features are the same bit for bit; the oracle and electrode-only readouts share one
+        integration). Ignored otherwise; None (default): always drive the device.
     random_state : int, Generator or None
         Seed of the input weights, bias, virtual-node mask and feature subset; each draws from
         its own child stream (``Generator.spawn``).

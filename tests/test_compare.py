@@ -176,13 +176,17 @@ def test_emulated_cell_equals_simulated_and_oracle_reads_more(tmp_path: Path) ->
     )
     orc, sim, emu = res.cells
     assert (orc.backend, sim.backend, emu.backend) == ("oracle", "simulated", "emulated")
-    # the same electrode readings through the SCPI emulator: identical selection and test scores
+    # the same electrode readings through the SCPI emulator (which always drives its device) as
+    # the simulated cell's stored ones: identical selection and test scores
     assert emu.test_scores == sim.test_scores and emu.val_scores == sim.val_scores
     assert emu.config["calibration"] == sim.config["calibration"]
     assert orc.test_mean >= 0.5
     make, calibration = build_estimator("oracle", "classification", TINY_SPEC, [grid])
     assert make.device == dataclasses.replace(TINY_SPEC, n_probe=cmp.ORACLE_PROBES)
-    assert make.fixed == {"readout": "oracle"} and calibration.to_dict() == orc.config["calibration"]
+    assert make.fixed == {"readout": "oracle", "feature_store": None}
+    assert calibration.to_dict() == orc.config["calibration"]
+    # the simulated cell read the electrode part of the oracle's stored readings (one integration)
+    assert any((tmp_path / "features").rglob("*.npz"))
 
 
 def test_cli_compare_on_shared_data_then_resume(
