@@ -27,6 +27,19 @@ def test_run_quick_grid_on_synthetic_control(data_dir, tmp_path, capsys) -> None
     assert 0.5 < record["test_mean"] <= 1.0  # chance = 1/6
 
 
+def test_split_seed_changes_the_validation_split_only(data_dir, tmp_path, capsys) -> None:
+    extra = ("--data-dir", str(data_dir), "--grid", "quick", "--seeds", "1", "--no-progress")
+    assert _run("esn", "SyntheticControl", tmp_path, *extra) == 0
+    assert _run("esn", "SyntheticControl", tmp_path, *extra, "--split-seed", "0") == 0
+    default = json.loads((tmp_path / "run_esn_SyntheticControl_quick.json").read_text())
+    other = json.loads((tmp_path / "run_esn_SyntheticControl_quick_split0.json").read_text())
+    assert (default["split_seed"], other["split_seed"]) == (42, 0)
+    # another split: other validation scores; the configurations and the test split are the same
+    assert [v["params"] for v in default["val_scores"]] == [v["params"] for v in other["val_scores"]]
+    assert [v["score"] for v in default["val_scores"]] != [v["score"] for v in other["val_scores"]]
+    assert default["n_test"] == other["n_test"] == 300
+
+
 def test_run_json_output_and_progress_bar(data_dir, tmp_path, capsys) -> None:
     extra = ("--data-dir", str(data_dir), "--seeds", "1", "--json")
     assert _run("nwesn", "SyntheticControl", tmp_path, *extra) == 0

@@ -41,6 +41,10 @@ from ._common import (
 #: does not import the models; a test checks that the two agree).
 MODELS: tuple[str, ...] = ("nwesn", "esn", "nwrnn", "rnn")
 
+#: Seed of the published 80/20 validation split (the default ``random_state`` of
+#: :func:`nwmodel.select_and_test`).
+DEFAULT_SPLIT_SEED: int = 42
+
 #: Baselines of ``--baselines``; the same as :data:`nwmodel.baselines.BASELINES` (kept here so
 #: that parsing does not import sklearn or aeon; a test checks that the two agree).
 BASELINES: tuple[str, ...] = ("majority", "ridge", "minirocket")
@@ -159,7 +163,8 @@ def _run(args: argparse.Namespace) -> int:
         results_dir = check_output_dir(args.results_dir)
         _check_results_files(results_dir, args.model, args.dataset, args.seeds, args.force)
     out_dir = check_output_dir(args.output)
-    path = check_output_path(out_dir / f"run_{args.model}_{args.dataset}_{args.grid}.json", args.force)
+    split = "" if args.split_seed == DEFAULT_SPLIT_SEED else f"_split{args.split_seed}"
+    path = check_output_path(out_dir / f"run_{args.model}_{args.dataset}_{args.grid}{split}.json", args.force)
     if args.threads is not None or args.device != "cpu":
         import torch
 
@@ -190,6 +195,7 @@ def _run(args: argparse.Namespace) -> int:
         ds.y_test,
         task=ds.task,
         n_seeds=args.seeds,
+        random_state=args.split_seed,
         progress=not args.no_progress,
         stack_size=args.stack_size,
     )
@@ -220,6 +226,7 @@ def _run(args: argparse.Namespace) -> int:
         "task": ds.task,
         "grid": args.grid,
         "seeds": args.seeds,
+        "split_seed": args.split_seed,
         "device": args.device,
         "dataset_notes": ds.notes,
         "n_train": len(ds.y_train),
@@ -291,6 +298,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         "larger stacks pay off on a GPU)",
     )
     parser.add_argument("--data-seed", type=nonneg_int, default=0, help="seed of generated datasets")
+    parser.add_argument(
+        "--split-seed",
+        type=nonneg_int,
+        default=DEFAULT_SPLIT_SEED,
+        help=f"seed of the 80/20 validation split of the model selection (default {DEFAULT_SPLIT_SEED}, "
+        "the published protocol); another seed tells how much the selection depends on the split "
+        "(the result file then ends in _split<SEED>.json)",
+    )
     parser.add_argument(
         "--baselines",
         type=baseline_names,
