@@ -21,7 +21,9 @@ under a fresh name and renamed into place, so concurrent workers never write the
 a killed writer leaves at most a hidden temporary file, which readers skip. A chunk that exists
 but cannot be read raises :class:`~nwmodel.errors.ExperimentError`: it is never ignored.
 
-Keys hash the package version too: readings of another version are never reused.
+Keys include the package version, but not the source code itself: like the resumed cells of a
+comparison's results directory, stored readings assume that the integrator has not changed in
+between. After changing it, use a fresh results directory (or delete its ``features/``).
 """
 
 from __future__ import annotations
