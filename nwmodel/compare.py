@@ -39,7 +39,8 @@ Outputs in the results directory (all written atomically: a temporary file + ``o
   encoding: the two backends read the same integration and the refit of the selected
   configuration reuses the selection's. Stored readings are returned bit for bit; the emulated
   backend always drives its instrument. Dask workers on other machines reuse them only through a
-  shared file system.
+  shared file system. ``force`` deletes the folder before it recomputes a physical cell, so that
+  recomputed cells integrate again.
 * ``comparison.csv`` (one row per cell), ``comparison.md`` (mean +- std per dataset x backend and
   wall time per backend), ``comparison.png`` (scores per dataset, one bar per backend) and
   ``comparison.h5`` (every cell: configuration, selected parameters, validation score of every
@@ -69,6 +70,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -409,6 +411,10 @@ def run_comparison(
             entries.append((d, n, cell_key(_dataset_name(d), n), fp, "baselines"))
     # Preflight, before any cell runs: resume or refuse each, and every stored file readable.
     todo, skipped = plan(out, entries, force)
+    recompute = [b for _, b, _, _, folder in todo if folder == "cells" and b in PHYSICAL]
+    if force and recompute and (out / "features").is_dir():
+        # recomputing means integrating again: stored readings may predate a change of the code
+        shutil.rmtree(out / "features")
     executed: list[str] = []
     bar = None
     if progress:

@@ -189,6 +189,19 @@ def test_emulated_cell_equals_simulated_and_oracle_reads_more(tmp_path: Path) ->
     assert any((tmp_path / "features").rglob("*.npz"))
 
 
+def test_force_integrates_again(tmp_path: Path) -> None:
+    grids = {"simulated": {"dt_s": [0.1], "n_virtual": [1]}}
+    ds = [_tiny_dataset(n_per_class=6, length=8)]
+    first = cmp.run_comparison(ds, ["simulated"], tmp_path, grids=grids, **ONE_SEED_PHYSICAL)
+    stale = tmp_path / "features" / "stale"
+    stale.mkdir()
+    cell = next((tmp_path / "cells").glob("*simulated.json"))
+    cell.write_text(cell.read_text()[:20])  # a truncated cell: force recomputes it
+    again = cmp.run_comparison(ds, ["simulated"], tmp_path, grids=grids, force=True, **ONE_SEED_PHYSICAL)
+    assert not stale.exists() and any((tmp_path / "features").rglob("*.npz"))
+    assert again.executed == first.executed and again.cells[0].test_scores == first.cells[0].test_scores
+
+
 def test_cli_compare_on_shared_data_then_resume(
     tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -242,7 +242,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     add_force(
         parser,
-        "stored cells of a different configuration, and corrupt or truncated cell files, by recomputing them",
+        "stored cells of a different configuration, and corrupt or truncated cell files, by recomputing them "
+        "(a recomputed physical cell first deletes the stored readings in features/)",
     )
     parser.add_argument("--json", action="store_true", help="print the table as JSON (no progress bars)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
