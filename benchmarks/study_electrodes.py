@@ -50,6 +50,17 @@ DEVICES = {
 }
 
 
+def _device(layout: str, device_seed: int) -> tuple[SimulatedDeviceSpec, object]:
+    """The study's device for ``layout`` and its junction-rule calibration (compliance-scaled)."""
+    kw = {"electrodes": layout, "device_seed": device_seed, **DEVICES.get(layout, {})}
+    spec = SimulatedDeviceSpec(**kw)
+    dev = spec()
+    try:
+        return spec, calibrate_drive(dev, rule="junction", on_compliance="scale")
+    finally:
+        dev.close()
+
+
 def _reference_error(spec: SimulatedDeviceSpec, cal: object, n_virtual: int, n_series: int,
                      dataset: str) -> float:
     """Largest feature error at the device tolerances over its spread across ``n_series`` series,
@@ -103,14 +114,8 @@ def main() -> None:
             ap.error("--reference-only needs --reference-series N (N >= 2)")
         checks = {}
         for layout in args.layouts.split(","):
-            spec = SimulatedDeviceSpec(**{"electrodes": layout, "device_seed": args.device_seed,
-                                          **DEVICES.get(layout, {})})
             t0 = time.perf_counter()
-            dev = spec()
-            try:
-                cal = calibrate_drive(dev, rule="junction", on_compliance="scale")
-            finally:
-                dev.close()
+            spec, cal = _device(layout, args.device_seed)
             err = _reference_error(spec, cal, args.n_virtual, args.reference_series, args.dataset)
             checks[layout] = {"feature_error_over_spread": err, "wall_time_s": time.perf_counter() - t0}
             print(f"{layout}: max |F - F_ref| / spread = {err:.2e} "
@@ -120,15 +125,9 @@ def main() -> None:
     rows = []
     with ProcessPoolExecutor(args.workers) as pool:
         for layout in args.layouts.split(","):
-            kw = {"electrodes": layout, "device_seed": args.device_seed, **DEVICES.get(layout, {})}
-            spec = SimulatedDeviceSpec(**kw)
-            inputs, outputs, ground, _ = spec.roles()
             t0 = time.perf_counter()
-            dev = spec()
-            try:
-                cal = calibrate_drive(dev, rule="junction", on_compliance="scale")
-            finally:
-                dev.close()
+            spec, cal = _device(layout, args.device_seed)
+            inputs, outputs, ground, _ = spec.roles()
             grid = {"n_virtual": [args.n_virtual], "calibration": [cal]}
             cell = run_cell(args.dataset, "simulated", grids={"simulated": grid},
                             n_seeds=args.seeds, device=spec, max_train=args.max_train,
