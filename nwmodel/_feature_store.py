@@ -161,11 +161,11 @@ def cached_features(
         if R.shape[2] <= n_nodes:
             raise ExperimentError(f"readings of {R.shape[2]} values cannot hold {n_nodes} probed nodes")
         new = [digests[i] for i in missing]
-        elec = R[:, :, : R.shape[2] - n_nodes]
+        elec, nodes = R[:, :, : R.shape[2] - n_nodes], R[:, :, R.shape[2] - n_nodes :]
         _save(root / ekey, new, {"electrodes": elec})
-        if nkey is not None:
-            _save(root / nkey, new, {"nodes": R[:, :, R.shape[2] - n_nodes :]})
-            N.update(zip(new, R[:, :, R.shape[2] - n_nodes :], strict=True))
         E.update(zip(new, elec, strict=True))
+        if nkey is not None:
+            _save(root / nkey, new, {"nodes": nodes})
+            N.update(zip(new, nodes, strict=True))
     rows = [E[d] if nkey is None else np.concatenate([E[d], N[d]], axis=1) for d in digests]
     return np.stack(rows).reshape(len(digests), -1)
