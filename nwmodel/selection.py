@@ -9,8 +9,10 @@ the mean and the population standard deviation (``ddof=0``) of those test scores
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from sklearn.model_selection import train_test_split
 
 from ._checks import check_choice, check_int, check_real
 from ._grids import GRIDS
+from ._selection_journal import SelectionJournal, array_digest
 from .errors import ExperimentError, ModelError, ModelValidationError
 
 __all__ = [
@@ -37,6 +40,7 @@ __all__ = [
 
 Task = Literal["classification", "regression"]
 Mapper = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
+
 
 def _model_classes() -> dict[str, tuple[type, type]]:
     from .esn import ESNClassifier, ESNRegressor, NWESNClassifier, NWESNRegressor
@@ -160,11 +164,14 @@ class SelectionResult:
     n_configs : int
         Number of configurations evaluated.
     wall_time_s : float
-        Wall-clock time of the whole protocol, in seconds.
+        Wall-clock time of the whole protocol, in seconds; for a journaled run, the sum over
+        every process that worked on it.
     failures : list of (dict, str)
         Configurations whose fit raised a model error, with the message (excluded from selection).
     notes : str
         Remarks on the split.
+    n_resumed : int
+        Fits read back from the journal instead of fitted (0 without a journal).
     """
 
     best_params: dict[str, Any]
@@ -178,6 +185,7 @@ class SelectionResult:
     wall_time_s: float
     failures: list[tuple[dict[str, Any], str]] = field(default_factory=list)
     notes: str = ""
+    n_resumed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary of every field."""
@@ -193,6 +201,7 @@ class SelectionResult:
             "wall_time_s": self.wall_time_s,
             "failures": [{"params": p, "error": e} for p, e in self.failures],
             "notes": self.notes,
+            "resumed_fits": self.n_resumed,
         }
 
 
@@ -264,6 +273,41 @@ def _groups(
     return singles + groups
 
 
+def _fingerprint(
+    make_estimator: Any,
+    journal_key: Mapping[str, Any] | None,
+    configs: list[dict[str, Any]],
+    task: str,
+    n_seeds: int,
+    val_size: float,
+    random_state: int,
+    arrays: Sequence[Any],
+) -> dict[str, Any]:
+    """The identity of a selection run in its journal (see :func:`select_and_test`)."""
+    import nwphys
+
+    if isinstance(make_estimator, EstimatorFactory):
+        estimator: Any = dataclasses.asdict(make_estimator)
+    elif journal_key is None:
+        raise ModelValidationError(
+            "journal_key: required with a journal when make_estimator is not an EstimatorFactory "
+            f"(got {type(make_estimator).__name__}); name what identifies the estimator"
+        )
+    else:
+        estimator = None
+    return {
+        "package_version": nwphys.__version__,
+        "estimator": estimator,
+        "journal_key": dict(journal_key) if journal_key is not None else None,
+        "task": task,
+        "configs": configs,
+        "n_seeds": n_seeds,
+        "val_size": val_size,
+        "random_state": random_state,
+        "data": [array_digest(a) for a in arrays],
+    }
+
+
 def select_and_test(
     make_estimator: Callable[[dict, int], Any],
     grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]],
@@ -279,6 +323,8 @@ def select_and_test(
     mapper: Mapper | None = None,
     progress: bool = False,
     stack_size: int = 8,
+    journal: str | os.PathLike[str] | None = None,
+    journal_key: Mapping[str, Any] | None = None,
 ) -> SelectionResult:
     """Model selection and test with the paper's protocol (see the module docstring).
 
@@ -310,6 +356,19 @@ def select_and_test(
         :func:`nwmodel.rnn.fit_stacked`), >= 1. Each stack is one task for ``mapper``. On one
         CPU core stacks of about 8 models of N = 100 cost the same per model as single fits;
         on a GPU larger stacks pay off. Reservoirs are always fitted one at a time.
+    journal : path-like, optional
+        Journal file (:mod:`nwmodel._selection_journal`): every finished group of fits is
+        appended to it as soon as its scores are known, and fits already in it are not fitted
+        again, so a run killed at any moment resumes where it stopped, with the same result as an
+        uninterrupted run (scores are averaged in seed order whatever order the fits finished
+        in). A journal written by another experiment raises :class:`ExperimentError`. The file
+        is left in place: a second call replays it without fitting; delete it once the result
+        is saved. With a ``mapper`` that returns only when every task is done, fits are
+        journaled only at the end of each phase.
+    journal_key : dict, optional
+        What identifies the estimator in the journal's fingerprint, beside the configurations,
+        seeds, split, data and package version. Needed when ``make_estimator`` is not an
+        :class:`EstimatorFactory` (whose fields are included automatically).
 
     Returns
     -------
@@ -318,7 +377,11 @@ def select_and_test(
     Raises
     ------
     ExperimentError
-        If every configuration failed.
+        If every configuration failed, or ``journal`` belongs to another experiment or is
+        corrupt.
+    ModelValidationError
+        If ``journal`` is given, ``make_estimator`` is not an :class:`EstimatorFactory` and
+        ``journal_key`` is missing.
     """
     t0 = time.perf_counter()
     check_choice("task", task, ("classification", "regression"))
@@ -331,27 +394,68 @@ def select_and_test(
     X_fit, X_val, y_fit, y_val, note = validation_split(
         X_train, y_train, task=task, val_size=val_size, random_state=random_state
     )
+    log = None
+    if journal is not None:
+        log = SelectionJournal(
+            journal,
+            _fingerprint(
+                make_estimator,
+                journal_key,
+                configs,
+                task,
+                n_seeds,
+                val_size,
+                random_state,
+                (X_train, y_train, X_test, y_test),
+            ),
+        )
     run = mapper if mapper is not None else map
-    jobs = [(i, p, s) for i, p in enumerate(configs) for s in range(n_seeds)]
-    fn = functools.partial(_evaluate, make_estimator, X_fit, y_fit, X_val, y_val, task)
-    results: Iterable[list[tuple[int, float, str]]] = run(fn, _groups(make_estimator, jobs, stack_size))
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(jobs), desc="selection", unit="fit")
-    per_config: list[list[float]] = [[] for _ in configs]
-    errors: dict[int, str] = {}
-    for group_result in results:
-        for i, s, err in group_result:
-            per_config[i].append(s)
-            if err:
-                errors.setdefault(i, err)
+    def scores(phase: str, jobs: list, X_a, y_a, X_b, y_b) -> dict[tuple[int, int], tuple[float, str]]:
+        """Score of every (index, seed) of ``jobs``: from the journal, else fitted (and journaled)."""
+        got = {}
+        todo = []
+        for job in jobs:
+            key = (phase, job[0], job[2])
+            if log is not None and key in log.done:
+                got[job[0], job[2]] = log.done[key]
+            else:
+                todo.append(job)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(
+                total=len(jobs), initial=len(got), desc="selection" if phase == "val" else "test", unit="fit"
+            )
+        groups = _groups(make_estimator, todo, stack_size)
+        fn = functools.partial(_evaluate, make_estimator, X_a, y_a, X_b, y_b, task)
+        tick = time.perf_counter()
+        for group, result in zip(groups, run(fn, groups), strict=True):
+            fits = [(i, job[2], s, err) for job, (i, s, err) in zip(group, result, strict=True)]
+            for i, seed, s, err in fits:
+                got[i, seed] = (s, err)
+            if log is not None:
+                now = time.perf_counter()
+                log.record(phase, fits, now - tick)
+                tick = now
+            if bar is not None:
+                bar.update(len(fits))
         if bar is not None:
-            bar.update(len(group_result))
-    if bar is not None:
-        bar.close()
-    means = [float(np.mean(v)) if i not in errors else float("nan") for i, v in enumerate(per_config)]
+            bar.close()
+        return got
+
+    val = scores(
+        "val", [(i, p, s) for i, p in enumerate(configs) for s in range(n_seeds)], X_fit, y_fit, X_val, y_val
+    )
+    means = []
+    errors: dict[int, str] = {}
+    for i in range(len(configs)):  # seed order, whatever order the fits finished in
+        per_seed = [val[i, s] for s in range(n_seeds)]
+        failed = [e for _, e in per_seed if e]
+        if failed:
+            errors[i] = failed[0]
+        means.append(float("nan") if failed else float(np.mean([v for v, _ in per_seed])))
     valid = [i for i, m in enumerate(means) if np.isfinite(m)]
     if not valid:
         raise ExperimentError(
@@ -360,13 +464,15 @@ def select_and_test(
     pick = max if task == "classification" else min
     best = pick(valid, key=lambda i: means[i])  # first of equals: max/min keep the first
     best_params = configs[best]
-    test_jobs = [(best, best_params, s) for s in range(n_seeds)]
-    fn_test = functools.partial(_evaluate, make_estimator, X_train, y_train, X_test, y_test, task)
-    test_results = [r for g in run(fn_test, _groups(make_estimator, test_jobs, stack_size)) for r in g]
-    failed = [e for _, _, e in test_results if e]
+    test = scores("test", [(best, best_params, s) for s in range(n_seeds)], X_train, y_train, X_test, y_test)
+    failed = [test[best, s][1] for s in range(n_seeds) if test[best, s][1]]
     if failed:
         raise ExperimentError(f"refitting the selected configuration {best_params} failed: {failed[0]}")
-    test_scores = [s for _, s, _ in test_results]
+    test_scores = [test[best, s][0] for s in range(n_seeds)]
+    wall = time.perf_counter() - t0
+    n_resumed = 0
+    if log is not None:
+        wall, n_resumed = log.wall_s, log.n_resumed
     return SelectionResult(
         best_params=dict(best_params),
         val_score=means[best],
@@ -376,7 +482,8 @@ def select_and_test(
         test_std=float(np.std(test_scores)),
         metric="accuracy" if task == "classification" else "rmse",
         n_configs=len(configs),
-        wall_time_s=time.perf_counter() - t0,
+        wall_time_s=wall,
         failures=[(dict(configs[i]), e) for i, e in sorted(errors.items())],
         notes=note,
+        n_resumed=n_resumed,
     )

@@ -4,6 +4,13 @@ Writes ``run_<model>_<dataset>_<grid>.json`` into ``-o DIR`` and refuses to repl
 one without ``--force``. The dataset name, the result file and the torch device are checked
 before the model code (sklearn, torch) loads.
 
+While the selection runs, every finished fit is appended to the journal
+``run_<model>_<dataset>_<grid>.journal.jsonl`` beside the result file (see
+:func:`nwmodel.select_and_test`). Running the same command again after a kill, a crash or Ctrl-C
+resumes from it, with the same result as an uninterrupted run; a journal of another experiment
+(other grid, seeds, split, data, device or package version) is refused, and ``--force`` discards
+it. The journal is deleted once the result file is written.
+
 ``--baselines`` adds the placement baselines of :mod:`nwmodel.baselines` (majority class or
 training mean, ridge on the raw series, MiniROCKET), fitted on the same training split and tested
 with the same seeds and metric, to the record (``"baselines"``) and the printed summary.
@@ -153,6 +160,11 @@ def _write_results_files(
     return files, str(write_summary(root, name, task=ds.task))
 
 
+def journal_path(path: Path) -> Path:
+    """The selection journal beside the result file ``path``: ``<stem>.journal.jsonl``."""
+    return path.with_name(f"{path.stem}.journal.jsonl")
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.max_epochs is not None and args.model not in ("nwrnn", "rnn"):
         raise CLIError("--max-epochs applies to --model nwrnn or rnn only")
@@ -165,6 +177,12 @@ def _run(args: argparse.Namespace) -> int:
     out_dir = check_output_dir(args.output)
     split = "" if args.split_seed == DEFAULT_SPLIT_SEED else f"_split{args.split_seed}"
     path = check_output_path(out_dir / f"run_{args.model}_{args.dataset}_{args.grid}{split}.json", args.force)
+    journal = journal_path(path)
+    if journal.exists():
+        if args.force:
+            journal.unlink()
+        else:
+            print(f"resuming the interrupted selection recorded in {journal}", file=sys.stderr)
     if args.threads is not None or args.device != "cpu":
         import torch
 
@@ -198,6 +216,8 @@ def _run(args: argparse.Namespace) -> int:
         random_state=args.split_seed,
         progress=not args.no_progress,
         stack_size=args.stack_size,
+        journal=journal,
+        journal_key={"dataset": ds.name, "data_seed": args.data_seed},
     )
     baselines: dict[str, Any] = {}
     if args.baselines:
@@ -237,6 +257,7 @@ def _run(args: argparse.Namespace) -> int:
         "results_summary": summary,
     }
     write_text_atomic(path, json.dumps(record, indent=2, default=json_default) + "\n")
+    journal.unlink()  # the record holds every score now
     if problem is not None:
         raise problem
     if args.json:
@@ -259,6 +280,8 @@ def _run(args: argparse.Namespace) -> int:
             print(f"results files: {len(files)} in {results_dir}")
         if res.failures:
             print(f"{len(res.failures)} configurations failed and were excluded", file=sys.stderr)
+        if res.n_resumed:
+            print(f"resumed {res.n_resumed} fits from the journal of an interrupted run")
         print(f"saved {path}")
     return 0
 
@@ -321,5 +344,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("-o", "--output", default="results", help="directory for the result JSON")
-    add_force(parser, "an existing result file (and results files of --results-dir)")
+    add_force(
+        parser,
+        "an existing result file (and results files of --results-dir), and discard the journal of an "
+        "interrupted run instead of resuming it",
+    )
     parser.set_defaults(func=_run)
