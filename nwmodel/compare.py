@@ -72,7 +72,7 @@ import dataclasses
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,14 +106,25 @@ Mapper = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
 
 
 def dask_mapper(client: Any) -> Mapper:
-    """Return a ``mapper(fn, iterable) -> list`` that runs every call on a ``distributed.Client``.
+    """Return a ``mapper(fn, iterable) -> iterator`` that runs every call on a ``distributed.Client``.
 
-    Results come back in input order, so a Dask run gives the same scores as a serial one.
+    Every call is submitted at once; results are yielded in input order, each as soon as it and
+    the ones before it are done (so a journaled selection records them while the rest run), and a
+    Dask run gives the same scores as a serial one. Abandoning the iterator (an error, Ctrl-C)
+    cancels the calls not yet done.
     """
 
-    def mapper(fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+    def mapper(fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         futures = client.map(fn, list(items), pure=False)
-        return client.gather(futures)
+
+        def results() -> Iterator[Any]:
+            try:
+                for f in futures:
+                    yield f.result()
+            finally:
+                client.cancel(futures)
+
+        return results()
 
     return mapper
 

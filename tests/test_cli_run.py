@@ -71,3 +71,10 @@ def test_bad_seeds_and_max_epochs_misuse(tmp_path, capsys) -> None:
     assert "argument --seeds: expected an integer >= 1, got 0" in capsys.readouterr().err
     assert _run("esn", "NARMA10", tmp_path, "--max-epochs", "3") == 1
     assert "--max-epochs applies to" in capsys.readouterr().err
+
+
+def test_workers_and_scheduler_misuse(tmp_path, capsys) -> None:
+    assert _run("esn", "NARMA10", tmp_path, "--scheduler", "serial", "--workers", "2") == 1
+    assert "--workers 2 needs Dask" in capsys.readouterr().err
+    assert _run("esn", "NARMA10", tmp_path, "--scheduler", "localhost:1") == 1
+    assert "--scheduler must be 'serial' or an address" in capsys.readouterr().err

@@ -245,3 +245,29 @@ def test_nwhil_run_force_discards_a_journal(tmp_path, capsys) -> None:
     assert "is not a selection journal" in err and err.count("\n") == 2  # resume notice + error
     assert main([*args, "--force"]) == 0
     assert not journal.exists() and (out / "run_esn_NARMA10_quick.json").exists()
+
+
+@pytest.mark.slow
+def test_nwhil_run_on_two_dask_workers_equals_the_serial_run(tmp_path, monkeypatch) -> None:
+    from nwmodel import selection
+    from nwmodel.cli import main
+
+    lines: list[str] = []
+    record = selection.SelectionJournal.record
+
+    def spy(self, phase, fits, wall_s):  # one journal line per finished stack, on Dask too
+        record(self, phase, fits, wall_s)
+        lines.append(phase)
+
+    monkeypatch.setattr(selection.SelectionJournal, "record", spy)
+    args = ["run", "--model", "rnn", "--dataset", "SyntheticControl-gen", "--grid", "paper"]
+    args += ["--seeds", "2", "--max-epochs", "3", "--stack-size", "2", "--threads", "1", "--no-progress"]
+    assert main([*args, "-o", str(tmp_path / "serial")]) == 0
+    n_serial = len(lines)
+    assert main([*args, "--workers", "2", "-o", str(tmp_path / "dask")]) == 0
+    assert n_serial == len(lines) - n_serial == 4 + 1  # 4 configs x 2 seeds in stacks of 2; 1 test stack
+    name = "run_rnn_SyntheticControl-gen_paper.json"
+    a = json.loads((tmp_path / "serial" / name).read_text())
+    b = json.loads((tmp_path / "dask" / name).read_text())
+    for k in ("val_scores", "best_params", "test_scores"):
+        assert a[k] == b[k], k

@@ -11,6 +11,10 @@ resumes from it, with the same result as an uninterrupted run; a journal of anot
 (other grid, seeds, split, data, device or package version) is refused, and ``--force`` discards
 it. The journal is deleted once the result file is written.
 
+``--workers N`` fits the selection on a Dask ``LocalCluster`` of N worker processes (1 thread
+each: Dask's nanny sets ``OMP_NUM_THREADS=1``), ``--scheduler tcp://HOST:PORT`` on an existing
+cluster; the fits are journaled as they finish, in order, and the result equals a serial run's.
+
 ``--baselines`` adds the placement baselines of :mod:`nwmodel.baselines` (majority class or
 training mean, ridge on the raw series, MiniROCKET), fitted on the same training split and tested
 with the same seeds and metric, to the record (``"baselines"``) and the printed summary.
@@ -22,6 +26,7 @@ refitted once per seed for them and must reproduce its test scores.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
@@ -165,9 +170,26 @@ def journal_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.journal.jsonl")
 
 
+def _mapper(args: argparse.Namespace) -> contextlib.AbstractContextManager[Any]:
+    """The selection's mapper: in this process, or on Dask for ``--workers`` > 1 or ``--scheduler``."""
+    if args.scheduler is None and args.workers == 1:
+        return contextlib.nullcontext(None)
+    from .compare import lazy_dask_mapper
+
+    return lazy_dask_mapper(args.scheduler, args.workers)
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.max_epochs is not None and args.model not in ("nwrnn", "rnn"):
         raise CLIError("--max-epochs applies to --model nwrnn or rnn only")
+    if args.scheduler == "serial":
+        args.scheduler = None
+        if args.workers != 1:
+            raise CLIError(f"--workers {args.workers} needs Dask; drop --scheduler serial")
+    else:
+        from .compare import check_scheduler
+
+        check_scheduler(args.scheduler)
     data_dir = resolve_data_dir(args.data_dir)
     check_dataset_names([args.dataset], data_dir)
     results_dir = None
@@ -204,21 +226,23 @@ def _run(args: argparse.Namespace) -> int:
     if args.max_epochs is not None:
         grid = {**grid, "max_epochs": [args.max_epochs]}
     factory = EstimatorFactory(args.model, ds.task, fixed)
-    res = select_and_test(
-        factory,
-        grid,
-        ds.X_train,
-        ds.y_train,
-        ds.X_test,
-        ds.y_test,
-        task=ds.task,
-        n_seeds=args.seeds,
-        random_state=args.split_seed,
-        progress=not args.no_progress,
-        stack_size=args.stack_size,
-        journal=journal,
-        journal_key={"dataset": ds.name, "data_seed": args.data_seed},
-    )
+    with _mapper(args) as mapper:
+        res = select_and_test(
+            factory,
+            grid,
+            ds.X_train,
+            ds.y_train,
+            ds.X_test,
+            ds.y_test,
+            task=ds.task,
+            n_seeds=args.seeds,
+            random_state=args.split_seed,
+            progress=not args.no_progress,
+            stack_size=args.stack_size,
+            mapper=mapper,
+            journal=journal,
+            journal_key={"dataset": ds.name, "data_seed": args.data_seed},
+        )
     baselines: dict[str, Any] = {}
     if args.baselines:
         from nwmodel.baselines import run_baselines
@@ -319,6 +343,18 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=8,
         help="nwrnn/rnn fits trained together as one stacked module (same results as one at a time; "
         "larger stacks pay off on a GPU)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="fit the selection on a Dask LocalCluster of this many worker processes, 1 thread each "
+        "(default 1: in this process, no Dask); same result as serial",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        help="fit the selection on the Dask cluster at this address (tcp://HOST:PORT) instead",
     )
     parser.add_argument("--data-seed", type=nonneg_int, default=0, help="seed of generated datasets")
     parser.add_argument(
