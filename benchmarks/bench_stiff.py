@@ -4,8 +4,9 @@ Run: ``.venv/bin/python benchmarks/bench_stiff.py [--quick] [--samples N]`` (one
 
 Devices and drives (the physical reservoir's own operating points):
 
-- ``300w 4V``: the default reservoir device (``nwmodel.SimulatedDeviceSpec()``: 300 wires on
-  50 x 50 um, 3 x 3 pads, 4 inputs, 1 ground), driven by the reservoir encoding of a
+- ``300w 4V``: a small reservoir device (``nwmodel.SimulatedDeviceSpec`` with 300 wires on
+  50 x 50 um, 3 x 3 pads, 4 inputs, 1 ground; the default spec has 400 wires and 4 x 4 pads),
+  driven by the reservoir encoding of a
   SyntheticControl series (reset, then 60 held samples) with ``v_bias_V`` 0.35 and
   ``v_scale_V`` 4: the reservoir regime, junction voltages up to about 1.2 V (the largest is
   printed). With the abstract window itself (``v_scale_V`` 0.8) no junction passes 0.35 V.
@@ -28,7 +29,7 @@ wall time per sample setting shows ``>`` the time of its last try:
 
 The reference is ``sdirk2`` at ``rtol`` 1e-7, ``atol`` 1e-8 (checked against Radau at rtol 1e-9
 with the analytic Jacobian in ``tests/test_stiff.py``). Targets per held sample: 0.5 ms
-(300w 0.8V), 2 ms (300w 8V), 15 ms (2000w 8V); sdirk2 >= 30x faster than LSODA-fd and >= 100x
+(300w 4V), 2 ms (300w 8V), 15 ms (2000w 8V); sdirk2 >= 30x faster than LSODA-fd and >= 100x
 faster than the sub-stepped exact stepper.
 """
 
