@@ -14,7 +14,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "calibration": ("CalibrationError", "DriveCalibration", "calibrate_drive"),
     "compare": ("CellResult", "ComparisonResult", "dask_mapper", "run_comparison"),
     "datasets": ("Dataset", "load_dataset"),
-    "errors": ("DatasetError", "ExperimentError", "ModelError", "ModelValidationError"),
+    "errors": ("DatasetError", "ExperimentError", "JournalError", "ModelError", "ModelValidationError"),
     "esn": ("ESNClassifier", "ESNRegressor", "NWESNClassifier", "NWESNRegressor"),
     "mapping": ("NWESN_JUNCTION_PARAMS", "PHYSICAL_GRIDS", "abstract_to_physical"),
     "physical": ("PhysicalReservoirClassifier", "PhysicalReservoirRegressor", "SimulatedDeviceSpec"),

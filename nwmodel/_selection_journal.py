@@ -12,10 +12,13 @@ appended, flushed and ``fsync``'ed as soon as the group's scores are known. ``wa
 wall-clock time since the previous line (or since the run started), so the times of the lines
 of every process that worked on the run add up to the run's time.
 
-A process killed while it appends leaves at most one incomplete last line (no newline); reading
-drops it and the next append starts over that point. Any other line that is not a group record,
-or a header of another experiment, raises :class:`~nwmodel.errors.ExperimentError` naming the file:
-a journal is never silently ignored or mixed with another experiment. Like the feature store and
+A process killed while it appends leaves at most one incomplete last line (no newline); once the
+header matches, reading drops it and the next append starts over that point. Any other line that
+is not a group record, or a header of another experiment, raises
+:class:`~nwmodel.errors.JournalError` naming the file, before anything in it is changed: a
+journal is never silently ignored or mixed with another experiment. While open, the journal holds
+an exclusive ``flock`` (POSIX), so a second process on the same experiment is refused instead of
+appending the same fits again. Like the feature store and
 the resumed cells of a comparison, the fingerprint holds the package version but not the source
 code: after changing the models, start with a fresh journal.
 """
@@ -31,9 +34,14 @@ from typing import Any
 
 import numpy as np
 
-from nwphys.fileio import json_default, write_text_atomic
+from nwphys.fileio import atomic_path, json_default
 
-from .errors import ExperimentError
+from .errors import JournalError
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["FORMAT", "SelectionJournal", "array_digest"]
 
@@ -62,7 +70,7 @@ def _canonical(obj: Any) -> Any:
 
 
 class SelectionJournal:
-    """The journal file of one model selection (see the module docstring).
+    """The journal file of one model selection (see the module docstring); a context manager.
 
     Parameters
     ----------
@@ -76,13 +84,16 @@ class SelectionJournal:
     ----------
     done : dict of (phase, index, seed) -> (score, error)
         Fits recorded so far, by this process or earlier ones.
+    n_resumed : int
+        Fits that were in the file when it was opened.
     wall_s : float
         Sum of the recorded groups' wall-clock times, in seconds.
 
     Raises
     ------
-    ExperimentError
-        If the file holds another experiment's header, or a line that is not a group record.
+    JournalError
+        If the file holds another experiment's header or a line that is not a group record, or
+        another process has it open.
     """
 
     def __init__(self, path: str | os.PathLike[str], fingerprint: Mapping[str, Any]) -> None:
@@ -92,21 +103,39 @@ class SelectionJournal:
         self.wall_s = 0.0
         if not self.path.exists():
             header = {"format": FORMAT, "version": VERSION, "fingerprint": self.fingerprint}
-            write_text_atomic(self.path, json.dumps(header, sort_keys=True) + "\n")
-            self.n_resumed = 0
-            return
-        self._read()
+            with atomic_path(self.path, unique=True, make_parents=True) as tmp, open(tmp, "w") as fh:
+                fh.write(json.dumps(header, sort_keys=True) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        self._fh = open(self.path, "r+b")  # held open for the lock, closed by close()
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    raise self._fail("is in use by another process running this experiment") from None
+            self._read()
+        except BaseException:
+            self._fh.close()
+            raise
         self.n_resumed = len(self.done)
 
-    def _fail(self, why: str) -> ExperimentError:
-        return ExperimentError(f"selection journal {str(self.path)!r} {why}")
+    def __enter__(self) -> SelectionJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the lock and close the file (records already written stay)."""
+        self._fh.close()
+
+    def _fail(self, why: str) -> JournalError:
+        return JournalError(f"selection journal {str(self.path)!r} {why}")
 
     def _read(self) -> None:
-        data = self.path.read_bytes()
+        data = self._fh.read()
         end = data.rfind(b"\n") + 1
-        if end < len(data):  # an append cut short by a kill: drop it, and append over it
-            with open(self.path, "r+b") as fh:
-                fh.truncate(end)
         lines = data[:end].decode("utf-8", errors="replace").splitlines()
         try:
             header = json.loads(lines[0]) if lines else None
@@ -124,21 +153,26 @@ class SelectionJournal:
                 f"belongs to another experiment (differs in {', '.join(diff)}); remove it to start "
                 "afresh or use another output"
             )
+        done: dict[tuple[str, int, int], tuple[float, str]] = {}
+        wall = 0.0
         for number, line in enumerate(lines[1:], start=2):
             try:
                 rec = json.loads(line)
-                phase, wall = rec["phase"], float(rec["wall_s"])
+                phase = rec["phase"]
                 if phase not in ("val", "test"):
                     raise ValueError(phase)
                 fits = [(int(i), int(s), float(v), str(e)) for i, s, v, e in rec["fits"]]
+                wall += float(rec["wall_s"])
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                 raise self._fail(
                     f"line {number} is not a group record ({type(exc).__name__}); remove the "
                     "journal to start afresh"
                 ) from None
             for i, s, v, e in fits:
-                self.done[(phase, i, s)] = (v, e)
-            self.wall_s += wall
+                done[(phase, i, s)] = (v, e)
+        if end < len(data):  # an append cut short by a kill: drop it, and append over it
+            self._fh.truncate(end)
+        self.done, self.wall_s = done, wall
 
     def record(self, phase: str, fits: Sequence[Fit], wall_s: float) -> None:
         """Append one finished group and make it durable (flush and ``fsync``).
@@ -160,10 +194,10 @@ class SelectionJournal:
             },
             sort_keys=True,
         )
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        self._fh.seek(0, os.SEEK_END)
+        self._fh.write((line + "\n").encode("utf-8"))
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
         for i, s, v, e in fits:
             self.done[(phase, int(i), int(s))] = (float(v), str(e))
         self.wall_s += float(wall_s)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DatasetError", "ExperimentError", "ModelError", "ModelValidationError"]
+__all__ = ["DatasetError", "ExperimentError", "JournalError", "ModelError", "ModelValidationError"]
 
 
 class ModelError(Exception):
@@ -19,3 +19,7 @@ class DatasetError(ModelError):
 
 class ExperimentError(ModelError):
     """An experiment (model selection, comparison) cannot proceed."""
+
+
+class JournalError(ExperimentError):
+    """A selection journal belongs to another experiment, is corrupt, or is in use by another process."""

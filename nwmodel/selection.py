@@ -9,6 +9,7 @@ the mean and the population standard deviation (``ddof=0``) of those test scores
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import itertools
@@ -281,10 +282,19 @@ def _fingerprint(
     n_seeds: int,
     val_size: float,
     random_state: int,
+    stack_size: int,
     arrays: Sequence[Any],
 ) -> dict[str, Any]:
     """The identity of a selection run in its journal (see :func:`select_and_test`)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     import nwphys
+
+    def installed(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
 
     if isinstance(make_estimator, EstimatorFactory):
         estimator: Any = dataclasses.asdict(make_estimator)
@@ -297,6 +307,7 @@ def _fingerprint(
         estimator = None
     return {
         "package_version": nwphys.__version__,
+        "libraries": {name: installed(name) for name in ("numpy", "scikit-learn", "torch")},
         "estimator": estimator,
         "journal_key": dict(journal_key) if journal_key is not None else None,
         "task": task,
@@ -304,6 +315,7 @@ def _fingerprint(
         "n_seeds": n_seeds,
         "val_size": val_size,
         "random_state": random_state,
+        "stack_size": stack_size,
         "data": [array_digest(a) for a in arrays],
     }
 
@@ -358,17 +370,21 @@ def select_and_test(
         on a GPU larger stacks pay off. Reservoirs are always fitted one at a time.
     journal : path-like, optional
         Journal file (:mod:`nwmodel._selection_journal`): every finished group of fits is
-        appended to it as soon as its scores are known, and fits already in it are not fitted
+        appended to it as soon as its scores are known, and groups already in it are not fitted
         again, so a run killed at any moment resumes where it stopped, with the same result as an
-        uninterrupted run (scores are averaged in seed order whatever order the fits finished
-        in). A journal written by another experiment raises :class:`ExperimentError`. The file
+        uninterrupted run (the same stacks are formed, and scores are averaged in seed order).
+        The fingerprint that a journal must match covers the configurations, seeds, split, stack
+        size, data digests, package version and numpy, scikit-learn and torch versions, the
+        fields of an :class:`EstimatorFactory` and ``journal_key``; a journal of another
+        experiment, or one that another process holds, raises :class:`~nwmodel.errors.JournalError`. The file
         is left in place: a second call replays it without fitting; delete it once the result
-        is saved. With a ``mapper`` that returns only when every task is done, fits are
-        journaled only at the end of each phase.
+        is saved. ``mapper`` must yield results in input order; those of a mapper that returns
+        only when every task is done are journaled only at the end of each phase.
     journal_key : dict, optional
-        What identifies the estimator in the journal's fingerprint, beside the configurations,
-        seeds, split, data and package version. Needed when ``make_estimator`` is not an
-        :class:`EstimatorFactory` (whose fields are included automatically).
+        What else identifies the run in the journal's fingerprint: what builds the estimators
+        when ``make_estimator`` is not an :class:`EstimatorFactory` (required then), and
+        whatever changes the fits' arithmetic outside this call, such as the number of torch
+        threads per fit.
 
     Returns
     -------
@@ -377,8 +393,9 @@ def select_and_test(
     Raises
     ------
     ExperimentError
-        If every configuration failed, or ``journal`` belongs to another experiment or is
-        corrupt.
+        If every configuration failed, or a refit of the selected one failed.
+    JournalError
+        If ``journal`` belongs to another experiment, is corrupt or is in use.
     ModelValidationError
         If ``journal`` is given, ``make_estimator`` is not an :class:`EstimatorFactory` and
         ``journal_key`` is missing.
@@ -394,85 +411,108 @@ def select_and_test(
     X_fit, X_val, y_fit, y_val, note = validation_split(
         X_train, y_train, task=task, val_size=val_size, random_state=random_state
     )
-    log = None
+    fingerprint = None
     if journal is not None:
-        log = SelectionJournal(
-            journal,
-            _fingerprint(
-                make_estimator,
-                journal_key,
-                configs,
-                task,
-                n_seeds,
-                val_size,
-                random_state,
-                (X_train, y_train, X_test, y_test),
-            ),
+        fingerprint = _fingerprint(
+            make_estimator,
+            journal_key,
+            configs,
+            task,
+            n_seeds,
+            val_size,
+            random_state,
+            stack_size,
+            (X_train, y_train, X_test, y_test),
         )
-    run = mapper if mapper is not None else map
+    with SelectionJournal(journal, fingerprint) if journal is not None else contextlib.nullcontext() as log:
+        run = mapper if mapper is not None else map
 
-    def scores(phase: str, jobs: list, X_a, y_a, X_b, y_b) -> dict[tuple[int, int], tuple[float, str]]:
-        """Score of every (index, seed) of ``jobs``: from the journal, else fitted (and journaled)."""
-        got = {}
-        todo = []
-        for job in jobs:
-            key = (phase, job[0], job[2])
-            if log is not None and key in log.done:
-                got[job[0], job[2]] = log.done[key]
-            else:
-                todo.append(job)
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
+        def scores(phase: str, jobs: list, X_a, y_a, X_b, y_b) -> dict[tuple[int, int], tuple[float, str]]:
+            """Score of every (index, seed) of ``jobs``: from the journal, else fitted (and journaled).
 
-            bar = tqdm(
-                total=len(jobs), initial=len(got), desc="selection" if phase == "val" else "test", unit="fit"
+            The groups are formed from all of ``jobs``, so a resumed run trains the stacks it
+            misses with the same members as an uninterrupted one.
+            """
+            got: dict[tuple[int, int], tuple[float, str]] = {}
+            todo = []
+            for group in _groups(make_estimator, jobs, stack_size):
+                keys = [(phase, job[0], job[2]) for job in group]
+                if log is not None and all(k in log.done for k in keys):
+                    got.update({(k[1], k[2]): log.done[k] for k in keys})
+                else:
+                    todo.append(group)
+            bar = None
+            if progress:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(
+                    total=len(jobs),
+                    initial=len(got),
+                    desc="selection" if phase == "val" else "test",
+                    unit="fit",
+                )
+            fn = functools.partial(_evaluate, make_estimator, X_a, y_a, X_b, y_b, task)
+            results = run(fn, todo)
+            tick = time.perf_counter()
+            try:
+                for group, result in zip(todo, results, strict=True):
+                    if [r[0] for r in result] != [job[0] for job in group]:
+                        raise ExperimentError(
+                            "the mapper returned results out of order (configurations "
+                            f"{[r[0] for r in result]} for {[job[0] for job in group]}); it must "
+                            "yield them in the order of its input, like map"
+                        )
+                    fits = [(i, job[2], sc, err) for job, (i, sc, err) in zip(group, result, strict=True)]
+                    got.update({(i, seed): (sc, err) for i, seed, sc, err in fits})
+                    if log is not None:
+                        now = time.perf_counter()
+                        log.record(phase, fits, now - tick)
+                        tick = now
+                    if bar is not None:
+                        bar.update(len(fits))
+            finally:
+                close = getattr(results, "close", None)
+                if close is not None:  # cancel what a parallel mapper still runs
+                    close()
+                if bar is not None:
+                    bar.close()
+            return got
+
+        val = scores(
+            "val",
+            [(i, p, s) for i, p in enumerate(configs) for s in range(n_seeds)],
+            X_fit,
+            y_fit,
+            X_val,
+            y_val,
+        )
+        means = []
+        errors: dict[int, str] = {}
+        for i in range(len(configs)):  # seed order, whatever order the fits finished in
+            per_seed = [val[i, s] for s in range(n_seeds)]
+            failed = [e for _, e in per_seed if e]
+            if failed:
+                errors[i] = failed[0]
+            means.append(float("nan") if failed else float(np.mean([v for v, _ in per_seed])))
+        valid = [i for i, m in enumerate(means) if np.isfinite(m)]
+        if not valid:
+            raise ExperimentError(
+                f"every one of the {len(configs)} configurations failed; first: {errors.get(0)}"
             )
-        groups = _groups(make_estimator, todo, stack_size)
-        fn = functools.partial(_evaluate, make_estimator, X_a, y_a, X_b, y_b, task)
-        tick = time.perf_counter()
-        for group, result in zip(groups, run(fn, groups), strict=True):
-            fits = [(i, job[2], s, err) for job, (i, s, err) in zip(group, result, strict=True)]
-            for i, seed, s, err in fits:
-                got[i, seed] = (s, err)
-            if log is not None:
-                now = time.perf_counter()
-                log.record(phase, fits, now - tick)
-                tick = now
-            if bar is not None:
-                bar.update(len(fits))
-        if bar is not None:
-            bar.close()
-        return got
-
-    val = scores(
-        "val", [(i, p, s) for i, p in enumerate(configs) for s in range(n_seeds)], X_fit, y_fit, X_val, y_val
-    )
-    means = []
-    errors: dict[int, str] = {}
-    for i in range(len(configs)):  # seed order, whatever order the fits finished in
-        per_seed = [val[i, s] for s in range(n_seeds)]
-        failed = [e for _, e in per_seed if e]
-        if failed:
-            errors[i] = failed[0]
-        means.append(float("nan") if failed else float(np.mean([v for v, _ in per_seed])))
-    valid = [i for i, m in enumerate(means) if np.isfinite(m)]
-    if not valid:
-        raise ExperimentError(
-            f"every one of the {len(configs)} configurations failed; first: {errors.get(0)}"
+        pick = max if task == "classification" else min
+        best = pick(valid, key=lambda i: means[i])  # first of equals: max/min keep the first
+        best_params = configs[best]
+        test = scores(
+            "test", [(best, best_params, s) for s in range(n_seeds)], X_train, y_train, X_test, y_test
         )
-    pick = max if task == "classification" else min
-    best = pick(valid, key=lambda i: means[i])  # first of equals: max/min keep the first
-    best_params = configs[best]
-    test = scores("test", [(best, best_params, s) for s in range(n_seeds)], X_train, y_train, X_test, y_test)
-    failed = [test[best, s][1] for s in range(n_seeds) if test[best, s][1]]
-    if failed:
-        raise ExperimentError(f"refitting the selected configuration {best_params} failed: {failed[0]}")
-    test_scores = [test[best, s][0] for s in range(n_seeds)]
-    wall = time.perf_counter() - t0
-    n_resumed = 0
-    if log is not None:
-        wall, n_resumed = log.wall_s, log.n_resumed
+        failed = [test[best, s][1] for s in range(n_seeds) if test[best, s][1]]
+        if failed:
+            raise ExperimentError(f"refitting the selected configuration {best_params} failed: {failed[0]}")
+        test_scores = [test[best, s][0] for s in range(n_seeds)]
+        wall = time.perf_counter() - t0
+        n_resumed = 0
+        if log is not None:
+            wall, n_resumed = log.wall_s, log.n_resumed
     return SelectionResult(
         best_params=dict(best_params),
         val_score=means[best],

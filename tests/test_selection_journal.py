@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator
 
-from nwmodel.errors import ExperimentError, ModelError, ModelValidationError
+from nwmodel.errors import ExperimentError, JournalError, ModelError, ModelValidationError
 from nwmodel.selection import select_and_test
 
 
@@ -155,6 +155,35 @@ def test_journal_of_another_experiment_is_refused(tmp_path) -> None:
         _select(path)
 
 
+def test_another_key_or_stack_size_is_refused_and_a_foreign_file_left_intact(tmp_path) -> None:
+    path = tmp_path / "sel.journal.jsonl"
+    _select(path)
+    X, y = _data()
+    common = dict(task="classification", n_seeds=3, journal=path)
+    with pytest.raises(JournalError, match=r"differs in journal_key\)"):
+        make = lambda p, s: Noisy(**p, random_state=s)  # noqa: E731
+        select_and_test(make, GRID, X, y, X, y, journal_key={"x": 1}, **common)
+    with pytest.raises(JournalError, match=r"differs in stack_size\)"):
+        _select(path, stack_size=2)
+    other = tmp_path / "results.json"
+    other.write_text('{"some": "results"}')  # no newline at the end: not a cut journal line
+    with pytest.raises(JournalError, match="is not a selection journal"):
+        _select(other)
+    assert other.read_text() == '{"some": "results"}'
+
+
+def test_a_journal_in_use_is_refused(tmp_path) -> None:
+    from nwmodel._selection_journal import SelectionJournal
+
+    path = tmp_path / "sel.journal.jsonl"
+    with SelectionJournal(path, {"a": 1}) as held:
+        with pytest.raises(JournalError, match="is in use by another process"):
+            SelectionJournal(path, {"a": 1})
+        held.record("val", [(0, 0, 0.5, "")], 1.0)
+    with SelectionJournal(path, {"a": 1}) as again:
+        assert again.done == {("val", 0, 0): (0.5, "")} and again.wall_s == 1.0
+
+
 def test_journal_needs_a_key_for_a_plain_callable(tmp_path) -> None:
     X, y = _data()
     with pytest.raises(ModelValidationError, match="journal_key: required"):
@@ -209,20 +238,21 @@ def test_nwhil_run_killed_mid_selection_resumes_to_the_same_record(tmp_path) -> 
     subprocess.run(_cli(ref), check=True, timeout=600, env=env, capture_output=True)
     name = "run_nwrnn_SyntheticControl-gen_paper"
     journal = out / f"{name}.journal.jsonl"
-    proc = subprocess.Popen(_cli(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and (
-        not journal.exists() or len(journal.read_text().splitlines()) < 1 + 8
-    ):
-        time.sleep(0.02)  # wait until 8 of the 65 fits are journaled
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    with open(tmp_path / "stderr.txt", "w") as err:
+        proc = subprocess.Popen(_cli(out), stdout=subprocess.DEVNULL, stderr=err, env=env)
+        deadline = time.monotonic() + 300
+        n_lines = 0
+        while time.monotonic() < deadline and n_lines < 1 + 8 and proc.poll() is None:
+            time.sleep(0.02)  # wait until 8 of the 65 fits are journaled
+            n_lines = len(journal.read_text().splitlines()) if journal.exists() else 0
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert n_lines >= 1 + 8, (tmp_path / "stderr.txt").read_text()
     assert not (out / f"{name}.json").exists()
 
     done = subprocess.run(_cli(out), capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr
-    assert "resuming the interrupted selection" in done.stderr
     assert "fits from the journal of an interrupted run" in done.stdout
     assert not journal.exists()  # deleted once the record is written
     a = json.loads((ref / f"{name}.json").read_text())
@@ -238,13 +268,44 @@ def test_nwhil_run_force_discards_a_journal(tmp_path, capsys) -> None:
     out = tmp_path / "out"
     out.mkdir()
     journal = out / "run_esn_NARMA10_quick.journal.jsonl"
-    journal.write_text("{}\n")  # a foreign journal: refused without --force
+    journal.write_text("{}\n")  # a foreign journal: refused without --force, and left as it was
     args = ["run", "--model", "esn", "--dataset", "NARMA10", "--seeds", "1", "--no-progress", "-o", str(out)]
     assert main(args) == 1
     err = capsys.readouterr().err
-    assert "is not a selection journal" in err and err.count("\n") == 2  # resume notice + error
+    assert "is not a selection journal" in err and "--force discards it" in err and err.count("\n") == 1
+    assert journal.read_text() == "{}\n"
     assert main([*args, "--force"]) == 0
     assert not journal.exists() and (out / "run_esn_NARMA10_quick.json").exists()
+
+
+def test_nwhil_run_resumes_an_interrupted_force_rerun_over_its_result(tmp_path, capsys, monkeypatch) -> None:
+    from nwmodel import selection
+    from nwmodel.cli import main
+
+    out = tmp_path / "out"
+    args = ["run", "--model", "esn", "--dataset", "NARMA10", "--seeds", "1", "--no-progress", "-o", str(out)]
+    assert main(args) == 0
+    result = out / "run_esn_NARMA10_quick.json"
+    first = json.loads(result.read_text())
+    evaluate, calls = selection._evaluate, []
+
+    def interrupted(*a, **k):  # Ctrl-C during the second fit of the --force rerun
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return evaluate(*a, **k)
+
+    monkeypatch.setattr(selection, "_evaluate", interrupted)
+    assert main([*args, "--force"]) == 130
+    monkeypatch.setattr(selection, "_evaluate", evaluate)
+    assert len((out / "run_esn_NARMA10_quick.journal.jsonl").read_text().splitlines()) == 2
+    capsys.readouterr()
+    assert main(args) == 0  # no --force: resumes the rerun and replaces its result
+    assert "resumed 1 fits from the journal" in capsys.readouterr().out
+    again = json.loads(result.read_text())
+    assert again["resumed_fits"] == 1 and first["resumed_fits"] == 0
+    for k in ("val_scores", "best_params", "test_scores"):
+        assert again[k] == first[k], k
 
 
 @pytest.mark.slow

@@ -4,16 +4,19 @@ Writes ``run_<model>_<dataset>_<grid>.json`` into ``-o DIR`` and refuses to repl
 one without ``--force``. The dataset name, the result file and the torch device are checked
 before the model code (sklearn, torch) loads.
 
-While the selection runs, every finished fit is appended to the journal
+While the selection runs, every finished fit (or stack of fits) is appended to the journal
 ``run_<model>_<dataset>_<grid>.journal.jsonl`` beside the result file (see
 :func:`nwmodel.select_and_test`). Running the same command again after a kill, a crash or Ctrl-C
-resumes from it, with the same result as an uninterrupted run; a journal of another experiment
-(other grid, seeds, split, data, device or package version) is refused, and ``--force`` discards
-it. The journal is deleted once the result file is written.
+resumes from it, with the same result as an uninterrupted run; this also resumes an interrupted
+``--force`` rerun, whose earlier result and results files it then replaces. A journal of another
+experiment (other grid, seeds, split, data, device, stack size, threads per fit, package or
+library versions) is refused in one line, and ``--force`` discards it. The journal is deleted once
+the result file is written.
 
 ``--workers N`` fits the selection on a Dask ``LocalCluster`` of N worker processes (1 thread
 each: Dask's nanny sets ``OMP_NUM_THREADS=1``), ``--scheduler tcp://HOST:PORT`` on an existing
-cluster; the fits are journaled as they finish, in order, and the result equals a serial run's.
+cluster; the fits are journaled as they finish, in order, and the result equals that of a serial
+run with ``--threads 1``.
 
 ``--baselines`` adds the placement baselines of :mod:`nwmodel.baselines` (majority class or
 training mean, ridge on the raw series, MiniROCKET), fitted on the same training split and tested
@@ -170,6 +173,17 @@ def journal_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.journal.jsonl")
 
 
+@contextlib.contextmanager
+def _journal_hint(journal: Path) -> Any:
+    """Turn a :class:`~nwmodel.errors.JournalError` into a one-line CLI error naming ``--force``."""
+    from nwmodel.errors import JournalError
+
+    try:
+        yield
+    except JournalError as exc:
+        raise CLIError(f"{exc} (--force discards it and starts the run again)") from None
+
+
 def _mapper(args: argparse.Namespace) -> contextlib.AbstractContextManager[Any]:
     """The selection's mapper: in this process, or on Dask for ``--workers`` > 1 or ``--scheduler``."""
     if args.scheduler is None and args.workers == 1:
@@ -186,25 +200,28 @@ def _run(args: argparse.Namespace) -> int:
         args.scheduler = None
         if args.workers != 1:
             raise CLIError(f"--workers {args.workers} needs Dask; drop --scheduler serial")
-    else:
+    elif args.scheduler is not None:
         from .compare import check_scheduler
 
         check_scheduler(args.scheduler)
+        if args.workers != 1:
+            raise CLIError("--workers sizes a new LocalCluster; it cannot be combined with --scheduler")
     data_dir = resolve_data_dir(args.data_dir)
     check_dataset_names([args.dataset], data_dir)
+    out_dir = check_output_dir(args.output)
+    split = "" if args.split_seed == DEFAULT_SPLIT_SEED else f"_split{args.split_seed}"
+    name = out_dir / f"run_{args.model}_{args.dataset}_{args.grid}{split}.json"
+    journal = journal_path(name)
+    # a journal without --force: an interrupted run (maybe a --force rerun) to resume, whose
+    # result and results files it may replace
+    resuming = journal.exists() and not args.force
     results_dir = None
     if args.results_dir is not None:
         results_dir = check_output_dir(args.results_dir)
-        _check_results_files(results_dir, args.model, args.dataset, args.seeds, args.force)
-    out_dir = check_output_dir(args.output)
-    split = "" if args.split_seed == DEFAULT_SPLIT_SEED else f"_split{args.split_seed}"
-    path = check_output_path(out_dir / f"run_{args.model}_{args.dataset}_{args.grid}{split}.json", args.force)
-    journal = journal_path(path)
-    if journal.exists():
-        if args.force:
-            journal.unlink()
-        else:
-            print(f"resuming the interrupted selection recorded in {journal}", file=sys.stderr)
+        _check_results_files(results_dir, args.model, args.dataset, args.seeds, args.force or resuming)
+    path = check_output_path(name, args.force or resuming)
+    if args.force and journal.exists():
+        journal.unlink()
     if args.threads is not None or args.device != "cpu":
         import torch
 
@@ -226,7 +243,18 @@ def _run(args: argparse.Namespace) -> int:
     if args.max_epochs is not None:
         grid = {**grid, "max_epochs": [args.max_epochs]}
     factory = EstimatorFactory(args.model, ds.task, fixed)
-    with _mapper(args) as mapper:
+    if args.scheduler is not None:
+        threads: Any = "external Dask cluster"
+    elif args.workers > 1:
+        threads = 1  # Dask's nanny starts workers with OMP_NUM_THREADS=1
+    else:
+        threads = args.threads
+        if threads is None and args.model in ("nwrnn", "rnn"):
+            import torch
+
+            threads = torch.get_num_threads()
+        threads = "default" if threads is None else threads
+    with _mapper(args) as mapper, _journal_hint(journal):
         res = select_and_test(
             factory,
             grid,
@@ -241,7 +269,7 @@ def _run(args: argparse.Namespace) -> int:
             stack_size=args.stack_size,
             mapper=mapper,
             journal=journal,
-            journal_key={"dataset": ds.name, "data_seed": args.data_seed},
+            journal_key={"dataset": ds.name, "data_seed": args.data_seed, "threads_per_fit": threads},
         )
     baselines: dict[str, Any] = {}
     if args.baselines:
