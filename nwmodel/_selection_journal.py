@@ -64,6 +64,11 @@ def array_digest(a: Any) -> str:
     return h.hexdigest()
 
 
+def _normal(fits: Sequence[Sequence[Any]]) -> list[Fit]:
+    """``fits`` as (int index, int seed, float score, str error) tuples."""
+    return [(int(i), int(s), float(v), str(e)) for i, s, v, e in fits]
+
+
 def _canonical(obj: Any) -> Any:
     """``obj`` as it reads back from JSON (tuples as lists, numpy scalars as Python values)."""
     return json.loads(json.dumps(obj, sort_keys=True, default=json_default))
@@ -161,7 +166,7 @@ class SelectionJournal:
                 phase = rec["phase"]
                 if phase not in ("val", "test"):
                     raise ValueError(phase)
-                fits = [(int(i), int(s), float(v), str(e)) for i, s, v, e in rec["fits"]]
+                fits = _normal(rec["fits"])
                 wall += float(rec["wall_s"])
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                 raise self._fail(
@@ -186,18 +191,12 @@ class SelectionJournal:
         wall_s : float
             Wall-clock time of the group, in seconds.
         """
-        line = json.dumps(
-            {
-                "phase": phase,
-                "wall_s": float(wall_s),
-                "fits": [[int(i), int(s), float(v), str(e)] for i, s, v, e in fits],
-            },
-            sort_keys=True,
-        )
+        fits = _normal(fits)
+        line = json.dumps({"phase": phase, "wall_s": float(wall_s), "fits": fits}, sort_keys=True)
         self._fh.seek(0, os.SEEK_END)
         self._fh.write((line + "\n").encode("utf-8"))
         self._fh.flush()
         os.fsync(self._fh.fileno())
         for i, s, v, e in fits:
-            self.done[(phase, int(i), int(s))] = (float(v), str(e))
+            self.done[(phase, i, s)] = (v, e)
         self.wall_s += float(wall_s)

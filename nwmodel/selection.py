@@ -214,12 +214,12 @@ def _evaluate(
     y_eval: np.ndarray,
     task: str,
     group: Sequence[tuple[int, dict[str, Any], int]],
-) -> list[tuple[int, float, str]]:
-    """Fit a group of (index, configuration, seed) jobs and score each.
+) -> list[tuple[int, int, float, str]]:
+    """Fit a group of (index, configuration, seed) jobs; ``(index, seed, score, "")`` for each.
 
     A group of more than one job is trained as one stack (``fit_stacked`` of the estimators'
     module, which must give the same result as fitting each alone). Model errors become
-    ``(index, nan, message)``; validation errors propagate.
+    ``(index, seed, nan, message)``; validation errors propagate.
     """
     ests = [make_estimator(dict(params), seed) for _, params, seed in group]
     try:
@@ -235,15 +235,17 @@ def _evaluate(
             raise
         errors = [str(exc)] * len(ests)
     out = []
-    for (index, _, _), est, err in zip(group, ests, errors, strict=True):
+    for (index, _, seed), est, err in zip(group, ests, errors, strict=True):
         try:
             out.append(
-                (index, score(task, y_eval, est.predict(X_eval)), "") if not err else (index, np.nan, err)
+                (index, seed, score(task, y_eval, est.predict(X_eval)), "")
+                if not err
+                else (index, seed, np.nan, err)
             )
         except ModelError as exc:
             if isinstance(exc, ModelValidationError):
                 raise
-            out.append((index, float("nan"), str(exc)))
+            out.append((index, seed, float("nan"), str(exc)))
     return out
 
 
@@ -455,14 +457,13 @@ def select_and_test(
             results = run(fn, todo)
             tick = time.perf_counter()
             try:
-                for group, result in zip(todo, results, strict=True):
-                    if [r[0] for r in result] != [job[0] for job in group]:
+                for group, fits in zip(todo, results, strict=True):
+                    if [f[:2] for f in fits] != [(job[0], job[2]) for job in group]:
                         raise ExperimentError(
-                            "the mapper returned results out of order (configurations "
-                            f"{[r[0] for r in result]} for {[job[0] for job in group]}); it must "
-                            "yield them in the order of its input, like map"
+                            "the mapper returned results out of order ((configuration, seed) "
+                            f"{[f[:2] for f in fits]} for {[(job[0], job[2]) for job in group]}); "
+                            "it must yield them in the order of its input, like map"
                         )
-                    fits = [(i, job[2], sc, err) for job, (i, sc, err) in zip(group, result, strict=True)]
                     got.update({(i, seed): (sc, err) for i, seed, sc, err in fits})
                     if log is not None:
                         now = time.perf_counter()
