@@ -21,12 +21,21 @@ minirocket   aeon's ``MiniRocketClassifier`` / ``MiniRocketRegressor``   yes: ``
 
 A deterministic baseline is fitted once; its score is repeated for every seed, so every result
 holds ``n_seeds`` test scores and ``test_std`` is 0.
+
+The baselines leave the process's thread pools as they found them. aeon's MiniROCKET sets numba's
+thread count for its transform and then back to numba's default, the core count; with numba's
+OpenMP layer that also sets the OpenMP pool torch shares, so NW-RNN/RNN fits after it would run
+with every core's thread (several times slower on a loaded machine). :func:`run_baselines` puts
+every BLAS and OpenMP pool back to its earlier size, and a pool loaded during the baseline to
+OpenMP's default (``OMP_NUM_THREADS``, else the core count).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +94,34 @@ _REGISTRY: dict[str, _Baseline] = {
     "ridge": _Baseline(_ridge, flat=True, seeded=False),
     "minirocket": _Baseline(_minirocket, flat=False, seeded=True),
 }
+
+
+def _openmp_default() -> int | None:
+    """OpenMP's default pool size: the first entry of ``OMP_NUM_THREADS``, else the core count."""
+    text = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    return os.cpu_count()
+
+
+@contextlib.contextmanager
+def _thread_pools_kept() -> Iterator[None]:
+    """Run a block, then set every BLAS/OpenMP pool back to its size before it.
+
+    A pool first loaded inside the block is set to :func:`_openmp_default` when it is an OpenMP
+    pool (what it would have had) and left alone otherwise.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    before = {lib.filepath: lib.num_threads for lib in ThreadpoolController().lib_controllers}
+    try:
+        yield
+    finally:
+        default = _openmp_default()
+        for lib in ThreadpoolController().lib_controllers:
+            n = before.get(lib.filepath, default if lib.user_api == "openmp" else None)
+            if n is not None and lib.num_threads != n:
+                lib.set_num_threads(n)
 
 
 def _check_names(names: Sequence[str]) -> list[str]:
@@ -164,9 +201,10 @@ def run_baselines(
         a, b = (flat_tr, flat_te) if entry.flat else (Xtr, Xte)
         t0 = time.perf_counter()
         scores: list[float] = []
-        for seed in range(n_seeds if entry.seeded else 1):
-            est = entry.make(task, seed).fit(a, ytr)
-            scores.append(score(task, yte, est.predict(b)))
+        with _thread_pools_kept():
+            for seed in range(n_seeds if entry.seeded else 1):
+                est = entry.make(task, seed).fit(a, ytr)
+                scores.append(score(task, yte, est.predict(b)))
         if entry.seeded:
             mean, std = float(np.mean(scores)), float(np.std(scores))
         else:  # one fit stands for every seed: its score exactly, std 0 (no rounding of a mean)

@@ -73,17 +73,51 @@ def test_majority_and_ridge_equal_sklearn_on_synthetic_control(sc_split) -> None
 
 
 def test_minirocket_equals_aeon_with_the_same_seeds(sc_split) -> None:
+    import torch
     from aeon.classification.convolution_based import MiniRocketClassifier
+    from threadpoolctl import threadpool_info
 
     Xtr, ytr, Xte, yte = sc_split
+    pools = {p["filepath"]: p["num_threads"] for p in threadpool_info()}
     res = run_baselines(Xtr, ytr, Xte, yte, task="classification", names=["minirocket"], n_seeds=2)
     res = res["minirocket"]
+    # numba (MiniROCKET's transform) resizes the OpenMP pool torch shares; run_baselines restores it
+    assert torch.get_num_threads() == 1
+    after = {p["filepath"]: p["num_threads"] for p in threadpool_info()}
+    assert {f: after[f] for f in pools} == pools
     want = [accuracy_score(yte, MiniRocketClassifier(random_state=s).fit(Xtr, ytr).predict(Xte))
             for s in (0, 1)]
     assert len(res["test_scores"]) == 2
     np.testing.assert_allclose(res["test_scores"], want, rtol=0, atol=1e-12)
     assert res["test_mean"] == pytest.approx(np.mean(want), abs=1e-12)
     assert res["test_std"] == pytest.approx(np.std(want), abs=1e-12)
+
+
+def test_minirocket_leaves_a_later_torch_on_the_openmp_default(tmp_path: Path) -> None:
+    """OpenMP pools first loaded during MiniROCKET get OpenMP's default, not numba's.
+
+    In a fresh process aeon's MiniROCKET loads numba's OpenMP layer (and torch) and leaves the
+    OpenMP pool at NUMBA_NUM_THREADS; torch would then run with that many threads, not with
+    OMP_NUM_THREADS.
+    """
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from nwmodel.baselines import run_baselines\n"
+        "rng = np.random.default_rng(0)\n"
+        "X, y = rng.normal(size=(20, 1, 40)), np.repeat([0, 1], 10)\n"
+        "run_baselines(X, y, X, y, task='classification', names=['minirocket'], n_seeds=1)\n"
+        "import torch\n"
+        "print(torch.get_num_threads())\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"
 
 
 def test_regression_baselines_equal_sklearn_on_flood_modeling(flood_split) -> None:
@@ -230,6 +264,37 @@ def test_cli_run_with_baselines_and_results_files(data_dir: Path, tmp_path: Path
     err = capsys.readouterr().err.strip()
     assert err == f"nwhil: error: results file {str(files[0])!r} exists; pass --force to overwrite it"
     assert not (tmp_path / "out2").exists()
+
+
+def test_cli_results_file_refits_use_the_selection_thread_count(tmp_path: Path, capsys,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The NW-RNN refits run on the selection's torch threads, whatever the baselines left."""
+    import torch
+
+    import nwmodel.baselines
+    from nwmodel.cli import run
+
+    real_baselines, real_one = nwmodel.baselines.run_baselines, run._write_one
+    seen: list[int] = []
+
+    def resizing_baselines(*args, **kwargs):
+        torch.set_num_threads(2)  # as a library that resizes the shared OpenMP pool would
+        return real_baselines(*args, **kwargs)
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_one(*args, **kwargs)
+
+    monkeypatch.setattr(nwmodel.baselines, "run_baselines", resizing_baselines)
+    monkeypatch.setattr(run, "_write_one", spy)
+    argv = ["run", "--model", "nwrnn", "--dataset", "SyntheticControl-gen", "--seeds", "2",
+            "--max-epochs", "2", "--threads", "1", "--baselines", "majority",
+            "--results-dir", str(tmp_path / "tsml"), "--json", "--no-progress", "-o", str(tmp_path / "out")]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert seen == [1, 1]
+    assert len(out["results_files"]) == 2  # each refit reproduced its test score
+    assert torch.get_num_threads() == 2  # the refits restore the count they found
 
 
 @pytest.mark.parametrize("command", [["run", "--model", "esn", "--dataset", "SyntheticControl"],

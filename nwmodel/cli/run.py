@@ -23,7 +23,8 @@ training mean, ridge on the raw series, MiniROCKET), fitted on the same training
 with the same seeds and metric, to the record (``"baselines"``) and the printed summary.
 ``--results-dir DIR`` also writes the model's test predictions, one tsml-eval results file per
 seed (resample), and the aeon summary of the model (:mod:`nwmodel.results_io`); the model is
-refitted once per seed for them and must reproduce its test scores.
+refitted once per seed for them, with the torch thread count of the selection's fits (one thread
+under Dask), and must reproduce its test scores.
 """
 
 from __future__ import annotations
@@ -112,60 +113,87 @@ def _check_results_files(root: Path, model: str, dataset: str, n_seeds: int, for
 
 
 def _write_results_files(
-    root: Path, args: argparse.Namespace, ds: Any, factory: Any, res: Any
+    root: Path, args: argparse.Namespace, ds: Any, factory: Any, res: Any, threads: int | None
 ) -> tuple[list[str], str]:
     """Refit the selected configuration once per seed; write its test results files and summary.
 
-    Raises :class:`~nwmodel.errors.ExperimentError` when a refit does not reproduce the test
-    score of the selection (nothing is written for that seed or later ones).
+    ``threads`` is the torch thread count of the refits (that of the selection's fits; None keeps
+    the process's). Raises :class:`~nwmodel.errors.ExperimentError` when a refit does not
+    reproduce the test score of the selection (nothing is written for that seed or later ones).
     """
     import numpy as np
 
-    from nwmodel.errors import ExperimentError
-    from nwmodel.results_io import align_probabilities, write_results, write_summary
-    from nwmodel.selection import score
+    from nwmodel.results_io import write_summary
 
     name = RESULTS_NAMES[args.model]
     labels = np.unique(np.concatenate([ds.y_train, ds.y_test])) if ds.task == "classification" else None
     files: list[str] = []
-    for seed in range(args.seeds):
-        est = factory(res.best_params, seed)
-        t0 = time.perf_counter()
-        est.fit(ds.X_train, ds.y_train)
-        t1 = time.perf_counter()
-        y_pred = est.predict(ds.X_test)
-        t2 = time.perf_counter()
-        proba = None
-        if labels is not None and hasattr(est, "predict_proba"):
-            proba = align_probabilities(est.predict_proba(ds.X_test), est.classes_, labels)
-        got, want = score(ds.task, ds.y_test, y_pred), res.test_scores[seed]
-        if got != want:
-            raise ExperimentError(
-                f"the refit of seed {seed} scored {res.metric} {got!r}, the selection's test "
-                f"{want!r}: the model is not reproducible here; results files not written from seed {seed}"
-            )
-        params = json.dumps(
-            {"model": args.model, "grid": args.grid, "params": res.best_params, "random_state": seed},
-            sort_keys=True,
-            default=json_default,
-        )
-        path = write_results(
-            root,
-            task=ds.task,
-            estimator=name,
-            dataset=args.dataset,
-            resample=seed,
-            y_true=ds.y_test,
-            y_pred=y_pred,
-            class_labels=labels,
-            probabilities=proba,
-            parameters=params,
-            fit_time_ms=round(1000 * (t1 - t0)),
-            predict_time_ms=round(1000 * (t2 - t1)),
-            description=f"nwhil run --model {args.model} --grid {args.grid}",
-        )
-        files.append(str(path))
+    with _torch_threads(threads):
+        for seed in range(args.seeds):
+            files.append(_write_one(root, args, ds, factory, res, name, labels, seed))
     return files, str(write_summary(root, name, task=ds.task))
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Any:
+    """Run a block with ``torch.set_num_threads(n)`` (``n`` None: as it is), then restore it."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _write_one(
+    root: Path, args: argparse.Namespace, ds: Any, factory: Any, res: Any, name: str, labels: Any, seed: int
+) -> str:
+    """Refit seed ``seed`` of the selected configuration and write its results file; its path."""
+    from nwmodel.errors import ExperimentError
+    from nwmodel.results_io import align_probabilities, write_results
+    from nwmodel.selection import score
+
+    est = factory(res.best_params, seed)
+    t0 = time.perf_counter()
+    est.fit(ds.X_train, ds.y_train)
+    t1 = time.perf_counter()
+    y_pred = est.predict(ds.X_test)
+    t2 = time.perf_counter()
+    proba = None
+    if labels is not None and hasattr(est, "predict_proba"):
+        proba = align_probabilities(est.predict_proba(ds.X_test), est.classes_, labels)
+    got, want = score(ds.task, ds.y_test, y_pred), res.test_scores[seed]
+    if got != want:
+        raise ExperimentError(
+            f"the refit of seed {seed} scored {res.metric} {got!r}, the selection's test "
+            f"{want!r}: the model is not reproducible here; results files not written from seed {seed}"
+        )
+    params = json.dumps(
+        {"model": args.model, "grid": args.grid, "params": res.best_params, "random_state": seed},
+        sort_keys=True,
+        default=json_default,
+    )
+    path = write_results(
+        root,
+        task=ds.task,
+        estimator=name,
+        dataset=args.dataset,
+        resample=seed,
+        y_true=ds.y_test,
+        y_pred=y_pred,
+        class_labels=labels,
+        probabilities=proba,
+        parameters=params,
+        fit_time_ms=round(1000 * (t1 - t0)),
+        predict_time_ms=round(1000 * (t2 - t1)),
+        description=f"nwhil run --model {args.model} --grid {args.grid}",
+    )
+    return str(path)
 
 
 def journal_path(path: Path) -> Path:
@@ -271,6 +299,13 @@ def _run(args: argparse.Namespace) -> int:
             journal=journal,
             journal_key={"dataset": ds.name, "data_seed": args.data_seed, "threads_per_fit": threads},
         )
+    # the refits of the results files use the selection's thread count, read before the baselines
+    # (whose libraries may resize the OpenMP pool torch shares)
+    refit_threads = None
+    if results_dir is not None and args.model in ("nwrnn", "rnn"):
+        import torch
+
+        refit_threads = threads if isinstance(threads, int) else torch.get_num_threads()
     baselines: dict[str, Any] = {}
     if args.baselines:
         from nwmodel.baselines import run_baselines
@@ -289,7 +324,7 @@ def _run(args: argparse.Namespace) -> int:
     problem = None
     if results_dir is not None:
         try:
-            files, summary = _write_results_files(results_dir, args, ds, factory, res)
+            files, summary = _write_results_files(results_dir, args, ds, factory, res, refit_threads)
         except ModelError as exc:  # keep the run's record, then report
             problem = exc
     record = {
