@@ -35,7 +35,7 @@ import torch
 
 from .kernels import RESCALE_OFFSET, RESCALE_SPAN
 
-__all__ = ["CELL_PARAMS", "cell_constants", "forward_stack", "run_stack"]
+__all__ = ["CELL_PARAMS", "Workspace", "cell_constants", "forward_stack", "run_stack"]
 
 #: Per-model hyperparameters of each cell, in the order :func:`cell_constants` expects them.
 CELL_PARAMS: dict[str, tuple[str, ...]] = {
@@ -67,6 +67,40 @@ def cell_constants(cell: str, params: Sequence[Mapping[str, float]]) -> np.ndarr
         else:
             rows.append((p["leak_rate"],))
     return np.asarray(rows, dtype=float)
+
+
+class Workspace:
+    """Memory reused by every mini-batch of one training run.
+
+    Each forward and backward pass of :func:`run_stack` needs five tensors of shape
+    (n_steps, K, n_cases, N) (inputs, states, the two factors, gradients), about 100 MB each for a
+    stack of 8 on Earthquakes. Fresh tensors that large are mapped from the system, and touching
+    them costs a page fault per 4 KiB page: a quarter of a stacked epoch's time. A workspace keeps
+    one flat buffer per role and hands out its leading part, reshaped (contiguous, at the
+    buffer's start, as a fresh tensor would be), so the arithmetic is the same, bit for bit.
+
+    The buffers of one pass are overwritten by the next: a backward pass after another forward
+    pass on the same workspace raises torch's ``RuntimeError`` for saved tensors modified in place
+    instead of using overwritten states.
+    """
+
+    def __init__(self) -> None:
+        self._flat: dict[str, Any] = {}
+
+    def get(self, role: str, shape: tuple[int, ...], like: Any) -> Any:
+        """A tensor of ``shape`` in ``like``'s dtype and device from the buffer of ``role`` (no init)."""
+        n = math.prod(shape)
+        flat = self._flat.get(role)
+        if flat is None or flat.numel() < n or flat.dtype != like.dtype or flat.device != like.device:
+            flat = torch.empty(n, dtype=like.dtype, device=like.device)
+            self._flat[role] = flat
+        return flat[:n].view(shape)
+
+
+def _empty(ws: Workspace | None, role: str, shape: tuple[int, ...], like: Any) -> Any:
+    if ws is None:
+        return torch.empty(shape, dtype=like.dtype, device=like.device)
+    return ws.get(role, shape, like)
 
 
 def _split(C: Any) -> list[Any]:
@@ -119,15 +153,20 @@ def _prescale(cell: str, W_x: Any, b: Any, W_h: Any, C: Any) -> tuple[Any, Any, 
     return W_x, b, W_h, c
 
 
-def _inputs(U: Any, W_x: Any, b: Any) -> Any:
+def _inputs(U: Any, W_x: Any, b: Any, ws: Workspace | None = None) -> Any:
     """``P[t, k] = U[t, k] W_x[k]^T + b[k]``, shape (n_steps, K, n_cases, N), one product per model."""
     n_steps, K, B, n_in = U.shape
+    N = W_x.shape[1]
     Uk = U.transpose(0, 1).reshape(K, n_steps * B, n_in)
-    P = torch.bmm(Uk, W_x.transpose(1, 2)).add_(b[:, None, :])
-    return P.view(K, n_steps, B, -1).transpose(0, 1).contiguous()
+    Pk = _empty(ws, "Pk", (K, n_steps * B, N), U)
+    torch.bmm(Uk, W_x.transpose(1, 2), out=Pk).add_(b[:, None, :])
+    P = _empty(ws, "P", (n_steps, K, B, N), U)
+    return P.copy_(Pk.view(K, n_steps, B, N).transpose(0, 1))
 
 
-def forward_stack(cell: str, U: Any, W_x: Any, b: Any, W_h: Any, C: Any) -> Any:
+def forward_stack(
+    cell: str, U: Any, W_x: Any, b: Any, W_h: Any, C: Any, workspace: Workspace | None = None
+) -> Any:
     """Last state of every model without recording anything for backpropagation.
 
     Parameters
@@ -140,6 +179,8 @@ def forward_stack(cell: str, U: Any, W_x: Any, b: Any, W_h: Any, C: Any) -> Any:
     W_h : tensor of shape (K, N, N)
     C : tensor of shape (K, n_constants)
         :func:`cell_constants` in the dtype of ``U``.
+    workspace : Workspace, optional
+        Memory to reuse for the inputs (see :class:`Workspace`).
 
     Returns
     -------
@@ -147,7 +188,7 @@ def forward_stack(cell: str, U: Any, W_x: Any, b: Any, W_h: Any, C: Any) -> Any:
     """
     step = _STEPS[cell]
     W_x, b, W_h, c = _prescale(cell, W_x, b, W_h, C)
-    P = _inputs(U, W_x, b)
+    P = _inputs(U, W_x, b, workspace)
     W_hT = W_h.transpose(1, 2)
     h = torch.zeros(P.shape[1:], dtype=P.dtype, device=P.device)
     h_next = torch.empty_like(h)
@@ -159,24 +200,28 @@ def forward_stack(cell: str, U: Any, W_x: Any, b: Any, W_h: Any, C: Any) -> Any:
 
 class _StackBPTT(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, U: Any, W_x: Any, b: Any, W_h: Any, cell: str, *c: Any) -> Any:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        ctx: Any, U: Any, W_x: Any, b: Any, W_h: Any, cell: str, ws: Workspace | None, *c: Any
+    ) -> Any:
         step = _STEPS[cell]
-        P = _inputs(U, W_x, b)
+        P = _inputs(U, W_x, b, ws)
         n_steps = P.shape[0]
-        H = torch.empty((n_steps + 1, *P.shape[1:]), dtype=P.dtype, device=P.device)
+        H = _empty(ws, "H", (n_steps + 1, *P.shape[1:]), P)
         H[0] = 0.0  # H[t] = h(t), the state entering step t
-        A = torch.empty_like(P)
-        D = torch.empty_like(P)
+        A = _empty(ws, "A", tuple(P.shape), P)
+        D = _empty(ws, "D", tuple(P.shape), P)
         W_hT = W_h.transpose(1, 2)
         for t in range(n_steps):
             step(H[t], torch.baddbmm(P[t], H[t], W_hT), list(c), H[t + 1], A[t], D[t])
         ctx.save_for_backward(U, W_h, H, A, D)
+        ctx.ws = ws
         return H[n_steps].clone()
 
     @staticmethod
     def backward(ctx: Any, g_out: Any) -> Any:  # type: ignore[override]
-        U, W_h, H, A, D = ctx.saved_tensors
-        G = torch.empty_like(D)  # dL/dpre(t)
+        U, W_h, H, A, D = ctx.saved_tensors  # raises if a later pass reused the workspace
+        ws = ctx.ws
+        G = _empty(ws, "G", tuple(D.shape), D)  # dL/dpre(t)
         g = g_out.contiguous()
         for t in range(D.shape[0] - 1, -1, -1):
             torch.mul(g, D[t], out=G[t])
@@ -184,22 +229,27 @@ class _StackBPTT(torch.autograd.Function):
         # every reduction runs over one model's own contiguous block, so a model's gradient
         # does not depend on the other models of the stack (bit for bit)
         K, N = W_h.shape[0], W_h.shape[1]
-        Gk = G.transpose(0, 1).reshape(K, -1, N)
-        Hk = H[:-1].transpose(0, 1).reshape(K, -1, N)
+        n_steps, B = D.shape[0], D.shape[2]
+        Gk = _empty(ws, "Gk", (K, n_steps, B, N), G).copy_(G.transpose(0, 1)).view(K, -1, N)
+        Hk = _empty(ws, "Hk", (K, n_steps, B, N), H).copy_(H[:-1].transpose(0, 1)).view(K, -1, N)
         Uk = U.transpose(0, 1).reshape(K, -1, U.shape[-1])
         g_Wh = torch.bmm(Gk.transpose(1, 2), Hk)
         g_Wx = torch.stack([Gk[k].T @ Uk[k] for k in range(K)])
         g_b = Gk.sum(dim=1)
-        return (None, g_Wx, g_b, g_Wh, None) + (None,) * (len(ctx.needs_input_grad) - 5)
+        return (None, g_Wx, g_b, g_Wh, None, None) + (None,) * (len(ctx.needs_input_grad) - 6)
 
 
-def run_stack(cell: str, U: Any, W_x: Any, b: Any, W_h: Any, C: Any) -> Any:
+def run_stack(
+    cell: str, U: Any, W_x: Any, b: Any, W_h: Any, C: Any, workspace: Workspace | None = None
+) -> Any:
     """Last state of every model, differentiable in ``W_x``, ``b`` and ``W_h``.
 
     Shapes as :func:`forward_stack`. Memory: three tensors of shape (n_steps, K, n_cases, N)
-    are kept for the backward pass.
+    are kept for the backward pass; with a ``workspace`` they and the other large temporaries
+    reuse its buffers (see :class:`Workspace`: the backward pass must come before the next
+    forward pass on it).
     """
     if not (W_x.requires_grad or b.requires_grad or W_h.requires_grad):
-        return forward_stack(cell, U, W_x, b, W_h, C)
+        return forward_stack(cell, U, W_x, b, W_h, C, workspace)
     W_x, b, W_h, c = _prescale(cell, W_x, b, W_h, C)
-    return _StackBPTT.apply(U, W_x, b, W_h, cell, *c)
+    return _StackBPTT.apply(U, W_x, b, W_h, cell, workspace, *c)

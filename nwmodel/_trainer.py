@@ -6,13 +6,18 @@ Adam, each on its own mini-batch order, fitting part and validation part, with e
 model. The models never interact: the loss is the sum of the per-model losses, so each model's
 gradient is its own; every product and reduction of the forward and backward pass runs per
 model, and Adam is elementwise, so a model trained in a stack follows the same trajectory as
-trained alone, bit for bit (the tests check this in float32, where training is chaotic enough
-that rounding differences change the selected model). A model that stops is removed from the
-stack together with its Adam moments.
+trained alone, bit for bit (the tests check this in float32 with N = 100, where training is
+chaotic enough that rounding differences change the selected model). Two details keep it so:
+every model's loss is its own call, and every pass pads the cases to whole SIMD blocks per
+model (:func:`_case_multiple`), because a vectorised kernel rounds the elements after its last
+whole block differently. On one CPU thread; with several threads torch may split an elementwise
+kernel at other places for other stack sizes. A model that stops is removed from the stack
+together with its Adam moments.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,11 +25,27 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._bptt import run_stack
+from ._bptt import Workspace, run_stack
 
 __all__ = ["ModelSpec", "StackedRecurrentNet", "TrainedModel", "train_stack"]
 
 _PARAMS = ("W_h", "W_x", "b", "W_out", "b_out")
+
+
+#: Per-model blocks of the recurrent pass hold a multiple of this many numbers.
+SIMD_BLOCK = 64
+
+
+def _case_multiple(n_units: int) -> int:
+    """Cases per model are padded to a multiple of this, so that ``n_cases * n_units`` is one.
+
+    The elementwise kernels of the recurrent pass (sigmoid, exp, ...) run over the whole stack's
+    (K, n_cases, N) tensors; a vectorised kernel computes the elements after its last whole SIMD
+    block (2 vectors: 16 to 32 floats on x86) on a scalar path that rounds differently. With
+    per-model blocks of whole multiples of 64 numbers no element of any model is ever on that path,
+    whatever the stack size, so a model in a stack rounds as it does alone.
+    """
+    return SIMD_BLOCK // math.gcd(int(n_units), SIMD_BLOCK)
 
 
 class StackedRecurrentNet(torch.nn.Module):
@@ -55,9 +76,16 @@ class StackedRecurrentNet(torch.nn.Module):
         """Number of models K in the stack."""
         return int(self.W_h.shape[0])
 
-    def forward(self, U: torch.Tensor) -> torch.Tensor:
-        """Outputs (K, n_cases, n_outputs) of every model for inputs (n_steps, K, n_cases, n_channels)."""
-        h = run_stack(self.cell, U, self.W_x, self.b, self.W_h, self.constants)
+    def forward(self, U: torch.Tensor, workspace: Workspace | None = None) -> torch.Tensor:
+        """Outputs (K, n_cases, n_outputs) of every model for inputs (n_steps, K, n_cases, n_channels).
+
+        ``workspace``: memory reused across calls (:class:`nwmodel._bptt.Workspace`).
+        """
+        n_cases = U.shape[2]
+        pad = -n_cases % _case_multiple(self.W_h.shape[1])
+        if pad:  # zero cases up to whole SIMD blocks per model (see _case_multiple); not returned
+            U = torch.cat([U, U.new_zeros((U.shape[0], U.shape[1], pad, U.shape[3]))], dim=2)
+        h = run_stack(self.cell, U, self.W_x, self.b, self.W_h, self.constants, workspace)[:, :n_cases]
         # one product per model: batched products of a thin output layer (n_outputs = 1) take
         # other kernels for other stack sizes, and would round differently
         return torch.stack([torch.addmm(self.b_out[k], h[k], self.W_out[k].T) for k in range(h.shape[0])])
@@ -123,14 +151,13 @@ def _losses(task: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
     Each model's mean is its own reduction, so its loss does not depend on the stack size.
     """
-    K, B = target.shape
+    K = target.shape[0]
     if task == "classification":
-        ce = torch.nn.functional.cross_entropy(out.reshape(K * B, -1), target.reshape(-1), reduction="none")
-        per_case = ce.view(K, B)
-    else:
-        per_case = (out[..., 0] - target) ** 2
-    means = torch.stack([per_case[k].mean() for k in range(K)])
-    return means if task == "classification" else torch.sqrt(means)
+        # one call per model: vectorised kernels round the last elements of a tensor (its
+        # remainder after whole SIMD blocks) differently, so one call over the whole stack would
+        # round a model's softmax by where it sits in the stack
+        return torch.stack([torch.nn.functional.cross_entropy(out[k], target[k]) for k in range(K)])
+    return torch.stack([torch.sqrt(((out[k, :, 0] - target[k]) ** 2).mean()) for k in range(K)])
 
 
 def _compact(
@@ -162,6 +189,7 @@ def train_stack(
     patience: int,
     dtype: torch.dtype,
     device: torch.device,
+    workspace: bool = True,
 ) -> list[TrainedModel]:
     """Train the models ``specs`` together (see the module docstring).
 
@@ -179,6 +207,10 @@ def train_stack(
         Adam step size, mini-batch size, epoch limit and early-stopping patience (epochs).
     dtype, device
         Torch precision and device.
+    workspace : bool
+        Reuse the large temporaries of every mini-batch (:class:`nwmodel._bptt.Workspace`; the
+        same numbers, bit for bit, without a page fault per fresh page). False allocates them
+        per mini-batch.
 
     Returns
     -------
@@ -200,6 +232,7 @@ def train_stack(
     wait = [0] * len(specs)
     live = list(range(len(specs)))  # spec index of each stack position
     n_fit = fit_idx.shape[1]
+    ws = Workspace() if workspace else None
     for epoch in range(int(max_epochs)):
         net.train()
         perms = torch.stack([fit_idx[m][torch.randperm(n_fit, generator=gens[m]).to(device)] for m in live])
@@ -207,14 +240,14 @@ def train_stack(
         for start in range(0, n_fit, int(batch_size)):
             rows = perms[:, start : start + int(batch_size)]
             opt.zero_grad()
-            losses = _losses(task, net(U[:, rows]), T[rows])
+            losses = _losses(task, net(U[:, rows], ws), T[rows])
             losses.sum().backward()
             opt.step()
             total += losses.detach().double().cpu() * rows.shape[1]
         net.eval()
         with torch.no_grad():
             vrows = val_idx[live]
-            val = _losses(task, net(U[:, vrows]), T[vrows]).double().cpu().numpy()
+            val = _losses(task, net(U[:, vrows], ws), T[vrows]).double().cpu().numpy()
         train = (total / n_fit).numpy()
         stop: list[int] = []
         for pos, m in enumerate(live):
