@@ -77,7 +77,7 @@ class Workspace:
     gradients, and per-model copies of states and gradients), about 100 MB each for a stack of 8
     on Earthquakes. Fresh tensors that large are mapped from the system, and touching them costs
     a page fault per 4 KiB page (a stacked Earthquakes epoch spent 30 % of its time in the kernel
-    without a workspace, 12 % with one). A workspace keeps
+    without a workspace, 14 % with one). A workspace keeps
     one flat buffer per role and hands out its leading part, reshaped (contiguous, at the
     buffer's start, as a fresh tensor would be), so the arithmetic is the same, bit for bit.
 
