@@ -167,6 +167,33 @@ def test_dask_localcluster_gives_the_same_table(tmp_path: Path) -> None:
     assert _scores(remote) == _scores(local)
 
 
+def _worker_trim_threshold() -> str | None:
+    import os
+
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shell_value", [None, "131072"])
+def test_local_cluster_workers_keep_the_dynamic_mmap_threshold(
+    monkeypatch: pytest.MonkeyPatch, shell_value: str | None
+) -> None:
+    """The CLI's LocalCluster does not set Dask's MALLOC_TRIM_THRESHOLD_ (65536) in its workers
+    (it turns off glibc's dynamic mmap threshold: a page fault storm in every NW-RNN fit), nor in
+    this process; a value from the shell still reaches the workers."""
+    from nwmodel.cli.compare import lazy_dask_mapper
+
+    if shell_value is None:
+        monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    else:
+        monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", shell_value)
+    with lazy_dask_mapper(None, 1) as mapper:
+        seen = list(mapper(lambda _: _worker_trim_threshold(), [0]))
+        here = _worker_trim_threshold()
+    assert seen == [shell_value]
+    assert here == shell_value
+
+
 def test_emulated_cell_equals_simulated_and_oracle_reads_more(tmp_path: Path) -> None:
     grid = {"dt_s": [0.1], "n_virtual": [2]}
     grids = {"emulated": grid, "simulated": grid, "oracle": grid}
