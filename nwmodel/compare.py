@@ -88,6 +88,7 @@ from .physical import SimulatedDeviceSpec
 
 __all__ = [
     "BACKENDS",
+    "LOCAL_WORKER_ENVIRON",
     "ORACLE_PROBES",
     "CellResult",
     "ComparisonResult",
@@ -104,6 +105,14 @@ __all__ = [
 
 Mapper = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
 
+#: Dask's default environment of a new worker process, less glibc's malloc trim threshold
+#: (Dask sets 65536): any fixed trim threshold turns off glibc's dynamic mmap threshold, so every
+#: allocation of 128 KiB or more (each per-step tensor of a stacked NW-RNN fit) is mapped from the
+#: system and unmapped when freed, one page fault per 4 KiB page touched; a stacked SyntheticControl
+#: fit spent about 40 % of its worker's time in the kernel with it. A value set in the shell
+#: still reaches the workers, which inherit it.
+LOCAL_WORKER_ENVIRON = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+
 
 def dask_mapper(client: Any) -> Mapper:
     """Return a ``mapper(fn, iterable) -> iterator`` that runs every call on a ``distributed.Client``.
@@ -111,7 +120,8 @@ def dask_mapper(client: Any) -> Mapper:
     Every call is submitted at once; results are yielded in input order, each as soon as it and
     the ones before it are done (so a journaled selection records them while the rest run), and a
     Dask run gives the same scores as a serial one. Abandoning the iterator (an error, Ctrl-C)
-    cancels the calls not yet done.
+    cancels the calls not yet done. Create a ``LocalCluster`` of NW-RNN/RNN fits inside
+    ``dask.config.set(LOCAL_WORKER_ENVIRON)``, as the CLI does.
     """
 
     def mapper(fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:

@@ -57,19 +57,12 @@ def check_scheduler(scheduler: str | None) -> None:
     raise CLIError(f"--scheduler must be 'serial' or an address like tcp://HOST:PORT, got {scheduler!r}")
 
 
-#: Dask's default environment of a new worker process, less glibc's malloc trim threshold
-#: (Dask sets 65536): any fixed trim threshold turns off glibc's dynamic mmap threshold, so every
-#: allocation of 128 KiB or more (each per-step tensor of a stacked NW-RNN fit) is mapped from the
-#: system and unmapped when freed, one page fault per 4 KiB page touched; a stacked SyntheticControl
-#: fit spent about 40 % of its worker's time in the kernel with it. A value set in the shell
-#: still reaches the workers, which inherit it.
-LOCAL_WORKER_ENVIRON = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
-
-
 @contextlib.contextmanager
 def _connect(scheduler: str | None, n_workers: int) -> Iterator[Any]:
     import dask
     from distributed import Client, LocalCluster
+
+    from ..compare import LOCAL_WORKER_ENVIRON
 
     if scheduler is None:
         with dask.config.set(LOCAL_WORKER_ENVIRON):
