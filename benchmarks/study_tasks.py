@@ -2,7 +2,7 @@
 
 Both models use their defaults (the physical one on the default simulated device, electrode
 readout, calibrated junction window, one reading per sample) with the same weak ridge readout
-(``ridge_alpha`` 1e-6) and the sizes of :mod:`nwmodel.tasks` (951 windows of 50 samples per task,
+on the last sample (``features="last"``, ``ridge_alpha`` 1e-6) and the sizes of :mod:`nwmodel.tasks` (951 windows of 50 samples per task,
 chronological 70/30 split). Prints a markdown table and writes it with the rows as JSON::
 
     python benchmarks/study_tasks.py --out results/tasks
@@ -24,9 +24,10 @@ def main() -> None:
     ap.add_argument("--ridge-alpha", type=float, default=1e-6)
     args = ap.parse_args()
     models = {
-        "abstract NW-ESN": NWESNRegressor(ridge_alpha=args.ridge_alpha, random_state=0),
+        "abstract NW-ESN": NWESNRegressor(
+            features="last", standardize=False, ridge_alpha=args.ridge_alpha, random_state=0),
         "physical, electrodes (simulated)": PhysicalReservoirRegressor(
-            SimulatedDeviceSpec(), ridge_alpha=args.ridge_alpha, random_state=0),
+            SimulatedDeviceSpec(), features="last", ridge_alpha=args.ridge_alpha, random_state=0),
     }
     rows = run_standard_tasks(models, progress=False)
     out = Path(args.out)

@@ -6,7 +6,11 @@ Each backend builds the picklable ``make_estimator(params, seed)`` that
 * ``abstract`` and ``esn``: a :class:`nwmodel.selection.EstimatorFactory` of ``nwesn`` or ``esn``;
   grids ``nwmodel.GRIDS["nwesn"]`` and ``nwmodel.GRIDS["esn"]``.
 * ``oracle``, ``simulated``, ``emulated``: a :class:`PhysicalFactory` of the physical reservoir
-  over a device (:mod:`nwmodel._compare_devices`); grids :data:`nwmodel.mapping.PHYSICAL_GRIDS`.
+  over a device (:mod:`nwmodel._compare_devices`); grids :data:`nwmodel.mapping.PHYSICAL_GRIDS`
+  (``paper`` protocol) or :data:`nwmodel.mapping.TUNED_PHYSICAL_GRIDS` (``tuned``).
+
+The protocol (:mod:`nwmodel.protocols`) sets every estimator's readout and adds the feature sets
+to the ``tuned`` grids.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._compare_devices import EmulatedFactory, cell_calibration, check_fixed_device, with_device_keys
-from .mapping import PHYSICAL_GRIDS
 from .physical import PhysicalReservoirClassifier, PhysicalReservoirRegressor, SimulatedDeviceSpec
 
 __all__ = [
@@ -69,43 +72,65 @@ class PhysicalFactory:
         return cls(**{**self.fixed, **params, "random_state": seed, "device": device})
 
 
-#: ``(task, device spec, configurations, feature store) -> (make_estimator, drive calibration or None)``.
-Builder = Callable[[str, SimulatedDeviceSpec, Sequence[dict[str, Any]], "str | None"], tuple[Any, Any]]
+#: ``(task, device spec, configurations, feature store, readout keywords) -> (make_estimator,
+#: drive calibration or None)``.
+Builder = Callable[
+    [str, SimulatedDeviceSpec, Sequence[dict[str, Any]], "str | None", dict[str, Any]], tuple[Any, Any]
+]
 
 
 def _abstract(backend: str) -> Builder:
     def build(
-        task: str, spec: SimulatedDeviceSpec, configs: Sequence[dict[str, Any]], store: str | None
+        task: str,
+        spec: SimulatedDeviceSpec,
+        configs: Sequence[dict[str, Any]],
+        store: str | None,
+        readout: dict[str, Any],
     ) -> tuple[Any, Any]:
         from .selection import EstimatorFactory
 
-        return EstimatorFactory(_ABSTRACT_MODELS[backend], task), None
+        return EstimatorFactory(_ABSTRACT_MODELS[backend], task, dict(readout)), None
 
     return build
 
 
 def _oracle(
-    task: str, spec: SimulatedDeviceSpec, configs: Sequence[dict[str, Any]], store: str | None
+    task: str,
+    spec: SimulatedDeviceSpec,
+    configs: Sequence[dict[str, Any]],
+    store: str | None,
+    readout: dict[str, Any],
 ) -> tuple[Any, Any]:
     calibration = cell_calibration(spec, configs)
     probed = dataclasses.replace(spec, n_probe=max(spec.n_probe, ORACLE_PROBES))
-    return PhysicalFactory(task, {"readout": "oracle", "feature_store": store}, probed), calibration
+    fixed = {**readout, "readout": "oracle", "feature_store": store}
+    return PhysicalFactory(task, fixed, probed), calibration
 
 
 def _simulated(
-    task: str, spec: SimulatedDeviceSpec, configs: Sequence[dict[str, Any]], store: str | None
+    task: str,
+    spec: SimulatedDeviceSpec,
+    configs: Sequence[dict[str, Any]],
+    store: str | None,
+    readout: dict[str, Any],
 ) -> tuple[Any, Any]:
-    return PhysicalFactory(task, {"feature_store": store}, spec), cell_calibration(spec, configs)
+    fixed = {**readout, "feature_store": store}
+    return PhysicalFactory(task, fixed, spec), cell_calibration(spec, configs)
 
 
 def _emulated(
-    task: str, spec: SimulatedDeviceSpec, configs: Sequence[dict[str, Any]], store: str | None
+    task: str,
+    spec: SimulatedDeviceSpec,
+    configs: Sequence[dict[str, Any]],
+    store: str | None,
+    readout: dict[str, Any],
 ) -> tuple[Any, Any]:
     # never from the store: the emulated column measures the instrument path every time
     calibration = cell_calibration(spec, configs)
     check_fixed_device(configs)
     # the calibration measured on the device the emulator serves: features equal the simulated ones
-    return PhysicalFactory(task, {"calibration": calibration}, EmulatedFactory(spec)), calibration
+    fixed = {**readout, "calibration": calibration}
+    return PhysicalFactory(task, fixed, EmulatedFactory(spec)), calibration
 
 
 _BUILDERS: dict[str, Builder] = {
@@ -123,6 +148,7 @@ def build_estimator(
     spec: SimulatedDeviceSpec,
     configs: Sequence[dict[str, Any]],
     feature_store: str | None = None,
+    protocol: str = "tuned",
 ) -> tuple[Any, Any]:
     """The ``make_estimator`` of ``backend`` and the cell's drive calibration (None if abstract).
 
@@ -137,24 +163,46 @@ def build_estimator(
     feature_store : str, optional
         Directory of stored readings for the ``oracle`` and ``simulated`` estimators
         (``PhysicalReservoirClassifier(feature_store=...)``); None: every fit drives its device.
+    protocol : {"paper", "tuned"}
+        Readout of every estimator (:func:`nwmodel.protocols.protocol_fixed`).
 
     Raises
     ------
     ExperimentError
         The emulated backend's grid holds device keys.
     """
-    return _BUILDERS[backend](task, spec, configs, feature_store)
+    from .protocols import protocol_fixed
+
+    readout = protocol_fixed(protocol, "physical" if backend in PHYSICAL else _ABSTRACT_MODELS[backend])
+    return _BUILDERS[backend](task, spec, configs, feature_store, readout)
 
 
-def grid_for(backend: str, grid: str, grids: dict[str, Any] | None) -> Any:
-    """The grid of ``backend``: ``grids[backend]`` if given, else its ``grid`` ("quick" or "paper")."""
+def grid_for(
+    backend: str,
+    grid: str,
+    grids: dict[str, Any] | None,
+    protocol: str = "tuned",
+    n_timepoints: int | None = None,
+) -> Any:
+    """The grid of ``backend``: ``grids[backend]`` if given, else the ``protocol``'s ``grid`` level.
+
+    Parameters
+    ----------
+    backend : one of :data:`BACKENDS`
+    grid : {"quick", "paper"}
+    grids : dict, optional
+        ``backend -> grid`` overrides (used as given, whatever the protocol).
+    protocol : {"paper", "tuned"}
+        :func:`nwmodel.protocols.protocol_grid`.
+    n_timepoints : int, optional
+        Series length (the ``tuned`` feature sets that fit it).
+    """
     if grids is not None and backend in grids:
         return grids[backend]
-    if backend in PHYSICAL:
-        return PHYSICAL_GRIDS[grid]
-    from .selection import GRIDS
+    from .protocols import protocol_grid
 
-    return GRIDS[_ABSTRACT_MODELS[backend]][grid]
+    model = "physical" if backend in PHYSICAL else _ABSTRACT_MODELS[backend]
+    return protocol_grid(protocol, model, grid, n_timepoints)
 
 
 def grid_configs(grid: Any) -> list[dict[str, Any]]:

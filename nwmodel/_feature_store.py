@@ -14,8 +14,10 @@ Layout
 ------
 ``<root>/<key>/<chunk>.npz``, one directory per (device, encoding) key and one chunk per call
 that had to drive the device: arrays ``series`` (digests of the series), ``electrodes``
-(``(n, n_virtual, n_electrode_readings)``) and, for the oracle readout, ``nodes``
-(``(n, n_virtual, n_probe)``). The electrode key covers the device recipe without ``n_probe``
+(``(n, n_timepoints * n_virtual, n_electrode_readings)``: every reading of each series, so that
+every readout feature set of :mod:`nwmodel.readout` comes from one integration) and, for the
+oracle readout, ``nodes`` (``(n, n_timepoints * n_virtual, n_probe)``). The electrode key covers
+the device recipe without ``n_probe``
 and the encoding without its readout; the node key adds ``n_probe``. Chunks are written once
 under a fresh name and renamed into place, so concurrent workers never write the same file and
 a killed writer leaves at most a hidden temporary file, which readers skip. A chunk that exists
@@ -45,7 +47,7 @@ from .errors import ExperimentError
 __all__ = ["cached_features", "store_applies"]
 
 #: Version of the chunk layout (part of every key).
-_FORMAT = 1
+_FORMAT = 2
 
 
 def _array_digest(a: np.ndarray) -> str:
@@ -91,7 +93,7 @@ def _series_digest(x: np.ndarray) -> str:
 
 
 def _load(folder: Path, part: str) -> dict[str, np.ndarray]:
-    """Every stored row of ``part`` under ``folder``: series digest -> (n_virtual, n_read)."""
+    """Every stored row of ``part`` under ``folder``: series digest -> (n_readings, n_read)."""
     rows: dict[str, np.ndarray] = {}
     if not folder.is_dir():
         return rows
@@ -139,12 +141,13 @@ def cached_features(
         Fitted encoding; ``readout`` ``"electrodes"`` or ``"oracle"``.
     X : ndarray, shape (n_cases, n_channels, n_timepoints)
     compute : callable
-        ``compute(X_missing) -> raw`` of shape ``(n_missing, n_virtual * n_read)``, as
-        :func:`nwmodel.physical.physical_features` returns them.
+        ``compute(X_missing) -> trajectories`` of shape
+        ``(n_missing, n_timepoints, n_virtual * n_read)``, as
+        :func:`nwmodel.physical.physical_trajectories` returns them.
 
     Returns
     -------
-    ndarray, shape (n_cases, n_virtual * n_read)
+    ndarray, shape (n_cases, n_timepoints, n_virtual * n_read)
         Equal, bit for bit, to ``compute(X)``.
     """
     root = Path(root)
@@ -153,10 +156,10 @@ def cached_features(
     E = _load(root / ekey, "electrodes")
     N = _load(root / nkey, "nodes") if nkey is not None else {}
     missing = [i for i, d in enumerate(digests) if d not in E or (nkey is not None and d not in N)]
-    n_v = enc.n_virtual
+    n_v, n_t = enc.n_virtual, X.shape[-1]
     if missing:
         raw = np.asarray(compute(X[missing]), dtype=float)
-        R = raw.reshape(len(missing), n_v, -1)
+        R = raw.reshape(len(missing), n_t * n_v, -1)
         n_nodes = int(spec.n_probe) if nkey is not None else 0
         if R.shape[2] <= n_nodes:
             raise ExperimentError(f"readings of {R.shape[2]} values cannot hold {n_nodes} probed nodes")
@@ -168,4 +171,4 @@ def cached_features(
             _save(root / nkey, new, {"nodes": nodes})
             N.update(zip(new, nodes, strict=True))
     rows = [E[d] if nkey is None else np.concatenate([E[d], N[d]], axis=1) for d in digests]
-    return np.stack(rows).reshape(len(digests), -1)
+    return np.stack(rows).reshape(len(digests), n_t, -1)

@@ -1,7 +1,8 @@
 """Feature assembly of the physical reservoir: reset, drive and read each series on a device.
 
-Pure over the :class:`hardware.Device` API: :func:`physical_features` runs series in order on one
-device, :func:`run_chunk` builds a device from a factory for a worker process. The simulation-only
+Pure over the :class:`hardware.Device` API: :func:`physical_trajectories` runs series in order on
+one device and keeps every sample's readings (:func:`physical_features` reduces them to a readout
+feature set), :func:`run_chunk` builds a device from a factory for a worker process. The simulation-only
 readouts (``"oracle"``, ``"conductances"``) go through the device's oracle readout
 (:meth:`hardware.SimulatedDevice.oracle`) and the probed node voltages of its measurements.
 """
@@ -16,8 +17,17 @@ import numpy as np
 from ._estimator import check_X
 from ._physical_drive import Encoding
 from .errors import ModelValidationError
+from .readout import trajectory_features
 
-__all__ = ["READOUTS", "check_series", "electrode_readings", "is_device", "physical_features", "run_chunk"]
+__all__ = [
+    "READOUTS",
+    "check_series",
+    "electrode_readings",
+    "is_device",
+    "physical_features",
+    "physical_trajectories",
+    "run_chunk",
+]
 
 #: Readouts of the physical reservoir: what each feature row holds (per reading time).
 READOUTS: dict[str, str] = {
@@ -77,8 +87,13 @@ def _readings(measurement: Any, readout: str) -> np.ndarray:
     return parts
 
 
-def _series_features(device: Any, enc: Encoding, x: np.ndarray) -> np.ndarray:
-    """Reset, drive and read one series; return its raw features (n_virtual * n_read,)."""
+def _series_trajectory(device: Any, enc: Encoding, x: np.ndarray) -> np.ndarray:
+    """Reset, drive and read one series; return its trajectory (n_samples, n_virtual * n_read).
+
+    Row ``t`` holds the readings at the ends of the ``n_virtual`` sub-steps of sample ``t``,
+    virtual node first. ``readout="conductances"`` gives one row: the junction states after the
+    series.
+    """
     if enc.reset == "restore":
         device.reset()
     elif enc.reset == "relax" and enc.relax_s > 0:
@@ -87,19 +102,21 @@ def _series_features(device: Any, enc: Encoding, x: np.ndarray) -> np.ndarray:
     volts = enc.voltages_V(x)
     meas = device.apply(volts, enc.dt_s / enc.n_virtual)
     if enc.readout == "conductances":
-        return np.asarray(device.oracle().state, dtype=float).reshape(-1)
-    return _readings(meas, enc.readout)[-enc.n_virtual :].reshape(-1)
+        return np.asarray(device.oracle().state, dtype=float).reshape(1, -1)
+    return _readings(meas, enc.readout).reshape(x.shape[-1], -1)
 
 
-def physical_features(device: Any, enc: Encoding, X: np.ndarray, *, progress: bool = False) -> np.ndarray:
-    """Raw features of every series of ``X`` on one device, in order.
+def physical_trajectories(
+    device: Any, enc: Encoding, X: np.ndarray, *, progress: bool = False
+) -> np.ndarray:
+    """Raw reading trajectories of every series of ``X`` on one device, in order.
 
     Parameters
     ----------
     device : hardware.Device
         The reservoir; driven serially, left open.
     enc : Encoding
-        Fitted input encoding (``encoding_`` of a fitted physical reservoir).
+        Fitted input encoding (one of ``encodings_`` of a fitted physical reservoir).
     X : ndarray, shape (n_cases, n_channels, n_timepoints)
         Input series.
     progress : bool
@@ -107,22 +124,43 @@ def physical_features(device: Any, enc: Encoding, X: np.ndarray, *, progress: bo
 
     Returns
     -------
-    features : ndarray, shape (n_cases, n_virtual * n_read)
-        Readings in volts (output voltages, probed node voltages) and amperes (currents), or the
-        dimensionless junction states for ``readout="conductances"``.
+    ndarray, shape (n_cases, n_timepoints, n_virtual * n_read)
+        Per sample, the readings at the end of each virtual node's sub-step: volts (output
+        voltages, probed node voltages) and amperes (currents); for ``readout="conductances"``,
+        shape (n_cases, 1, n_junctions): the dimensionless junction states after each series.
     """
     it: Sequence[Any] = X
     if progress:
         from tqdm.auto import tqdm
 
         it = tqdm(X, desc="series", leave=False)
-    return np.stack([_series_features(device, enc, x) for x in it])
+    return np.stack([_series_trajectory(device, enc, x) for x in it])
+
+
+def physical_features(
+    device: Any, enc: Encoding, X: np.ndarray, *, features: str | int = "last", progress: bool = False
+) -> np.ndarray:
+    """Raw readout features of every series of ``X`` on one device, in order.
+
+    Parameters
+    ----------
+    device, enc, X, progress
+        As :func:`physical_trajectories`.
+    features : {"last", "all", "pooled"} or int
+        Feature set of :func:`nwmodel.readout.trajectory_features` (``"last"``: the readings of
+        the last sample's ``n_virtual`` sub-steps).
+
+    Returns
+    -------
+    ndarray, shape (n_cases, n_features)
+    """
+    return trajectory_features(physical_trajectories(device, enc, X, progress=progress), features)
 
 
 def run_chunk(factory: Callable[[], Any], enc: Encoding, X: np.ndarray) -> np.ndarray:
-    """Worker: build a device from ``factory``, run the chunk ``X``, close the device."""
+    """Worker: build a device from ``factory``, run the chunk ``X`` (trajectories), close the device."""
     device = factory()
     try:
-        return physical_features(device, enc, X)
+        return physical_trajectories(device, enc, X)
     finally:
         device.close()

@@ -209,6 +209,7 @@ def run_cell(
     progress: bool = False,
     fingerprint: str = "",
     feature_store: str | os.PathLike[str] | None = None,
+    protocol: str = "tuned",
 ) -> CellResult:
     """Run model selection and test for one dataset x backend cell.
 
@@ -240,24 +241,32 @@ def run_cell(
         Directory of stored raw readings shared by the ``oracle`` and ``simulated`` cells and the
         refit of the selected configuration (:mod:`nwmodel._feature_store`; the features are the
         same bit for bit); None: every fit drives its device.
+    protocol : {"paper", "tuned"}
+        Readout and grid (:mod:`nwmodel.protocols`): ``paper`` is the published protocol,
+        ``tuned`` (default) standardises, chooses the ridge strength by leave-one-out and adds
+        the readout feature sets to the grid.
     """
+    from .protocols import PROTOCOLS
     from .selection import select_and_test
 
     if backend not in BACKENDS:
         raise ModelValidationError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if protocol not in PROTOCOLS:
+        raise ModelValidationError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     data, (Xtr, ytr, Xte, yte), sizes = _cell_data(dataset, data_dir, max_train, max_test)
     task = data.task
-    g = grid_for(backend, grid, grids)
+    g = grid_for(backend, grid, grids, protocol, int(Xtr.shape[-1]))
     configs = grid_configs(g)
     spec = device if device is not None else SimulatedDeviceSpec()
     t0 = time.perf_counter()
     store = None if feature_store is None else str(feature_store)
-    make, calibration = build_estimator(backend, task, spec, configs, store)
+    make, calibration = build_estimator(backend, task, spec, configs, store, protocol)
     sel = select_and_test(
         make, g, Xtr, ytr, Xte, yte, task=task, n_seeds=n_seeds, mapper=mapper, progress=progress
     )
     wall = time.perf_counter() - t0
     config = {
+        "protocol": protocol,
         "grid": grid,
         "grid_values": g,
         **sizes,
@@ -362,6 +371,7 @@ def run_comparison(
     force: bool = False,
     write: bool = True,
     baselines: Sequence[str] = (),
+    protocol: str = "tuned",
 ) -> ComparisonResult:
     """Run (or resume) every dataset x backend cell and write the tables, plot and HDF5 file.
 
@@ -385,6 +395,8 @@ def run_comparison(
         Write ``comparison.{csv,md,png,h5}`` at the end, over every cell stored in ``out_dir``.
     baselines : sequence of {"majority", "ridge", "minirocket"}
         Placement baselines to run per dataset (:func:`run_baseline_cell`); default none.
+    protocol : {"paper", "tuned"}
+        As :func:`run_cell`, for every cell (part of each cell's fingerprint).
 
     Returns
     -------
@@ -400,8 +412,10 @@ def run_comparison(
         run is refused even with ``force``).
     """
     from ._checks import check_choice, check_int
+    from .protocols import PROTOCOLS
 
     check_choice("grid", grid, ("quick", "paper"))
+    check_choice("protocol", protocol, PROTOCOLS)
     n_seeds = check_int("n_seeds", n_seeds, low=1)
     backends = list(dict.fromkeys(backends))
     for b in backends:
@@ -423,7 +437,12 @@ def run_comparison(
     for d in datasets:
         for b in backends:
             device_fields = dataclasses.asdict(spec) if b in PHYSICAL else None
-            values = {"grid": grid, "grid_values": grid_for(b, grid, grids), "device": device_fields}
+            values = {
+                "protocol": protocol,
+                "grid": grid,
+                "grid_values": grid_for(b, grid, grids, protocol),
+                "device": device_fields,
+            }
             fp = cell_fingerprint({"dataset": _dataset_name(d), "backend": b, **values, **sizes})
             entries.append((d, b, cell_key(_dataset_name(d), b), fp, "cells"))
     for d in datasets:
@@ -451,7 +470,7 @@ def run_comparison(
             )
             if folder == "cells":
                 kw.update(grid=grid, grids=grids, device=spec, mapper=mapper, progress=progress)
-                kw.update(feature_store=out / "features")
+                kw.update(feature_store=out / "features", protocol=protocol)
                 res = run_cell(d, b, fingerprint=fp, **kw)
             else:
                 res = run_baseline_cell(d, b, fingerprint=fp, **kw)

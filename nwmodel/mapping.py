@@ -66,6 +66,7 @@ __all__ = [
     "NWESN_JUNCTION_PARAMS",
     "PHYSICAL_GRIDS",
     "RESCALE_WINDOW_V",
+    "TUNED_PHYSICAL_GRIDS",
     "abstract_to_physical",
     "encode_inputs",
     "sigmoid",
@@ -118,6 +119,32 @@ PHYSICAL_GRIDS: dict[str, dict[str, list[Any]]] = {
         "slope": [1.0, 5.0],
         "dt_s": [0.1, 0.01],
         "n_virtual": [5],
+    },
+}
+
+#: Physical grids of the ``tuned`` protocol (:mod:`nwmodel.protocols`, which adds the readout
+#: feature sets): built around what a bench can vary cheaply. One reading per sample
+#: (``n_virtual`` 1: every sample's readings are features already), parallel presentations
+#: (``n_presentations`` 2 repeats each series with an independent input encoding; its first
+#: presentation is the ``n_presentations`` 1 one, so the feature store integrates it once), the
+#: sample period and the drive (``input_scaling``). ``paper`` has 8 reservoir configurations that
+#: cost 2 integrations of each series per (``input_scaling``, ``dt_s``, seed).
+TUNED_PHYSICAL_GRIDS: dict[str, dict[str, list[Any]]] = {
+    "quick": {
+        "input_scaling": [1.0],
+        "bias_scaling": [0.1],
+        "slope": [1.0],
+        "dt_s": [0.1],
+        "n_virtual": [1],
+        "n_presentations": [1],
+    },
+    "paper": {
+        "input_scaling": [1.0, 3.0],
+        "bias_scaling": [0.1],
+        "slope": [1.0],
+        "dt_s": [0.1, 0.02],
+        "n_virtual": [1],
+        "n_presentations": [1, 2],
     },
 }
 

@@ -38,6 +38,7 @@ series never depends on the one before it; results equal a serial run exactly).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Literal
 
@@ -54,13 +55,21 @@ from ._physical_readout import (
     electrode_readings,
     is_device,
     physical_features,
+    physical_trajectories,
     run_chunk,
 )
 from ._physical_spec import SimulatedDeviceSpec
 from .calibration import DriveCalibration, calibrate_drive
 from .errors import ModelValidationError
 from .mapping import DEFAULT_ENCODING
-from .readout import RidgeReadout
+from .readout import (
+    RIDGE_ALPHAS,
+    RidgeReadout,
+    check_alphas,
+    check_feature_set,
+    reservoir_key,
+    trajectory_features,
+)
 
 __all__ = [
     "READOUTS",
@@ -69,9 +78,16 @@ __all__ = [
     "SimulatedDeviceSpec",
     "electrode_readings",
     "physical_features",
+    "physical_trajectories",
 ]
 
 DeviceLike = Any  # hardware.Device or a zero-argument factory returning one
+
+
+#: Largest raw trajectory (n_cases x n_timepoints x n_virtual x n_read float64 values, per
+#: presentation, in bytes) that a fit or transform holds; a larger one is refused before the
+#: device is driven.
+MAX_TRAJECTORY_BYTES = 4 * 2**30
 
 
 class _PhysicalReservoirBase(BaseEstimator):
@@ -91,12 +107,15 @@ class _PhysicalReservoirBase(BaseEstimator):
         input_scaling: float = DEFAULT_ENCODING["input_scaling"],
         bias_scaling: float = DEFAULT_ENCODING["bias_scaling"],
         n_virtual: int = 1,
+        n_presentations: int = 1,
         readout: Literal["electrodes", "oracle", "conductances"] = "electrodes",
+        features: str | int = "pooled",
         calibration: Any = "auto",
         reset: Literal["restore", "relax", "none"] = "restore",
         relax_s: float = 1.0,
         standardize: bool = True,
-        ridge_alpha: float = 1.0,
+        ridge_alpha: float | Literal["loo"] = "loo",
+        alphas: Sequence[float] = RIDGE_ALPHAS,
         n_jobs: int = 1,
         feature_store: str | os.PathLike[str] | None = None,
         random_state: int | np.random.Generator | None = None,
@@ -110,12 +129,15 @@ class _PhysicalReservoirBase(BaseEstimator):
         self.input_scaling = input_scaling
         self.bias_scaling = bias_scaling
         self.n_virtual = n_virtual
+        self.n_presentations = n_presentations
         self.readout = readout
+        self.features = features
         self.calibration = calibration
         self.reset = reset
         self.relax_s = relax_s
         self.standardize = standardize
         self.ridge_alpha = ridge_alpha
+        self.alphas = alphas
         self.n_jobs = n_jobs
         self.feature_store = feature_store
         self.random_state = random_state
@@ -135,12 +157,23 @@ class _PhysicalReservoirBase(BaseEstimator):
         check_real("input_scaling", self.input_scaling, low=0.0)
         check_real("bias_scaling", self.bias_scaling, low=0.0)
         check_int("n_virtual", self.n_virtual, low=1)
+        check_int("n_presentations", self.n_presentations, low=1)
         check_choice("reset", self.reset, ("restore", "relax", "none"))
         check_choice("readout", self.readout, tuple(READOUTS))
+        check_feature_set(self.features)
+        if self.readout == "conductances" and self.features != "last":
+            raise ModelValidationError(
+                "features must be 'last' with readout='conductances' (the junction states are read "
+                f"once, after the series), got {self.features!r}"
+            )
         if not isinstance(self.calibration, DriveCalibration):
             check_choice("calibration", self.calibration, ("auto", "junction", "response", "off"))
         check_real("relax_s", self.relax_s, low=0.0)
-        check_real("ridge_alpha", self.ridge_alpha, low=0.0)
+        if isinstance(self.ridge_alpha, str):
+            check_choice("ridge_alpha", self.ridge_alpha, ("loo",))
+            check_alphas(self.alphas)
+        else:
+            check_real("ridge_alpha", self.ridge_alpha, low=0.0)
         n_jobs = check_int("n_jobs", self.n_jobs, low=1)
         if self.feature_store is not None and not isinstance(self.feature_store, (str, os.PathLike)):
             raise ModelValidationError(
@@ -160,8 +193,18 @@ class _PhysicalReservoirBase(BaseEstimator):
             return self.device, False
         return self.device(), True
 
-    def _features(self, X: np.ndarray, enc: Encoding) -> np.ndarray:
-        """Raw features of ``X``: from the feature store where it applies, else by driving the device."""
+    def _trajectory(self, X: np.ndarray) -> np.ndarray:
+        """Raw trajectories of ``X`` under every presentation, concatenated per sample.
+
+        Returns
+        -------
+        ndarray, shape (n_cases, n_timepoints, n_presentations * n_virtual * n_read)
+            (n_cases, 1, n_presentations * n_junctions) for ``readout="conductances"``.
+        """
+        return np.concatenate([self._presentation(X, enc) for enc in self.encodings_], axis=2)
+
+    def _presentation(self, X: np.ndarray, enc: Encoding) -> np.ndarray:
+        """Raw trajectories of one presentation: from the feature store where it applies, else driven."""
         if self.feature_store is not None and store_applies(self.device, enc):
             return cached_features(self.feature_store, self.device, enc, X, lambda Xm: self._drive(Xm, enc))
         return self._drive(X, enc)
@@ -175,7 +218,7 @@ class _PhysicalReservoirBase(BaseEstimator):
             return np.concatenate(parts, axis=0)
         device, owned = self._open()
         try:
-            return physical_features(device, enc, X)
+            return physical_trajectories(device, enc, X)
         finally:
             if owned:
                 device.close()
@@ -191,13 +234,42 @@ class _PhysicalReservoirBase(BaseEstimator):
             device, rule=self.calibration, junction_window_V=(lo, lo + float(self.v_scale_V))
         )
 
-    # -- public API -------------------------------------------------------------------------
+    def _check_size(self, X: np.ndarray, n_read: int) -> None:
+        """Refuse a trajectory larger than :data:`MAX_TRAJECTORY_BYTES` before driving anything."""
+        n_rows = 1 if self.readout == "conductances" else X.shape[2] * int(self.n_virtual)
+        need = X.shape[0] * n_rows * n_read * 8
+        if need > MAX_TRAJECTORY_BYTES:
+            raise ModelValidationError(
+                f"X: the raw trajectories of {X.shape[0]} series x {n_rows} readings x {n_read} values "
+                f"need {need / 2**30:.1f} GiB per presentation, above the "
+                f"{MAX_TRAJECTORY_BYTES / 2**30:.0f} GiB limit (physical.MAX_TRAJECTORY_BYTES); "
+                "transform fewer series at a time or lower n_virtual"
+            )
 
-    def _fit_states(self, X: Any) -> np.ndarray:
+    # -- the readout layer's protocol (nwmodel.readout.fit_readouts) --------------------------
+
+    def reservoir_key(self) -> tuple[Any, ...]:
+        """What fixes the device's readings: estimators with equal keys differ in their readout only."""
+        return reservoir_key(self)
+
+    def _prepare(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Validate, calibrate the drive and draw the encodings; return the validated ``(X, y)``."""
         self._validate()
         X = check_series(X)
-        # independent streams: input weights, bias, virtual-node mask, feature subset
-        w_rng, b_rng, m_rng, f_rng = make_rng(self.random_state).spawn(4)
+        check_feature_set(self.features, X.shape[2])
+        y = np.asarray(y)
+        if y.shape[:1] != (X.shape[0],):
+            raise ModelValidationError(
+                f"y must have one target per series ({X.shape[0]}), got shape {y.shape}"
+            )
+        # independent streams: input weights, bias, virtual-node mask, feature subset; then three
+        # more (weights, bias, mask) per further presentation
+        rng = make_rng(self.random_state)
+        w_rng, b_rng, m_rng, f_rng = rng.spawn(4)
+        streams = [(w_rng, b_rng, m_rng)] + [
+            tuple(rng.spawn(3)) for _ in range(int(self.n_presentations) - 1)
+        ]
+        self._f_rng = f_rng
         device, owned = self._open()
         try:
             n_inputs = len(device.input_names)
@@ -207,6 +279,14 @@ class _PhysicalReservoirBase(BaseEstimator):
                     f"oracle readout (hardware.SimulatedDevice), got {type(device).__name__}; use "
                     f"readout='electrodes'"
                 )
+            n_read = len(device.input_names) + len(device.output_names) + len(device.ground_names)
+            if self.readout == "oracle":
+                probes = getattr(device, "_probe_nodes", None)
+                n_read += 0 if probes is None else len(probes)
+            elif self.readout == "conductances":
+                n_read = int(np.size(device.oracle().state))
+            self._check_size(X, n_read)
+            self._n_read = n_read
             self.calibration_ = self._calibrate(device)
         finally:
             if owned:
@@ -219,38 +299,76 @@ class _PhysicalReservoirBase(BaseEstimator):
             )
         self.electrode_window_V_ = (v_lo, v_hi)
         n_ch, n_v = X.shape[1], int(self.n_virtual)
-        w_in, bias, mask = draw_encoding(
-            (w_rng, b_rng, m_rng),
-            n_inputs=n_inputs,
-            n_channels=n_ch,
-            n_virtual=n_v,
-            input_scaling=float(self.input_scaling),
-            bias_scaling=float(self.bias_scaling),
-        )
-        self.encoding_ = Encoding(
-            w_in=w_in,
-            bias=bias,
-            mask=mask,
-            slope=float(self.slope),
-            v_bias_V=v_lo,
-            v_scale_V=v_hi - v_lo,
-            dt_s=float(self.dt_s),
-            reset=str(self.reset),
-            relax_s=float(self.relax_s),
-            readout=str(self.readout),
-        )
+        encodings = []
+        for stream in streams:
+            w_in, bias, mask = draw_encoding(
+                stream,  # type: ignore[arg-type]
+                n_inputs=n_inputs,
+                n_channels=n_ch,
+                n_virtual=n_v,
+                input_scaling=float(self.input_scaling),
+                bias_scaling=float(self.bias_scaling),
+            )
+            encodings.append(
+                Encoding(
+                    w_in=w_in,
+                    bias=bias,
+                    mask=mask,
+                    slope=float(self.slope),
+                    v_bias_V=v_lo,
+                    v_scale_V=v_hi - v_lo,
+                    dt_s=float(self.dt_s),
+                    reset=str(self.reset),
+                    relax_s=float(self.relax_s),
+                    readout=str(self.readout),
+                )
+            )
+        self.encodings_ = encodings
+        self.encoding_ = encodings[0]
         self.n_channels_ = n_ch
-        raw = self._features(X, self.encoding_)
+        return X, y
+
+    def _adopt(self, first: _PhysicalReservoirBase, X: np.ndarray, y: np.ndarray) -> None:
+        """Take the calibration and encodings of ``first`` (same reservoir key), without measuring."""
+        self._validate()
+        check_feature_set(self.features, X.shape[2])
+        self.calibration_ = first.calibration_
+        self.electrode_window_V_ = first.electrode_window_V_
+        self.encodings_ = first.encodings_
+        self._n_read = first._n_read
+        self.encoding_ = first.encoding_
+        self.n_channels_ = first.n_channels_
+        self._f_rng = make_rng(self.random_state).spawn(4)[3]
+
+    def _check_input(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "encodings_")
+        X = check_series(X, self.n_channels_)
+        self._check_size(X, self._n_read)
+        return X
+
+    def _feature_sets(self, X: np.ndarray, feature_sets: Sequence[str | int]) -> list[np.ndarray]:
+        """Raw readout features of ``X`` for each of ``feature_sets``, from one drive of the device."""
+        for f in feature_sets:
+            check_feature_set(f, X.shape[2])
+        traj = self._trajectory(X)
+        return [trajectory_features(traj, f) for f in feature_sets]
+
+    def _fit_readout(self, raw: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Pick the feature subset, standardise and fit the readout; return the readout's input."""
         n_avail = raw.shape[1]
         if self.n_features is None or int(self.n_features) == n_avail:
             self.feature_index_ = np.arange(n_avail)
         elif int(self.n_features) < n_avail:
-            self.feature_index_ = np.sort(f_rng.choice(n_avail, size=int(self.n_features), replace=False))
+            pick = self._f_rng.choice(n_avail, size=int(self.n_features), replace=False)
+            self.feature_index_ = np.sort(pick)
         else:
             raise ModelValidationError(
-                f"n_features must be <= {n_avail} (the device reads {n_avail // n_v} values x n_virtual "
-                f"{n_v}), got {self.n_features}; probe more nodes, raise n_virtual or pass n_features=None"
+                f"n_features must be <= {n_avail} (the readout features of this device, n_virtual "
+                f"{int(self.n_virtual)}, n_presentations {int(self.n_presentations)} and features "
+                f"{self.features!r}), got {self.n_features}; probe more nodes, raise n_virtual or "
+                "pass n_features=None"
             )
+        del self._f_rng
         F = raw[:, self.feature_index_]
         if self.standardize:
             self.feature_mean_ = F.mean(axis=0)
@@ -260,10 +378,27 @@ class _PhysicalReservoirBase(BaseEstimator):
             self.feature_mean_ = np.zeros(F.shape[1])
             self.feature_scale_ = np.ones(F.shape[1])
         self.n_features_out_ = F.shape[1]
-        return (F - self.feature_mean_) / self.feature_scale_
+        F = (F - self.feature_mean_) / self.feature_scale_
+        if self._task == "classification":
+            self.classes_ = np.unique(y)
+        self.readout_ = RidgeReadout(
+            task=self._task,  # type: ignore[arg-type]
+            alpha=self.ridge_alpha,
+            alphas=self.alphas,
+            standardize=False,  # done above, with the attributes this estimator has always exposed
+        ).fit(F, y)
+        return F
+
+    def _standardised(self, raw: np.ndarray) -> np.ndarray:
+        return (raw[:, self.feature_index_] - self.feature_mean_) / self.feature_scale_
+
+    def _predict_features(self, raw: np.ndarray) -> np.ndarray:
+        return self.readout_.predict(self._standardised(raw))
+
+    # -- public API -------------------------------------------------------------------------
 
     def transform(self, X: Any) -> np.ndarray:
-        """Standardised physical states of every series.
+        """Standardised readout features of every series.
 
         Parameters
         ----------
@@ -273,10 +408,8 @@ class _PhysicalReservoirBase(BaseEstimator):
         -------
         states : ndarray, shape (n_cases, n_features_out_)
         """
-        check_is_fitted(self, "encoding_")
-        X = check_series(X, self.n_channels_)
-        raw = self._features(X, self.encoding_)
-        return (raw[:, self.feature_index_] - self.feature_mean_) / self.feature_scale_
+        X = self._check_input(X)
+        return self._standardised(self._feature_sets(X, [self.features])[0])
 
     def fit(self, X: Any, y: Any) -> _PhysicalReservoirBase:
         """Drive the device with every training series and fit the ridge readout.
@@ -292,19 +425,15 @@ class _PhysicalReservoirBase(BaseEstimator):
         return self
 
     def fit_transform(self, X: Any, y: Any) -> np.ndarray:
-        """:meth:`fit`, returning the standardised training states (each series driven once).
+        """:meth:`fit`, returning the standardised training features (each series driven once).
 
         Returns
         -------
         states : ndarray, shape (n_cases, n_features_out_)
             What :meth:`transform` would return for ``X``, without driving the device again.
         """
-        F = self._fit_states(X)
-        y = np.asarray(y)
-        if self._task == "classification":
-            self.classes_ = np.unique(y)
-        self.readout_ = RidgeReadout(task=self._task, alpha=self.ridge_alpha).fit(F, y)
-        return F
+        X, y = self._prepare(X, y)
+        return self._fit_readout(self._feature_sets(X, [self.features])[0], y)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels (classifier) or values (regressor), shape (n_cases,)."""

@@ -217,13 +217,20 @@ def _evaluate(
 ) -> list[tuple[int, int, float, str]]:
     """Fit a group of (index, configuration, seed) jobs; ``(index, seed, score, "")`` for each.
 
-    A group of more than one job is trained as one stack (``fit_stacked`` of the estimators'
-    module, which must give the same result as fitting each alone). Model errors become
+    A group of more than one job is trained as one stack (``fit_stacked`` of :mod:`nwmodel.rnn`),
+    or, for reservoirs that differ in their readout only, fitted and scored from one reservoir
+    run per split (:func:`nwmodel.readout.fit_readouts`); either gives the same result as fitting
+    each alone. Model errors become
     ``(index, seed, nan, message)``; validation errors propagate.
     """
     ests = [make_estimator(dict(params), seed) for _, params, seed in group]
+    shared = len(ests) > 1 and hasattr(ests[0], "reservoir_key")
     try:
-        if len(ests) > 1:
+        if shared:
+            from .readout import fit_readouts
+
+            errors = fit_readouts(ests, X_fit, y_fit)
+        elif len(ests) > 1:
             from .rnn import fit_stacked
 
             errors = fit_stacked(ests, X_fit, y_fit)
@@ -234,11 +241,21 @@ def _evaluate(
         if isinstance(exc, ModelValidationError):
             raise
         errors = [str(exc)] * len(ests)
+    preds: list[Any] = [None] * len(ests)
+    if shared and not any(errors):
+        from .readout import predict_readouts
+
+        try:
+            preds = predict_readouts(ests, X_eval)
+        except ModelError as exc:
+            if isinstance(exc, ModelValidationError):
+                raise
+            errors = [str(exc)] * len(ests)
     out = []
-    for (index, _, seed), est, err in zip(group, ests, errors, strict=True):
+    for (index, _, seed), est, err, pred in zip(group, ests, errors, preds, strict=True):
         try:
             out.append(
-                (index, seed, score(task, y_eval, est.predict(X_eval)), "")
+                (index, seed, score(task, y_eval, est.predict(X_eval) if pred is None else pred), "")
                 if not err
                 else (index, seed, np.nan, err)
             )
@@ -256,8 +273,9 @@ def _groups(
 ) -> list[list[tuple[int, dict[str, Any], int]]]:
     """Jobs in groups of at most ``stack_size`` whose estimators can share a training stack.
 
-    Estimators without a ``stack_key`` (the reservoirs) and ``stack_size == 1`` give one job per
-    group. Groups keep the order of ``jobs`` within each key.
+    Trainable RNNs group by ``stack_key()``, reservoirs by ``reservoir_key()`` (jobs that differ
+    in their readout only share one reservoir run); others, and ``stack_size == 1``, give one job
+    per group. Groups keep the order of ``jobs`` within each key.
     """
     if stack_size == 1:
         return [[j] for j in jobs]
@@ -265,7 +283,12 @@ def _groups(
     singles = []
     for job in jobs:
         est = make_estimator(dict(job[1]), job[2])
-        key = est.stack_key() if hasattr(est, "stack_key") else None
+        if hasattr(est, "stack_key"):
+            key = est.stack_key()
+        elif hasattr(est, "reservoir_key"):
+            key = ("reservoir", est.reservoir_key())
+        else:
+            key = None
         if key is None:
             singles.append([job])
         else:

@@ -187,7 +187,11 @@ def memory_capacity_score(
     if used == "shared":
         est = clone(estimator)
         S_tr, S_te = _train_test_states(est, X_tr, y_tr[:, 0], X_te)
-        readout = RidgeReadout(task="regression", alpha=est.ridge_alpha).fit(S_tr, y_tr)
+        # the estimator's own readout (a reservoir's RidgeReadout), refitted on every delay at once
+        own = getattr(est, "readout_", None)
+        readout = (
+            clone(own) if own is not None else RidgeReadout(task="regression", alpha=est.ridge_alpha)
+        ).fit(S_tr, y_tr)
         pred = np.asarray(readout.predict(S_te), dtype=float).reshape(len(y_te), k_max)
     else:
         pred = np.column_stack([

@@ -257,7 +257,8 @@ def test_cli_run_with_baselines_and_results_files(data_dir: Path, tmp_path: Path
     monkeypatch.setitem(results_loaders.NAME_ALIASES, "ESN", [])
     got = results_loaders.get_estimator_results("ESN", datasets=["SyntheticControl"], num_resamples=2,
                                                 task="classification", measure="accuracy", path=str(res_dir))
-    np.testing.assert_array_equal(got["ESN"]["SyntheticControl"], out["test_scores"])
+    # aeon recomputes the accuracy from the file (a different rounding path: 1 ulp)
+    np.testing.assert_allclose(got["ESN"]["SyntheticControl"], out["test_scores"], rtol=1e-15, atol=0)
     # a second run refuses to replace the results files (before any model code runs)
     argv[-1] = str(tmp_path / "out2")
     assert main(argv) == 1

@@ -75,7 +75,7 @@ def test_electrode_features_are_the_electrode_readings_only() -> None:
     """The default readout is built from output voltages and source currents alone: probing internal
     nodes (which a bench cannot) changes nothing, and the features are exactly the readings."""
     X, y = _series(0)
-    kw = {"n_virtual": 2, "standardize": False, "random_state": 1}
+    kw = {"n_virtual": 2, "features": "last", "standardize": False, "random_state": 1}
     plain = PhysicalReservoirClassifier(SPEC, **kw).fit(X, y)
     probed_spec = SimulatedDeviceSpec(n_probe=50)
     probed = PhysicalReservoirClassifier(probed_spec, **kw).fit(X, y)

@@ -31,8 +31,8 @@ def test_split_seed_changes_the_validation_split_only(data_dir, tmp_path, capsys
     extra = ("--data-dir", str(data_dir), "--grid", "quick", "--seeds", "1", "--no-progress")
     assert _run("esn", "SyntheticControl", tmp_path, *extra) == 0
     assert _run("esn", "SyntheticControl", tmp_path, *extra, "--split-seed", "0") == 0
-    default = json.loads((tmp_path / "run_esn_SyntheticControl_quick.json").read_text())
-    other = json.loads((tmp_path / "run_esn_SyntheticControl_quick_split0.json").read_text())
+    default = json.loads((tmp_path / "run_esn_SyntheticControl_quick_tuned.json").read_text())
+    other = json.loads((tmp_path / "run_esn_SyntheticControl_quick_split0_tuned.json").read_text())
     assert (default["split_seed"], other["split_seed"]) == (42, 0)
     # another split: other validation scores; the configurations and the test split are the same
     assert [v["params"] for v in default["val_scores"]] == [v["params"] for v in other["val_scores"]]

@@ -27,6 +27,7 @@ def _data(seed: int = 0, n: int = 6, length: int = 8) -> tuple[np.ndarray, np.nd
 
 
 def _est(spec: SimulatedDeviceSpec, store: Path | None, **kw) -> PhysicalReservoirClassifier:
+    kw = {"features": "last", **kw}
     return PhysicalReservoirClassifier(spec, feature_store=store, n_virtual=2, random_state=0, **kw)
 
 
@@ -42,7 +43,7 @@ def test_stored_features_equal_driven_ones(tmp_path: Path, monkeypatch: pytest.M
     Xte, _ = _data(1)
     plain = _est(SPEC, None).fit(X, y)
     reference = plain.transform(Xte)
-    raw_reversed = plain._features(X[::-1], plain.encoding_)
+    raw_reversed = plain._presentation(X[::-1], plain.encoding_)
     stored = _est(SPEC, tmp_path).fit(X, y)
     np.testing.assert_array_equal(stored.transform(Xte), reference)
     assert any(tmp_path.rglob("*.npz"))
@@ -50,7 +51,7 @@ def test_stored_features_equal_driven_ones(tmp_path: Path, monkeypatch: pytest.M
     _forbid_driving(monkeypatch)
     again = _est(SPEC, tmp_path).fit(X, y)
     np.testing.assert_array_equal(again.transform(Xte), reference)
-    np.testing.assert_array_equal(again._features(X[::-1], again.encoding_), raw_reversed)
+    np.testing.assert_array_equal(again._presentation(X[::-1], again.encoding_), raw_reversed)
 
 
 def test_oracle_and_electrode_readouts_share_one_integration(

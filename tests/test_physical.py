@@ -151,7 +151,7 @@ def test_features_equal_hand_computation_on_leaky_device() -> None:
     X, y = _easy_task(0, n_per_class=5, length=6)
     dev = LeakyDevice()
     est = PhysicalReservoirClassifier(
-        dev, calibration="off", n_features=None, standardize=False, random_state=3
+        dev, calibration="off", features="last", n_features=None, standardize=False, random_state=3
     ).fit(X, y)
     enc = est.encoding_
     # hand: state before the last step of the sequence driven by the encoded voltages
@@ -171,10 +171,12 @@ def test_features_equal_hand_computation_on_leaky_device() -> None:
 def test_reset_none_carries_state_and_relax_applies_zeros() -> None:
     X, y = _easy_task(1, n_per_class=3, length=5)
     a = PhysicalReservoirClassifier(
-        LeakyDevice(), calibration="off", n_features=None, reset="restore", standardize=False, random_state=0
+        LeakyDevice(), calibration="off",
+        features="last", n_features=None, reset="restore", standardize=False, random_state=0
     ).fit(X, y)
     b = PhysicalReservoirClassifier(
-        LeakyDevice(), calibration="off", n_features=None, reset="none", standardize=False, random_state=0
+        LeakyDevice(), calibration="off",
+        features="last", n_features=None, reset="none", standardize=False, random_state=0
     ).fit(X, y)
     Fa, Fb = a.transform(X), b.transform(X)
     assert not np.allclose(Fa, Fb)  # carried state changes the features
@@ -182,6 +184,7 @@ def test_reset_none_carries_state_and_relax_applies_zeros() -> None:
     c = PhysicalReservoirClassifier(
         dev,
         calibration="off",
+        features="last",
         n_features=None,
         reset="relax",
         relax_s=3.0,
@@ -193,7 +196,8 @@ def test_reset_none_carries_state_and_relax_applies_zeros() -> None:
     np.testing.assert_allclose(
         c.transform(X),
         PhysicalReservoirClassifier(
-            LeakyDevice(a=0.5), calibration="off", n_features=None, standardize=False, random_state=0
+            LeakyDevice(a=0.5), calibration="off",
+            features="last", n_features=None, standardize=False, random_state=0
         )
         .fit(X, y)
         .transform(X),
@@ -210,7 +214,8 @@ def test_virtual_nodes_equal_hand_computation_on_leaky_device() -> None:
     dev = LeakyDevice()
     n_v = 4
     est = PhysicalReservoirClassifier(
-        dev, calibration="off", n_features=None, n_virtual=n_v, standardize=False, random_state=0
+        dev, calibration="off",
+        features="last", n_features=None, n_virtual=n_v, standardize=False, random_state=0
     ).fit(X, y)
     enc = est.encoding_
     F = []
@@ -236,10 +241,11 @@ def test_random_streams_are_independent_children_of_random_state() -> None:
     X, y = _easy_task(2, n_per_class=3, length=4)
     seed = 7
     one = PhysicalReservoirClassifier(
-        LeakyDevice(n_outputs=6), calibration="off", n_features=None, random_state=seed
+        LeakyDevice(n_outputs=6), calibration="off", features="last", n_features=None, random_state=seed
     ).fit(X, y)
     four = PhysicalReservoirClassifier(
-        LeakyDevice(n_outputs=6), calibration="off", n_features=20, n_virtual=4, random_state=seed
+        LeakyDevice(n_outputs=6), calibration="off",
+        features="last", n_features=20, n_virtual=4, random_state=seed
     ).fit(X, y)
     w_rng, b_rng, m_rng, f_rng = np.random.default_rng(seed).spawn(4)
     scale = DEFAULT_ENCODING["input_scaling"]
@@ -256,27 +262,28 @@ def test_random_streams_are_independent_children_of_random_state() -> None:
 def test_feature_subset_is_seeded_and_too_many_raises() -> None:
     X, y = _easy_task(3, n_per_class=3, length=4)
     e1 = PhysicalReservoirClassifier(
-        LeakyDevice(n_outputs=6), calibration="off", n_features=4, random_state=5
+        LeakyDevice(n_outputs=6), calibration="off", features="last", n_features=4, random_state=5
     ).fit(X, y)
     e2 = PhysicalReservoirClassifier(
-        LeakyDevice(n_outputs=6), calibration="off", n_features=4, random_state=5
+        LeakyDevice(n_outputs=6), calibration="off", features="last", n_features=4, random_state=5
     ).fit(X, y)
     np.testing.assert_array_equal(e1.feature_index_, e2.feature_index_)
     np.testing.assert_array_equal(e1.transform(X), e2.transform(X))
     # the subset is those columns of the full readout (6 output voltages, 2 input currents)
-    kw = {"calibration": "off", "standardize": False, "random_state": 5}
+    kw = {"calibration": "off", "features": "last", "standardize": False, "random_state": 5}
     part = PhysicalReservoirClassifier(LeakyDevice(n_outputs=6), n_features=4, **kw).fit(X, y)
     full = PhysicalReservoirClassifier(LeakyDevice(n_outputs=6), n_features=None, **kw).fit(X, y)
     assert part.feature_index_.size == 4 and np.all(np.diff(part.feature_index_) > 0)
     np.testing.assert_array_equal(part.transform(X), full.transform(X)[:, part.feature_index_])
-    with pytest.raises(ModelValidationError, match="n_features must be <= 5"):
-        PhysicalReservoirClassifier(LeakyDevice(), calibration="off", n_features=100).fit(X, y)
+    with pytest.raises(ModelValidationError, match=r"n_features must be <= 5 \(the readout features"):
+        PhysicalReservoirClassifier(LeakyDevice(), calibration="off",
+        features="last", n_features=100).fit(X, y)
 
 
 def test_clone_get_params_and_reproducibility() -> None:
     X, y = _easy_task(4, n_per_class=4, length=5)
     est = PhysicalReservoirClassifier(
-        leaky_factory, calibration="off", n_features=None, v_scale_V=2.0, random_state=1
+        leaky_factory, calibration="off", features="last", n_features=None, v_scale_V=2.0, random_state=1
     )
     c = clone(est)
     assert c.get_params()["v_scale_V"] == 2.0 and c.get_params()["device"] is leaky_factory
@@ -291,23 +298,24 @@ def test_clone_get_params_and_reproducibility() -> None:
 def test_fit_transform_returns_the_training_states_without_driving_again() -> None:
     X, y = _easy_task(5, n_per_class=4, length=5)
     dev = LeakyDevice()
-    est = PhysicalReservoirClassifier(dev, calibration="off", random_state=0)
+    est = PhysicalReservoirClassifier(dev, calibration="off", features="last", random_state=0)
     F = est.fit_transform(X, y)
     assert dev.n_apply == X.shape[0]  # each training series driven once
     np.testing.assert_allclose(F, est.transform(X), rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(
         est.predict(X),
-        PhysicalReservoirClassifier(LeakyDevice(), calibration="off", random_state=0).fit(X, y).predict(X),
+        PhysicalReservoirClassifier(LeakyDevice(), calibration="off",
+        features="last", random_state=0).fit(X, y).predict(X),
     )
 
 
 def test_parallel_chunks_equal_serial() -> None:
     X, y = _easy_task(5, n_per_class=6, length=5)
     serial = PhysicalReservoirClassifier(
-        leaky_factory, calibration="off", n_features=None, random_state=0
+        leaky_factory, calibration="off", features="last", n_features=None, random_state=0
     ).fit(X, y)
     par = PhysicalReservoirClassifier(
-        leaky_factory, calibration="off", n_features=None, n_jobs=2, random_state=0
+        leaky_factory, calibration="off", features="last", n_features=None, n_jobs=2, random_state=0
     ).fit(X, y)
     np.testing.assert_array_equal(serial.transform(X), par.transform(X))
     np.testing.assert_array_equal(serial.predict(X), par.predict(X))
@@ -323,7 +331,7 @@ def test_parallel_chunks_equal_serial() -> None:
         ({"readout": "currents"}, "readout must be one of 'electrodes', 'oracle', 'conductances'"),
         ({"calibration": "guess"}, "calibration must be one of 'auto', 'junction', 'response', 'off'"),
         ({"n_jobs": 2, "reset": "none"}, "n_jobs > 1 needs reset='restore'"),
-        ({"readout": "conductances"}, "readout='conductances' is simulation-only"),
+        ({"readout": "conductances", "features": "last"}, "readout='conductances' is simulation-only"),
         ({"readout": "oracle"}, "readout='oracle' is simulation-only"),
     ],
 )
@@ -338,7 +346,8 @@ def test_bad_device_and_input_raise() -> None:
     X, y = _easy_task(7, n_per_class=2, length=3)
     with pytest.raises(ModelValidationError, match=r"device must be a hardware\.Device or a zero-argument"):
         PhysicalReservoirClassifier("dev.h5", calibration="off").fit(X, y)
-    est = PhysicalReservoirClassifier(LeakyDevice(), calibration="off", n_features=None).fit(X, y)
+    est = PhysicalReservoirClassifier(LeakyDevice(), calibration="off",
+    features="last", n_features=None).fit(X, y)
     with pytest.raises(ModelValidationError, match="X must have 1 channel"):
         est.transform(np.zeros((2, 2, 3)))
     bad = X.copy()
@@ -355,6 +364,7 @@ def test_regressor_fits_a_linear_target_on_leaky_device() -> None:
     est = PhysicalReservoirRegressor(
         LeakyDevice(n_outputs=6, a=0.5),
         calibration="off",
+        features="last",
         n_features=None,
         slope=0.1,
         ridge_alpha=1e-6,
@@ -394,7 +404,7 @@ def test_spec_roles_and_probe_nodes() -> None:
 def test_physical_reservoir_end_to_end_above_chance() -> None:
     X, y = _easy_task(10, n_per_class=20, length=15)
     Xte, yte = _easy_task(11, n_per_class=20, length=15)
-    est = PhysicalReservoirClassifier(_small_spec(), n_virtual=2, dt_s=0.1, random_state=0)
+    est = PhysicalReservoirClassifier(_small_spec(), n_virtual=2, dt_s=0.1, features="last", random_state=0)
     est.fit(X, y)
     acc = est.score(Xte, yte)
     assert acc >= 0.8, acc  # chance is 0.5
@@ -409,7 +419,9 @@ def test_physical_reservoir_end_to_end_above_chance() -> None:
 def test_conductance_features_on_simulated_device() -> None:
     X, y = _easy_task(13, n_per_class=3, length=6)
     spec = _small_spec()
-    est = PhysicalReservoirClassifier(spec, readout="conductances", standardize=False, random_state=0)
+    est = PhysicalReservoirClassifier(
+        spec, readout="conductances", features="last", standardize=False, random_state=0
+    )
     est.fit(X, y)
     g = est.transform(X)
     assert g.shape[1] == spec.network().n_junctions

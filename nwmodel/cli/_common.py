@@ -228,3 +228,20 @@ def check_dataset_names(names: Sequence[str], data_dir: str | None) -> None:
             f"unknown dataset {name!r}: not a generator ({', '.join(sorted(GENERATORS))}), not in "
             f"{root}, and not bundled with aeon"
         )
+
+
+#: Protocols of ``--protocol``: the same as :data:`nwmodel.protocols.PROTOCOLS` (kept here so that
+#: parsing does not import the models; a test checks that the two agree).
+PROTOCOLS: tuple[str, ...] = ("paper", "tuned")
+
+
+def add_protocol(parser: argparse.ArgumentParser) -> None:
+    """Add ``--protocol paper|tuned`` (default tuned) to a command that runs model selection."""
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="tuned",
+        help="readout protocol: 'paper' (the published one: last state, ridge alpha 1) or 'tuned' "
+        "(standardised features, ridge alpha by leave-one-out, readout feature sets in the grid; "
+        "default: %(default)s)",
+    )

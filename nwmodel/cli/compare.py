@@ -30,6 +30,7 @@ from typing import Any
 from . import CLIError
 from ._common import (
     add_force,
+    add_protocol,
     check_dataset_names,
     check_output_dir,
     comma_names,
@@ -153,6 +154,7 @@ def _run(args: argparse.Namespace) -> int:
             progress=not args.json and not args.quiet,
             force=args.force,
             baselines=args.baselines,
+            protocol=args.protocol,
         )
     if args.json:
         print_json(
@@ -188,6 +190,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "(the ESN baseline is added unless --no-esn; default: %(default)s)",
     )
     parser.add_argument("--grid", choices=("quick", "paper"), default="quick", help="hyperparameter grids")
+    add_protocol(parser)
     parser.add_argument(
         "--seeds", type=positive_int, default=5, help="reservoirs per configuration / test repetitions"
     )

@@ -1,6 +1,13 @@
 """``nwhil run``: a reservoir or RNN model on a dataset with the paper's selection protocol.
 
-Writes ``run_<model>_<dataset>_<grid>.json`` into ``-o DIR`` and refuses to replace an existing
+``--protocol`` sets the readout (:mod:`nwmodel.protocols`): ``tuned`` (default) standardises the
+reservoir features, chooses the ridge strength by leave-one-out on the fitting data and adds the
+readout feature sets to the grid; ``paper`` is the published protocol (last state, ridge alpha 1)
+and reproduces the published table. The trainable models (``nwrnn``, ``rnn``) are the same under
+both.
+
+Writes ``run_<model>_<dataset>_<grid>.json`` (``..._tuned.json`` for a reservoir under the tuned
+protocol) into ``-o DIR`` and refuses to replace an existing
 one without ``--force``. The dataset name, the result file and the torch device are checked
 before the model code (sklearn, torch) loads.
 
@@ -43,6 +50,7 @@ from nwphys.fileio import json_default, write_text_atomic
 from . import CLIError
 from ._common import (
     add_force,
+    add_protocol,
     check_dataset_names,
     check_output_dir,
     check_output_path,
@@ -174,7 +182,13 @@ def _write_one(
             f"{want!r}: the model is not reproducible here; results files not written from seed {seed}"
         )
     params = json.dumps(
-        {"model": args.model, "grid": args.grid, "params": res.best_params, "random_state": seed},
+        {
+            "model": args.model,
+            "grid": args.grid,
+            "protocol": args.protocol,
+            "params": res.best_params,
+            "random_state": seed,
+        },
         sort_keys=True,
         default=json_default,
     )
@@ -191,9 +205,17 @@ def _write_one(
         parameters=params,
         fit_time_ms=round(1000 * (t1 - t0)),
         predict_time_ms=round(1000 * (t2 - t1)),
-        description=f"nwhil run --model {args.model} --grid {args.grid}",
+        description=f"nwhil run --model {args.model} --grid {args.grid} --protocol {args.protocol}",
     )
     return str(path)
+
+
+def protocol_suffix(args: argparse.Namespace) -> str:
+    """``"_tuned"`` for a reservoir under the tuned protocol, else ``""`` (the published names).
+
+    The trainable models have no separate readout: both protocols are the published one for them.
+    """
+    return "_tuned" if args.protocol == "tuned" and args.model in ("nwesn", "esn") else ""
 
 
 def journal_path(path: Path) -> Path:
@@ -238,7 +260,7 @@ def _run(args: argparse.Namespace) -> int:
     check_dataset_names([args.dataset], data_dir)
     out_dir = check_output_dir(args.output)
     split = "" if args.split_seed == DEFAULT_SPLIT_SEED else f"_split{args.split_seed}"
-    name = out_dir / f"run_{args.model}_{args.dataset}_{args.grid}{split}.json"
+    name = out_dir / f"run_{args.model}_{args.dataset}_{args.grid}{split}{protocol_suffix(args)}.json"
     journal = journal_path(name)
     # a journal without --force: an interrupted run (maybe a --force rerun) to resume, whose
     # result and results files it may replace
@@ -259,13 +281,14 @@ def _run(args: argparse.Namespace) -> int:
 
     from nwmodel.datasets import load_dataset
     from nwmodel.errors import ModelError
-    from nwmodel.selection import GRIDS, EstimatorFactory, select_and_test
+    from nwmodel.protocols import protocol_fixed, protocol_grid
+    from nwmodel.selection import EstimatorFactory, select_and_test
 
     ds = load_dataset(args.dataset, data_dir=data_dir, seed=args.data_seed)
     if ds.X_test is None:
         raise CLIError(f"dataset {args.dataset!r} has no test split")
-    grid = GRIDS[args.model][args.grid]
-    fixed: dict = {"device": args.device}
+    grid = protocol_grid(args.protocol, args.model, args.grid, int(ds.X_train.shape[-1]))
+    fixed: dict = {"device": args.device, **protocol_fixed(args.protocol, args.model)}
     if args.model in ("nwesn", "esn") and args.device != "cpu":
         fixed["backend"] = "torch"
     if args.max_epochs is not None:
@@ -332,6 +355,7 @@ def _run(args: argparse.Namespace) -> int:
         "dataset": ds.name,
         "task": ds.task,
         "grid": args.grid,
+        "protocol": args.protocol,
         "seeds": args.seeds,
         "split_seed": args.split_seed,
         "device": args.device,
@@ -384,6 +408,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "beside the source checkout, else the per-user data folder)",
     )
     parser.add_argument("--grid", choices=("paper", "quick"), default="quick", help="hyperparameter grid")
+    add_protocol(parser)
     parser.add_argument("--seeds", type=positive_int, default=5, help="random reservoirs per configuration")
     parser.add_argument(
         "--device",
