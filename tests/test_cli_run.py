@@ -21,8 +21,10 @@ def test_run_quick_grid_on_synthetic_control(data_dir, tmp_path, capsys) -> None
     assert _run("esn", "SyntheticControl", tmp_path, *extra) == 0
     out = capsys.readouterr().out
     assert "best configuration:" in out and "test accuracy:" in out
-    record = json.loads((tmp_path / "run_esn_SyntheticControl_quick.json").read_text())
-    assert record["metric"] == "accuracy" and record["n_configs"] == 2 and len(record["test_scores"]) == 2
+    record = json.loads((tmp_path / "run_esn_SyntheticControl_quick_tuned.json").read_text())
+    # the tuned protocol (default): 2 leak rates x 6 readout feature sets
+    assert record["metric"] == "accuracy" and record["n_configs"] == 12 and len(record["test_scores"]) == 2
+    assert record["protocol"] == "tuned"
     assert record["best_params"]["leak_rate"] in (0.1, 0.5)
     assert 0.5 < record["test_mean"] <= 1.0  # chance = 1/6
 

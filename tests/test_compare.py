@@ -195,7 +195,8 @@ def test_local_cluster_workers_keep_the_dynamic_mmap_threshold(
 
 
 def test_emulated_cell_equals_simulated_and_oracle_reads_more(tmp_path: Path) -> None:
-    grid = {"dt_s": [0.1], "n_virtual": [2]}
+    # every readout feature set and two presentations: one reservoir run per seed and split
+    grid = {"dt_s": [0.1], "n_virtual": [2], "n_presentations": [2], "features": ["last", 3, "all", "pooled"]}
     grids = {"emulated": grid, "simulated": grid, "oracle": grid}
     ds = [_tiny_dataset(n_per_class=6, length=8)]
     res = cmp.run_comparison(
@@ -210,7 +211,8 @@ def test_emulated_cell_equals_simulated_and_oracle_reads_more(tmp_path: Path) ->
     assert orc.test_mean >= 0.5
     make, calibration = build_estimator("oracle", "classification", TINY_SPEC, [grid])
     assert make.device == dataclasses.replace(TINY_SPEC, n_probe=cmp.ORACLE_PROBES)
-    assert make.fixed == {"readout": "oracle", "feature_store": None}
+    tuned = {"ridge_alpha": "loo", "standardize": True}
+    assert make.fixed == {"readout": "oracle", "feature_store": None, **tuned}
     assert calibration.to_dict() == orc.config["calibration"]
     # the simulated cell read the electrode part of the oracle's stored readings (one integration)
     assert any((tmp_path / "features").rglob("*.npz"))
@@ -292,12 +294,15 @@ def test_cli_compare_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_abstract_backends_build_the_registered_estimators() -> None:
     make, calibration = build_estimator("abstract", "classification", TINY_SPEC, [{}])
-    assert make == EstimatorFactory("nwesn", "classification") and calibration is None
+    tuned = {"ridge_alpha": "loo", "standardize": True}  # the default protocol's readout
+    assert make == EstimatorFactory("nwesn", "classification", tuned) and calibration is None
     est = make({"n_units": 20, "gamma": 0.5}, 7)
     assert type(est).__name__ == "NWESNClassifier"
     assert (est.n_units, est.gamma, est.random_state) == (20, 0.5, 7)
     make, _ = build_estimator("esn", "regression", TINY_SPEC, [{}])
     assert type(make({"leak_rate": 0.1}, 3)).__name__ == "ESNRegressor"
+    paper, _ = build_estimator("esn", "regression", TINY_SPEC, [{}], protocol="paper")
+    assert paper.fixed == {"features": "last", "ridge_alpha": 1.0, "standardize": False}
 
 
 def test_physical_factory_applies_device_grid_keys() -> None:

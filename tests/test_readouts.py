@@ -305,3 +305,15 @@ def test_bad_physical_readout_parameters_name_the_parameter(kwargs, match, sc) -
 def test_unknown_protocol_is_refused_naming_it() -> None:
     with pytest.raises(ModelValidationError, match="protocol must be one of 'paper', 'tuned', got 'best'"):
         protocol_fixed("best", "nwesn")
+
+
+def test_cli_protocols_are_the_library_ones_and_an_unknown_one_exits_2(capsys) -> None:
+    from nwmodel.cli import _common, main
+    from nwmodel.protocols import PROTOCOLS
+
+    assert _common.PROTOCOLS == PROTOCOLS
+    for argv in (["run", "--model", "esn", "--dataset", "NARMA10"], ["compare"]):
+        with pytest.raises(SystemExit) as exc:
+            main([*argv, "--protocol", "best", "-o", "x"])
+        assert exc.value.code == 2
+        assert "--protocol: invalid choice: 'best'" in capsys.readouterr().err

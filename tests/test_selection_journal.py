@@ -267,7 +267,7 @@ def test_nwhil_run_force_discards_a_journal(tmp_path, capsys) -> None:
 
     out = tmp_path / "out"
     out.mkdir()
-    journal = out / "run_esn_NARMA10_quick.journal.jsonl"
+    journal = out / "run_esn_NARMA10_quick_tuned.journal.jsonl"
     journal.write_text("{}\n")  # a foreign journal: refused without --force, and left as it was
     args = ["run", "--model", "esn", "--dataset", "NARMA10", "--seeds", "1", "--no-progress", "-o", str(out)]
     assert main(args) == 1
@@ -275,7 +275,7 @@ def test_nwhil_run_force_discards_a_journal(tmp_path, capsys) -> None:
     assert "is not a selection journal" in err and "--force discards it" in err and err.count("\n") == 1
     assert journal.read_text() == "{}\n"
     assert main([*args, "--force"]) == 0
-    assert not journal.exists() and (out / "run_esn_NARMA10_quick.json").exists()
+    assert not journal.exists() and (out / "run_esn_NARMA10_quick_tuned.json").exists()
 
 
 def test_nwhil_run_resumes_an_interrupted_force_rerun_over_its_result(tmp_path, capsys, monkeypatch) -> None:
@@ -283,7 +283,8 @@ def test_nwhil_run_resumes_an_interrupted_force_rerun_over_its_result(tmp_path, 
     from nwmodel.cli import main
 
     out = tmp_path / "out"
-    args = ["run", "--model", "esn", "--dataset", "NARMA10", "--seeds", "1", "--no-progress", "-o", str(out)]
+    args = ["run", "--model", "esn", "--dataset", "NARMA10", "--seeds", "1", "--protocol", "paper",
+            "--no-progress", "-o", str(out)]  # paper: one fit per journal record
     assert main(args) == 0
     result = out / "run_esn_NARMA10_quick.json"
     first = json.loads(result.read_text())

@@ -117,7 +117,7 @@ def test_cli_name_tables_agree_with_the_library() -> None:
 def test_bad_inputs_are_refused_before_any_heavy_import(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("x")
     (tmp_path / "res").mkdir()
-    (tmp_path / "res" / "run_esn_NARMA10_quick.json").write_text("{}\n")
+    (tmp_path / "res" / "run_esn_NARMA10_quick_tuned.json").write_text("{}\n")
     results = _run_cli(
         [
             ["compare", "--backends", "bogus", "-o", "out"],
@@ -138,7 +138,7 @@ def test_bad_inputs_are_refused_before_any_heavy_import(tmp_path: Path) -> None:
         (1, "--scheduler must be 'serial' or an address"),
         (1, "output directory 'afile' exists and is not a directory"),
         (1, "nwhil: error: unknown dataset 'Nope'"),
-        (1, "run_esn_NARMA10_quick.json' exists; pass --force to overwrite it"),
+        (1, "run_esn_NARMA10_quick_tuned.json' exists; pass --force to overwrite it"),
         (2, "argument --device: expected a torch device cpu, cuda, cuda:N or mps, got 'gpu'"),
         (2, "argument --dpi: expected an integer in [10, 1200], got 0"),
         (2, "argument --duration: expected a finite number > 0, got -1"),
@@ -147,7 +147,7 @@ def test_bad_inputs_are_refused_before_any_heavy_import(tmp_path: Path) -> None:
         assert r["rc"] == rc and text in r["err"], r
         assert r["err"].count("\n") == 1 and "Traceback" not in r["err"], r
         assert r["heavy"] == [], r
-    assert (tmp_path / "res" / "run_esn_NARMA10_quick.json").read_text() == "{}\n"
+    assert (tmp_path / "res" / "run_esn_NARMA10_quick_tuned.json").read_text() == "{}\n"
 
 
 def test_truncated_cell_file_is_refused_before_dask_starts(tmp_path: Path) -> None:
@@ -240,7 +240,7 @@ def test_plots_refuse_an_existing_image(tmp_path: Path, argv: list[str], capsys)
 
 
 def test_run_refuses_to_overwrite_a_result_without_force(tmp_path: Path, capsys) -> None:
-    result = tmp_path / "run_esn_NARMA10_quick.json"
+    result = tmp_path / "run_esn_NARMA10_quick_tuned.json"
     result.write_text("previous\n")
     argv = [
         "run",
