@@ -1,6 +1,9 @@
 """The physical reservoir's features on the default simulated device are converged numerics: at the
-operating points of the quick and paper grids they match a tight-tolerance reference to within
-1e-3 of each feature's spread across series (the spread is what the standardised readout sees)."""
+operating points of the quick and paper grids of both protocols they match a tight-tolerance
+reference to within 1e-3 of each feature's spread across series (the spread is what the
+standardised readout sees), for the feature sets each protocol reads there: the last sample's
+readings for the ``paper`` grids, every feature set of the ``tuned`` grids (sample ends and pooled
+statistics) for those."""
 
 from __future__ import annotations
 
@@ -9,25 +12,33 @@ import pytest
 
 from nwmodel import PhysicalReservoirClassifier, SimulatedDeviceSpec
 from nwmodel.datasets import make_synthetic_control
-from nwmodel.physical import physical_features
+from nwmodel.physical import physical_trajectories
+from nwmodel.protocols import TUNED_FEATURES
+from nwmodel.readout import trajectory_features
 
-#: (input_scaling, slope, dt_s, n_virtual): the corners of the quick and paper grids
-#: (nwmodel.mapping.PHYSICAL_GRIDS) on the calibrated drive (junction window (0.35, 1.15) V); the
-#: hardest input (input_scaling 10 with slope 5 saturates the sigmoid: jumps between the window's
-#: edges) included.
+PAPER = ("last",)
+
+#: (input_scaling, slope, dt_s, n_virtual, feature sets): the corners of the quick and paper grids
+#: of the paper protocol (nwmodel.mapping.PHYSICAL_GRIDS, read at the last sample) and of the tuned
+#: one (TUNED_PHYSICAL_GRIDS, every tuned feature set) on the calibrated drive (junction window
+#: (0.35, 1.15) V); the hardest input (input_scaling 10 with slope 5 saturates the sigmoid: jumps
+#: between the window's edges) included.
 OPERATING_POINTS = [
-    (1.0, 1.0, 0.1, 1),  # quick grid
-    (1.0, 1.0, 0.1, 5),  # quick grid, virtual nodes (10 ms sub-steps)
-    (10.0, 5.0, 0.01, 5),  # paper grid: saturated input, 2 ms sub-steps
-    (10.0, 1.0, 0.1, 5),
-    (1.0, 5.0, 0.01, 5),
+    (1.0, 1.0, 0.1, 1, (*PAPER, *TUNED_FEATURES)),  # quick grid of both protocols
+    (1.0, 1.0, 0.1, 5, PAPER),  # quick grid, virtual nodes (20 ms sub-steps)
+    (10.0, 5.0, 0.01, 5, PAPER),  # paper grid: saturated input, 2 ms sub-steps
+    (10.0, 1.0, 0.1, 5, PAPER),
+    (1.0, 5.0, 0.01, 5, PAPER),
+    (3.0, 1.0, 0.02, 1, TUNED_FEATURES),  # tuned paper grid: one reading per sample
+    (3.0, 1.0, 0.1, 1, TUNED_FEATURES),
+    (1.0, 1.0, 0.02, 1, TUNED_FEATURES),
 ]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("input_scaling, slope, dt, n_virtual", OPERATING_POINTS)
+@pytest.mark.parametrize("input_scaling, slope, dt, n_virtual, feature_sets", OPERATING_POINTS)
 def test_features_match_tight_reference(input_scaling: float, slope: float, dt: float,
-                                        n_virtual: int) -> None:
+                                        n_virtual: int, feature_sets: tuple) -> None:
     X, y = make_synthetic_control(2, 60, seed=11)  # 12 series, 2 per class
     default = SimulatedDeviceSpec()  # rtol 3e-5, atol 3e-6
     tight = SimulatedDeviceSpec(device_kwargs=(("compliance_A", 1e-3), ("rtol", 1e-6), ("atol", 1e-7)))
@@ -35,12 +46,14 @@ def test_features_match_tight_reference(input_scaling: float, slope: float, dt: 
                                       n_virtual=n_virtual, random_state=0).fit(X, y)
     dev, ref_dev = default(), tight()
     try:
-        F = physical_features(dev, clf.encoding_, X)
-        R = physical_features(ref_dev, clf.encoding_, X)
+        F = physical_trajectories(dev, clf.encoding_, X)
+        R = physical_trajectories(ref_dev, clf.encoding_, X)
     finally:
         dev.close()
         ref_dev.close()
-    spread = R.std(axis=0)
-    assert spread.min() > 0  # every feature varies across series
-    rel = np.abs(F - R) / spread
-    assert rel.max() <= 1e-3, f"max |feature - reference| / spread = {rel.max():.2e}"
+    for features in feature_sets:
+        f, r = trajectory_features(F, features), trajectory_features(R, features)
+        spread = r.std(axis=0)
+        assert spread.min() > 0  # every feature varies across series
+        rel = np.abs(f - r) / spread
+        assert rel.max() <= 1e-3, f"{features}: max |feature - reference| / spread = {rel.max():.2e}"
