@@ -1,9 +1,10 @@
 """The NW-ESN on a physical network: reservoir estimators over any :class:`hardware.Device`.
 
 A :class:`PhysicalReservoirClassifier` / :class:`PhysicalReservoirRegressor` drives the input
-electrodes of a device with an encoded time series and reads its state at the last sample; the
-features go through the same :class:`~nwmodel.readout.RidgeReadout` as the abstract NW-ESN, so
-the two are compared under one protocol (:func:`nwmodel.select_and_test`).
+electrodes of a device with an encoded time series and reads it at every sample; the readout
+layer of :mod:`nwmodel.readout` (the same feature sets and :class:`~nwmodel.readout.RidgeReadout`
+as the abstract NW-ESN) turns the readings into features, so the two are compared under one
+protocol (:mod:`nwmodel.protocols`, :func:`nwmodel.select_and_test`).
 
 Per series (the defaults mirror the abstract model, see :mod:`nwmodel.mapping`):
 
@@ -18,10 +19,12 @@ Per series (the defaults mirror the abstract model, see :mod:`nwmodel.mapping`):
    (``Generator.spawn``), so changing one (e.g. ``n_virtual``) leaves the others as they are.
 3. **Apply** the whole sequence in one ``device.apply(V, dt_s / n_virtual)`` call.
 4. **Read** what a bench measures (``readout="electrodes"``): the output-electrode voltages and
-   the input- and ground-electrode currents at the end of each of the last ``n_virtual``
-   sub-steps (simulation-only oracle readouts: ``"oracle"`` adds probed internal node voltages,
-   ``"conductances"`` the junction states); keep ``n_features`` of them (None: all),
-   standardise with the training mean/std, fit the ridge readout.
+   the input- and ground-electrode currents at the end of each of the ``n_virtual`` sub-steps of
+   every sample (simulation-only oracle readouts: ``"oracle"`` adds probed internal node voltages,
+   ``"conductances"`` the junction states after the series); build the ``features`` set of
+   them, keep ``n_features`` (None: all), standardise with the training mean/std, fit the ridge
+   readout (fixed ``ridge_alpha`` or leave-one-out). With ``n_presentations = K`` steps 2-4 run
+   K times with independent encodings and the features are concatenated.
 
 Before step 1 of the fit, ``calibration`` maps the window ``(v_bias_V, v_bias_V + v_scale_V)``,
 which then describes **junction** voltages as in the abstract model, to electrode volts through a
@@ -450,8 +453,8 @@ class PhysicalReservoirClassifier(ClassifierMixin, _PhysicalReservoirBase):
         The device, or a picklable zero-argument factory returning one (e.g.
         :class:`SimulatedDeviceSpec`); a factory is needed for ``n_jobs > 1``.
     n_features : int or None
-        Number N of state features: None (default) keeps every reading; an int takes a seeded
-        subset when the device reads more, an error when it reads fewer.
+        Number N of readout features: None (default) keeps every feature of the ``features``
+        set; an int takes a seeded subset when there are more, an error when there are fewer.
     v_scale_V, v_bias_V : float
         The voltage window ``(v_bias_V, v_bias_V + v_scale_V)`` in volts (default the abstract
         RESCALE window (0.35, 1.15) V). With a calibration it is the **junction** window: the
@@ -463,14 +466,25 @@ class PhysicalReservoirClassifier(ClassifierMixin, _PhysicalReservoirBase):
         Sigmoid slope (abstract ``s``), input scaling (``omega``: ``W_in`` uniform in
         +-input_scaling) and bias scaling (``beta``) of the input mask.
     n_virtual : int
-        Virtual nodes per sample (time multiplexing), >= 1.
+        Virtual nodes per sample (time multiplexing), >= 1. The features of ``n_virtual`` 1 are
+        converged (within 1e-3 of their spread of a tight reference) for every feature set; with
+        ``n_virtual`` 5 only the last sample's are (``tests/test_stiff_reservoir.py``).
+    n_presentations : int
+        Parallel presentations K >= 1: each series is driven K times, each time with its own
+        input weights, bias and mask (independent child streams of ``random_state``; the first
+        presentation is the one of K = 1), and the features are concatenated. K times the cost.
     readout : {"electrodes", "oracle", "conductances"}
         ``"electrodes"`` (default, what a bench measures): the output-electrode voltages and the
-        input- and ground-electrode currents, read at the end of each of the last ``n_virtual``
-        sub-steps (:func:`electrode_readings`). The rest is a simulation-only **oracle**:
+        input- and ground-electrode currents, read at the end of each of the ``n_virtual``
+        sub-steps of every sample (:func:`electrode_readings`). The rest is a simulation-only **oracle**:
         ``"oracle"`` adds the probed internal node voltages (``SimulatedDeviceSpec.n_probe``);
         ``"conductances"`` is the junction states after the series (any number, subset to
-        ``n_features``).
+        ``n_features``; ``features="last"`` only).
+    features : {"last", "all", "pooled"} or int
+        Readout features of the readings (:mod:`nwmodel.readout`, the same sets as the abstract
+        NW-ESN): the last sample's readings (the published readout), those of ``k`` equally
+        spaced sample ends (int ``k``, last included), every sample's, or ``"pooled"`` (default:
+        last, mean and std over the series). All come from the one measurement of each series.
     calibration : {"auto", "junction", "response", "off"} or DriveCalibration
         How the junction window maps to electrode volts before the fit
         (:func:`nwmodel.calibration.calibrate_drive`: ``"auto"`` uses the junction voltages of a
@@ -482,8 +496,11 @@ class PhysicalReservoirClassifier(ClassifierMixin, _PhysicalReservoirBase):
         Relaxation time in seconds for ``reset="relax"``.
     standardize : bool
         Z-score the features with the training mean/std before the readout.
-    ridge_alpha : float
-        Ridge regularisation of the readout.
+    ridge_alpha : float or "loo"
+        Ridge regularisation of the readout >= 0 (published: 1), or ``"loo"`` (default): chosen
+        from ``alphas`` by efficient leave-one-out on the training data.
+    alphas : sequence of float
+        Grid of ``ridge_alpha="loo"``, each > 0 (default :data:`nwmodel.readout.RIDGE_ALPHAS`).
     n_jobs : int
         Worker processes over chunks of series (factory devices only).
     feature_store : path or None
@@ -499,7 +516,8 @@ class PhysicalReservoirClassifier(ClassifierMixin, _PhysicalReservoirBase):
 
     Attributes
     ----------
-    encoding_ : the fitted input encoding; feature_index_ : ndarray (n_features_out_,);
+    encoding_ : the fitted input encoding (the first presentation's); encodings_ : list of one
+    encoding per presentation; feature_index_ : ndarray (n_features_out_,);
     readout_ : RidgeReadout; classes_ : ndarray;
     calibration_ : DriveCalibration or None; electrode_window_V_ : (float, float), the electrode
     voltage window used (V).

@@ -101,6 +101,10 @@ def test_electrode_only_features_hold_no_internal_node_values_under_any_readout(
         per_sample = {"all": 10, "pooled": 3, 4: 4}[features]
         assert plain.n_features_out_ == 16 * per_sample
         assert oracle.n_features_out_ == 36 * per_sample
+        # probing internal nodes (which a bench cannot) changes no electrode-readout feature
+        probed_spec = SimulatedDeviceSpec(n_probe=20)
+        probed = PhysicalReservoirClassifier(probed_spec, features=features, random_state=2)
+        np.testing.assert_array_equal(probed.fit(X, y).transform(X), plain.transform(X))
 
 
 # --------------------------------------------------------------------------- the ridge readout
