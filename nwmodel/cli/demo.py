@@ -4,8 +4,9 @@ Generates the default device of :class:`nwmodel.physical.SimulatedDeviceSpec` (4
 50 x 50 um under a 4 x 4 pad array, bench-like junctions, 1 mA compliance), saves it to
 ``DIR/device.h5``, and runs a small comparison: the abstract NW-ESN vs the
 same NW-ESN on the simulated device (plus the ESN baseline) on SyntheticControl with the quick
-grids, 2 seeds, on stratified subsamples of 60 training and 60 test series (``--max-train``,
-``--max-test``; 0 = all), model selection on a 2-worker Dask LocalCluster. Prints the table and
+grids and the ``tuned`` readout protocol (:mod:`nwmodel.protocols`), 2 seeds, on stratified
+subsamples of 60 training and 60 test series (``--max-train``, ``--max-test``; 0 = all), model
+selection on a 2-worker Dask LocalCluster. Prints the table and
 the results path.
 SyntheticControl is read from the data directory (``--data-dir`` / ``$NWHIL_DATA``, else
 ``../shared/data`` beside the source checkout); when it is not there the seeded generator
