@@ -71,6 +71,7 @@ from .readout import (
     check_alphas,
     check_feature_set,
     reservoir_key,
+    standardization,
     trajectory_features,
 )
 
@@ -374,9 +375,7 @@ class _PhysicalReservoirBase(BaseEstimator):
         del self._f_rng
         F = raw[:, self.feature_index_]
         if self.standardize:
-            self.feature_mean_ = F.mean(axis=0)
-            std = F.std(axis=0)
-            self.feature_scale_ = np.where(std > 0, std, 1.0)
+            self.feature_mean_, self.feature_scale_ = standardization(F)
         else:
             self.feature_mean_ = np.zeros(F.shape[1])
             self.feature_scale_ = np.ones(F.shape[1])

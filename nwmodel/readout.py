@@ -51,6 +51,7 @@ __all__ = [
     "predict_readouts",
     "reservoir_key",
     "sample_ends",
+    "standardization",
     "trajectory_features",
 ]
 
@@ -173,7 +174,8 @@ class RidgeReadout(BaseEstimator):
         Grid of ``alpha="loo"``, every value finite and > 0 (default :data:`RIDGE_ALPHAS`).
     standardize : bool
         Z-score each feature with its training mean and population standard deviation (a
-        constant feature is centred only) before the ridge.
+        feature constant up to rounding is centred only; :func:`standardization`) before the
+        ridge.
 
     Attributes
     ----------
@@ -212,9 +214,7 @@ class RidgeReadout(BaseEstimator):
             raise ModelValidationError(f"y must have one target per case ({features.shape[0]}), got {len(y)}")
         n = features.shape[1]
         if self.standardize:
-            self.feature_mean_ = features.mean(axis=0)
-            std = features.std(axis=0)
-            self.feature_scale_ = np.where(std > 0, std, 1.0)
+            self.feature_mean_, self.feature_scale_ = standardization(features)
             features = (features - self.feature_mean_) / self.feature_scale_
         else:
             self.feature_mean_, self.feature_scale_ = np.zeros(n), np.ones(n)
@@ -238,6 +238,30 @@ class RidgeReadout(BaseEstimator):
         if self.standardize:
             f = (f - self.feature_mean_) / self.feature_scale_
         return self.model_.predict(f)
+
+
+def standardization(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Training mean and scale of each feature column for z-scoring.
+
+    The scale is the population standard deviation, or 1 for a feature that is constant up to
+    rounding (variance ``var <= n eps var + (n eps |mean|)**2``, the bound scikit-learn's
+    ``StandardScaler`` uses): dividing rounding noise by its own tiny spread would turn it into
+    features of order one on the training data and of order 1e3 on new data.
+
+    Parameters
+    ----------
+    features : ndarray, shape (n_cases, n_features)
+
+    Returns
+    -------
+    mean, scale : ndarray, shape (n_features,)
+    """
+    mean = features.mean(axis=0)
+    std = features.std(axis=0)
+    n, eps = features.shape[0], np.finfo(np.float64).eps
+    var = std**2
+    constant = var <= n * eps * var + (n * eps * mean) ** 2
+    return mean, np.where(constant, 1.0, std)
 
 
 def reservoir_key(estimator: Any) -> tuple[Any, ...]:

@@ -321,3 +321,17 @@ def test_cli_protocols_are_the_library_ones_and_an_unknown_one_exits_2(capsys) -
             main([*argv, "--protocol", "best", "-o", "x"])
         assert exc.value.code == 2
         assert "--protocol: invalid choice: 'best'" in capsys.readouterr().err
+
+
+def test_a_feature_constant_up_to_rounding_is_centred_not_scaled() -> None:
+    # a saturated unit: the same value up to rounding in every case (spread ~1e-17); dividing by
+    # that spread made new cases' rounding noise into features of order 1e3
+    rng = np.random.default_rng(3)
+    F = np.column_stack([rng.normal(size=50), 0.3 + 1e-17 * rng.normal(size=50), np.full(50, 2.0)])
+    y = F[:, 0] + 0.1 * rng.normal(size=50)
+    ro = RidgeReadout(task="regression", alpha="loo", standardize=True).fit(F, y)
+    np.testing.assert_array_equal(ro.feature_scale_[1:], [1.0, 1.0])
+    assert ro.feature_scale_[0] == pytest.approx(F[:, 0].std(), rel=1e-15)
+    new = F[:5].copy()
+    new[:, 1] = 0.3 + 1e-16  # rounding-level change on new data
+    np.testing.assert_allclose(ro.predict(new), ro.predict(F[:5]), rtol=0, atol=1e-12)
