@@ -15,6 +15,7 @@ from numbers import Integral, Real
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+from sklearn import get_config
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -124,7 +125,15 @@ class _ReservoirEstimator(RecurrentEstimator):
         return X, y
 
     def _adopt(self, first: _ReservoirEstimator, X: np.ndarray, y: np.ndarray) -> None:
-        self._prepare(X, y)  # drawing the weights is cheap
+        """Take the reservoir of ``first`` (same :meth:`reservoir_key`: the same draw) unredrawn."""
+        if not get_config()["skip_parameter_validation"]:
+            self._validate_params()
+        check_feature_set(self.features, X.shape[2])
+        if self.ridge_alpha == "loo":
+            check_alphas(self.alphas)
+        self.n_channels_ = first.n_channels_
+        self.cell_params_ = first.cell_params_
+        self.weights_ = first.weights_
 
     def _check_input(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "weights_")
