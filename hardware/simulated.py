@@ -36,8 +36,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._checks import check_choice, check_int, check_real, make_rng
-from .device import Device, ElectrodeChannel, Readings
-from .errors import HardwareValidationError
+from .device import Device, ElectrodeChannel, Measurement, Readings
+from .errors import ComplianceError, HardwareValidationError
 
 __all__ = ["OracleState", "SimulatedDevice"]
 
@@ -113,8 +113,11 @@ class SimulatedDevice(Device):
         (default 10 s), as one hold with ``"sdirk2"`` or in steps of ``relax_dt_s`` (default 10 ms)
         with ``"exact"``.
     compliance_policy : {"raise", "record"}
-    method : {"sdirk2", "exact"}
-        Junction integrator (see :class:`nwphys.Stepper`); ``"exact"`` is first order and guarded.
+    method : str
+        Junction integrator, a held-sample method of :data:`nwphys.methods.METHODS`:
+        ``"sdirk2"`` (default), ``"sdirk2-sn"`` (the compiled engine of :mod:`nwphys.batched`,
+        which :meth:`apply_batch` runs over many series at once) or ``"exact"`` (first order,
+        guarded).
     rtol, atol : float, optional
         Tolerances of ``"sdirk2"`` on the junction states (default 3e-3 and 3e-4, which hold the
         max abs error in g to <= 1e-3 on the validated operating points).
@@ -211,6 +214,10 @@ class SimulatedDevice(Device):
             )
         except nwphys.ValidationError as exc:
             raise HardwareValidationError(str(exc)) from None
+        self.method = self._stepper.method
+        from nwphys.methods import get_method
+
+        self._adaptive = get_method(self.method).adaptive
         self._g_initial = np.array(self._stepper.g, dtype=float)
         self._idx_in = np.array([known.index(n) for n in inputs], dtype=np.int64)
         self._idx_out = np.array([known.index(n) for n in outputs], dtype=np.int64)
@@ -297,6 +304,86 @@ class SimulatedDevice(Device):
         self._applied_V = applied[-1].copy()
         return r
 
+    def apply_batch(self, voltages_V: Sequence[Any], dt_s: float) -> list[Measurement | Exception]:
+        """Drive independent series, each from the reset state, and read every step of each.
+
+        The same as ``for v in voltages_V: device.reset(); device.apply(v, dt_s)``, except that a
+        series that fails does not stop the others. With ``method="sdirk2-sn"`` and
+        ``reset_mode="restore"`` the series are integrated together by the compiled engine
+        (:meth:`nwphys.Stepper.run_batch`), equal to the one-at-a-time runs within the
+        integration tolerances; otherwise they run one after another.
+
+        Parameters
+        ----------
+        voltages_V : sequence of array_like, shape (n_steps_b, n_inputs)
+            Input voltages of every series (volts; checked against the limits before anything is
+            applied).
+        dt_s : float
+            Step duration in seconds (> 0).
+
+        Returns
+        -------
+        list
+            Per series, its :class:`~hardware.Measurement` (``t_s`` from 0), or the exception
+            that stopped it: :class:`~hardware.errors.ComplianceError` under
+            ``compliance_policy="raise"``, :class:`nwphys.IntegrationError` when the integrator
+            failed. After the call the device holds the state, clock and bias after the last series.
+        """
+        self._check_open()
+        volts = [self.check_voltages(v) for v in voltages_V]
+        dt = check_real("dt_s", dt_s, low=0.0, low_open=True)
+        if not volts:
+            return []
+        if self.method != "sdirk2-sn" or self.reset_mode != "restore":
+            return [self._one_series(v, dt) for v in volts]
+        applied = []
+        for v in volts:
+            self._applied_V = np.zeros(self.n_inputs)
+            applied.append(self._settle(v, dt))
+        driven = [np.concatenate([a, np.zeros((a.shape[0], self._n_ground))], axis=1) for a in applied]
+        try:
+            results = self._stepper.run_batch(driven, dt, g0=self._g_initial, probe_nodes=self._probe_nodes)
+        except BaseException as exc:
+            self._safe_state_quietly(exc)
+            raise
+        import nwphys
+
+        out: list[Measurement | Exception] = []
+        for r, a in zip(results, applied, strict=True):
+            if not r.ok:
+                out.append(nwphys.IntegrationError(r.message))
+                continue
+            m = self._measurement(self._readings(r, a), dt, dt * np.arange(a.shape[0], dtype=float), "apply")
+            try:
+                self._handle_compliance(m)
+            except ComplianceError as exc:
+                out.append(exc)
+                continue
+            out.append(m)
+        # the device ends as after the last series
+        last, a_last = results[-1], applied[-1]
+        self.reset()
+        self._stepper.set_state(last.g_final)
+        n_last = int(last.stats["n_samples"])
+        if n_last:
+            self._applied_V = a_last[n_last - 1].copy()
+            self._bias_V = volts[-1][n_last - 1].copy()
+        self._seg = (0.0, dt, n_last)
+        self._clock_s = dt * n_last
+        self.n_apply += len(volts)
+        self.n_steps_total += sum(v.shape[0] for v in volts)
+        return out
+
+    def _one_series(self, v: np.ndarray, dt: float) -> Measurement | Exception:
+        """Reset and drive one series, returning the error that stopped it instead of raising it."""
+        import nwphys
+
+        self.reset()
+        try:
+            return self.apply(v, dt)
+        except (ComplianceError, nwphys.IntegrationError) as exc:
+            return exc
+
     def _driven_now(self) -> np.ndarray:
         """Source voltages of the driven electrodes now (V): the inputs as applied, ground at 0 V."""
         return np.concatenate([self._applied_V, np.zeros(self._n_ground)])
@@ -311,7 +398,7 @@ class SimulatedDevice(Device):
         if self.reset_mode == "restore":
             self._stepper.set_state(self._g_initial)
             return
-        if self.method == "sdirk2":  # one long hold: the integrator picks its own steps
+        if self._adaptive:  # one long hold: the integrator picks its own steps
             self._stepper.run(np.zeros((1, self.n_inputs + self._n_ground)), self.relax_time_s)
             return
         n = max(1, round(self.relax_time_s / self.relax_dt_s))

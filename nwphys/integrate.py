@@ -68,6 +68,7 @@ from .drives import DEFAULT_MAX_ABS_V, Drive
 from .errors import ValidationError
 from .implicit import StiffIntegrator
 from .junctions import JunctionModel
+from .methods import get_method, method_names
 from .nodal import NodalSolver
 from .stepper import Stepper, StepperOutput
 
@@ -83,8 +84,8 @@ __all__ = [
 
 #: scipy ``solve_ivp`` method names accepted by :func:`simulate`.
 IVP_METHODS: tuple[str, ...] = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
-#: Every method name accepted by :func:`simulate`.
-METHODS: tuple[str, ...] = ("sdirk2", "exact", "ivp", *IVP_METHODS)
+#: Every method name accepted by :func:`simulate`: the simulate rows of :data:`nwphys.methods.METHODS`.
+METHODS: tuple[str, ...] = method_names(simulate=True)
 DEFAULT_IVP_METHOD = "LSODA"
 #: Default step budget of :func:`simulate` (``duration_s / dt_s``).
 DEFAULT_MAX_STEPS = 100_000_000
@@ -279,7 +280,7 @@ def simulate(
     """
     t_start = time.perf_counter()
     circuit, network = resolve_circuit(circuit_or_network)
-    method = check_choice("method", method, METHODS)
+    method = get_method(method, simulate=True).name
     if method == "ivp":
         method = DEFAULT_IVP_METHOD
     drive = resolve_drive(drive, circuit.electrode_names)

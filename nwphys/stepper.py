@@ -33,7 +33,6 @@ Methods
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,16 +41,17 @@ import numpy as np
 
 from ._frozen_voltage import (
     DEFAULT_MAX_STEP_FRACTION,
-    FrozenVoltageKernel,
     SwitchingTimeWarning,
     check_exact_step,
 )
+from ._held_methods import HeldOptions, SdirkHeld
 from ._sim_checks import check_nodes, check_state, resolve_model
 from ._validation import check_choice, check_finite_array, check_int, check_real
 from .circuit import Circuit
 from .errors import IntegrationError, SolverError, ValidationError
-from .implicit import DEFAULT_ATOL, DEFAULT_RTOL, Monitor, StiffIntegrator, StiffStats
+from .implicit import DEFAULT_ATOL, DEFAULT_RTOL, Monitor, StiffStats
 from .junctions import JunctionModel
+from .methods import get_method, method_names
 from .nodal import NodalSolver
 
 __all__ = [
@@ -65,8 +65,8 @@ __all__ = [
     "check_exact_step",
 ]
 
-#: Methods of :class:`Stepper`.
-STEPPER_METHODS: tuple[str, ...] = ("sdirk2", "exact")
+#: Methods of :class:`Stepper`: the held-sample rows of :data:`nwphys.methods.METHODS`.
+STEPPER_METHODS: tuple[str, ...] = method_names(held=True)
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,9 @@ class Stepper:
         Electrodes held at a voltage, in the column order of ``driven_V`` in :meth:`run`.
     g0 : ndarray, shape (n_junctions,), optional
         Initial state; default the model's resting state.
-    method : {"sdirk2", "exact"}
-        Integration method (see the module docstring).
+    method : str
+        Integration method: a held-sample row of :data:`nwphys.methods.METHODS` (``"sdirk2"``,
+        ``"sdirk2-sn"``, ``"exact"``; see the module docstring).
     rtol, atol : float
         Tolerances of ``"sdirk2"`` on the junction states.
     n_substeps : int or "auto"
@@ -118,7 +119,7 @@ class Stepper:
     backend : str
         Nodal solver backend (see :class:`~nwphys.nodal.NodalSolver`).
     monitor : callable, optional
-        ``"sdirk2"`` only: called after every accepted internal step with
+        ``"sdirk2"`` only (refused by the others): called after every accepted internal step with
         ``(t_s, state, node_voltage_V, driven_V)`` (for checks of invariants).
     """
 
@@ -140,7 +141,7 @@ class Stepper:
     ) -> None:
         self.circuit = circuit
         self.model = resolve_model(model, None, circuit.n_junctions)
-        self.method = check_choice("method", method, STEPPER_METHODS)
+        self.method = get_method(method, held=True).name
         self.rtol = check_real("rtol", rtol, low=0.0, low_open=True, high=1.0)
         self.atol = check_real("atol", atol, low=0.0, low_open=True)
         if n_substeps != "auto":
@@ -148,21 +149,29 @@ class Stepper:
         self.n_substeps = n_substeps
         self.guard = check_choice("guard", guard, ("raise", "warn", "off"))
         self.max_step_fraction = check_real("max_step_fraction", max_step_fraction, low=0.0, low_open=True)
+        if monitor is not None and self.method != "sdirk2":
+            raise ValidationError(f"monitor is supported by method='sdirk2' only, got method={self.method!r}")
         self.solver = NodalSolver(circuit, driven=driven, backend=backend)
         self.driven = self.solver.driven
         n = circuit.n_junctions
         self._g0 = self.model.resting_state(n) if g0 is None else check_state("g0", g0, self.model, n)
         self._g = self._g0.copy()
-        self._a = circuit.edges[:, 0]
-        self._b = circuit.edges[:, 1]
         self._t = 0.0
-        self._integ = StiffIntegrator(
-            self.solver, self.model, rtol=self.rtol, atol=self.atol, monitor=monitor
+        options = HeldOptions(
+            rtol=self.rtol,
+            atol=self.atol,
+            n_substeps=n_substeps,
+            guard=self.guard,
+            max_step_fraction=self.max_step_fraction,
+            monitor=monitor,
         )
-        self._kernel = FrozenVoltageKernel(
-            self.solver, self.model, guard=self.guard, max_step_fraction=self.max_step_fraction
-        )
-        self._x = np.zeros(self.solver.n_unknowns)
+        row = get_method(self.method, held=True)
+        assert row.held is not None
+        try:
+            self._impl = row.held(self.solver, self.model, options)
+        except ValidationError as exc:
+            raise ValidationError(f"method={self.method!r}: {exc}") from None
+        self._stats = StiffStats()
 
     @property
     def g(self) -> np.ndarray:
@@ -171,8 +180,10 @@ class Stepper:
 
     @property
     def stats(self) -> StiffStats:
-        """Cumulative work counters of the ``"sdirk2"`` integrator."""
-        return self._integ.stats
+        """Cumulative work counters of every :meth:`run` (see :class:`~nwphys.implicit.StiffStats`)."""
+        if isinstance(self._impl, SdirkHeld):
+            return self._impl.integ.stats
+        return self._stats
 
     def set_state(self, g: np.ndarray) -> None:
         """Replace the junction state (validated against the model's bounds).
@@ -189,8 +200,7 @@ class Stepper:
         self._forget()
 
     def _forget(self) -> None:
-        self._integ.reset()
-        self._x = np.zeros(self.solver.n_unknowns)
+        self._impl.reset()
 
     def _check_driven(self, driven_V: Any) -> np.ndarray:
         dv = check_finite_array("driven_V", driven_V)
@@ -256,64 +266,73 @@ class Stepper:
         probe = check_nodes(probe_nodes, self.circuit.n_nodes)
         if t0_s is not None:
             self._t = float(check_real("t0_s", t0_s))
-        n, ne = dv.shape[0], self.circuit.n_electrodes
-        out_V = np.empty((n, ne))
-        out_I = np.empty((n, ne))
-        out_P = None if probe is None else np.empty((n, probe.size))
-        before = self._integ.stats.as_dict()
-        n_sub = n_solves = 0
-        g, enode = self._g, self.circuit.electrode_node
+        self._impl.partial = None
         try:
-            for k in range(n):
-                t = self._t
-                vd = dv[k]
-                if self.method == "sdirk2":
-                    g, self._x, V = self._integ.integrate(g, self._x, dt, vd, t0_s=t)
-                    out_V[k] = V[enode]
-                    out_I[k] = self.solver.electrode_currents(self.model.conductance_S(g), vd, V)
-                    if out_P is not None:
-                        out_P[k] = V[probe]
-                else:
-                    g, recs, m = self._exact_sample(g, vd, dt, t, probe)
-                    n_sub += m
-                    n_solves += m + 1 + (self.n_substeps == "auto")
-                    out_V[k] = recs["electrode_voltage_V"][0]
-                    out_I[k] = recs["electrode_current_A"][0]
-                    if out_P is not None:
-                        out_P[k] = recs["node_voltage_V"][0]
-                self._t = t + dt
-        finally:
-            self._g = g
-        if self.method == "sdirk2":
-            after = self._integ.stats.as_dict()
-            stats = {k: after[k] - before[k] for k in after}
-        else:
-            stats = {"n_steps": n_sub, "n_rejected": 0, "n_newton": 0, "n_solves": n_solves}
-        return StepperOutput(out_V, out_I, out_P, g.copy(), stats)
+            out = self._impl.run(self._g, dv, dt, self._t, probe)
+        except BaseException:
+            if self._impl.partial is not None:  # keep the state after the last completed sample
+                self._g, done = self._impl.partial
+                self._t += done * dt
+            raise
+        self._g = out.g
+        self._t += dv.shape[0] * dt
+        for k in ("n_steps", "n_rejected", "n_newton", "n_solves", "n_limited"):
+            setattr(self._stats, k, getattr(self._stats, k) + int(out.stats.get(k, 0)))
+        V, I, P = out.electrode_voltage_V, out.electrode_current_A, out.node_voltage_V
+        return StepperOutput(V, I, P, out.g.copy(), dict(out.stats))
 
-    def _exact_sample(
-        self, g: np.ndarray, vd: np.ndarray, dt: float, t: float, probe: np.ndarray | None
-    ) -> tuple[np.ndarray, dict[str, np.ndarray], int]:
-        """Frozen-voltage sub-steps over one sample, then the reading solve at its end.
+    def run_batch(
+        self,
+        driven_V: Sequence[np.ndarray],
+        dt_s: float,
+        *,
+        g0: np.ndarray | None = None,
+        probe_nodes: Sequence[int] | None = None,
+    ) -> list[Any]:
+        """Integrate independent series, each from ``g0``, with the batched engine (``"sdirk2-sn"``).
 
-        Returns the state after the sample, the reading's records and the number of sub-steps.
+        The stepper's own state and clock are not touched. Batches whose estimated memory exceeds
+        the engine's bound are split (:meth:`nwphys.batched.BatchedEngine.estimate_bytes`).
+
+        Parameters
+        ----------
+        driven_V : sequence of ndarray, shape (n_samples_b, n_driven)
+            Source voltages of every held sample of every series (volts).
+        dt_s : float
+            Hold time of every sample in seconds (> 0).
+        g0 : ndarray, shape (n_junctions,), optional
+            Initial state of every series; default the stepper's initial state ``g0``.
+        probe_nodes : sequence of int, optional
+            Nodes whose voltages are read at every sample.
+
+        Returns
+        -------
+        list of nwphys.batched.SeriesResult
+            One per series; a failed one carries its message and leaves the others intact.
+
+        Raises
+        ------
+        ValidationError
+            A method other than ``"sdirk2-sn"``, or bad shapes and values.
         """
-        if self.n_substeps == "auto":
-            _, V = self._solve(g, vd, t)
-            rate = float(np.max(self.model.rate_constant_per_s(g, V[self._a] - V[self._b])))
-            m = max(1, math.ceil(rate * dt / self.max_step_fraction * (1 + 1e-12)))
-        else:
-            m = int(self.n_substeps)
-        record = np.zeros(m + 1, dtype=bool)
-        record[-1] = True
-        g, recs = self._kernel.run(
-            g,
-            np.broadcast_to(vd, (m + 1, vd.size)),
-            dt / m,
-            t,
-            last_update=False,
-            record=record,
-            probe=probe,
-            keep_g=False,
-        )
-        return g, recs, m
+        from ._held_methods import BatchedHeld
+
+        if not isinstance(self._impl, BatchedHeld):
+            raise ValidationError(f"run_batch needs method='sdirk2-sn', this stepper uses {self.method!r}")
+        dt = check_real("dt_s", dt_s, low=0.0, low_open=True)
+        drives = [self._check_driven(d) for d in driven_V]
+        probe = check_nodes(probe_nodes, self.circuit.n_nodes)
+        g = self._g0 if g0 is None else check_state("g0", g0, self.model, self.circuit.n_junctions)
+        engine = self._impl.engine(probe)
+        work = engine.estimate_bytes([])
+        per = [engine.estimate_bytes([d.shape[0]]) - work for d in drives]
+        out: list[Any] = []
+        start = 0
+        while start < len(drives):  # split where the memory bound asks for it
+            stop, total = start + 1, work + per[start]
+            while stop < len(drives) and total + per[stop] <= engine.max_batch_bytes:
+                total += per[stop]
+                stop += 1
+            out.extend(engine.run(drives[start:stop], dt, g0=g))
+            start = stop
+        return out

@@ -1,0 +1,253 @@
+"""The batched engine ("sdirk2-sn", nwphys.batched) against analytic solutions, the one-series
+integrator and exact linear algebra; its invariants at every accepted step; failure isolation
+within a batch; the memory bound; and the registry of integration methods."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hardware import SimulatedDevice
+from hardware.errors import ComplianceError
+from nwmodel import SimulatedDeviceSpec
+from nwphys._kirchhoff import KirchhoffResidual
+from nwphys._ldl_kernels import ldl_numeric, ldl_solve, ldl_symbolic
+from nwphys._sdirk_kernels import exp_nonpositive
+from nwphys.batched import BatchedEngine
+from nwphys.circuit import Circuit
+from nwphys.errors import BudgetError, ValidationError
+from nwphys.integrate import simulate
+from nwphys.junctions import make_junction_model
+from nwphys.methods import METHODS, get_method
+from nwphys.nodal import NodalSolver
+from nwphys.stepper import Stepper
+
+RTOL, ATOL = 3e-5, 3e-6  # the reservoir device's tolerances
+
+
+@pytest.fixture(scope="module")
+def device() -> SimulatedDevice:
+    """The default reservoir device (316 nodes, 1699 junctions, 6 inputs, 4 grounds)."""
+    return SimulatedDeviceSpec()()
+
+
+def _drives(dev: SimulatedDevice, lengths: list[int], amp_V: float, seed: int) -> list[np.ndarray]:
+    """Random held drives of the inputs in [-amp, amp] V (grounds at 0 V), one per length."""
+    rng = np.random.default_rng(seed)
+    n_in, n_gnd = dev.n_inputs, len(dev.ground_names)
+    return [
+        np.concatenate([rng.uniform(-amp_V, amp_V, (n, n_in)), np.zeros((n, n_gnd))], axis=1) for n in lengths
+    ]
+
+
+# ---------------------------------------------------------------------------- exact references
+@pytest.mark.parametrize("V", [0.5, 1.5, 3.0, 6.0])
+def test_single_junction_matches_closed_form(V: float) -> None:
+    """One junction between two driven electrodes: g(t) = g_inf + (g0 - g_inf) exp(-(kp + kd) t)."""
+    c = Circuit(n_nodes=2, edges=np.array([[0, 1]]), electrode_node=[0, 1], electrode_names=("in", "out"))
+    m = make_junction_model("rate_balance")
+    p = m.params
+    kp = p["kp0_per_s"] * np.exp(p["eta_p_per_V"] * V)
+    kd = p["kd0_per_s"] * np.exp(-p["eta_d_per_V"] * V)
+    g0, dt = 0.05, 0.01
+    n = np.arange(1, 101)
+    exact = kp / (kp + kd) + (g0 - kp / (kp + kd)) * np.exp(-(kp + kd) * n * dt)
+    eng = BatchedEngine(c, m, driven=("in", "out"), rtol=1e-7, atol=1e-9, probe_nodes=[0, 1])
+    drive = np.tile([V, 0.0], (100, 1))
+    (r,) = eng.run([drive], dt, g0=np.array([g0]), record=[np.ones(100, bool)])
+    assert r.ok
+    # the current is G(g) V: recover g from the reading at the end of every sample
+    g = (r.electrode_current_A[:, 0] / V - p["G_min_S"]) / (p["G_max_S"] - p["G_min_S"])
+    np.testing.assert_allclose(g, exact, rtol=0, atol=1e-6)
+    assert abs(r.g_final[0] - exact[-1]) <= 1e-6
+
+
+def test_ldl_kernels_solve_a_laplacian_exactly() -> None:
+    """Symbolic and numeric LDL^T on a grounded random Laplacian equal a dense solve to 1e-12."""
+    rng = np.random.default_rng(0)
+    n = 60
+    A = np.zeros((n, n))
+    for _ in range(240):
+        i, j = rng.choice(n, 2, replace=False)
+        w = rng.uniform(1e-3, 1.0)
+        A[i, i] += w
+        A[j, j] += w
+        A[i, j] -= w
+        A[j, i] -= w
+    A += np.diag(rng.uniform(1e-3, 1e-2, n))  # grounded: positive definite
+    U = np.triu(A)
+    cols = [np.flatnonzero(U[:, k]) for k in range(n)]
+    Ap = np.concatenate([[0], np.cumsum([c.size for c in cols])]).astype(np.int64)
+    Ai = np.concatenate(cols).astype(np.int64)
+    Ax = np.concatenate([U[c, k] for k, c in enumerate(cols)])
+    Lp, parent = ldl_symbolic(n, Ap, Ai)
+    Li, Lx, D = np.empty(Lp[-1], np.int64), np.empty(Lp[-1]), np.empty(n)
+    work = (np.zeros(n), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64))
+    assert ldl_numeric(n, Ap, Ai, Ax, Lp, parent, Li, Lx, D, *work)
+    b = rng.normal(size=n)
+    x = b.copy()
+    ldl_solve(n, Lp, Li, Lx, D, x)
+    np.testing.assert_allclose(x, np.linalg.solve(A, b), rtol=1e-12, atol=1e-12 * np.abs(x).max())
+    Ax_bad = Ax.copy()
+    Ax_bad[Ap[1:] - 1] = -1.0  # negative diagonal: not positive definite
+    assert not ldl_numeric(n, Ap, Ai, Ax_bad, Lp, parent, Li, Lx, D, *work)
+
+
+def test_vector_exp_matches_numpy() -> None:
+    x = -np.concatenate([np.linspace(0, 50, 20001), np.linspace(50, 700, 2001), [0.0, 1e-300, 1e-9]])
+    out, work = np.empty_like(x), np.empty(x.size, np.int64)
+    exp_nonpositive(x, out, work)
+    np.testing.assert_allclose(out, np.exp(x), rtol=1e-13, atol=0)
+
+
+# ---------------------------------------------------------------------------- the reservoir device
+def test_batch_equals_one_series_runs(device: SimulatedDevice) -> None:
+    """Series of different lengths and drives in one batch equal the exact-Newton integrator run one
+    series at a time at the same tolerances: both are within their local error control of the
+    solution, and the readings differ by at most 1e-4 of the series' largest current (measured:
+    about 1e-6), the final states by at most 1e-4."""
+    drives = _drives(device, [7, 30, 1, 18], amp_V=1.2, seed=1)
+    step = device._stepper
+    eng = BatchedEngine(device.circuit, device.model, driven=step.driven, rtol=RTOL, atol=ATOL)
+    batch = eng.run(drives, 0.1, g0=device._g_initial)
+    ref = Stepper(
+        device.circuit, device.model, driven=step.driven, g0=device._g_initial, rtol=RTOL, atol=ATOL
+    )
+    for d, r in zip(drives, batch, strict=True):
+        ref.reset()
+        o = ref.run(d, 0.1)
+        assert r.ok and r.electrode_current_A.shape == o.electrode_current_A.shape
+        scale = np.abs(o.electrode_current_A).max()
+        assert np.abs(r.electrode_current_A - o.electrode_current_A).max() <= 1e-4 * scale
+        assert np.abs(r.electrode_voltage_V - o.electrode_voltage_V).max() <= 1e-4 * np.abs(d).max()
+        assert np.abs(r.g_final - o.g_final).max() <= 1e-4
+        # a series does not depend on the batch it is in
+        (alone,) = eng.run([d], 0.1, g0=device._g_initial)
+        np.testing.assert_array_equal(alone.electrode_current_A, r.electrode_current_A)
+
+
+@pytest.mark.parametrize("amp_V", [1.2, 3.0])
+def test_invariants_at_every_accepted_step(device: SimulatedDevice, amp_V: float) -> None:
+    """0 <= g <= 1 at every accepted step; the read voltages satisfy Kirchhoff's law to kcl_rtol,
+    the others to kcl_inner_rtol; checked again independently on the final reading."""
+    drives = _drives(device, [12, 12], amp_V=amp_V, seed=2)
+    step = device._stepper
+    nodes = np.arange(device.circuit.n_nodes)
+    eng = BatchedEngine(
+        device.circuit, device.model, driven=step.driven, rtol=RTOL, atol=ATOL, probe_nodes=nodes
+    )
+    for d, r in zip(drives, eng.run(drives, 0.1, g0=device._g_initial), strict=True):
+        assert r.ok
+        assert 0.0 <= r.g_min <= r.g_max <= 1.0
+        assert r.kcl_max <= eng.kcl_rtol
+        assert r.kcl_inner_max <= eng.kcl_inner_rtol
+        # independent check of the last reading: the imbalance at every unknown node
+        solver = NodalSolver(device.circuit, driven=step.driven)
+        kcl = KirchhoffResidual(solver)
+        V = r.node_voltage_V[-1]
+        p = solver.branch_conductances(device.model.conductance_S(r.g_final))
+        _, rel = kcl.residual(p, V[kcl.a] - V[kcl.b], V, d[-1])
+        assert rel <= 1e-9
+
+
+def test_failed_series_is_reported_alone(device: SimulatedDevice) -> None:
+    """A series whose step falls below h_min_s stops with a message; its neighbours are intact."""
+    step = device._stepper
+    calm, hard = _drives(device, [5], 0.0, 0)[0], _drives(device, [5], 8.0, 3)[0]
+    eng = BatchedEngine(
+        device.circuit, device.model, driven=step.driven, rtol=RTOL, atol=ATOL, h_min_s=1e-3
+    )
+    r_calm, r_hard, r_calm2 = eng.run([calm, hard, calm], 0.1, g0=device._g_initial)
+    assert not r_hard.ok
+    assert "h_min_s=0.001 s" in r_hard.message and "step size" in r_hard.message
+    assert np.isnan(r_hard.electrode_current_A[-1]).all()
+    (alone,) = eng.run([calm], 0.1, g0=device._g_initial)
+    for r in (r_calm, r_calm2):
+        assert r.ok
+        np.testing.assert_array_equal(r.electrode_current_A, alone.electrode_current_A)
+
+
+def test_compliance_stop_is_reported_alone() -> None:
+    """apply_batch: a series that hits compliance is returned as its ComplianceError; the others
+    equal their one-at-a-time runs."""
+    spec = SimulatedDeviceSpec(device_kwargs=(("compliance_A", 5e-5), ("rtol", RTOL), ("atol", ATOL),
+                                              ("method", "sdirk2-sn")))
+    dev = spec()
+    rng = np.random.default_rng(4)
+    low = rng.uniform(-0.05, 0.05, (6, dev.n_inputs))
+    high = np.full((6, dev.n_inputs), 2.0)
+    out = dev.apply_batch([low, high, low], 0.1)
+    assert isinstance(out[1], ComplianceError) and "compliance hit" in str(out[1])
+    g_after, clock_after = dev.g, dev.clock_s  # the device ends as after the last series
+    dev.reset()
+    alone = dev.apply(low, 0.1)
+    for m in (out[0], out[2]):
+        np.testing.assert_array_equal(m.input_current_A, alone.input_current_A)
+        np.testing.assert_array_equal(m.output_V, alone.output_V)
+    np.testing.assert_array_equal(g_after, dev.g)
+    assert clock_after == dev.clock_s == pytest.approx(0.6)
+
+
+def test_apply_batch_equals_serial_loop_for_other_methods() -> None:
+    """With the one-series method, apply_batch is exactly reset + apply per series."""
+    dev = SimulatedDeviceSpec(device_kwargs=(("compliance_A", 1e-3), ("rtol", RTOL), ("atol", ATOL)))()
+    rng = np.random.default_rng(5)
+    series = [rng.uniform(-1, 1, (n, dev.n_inputs)) for n in (3, 5)]
+    out = dev.apply_batch(series, 0.1)
+    for v, m in zip(series, out, strict=True):
+        dev.reset()
+        np.testing.assert_array_equal(dev.apply(v, 0.1).input_current_A, m.input_current_A)
+
+
+def test_memory_bound_refuses_or_splits(device: SimulatedDevice) -> None:
+    step = device._stepper
+    drives = _drives(device, [4, 4, 4], 1.0, 6)
+    small = BatchedEngine(
+        device.circuit, device.model, driven=step.driven, rtol=RTOL, atol=ATOL, max_batch_bytes=10_000
+    )
+    with pytest.raises(BudgetError, match=r"max_batch_bytes=.*split it"):
+        small.run(drives, 0.1, g0=device._g_initial)
+    s = Stepper(device.circuit, device.model, driven=step.driven, g0=device._g_initial, rtol=RTOL,
+                atol=ATOL, method="sdirk2-sn")
+    whole = s.run_batch(drives, 0.1)
+    eng = s._impl.engine(None)
+    one = eng.estimate_bytes([4])
+    eng.max_batch_bytes = one + 10  # one series per call
+    split = s.run_batch(drives, 0.1)
+    for a, b in zip(whole, split, strict=True):
+        np.testing.assert_array_equal(a.electrode_current_A, b.electrode_current_A)
+    assert eng.estimate_bytes([10**9]) > 10**10  # a billion samples is refused, not attempted
+
+
+# ---------------------------------------------------------------------------- registry and inputs
+def test_unknown_method_names_the_registered_ones() -> None:
+    c = Circuit(n_nodes=2, edges=np.array([[0, 1]]), electrode_node=[0, 1], electrode_names=("in", "out"))
+    listed = ", ".join(METHODS)
+    with pytest.raises(ValidationError, match="registered integration methods") as e1:
+        Stepper(c, "rate_balance", driven=("in", "out"), method="rk4")
+    with pytest.raises(ValidationError) as e2:
+        simulate(c, {"in": 1.0, "out": 0.0}, duration_s=0.1, dt_s=0.01, method="rk4")
+    for e in (e1, e2):
+        msg = str(e.value)
+        assert "\n" not in msg and listed in msg and "'rk4'" in msg
+    with pytest.raises(ValidationError, match="held samples only"):
+        simulate(c, {"in": 1.0, "out": 0.0}, duration_s=0.1, dt_s=0.01, method="sdirk2-sn")
+    with pytest.raises(ValidationError, match="does not integrate held samples"):
+        Stepper(c, "rate_balance", driven=("in", "out"), method="LSODA")
+    assert get_method("sdirk2-sn").batched and not get_method("sdirk2").batched
+
+
+def test_engine_refuses_other_models_and_bad_inputs(device: SimulatedDevice) -> None:
+    c = Circuit(n_nodes=2, edges=np.array([[0, 1]]), electrode_node=[0, 1], electrode_names=("in", "out"))
+    with pytest.raises(ValidationError, match=r"rate_balance.*method=.sdirk2."):
+        BatchedEngine(c, make_junction_model("filament_gap"), driven=("in", "out"), rtol=1e-3, atol=1e-4)
+    eng = BatchedEngine(c, make_junction_model("rate_balance"), driven=("in", "out"), rtol=1e-3, atol=1e-4)
+    with pytest.raises(ValidationError, match=r"driven_V\[0\] must have shape \(n_samples >= 1, 2\)"):
+        eng.run([np.zeros((3, 3))], 0.1, g0=np.array([0.1]))
+    with pytest.raises(ValidationError, match=r"g0 must lie in \[0, 1\]"):
+        eng.run([np.zeros((3, 2))], 0.1, g0=np.array([1.5]))
+    with pytest.raises(ValidationError, match="dt_s"):
+        eng.run([np.zeros((3, 2))], -0.1, g0=np.array([0.1]))
+    with pytest.raises(ValidationError, match="refactor_ratio"):
+        BatchedEngine(c, make_junction_model("rate_balance"), driven=("in", "out"), rtol=1e-3, atol=1e-4,
+                      refactor_ratio=1.5)
