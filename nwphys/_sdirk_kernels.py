@@ -49,8 +49,8 @@ Topology = namedtuple(
         "nj",  # junctions
         "ba",  # (nb,) end node a of every branch (junctions, then fixed elements)
         "bb",  # (nb,) end node b
-        "ua",  # (nb,) unknown index of a, -1 for a Dirichlet node
-        "ub",  # (nb,) unknown index of b
+        "ua",  # (nb,) unknown index of a; n (a slot that is never read) for a Dirichlet node
+        "ub",  # (nb,) unknown index of b; n for a Dirichlet node
         "gfix",  # (nb - nj,) fixed conductances, S
         "unk_nodes",  # (n,) node of every unknown
         "dir_nodes",  # (nd,) Dirichlet nodes
@@ -62,9 +62,9 @@ Topology = namedtuple(
         "nor_diag",  # (nn,) position of its diagonal entry in the upper values
         "Up",  # (n + 1,) upper-triangle CSC column pointers
         "Ui",  # (nnz_up,) upper-triangle CSC row indices
-        "pos_a",  # (nb,) position of the diagonal entry of ua in the upper values, -1 if none
+        "pos_a",  # (nb,) position of the diagonal entry of ua in the upper values; nnz_up if none
         "pos_b",  # (nb,) same for ub
-        "pos_o",  # (nb,) position of the off-diagonal entry (ua, ub), -1 if none
+        "pos_o",  # (nb,) position of the off-diagonal entry (ua, ub); nnz_up if none
         "Lp",  # (n + 1,) column pointers of L
         "parent",  # (n,) elimination tree
         "elec_node",  # (ne,) node of every electrode
@@ -139,8 +139,10 @@ def exp_nonpositive(x, out, work):
 
 
 @nb.njit(cache=True)
-def _stage_eval(top, kp0, kd0, ep, ed, gmin, slope, psi, c, V, vj, s, s_v, s_psi, G, E1, E2, wa, wb, wk):
+def _stage_eval(top, ikp0, rkk, ep, ed, gmin, slope, psi, c, V, vj, s, s_v, s_psi, G, E1, E2, wa, wb, wk):
     """Junction voltages and the closed-form stage solution at fixed voltages.
+
+    ``ikp0 = 1 / kp0`` and ``rkk = kd0 / kp0`` per junction (precomputed: no division but one).
 
     Also leaves ``E1 = exp(-eta_p |v|)`` and ``E2 = exp(-eta_d |v|)`` (the rates are
     ``kp = kp0 / E1`` and ``kd = kd0 E2``).
@@ -154,17 +156,15 @@ def _stage_eval(top, kp0, kd0, ep, ed, gmin, slope, psi, c, V, vj, s, s_v, s_psi
         wb[k] = -ed[k] * a
     exp_nonpositive(wa, E1, wk)
     exp_nonpositive(wb, E2, wk)
+    ic = 1.0 / c
     for k in range(nj):
         v = vj[k]
-        q = E1[k] / (c * kp0[k])
-        r = E1[k] * E2[k] * (kd0[k] / kp0[k])
+        q = E1[k] * ic * ikp0[k]
+        r = E1[k] * E2[k] * rkk[k]
         inv = 1.0 / (q + r + 1.0)
         g = (psi[k] * q + 1.0) * inv
-        d = ((1.0 - g) * ep[k] + (r * g) * ed[k]) * inv
-        if v < 0.0:
-            d = -d
-        elif v == 0.0:
-            d = 0.0
+        sign = (1.0 if v > 0.0 else 0.0) - (1.0 if v < 0.0 else 0.0)
+        d = ((1.0 - g) * ep[k] + (r * g) * ed[k]) * inv * sign
         s[k] = g
         s_v[k] = d
         s_psi[k] = q * inv
@@ -182,19 +182,18 @@ def _residual(top, G, V, vd, F, scale):
         cur = p * (V[top.ba[k]] - V[top.bb[k]])
         ia = top.ua[k]
         ib = top.ub[k]
-        if ia >= 0:
-            F[ia] += cur
-            scale[ia] += abs(cur)
-        if ib >= 0:
-            F[ib] -= cur
-            scale[ib] += abs(cur)
+        F[ia] += cur
+        scale[ia] += abs(cur)
+        F[ib] -= cur
+        scale[ib] += abs(cur)
     for i in range(top.nor_u.size):
         inj = top.nor_g[i] * (vd[top.nor_pos[i]] - V[top.nor_nodes[i]])
         F[top.nor_u[i]] -= inj
         scale[top.nor_u[i]] += abs(inj)
     fn = 0.0
     sc = 0.0
-    for i in range(F.size):
+    F[top.n] = 0.0
+    for i in range(top.n):
         fn += F[i] * F[i]
         sc += scale[i] * scale[i]
     fn = math.sqrt(fn)
@@ -210,12 +209,9 @@ def _factor(top, p, Ux, Li, Lx, D, wy, wpat, wflag, wlnz):
     Ux[:] = 0.0
     for k in range(top.ba.size):
         pk = p[k]
-        if top.pos_a[k] >= 0:
-            Ux[top.pos_a[k]] += pk
-        if top.pos_b[k] >= 0:
-            Ux[top.pos_b[k]] += pk
-        if top.pos_o[k] >= 0:
-            Ux[top.pos_o[k]] -= pk
+        Ux[top.pos_a[k]] += pk
+        Ux[top.pos_b[k]] += pk
+        Ux[top.pos_o[k]] -= pk
     for i in range(top.nor_u.size):
         Ux[top.nor_diag[i]] += top.nor_g[i]
     return ldl_numeric(top.n, top.Up, top.Ui, Ux, top.Lp, top.parent, Li, Lx, D, wy, wpat, wflag, wlnz)
@@ -246,6 +242,7 @@ def run_series(
     out_V,
     out_I,
     out_P,
+    out_G,
     g_out,
     stats,
     info,
@@ -253,7 +250,8 @@ def run_series(
     """Integrate one series of held samples from the state ``g0``.
 
     Sample ``k`` holds the sources at ``vd_all[k]`` for ``dts[k]`` seconds; where ``record[k]``,
-    its reading at the end of the hold goes to the next row of ``out_V`` / ``out_I`` / ``out_P``.
+    its reading at the end of the hold goes to the next row of ``out_V`` / ``out_I`` / ``out_P``
+    (and its junction states to ``out_G``, unless that has no rows).
     The final state goes to ``g_out``; counters to ``stats``; diagnostics and the invariants
     seen at the accepted steps (smallest and largest state, largest Kirchhoff residual) to
     ``info``. Returns the status code (see the module notes).
@@ -262,8 +260,10 @@ def run_series(
     nj = top.nj
     nb_ = top.ba.size
     n_nodes = top.n_nodes
+    ikp0 = 1.0 / kp0
+    rkk = kd0 / kp0
     nnz_l = top.Lp[n]
-    Ux = np.empty(top.Ui.size)
+    Ux = np.empty(top.Ui.size + 1)
     Li = np.empty(nnz_l, dtype=np.int64)
     Lx = np.empty(nnz_l)
     D = np.empty(n)
@@ -272,8 +272,8 @@ def run_series(
     wflag = np.empty(n, dtype=np.int64)
     wlnz = np.empty(n, dtype=np.int64)
     V = np.zeros(n_nodes)
-    F = np.empty(n)
-    scale = np.empty(n)
+    F = np.zeros(n + 1)
+    scale = np.zeros(n + 1)
     p = np.empty(nb_)
     for k in range(nj, nb_):
         p[k] = top.gfix[k - nj]
@@ -285,7 +285,7 @@ def run_series(
     x_old = np.empty(n)
     xs = np.empty(n)
     x_prev = np.empty(n)
-    dx = np.empty(n)
+    dx = np.zeros(n + 1)
     vj = np.empty(nj)
     s1 = np.empty(nj)
     s2 = np.empty(nj)
@@ -395,7 +395,26 @@ def run_series(
                 for it in range(max_newton + 1):
                     _expand(top, xs, vd, V)
                     _stage_eval(
-                        top, kp0, kd0, ep, ed, gmin, slope, psi, c, V, vj, s2, sv, spsi, G, E1, E2, wa, wb, wk
+                        top,
+                        ikp0,
+                        rkk,
+                        ep,
+                        ed,
+                        gmin,
+                        slope,
+                        psi,
+                        c,
+                        V,
+                        vj,
+                        s2,
+                        sv,
+                        spsi,
+                        G,
+                        E1,
+                        E2,
+                        wa,
+                        wb,
+                        wk,
                     )
                     res = _residual(top, G, V, vd, F, scale)
                     if res <= kcl_rtol:
@@ -441,17 +460,13 @@ def run_series(
                         for k in range(nj):
                             if not small:
                                 break
-                            ia = top.ua[k]
-                            ib = top.ub[k]
-                            dv = (dx[ia] if ia >= 0 else 0.0) - (dx[ib] if ib >= 0 else 0.0)
+                            dv = dx[top.ua[k]] - dx[top.ub[k]]
                             if eta * abs(sv[k] * dv) > newton_fraction * (atol + rtol * abs(s2[k])):
                                 small = False
                                 break
                         if small:
                             for k in range(nj):
-                                ia = top.ua[k]
-                                ib = top.ub[k]
-                                dv = (dx[ia] if ia >= 0 else 0.0) - (dx[ib] if ib >= 0 else 0.0)
+                                dv = dx[top.ua[k]] - dx[top.ub[k]]
                                 s2[k] += sv[k] * dv
                                 vj[k] += dv
                                 G[k] = gmin[k] + slope[k] * s2[k]
@@ -480,36 +495,35 @@ def run_series(
                     continue
                 fac_ok = True
                 stats[N_FACTOR] += 1
-            for i in range(n):
-                F[i] = 0.0
+            F[:] = 0.0
             for k in range(nj):
                 e = (s2[k] - psil[k]) - (s1[k] - s[k])
                 err[k] = e
                 q = vj[k] * slope[k] * (spsi[k] * e)
-                ia = top.ua[k]
-                ib = top.ub[k]
-                if ia >= 0:
-                    F[ia] -= q
-                if ib >= 0:
-                    F[ib] += q
+                F[top.ua[k]] -= q
+                F[top.ub[k]] += q
+            F[n] = 0.0
             ldl_solve(n, top.Lp, Li, Lx, D, F)
             stats[N_SOLVES] += 1
             enorm = -1.0
             k_worst = 0
             n_lim = 0
             in_bounds = True
+            if not last:
+                # discount of the junctions that relax before the end of the sample
+                tau_left = RELAX_DISCOUNT * (span - (t + h))
+                for k in range(nj):
+                    wa[k] = -tau_left * (kp0[k] / E1[k] + kd0[k] * E2[k])
+                exp_nonpositive(wa, wb, wk)
             for k in range(nj):
-                ia = top.ua[k]
-                ib = top.ub[k]
-                dv = (F[ia] if ia >= 0 else 0.0) - (F[ib] if ib >= 0 else 0.0)
+                dv = F[top.ua[k]] - F[top.ub[k]]
                 ek = abs(spsi[k] * err[k] + sv[k] * dv)
                 if psil[k] != psi2[k]:
                     n_lim += 1
                     ek += abs(psi2[k] - psil[k]) * spsi[k]
                 r = ek / (atol + rtol * max(abs(s[k]), abs(s2[k])))
                 if not last:
-                    lam = kp0[k] / E1[k] + kd0[k] * E2[k]
-                    r *= math.exp(-RELAX_DISCOUNT * lam * (span - (t + h)))
+                    r *= wb[k]
                 if r > enorm or r != r:
                     enorm = r
                     k_worst = k
@@ -597,6 +611,9 @@ def run_series(
                     out_I[row, e] = top.nor_g[j] * (vd[top.nor_pos[j]] - V[top.nor_nodes[j]])
             for i in range(top.probe.size):
                 out_P[row, i] = V[top.probe[i]]
+            if out_G.shape[0] > 0:
+                for k in range(nj):
+                    out_G[row, k] = s[k]
             row += 1
     info[I_G_MIN] = g_lo
     info[I_G_MAX] = g_hi

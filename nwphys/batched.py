@@ -106,6 +106,8 @@ class SeriesResult:
     node_voltage_V : ndarray, shape (n_recorded, n_probe) or None
     g_final : ndarray, shape (n_junctions,)
         Junction state after the last sample (of the last completed one on failure).
+    g : ndarray, shape (n_recorded, n_junctions) or None
+        Junction states at every recorded sample (``keep_states=True`` only).
     stats : dict of str to int
         ``n_steps``, ``n_rejected``, ``n_factor`` (numeric factorisations), ``n_newton`` (Newton
         iterations), ``n_solves`` (triangular solve pairs), ``n_limited``, ``n_samples`` (samples
@@ -124,6 +126,7 @@ class SeriesResult:
     electrode_current_A: np.ndarray
     node_voltage_V: np.ndarray | None
     g_final: np.ndarray
+    g: np.ndarray | None = None
     stats: dict[str, int] = field(default_factory=dict)
     g_min: float = np.nan
     g_max: float = np.nan
@@ -179,9 +182,11 @@ def _topology(circuit: Circuit, driven: tuple[str, ...], probe: np.ndarray) -> t
         out = np.searchsorted(key, c * max(n, 1) + r)
         return out.astype(np.int64)
 
-    pos_a = np.where(ua >= 0, pos(np.maximum(ua, 0), np.maximum(ua, 0)), -1).astype(np.int64)
-    pos_b = np.where(ub >= 0, pos(np.maximum(ub, 0), np.maximum(ub, 0)), -1).astype(np.int64)
-    pos_o = np.where(both, pos(np.minimum(ua, ub).clip(0), np.maximum(ua, ub).clip(0)), -1).astype(np.int64)
+    # absent entries point to one spare slot past the end (never read), so the kernels need no branches
+    nnz = key.size
+    pos_a = np.where(ua >= 0, pos(np.maximum(ua, 0), np.maximum(ua, 0)), nnz).astype(np.int64)
+    pos_b = np.where(ub >= 0, pos(np.maximum(ub, 0), np.maximum(ub, 0)), nnz).astype(np.int64)
+    pos_o = np.where(both, pos(np.minimum(ua, ub).clip(0), np.maximum(ua, ub).clip(0)), nnz).astype(np.int64)
     nor_u = uidx[nor_nodes]
     nor_diag = pos(nor_u, nor_u) if nor_u.size else np.zeros(0, dtype=np.int64)
     Lp, parent = _ldl_kernels.ldl_symbolic(n, Up, Ui)
@@ -197,8 +202,8 @@ def _topology(circuit: Circuit, driven: tuple[str, ...], probe: np.ndarray) -> t
         nj=circuit.n_junctions,
         ba=ba,
         bb=bb,
-        ua=ua,
-        ub=ub,
+        ua=np.where(ua >= 0, ua, n).astype(np.int64),
+        ub=np.where(ub >= 0, ub, n).astype(np.int64),
         gfix=np.ascontiguousarray(circuit.fixed_conductance_S, dtype=float),
         unk_nodes=unk_nodes,
         dir_nodes=dir_nodes,
@@ -316,12 +321,12 @@ class BatchedEngine:
         """Number of driven electrodes (columns of every drive)."""
         return len(self.driven)
 
-    def estimate_bytes(self, n_samples: Sequence[int]) -> int:
+    def estimate_bytes(self, n_samples: Sequence[int], *, keep_states: bool = False) -> int:
         """Memory of a :meth:`run` over series of ``n_samples`` held samples each, bytes (inputs,
         readings, states and the work arrays of one series)."""
         top = self._top
         ne = top.elec_node.size
-        per_sample = 8 * (self.n_driven + 2 * ne + self._probe.size + 2)
+        per_sample = 8 * (self.n_driven + 2 * ne + self._probe.size + 2 + (top.nj if keep_states else 0))
         total = sum(int(t) for t in n_samples) * per_sample
         total += len(n_samples) * 8 * 2 * top.nj
         work = 8 * (top.Lp[-1] * 2 + top.Ui.size + 12 * top.nj + 20 * top.n + top.n_nodes)
@@ -332,9 +337,10 @@ class BatchedEngine:
         driven_V: Sequence[np.ndarray] | np.ndarray,
         dt_s: float | Sequence[np.ndarray],
         *,
-        g0: np.ndarray,
+        g0: np.ndarray | None = None,
         record: Sequence[np.ndarray] | None = None,
         t0_s: float = 0.0,
+        keep_states: bool = False,
     ) -> list[SeriesResult]:
         """Integrate every series of the batch from its initial state.
 
@@ -344,12 +350,15 @@ class BatchedEngine:
             Source voltages of every held sample of every series (volts); series may differ in length.
         dt_s : float, or sequence of ndarray of shape (n_samples_b,)
             Hold time of every sample in seconds (> 0): one for all, or per sample of every series.
-        g0 : ndarray, shape (n_junctions,) or (B, n_junctions)
-            Initial state: shared, or one per series (inside [0, 1]).
+        g0 : ndarray, shape (n_junctions,) or (B, n_junctions), optional
+            Initial state: shared, or one per series (inside [0, 1]); default the model's resting
+            state.
         record : sequence of ndarray of bool, shape (n_samples_b,), optional
             Which samples are read (default every one).
         t0_s : float
             Time of the first sample of every series, seconds (used in messages only).
+        keep_states : bool
+            Also return the junction states at every recorded sample (``SeriesResult.g``).
 
         Returns
         -------
@@ -389,14 +398,14 @@ class BatchedEngine:
             recs = [np.asarray(r, dtype=bool).reshape(-1) for r in record]
             if len(recs) != B or any(r.shape[0] != d.shape[0] for r, d in zip(recs, drives, strict=True)):
                 raise ValidationError("record must give one flag per sample of every series")
-        g = check_finite_array("g0", g0)
+        g = self.model.resting_state(nj) if g0 is None else check_finite_array("g0", g0)
         if g.shape == (nj,):
             g = np.broadcast_to(g, (B, nj))
         if g.shape != (B, nj):
             raise ValidationError(f"g0 must have shape ({nj},) or ({B}, {nj}), got {g.shape}")
         if np.any((g < 0.0) | (g > 1.0)):
             raise ValidationError("g0 must lie in [0, 1] (the rate-balance state bounds)")
-        need = self.estimate_bytes([d.shape[0] for d in drives])
+        need = self.estimate_bytes([d.shape[0] for d in drives], keep_states=keep_states)
         if need > self.max_batch_bytes:
             raise BudgetError(
                 f"the batch of {B} series needs about {need / 1024**2:.0f} MiB, above "
@@ -409,6 +418,7 @@ class BatchedEngine:
             oV = np.full((n_rec, ne), np.nan)
             oI = np.full((n_rec, ne), np.nan)
             oP = np.full((n_rec, self._probe.size), np.nan)
+            oG = np.full((n_rec if keep_states else 0, nj), np.nan)
             g_out = np.array(g[b], dtype=float)
             stats = np.zeros(K.N_STATS, dtype=np.int64)
             info = np.zeros(K.N_INFO)
@@ -431,6 +441,7 @@ class BatchedEngine:
                 oV,
                 oI,
                 oP,
+                oG,
                 g_out,
                 stats,
                 info,
@@ -443,6 +454,7 @@ class BatchedEngine:
                     electrode_current_A=oI,
                     node_voltage_V=oP if self._has_probe else None,
                     g_final=g_out,
+                    g=oG if keep_states else None,
                     stats=dict(zip(_STAT_NAMES, (int(v) for v in stats), strict=True)),
                     g_min=float(info[K.I_G_MIN]),
                     g_max=float(info[K.I_G_MAX]),
