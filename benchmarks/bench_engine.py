@@ -83,9 +83,39 @@ def _trajectories(readings: list[np.ndarray], n_t: int) -> np.ndarray:
     return np.stack([r.reshape(n_t, -1) for r in readings])
 
 
+def _time_torch(device: str, spec, X, y, engine: BatchedEngine, g0, n_gnd: int) -> None:
+    """Series per second of the torch path on ``device`` against the compiled kernel, on the
+    quick-grid operating point, with the batch repeated to 12 * 16 series."""
+    import torch
+
+    clf = PhysicalReservoirClassifier(spec, random_state=0).fit(X, y)
+    enc = clf.encoding_
+    volts = [enc.voltages_V(x) for x in X] * 16
+    drives = [np.concatenate([v, np.zeros((v.shape[0], n_gnd))], axis=1) for v in volts]
+    tb = BatchedEngine(engine.circuit, engine.model, driven=engine.driven, rtol=engine.rtol, atol=engine.atol,
+                       backend="torch", torch_device=device)
+    tb.run(drives[:2], enc.dt_s, g0=g0)  # warm-up
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    rt = tb.run(drives, enc.dt_s, g0=g0)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t_torch = time.perf_counter() - t
+    t = time.perf_counter()
+    rn = engine.run(drives, enc.dt_s, g0=g0)
+    t_numba = time.perf_counter() - t
+    rel = [np.abs(a.electrode_current_A - b.electrode_current_A).max() / np.abs(b.electrode_current_A).max()
+           for a, b in zip(rt, rn, strict=True)]
+    diff = float(max(rel))
+    print(f"torch on {device}: {len(drives) / t_torch:.1f} series/s; compiled kernel, one core: "
+          f"{len(drives) / t_numba:.1f} series/s; largest relative current difference {diff:.1e}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="skip the tight reference (no accuracy column)")
+    ap.add_argument("--torch", metavar="DEVICE", help="also time the torch path on DEVICE (cpu, cuda)")
     args = ap.parse_args()
     X, y = make_synthetic_control(2, 60, seed=11)
     spec = SimulatedDeviceSpec()
@@ -155,6 +185,8 @@ def main() -> None:
               f"{t_one / t_b:>5.1f} {t_one / n_held / unit:>8.1f} {t_b / n_held / unit:>7.1f} "
               f"{tot['n_steps']:>5.1f} {tot['n_factor']:>5.1f} {tot['n_newton']:>6.1f} {err:>10}")
     print(f"speed-up: min {min(ratios):.1f}x, median {float(np.median(ratios)):.1f}x (target 10x, goal 20x)")
+    if args.torch:
+        _time_torch(args.torch, spec, X, y, engine, g0, n_gnd)
     dev.close()
 
 

@@ -546,6 +546,7 @@ def run_series(
                 for i in range(n):
                     x_old[i] = x1[i]
                 t_old = t + c
+                have_old = True
                 t = t + h
                 for k in range(nj):
                     s[k] = s2[k]

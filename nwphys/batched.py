@@ -260,6 +260,12 @@ class BatchedEngine:
         Nodes whose voltages are read at every recorded sample.
     max_batch_bytes : int
         Memory bound of one :meth:`run` (see :data:`DEFAULT_MAX_BATCH_BYTES`).
+    backend : {"numba", "torch"}
+        ``"numba"``: the compiled kernel, series after series on one core (sparse LDL^T).
+        ``"torch"``: every series of the batch advances together on ``torch_device`` with dense
+        batched Cholesky (:mod:`nwphys._torch_engine`), for GPUs; float64.
+    torch_device : str
+        Torch device of the ``"torch"`` backend (``"cpu"``, ``"cuda"``, ...).
 
     Raises
     ------
@@ -286,6 +292,8 @@ class BatchedEngine:
         kcl_inner_rtol: float = DEFAULT_KCL_INNER_RTOL,
         probe_nodes: Sequence[int] | None = None,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        backend: str = "numba",
+        torch_device: str = "cpu",
     ) -> None:
         if not isinstance(circuit, Circuit):
             raise ValidationError(f"circuit must be an nwphys.Circuit, got {type(circuit).__name__}")
@@ -310,6 +318,10 @@ class BatchedEngine:
         self.theta_floor = check_real("theta_floor", theta_floor, low=0.0, low_open=True, high=1.0)
         self.kcl_inner_rtol = check_real("kcl_inner_rtol", kcl_inner_rtol, low=self.kcl_rtol, high=1e-2)
         self.max_batch_bytes = check_int("max_batch_bytes", max_batch_bytes, low=1)
+        if backend not in ("numba", "torch"):
+            raise ValidationError(f"backend must be 'numba' or 'torch', got {backend!r}")
+        self.backend = backend
+        self.torch_device = str(torch_device)
         probe = check_nodes(probe_nodes, circuit.n_nodes)
         self._probe = np.zeros(0, dtype=np.int64) if probe is None else np.asarray(probe, dtype=np.int64)
         self._has_probe = probe is not None
@@ -412,6 +424,16 @@ class BatchedEngine:
                 f"max_batch_bytes={self.max_batch_bytes / 1024**2:.0f} MiB; split it"
             )
         top, ne = self._top, self.circuit.n_electrodes
+        if self.backend == "torch":
+            from ._torch_engine import TorchRun
+
+            raw = TorchRun(self, self.torch_device).run(
+                drives, dts, recs, np.asarray(g, dtype=float), keep_states
+            )
+            return [
+                self._result(code, oV, oI, oP, oG, g_out, stats, info, t0_s, keep_states)
+                for code, oV, oI, oP, oG, g_out, stats, info in raw
+            ]
         out: list[SeriesResult] = []
         for b in range(B):
             n_rec = int(recs[b].sum())
@@ -446,23 +468,38 @@ class BatchedEngine:
                 stats,
                 info,
             )
-            out.append(
-                SeriesResult(
-                    ok=code == 0,
-                    message=self._message(code, info, t0_s),
-                    electrode_voltage_V=oV,
-                    electrode_current_A=oI,
-                    node_voltage_V=oP if self._has_probe else None,
-                    g_final=g_out,
-                    g=oG if keep_states else None,
-                    stats=dict(zip(_STAT_NAMES, (int(v) for v in stats), strict=True)),
-                    g_min=float(info[K.I_G_MIN]),
-                    g_max=float(info[K.I_G_MAX]),
-                    kcl_max=float(info[K.I_KCL_MAX]),
-                    kcl_inner_max=float(info[K.I_KCL_INNER]),
-                )
-            )
+            out.append(self._result(code, oV, oI, oP, oG, g_out, stats, info, t0_s, keep_states))
         return out
+
+    def _result(
+        self,
+        code: int,
+        oV: np.ndarray,
+        oI: np.ndarray,
+        oP: np.ndarray,
+        oG: np.ndarray,
+        g_out: np.ndarray,
+        stats: np.ndarray,
+        info: np.ndarray,
+        t0_s: float,
+        keep_states: bool,
+    ) -> SeriesResult:
+        from . import _sdirk_kernels as K
+
+        return SeriesResult(
+            ok=code == 0,
+            message=self._message(code, info, t0_s),
+            electrode_voltage_V=oV,
+            electrode_current_A=oI,
+            node_voltage_V=oP if self._has_probe else None,
+            g_final=g_out,
+            g=oG if keep_states else None,
+            stats=dict(zip(_STAT_NAMES, (int(v) for v in stats), strict=True)),
+            g_min=float(info[K.I_G_MIN]),
+            g_max=float(info[K.I_G_MAX]),
+            kcl_max=float(info[K.I_KCL_MAX]),
+            kcl_inner_max=float(info[K.I_KCL_INNER]),
+        )
 
     def _message(self, code: int, info: np.ndarray, t0_s: float) -> str:
         from . import _sdirk_kernels as K
