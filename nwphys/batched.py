@@ -342,6 +342,12 @@ class BatchedEngine:
         total = sum(int(t) for t in n_samples) * per_sample
         total += len(n_samples) * 8 * 2 * top.nj
         work = 8 * (top.Lp[-1] * 2 + top.Ui.size + 12 * top.nj + 20 * top.n + top.n_nodes)
+        if self.backend == "torch" and n_samples:
+            # every series at once: dense Newton matrices and factors (three n x n each), the
+            # padded drives and readings, and some thirty junction-sized tensors per series
+            B, T = len(n_samples), max(int(t) for t in n_samples)
+            n = top.n + 1
+            total += B * 8 * (3 * n * n + 30 * top.nj + 20 * n + T * per_sample // 8)
         return int(total + work)
 
     def run(
