@@ -48,7 +48,7 @@ import numpy as np
 from ._sim_checks import check_nodes
 from ._validation import check_finite_array, check_int, check_real
 from .circuit import Circuit
-from .errors import BudgetError, IntegrationError, ValidationError
+from .errors import BudgetError, ValidationError
 from .junctions import JunctionModel, RateBalanceModel
 from .nodal import NodalSolver
 
@@ -60,7 +60,6 @@ __all__ = [
     "DEFAULT_THETA_FLOOR",
     "BatchedEngine",
     "SeriesResult",
-    "raise_failed",
 ]
 
 #: Default bound on the memory of one :meth:`BatchedEngine.run` (its inputs, readings and work
@@ -525,10 +524,3 @@ class BatchedEngine:
             f"t={t0_s + info[K.I_T]:.9g} s (rtol={self.rtol:g}, atol={self.atol:g}; "
             f"last rejected step: {why})"
         )
-
-
-def raise_failed(results: Sequence[SeriesResult]) -> None:
-    """Raise :class:`~nwphys.errors.IntegrationError` naming the first failed series, if any."""
-    for b, r in enumerate(results):
-        if not r.ok:
-            raise IntegrationError(f"series {b}: {r.message}")

@@ -141,7 +141,8 @@ class Stepper:
     ) -> None:
         self.circuit = circuit
         self.model = resolve_model(model, None, circuit.n_junctions)
-        self.method = get_method(method, held=True).name
+        row = get_method(method, held=True)
+        self.method = row.name
         self.rtol = check_real("rtol", rtol, low=0.0, low_open=True, high=1.0)
         self.atol = check_real("atol", atol, low=0.0, low_open=True)
         if n_substeps != "auto":
@@ -165,7 +166,6 @@ class Stepper:
             max_step_fraction=self.max_step_fraction,
             monitor=monitor,
         )
-        row = get_method(self.method, held=True)
         assert row.held is not None
         try:
             self._impl = row.held(self.solver, self.model, options)
