@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .lazy import lazy_exports
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 #: submodule -> the public names it defines.
 _EXPORTS: dict[str, tuple[str, ...]] = {
