@@ -53,7 +53,7 @@ class SimulatedDeviceSpec:
         tight reference (exact-Newton ``"sdirk2"`` at ``rtol`` 1e-6) at the corners of the physical
         grids on the calibrated drive (``tests/test_stiff_reservoir.py``). The hardest feature
         there (``random_state=0``) is a corner pad's ground current (spread 0.87 uA) at slope 5
-        with 2 ms virtual-node sub-steps: 8.6e-4 of its spread (7.7e-4 with the one-series
+        with 2 ms virtual-node sub-steps: 8.7e-4 of its spread (7.7e-4 with the one-series
         ``"sdirk2"``, 2.4e-3 with ``rtol`` 1e-4). Device keywords given without ``method`` use
         :class:`hardware.SimulatedDevice`'s default, the one-series ``"sdirk2"``; adding
         ``("method", "sdirk2")`` to the default keywords reproduces version 0.2.0's features bit
