@@ -49,3 +49,16 @@ def random_circuit(
         electrode_names=names,
         series_resistance_ohm=np.full(n_electrodes, series_resistance_ohm),
     )
+
+
+def single_junction() -> Circuit:
+    """One junction between the driven electrodes ``in`` (node 0) and ``out`` (node 1)."""
+    return Circuit(n_nodes=2, edges=np.array([[0, 1]]), electrode_node=[0, 1], electrode_names=("in", "out"))
+
+
+def single_junction_g(params: dict, V: float, g0: float, t_s: np.ndarray) -> np.ndarray:
+    """Closed-form rate-balance state of a junction held at ``V`` volts from ``g0``:
+    ``g_inf + (g0 - g_inf) exp(-(kp + kd) t)`` at the times ``t_s`` (seconds)."""
+    kp = params["kp0_per_s"] * np.exp(params["eta_p_per_V"] * V)
+    kd = params["kd0_per_s"] * np.exp(-params["eta_d_per_V"] * V)
+    return kp / (kp + kd) + (g0 - kp / (kp + kd)) * np.exp(-(kp + kd) * t_s)

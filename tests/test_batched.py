@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _nwcircuits import random_circuit
+from _nwcircuits import random_circuit, single_junction, single_junction_g
 
 from hardware import SimulatedDevice
 from hardware.errors import ComplianceError
@@ -45,14 +45,11 @@ def _drives(dev: SimulatedDevice, lengths: list[int], amp_V: float, seed: int) -
 @pytest.mark.parametrize("V", [0.5, 1.5, 3.0, 6.0])
 def test_single_junction_matches_closed_form(V: float) -> None:
     """One junction between two driven electrodes: g(t) = g_inf + (g0 - g_inf) exp(-(kp + kd) t)."""
-    c = Circuit(n_nodes=2, edges=np.array([[0, 1]]), electrode_node=[0, 1], electrode_names=("in", "out"))
+    c = single_junction()
     m = make_junction_model("rate_balance")
     p = m.params
-    kp = p["kp0_per_s"] * np.exp(p["eta_p_per_V"] * V)
-    kd = p["kd0_per_s"] * np.exp(-p["eta_d_per_V"] * V)
     g0, dt = 0.05, 0.01
-    n = np.arange(1, 101)
-    exact = kp / (kp + kd) + (g0 - kp / (kp + kd)) * np.exp(-(kp + kd) * n * dt)
+    exact = single_junction_g(p, V, g0, np.arange(1, 101) * dt)
     eng = BatchedEngine(c, m, driven=("in", "out"), rtol=1e-7, atol=1e-9, probe_nodes=[0, 1])
     drive = np.tile([V, 0.0], (100, 1))
     (r,) = eng.run([drive], dt, g0=np.array([g0]), record=[np.ones(100, bool)])

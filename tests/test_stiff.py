@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _nwcircuits import random_circuit
+from _nwcircuits import random_circuit, single_junction, single_junction_g
 
 import nwphys
-from nwphys.circuit import Circuit
 from nwphys.errors import IntegrationError
 from nwphys.integrate import network_jacobian, simulate
 from nwphys.junctions import RateBalanceModel, make_junction_model
@@ -41,14 +40,11 @@ def _held(levels: np.ndarray, dt_s: float) -> nwphys.Drive:
 @pytest.mark.parametrize("V", [0.5, 1.5, 3.0])
 def test_single_junction_matches_closed_form(V: float) -> None:
     """One junction between two driven electrodes sees the full voltage: g(t) is exponential."""
-    c = Circuit(n_nodes=2, edges=np.array([[0, 1]]), electrode_node=[0, 1], electrode_names=("in", "out"))
+    c = single_junction()
     m = make_junction_model("rate_balance")
-    p = m.params
-    kp = p["kp0_per_s"] * np.exp(p["eta_p_per_V"] * V)
-    kd = p["kd0_per_s"] * np.exp(-p["eta_d_per_V"] * V)
     g0 = 0.05
     t = np.arange(101) * 0.01
-    exact = kp / (kp + kd) + (g0 - kp / (kp + kd)) * np.exp(-(kp + kd) * t)
+    exact = single_junction_g(m.params, V, g0, t)
     for rtol, atol, tol in ((None, None, 1e-3), (1e-7, 1e-9, 1e-6)):
         res = simulate(c, {"in": V, "out": 0.0}, duration_s=1.0, dt_s=0.01, model=m, g0=[g0],
                        rtol=rtol, atol=atol)
