@@ -198,7 +198,6 @@ class SimulatedDevice(Device):
         self.circuit = circuit
         self.model = model_from_spec(network.junction_model, network.junction_params)
         driven = [*inputs, *ground]
-        self.method = method
         self.rtol = DEFAULT_RTOL if rtol is None else rtol
         self.atol = DEFAULT_ATOL if atol is None else atol
         try:
@@ -217,7 +216,9 @@ class SimulatedDevice(Device):
         self.method = self._stepper.method
         from nwphys.methods import get_method
 
-        self._adaptive = get_method(self.method).adaptive
+        row = get_method(self.method)
+        self._adaptive = row.adaptive  # a long hold is one sample
+        self._batched = row.batched  # apply_batch integrates the series together
         self._g_initial = np.array(self._stepper.g, dtype=float)
         self._idx_in = np.array([known.index(n) for n in inputs], dtype=np.int64)
         self._idx_out = np.array([known.index(n) for n in outputs], dtype=np.int64)
@@ -309,7 +310,8 @@ class SimulatedDevice(Device):
 
         The same as ``for v in voltages_V: device.reset(); device.apply(v, dt_s)``, except that a
         series that fails does not stop the others. With ``method="sdirk2-sn"`` and
-        ``reset_mode="restore"`` the series are integrated together by the compiled engine
+        ``reset_mode="restore"`` (a batched method of the registry) the series are integrated
+        together by the compiled engine
         (:meth:`nwphys.Stepper.run_batch`), equal to the one-at-a-time runs within the
         integration tolerances; otherwise they run one after another.
 
@@ -334,7 +336,7 @@ class SimulatedDevice(Device):
         dt = check_real("dt_s", dt_s, low=0.0, low_open=True)
         if not volts:
             return []
-        if self.method != "sdirk2-sn" or self.reset_mode != "restore":
+        if not self._batched or self.reset_mode != "restore":
             return [self._one_series(v, dt) for v in volts]
         applied = []
         for v in volts:

@@ -189,19 +189,20 @@ class BatchedHeld(HeldMethod):
     """
 
     def __init__(self, solver: NodalSolver, model: JunctionModel, options: HeldOptions) -> None:
-        from .batched import BatchedEngine
-
         super().__init__(solver, model, options)
-        self._engines: dict[tuple[int, ...] | None, BatchedEngine] = {}
-        self._make = lambda probe: BatchedEngine(
-            self.circuit, model, driven=solver.driven, rtol=options.rtol, atol=options.atol, probe_nodes=probe
-        )
+        self._engines: dict[tuple[int, ...] | None, object] = {}
 
     def engine(self, probe: np.ndarray | None):  # type: ignore[no-untyped-def]
         """The engine of this circuit reading ``probe`` (built once per set of probed nodes)."""
+        from .batched import BatchedEngine
+
         key = None if probe is None else tuple(int(p) for p in probe)
         if key not in self._engines:
-            self._engines[key] = self._make(probe)
+            o = self.options
+            self._engines[key] = BatchedEngine(
+                self.circuit, self.model, driven=self.solver.driven, rtol=o.rtol, atol=o.atol,
+                probe_nodes=probe,
+            )
         return self._engines[key]
 
     def run(
