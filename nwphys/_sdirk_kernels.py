@@ -218,6 +218,17 @@ def _factor(top, p, Ux, Li, Lx, D, wy, wpat, wflag, wlnz):
 
 
 @nb.njit(cache=True)
+def _newton_step(n, Lp, Li, Lx, D, F, x, dx, x_prev):
+    """One Newton correction with the factor at hand: ``dx = -A^-1 F``, ``x_prev = x``, ``x += dx``."""
+    for i in range(n):
+        dx[i] = -F[i]
+    ldl_solve(n, Lp, Li, Lx, D, dx)
+    for i in range(n):
+        x_prev[i] = x[i]
+        x[i] += dx[i]
+
+
+@nb.njit(cache=True)
 def run_series(
     top,
     kp0,
@@ -332,11 +343,7 @@ def run_series(
                 return 2
             stats[N_FACTOR] += 1
             stats[N_SOLVES] += 1
-            for i in range(n):
-                dx[i] = -F[i]
-            ldl_solve(n, top.Lp, Li, Lx, D, dx)
-            for i in range(n):
-                x[i] += dx[i]
+            _newton_step(n, top.Lp, Li, Lx, D, F, x, dx, x_prev)
             fac_ok = True
         h = h_next if h_next > 0.0 else span
         h = min(h, span)
@@ -446,12 +453,7 @@ def run_series(
                         fresh = False
                     stats[N_NEWTON] += 1
                     stats[N_SOLVES] += 1
-                    for i in range(n):
-                        dx[i] = -F[i]
-                    ldl_solve(n, top.Lp, Li, Lx, D, dx)
-                    for i in range(n):
-                        x_prev[i] = xs[i]
-                        xs[i] += dx[i]
+                    _newton_step(n, top.Lp, Li, Lx, D, F, xs, dx, x_prev)
                     res_prev = res
                     have_dx = True
                     if stage == 0 or not last:
