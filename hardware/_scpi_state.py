@@ -1,9 +1,14 @@
 """The instrument state machine behind the SCPI emulator (sockets-free; thread-safe).
 
-:class:`ScpiInstrument` holds the instrument state (levels, outputs, compliance, step duration,
-the last reading, the error queue, the client in control), parses each message and dispatches
-its commands through the tables of :mod:`hardware._scpi_commands`. The TCP server of
+:class:`ScpiInstrument` holds the instrument state (levels, outputs, current limits, step duration,
+its clock, the last reading, the error queue, the client in control), parses each message and
+dispatches its commands through the tables of :mod:`hardware._scpi_commands`. The TCP server of
 :mod:`hardware.emulator` feeds it messages; the command set is in that module's docstring.
+
+Every step is run with the current limits enforced (:mod:`hardware._scpi_compliance`): a channel
+whose reading would exceed its limit folds its voltage back. Readings are stamped on the
+instrument's own clock at the reading point, the end of each hold (``t_s + dt_s`` of the served
+device's :class:`~hardware.Measurement`); a reading without a step (``MEAS?``) at the present time.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 
 from ._checks import check_int, check_real
 from ._scpi_commands import COMMANDS, COMMON, Command
+from ._scpi_compliance import Trip, apply_limited, at_compliance, rollback_of
 from ._scpi_parse import ERR_TEXT, ScpiError, is_query, no_args, parse_header, printable
 from ._scpi_rows import RowLayout
 from .device import Device, Measurement
@@ -51,7 +57,11 @@ class ScpiInstrument:
     ----------
     device : Device
         The served device. Its ``compliance_policy`` is set to ``"record"``: compliance travels as
-        bits in every row and the client applies its own policy.
+        bits in every row and the client applies its own policy. A step that needs a fold-back is
+        integrated more than once on it (rolled back in between), so its own clock, counters and
+        read-noise draws count every trial; the instrument keeps its own clock. A device that
+        cannot be rolled back (:func:`hardware._scpi_compliance.rollback_of`) trips instead: a
+        step over a limit switches every output off and fails with -200.
     max_block_values : int
         Largest number of float64 values in the reply of one ``BLOCK`` command (``n_steps`` x the
         columns of a row, >= 1); larger blocks are refused with -223.
@@ -82,6 +92,8 @@ class ScpiInstrument:
         self._role_pos = {i: idx.index(i) for idx in roles.values() for i in idx}
         #: the compliance of each input at reset (A), the largest that ``SOUR<n>:CURR:LIM`` accepts
         self.default_comp_A = np.array([device.electrodes[i].compliance_A for i in self._in_idx])
+        self._max_abs_V = np.array([device.electrodes[i].max_abs_V for i in self._in_idx])
+        self._rollback = rollback_of(device)
         self.layout = RowLayout.of(device.input_names, device.output_names, device.ground_names)
         self._headers: dict[str, tuple[str, int | None]] = {}
         self._step_s: float | None = None  # computing time per step of the last block chunk
@@ -89,6 +101,7 @@ class ScpiInstrument:
         self._client: object | None = None  # the client of the message being executed
         self._cancelled: Callable[[], bool] | None = None
         self._rst_state()
+        self.clock_s = device.clock_s  # continues the served device's clock
 
     def _rst_state(self) -> None:
         k = len(self._in_idx)
@@ -97,6 +110,20 @@ class ScpiInstrument:
         self.comp_A = self.default_comp_A.copy()
         self.dt_s = 1e-3
         self.last: Measurement | None = None
+        #: instrument clock (s): the end of the last hold; steps of one duration are stamped
+        #: ``t0 + dt * index`` (segment ``(t0, dt, n)``), exact for any chunking, as the device clock
+        self.clock_s = 0.0
+        self._seg = (0.0, 0.0, 0)
+
+    def _tick(self, n: int, dt_s: float) -> np.ndarray:
+        """Advance the clock by ``n`` steps of ``dt_s``; return their reading times (s), shape (n,)."""
+        t0, seg_dt, seg_n = self._seg
+        if dt_s != seg_dt:
+            t0, seg_n = self.clock_s, 0
+        t = t0 + dt_s * np.arange(seg_n + 1, seg_n + n + 1, dtype=float)
+        self._seg = (t0, dt_s, seg_n + n)
+        self.clock_s = float(t[-1])
+        return t
 
     def reset(self) -> None:
         """``*RST``: device safe state and reset, outputs off, levels 0 V, default limits, no errors."""
@@ -185,13 +212,13 @@ class ScpiInstrument:
             off = [self.device.electrodes[self._in_idx[j]].name for j in np.flatnonzero(~self.output_on)]
             raise ScpiError(-221, f"output off on {', '.join(off)}")
 
-    def _comp_extra(self, m: Measurement) -> Measurement:
-        extra = np.abs(m.input_current_A) >= self.comp_A
-        if not (extra & ~m.compliance).any():
-            return m
+    @staticmethod
+    def _stamped(parts: list[Measurement], t_s: np.ndarray, compliance: np.ndarray) -> Measurement:
+        """The readings of ``parts`` as one measurement, stamped ``t_s`` with these compliance bits."""
+        m = parts[0] if len(parts) == 1 else Measurement.concatenate(parts)
         return Measurement(
-            m.t_s, m.input_V, m.output_V, m.input_current_A, m.ground_current_A,
-            m.compliance | extra, m.node_voltage_V, m.metadata,
+            t_s, m.input_V, m.output_V, m.input_current_A, m.ground_current_A,
+            compliance, m.node_voltage_V, m.metadata,
         )  # fmt: skip
 
     def device_safe_state(self) -> None:
@@ -214,39 +241,60 @@ class ScpiInstrument:
             raise ScpiError(-200, f"{type(exc).__name__}: {exc}") from None
 
     def run(self, v: np.ndarray, dt_s: float) -> Measurement:
-        """Apply ``v`` (n_steps, k); in chunks, checking for a disconnect in between, when cancellable."""
+        """Apply ``v`` (n_steps, k) with the current limits enforced; stamp each row at its reading.
+
+        Without a ``cancelled`` callback the steps go to the device in one call; with one, in chunks
+        of about ``block_chunk_s`` of computing, checking for a disconnect in between. After a step
+        that hit a limit (see :meth:`_limited`) the chunks start again at one step and double.
+        """
         self._need_output()
         self._owner = self._client
         # every level is checked before the first chunk touches the device (LimitError -> -222,
         # HardwareValidationError -> -224): a rejected block applies nothing
         self.check_levels(v)
         n = v.shape[0]
-        cancelled = self._cancelled
-        if cancelled is None or n == 1:
-            m = self._apply(v, dt_s)
-        else:
-            parts: list[Measurement] = []
-            s = 0
-            while s < n:
+        cancelled = self._cancelled if n > 1 else None
+        parts: list[Measurement] = []
+        bits: list[np.ndarray] = []
+        times: list[np.ndarray] = []
+        s, cap = 0, n
+        while s < n:
+            steps = n
+            if cancelled is not None:
                 if cancelled():
                     self._stop_block(s, n)
-                steps = (
-                    _FIRST_CHUNK_STEPS
-                    if self._step_s is None
-                    else max(1, int(self.block_chunk_s / self._step_s))
-                )
-                steps = min(steps, n - s)
-                t0 = time.perf_counter()
-                parts.append(self._apply(v[s : s + steps], dt_s))
+                if self._step_s is not None:
+                    steps = max(1, int(self.block_chunk_s / self._step_s))
+                else:
+                    steps = _FIRST_CHUNK_STEPS
+            steps = min(steps, cap, n - s)
+            t0 = time.perf_counter()
+            m, comp, hit = self._limited(v[s : s + steps], dt_s)
+            if not hit:
                 self._step_s = max(time.perf_counter() - t0, 1e-9) / steps
-                s += steps
-            # Device.apply keeps the clock and every state across calls: the chunks give the numbers
-            # of one call
-            m = parts[0] if len(parts) == 1 else Measurement.concatenate(parts)
-        m = self._comp_extra(m)
+            parts.append(m)
+            bits.append(comp)
+            times.append(self._tick(m.n_steps, dt_s))
+            s += m.n_steps
+            cap = 1 if hit else min(2 * cap, n)
+        # Device.apply keeps every state across calls: the chunks give the numbers of one call
+        m = self._stamped(parts, np.concatenate(times), np.concatenate(bits))
         self.levels_V = v[-1].copy()
         self.last = m
         return m
+
+    def _limited(self, v: np.ndarray, dt_s: float) -> tuple[Measurement, np.ndarray, bool]:
+        """:func:`~hardware._scpi_compliance.apply_limited` on the device; a trip switches every
+        output off (the device to its safe state, levels kept) and raises -200."""
+        try:
+            return apply_limited(
+                self._apply, v, dt_s, self.comp_A, self._max_abs_V, self.device.input_names, self._rollback
+            )
+        except Trip as trip:
+            self._tick(trip.n_steps, dt_s)
+            self.output_on[:] = False
+            self.device_safe_state()
+            raise ScpiError(-200, f"compliance trip: {trip}; outputs off") from None
 
     def _stop_block(self, done: int, n: int) -> None:
         log.warning(
@@ -268,12 +316,18 @@ class ScpiInstrument:
             self.push_error(exc.code, exc.text)
 
     def reading(self) -> Measurement:
-        """One reading at the present bias (every output must be on: else -221)."""
+        """One reading at the present bias (every output must be on: else -221), stamped now.
+
+        The bias is that of the last step (folded back where it was in compliance); a limit
+        lowered since is flagged by the bits but acts from the next step on.
+        """
         self._need_output()
         try:
-            m = self._comp_extra(self.device.read())
+            m = self.device.read()
         except Exception as exc:
             raise ScpiError(-200, f"{type(exc).__name__}: {exc}") from None
+        comp = m.compliance | at_compliance(m.input_current_A, self.comp_A)
+        m = self._stamped([m], np.array([self.clock_s]), comp)
         self.last = m
         return m
 

@@ -12,6 +12,14 @@ writes them with. Three transfer modes, by their cost per step (``benchmarks/ben
 * ``"sample"``: one round trip per sample per channel (``SOURn:VOLT`` per input, ``INIT``,
   ``FETCn:VOLT?`` / ``FETCn:CURR?`` per channel); the slow baseline of the benchmark.
 
+Time stamps: the instrument stamps each row at its reading, the end of the step's hold; the
+:class:`~hardware.Measurement` keeps the :class:`~hardware.Device` convention, the start of the
+hold on the device clock (the reading is at ``t_s + dt_s``), from the client's own clock.
+
+Compliance: the instrument limits the current of every input to its compliance and folds the
+voltage back (:mod:`hardware._scpi_compliance`); ``Measurement.input_V`` holds the voltages it
+sourced and ``compliance`` its bits, on which ``compliance_policy`` acts.
+
 Reliability: the error queue is polled at set-up and after each batch (:class:`InstrumentError`
 with code and text); a timeout, dropped connection or malformed reply raises
 :class:`InstrumentConnectionError` after a bounded reconnect that reads the instrument state back
@@ -259,7 +267,9 @@ class EmulatedDevice(Device, ScpiSession):
             self._after_connection_error(exc)
             raise
         self.check_errors()
-        return self._layout.readings(rows)
+        # the rows stamp each reading at the end of its hold; Measurement.t_s is the start of the
+        # hold on the device clock, which the base class keeps (t_s=None)
+        return self._layout.readings(rows)._replace(t_s=None)
 
     def _after_connection_error(self, exc: InstrumentConnectionError) -> None:
         self.instrument_state = {}
@@ -281,7 +291,7 @@ class EmulatedDevice(Device, ScpiSession):
         except InstrumentConnectionError as exc:
             self._after_connection_error(exc)
             raise
-        return self._layout.readings(row[None, :])
+        return self._layout.readings(row[None, :])._replace(t_s=None)
 
     def _reset(self) -> None:
         self._write("*RST")

@@ -30,14 +30,16 @@ Command set
 ``SOUR<n>:VOLT <V>`` / ``SOUR<n>:VOLT?``  level of input channel n (|V| <= max_abs_V else -222)
 ``SOUR:VOLT:ALL <V1>,...`` / ``?``        levels of all input channels at once
 ``SOUR<n>:VOLT:LIM?``                     max |V| of channel n (read only)
-``SOUR<n>:CURR:LIM <A>`` / ``?``          current compliance of input channel n, in (0, default]
+``SOUR<n>:CURR:LIM <A>`` / ``?``          current limit of input channel n, in (0, default]; enforced
+                                          (see *Compliance*)
 ``OUTP[<n>] ON|OFF|1|0`` / ``OUTP[<n>]?`` output state of one or all input channels; ``OUTP?`` is 1
                                           when any is on. ``OFF`` puts the device in its safe state
                                           (levels stay as set)
 ``TRIG:DT <s>`` / ``TRIG:DT?``            step duration used by ``INIT``
 ``INIT``                                  apply one step of ``TRIG:DT`` at the present levels
 ``FETC<n>:VOLT?`` / ``FETC<n>:CURR?``     voltage/current of channel n from the last step or reading
-``FETC:TIME?`` / ``FETC:COMP?``           time stamp / compliance bit mask of the last step
+``FETC:TIME?`` / ``FETC:COMP?``           time stamp (the reading point: end of the last step's
+                                          hold) / compliance bit mask of the last step or reading
 ``MEAS?``                                 one reading at the present bias, as one row (see below)
 ``MEAS<n>:VOLT?`` / ``MEAS<n>:CURR?``     one reading, value of channel n
 ``LIST:STEP? <dt>,<V1>,...,<Vk>``         LIST mode: one step of all k input channels, one row back
@@ -48,10 +50,17 @@ Command set
 ========================================  ==============================================================
 
 A row is ``t_s, input_V (k), output_V (n_out), input_current_A (k), ground_current_A (n_gnd),
-compliance_mask`` (bit j set when input j was at compliance). Stepping commands need every input
-output on (else -221). A query that fails answers an empty line (so a client never waits for its
-timeout) and queues the error: read ``SYST:ERR?``. A message with an error is never partly applied:
-a command's arguments are all checked before it acts (a block's levels all before its first step).
+compliance_mask`` (bit j set when input j was at compliance). ``t_s`` is the time of the reading
+on the instrument clock: a step holding over ``[t, t + dt)`` is read, and stamped, at ``t + dt``
+(the end of its hold, as the served device reads it); ``MEAS?`` reads without a step and is stamped
+with the present time. The clock starts at the served device's clock and restarts at 0 on
+``*RST``. ``input_V`` holds the voltages sourced, which differ from the levels on a channel in
+compliance.
+
+Stepping commands need every input output on (else -221). A query that fails answers an empty
+line (so a client never waits for its timeout) and queues the error: read ``SYST:ERR?``. A message
+with an error is never partly applied: a command's arguments are all checked before it acts (a
+block's levels all before its first step).
 
 Error codes: -102 syntax error (also a malformed or incomplete binary block), -104 data type error
 (not a number, not an integer), -108 parameter not allowed (too many values, arguments on a
@@ -59,6 +68,23 @@ command that takes none, a block where none is expected), -109 missing parameter
 header, -200 execution error (text of the device exception), -221 settings conflict, -222 data out
 of range, -223 too much data (line or block over its limit), -224 illegal parameter value, -350
 queue overflow. Error texts are printable ASCII.
+
+Compliance
+----------
+Each input channel limits its current as a source-measure unit does: when the reading of a step
+would exceed the channel's limit (``SOUR<n>:CURR:LIM``, default the electrode's ``compliance_A``),
+the channel sources over that step the voltage at which its reading is at the limit (the voltage
+folds back toward the channel's open-circuit voltage; ``SOUR<n>:VOLT?`` still answers the
+programmed level). The served device integrates that voltage, the row reports it, and the
+channel's compliance bit is set (a bit is set when ``|I| >= limit``). The folded current lies in
+``limit <= |I| <= limit * (1 + FOLD_RTOL)``, ``FOLD_RTOL`` = 1e-6. The fold-back integrates
+trial steps from the state at the start of the step (method and tolerance:
+:mod:`hardware._scpi_compliance`), so the served device must be one that can be rolled back (a
+:class:`~hardware.SimulatedDevice` without source settling, or a :class:`~hardware.StarDevice`).
+With any other device a step over a limit trips the instrument: every output off (the device in
+its safe state, levels kept) and -200 naming the channel, its current and its limit; so does a
+fold-back that needs a voltage beyond ``max_abs_V`` or does not converge. ``MEAS?`` reads at the
+bias of the last step; a limit lowered since acts from the next step on.
 
 Limits and safety
 -----------------

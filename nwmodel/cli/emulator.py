@@ -2,17 +2,38 @@
 
 The command set is documented in :mod:`hardware.emulator`. The server prints one line
 ``serving <n> channels on TCPIP::HOST::PORT::SOCKET`` on stdout once it listens (``--port 0`` picks a
-free port) and runs until Ctrl-C or SIGTERM, then stops cleanly (exit status 0).
+free port) and runs until Ctrl-C or SIGTERM, then stops cleanly: the port is closed and the
+device's outputs are off, and the command exits with status 130 (interrupted), as every command
+does on Ctrl-C. ``--host`` must be a loopback address (a usage error, exit 2, otherwise).
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import signal
 import sys
 from typing import Any
 
 from ._common import add_subcommands, int_in_range, nonneg_int, positive_int
+
+
+def _loopback(text: str) -> str:
+    """argparse ``type=`` for ``--host``: ``localhost`` or a loopback IP address."""
+    if text == "localhost":
+        return text
+    try:
+        if ipaddress.ip_address(text).is_loopback:
+            return text
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(
+        f"expected a loopback address (127.0.0.1, ::1 or localhost; the emulator never listens on "
+        f"a network), got {text!r}"
+    )
+
+
+_loopback.__name__ = "loopback address"
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -55,6 +76,7 @@ def _serve(args: argparse.Namespace) -> int:
         server.serve_forever()
     except KeyboardInterrupt:
         print("emulator stopped", file=sys.stderr, flush=True)
+        raise  # the CLI's handler: "nwhil: interrupted", exit status 130
     finally:
         signal.signal(signal.SIGTERM, previous)
         if server is not None:
@@ -80,7 +102,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=5025,
         help="TCP port (0 = pick a free one; default 5025)",
     )
-    p.add_argument("--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)")
+    p.add_argument(
+        "--host",
+        type=_loopback,
+        default="127.0.0.1",
+        help="loopback address to listen on (default 127.0.0.1)",
+    )
     p.add_argument("--inputs", nargs="+", metavar="NAME", help="input electrodes (driven, current read)")
     p.add_argument("--outputs", nargs="+", metavar="NAME", help="output electrodes (floating, voltage read)")
     p.add_argument("--ground", nargs="+", metavar="NAME", help="ground electrodes (0 V, current read)")

@@ -401,7 +401,8 @@ def test_disconnect_mid_block_stops_the_block_and_reaches_the_safe_state() -> No
 
 def test_block_computed_in_chunks_gives_the_numbers_of_one_apply() -> None:
     v = np.random.default_rng(5).uniform(-1, 1, (300, 2))
-    want = StarDevice(read_noise_V=1e-3, seed=3).apply(v, 1e-3)
+    ref = StarDevice(read_noise_V=1e-3, seed=3)
+    want = ref.apply(v, 1e-3)
     instr = ScpiInstrument(StarDevice(read_noise_V=1e-3, seed=3), block_chunk_s=1e-9)  # one step per chunk
     instr.execute("OUTP ON")
     calls = []
@@ -414,6 +415,7 @@ def test_block_computed_in_chunks_gives_the_numbers_of_one_apply() -> None:
     out = instr.execute(line, cancelled=cancelled)
     rows = np.array(out.decode().split(","), dtype=float).reshape(300, -1)
     assert len(calls) >= 100  # checked between chunks
-    np.testing.assert_array_equal(rows[:, 0], want.t_s)
+    # each row is stamped at its reading, the end of its hold: the start of the next step
+    np.testing.assert_array_equal(rows[:, 0], np.append(want.t_s[1:], ref.clock_s))
     np.testing.assert_array_equal(rows[:, 3:4], want.output_V)
     np.testing.assert_array_equal(rows[:, 4:6], want.input_current_A)
