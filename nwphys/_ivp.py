@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ._record_chunks import drive_pieces, readout
+from ._record_chunks import drive_pieces, readout, record_times
 from ._sim_checks import check_conductance, first_bad
 from .drives import Drive
 from .errors import IntegrationError, SolverError
@@ -80,10 +80,14 @@ def ivp_chunk(
     rec_dt: float,
     probe: np.ndarray | None,
     options: IvpOptions,
+    *,
+    t_end_s: float = np.inf,
 ) -> tuple[np.ndarray, dict[str, np.ndarray], int]:
     """Integrate with solve_ivp from record ``r0`` (state ``g``) and read out records ``r0 .. r1-1``.
 
-    Returns the state at record ``r1`` (or at the last record), the records and the step count.
+    The records are at :func:`~nwphys._record_chunks.record_times` (``t_end_s``: the end of the
+    run, the time of its last record). Returns the state at record ``r1`` (or at the last record),
+    the records and the step count.
     """
     from scipy.integrate import solve_ivp
 
@@ -93,7 +97,7 @@ def ivp_chunk(
     circuit = solver.circuit
     a, b = circuit.edges[:, 0], circuit.edges[:, 1]
     r_end = min(r1, n_rows - 1)
-    t_rec = np.arange(r0, r_end + 1) * rec_dt
+    t_rec = record_times(r0, r_end + 1, rec_dt, t_end_s)
     t0, t1 = t_rec[0], t_rec[-1]
     states = np.full((t_rec.size, g.size), np.nan)
     states[0] = g

@@ -1,9 +1,10 @@
 """Record chunks of the adaptive methods: integrate between record times, then read out.
 
-A chunk covers records ``r0 .. r1-1`` of a run with records every ``rec_dt`` seconds. The
-integration is split at every drive breakpoint (:func:`drive_pieces`), so that no step straddles
-a discontinuity; :func:`readout` then takes one nodal solve per record for the electrode
-currents and voltages and the probed node voltages.
+A chunk covers records ``r0 .. r1-1`` of a run with records every ``rec_dt`` seconds, the last
+one at the end of the run ``t_end_s`` (:func:`record_times`). The integration is split at every
+drive breakpoint (:func:`drive_pieces`), so that no step straddles a discontinuity;
+:func:`readout` then takes one nodal solve per record for the electrode currents and voltages and
+the probed node voltages.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ from .implicit import StiffIntegrator
 from .junctions import JunctionModel
 from .nodal import NodalSolver
 
-__all__ = ["drive_pieces", "readout", "sdirk_chunk"]
+__all__ = ["drive_pieces", "readout", "record_times", "sdirk_chunk"]
+
+
+def record_times(r0: int, r1: int, rec_dt: float, t_end_s: float) -> np.ndarray:
+    """Times in seconds of records ``r0 .. r1-1``: ``r rec_dt``, at most ``t_end_s``.
+
+    A run of ``t_end_s`` seconds has ``ceil(t_end_s / rec_dt) + 1`` records, the last one at
+    ``t_end_s`` itself, also when ``rec_dt`` does not divide ``t_end_s``.
+    """
+    return np.minimum(np.arange(r0, r1) * rec_dt, t_end_s)
 
 
 def readout(
@@ -70,10 +80,16 @@ def sdirk_chunk(
     n_rows: int,
     rec_dt: float,
     probe: np.ndarray | None,
+    *,
+    t_end_s: float = np.inf,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """``"sdirk2"`` from record ``r0`` (state ``g``): records ``r0 .. r1-1`` and the state at ``r1``."""
+    """``"sdirk2"`` from record ``r0`` (state ``g``): records ``r0 .. r1-1`` and the state at ``r1``.
+
+    The records are at :func:`record_times` (``t_end_s``: the end of the run, the time of its
+    last record ``n_rows - 1``).
+    """
     r_end = min(r1, n_rows - 1)
-    t_rec = np.arange(r0, r_end + 1) * rec_dt
+    t_rec = record_times(r0, r_end + 1, rec_dt, t_end_s)
     states = np.empty((t_rec.size, g.size))
     states[0] = g
     for i in range(t_rec.size - 1):

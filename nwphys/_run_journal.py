@@ -21,10 +21,25 @@ from .errors import DeviceFileError
 from .fileio import PARTIAL_SUFFIX
 from .hdf5 import FORMAT_ATTR, RUN_CHUNK_FORMAT, open_readable
 
-__all__ = ["RECORD_DATASETS", "Committed", "chunk_path", "clear_journal", "journal_dir"]
+__all__ = ["RECORD_DATASETS", "STAT_KEYS", "Committed", "chunk_path", "clear_journal", "journal_dir"]
 
 #: The record datasets a run file and its chunks may hold (first axis = records).
 RECORD_DATASETS = ("t_s", "g", "electrode_current_A", "electrode_voltage_V", "node_voltage_V")
+#: The work counters of a run (see :class:`nwphys.SimulationResult`), stored as attributes: in the
+#: run file once it is consolidated, and in every chunk, counted over every session of the run up
+#: to that chunk.
+STAT_KEYS = ("n_steps", "n_rejected", "n_newton", "nfev", "wall_time_s")
+
+
+def _stats(attrs: Any, base: dict[str, float]) -> dict[str, float]:
+    """The counters of :data:`STAT_KEYS` found in ``attrs``, the others from ``base``."""
+    out = dict(base)
+    for k in STAT_KEYS:
+        if k in attrs:
+            out[k] = float(attrs[k]) if k == "wall_time_s" else int(attrs[k])
+    return out
+
+
 #: Names of the files of a journal (complete chunks and temporary ones).
 _CHUNK_NAME = re.compile(r"r\d{12}\.h5(" + re.escape(PARTIAL_SUFFIX) + ")?")
 
@@ -80,6 +95,9 @@ class Committed:
         The chain of chunk files.
     checkpoint : tuple (rows, step, t_s, state) or None
         The last committed checkpoint.
+    stats : dict of str to number
+        The work counters (:data:`STAT_KEYS`) of every session up to the last committed chunk
+        (0 where the files do not say).
     arrays : dict of str to ndarray
         With ``read=True``, every committed record of every dataset.
 
@@ -103,6 +121,8 @@ class Committed:
             )
         self.epoch = f.attrs.get("epoch")
         self.base_rows = base
+        zero = {k: 0.0 if k == "wall_time_s" else 0 for k in STAT_KEYS}
+        self.stats = _stats(f.attrs, zero)
         self.checkpoint: tuple[int, int, float, np.ndarray] | None = None
         if ck is not None and "state" in ck:
             self.checkpoint = (base, int(ck.attrs["step"]), float(ck.attrs["t_s"]), ck["state"][...])
@@ -112,16 +132,22 @@ class Committed:
         rows = base
         if not complete and self.epoch is not None:
             while (c := chunk_path(path, rows)).is_file():
-                with open_readable(c, what="run journal chunk") as g:
+                # messages name the run file: its journal is an implementation detail
+                damaged = f"run file {str(path)!r} is damaged: the chunk of its records from {rows} on"
+                try:
+                    g = open_readable(c, what="run journal chunk")
+                except DeviceFileError:
+                    raise DeviceFileError(f"{damaged} cannot be read; start the run again") from None
+                with g:
                     if g.attrs.get(FORMAT_ATTR) != RUN_CHUNK_FORMAT or g.attrs.get("epoch") != self.epoch:
                         break  # left by an earlier version of the run file
                     r1 = int(g.attrs["rows"])
                     if int(g.attrs["row0"]) != rows or r1 <= rows:
                         raise DeviceFileError(
-                            f"run journal chunk {str(c)!r} is damaged: rows {int(g.attrs['row0'])}..{r1} "
-                            f"where {rows}.. was expected"
+                            f"{damaged} holds records {int(g.attrs['row0'])}..{r1}; start the run again"
                         )
                     self.checkpoint = (r1, int(g.attrs["step"]), float(g.attrs["t_s"]), g["state"][...])
+                    self.stats = _stats(g.attrs, self.stats)
                     for name, lst in parts.items():
                         lst.append(g[name][...])
                 self.chunks.append(c)

@@ -8,6 +8,12 @@ it does not exist or keeps its previous content. A raised error removes the temp
 killed process leaves it. Process death is covered; power loss and operating-system crashes are
 not (nothing is fsync'ed).
 
+One writer per output: :func:`output_lock` holds an exclusive, non-blocking ``flock`` on the
+sibling lock file ``<name>.lock`` while a command writes an output (and whatever it keeps beside
+it); a second writer fails at once with :class:`OutputLockedError`. The kernel releases the lock
+when its holder dies, SIGKILL included, so a lock is never stale: a lock file left by a killed
+process is free, and :func:`output_locked` tells a reader whether a writer is still at work.
+
 Examples
 --------
 >>> import json, tempfile
@@ -26,16 +32,42 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PARTIAL_SUFFIX", "atomic_path", "json_default", "partial_path", "write_text_atomic"]
+from .errors import DeviceFileError
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = [
+    "LOCK_SUFFIX",
+    "PARTIAL_SUFFIX",
+    "OutputLockedError",
+    "atomic_path",
+    "json_default",
+    "lock_path",
+    "output_lock",
+    "output_locked",
+    "partial_path",
+    "write_text_atomic",
+]
 
 #: Suffix of the fixed temporary name (:func:`partial_path`) a file is written under.
 PARTIAL_SUFFIX = ".partial"
+#: Suffix of the lock file of an output (:func:`lock_path`).
+LOCK_SUFFIX = ".lock"
+
+
+class OutputLockedError(DeviceFileError):
+    """Another process (or another thread of this one) is writing the output: it holds its lock."""
 
 
 def partial_path(path: str | os.PathLike[str]) -> Path:
@@ -70,24 +102,44 @@ def atomic_path(
     Raises
     ------
     OSError
-        From creating, writing or renaming the file; the temporary file is removed first.
+        From creating, writing or renaming the file (of the same type and ``errno``, with a
+        message that names ``path``, not the temporary file); the temporary file is removed first.
     """
     p = Path(path)
-    if make_parents:
-        p.parent.mkdir(parents=True, exist_ok=True)
-    if unique:
-        fd, name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-        os.close(fd)
-        tmp = Path(name)
-    else:
-        tmp = partial_path(p)
+    try:
+        if make_parents:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        if unique:
+            fd, name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+            os.close(fd)
+            tmp = Path(name)
+        else:
+            tmp = partial_path(p)
+    except OSError as exc:
+        raise _named(exc, p) from None
     try:
         yield tmp
         os.replace(tmp, p)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        # the message names the file asked for, never the temporary one
+        raise _named(exc, p) from None
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def _named(exc: OSError, path: Path) -> OSError:
+    """``exc`` as the same OSError type whose message names ``path`` and the reason only."""
+    reason = exc.strerror or str(exc).split(":")[0]
+    err = (
+        type(exc)(exc.errno, f"cannot write {str(path)!r}: {reason}")
+        if exc.errno
+        else OSError(f"cannot write {str(path)!r}: {reason}")
+    )
+    return err
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str, *, newline: str | None = None) -> Path:
@@ -111,6 +163,143 @@ def write_text_atomic(path: str | os.PathLike[str], text: str, *, newline: str |
     with atomic_path(p, unique=True, make_parents=True) as tmp, open(tmp, "w", newline=newline) as fh:
         fh.write(text)
     return p
+
+
+def lock_path(path: str | os.PathLike[str]) -> Path:
+    """The lock file ``<path>.lock`` of :func:`output_lock`, beside the real file (links resolved)."""
+    p = Path(os.path.realpath(path))
+    return p.with_name(p.name + LOCK_SUFFIX)
+
+
+#: The locks this process holds: lock file -> [descriptor, nesting depth, holding thread].
+_HELD: dict[str, list[int]] = {}
+_HELD_GUARD = threading.Lock()
+
+
+def _busy(path: str | os.PathLike[str], what: str) -> OutputLockedError:
+    return OutputLockedError(
+        f"{what} {os.fspath(path)!r} is being written by another process; "
+        "wait until it finishes or stop it, then try again"
+    )
+
+
+def _acquire(lk: Path, path: str | os.PathLike[str], what: str) -> int:
+    """Open ``lk`` and take its exclusive lock without waiting; return the descriptor."""
+    for _ in range(20):
+        try:
+            fd = os.open(lk, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except OSError as exc:  # named after the output: the lock file is an implementation detail
+            raise OSError(exc.errno, f"cannot write {what} {os.fspath(path)!r}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise _busy(path, what) from None
+            raise OSError(exc.errno, f"cannot lock {what} {os.fspath(path)!r}: {exc.strerror}") from None
+        # the previous holder removes the file before it unlocks: the lock counts only while
+        # the name still leads to the file that was locked
+        try:
+            if os.path.samestat(os.fstat(fd), os.stat(lk)):
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    raise _busy(path, what)
+
+
+@contextlib.contextmanager
+def output_lock(path: str | os.PathLike[str], *, what: str = "output") -> Iterator[Path]:
+    """Hold the write lock of the output ``path`` for the block; fail at once if it is taken.
+
+    The lock is an exclusive ``flock`` on :func:`lock_path` ``(path)`` (``<name>.lock`` beside the
+    real file; created, and removed again on release). Taken without waiting: a second writer of
+    the same output, in another process or another thread, fails at once. The thread that holds
+    it may take it again (nested blocks, e.g. a command around the library call that writes). A
+    process that dies, by SIGKILL too, loses its lock with its descriptors; the lock file it
+    leaves is free and is reused by the next writer. Outside POSIX (no ``fcntl``) no lock is taken.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The output file. Its directory must exist; the file need not.
+    what : str
+        How messages name the output (``"output"``, ``"run file"``, ...).
+
+    Yields
+    ------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    OutputLockedError
+        Another process or thread holds the lock; one line naming the output.
+    OSError
+        The lock file cannot be created (e.g. a read-only directory), naming the output.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> out = Path(tempfile.mkdtemp()) / "run.h5"
+    >>> with output_lock(out):
+    ...     _ = out.write_text("written by the one writer")
+    >>> sorted(p.name for p in out.parent.iterdir())
+    ['run.h5']
+    """
+    p = Path(path)
+    if fcntl is None:
+        yield p
+        return
+    lk = lock_path(p)
+    key, me = os.fspath(lk), threading.get_ident()
+    with _HELD_GUARD:
+        held = _HELD.get(key)
+        if held is not None:
+            if held[2] != me:
+                raise _busy(path, what)
+            held[1] += 1
+        else:
+            _HELD[key] = held = [_acquire(lk, path, what), 1, me]
+    try:
+        yield p
+    finally:
+        with _HELD_GUARD:
+            held[1] -= 1
+            if held[1] == 0:
+                del _HELD[key]
+                with contextlib.suppress(OSError):
+                    lk.unlink()  # while still locked, so that no one locks a removed file
+                os.close(held[0])
+
+
+def output_locked(path: str | os.PathLike[str]) -> bool:
+    """True while a writer holds the lock of the output ``path`` (:func:`output_lock`).
+
+    A reader uses it to tell a file being written from one whose writer died: both say
+    "running", only the first is locked. The check takes a shared lock for an instant, without
+    waiting (outside POSIX it answers False).
+    """
+    if fcntl is None:
+        return False
+    lk = lock_path(path)
+    with _HELD_GUARD:
+        if os.fspath(lk) in _HELD:
+            return True
+    try:
+        fd = os.open(lk, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:  # no lock file: no writer
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+    finally:
+        os.close(fd)  # also releases the shared lock
+    return False
 
 
 def json_default(o: Any) -> Any:

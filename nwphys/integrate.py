@@ -36,12 +36,15 @@ any name of :data:`scipy.integrate._ivp.ivp.METHODS` (``"RK45"``, ``"RK23"``, ``
     ``J = diag(f_s) - diag(f_v) B^T A^-1 B diag(v G')`` (dense, n_junctions^2; see
     :func:`network_jacobian`). ``"ivp"`` is an alias of ``"LSODA"``.
 
-Records are taken at ``t = r * record_every * dt`` for ``r = 0, 1, ...`` up to ``duration_s``.
+Records are taken at ``t = r * record_every * dt`` for ``r = 0, 1, ...`` up to ``duration_s``, and
+at ``duration_s`` itself when ``record_every`` does not divide the number of steps: a run always
+ends at ``duration_s`` and its last record is the final state.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -176,6 +179,7 @@ def simulate(
     progress: bool = False,
     callback: Callable[[dict[str, Any]], bool | None] | None = None,
     run_info: Mapping[str, Any] | None = None,
+    resume_command: str | None = None,
     max_abs_V: float | Mapping[str, float] = DEFAULT_MAX_ABS_V,
     max_steps: int = DEFAULT_MAX_STEPS,
     memory_limit_bytes: float | None = None,
@@ -206,7 +210,8 @@ def simulate(
     g0 : ndarray, shape (n_junctions,), optional
         Initial state; default the network's state, else the model's resting state.
     record_every : int
-        Record every k-th step (>= 1).
+        Record every k-th step (>= 1), and the last step: the records are at steps
+        ``0, k, 2k, ...`` below ``duration_s / dt_s``, then at ``duration_s``.
     record_nodes : sequence of int or "all", optional
         Node voltages to record (memory: n_rec x n_probe floats).
     rtol, atol : float, optional
@@ -251,6 +256,14 @@ def simulate(
         the run (status 1; resumable from ``out_path``).
     run_info : mapping, optional
         Extra JSON-serialisable items stored with the run parameters (e.g. the device path).
+    resume_command : str, optional
+        How to resume the run in ``out_path``, stored in it and named when the run is interrupted
+        (the CLI passes its command line with ``--resume``); default: call this function again
+        with ``resume=True``. When an exception (Ctrl-C included) stops a run with ``out_path``,
+        the run file is consolidated with every committed record and marked interrupted
+        (status -1, :func:`nwphys.runfile.read_run`), then the exception propagates. The work
+        counters of a resumed run (``n_steps``, ``n_rejected``, ``n_newton``, ``nfev``,
+        ``wall_time_s``) add up every session, up to the last chunk each committed.
     max_abs_V : float or mapping of str to float
         Voltage limit of the driven electrodes in volts (one value, or per electrode name; default
         10 V, the default limit of a :class:`hardware.Electrode`): a drive whose ``|V|`` exceeds
@@ -277,6 +290,9 @@ def simulate(
         The run would exceed ``max_steps``, ``memory_limit_bytes`` or the free disk space.
     IntegrationError
         solve_ivp failure or a non-finite state, naming the time and the junction.
+    OutputLockedError
+        Another process or thread is writing ``out_path`` (:func:`nwphys.fileio.output_lock`,
+        held for the whole run).
     """
     t_start = time.perf_counter()
     circuit, network = resolve_circuit(circuit_or_network)
@@ -301,7 +317,7 @@ def simulate(
         g0 = network.state
     g = model.resting_state(n_j) if g0 is None else check_state("g0", g0, model, n_j)
     probe = check_nodes(record_nodes, circuit.n_nodes)
-    n_rows = n_steps // re_ + 1
+    n_rows = -(-n_steps // re_) + 1  # steps 0, re_, 2 re_, ... below n_steps, then n_steps itself
     n_probe = 0 if probe is None else probe.size
     check_record_budget(n_rows, n_j, circuit.n_electrodes, n_probe, out_path, memory_limit_bytes)
     solver = NodalSolver(circuit, driven=drive.driven, backend=backend)
@@ -339,6 +355,7 @@ def simulate(
             record_nodes=probe,
             resume=resume,
             force=force,
+            resume_command=resume_command,
         )
         if writer.checkpoint is not None:
             row0, step0, _, g_ck = writer.checkpoint
@@ -346,29 +363,51 @@ def simulate(
     elif resume:
         raise ValidationError("resume=True needs out_path (the run file to continue)")
 
+    prior = dict(writer.stats) if writer is not None else {}
     bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=n_steps, initial=min(step0, n_steps), unit="step", desc=f"simulate ({method})", leave=False
-        )
     parts: dict[str, list[np.ndarray]] = {
         k: [] for k in ("t_s", "g", "electrode_current_A", "electrode_voltage_V", "node_voltage_V")
     }
     status, message = 0, "finished"
     n_taken = 0
     nfev0 = solver.n_solves
-    kernel = FrozenVoltageKernel(solver, model, guard=guard, max_step_fraction=max_step_fraction)
-    integ = StiffIntegrator(solver, model, rtol=rtol, atol=atol) if method == "sdirk2" else None
-    x_unknown = np.zeros(solver.n_unknowns)
-    ivp_options = IvpOptions(method, rtol, atol, max_step_s, ivp_jacobian == "analytic")
+    integ = None
+    r0 = row0
+
+    def counters() -> dict[str, Any]:
+        """The work counters of this call, plus those of the earlier sessions of a resumed run."""
+        st = integ.stats if integ is not None else None
+        own = {
+            "n_steps": st.n_steps if st is not None else n_taken,
+            "n_rejected": st.n_rejected if st is not None else 0,
+            "n_newton": st.n_newton if st is not None else 0,
+            "nfev": solver.n_solves - nfev0,
+            "wall_time_s": time.perf_counter() - t_start,
+        }
+        return {k: v + prior.get(k, 0) for k, v in own.items()}
+
     try:
-        r0 = row0
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(
+                total=n_steps,
+                initial=min(step0, n_steps),
+                unit="step",
+                desc=f"simulate ({method})",
+                leave=False,
+            )
+        kernel = FrozenVoltageKernel(solver, model, guard=guard, max_step_fraction=max_step_fraction)
+        integ = StiffIntegrator(solver, model, rtol=rtol, atol=atol) if method == "sdirk2" else None
+        x_unknown = np.zeros(solver.n_unknowns)
+        ivp_options = IvpOptions(method, rtol, atol, max_step_s, ivp_jacobian == "analytic")
+        t_end = n_steps * dt
         while r0 < n_rows:
             r1 = min(r0 + chunk, n_rows)
             if method == "exact":
-                k0, k1 = r0 * re_, min(r1 * re_, n_steps + 1)
+                # record r is step min(r re_, n_steps); the last chunk also runs the final readout
+                k0 = min(r0 * re_, n_steps)
+                k1 = min(r1 * re_, n_steps) if r1 < n_rows else n_steps + 1
                 ks = np.arange(k0, k1)
                 dv = drive.voltages(ks * dt)
                 g, recs = kernel.run(
@@ -377,48 +416,55 @@ def simulate(
                     dt,
                     k0 * dt,
                     last_update=k1 <= n_steps,
-                    record=(ks % re_) == 0,
+                    record=((ks % re_) == 0) | (ks == n_steps),
                     probe=probe,
                     keep_g=True,
                 )
                 n_taken += int(min(k1, n_steps) - k0)
-                step_next = k1
             elif integ is not None:
                 integ.reset()  # each chunk starts afresh: a resumed run equals the uninterrupted one
-                g, x_unknown, recs = sdirk_chunk(integ, drive, g, x_unknown, r0, r1, n_rows, re_ * dt, probe)
-                step_next = r1 * re_
+                g, x_unknown, recs = sdirk_chunk(
+                    integ, drive, g, x_unknown, r0, r1, n_rows, re_ * dt, probe, t_end_s=t_end
+                )
             else:
                 g, recs, nst = ivp_chunk(
-                    solver, model, drive, g, r0, r1, n_rows, re_ * dt, probe, ivp_options
+                    solver, model, drive, g, r0, r1, n_rows, re_ * dt, probe, ivp_options, t_end_s=t_end
                 )
                 n_taken += nst
-                step_next = r1 * re_
-            recs["t_s"] = np.arange(r0, r1) * re_ * dt
+            step_next = min(r1 * re_, n_steps)
+            recs["t_s"] = np.minimum(np.arange(r0, r1) * re_, n_steps) * dt
             if writer is not None:
-                writer.commit(recs, rows=r1, step=step_next, t_s=step_next * dt, state=g)
+                writer.commit(recs, rows=r1, step=step_next, t_s=step_next * dt, state=g, stats=counters())
             else:
                 for k, v in recs.items():
                     parts[k].append(v)
             if bar is not None:
-                bar.update(min(step_next, n_steps) - bar.n)
+                bar.update(step_next - bar.n)
             r0 = r1
             if callback is not None and r1 < n_rows:
                 ret = callback({"rows": r1, "n_rows": n_rows, "step": step_next, "t_s": step_next * dt})
                 if ret is False:
                     status, message = 1, f"stopped by the callback at t={step_next * dt:.9g} s"
                     break
+    except BaseException as exc:
+        if writer is not None:  # leave the run file resumable, with its committed records, interrupted
+            cause = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+            try:
+                writer.interrupt(cause.splitlines()[0][:200])
+            except Exception as err:  # the committed chunks stay resumable; the first error propagates
+                warnings.warn(
+                    f"run file {str(out_path)!r} could not be marked interrupted ({err}); "
+                    "its committed records stay and resume",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        raise
     finally:
         if bar is not None:
             bar.close()
-        if writer is not None and status == 0 and r0 < n_rows:  # an exception escaped: leave resumable
-            writer.close()
-    wall = time.perf_counter() - t_start
-    nfev = solver.n_solves - nfev0
-    n_rejected = n_newton = 0
-    if integ is not None:
-        n_taken, n_rejected, n_newton = integ.stats.n_steps, integ.stats.n_rejected, integ.stats.n_newton
+    total = counters()
     if writer is not None:
-        arrays = writer.finish(status=status, message=message, wall_time_s=wall, n_steps=n_taken, nfev=nfev)
+        arrays = writer.finish(status=status, message=message, **total)
     else:
         arrays = {k: np.concatenate(v, axis=0) for k, v in parts.items() if v}
     ne = circuit.n_electrodes
@@ -434,9 +480,9 @@ def simulate(
         method=method,
         status=status,
         message=message,
-        n_steps=n_taken,
-        nfev=nfev,
-        wall_time_s=wall,
-        n_rejected=n_rejected,
-        n_newton=n_newton,
+        n_steps=int(total["n_steps"]),
+        nfev=int(total["nfev"]),
+        wall_time_s=float(total["wall_time_s"]),
+        n_rejected=int(total["n_rejected"]),
+        n_newton=int(total["n_newton"]),
     )

@@ -5,13 +5,28 @@ Files of a run written to ``run.h5``
 ``run.h5``
     The run file. It only ever appears complete: it is written under the temporary name
     ``run.h5.partial`` and renamed into place (:func:`nwphys.hdf5.write_atomically`), once when
-    the run starts (parameters, no records) and once when it finishes or is stopped by the
-    callback (every record, consolidated into this one file).
+    the run starts (parameters, no records) and once when it finishes, is stopped by the
+    callback or is interrupted by an exception, Ctrl-C included (every committed record,
+    consolidated into this one file).
 ``run.h5.parts/``
     The journal of a run in progress: one HDF5 file per committed chunk,
     ``r<first record, 12 digits>.h5``, each written the same way (temporary name, then rename),
     holding the chunk's records and the checkpoint after them. It is removed when the run file is
     consolidated.
+``run.h5.lock``
+    The write lock (:func:`nwphys.fileio.output_lock`), held by the writer from its creation until
+    the run file is consolidated: a second writer of ``run.h5`` fails at once with
+    :class:`~nwphys.fileio.OutputLockedError`. Removed on release; one left by a killed writer is
+    free (the kernel released it).
+
+Status of a run
+---------------
+``complete`` (0) and ``stopped`` (1, by the callback) are written when the run file is
+consolidated; ``interrupted`` (-1) when an exception stopped the run, with a message naming the
+time reached, the cause and how to resume (``resume_command``). A killed writer cannot write
+anything: its file still says ``running`` (-2). Readers (:func:`read_run`, :func:`run_status`)
+tell the two apart by the lock: a file marked running whose lock no process holds reads as
+interrupted, with a message saying that its writer stopped without closing it.
 
 Crash-safety guarantee
 ----------------------
@@ -22,8 +37,9 @@ either no run file (a kill before the first rename, i.e. while the empty run fil
 a run file that :func:`read_run` reads with every chunk committed before the kill, and that
 ``simulate(..., resume=True)`` continues from the last committed chunk to the same records as an
 uninterrupted run. Leftover ``*.partial`` files and journal chunks that do not extend the run file
-(another epoch, a gap) are ignored, and removed by the next writer. Not covered: power loss or an
-operating-system crash (nothing is fsync'ed), and two processes writing one run file at once.
+(another epoch, a gap) are ignored, and removed by the next writer. Two writers never work on one
+run file at once (the lock). Not covered: power loss or an operating-system crash (nothing is
+fsync'ed).
 Cost: one file created and renamed per chunk, and every record written a second time when the run
 file is consolidated. Measured on a local disk (83 junctions, 20 records per chunk, ``"sdirk2"``):
 the run file adds about 3 ms per chunk to the simulation, as the in-place append of format
@@ -36,10 +52,11 @@ read and cleared by :mod:`nwphys._run_journal`.
 
 run file, root attrs
     ``format``, ``format_version``, ``package_version``, ``epoch`` (random id of this version of
-    the file), ``complete`` (bool), ``status`` (-2 running or killed, 0 finished, 1 stopped:
-    :data:`nwphys.hdf5.RUN_STATUS_CODES`),
-    ``message``, ``wall_time_s``, ``n_steps``, ``nfev`` and the run parameters as JSON in
-    ``params_json``.
+    the file), ``complete`` (bool), ``status`` (-2 running or killed, -1 interrupted, 0 finished,
+    1 stopped: :data:`RUN_STATUS_NAMES`), ``message``, ``resume_command``, the work counters of
+    every session up to the consolidated records (``n_steps``, ``n_rejected``, ``n_newton``,
+    ``nfev``, ``wall_time_s``; absent before the first consolidation) and the run parameters as
+    JSON in ``params_json``.
 run file, datasets (first axis = records)
     ``t_s`` (n_rec,), ``g`` (n_rec, n_junctions), ``electrode_current_A`` and
     ``electrode_voltage_V`` (n_rec, n_electrodes), optional ``node_voltage_V`` (n_rec, n_probe)
@@ -50,8 +67,9 @@ run file, group ``checkpoint``
     ``state`` (n_junctions,), the junction state at ``step`` (absent before the first chunk).
 journal chunk
     attrs ``format = "nwhil-run-chunk"``, ``epoch`` (that of the run file it extends), ``row0``,
-    ``rows`` (``row0`` + its number of records), ``step``, ``t_s``; the record datasets of its
-    records and ``state``.
+    ``rows`` (``row0`` + its number of records), ``step``, ``t_s``, the work counters of every
+    session up to this chunk (as in the run file); the record datasets of its records and
+    ``state``.
 
 The committed records are the run file's first ``checkpoint.rows`` records followed by the chain
 of journal chunks that carry the run file's epoch, each starting where the previous one ended; the
@@ -69,6 +87,7 @@ every differing item with its stored and given value. A complete run is not resu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -78,9 +97,9 @@ from typing import Any
 
 import numpy as np
 
-from ._run_journal import Committed, chunk_path, clear_journal, journal_dir
+from ._run_journal import STAT_KEYS, Committed, chunk_path, clear_journal, journal_dir
 from .errors import DeviceFileError, ValidationError
-from .fileio import json_default, partial_path
+from .fileio import json_default, output_lock, output_locked, partial_path
 from .hdf5 import (
     FORMAT_ATTR,
     RUN_CHUNK_FORMAT,
@@ -95,11 +114,33 @@ from .hdf5 import (
     write_header,
 )
 
-__all__ = ["RUN_FORMAT", "RunWriter", "journal_dir", "param_differences", "read_run"]
+__all__ = [
+    "RUN_FORMAT",
+    "RUN_STATUS_NAMES",
+    "STATUS_INTERRUPTED",
+    "RunWriter",
+    "journal_dir",
+    "param_differences",
+    "read_run",
+    "run_status",
+]
 
 RUN_FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)
 _MISSING = object()
+
+#: Status of a run whose writer stopped on an exception (Ctrl-C included) or was killed.
+STATUS_INTERRUPTED = "interrupted"
+#: The ``status`` codes of a run file and their names: those of :data:`nwphys.hdf5.RUN_STATUS_CODES`
+#: and -1, interrupted.
+RUN_STATUS_NAMES: dict[int, str] = {
+    **{code: name for name, code in RUN_STATUS_CODES.items()},
+    -1: STATUS_INTERRUPTED,
+}
+_INTERRUPTED = -1
+_RUNNING = RUN_STATUS_CODES[STATUS_RUNNING]
+#: How a run started through the library is resumed (the CLI stores its own command line instead).
+_API_RESUME = "call simulate(..., resume=True) with the same arguments"
 
 
 def _canonical_json(value: Any) -> str:
@@ -155,11 +196,27 @@ class RunWriter:
         Reopen an incomplete run file and continue from its last committed chunk.
     force : bool
         Overwrite an existing file when not resuming.
+    resume_command : str, optional
+        How to resume this run, stored with it (attribute ``resume_command``) from its creation on
+        and named in the message of an interrupted run; default: call :func:`nwphys.simulate` again
+        with ``resume=True``.
 
     Attributes
     ----------
     checkpoint : tuple (rows, step, t_s, state) or None
         The last committed checkpoint (None for a new run or one killed before its first chunk).
+    stats : dict of str to number
+        The work counters ``n_steps``, ``n_rejected``, ``n_newton``, ``nfev`` and ``wall_time_s``
+        (seconds) of every session up to :attr:`checkpoint` (zeros for a new run); a resumed run
+        adds its own to them.
+
+    Raises
+    ------
+    OutputLockedError
+        Another process or thread writes ``path`` (:func:`nwphys.fileio.output_lock`); the writer
+        holds that lock from its creation until :meth:`finish`, :meth:`interrupt` or :meth:`close`.
+    DeviceFileError
+        The file exists (and neither ``resume`` nor ``force``), or cannot be resumed.
     """
 
     def __init__(
@@ -173,8 +230,10 @@ class RunWriter:
         record_nodes: Sequence[int] | np.ndarray | None = None,
         resume: bool = False,
         force: bool = False,
+        resume_command: str | None = None,
     ) -> None:
         self.path = Path(path)
+        self.resume_command = resume_command or _API_RESUME
         self.params: dict[str, Any] = json.loads(_canonical_json(params))
         self._widths = {
             "g": int(n_junctions),
@@ -191,6 +250,18 @@ class RunWriter:
         self._session: list[dict[str, np.ndarray]] = []  # records committed by this writer
         self._rows = 0
         self._closed = False
+        self.stats: dict[str, float] = {k: 0.0 if k == "wall_time_s" else 0 for k in STAT_KEYS}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = contextlib.ExitStack()
+        self._lock.enter_context(output_lock(self.path, what="run file"))
+        try:
+            self._start(resume, force)
+        except BaseException:
+            self._closed = True
+            self._lock.close()
+            raise
+
+    def _start(self, resume: bool, force: bool) -> None:
         if resume and self.path.exists():
             self._open_resume()
             return
@@ -199,7 +270,6 @@ class RunWriter:
                 f"run file {str(self.path)!r} exists; pass force=True (--force) to overwrite "
                 "or resume=True (--resume) to continue it"
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._epoch = uuid.uuid4().hex
         empty = {name: np.zeros((0, w)) for name, w in self._widths.items()}
         self._write_run_file(
@@ -235,6 +305,7 @@ class RunWriter:
         self._epoch = str(state.epoch)
         self._base_rows, self._prior, self._rows = state.base_rows, state.chunks, state.rows
         self.checkpoint = state.checkpoint
+        self.stats = dict(state.stats)
         clear_journal(self.path, keep=state.chunks)
         partial_path(self.path).unlink(missing_ok=True)
 
@@ -244,7 +315,14 @@ class RunWriter:
             raise DeviceFileError(f"run file {str(self.path)!r} is closed")
 
     def commit(
-        self, records: Mapping[str, np.ndarray], *, rows: int, step: int, t_s: float, state: np.ndarray
+        self,
+        records: Mapping[str, np.ndarray],
+        *,
+        rows: int,
+        step: int,
+        t_s: float,
+        state: np.ndarray,
+        stats: Mapping[str, float] | None = None,
     ) -> None:
         """Commit one chunk: its records and the checkpoint after them, atomically.
 
@@ -260,8 +338,12 @@ class RunWriter:
             Time of ``step`` in seconds.
         state : ndarray, shape (n_junctions,)
             Junction state at ``step``.
+        stats : mapping of str to number, optional
+            The work counters (:attr:`stats`) of the run up to this chunk, over every session;
+            those not given keep their previous value.
         """
         self._check_open()
+        counters = {**self.stats, **{k: v for k, v in (stats or {}).items() if k in STAT_KEYS}}
         t = np.asarray(records["t_s"], dtype=float).reshape(-1)
         n = t.size
         if int(rows) != self._rows + n:
@@ -284,6 +366,7 @@ class RunWriter:
                     "rows": int(rows),
                     "step": int(step),
                     "t_s": float(t_s),
+                    **counters,
                 }
             )
             for name, a in data.items():
@@ -296,6 +379,7 @@ class RunWriter:
         self._session.append(data)
         self._rows = int(rows)
         self.checkpoint = (self._rows, int(step), float(t_s), st)
+        self.stats = counters
 
     def read_arrays(self) -> dict[str, np.ndarray]:
         """Every committed record of every dataset, in order.
@@ -323,9 +407,20 @@ class RunWriter:
         return {name: np.concatenate(lst, axis=0) for name, lst in parts.items()}
 
     def finish(
-        self, *, status: int, message: str, wall_time_s: float, n_steps: int, nfev: int
+        self,
+        *,
+        status: int,
+        message: str,
+        wall_time_s: float,
+        n_steps: int,
+        nfev: int,
+        n_rejected: int = 0,
+        n_newton: int = 0,
     ) -> dict[str, np.ndarray]:
         """Consolidate every record into the run file, mark it complete (status 0) or stopped.
+
+        The counters are those of the whole run, every session included (see :attr:`stats`). The
+        lock is released, whether the consolidation succeeds or not.
 
         Returns
         -------
@@ -333,24 +428,54 @@ class RunWriter:
             Every record dataset (as :meth:`read_arrays`).
         """
         self._check_open()
+        counters = {
+            "wall_time_s": float(wall_time_s),
+            "n_steps": int(n_steps),
+            "nfev": int(nfev),
+            "n_rejected": int(n_rejected),
+            "n_newton": int(n_newton),
+        }
+        try:
+            return self._consolidate(status=status, message=message, counters=counters)
+        finally:
+            self.close()
+
+    def interrupt(self, cause: str) -> str:
+        """Consolidate the committed records into the run file, marked interrupted; release the lock.
+
+        For a run that stops on an exception (Ctrl-C included): the file then holds every committed
+        record, its checkpoint, the counters up to it (:attr:`stats`) and a message naming the time
+        reached, ``cause`` and :attr:`resume_command`; it resumes as any other. If the file cannot
+        be written, the committed chunks stay as they are (still resumable) and the error propagates.
+
+        Returns
+        -------
+        str
+            The message stored.
+        """
+        self._check_open()
+        t_s = self.checkpoint[2] if self.checkpoint is not None else 0.0
+        message = f"interrupted at t={t_s:.9g} s ({cause}); resume with: {self.resume_command}"
+        try:
+            self._consolidate(status=_INTERRUPTED, message=message, counters=dict(self.stats))
+        finally:
+            self.close()
+        return message
+
+    def _consolidate(self, *, status: int, message: str, counters: dict[str, float]) -> dict[str, np.ndarray]:
         arrays = self.read_arrays()
         self._epoch = uuid.uuid4().hex
-        self._write_run_file(
-            arrays,
-            status=status,
-            message=message,
-            wall_time_s=float(wall_time_s),
-            n_steps=int(n_steps),
-            nfev=int(nfev),
-        )
+        self._write_run_file(arrays, status=status, message=message, **counters)
         clear_journal(self.path, keep=())
         self._base_rows, self._prior, self._session = self._rows, [], []
-        self._closed = True
+        self.stats = {**self.stats, **counters}
         return arrays
 
     def close(self) -> None:
-        """Stop writing (idempotent). The committed chunks stay: the run can be resumed."""
+        """Stop writing and release the lock (idempotent). The committed chunks stay: the run can
+        be resumed."""
         self._closed = True
+        self._lock.close()
 
     def _write_run_file(
         self, arrays: Mapping[str, np.ndarray], *, status: int, message: str, **extra: Any
@@ -363,6 +488,7 @@ class RunWriter:
             "complete": status == 0,
             "status": int(status),
             "message": message,
+            "resume_command": self.resume_command,
             **extra,
         }
 
@@ -394,25 +520,66 @@ def read_run(path: str | os.PathLike[str]) -> dict[str, Any]:
     -------
     dict
         The record arrays (``t_s``, ``g``, ``electrode_current_A``, ``electrode_voltage_V``,
-        ``node_voltage_V`` and ``record_nodes`` when recorded), ``params`` (dict), the root
-        attributes ``complete``, ``status``, ``message``, ``wall_time_s``, ``n_steps``, ``nfev``,
-        ``package_version`` (those present), and ``checkpoint_rows`` (records committed).
+        ``node_voltage_V`` and ``record_nodes`` when recorded), ``params`` (dict), and the items of
+        :func:`run_status`: ``complete``, ``status``, ``status_name``, ``message``,
+        ``resume_command`` and ``package_version`` (those present), the counters ``n_steps``,
+        ``n_rejected``, ``n_newton``, ``nfev``, ``wall_time_s`` (of every session, up to the last
+        committed chunk), ``checkpoint_rows`` (records committed) and ``checkpoint_t_s``.
 
     Raises
     ------
     DeviceFileError
         If the file is missing, not HDF5, not an nwhil run file, or of an unknown format version.
     """
-    p = Path(path)
+    return _read(Path(path), read=True)
+
+
+def run_status(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """How far the run in ``path`` got, without reading its records.
+
+    A run file says ``"running"`` from its creation until its writer finishes it; if no process
+    holds its lock (:func:`nwphys.fileio.output_locked`), the writer died (SIGKILL, a crash), and
+    the run reads as interrupted (status -1) with a message saying so.
+
+    Returns
+    -------
+    dict
+        ``params`` (dict), ``complete`` (bool), ``status`` (int: -2 running, -1 interrupted,
+        0 complete, 1 stopped; :data:`RUN_STATUS_NAMES`), ``status_name``, ``message``,
+        ``resume_command`` (how to resume the run, when stored), ``package_version``, the counters
+        (see :func:`read_run`), ``checkpoint_rows`` and ``checkpoint_t_s`` (the time reached, in
+        seconds).
+
+    Raises
+    ------
+    DeviceFileError
+        As :func:`read_run`.
+    """
+    return _read(Path(path), read=False)
+
+
+def _read(p: Path, *, read: bool) -> dict[str, Any]:
     with _open_run(p) as f:
-        state = Committed(f, p, read=True)
+        state = Committed(f, p, read=read)
         out: dict[str, Any] = dict(state.arrays)
-        if "record_nodes" in f:
+        if read and "record_nodes" in f:
             out["record_nodes"] = f["record_nodes"][...]
         out["params"] = get_json_attr(f, "params_json")
-        for k in ("complete", "status", "message", "wall_time_s", "n_steps", "nfev", "package_version"):
+        out.update(state.stats)
+        for k in ("complete", "status", "message", "resume_command", "package_version"):
             if k in f.attrs:
                 v = f.attrs[k]
                 out[k] = v.item() if isinstance(v, np.generic) else v
         out["checkpoint_rows"] = state.rows
+        out["checkpoint_t_s"] = state.checkpoint[2] if state.checkpoint is not None else 0.0
+    out["complete"] = bool(out.get("complete", False))
+    out["status"] = int(out.get("status", _RUNNING))
+    if out["status"] == _RUNNING and not output_locked(p):
+        hint = out.get("resume_command", _API_RESUME)
+        out["status"] = _INTERRUPTED
+        out["message"] = (
+            "interrupted: the process writing it stopped without closing it (killed?) after "
+            f"t={out['checkpoint_t_s']:.9g} s; resume with: {hint}"
+        )
+    out["status_name"] = RUN_STATUS_NAMES.get(out["status"], f"unknown ({out['status']})")
     return out

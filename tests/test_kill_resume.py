@@ -54,6 +54,11 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted_run(tmp_path, seed) ->
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    killed = read_run(run)  # running, and no process holds its lock: interrupted
+    assert killed["status_name"] == "interrupted" and killed["status"] == -1
+    assert "--resume" in killed["resume_command"] and killed["resume_command"] in killed["message"]
+    again = subprocess.run(_simulate(device, run), capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1 and "pass --resume to continue it" in again.stderr, again.stderr
 
     done = subprocess.run(_simulate(device, run, "--resume"), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

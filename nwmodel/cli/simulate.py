@@ -1,13 +1,23 @@
-"""``nwhil simulate``: simulate a device file under electrode drives and stream the run to HDF5."""
+"""``nwhil simulate``: simulate a device file under electrode drives and stream the run to HDF5.
+
+Order of the checks: the argument values (drive spec, time grid, node list: usage errors, exit 2),
+the device (it must load, and have the electrodes and nodes named), then the output, under its
+write lock (:func:`nwphys.fileio.output_lock`, held until the run file is finished): a second
+writer of the same output fails at once. An existing output is refused without ``--force``; one
+that holds an interrupted or stopped run names ``--resume``. Ctrl-C leaves the run file marked
+interrupted with every committed record and the command that resumes it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
-from . import CLIError
+from . import CLIError, UsageError
 from ._common import add_force, check_output_path, positive_float, positive_int, print_json
 
 #: ``--method`` and ``--backend`` names; the same as :data:`nwphys.integrate.METHODS` and
@@ -25,9 +35,106 @@ def _parse_nodes(text: str | None) -> list[int] | str | None:
     try:
         return [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise CLIError(
+        raise UsageError(
             f"--record-nodes must be 'all' or comma-separated node indices, got {text!r}"
         ) from None
+
+
+def _check_time_grid(duration_s: float, dt_s: float) -> None:
+    """:class:`UsageError` unless ``--duration`` is a whole number (>= 1) of ``--dt`` steps."""
+    if dt_s > duration_s:
+        raise UsageError(f"--dt must be at most --duration ({duration_s:g} s), got {dt_s:g}")
+    n_steps = round(duration_s / dt_s)
+    if abs(n_steps * dt_s - duration_s) > 1e-9 * duration_s:
+        raise UsageError(
+            f"--duration {duration_s:g} s is not a whole number of --dt {dt_s:g} s steps "
+            f"({duration_s / dt_s:.6g}); choose a --dt that divides it"
+        )
+
+
+def _parse_drive(spec: str) -> Any:
+    """The :class:`nwphys.Drive` of ``--drive``; :class:`UsageError` for a spec that does not parse."""
+    from nwphys.drives import parse_drive
+    from nwphys.errors import ValidationError
+
+    try:
+        return parse_drive(spec)
+    except ValidationError as exc:
+        raise UsageError(f"--drive: {exc}") from None
+
+
+def _check_against_device(drive: Any, nodes: list[int] | str | None, network: Any) -> None:
+    """:class:`UsageError` when ``--drive`` or ``--record-nodes`` names what the device lacks."""
+    names = tuple(network.electrodes.names)
+    unknown = [n for n in (*drive.waveforms, *drive.floating) if n not in names]
+    if unknown:
+        raise UsageError(
+            f"--drive names electrode {unknown[0]!r}, not found in the device; known electrodes: "
+            f"{', '.join(names)}"
+        )
+    if isinstance(nodes, list) and nodes:
+        n_nodes = network.circuit().n_nodes
+        bad = [n for n in nodes if not 0 <= n < n_nodes]
+        if bad:
+            raise UsageError(
+                f"--record-nodes: node indices must be in [0, {n_nodes - 1}] (the device's nodes), "
+                f"got {', '.join(map(str, bad))}"
+            )
+
+
+def _resume_command(args: argparse.Namespace, device: Path, out: Path) -> str:
+    """The ``nwhil simulate ... --resume`` command that continues this run (absolute paths)."""
+    argv = ["nwhil", "simulate", str(device.resolve()), "--drive", args.drive]
+    argv += ["--duration", repr(args.duration), "--dt", repr(args.dt), "--method", args.method]
+    argv += ["--record-every", str(args.record_every)]
+    if args.record_nodes is not None:
+        argv += ["--record-nodes", args.record_nodes]
+    for flag, value in (("--rtol", args.rtol), ("--atol", args.atol)):
+        if value is not None:
+            argv += [flag, repr(value)]
+    argv += ["--guard", args.guard, "--backend", args.backend, "--chunk", str(args.chunk)]
+    argv += ["--max-abs-V", repr(args.max_abs_V), "--max-steps", str(args.max_steps)]
+    return shlex.join([*argv, "-o", str(out.resolve()), "--resume"])
+
+
+def _refuse_existing(out: Path) -> None:
+    """:class:`CLIError` for an existing output; one holding an unfinished run names ``--resume``."""
+    from nwphys.errors import DeviceFileError
+    from nwphys.runfile import run_status
+
+    try:
+        st = run_status(out)
+    except DeviceFileError:  # not a run file (or an unreadable one): only --force replaces it
+        st = {"complete": True}
+    if st["complete"]:
+        raise CLIError(f"output {str(out)!r} exists; pass --force to overwrite it")
+    # this process holds the output's lock: a run still marked running lost its writer
+    name = "stopped" if st["status_name"] == "stopped" else "interrupted"
+    duration = st["params"].get("duration_s", float("nan"))
+    raise CLIError(
+        f"output {str(out)!r} exists and holds {'a' if name == 'stopped' else 'an'} {name} run "
+        f"(t = {st['checkpoint_t_s']:.6g} of {duration:.6g} s); pass --resume to continue it or "
+        "--force to overwrite it"
+    )
+
+
+def _say_interrupted(out: Path) -> None:
+    """After Ctrl-C: one line on stderr naming the time reached and the command that resumes."""
+    from nwphys.errors import DeviceFileError
+    from nwphys.runfile import run_status
+
+    try:
+        st = run_status(out)
+    except DeviceFileError:  # stopped before the run file was created
+        return
+    if st["complete"]:
+        return
+    duration = st["params"].get("duration_s", float("nan"))
+    print(
+        f"nwhil: run file {str(out)!r} is interrupted at t={st['checkpoint_t_s']:.9g} s of "
+        f"{duration:.9g} s; resume with: {st.get('resume_command', 'the same command and --resume')}",
+        file=sys.stderr,
+    )
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -50,26 +157,44 @@ def _refuse_output_is_input(out: Path, inputs: dict[str, Path]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     import nwphys
-    from nwphys.integrate import simulate
-    from nwphys.junctions import model_from_spec
+    from nwphys.fileio import output_lock
 
+    drive = _parse_drive(args.drive)  # the argument values first: usage errors, exit 2
+    _check_time_grid(args.duration, args.dt)
+    nodes = _parse_nodes(args.record_nodes)
     device = Path(args.device)
     _refuse_output_is_input(Path(args.output), {"device file": device})
-    out = Path(args.output) if args.resume else check_output_path(args.output, args.force)
-    if args.resume and not out.exists():
-        raise CLIError(f"--resume: run file {str(out)!r} not found")
     network = nwphys.load_network(device)
-    res = simulate(
+    _check_against_device(drive, nodes, network)
+    if args.resume and not Path(args.output).is_file():
+        raise CLIError(f"--resume: run file {args.output!r} not found")
+    out = check_output_path(args.output, True)  # not a directory, folder created; existence below
+    with output_lock(out):
+        if args.resume and not out.exists():  # removed since the check above
+            raise CLIError(f"--resume: run file {str(out)!r} not found")
+        if out.exists() and not (args.force or args.resume):
+            _refuse_existing(out)
+        try:
+            res = _simulate(args, network, drive, nodes, device, out)
+        except KeyboardInterrupt:
+            _say_interrupted(out)
+            raise
+    return _report(args, res, network, out)
+
+
+def _simulate(args: argparse.Namespace, network: Any, drive: Any, nodes: Any, device: Path, out: Path) -> Any:
+    """Run :func:`nwphys.simulate` with the command's arguments, streaming to ``out``."""
+    from nwphys.integrate import simulate
+
+    return simulate(
         network,
-        args.drive,
+        drive,
         duration_s=args.duration,
         dt_s=args.dt,
         method=args.method,
         record_every=args.record_every,
-        record_nodes=_parse_nodes(args.record_nodes),
+        record_nodes=nodes,
         rtol=args.rtol,
         atol=args.atol,
         guard=args.guard,
@@ -80,9 +205,18 @@ def _run(args: argparse.Namespace) -> int:
         chunk_records=args.chunk,
         progress=not (args.json or args.quiet),
         run_info={"device_path": str(device.resolve())},
+        resume_command=_resume_command(args, device, out),
         max_abs_V=args.max_abs_V,
         max_steps=args.max_steps,
     )
+
+
+def _report(args: argparse.Namespace, res: Any, network: Any, out: Path) -> int:
+    """Print the summary of a finished or stopped run (JSON with ``--json``)."""
+    import numpy as np
+
+    from nwphys.junctions import model_from_spec
+
     model = model_from_spec(network.junction_model, network.junction_params)
     g_last = res.g[-1] if res.g.shape[0] else np.zeros(network.n_junctions)
     G_last = model.conductance_S(g_last)
@@ -143,7 +277,10 @@ def register(parser: argparse.ArgumentParser) -> None:
         "step, first order, guarded) or a scipy solve_ivp method",
     )
     parser.add_argument(
-        "--record-every", type=positive_int, default=1, help="record every k-th step (default 1)"
+        "--record-every",
+        type=positive_int,
+        default=1,
+        help="record every k-th step, and the last one at --duration (default 1)",
     )
     parser.add_argument("--record-nodes", default=None, help="'all' or comma-separated node indices")
     parser.add_argument(
@@ -183,7 +320,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("-o", "--output", required=True, help="run file to write (HDF5)")
     add_force(parser, "an existing run file")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted run file")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted or stopped run file with the arguments it was started with "
+        "(an interrupted run file stores the command)",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON summary (no progress bar)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_run)

@@ -9,6 +9,7 @@ device without outputs and left a half-written file behind.
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import h5py
 import numpy as np
@@ -28,6 +29,7 @@ from hardware import (
 from nwmodel.cli import main
 from nwphys.drives import Drive, Sampled, parse_drive
 from nwphys.errors import DeviceFileError
+from nwphys.fileio import OutputLockedError, output_lock, output_locked
 from nwphys.integrate import simulate
 from nwphys.runfile import journal_dir, read_run
 
@@ -128,7 +130,9 @@ def test_a_run_killed_mid_way_keeps_its_committed_chunks(tmp_path, network) -> N
     stored = read_run(run)
     assert not stored["complete"] and stored["checkpoint_rows"] == 30
     np.testing.assert_array_equal(stored["g"], full.g[:30])
+    assert stored["status_name"] == "interrupted" and "resume=True" in stored["message"]
     # a chunk left by an earlier version of the file at the next row is not taken for this run's
+    journal_dir(run).mkdir(exist_ok=True)
     with h5py.File(journal_dir(run) / "r000000000030.h5", "w") as f:
         f.attrs.update({"format": "nwhil-run-chunk", "epoch": "another", "row0": 30, "rows": 40})
     assert read_run(run)["checkpoint_rows"] == 30
@@ -310,3 +314,136 @@ def test_reading_a_damaged_measurement_file_is_a_file_error(tmp_path) -> None:
         f.attrs.update({"format": "nanowire-hil/measurement", "format_version": 1, "n_complete": 0})
     with pytest.raises(MeasurementFileError, match="damaged or incomplete"):
         read_measurement(p)
+
+
+# ---------------------------------------------------------------------------- one writer per output
+HOLD_LOCK = """
+import sys
+from nwphys.fileio import output_lock
+with output_lock(sys.argv[1]):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+BLOCKED_RUN = """
+import sys
+import nwphys
+from nwphys.integrate import simulate
+net = nwphys.load_network(sys.argv[1])
+
+def wait_after_two_chunks(info):
+    if info["rows"] == 20:
+        print("committed", flush=True)
+        sys.stdin.readline()
+    return True
+
+simulate(net, sys.argv[3], out_path=sys.argv[2], callback=wait_after_two_chunks, **eval(sys.argv[4]))
+"""
+
+
+def _child(code: str, *args: str):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    first = proc.stdout.readline().strip()
+    if not first:
+        proc.wait(timeout=60)
+        pytest.fail(proc.stderr.read())
+    return proc, first
+
+
+@pytest.mark.skipif(os.name != "posix", reason="flock and SIGKILL")
+def test_output_lock_admits_one_writer_and_is_freed_by_a_kill(tmp_path) -> None:
+    import signal
+    import threading
+
+    out = tmp_path / "sub" / "run.h5"
+    out.parent.mkdir()
+    proc, first = _child(HOLD_LOCK, str(out))
+    try:
+        assert first == "held"
+        with (
+            pytest.raises(
+                OutputLockedError,
+                match=r"^output '.*run\.h5' is being written by another "
+                r"process; wait until it finishes or stop it, then try again$",
+            ),
+            output_lock(out),
+        ):
+            pass
+        assert output_locked(out)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert not output_locked(out)  # the kernel released the killed holder's lock
+    with output_lock(out) as held:
+        assert held == out
+        with output_lock(tmp_path / "sub" / ".." / "sub" / "run.h5"):  # the same thread may nest
+            pass
+        errors = []
+
+        def other_thread() -> None:
+            try:
+                with output_lock(out):
+                    pass
+            except OutputLockedError as exc:
+                errors.append(str(exc))
+
+        t = threading.Thread(target=other_thread)
+        t.start()
+        t.join()
+        assert len(errors) == 1 and "another process" in errors[0]
+    assert sorted(p.name for p in out.parent.iterdir()) == []  # no lock file left behind
+
+
+@pytest.mark.skipif(os.name != "posix", reason="flock and SIGKILL")
+def test_a_second_writer_is_refused_at_once_and_a_killed_run_reads_interrupted(
+    tmp_path, device_file, network, capsys
+) -> None:
+    """Regression: two ``simulate --resume`` on one output both computed, then one failed and left
+    its journal behind; a killed run read back as 'running'."""
+    import signal
+
+    kw = dict(duration_s=0.05, dt_s=1e-3, chunk_records=10, backend="splu")
+    full = simulate(network, DRIVE, **kw)
+    run = tmp_path / "run.h5"
+    proc, first = _child(BLOCKED_RUN, str(device_file), str(run), DRIVE, repr(kw))
+    try:
+        assert first == "committed"
+        state = read_run(run)
+        assert state["status_name"] == "running" and state["checkpoint_rows"] == 20
+        chunks = sorted(p.name for p in journal_dir(run).iterdir())
+        for extra in (("--resume",), ("--force",), ()):
+            assert main(_simulate_cli(device_file, run, *extra)) == 1
+            err = capsys.readouterr().err
+            assert err == (
+                f"nwhil: error: output {str(run)!r} is being written by another process; "
+                "wait until it finishes or stop it, then try again\n"
+            ), err
+        with pytest.raises(OutputLockedError, match="is being written by another process"):
+            simulate(network, DRIVE, out_path=run, resume=True, **kw)
+        assert sorted(p.name for p in journal_dir(run).iterdir()) == chunks
+        assert read_run(run)["checkpoint_rows"] == 20
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    killed = read_run(run)
+    assert killed["status_name"] == "interrupted" and killed["status"] == -1 and not killed["complete"]
+    assert killed["message"].startswith("interrupted: the process writing it stopped without closing it")
+    assert killed["checkpoint_rows"] == 20
+    assert main(_simulate_cli(device_file, run)) == 1
+    err = capsys.readouterr().err
+    assert "holds an interrupted run (t = 0.02 of 0.05 s); pass --resume to continue it" in err, err
+    done = simulate(network, DRIVE, out_path=run, resume=True, **kw)
+    assert done.success and not journal_dir(run).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dev.h5", "run.h5"]
+    for k in KEYS:
+        np.testing.assert_array_equal(done.__getattribute__(k), full.__getattribute__(k), err_msg=k)
+    assert done.n_steps == full.n_steps  # the killed session's committed work is counted
