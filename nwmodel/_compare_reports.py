@@ -101,14 +101,50 @@ def _write_csv(cells: Sequence[CellResult], path: Path) -> None:
         w.writerows(_csv_row(c) for c in cells)
 
 
-def plot_comparison(cells: Sequence[CellResult], path: str | os.PathLike[str] | None = None) -> Any:
-    """Bar chart of test scores (mean ± std) per dataset, one bar per backend; returns the Figure."""
+def _n_test_label(cells: Sequence[CellResult]) -> str:
+    """``"n = 40"``: the number of test series of a dataset's cells (``config["n_test"]``); several
+    values (cells of runs with another ``max_test``) are joined by ``/``; ``"n = ?"`` when none
+    records it."""
+    ns = sorted({int(c.config["n_test"]) for c in cells if c.config.get("n_test") is not None})
+    return f"n = {'/'.join(map(str, ns))}" if ns else "n = ?"
+
+
+def plot_comparison(
+    cells: Sequence[CellResult],
+    path: str | os.PathLike[str] | None = None,
+    *,
+    baselines: Sequence[CellResult] = (),
+) -> Any:
+    """Bar chart of test scores (mean ± std) per dataset, one bar per backend; returns the Figure.
+
+    Each dataset's title names the number of test series, ``n`` (from the cells'
+    ``config["n_test"]``). A dashed horizontal line marks the test score of a constant guess:
+    the dataset's ``"majority"`` baseline when ``baselines`` hold it, else the
+    ``config["majority_score"]`` its cells record (when they agree): the majority-class
+    accuracy (the share of the test series in the training split's most frequent class, what a
+    constant guess scores) or, for regression, the RMSE of predicting the training mean. The
+    line is in the axes' legend.
+
+    Parameters
+    ----------
+    cells : sequence of CellResult
+        One bar each.
+    path : str or PathLike, optional
+        Write the chart there as PNG (atomically).
+    baselines : sequence of CellResult, optional
+        Baseline results (:func:`~nwmodel.compare.run_baseline_cell`); only ``"majority"`` is drawn.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     from matplotlib.figure import Figure
 
     datasets = list(dict.fromkeys(c.dataset for c in cells))
     backends = [b for b in BACKENDS if any(c.backend == b for c in cells)]
     by = {(c.dataset, c.backend): c for c in cells}
-    fig = Figure(figsize=(3.2 * max(1, len(datasets)), 3.4), layout="constrained")
+    majority = {b.dataset: b for b in baselines if b.backend == "majority"}
+    fig = Figure(figsize=(3.2 * max(1, len(datasets)), 3.6), layout="constrained")
     axes = fig.subplots(1, max(1, len(datasets)), squeeze=False)[0]
     for ax, d in zip(axes, datasets, strict=True):
         xs = [i for i, b in enumerate(backends) if (d, b) in by]
@@ -117,8 +153,19 @@ def plot_comparison(cells: Sequence[CellResult], path: str | os.PathLike[str] | 
         ax.bar(xs, means, yerr=stds, capsize=3, color=[f"C{i}" for i in xs])
         ax.set_xticks(range(len(backends)), backends, rotation=30)
         metric = next(c.metric for c in cells if c.dataset == d)
-        ax.set_title(d)
+        ax.set_title(f"{d} ({_n_test_label([c for c in cells if c.dataset == d])} test series)")
         ax.set_ylabel(f"test {metric}")
+        level, task = None, next(c.task for c in cells if c.dataset == d)
+        if d in majority:
+            level = majority[d].test_mean
+        else:  # the constant guess each cell records on its own split
+            stored = {c.config.get("majority_score") for c in cells if c.dataset == d}
+            if len(stored) == 1 and None not in stored:
+                level = float(stored.pop())
+        if level is not None:
+            what = "majority class" if task == "classification" else "training mean"
+            ax.axhline(level, color="0.3", linestyle="--", linewidth=1.0, label=f"{what} {level:.3f}")
+            ax.legend(loc="best", fontsize=7)
     if path is not None:
         with atomic_path(Path(path)) as tmp:
             fig.savefig(tmp, format="png", dpi=110)
@@ -130,7 +177,8 @@ def write_outputs(
 ) -> dict[str, str]:
     """Write ``comparison.{csv,md,png,h5}`` for ``cells``; return their paths by kind.
 
-    ``baselines`` are added to the CSV (rows after the cells) and the markdown (columns).
+    ``baselines`` are added to the CSV (rows after the cells) and the markdown (columns); the
+    ``"majority"`` baseline is drawn as a dashed line on the chart (:func:`plot_comparison`).
     """
     out = Path(out_dir)
     paths = {
@@ -143,6 +191,6 @@ def write_outputs(
     with atomic_path(paths["markdown"]) as tmp:
         tmp.write_text(table_markdown(cells, baselines))
     if cells:
-        plot_comparison(cells, paths["plot"])
+        plot_comparison(cells, paths["plot"], baselines=baselines)
     write_hdf5(cells, paths["hdf5"])
     return {k: str(v) for k, v in paths.items()}

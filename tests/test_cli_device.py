@@ -73,6 +73,57 @@ def test_plot_writes_png(tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plot_draws_the_roles_of_the_device(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    drawn = []
+
+    def spy(net, **kwargs):
+        drawn.append(kwargs.get("roles"))
+        return plot_network(net, **kwargs)
+
+    plot_network = nwphys.plot_network
+    monkeypatch.setattr(nwphys, "plot_network", spy)
+    dev = _generate(tmp_path, "--preset", "sydney", "--electrodes", "mea4x4")
+    layout = nwphys.load_network(dev).electrodes
+    for option, roles in (
+        ([], nwphys.assign_roles(layout, "auto")),  # 4 x 4: the chessboard
+        (["--roles", "rows"], nwphys.assign_roles(layout, "rows")),
+        (["--roles", "none"], None),
+    ):
+        assert main(["device", "plot", str(dev), "-o", str(tmp_path / "d.png"), "--force", *option]) == 0
+        assert drawn.pop() == roles
+    assert nwphys.assign_roles(layout, "auto") == nwphys.assign_roles(layout, "chessboard")
+    # a pattern the layout cannot take, asked for: one line, exit 1, nothing written
+    two = _generate(tmp_path, "--wires", "400", "--size", "40x30", name="two.h5")
+    capsys.readouterr()
+    png = tmp_path / "two.png"
+    assert main(["device", "plot", str(two), "-o", str(png), "--roles", "rows"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("nwhil: error: role pattern 'rows' needs >= 3 rows (inputs, outputs, ground)")
+    assert err.count("\n") == 1 and not png.exists()
+
+
+def test_plot_output_suffix_and_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nwmodel.cli import build_parser
+
+    dev = _generate(tmp_path, "--wires", "400", "--size", "40x30")
+    capsys.readouterr()
+    # a missing folder is created, as the help of -o says; no suffix writes PATH.png
+    out = tmp_path / "new" / "folder" / "dev"
+    assert main(["device", "plot", str(dev), "-o", str(out)]) == 0
+    assert capsys.readouterr().out == f"wrote {out}.png\n"
+    assert Path(f"{out}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plot = build_parser()._subparsers._group_actions[0].choices["device"]
+    plot = plot._subparsers._group_actions[0].choices["plot"]
+    assert "missing folders are created" in plot._option_string_actions["-o"].help
+    # a suffix matplotlib cannot write is a usage error (exit 2), before anything is written
+    assert main(["device", "plot", str(dev), "-o", str(tmp_path / "other" / "dev.bogus")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write image" in err and "format 'bogus' is not one of" in err and err.count("\n") == 1
+    assert not (tmp_path / "other").exists()
+
+
 def test_existing_output_needs_force(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = _generate(tmp_path, "--preset", "sydney")
     before = out.read_bytes()
@@ -103,22 +154,24 @@ def test_bad_parameter_is_one_line_naming_it(tmp_path: Path, capsys: pytest.Capt
     assert "argument --wires: expected an integer >= 1, got 0" in err
     rc = main(["device", "generate", "--density", "-0.1", "--seed", "1", "-o", str(tmp_path / "x.h5")])
     err = capsys.readouterr().err
-    assert rc == 1 and err.startswith("nwhil: error: density_per_um2 must be")
-    rc = main(
-        [
-            "device",
-            "generate",
-            "--wires",
-            "10",
-            "--electrodes",
-            "grid",
-            "--seed",
-            "1",
-            "-o",
-            str(tmp_path / "x.h5"),
-        ]
-    )
-    assert rc == 1 and "electrodes must be 'two-terminal'" in capsys.readouterr().err
+    assert rc == 2 and err.startswith("nwhil: error: --density must be")
+    with pytest.raises(SystemExit) as exc:
+        main(
+            [
+                "device",
+                "generate",
+                "--wires",
+                "10",
+                "--electrodes",
+                "grid",
+                "--seed",
+                "1",
+                "-o",
+                str(tmp_path / "x.h5"),
+            ]
+        )
+    assert exc.value.code == 2
+    assert "argument --electrodes: expected 'two-terminal' or 'meaRxC'" in capsys.readouterr().err
     assert not (tmp_path / "x.h5").exists()
 
 

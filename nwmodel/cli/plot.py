@@ -1,78 +1,76 @@
-"""``nwhil plot``: conductance and current versus time of a run file, plus a network snapshot."""
+"""``nwhil plot``: a run file's conductance, current and voltage versus time, plus an I-V view of a
+voltage sweep and the network coloured by the last conductances (:func:`nwphys.plotting.plot_run`).
+
+The network panel is drawn only on the run's own device: a device file (``--device``, else the
+one the run file records) whose circuit digest differs from the run's ``circuit_sha256`` is
+refused.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import CLIError
-from ._common import add_force, check_image_suffix, check_output_path, int_in_range
+from ._common import (
+    IMAGE_OUTPUT_HELP,
+    add_force,
+    check_image_suffix,
+    check_output_path,
+    int_in_range,
+    save_figure,
+)
 
 #: Range of ``--dpi`` (dots per inch of raster images).
 DPI_RANGE: tuple[int, int] = (10, 1200)
 
 
+def _network_of_run(args: argparse.Namespace, params: dict[str, Any]) -> Any:
+    """The device to draw the run on, checked against the run's circuit digest; None for none."""
+    if args.no_network:
+        return None
+    dev = args.device or params.get("device_path")
+    if dev is None:
+        return None
+    if not Path(dev).is_file():  # the recorded one (_run checked --device)
+        print(
+            f"nwhil: warning: no network panel: the device file of {args.run}, {dev!r}, is not found "
+            "(pass --device)",
+            file=sys.stderr,
+        )
+        return None
+    import nwphys
+    from nwphys.plotting import circuit_sha256
+
+    network = nwphys.load_network(dev)
+    have, want = circuit_sha256(network), params.get("circuit_sha256")
+    if have != want:
+        raise CLIError(
+            f"device file {str(dev)!r} is not the device of run file {args.run!r}: circuit sha256 "
+            f"{have} (device) != {want} (run); pass --device with the run's device file, or --no-network"
+        )
+    return network
+
+
 def _run(args: argparse.Namespace) -> int:
-    out = check_output_path(args.output, args.force)
+    out = check_output_path(check_image_suffix(args.output), args.force)
     if args.device and not Path(args.device).is_file():
         raise CLIError(f"device file {args.device!r} not found")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    import nwphys
-    from nwphys.junctions import model_from_spec
+    from nwphys.plotting import plot_run
     from nwphys.runfile import read_run
 
-    check_image_suffix(out)
     run = read_run(args.run)
     params = run["params"]
     t = run["t_s"]
     if t.size == 0:
         raise CLIError(f"run file {args.run!r} holds no records yet")
-    model = model_from_spec(params["junction_model"], params["junction_params"])
-    G = model.conductance_S(run["g"])
-    network = None
-    dev = args.device or params.get("device_path")
-    if dev and Path(dev).is_file():
-        network = nwphys.load_network(dev)
-    ncols = 3 if network is not None else 2
-    fig, axes = plt.subplots(1, ncols, figsize=(5.0 * ncols, 4.0), constrained_layout=True)
-    ax = axes[0]
-    ax.plot(t, G.mean(axis=1), label="mean")
-    ax.fill_between(t, np.percentile(G, 5, axis=1), np.percentile(G, 95, axis=1), alpha=0.3, label="5-95 %")
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("junction conductance (S)")
-    ax.legend(loc="best")
-    ax = axes[1]
-    for i, name in enumerate(params["electrode_names"]):
-        if name in params["driven"]:
-            ax.plot(t, run["electrode_current_A"][:, i], label=name)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("electrode current (A)")
-    ax.legend(loc="best")
-    if network is not None:
-        if network.n_junctions == G.shape[1]:
-            nwphys.plot_network(
-                network, color_by="conductance", values=G[-1], ax=axes[2], title=f"t = {t[-1]:.4g} s"
-            )
-        else:
-            axes[2].set_visible(False)
-    title = f"{Path(args.run).name}: {params['method']}, drive {params['drive']}"
+    network = _network_of_run(args, params)
     incomplete = not bool(run.get("complete", False))
-    if incomplete:  # an interrupted or stopped run: say so on the figure and on stderr
-        title = (
-            f"INCOMPLETE (status {run.get('status')}, t = {t[-1]:.4g} of "
-            f"{params['duration_s']:.4g} s): {title}"
-        )
-        for a in axes[:2]:
-            a.axvspan(t[-1], params["duration_s"], color="0.85", zorder=0, label="not simulated")
-    fig.suptitle(title, fontsize=9, color="tab:red" if incomplete else "black")
-    fig.savefig(out, dpi=args.dpi)
-    plt.close(fig)
+    title = f"{Path(args.run).name}: {params['method']}, drive {params['drive']}"
+    fig = plot_run(run, network=network, title=title)
+    save_figure(fig, out, args.force, dpi=args.dpi)
     print(f"wrote {out}")
     if incomplete:
         print(
@@ -86,13 +84,16 @@ def _run(args: argparse.Namespace) -> int:
 def register(parser: argparse.ArgumentParser) -> None:
     """Register the ``plot`` command on ``parser``."""
     parser.add_argument("run", help="run file written by 'nwhil simulate'")
-    parser.add_argument("-o", "--output", required=True, help="image to write (format from the suffix)")
-    parser.add_argument(
+    parser.add_argument("-o", "--output", required=True, metavar="PATH", help=IMAGE_OUTPUT_HELP)
+    network = parser.add_mutually_exclusive_group()
+    network.add_argument(
         "--device",
         default=None,
-        help="device file for the network snapshot "
-        "(default: the device recorded in the run file, when it still exists)",
+        help="device file for the network panel (default: the device recorded in the run file, "
+        "when it still exists); refused unless its circuit is the run's (the circuit sha256 the "
+        "run file records)",
     )
+    network.add_argument("--no-network", action="store_true", help="leave out the network panel")
     parser.add_argument(
         "--dpi",
         type=int_in_range(*DPI_RANGE),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -103,11 +104,13 @@ def test_import_of_the_packages_is_lazy(tmp_path: Path) -> None:
 
 
 def test_cli_name_tables_agree_with_the_library() -> None:
-    from nwmodel.cli import compare, run, simulate
+    from nwmodel.cli import compare, device, run, simulate
     from nwmodel.selection import MODELS
+    from nwphys.electrodes import ROLE_PATTERNS
     from nwphys.integrate import METHODS
     from nwphys.nodal import NODAL_BACKENDS
 
+    assert sorted(device.PLOT_ROLES) == sorted([*ROLE_PATTERNS, "none"])
     assert compare.BACKENDS == cmp.BACKENDS
     assert run.MODELS == MODELS
     assert simulate.METHODS == METHODS
@@ -134,10 +137,10 @@ def test_bad_inputs_are_refused_before_any_heavy_import(tmp_path: Path) -> None:
     )
     expect = [
         (2, "argument --backends: unknown name(s) bogus; allowed: abstract,oracle,simulated,emulated,esn"),
-        (1, "nwhil: error: unknown dataset 'NoSuchSet'"),
-        (1, "--scheduler must be 'serial' or an address"),
+        (2, "nwhil: error: unknown dataset 'NoSuchSet'"),
+        (2, "--scheduler must be 'serial' or an address"),
         (1, "output directory 'afile' exists and is not a directory"),
-        (1, "nwhil: error: unknown dataset 'Nope'"),
+        (2, "nwhil: error: unknown dataset 'Nope'"),
         (1, "run_esn_NARMA10_quick_tuned.json' exists; pass --force to overwrite it"),
         (2, "argument --device: expected a torch device cpu, cuda, cuda:N or mps, got 'gpu'"),
         (2, "argument --dpi: expected an integer in [10, 1200], got 0"),
@@ -237,6 +240,109 @@ def test_plots_refuse_an_existing_image(tmp_path: Path, argv: list[str], capsys)
     err = capsys.readouterr().err
     assert err == f"nwhil: error: output {str(png)!r} exists; pass --force to overwrite it\n"
     assert png.read_bytes() == b"old"
+
+
+#: One recipe whose seeds 3 and 12 give the same junction count (221) on different geometries.
+_RECIPE = {"n_wires": 100, "size_um": (20.0, 20.0), "length_mean_um": 6.0, "length_std_um": 1.0}
+
+
+@pytest.fixture
+def run_of_device(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """``(device, other device with the same junction count, run file of device)``."""
+    import nwphys
+
+    a, b = (nwphys.generate(**_RECIPE, seed=s) for s in (3, 12))
+    assert a.n_junctions == b.n_junctions  # the counts cannot tell the two devices apart
+    assert a.geometry.endpoints_um.shape == b.geometry.endpoints_um.shape
+    assert not (a.geometry.endpoints_um == b.geometry.endpoints_um).all()
+    dev, other, run = tmp_path / "dev.h5", tmp_path / "other.h5", tmp_path / "run.h5"
+    nwphys.save_network(a, dev)
+    nwphys.save_network(b, other)
+    argv = ["simulate", str(dev), "--drive", "in=dc:1;out=gnd", "--duration", "0.01", "--dt", "1e-3"]
+    assert main([*argv, "-o", str(run), "--quiet"]) == 0
+    return dev, other, run
+
+
+def _circuit_digest(device: Path) -> str:
+    import nwphys
+    from nwphys._digest import sha256_of
+
+    return sha256_of(nwphys.load_network(device).circuit())
+
+
+def test_plot_refuses_a_regenerated_device_with_the_same_junction_count(
+    run_of_device: tuple[Path, Path, Path], tmp_path: Path, capsys
+) -> None:
+    from nwphys.runfile import read_run
+
+    dev, other, run = run_of_device
+    params = read_run(run)["params"]
+    recorded = params["circuit_sha256"]
+    shutil.copyfile(other, dev)  # the device file the run names now holds another geometry
+    png = tmp_path / "run.png"
+    assert main(["plot", str(run), "-o", str(png)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"device file {params['device_path']!r} is not the device of run file {str(run)!r}" in err
+    assert f"circuit sha256 {_circuit_digest(dev)} (device) != {recorded} (run)" in err
+    assert not png.exists()
+
+
+@pytest.mark.parametrize("seed", [12, 1])  # the same junction count (221), another one (193)
+def test_plot_refuses_a_device_option_of_another_device(
+    run_of_device: tuple[Path, Path, Path], tmp_path: Path, seed: int, capsys
+) -> None:
+    import nwphys
+    from nwphys.runfile import read_run
+
+    dev, _, run = run_of_device
+    wrong = tmp_path / f"wrong{seed}.h5"
+    nwphys.save_network(nwphys.generate(**_RECIPE, seed=seed), wrong)
+    png = tmp_path / "run.png"
+    # refused whether the junction counts agree or not: no panel is painted or left blank
+    assert main(["plot", str(run), "-o", str(png), "--device", str(wrong)]) == 1
+    err = capsys.readouterr().err
+    recorded = read_run(run)["params"]["circuit_sha256"]
+    assert err.count("\n") == 1
+    assert f"device file {str(wrong)!r} is not the device of run file {str(run)!r}" in err
+    assert f"circuit sha256 {_circuit_digest(wrong)} (device) != {recorded} (run)" in err
+    assert not png.exists()
+    # the run's own device, or no network panel, plot
+    assert main(["plot", str(run), "-o", str(png), "--device", str(dev)]) == 0
+    assert main(["plot", str(run), "-o", str(png), "--force", "--no-network"]) == 0
+
+
+def test_plot_without_the_recorded_device_leaves_the_panel_out_and_says_so(
+    run_of_device: tuple[Path, Path, Path], tmp_path: Path, capsys
+) -> None:
+    dev, _, run = run_of_device
+    dev.unlink()
+    png = tmp_path / "run.png"
+    assert main(["plot", str(run), "-o", str(png)]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"wrote {png}\n"
+    assert err == (
+        f"nwhil: warning: no network panel: the device file of {run}, {str(dev.resolve())!r}, is not "
+        "found (pass --device)\n"
+    )
+
+
+@pytest.mark.parametrize("command", [["plot"], ["device", "plot"]])
+def test_suffixless_output_is_checked_as_the_png_it_writes(
+    run_of_device: tuple[Path, Path, Path], tmp_path: Path, command: list[str], capsys
+) -> None:
+    dev, _, run = run_of_device
+    argv = [*command, str(run if command == ["plot"] else dev), "-o", str(tmp_path / "q")]
+    png = tmp_path / "q.png"
+    png.write_bytes(b"old")
+    assert main(argv) == 1  # -o q writes q.png: that file is the one checked for --force
+    err = capsys.readouterr().err
+    assert err == f"nwhil: error: output {str(png)!r} exists; pass --force to overwrite it\n"
+    assert png.read_bytes() == b"old"
+    assert main([*argv, "--force"]) == 0
+    assert capsys.readouterr().out == f"wrote {png}\n"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "q").exists()
 
 
 def test_run_refuses_to_overwrite_a_result_without_force(tmp_path: Path, capsys) -> None:
