@@ -39,9 +39,12 @@ class SimulatedDeviceSpec:
     ----------
     role_pattern : str or tuple of (name, role) pairs
         Role pattern of :func:`nwphys.assign_roles` (``"chessboard"``, ``"rows"``, ``"columns"``,
-        ``"first-last"``) or explicit ``(electrode, role)`` pairs.
+        ``"first-last"``, ``"auto"``: one for any layout) or explicit ``(electrode, role)`` pairs.
     n_inputs : int, optional
-        Keep only the first ``n_inputs`` input electrodes of the pattern (the others float).
+        The inputs of the pattern (:func:`nwphys.assign_roles`): the leading inputs of
+        ``"first-last"``, else keep only the first ``n_inputs`` inputs (the others float). None:
+        the device file's ``metadata["n_inputs"]`` (``nwhil device generate --n-inputs``) if it
+        has one, else the pattern's own.
     n_probe : int
         Internal (non-electrode) nodes probed for the simulation-only ``readout="oracle"``,
         chosen with ``device_seed`` (0: none).
@@ -95,7 +98,8 @@ class SimulatedDeviceSpec:
         net = self.network()
         circuit = net.circuit()
         pattern = self.role_pattern if isinstance(self.role_pattern, str) else dict(self.role_pattern)
-        n_in = None if self.n_inputs is None else check_int("n_inputs", self.n_inputs, low=1)
+        n_in = self.n_inputs if self.n_inputs is not None else net.metadata.get("n_inputs")
+        n_in = None if n_in is None else check_int("n_inputs", n_in, low=1)
         try:
             ra = nwphys.assign_roles(net.electrodes, pattern, n_inputs=n_in)
         except nwphys.ValidationError as exc:

@@ -55,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+from nwphys.junctions import AG_JUNCTION_RANGE_S as _AG_RANGE
 from nwphys.junctions import JUNCTION_PRESETS
 
 from .errors import ModelValidationError
@@ -82,12 +83,12 @@ RESCALE_WINDOW_V: tuple[float, float] = (0.35, 1.15)
 #: constants ``KP0_PER_S``, ``KD0_PER_S``, ``ETA_P_PER_V``, ``ETA_D_PER_V`` of :mod:`nwphys.junctions`.
 NWESN_JUNCTION_PARAMS: dict[str, float] = dict(JUNCTION_PRESETS["nwesn"][1])
 
-#: Published Ag nanowire junction conductances (Hochstetter et al., Nat. Commun. 2021: 12.9 kOhm
-#: on, 12.9 MOhm off), in the units of the ``rate_balance`` model.
-AG_JUNCTION_RANGE_S: dict[str, float] = {"G_min_S": 1.0 / 12.9e6, "G_max_S": 1.0 / 12.9e3}
+#: Published Ag nanowire junction conductances (:data:`nwphys.junctions.AG_JUNCTION_RANGE_S`).
+AG_JUNCTION_RANGE_S: dict[str, float] = dict(_AG_RANGE)
 
-#: Junctions of the default simulated device: NW-ESN kinetics, published Ag conductances.
-DEVICE_JUNCTION_PARAMS: dict[str, float] = {**NWESN_JUNCTION_PARAMS, **AG_JUNCTION_RANGE_S}
+#: Junctions of the default simulated device: NW-ESN kinetics, published Ag conductances (the
+#: junction preset ``"ag"`` of :data:`nwphys.junctions.JUNCTION_PRESETS`).
+DEVICE_JUNCTION_PARAMS: dict[str, float] = dict(JUNCTION_PRESETS["ag"][1])
 
 #: Default input encoding of the physical reservoir (see the module table).
 DEFAULT_ENCODING: dict[str, float] = {

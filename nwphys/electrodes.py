@@ -180,6 +180,21 @@ def _first_last(layout: ElectrodeLayout, n_inputs: int | None) -> list[str]:
     return ["input"] * k + ["output"] * (n - 1 - k) + ["ground"]
 
 
+def _auto(layout: ElectrodeLayout, n_inputs: int | None) -> list[str]:
+    n = len(layout)
+    try:
+        _, _, n_rows, n_cols = _grid_positions(layout, "auto")
+    except ValidationError:
+        n_rows = n_cols = 0
+    if n_rows >= 3 and n_cols >= 3:
+        return _chessboard(layout, n_inputs)
+    if n == 2:
+        if n_inputs not in (None, 1):
+            raise ValidationError(f"n_inputs must be 1 for a two-electrode layout, got {n_inputs!r}")
+        return ["input", "ground"]
+    return _first_last(layout, 1 if n_inputs is None else n_inputs)
+
+
 #: Named role patterns of :func:`assign_roles`: name -> function of (layout, n_inputs) giving the
 #: role of every electrode in layout order.
 ROLE_PATTERNS: dict[str, Callable[[ElectrodeLayout, int | None], list[str]]] = {
@@ -187,6 +202,7 @@ ROLE_PATTERNS: dict[str, Callable[[ElectrodeLayout, int | None], list[str]]] = {
     "rows": _rows,
     "columns": _columns,
     "first-last": _first_last,
+    "auto": _auto,
 }
 
 
@@ -248,6 +264,11 @@ def assign_roles(
     ``"first-last"``
         The first ``n_inputs`` electrodes (layout order) are inputs, the last one ground, the rest
         outputs; ``n_inputs`` in ``[1, n_electrodes - 2]`` is required.
+    ``"auto"``
+        A pattern for any layout: ``"chessboard"`` on a full grid of at least 3 x 3 pads, else
+        ``"first-last"`` (``n_inputs`` default 1) on 3 or more electrodes, else (two electrodes)
+        the first an input and the second ground, with no output electrode (a two-terminal
+        device is read by its input and ground currents).
 
     Or an explicit mapping, ``{"input": [...], "output": [...], "ground": [...]}`` (a
     ``"floating"`` key is allowed) or ``{name: role}``; unmentioned electrodes float and the
@@ -295,7 +316,8 @@ def assign_roles(
             roles[i] = "floating"
     names = layout.names
     by_role = {role: tuple(n for n, r in zip(names, roles, strict=True) if r == role) for role in ROLES}
-    for role in ("input", "ground") if isinstance(pattern, Mapping) else ("input", "output", "ground"):
+    no_output = isinstance(pattern, Mapping) or (pattern == "auto" and len(layout) == 2)
+    for role in ("input", "ground") if no_output else ("input", "output", "ground"):
         if not by_role[role]:
             raise ValidationError(
                 f"role pattern {label} has no {role} electrode (layout {layout.name!r}, "

@@ -58,6 +58,7 @@ from ._validation import check_int, check_real, make_rng
 from .errors import ValidationError
 
 __all__ = [
+    "AG_JUNCTION_RANGE_S",
     "ETA_D_PER_V",
     "ETA_P_PER_V",
     "JUNCTION_MODELS",
@@ -293,12 +294,19 @@ JUNCTION_MODELS: dict[str, type[JunctionModel]] = {
     FilamentGapModel.name: FilamentGapModel,
 }
 
+#: Published Ag nanowire junction conductances (Hochstetter et al., Nat. Commun. 2021: 12.9 kOhm
+#: on, 12.9 MOhm off), in the units of the ``rate_balance`` model.
+AG_JUNCTION_RANGE_S: dict[str, float] = {"G_min_S": 1.0 / 12.9e6, "G_max_S": 1.0 / 12.9e3}
+
 #: Named parameter presets: preset name -> (model name, parameters). ``"nwesn"`` holds the NW-ESN
-#: kinetics (:data:`KP0_PER_S` ...) with the default conductance range;
+#: kinetics (:data:`KP0_PER_S` ...) with the default conductance range; ``"ag"`` the same kinetics
+#: with the Ag conductances :data:`AG_JUNCTION_RANGE_S` (the junctions of the comparison's default
+#: device, ``nwmodel.mapping.DEVICE_JUNCTION_PARAMS``);
 #: ``nwphys.network.DEFAULT_JUNCTION_PARAMS`` and ``nwmodel.mapping.NWESN_JUNCTION_PARAMS`` are
 #: copies of it.
 JUNCTION_PRESETS: dict[str, tuple[str, dict[str, float]]] = {
     "nwesn": ("rate_balance", dict(RateBalanceModel.defaults)),
+    "ag": ("rate_balance", {**RateBalanceModel.defaults, **AG_JUNCTION_RANGE_S}),
     "natmat2022": (
         "rate_balance",
         {

@@ -32,9 +32,9 @@ from ._nanowire_network import Junctions, NanowireNetwork, _check_params, untouc
 from ._validation import check_choice, check_int, check_real
 from .electrodes import Electrode, ElectrodeLayout, make_layout
 from .errors import BudgetError, ValidationError
-from .geometry import LENGTH_DISTRIBUTIONS, _check_size, find_junctions, random_sticks
+from .geometry import LENGTH_DISTRIBUTIONS, _check_size, find_junctions, random_sticks, sample_lengths
 from .graph import AG_RESISTIVITY_OHM_M, REPRESENTATIONS, build_circuit, wire_components
-from .junctions import JUNCTION_MODELS, JUNCTION_PRESETS
+from .junctions import JUNCTION_MODELS, JUNCTION_PRESETS, make_junction_model
 
 __all__ = [
     "DEFAULT_JUNCTION_PARAMS",
@@ -175,7 +175,8 @@ def generate(
     seed: int | np.random.Generator | None = None,
     memory_limit_bytes: float | None = None,
     progress: Callable[[str], None] | None = None,
-) -> NanowireNetwork:
+    dry_run: bool = False,
+) -> NanowireNetwork | None:
     """Generate a virtual nanowire device.
 
     Every argument left as None takes the preset's value, else the default: ``size_um=(100, 100)``,
@@ -220,13 +221,17 @@ def generate(
     progress : callable, optional
         Called with a one-line message before each stage (sticks, junctions, circuit) when more
         than :data:`PROGRESS_JUNCTIONS` junctions are expected (about a second of work).
+    dry_run : bool
+        Check every parameter, the junction parameters against the model and the memory budget,
+        then return None without drawing anything (a command checks its arguments this way
+        before it looks at its output).
 
     Returns
     -------
-    NanowireNetwork
-        With ``state=None`` (the model's resting state). A device whose electrodes are not
-        connected is returned (``connected`` is False); its :meth:`~NanowireNetwork.circuit` raises
-        :class:`PercolationError`.
+    NanowireNetwork or None
+        None for ``dry_run``; else with ``state=None`` (the model's resting state). A device
+        whose electrodes are not connected is returned (``connected`` is False); its
+        :meth:`~NanowireNetwork.circuit` raises :class:`PercolationError`.
 
     Raises
     ------
@@ -300,10 +305,17 @@ def generate(
     if est["memory_bytes"] > limit:
         raise BudgetError(
             f"generating {p['n_wires']} wires on {w:g} x {h:g} um needs about {est['n_junctions']:.3g} "
-            f"junctions and {est['memory_bytes'] / 2**30:.3g} GiB, above the budget "
-            f"memory_limit_bytes={limit / 2**30:.3g} GiB; use fewer wires or a larger area, or raise "
-            f"the budget"
+            f"junctions and {est['memory_bytes'] / 2**30:.3g} GiB, above the budget of "
+            f"{limit / 2**30:.3g} GiB (memory_limit_bytes); use fewer wires or a larger area, or "
+            f"raise memory_limit_bytes"
         )
+    if dry_run:
+        if seed is not None and not isinstance(seed, np.random.Generator):
+            check_int("seed", seed, low=0)
+        sample_lengths(0, p["length_dist"], p["length_mean_um"], p["length_std_um"], seed=0)
+        check_real("diameter_nm", p["diameter_nm"], low=0.0, low_open=True)
+        make_junction_model(model, **params)
+        return None
     if seed is None:
         seed = int(np.random.SeedSequence().entropy)
     seed_rec = None if isinstance(seed, np.random.Generator) else check_int("seed", seed, low=0)

@@ -251,7 +251,7 @@ def test_unknown_pattern() -> None:
     with pytest.raises(
         ValidationError,
         match=r"pattern must be one of 'chessboard', 'rows', 'columns', "
-        r"'first-last', got 'spiral'",
+        r"'first-last', 'auto', got 'spiral'",
     ):
         assign_roles(pad_grid((50.0, 50.0), 4, 4), "spiral")
 
