@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CellResult", "ComparisonResult", "fingerprint", "jsonable"]
+__all__ = ["CellResult", "ComparisonResult", "data_digest", "file_digest", "fingerprint", "jsonable"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,12 @@ class CellResult:
         Hash of the cell's configuration (resume key).
     config : dict
         Grid name, the grid, dataset notes, device spec, sizes.
+    inputs : dict of str to str or None
+        SHA-256 digests of what the cell was computed from: ``data_sha256`` (the dataset's train
+        and test arrays, :func:`data_digest`) and, for the physical backends, ``device_sha256``
+        (the bytes of the device file; None for a generated device, which the device fields of
+        the fingerprint fix). Part of the fingerprint; a stored cell is reused only when they
+        match.
     """
 
     dataset: str
@@ -64,6 +70,7 @@ class CellResult:
     wall_time_s: float
     fingerprint: str
     config: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, str | None] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict of every field."""
@@ -131,3 +138,28 @@ def fingerprint(obj: Any) -> str:
     """16 hex digits of the SHA-256 of ``obj`` as sorted JSON (the resume key of a cell)."""
     text = json.dumps(jsonable(obj), sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def data_digest(data: Any) -> str:
+    """SHA-256 (hex) of a dataset's ``X_train``, ``y_train``, ``X_test`` and ``y_test``.
+
+    Each array contributes its dtype, shape and bytes (:func:`nwmodel._selection_journal.array_digest`);
+    a missing split contributes ``"None"``. Two loads of the same files give the same digest; any
+    changed value, label, length or dtype gives another.
+    """
+    from ._selection_journal import array_digest
+
+    h = hashlib.sha256()
+    for name in ("X_train", "y_train", "X_test", "y_test"):
+        a = getattr(data, name, None)
+        h.update(f"{name}:{'None' if a is None else array_digest(a)};".encode())
+    return h.hexdigest()
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 (hex) of the bytes of the file ``path``, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -3,9 +3,12 @@
 * ``cells/<dataset>__<backend>.json`` and ``baselines/<dataset>__<baseline>.json``: one
   :class:`~nwmodel._compare_results.CellResult` each, written atomically (a temporary file in
   the same folder, then ``os.replace``) as soon as its cell finishes.
-* :func:`plan` sorts the cells of a run, before any runs, into those to resume (a stored file of
-  the same fingerprint) and those to run, and refuses (:class:`~nwmodel.errors.ExperimentError`
-  naming the file) a stored cell of a different configuration or a corrupt or truncated cell file.
+* :func:`plan` sorts the cells of a run (:class:`Entry`), before any runs, into those to resume
+  (a stored file of the same fingerprint, which covers the SHA-256 of the device file and of the
+  data) and those to run, and refuses (:class:`~nwmodel.errors.ExperimentError` naming the file) a
+  stored cell of a different configuration, of other data or another device file (naming both
+  digests), or a corrupt or truncated cell file. With ``force`` every cell of the run is
+  recomputed.
 * :func:`write_hdf5` writes ``comparison.h5`` (format ``nwhil-comparison``, version 1): one group
   per cell with its configuration, selected parameters and every score.
 """
@@ -18,7 +21,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,6 +31,7 @@ from ._compare_results import CellResult, jsonable
 from .errors import ExperimentError
 
 __all__ = [
+    "Entry",
     "atomic_path",
     "cell_key",
     "load_baselines",
@@ -38,6 +42,37 @@ __all__ = [
     "write_hdf5",
     "write_json_atomic",
 ]
+
+
+class Entry(NamedTuple):
+    """One cell or baseline of a comparison run.
+
+    Attributes
+    ----------
+    dataset : str or Dataset
+        What :func:`nwmodel.compare.run_cell` is given (a loaded dataset when planned by
+        :func:`nwmodel.compare.run_comparison`).
+    name : str
+        Backend (``folder="cells"``) or baseline (``folder="baselines"``).
+    key : str
+        :func:`cell_key`: the file name of its record, without ``.json``.
+    fingerprint : str
+        Resume key of its configuration and inputs.
+    folder : {"cells", "baselines"}
+    inputs : dict of str to str or None
+        The SHA-256 digests it is computed from (:attr:`CellResult.inputs`).
+    """
+
+    dataset: Any
+    name: str
+    key: str
+    fingerprint: str
+    folder: str
+    inputs: dict[str, str | None]
+
+
+#: What each digest of :attr:`CellResult.inputs` is a digest of, for messages.
+_INPUT_NAMES = {"data_sha256": "data", "device_sha256": "device file"}
 
 
 def atomic_path(path: Path) -> contextlib.AbstractContextManager[Path]:
@@ -103,47 +138,47 @@ def load_baselines(out_dir: str | os.PathLike[str]) -> list[CellResult]:
     return load_cells(out_dir, folder="baselines")
 
 
-def _resumable(path: Path, fp: str, key: str, force: bool) -> bool:
-    """True when ``path`` holds the finished cell ``key`` of fingerprint ``fp`` (skip it).
+def _resumable(path: Path, entry: Entry, force: bool) -> bool:
+    """True when ``path`` holds the finished cell of ``entry`` with its fingerprint (skip it).
 
-    False when it must run: no file, or (with ``force``) a different or unreadable one; without
-    ``force`` those raise :class:`ExperimentError`.
+    False when it must run: no file, or ``force`` (always recomputed). Without ``force``, a
+    stored file of another fingerprint or an unreadable one raises :class:`ExperimentError`.
     """
-    if not path.exists():
+    if force or not path.exists():
         return False
-    try:
-        stored = read_cell_file(path)
-    except ExperimentError:
-        if not force:
-            raise
-        stored = {}
-    if stored.get("fingerprint") == fp:
+    stored = read_cell_file(path)
+    if stored.get("fingerprint") == entry.fingerprint:
         return True
-    if stored and not force:
-        raise ExperimentError(
-            f"{str(path)!r} holds cell {key} of a different configuration; use another "
-            "output directory or --force to rerun it"
-        )
-    return False
+    old = stored.get("inputs") or {}
+    for name, digest in entry.inputs.items():
+        if name in old and old[name] != digest:
+            what = _INPUT_NAMES.get(name, name)
+            raise ExperimentError(
+                f"{str(path)!r} holds cell {entry.key} computed from {what} sha256 {old[name]}, but "
+                f"the {what} now has sha256 {digest}; use another output directory or --force to "
+                "recompute it"
+            )
+    raise ExperimentError(
+        f"{str(path)!r} holds cell {entry.key} of a different configuration; use another "
+        "output directory or --force to rerun it"
+    )
 
 
-def plan(
-    out: Path, entries: Sequence[tuple[Any, str, str, str, str]], force: bool
-) -> tuple[list[tuple[Any, str, str, str, str]], list[str]]:
+def plan(out: Path, entries: Sequence[Entry], force: bool) -> tuple[list[Entry], list[str]]:
     """Split a run's cells into those to run and those to resume; check every other stored file.
 
     Parameters
     ----------
     out : Path
         Results directory.
-    entries : sequence of (dataset, backend, key, fingerprint, folder)
+    entries : sequence of Entry
         The run's cells (``folder="cells"``) and baselines (``folder="baselines"``), in run order.
     force : bool
-        Run a cell whose stored file has another fingerprint or is unreadable instead of raising.
+        Run every entry, whatever is stored, instead of resuming or raising.
 
     Returns
     -------
-    todo : list of (dataset, backend, key, fingerprint, folder)
+    todo : list of Entry
         The entries to run, in order.
     skipped : list of str
         Keys of the entries resumed from their files.
@@ -151,19 +186,19 @@ def plan(
     Raises
     ------
     ExperimentError
-        A stored file of the run holds another configuration or is corrupt (without ``force``),
-        or a stored file outside the run is corrupt (also with ``force``: the reports read it).
+        A stored file of the run holds another configuration, other data or another device
+        file, or is corrupt (without ``force``), or a stored file outside the run is corrupt
+        (also with ``force``: the reports read it).
     """
-    todo: list[tuple[Any, str, str, str, str]] = []
+    todo: list[Entry] = []
     skipped: list[str] = []
     for entry in entries:
-        _, _, key, fp, folder = entry
-        if _resumable(out / folder / f"{key}.json", fp, key, force):
-            skipped.append(key)
+        if _resumable(out / entry.folder / f"{entry.key}.json", entry, force):
+            skipped.append(entry.key)
         else:
             todo.append(entry)
     for folder in ("cells", "baselines"):
-        known = {key for _, _, key, _, f in entries if f == folder}
+        known = {e.key for e in entries if e.folder == folder}
         for p in sorted((out / folder).glob("*.json")):
             if p.stem not in known:
                 read_cell_file(p)
@@ -194,6 +229,8 @@ def write_hdf5(cells: Sequence[CellResult], path: Path) -> None:
                 for name in ("test_mean", "test_std", "val_score", "wall_time_s"):
                     g.attrs[name] = float(getattr(c, name))
                 g.attrs["n_seeds"] = int(c.n_seeds)
+                for name, digest in c.inputs.items():
+                    g.attrs[name] = "" if digest is None else str(digest)
                 hdf5.set_json_attr(g, "best_params", c.best_params, sort_keys=True)
                 hdf5.set_json_attr(g, "config", c.config, sort_keys=True, default=repr)
                 g.create_dataset("test_scores", data=np.asarray(c.test_scores, dtype=float))

@@ -79,10 +79,19 @@ from typing import Any
 import numpy as np
 
 from ._compare_backends import BACKENDS, ORACLE_PROBES, PHYSICAL, build_estimator, grid_configs, grid_for
+from ._compare_checks import check_device, check_device_drive, check_subsample_sizes
 from ._compare_reports import plot_comparison, table_markdown, write_outputs
-from ._compare_results import CellResult, ComparisonResult, jsonable
+from ._compare_results import CellResult, ComparisonResult, data_digest, jsonable
 from ._compare_results import fingerprint as cell_fingerprint
-from ._compare_store import cell_key, load_baselines, load_cells, load_ordered, plan, write_json_atomic
+from ._compare_store import (
+    Entry,
+    cell_key,
+    load_baselines,
+    load_cells,
+    load_ordered,
+    plan,
+    write_json_atomic,
+)
 from .errors import ExperimentError, ModelValidationError
 from .physical import SimulatedDeviceSpec
 
@@ -187,8 +196,23 @@ def _cell_data(
         "n_timepoints": int(Xtr.shape[-1]),
         # a duck-typed dataset (the attributes _load checks) may come without notes
         "dataset_notes": getattr(data, "notes", ""),
+        "majority_score": _majority_score(data.task, ytr, yte),
     }
     return data, (Xtr, ytr, Xte, yte), sizes
+
+
+def _majority_score(task: str, y_train: np.ndarray, y_test: np.ndarray) -> float:
+    """Test score of a constant guess: the training split's most frequent class (accuracy), or
+    its mean (RMSE), the level the comparison chart marks."""
+    from .selection import score
+
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    if task == "classification":
+        labels, counts = np.unique(y_train, return_counts=True)
+        guess = np.full(y_test.shape, labels[np.argmax(counts)], dtype=y_test.dtype)
+    else:
+        guess = np.broadcast_to(y_train.mean(axis=0), y_test.shape)
+    return score(task, y_test, guess)
 
 
 # --------------------------------------------------------------------------- one cell
@@ -432,26 +456,42 @@ def run_comparison(
     out = Path(out_dir)
     spec = device if device is not None else SimulatedDeviceSpec()
     sizes = {"n_seeds": n_seeds, "max_train": max_train, "max_test": max_test}
-    # (dataset, backend or baseline, key, fingerprint, folder) of every cell, then every baseline
-    entries: list[tuple[Any, str, str, str, str]] = []
-    for d in datasets:
+    # Every dataset is loaded and every argument checked before any cell runs or is looked up.
+    loaded = [(_dataset_name(d), _load(d, data_dir)) for d in datasets]
+    for _, data in loaded:
+        check_subsample_sizes(data, max_train, max_test)
+    physical = [b for b in backends if b in PHYSICAL]
+    device_sha = None
+    if physical:
+        device_sha = check_device(spec)
+    entries: list[Entry] = []
+    for name, data in loaded:
+        data_sha = data_digest(data)
         for b in backends:
-            device_fields = dataclasses.asdict(spec) if b in PHYSICAL else None
+            inputs = {"data_sha256": data_sha}
+            device_fields = None
+            if b in PHYSICAL:
+                inputs["device_sha256"] = device_sha
+                # the file's content, not its path, identifies the device
+                device_fields = {**dataclasses.asdict(spec), "network_path": None}
             values = {
                 "protocol": protocol,
                 "grid": grid,
                 "grid_values": grid_for(b, grid, grids, protocol),
                 "device": device_fields,
             }
-            fp = cell_fingerprint({"dataset": _dataset_name(d), "backend": b, **values, **sizes})
-            entries.append((d, b, cell_key(_dataset_name(d), b), fp, "cells"))
-    for d in datasets:
+            fp = cell_fingerprint({"dataset": name, "backend": b, **values, **sizes, "inputs": inputs})
+            entries.append(Entry(data, b, cell_key(name, b), fp, "cells", inputs))
+    for name, data in loaded:
+        inputs = {"data_sha256": data_digest(data)}
         for n in baselines:
-            fp = cell_fingerprint({"dataset": _dataset_name(d), "baseline": n, **sizes})
-            entries.append((d, n, cell_key(_dataset_name(d), n), fp, "baselines"))
+            fp = cell_fingerprint({"dataset": name, "baseline": n, **sizes, "inputs": inputs})
+            entries.append(Entry(data, n, cell_key(name, n), fp, "baselines", inputs))
     # Preflight, before any cell runs: resume or refuse each, and every stored file readable.
     todo, skipped = plan(out, entries, force)
-    recompute = [b for _, b, _, _, folder in todo if folder == "cells" and b in PHYSICAL]
+    for b in dict.fromkeys(e.name for e in todo if e.folder == "cells" and e.name in PHYSICAL):
+        check_device_drive(spec, b, grid, grids, protocol)
+    recompute = [e.name for e in todo if e.folder == "cells" and e.name in PHYSICAL]
     if force and recompute and (out / "features").is_dir():
         # recomputing means integrating again: stored readings may predate a change of the code
         shutil.rmtree(out / "features")
@@ -462,20 +502,21 @@ def run_comparison(
 
         bar = tqdm(total=len(entries), initial=len(skipped), desc="cells", unit="cell")
     try:
-        for d, b, key, fp, folder in todo:
+        for e in todo:
             if bar is not None:
-                bar.set_postfix_str(key)
+                bar.set_postfix_str(e.key)
             kw: dict[str, Any] = dict(
                 n_seeds=n_seeds, data_dir=data_dir, max_train=max_train, max_test=max_test
             )
-            if folder == "cells":
+            if e.folder == "cells":
                 kw.update(grid=grid, grids=grids, device=spec, mapper=mapper, progress=progress)
                 kw.update(feature_store=out / "features", protocol=protocol)
-                res = run_cell(d, b, fingerprint=fp, **kw)
+                res = run_cell(e.dataset, e.name, fingerprint=e.fingerprint, **kw)
             else:
-                res = run_baseline_cell(d, b, fingerprint=fp, **kw)
-            write_json_atomic(out / folder / f"{key}.json", res.to_json())
-            executed.append(key)
+                res = run_baseline_cell(e.dataset, e.name, fingerprint=e.fingerprint, **kw)
+            res = dataclasses.replace(res, inputs=dict(e.inputs))
+            write_json_atomic(out / e.folder / f"{e.key}.json", res.to_json())
+            executed.append(e.key)
             if bar is not None:
                 bar.update(1)
     finally:
@@ -483,7 +524,7 @@ def run_comparison(
             bar.close()
     # The reports list every stored cell: this run's in plan order, then those of earlier runs
     # (other datasets or backends) in file-name order.
-    cells, stored_baselines = load_ordered(out, [key for _, _, key, _, _ in entries])
+    cells, stored_baselines = load_ordered(out, [e.key for e in entries])
     paths = write_outputs(cells, out, baselines=stored_baselines) if write else {}
     return ComparisonResult(
         cells=cells, executed=executed, skipped=skipped, paths=paths, baselines=stored_baselines

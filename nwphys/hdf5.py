@@ -159,9 +159,11 @@ def open_readable(
     try:
         return h5py.File(p, "r")
     except OSError as exc:
-        reason = " ".join(str(exc).split())
+        # h5py's own text names library internals and flags; say what it means for the file
+        if "unable to lock file" in str(exc).lower():
+            raise error(f"cannot read {what} {str(p)!r}: another process has it open for writing") from None
         raise error(
-            f"cannot read {what} {str(p)!r}: not a readable HDF5 file (truncated or foreign): {reason}"
+            f"cannot read {what} {str(p)!r}: not a readable HDF5 file (truncated or foreign)"
         ) from None
 
 

@@ -61,7 +61,7 @@ def test_run_nwrnn_quick(tmp_path, capsys) -> None:
 
 
 def test_unknown_dataset_is_one_line_error(tmp_path, capsys) -> None:
-    assert _run("esn", "Nope", tmp_path, "--data-dir", str(tmp_path)) == 1
+    assert _run("esn", "Nope", tmp_path, "--data-dir", str(tmp_path)) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("nwhil: error: unknown dataset 'Nope'") and "\n" not in err
 
@@ -71,12 +71,12 @@ def test_bad_seeds_and_max_epochs_misuse(tmp_path, capsys) -> None:
         _run("esn", "NARMA10", tmp_path, "--seeds", "0")
     assert exc.value.code == 2
     assert "argument --seeds: expected an integer >= 1, got 0" in capsys.readouterr().err
-    assert _run("esn", "NARMA10", tmp_path, "--max-epochs", "3") == 1
+    assert _run("esn", "NARMA10", tmp_path, "--max-epochs", "3") == 2
     assert "--max-epochs applies to" in capsys.readouterr().err
 
 
 def test_workers_and_scheduler_misuse(tmp_path, capsys) -> None:
-    assert _run("esn", "NARMA10", tmp_path, "--scheduler", "serial", "--workers", "2") == 1
+    assert _run("esn", "NARMA10", tmp_path, "--scheduler", "serial", "--workers", "2") == 2
     assert "--workers 2 needs Dask" in capsys.readouterr().err
-    assert _run("esn", "NARMA10", tmp_path, "--scheduler", "localhost:1") == 1
+    assert _run("esn", "NARMA10", tmp_path, "--scheduler", "localhost:1") == 2
     assert "--scheduler must be 'serial' or an address" in capsys.readouterr().err

@@ -281,11 +281,11 @@ def test_cli_compare_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureF
                 str(tmp_path),
             ]
         )
-        == 1
+        == 2
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "NoSuchSet" in err[0]
-    assert main(["compare", "--backends", "abstract", "--scheduler", "udp://x", "-o", str(tmp_path)]) == 1
+    assert main(["compare", "--backends", "abstract", "--scheduler", "udp://x", "-o", str(tmp_path)]) == 2
     assert "--scheduler must be 'serial' or an address" in capsys.readouterr().err
 
 

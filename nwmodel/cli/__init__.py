@@ -3,8 +3,9 @@
 Each subcommand group lives in its own module of this package and exposes
 ``register(subparsers)``; :func:`main` wires them together and is the one error handler:
 
-* usage errors (unknown option, a value out of its range, an unknown backend name): one line on
-  stderr, exit status 2;
+* usage errors (unknown option, a value out of its range, an unknown backend name, and
+  :class:`UsageError` for a bad argument value found after parsing): one line on stderr, exit
+  status 2;
 * domain errors (:class:`CLIError`, the ``nwphys``/``hardware``/``nwmodel`` exception families,
   ``OSError`` such as an unwritable output): one line ``nwhil: error: ...``, exit status 1;
 * any other exception: one line ``nwhil: error: unexpected <type>: ...``, exit status 1;
@@ -21,11 +22,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["CLIError", "NwhilArgumentParser", "build_parser", "main"]
+__all__ = ["CLIError", "NwhilArgumentParser", "UsageError", "build_parser", "main"]
 
 #: Subcommand groups, in the order ``--help`` lists them: (name, module, one-line help).
 GROUPS: tuple[tuple[str, str, str], ...] = (
@@ -42,6 +44,15 @@ GROUPS: tuple[tuple[str, str, str], ...] = (
 
 class CLIError(Exception):
     """A failure the CLI reports as one line on stderr with exit status 1."""
+
+
+class UsageError(CLIError):
+    """A bad argument value found after parsing: one line on stderr with exit status 2.
+
+    Raise it for every check of the command line itself (a malformed ``--size``, drive spec or
+    electrode pattern, a value out of its range), whatever module finds it, and before any
+    output is looked at or written.
+    """
 
 
 class NwhilArgumentParser(argparse.ArgumentParser):
@@ -104,6 +115,8 @@ def _domain_errors() -> tuple[type[BaseException], ...]:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
+    if isinstance(exc, OSError):  # "[Errno 2] No such file ...": the reason, without the number
+        text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)
     return text.splitlines()[0] if text else type(exc).__name__
 
 
@@ -139,6 +152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of stdout went away (nwhil ... | head)
         _silence_stdout()
         return 1
+    except UsageError as exc:
+        if debug:
+            raise
+        print(f"nwhil: error: {_first_line(exc)} (see 'nwhil --help')", file=sys.stderr)
+        return 2
     except _domain_errors() as exc:
         if debug:
             raise

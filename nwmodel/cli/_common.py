@@ -11,6 +11,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +20,8 @@ from typing import Any
 from nwphys.fileio import json_default
 
 __all__ = [
+    "CREATES_FOLDERS",
+    "IMAGE_OUTPUT_HELP",
     "add_force",
     "add_subcommands",
     "check_dataset_names",
@@ -27,11 +30,13 @@ __all__ = [
     "check_output_path",
     "comma_names",
     "int_in_range",
+    "layout_name",
     "nonneg_int",
     "positive_float",
     "positive_int",
     "print_json",
     "resolve_data_dir",
+    "save_figure",
 ]
 
 
@@ -97,6 +102,24 @@ def positive_float(text: str) -> float:
     return value
 
 
+_MEA_NAME = re.compile(r"^mea(\d+)x(\d+)$")
+
+
+def layout_name(text: str) -> str:
+    """argparse ``type=`` for a named electrode layout: ``two-terminal`` or ``meaRxC`` (2+ pads)."""
+    m = _MEA_NAME.match(text)
+    if text == "two-terminal" or (
+        m and int(m.group(1)) >= 1 and int(m.group(2)) >= 1 and int(m.group(1)) * int(m.group(2)) >= 2
+    ):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"expected 'two-terminal' or 'meaRxC' with R x C >= 2 pads (e.g. mea4x4), got {text!r}"
+    )
+
+
+layout_name.__name__ = "electrode layout"
+
+
 def comma_names(allowed: Sequence[str] | None = None) -> Callable[[str], list[str]]:
     """argparse ``type=`` for a comma-separated list of at least one name (order kept, no repeats).
 
@@ -127,11 +150,26 @@ def add_force(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--force", action="store_true", help=f"overwrite {what}")
 
 
+#: Said in the help of every output option checked by :func:`check_output_path`.
+CREATES_FOLDERS = "missing folders are created"
+
+#: Help of the ``-o`` option of the commands that write an image (see :func:`check_image_suffix`).
+IMAGE_OUTPUT_HELP = (
+    "image file to write; its suffix names the format (.png, .pdf, .svg, ...), none writes PATH.png; "
+    + CREATES_FOLDERS
+)
+
+
 def check_output_path(path: str | Path, force: bool) -> Path:
     """Return ``path`` as a Path, ready to be written as a file.
 
+    ``path`` must be the file that is written: a caller that adds a suffix adds it first (see
+    :func:`check_image_suffix`). Creates the missing folders of ``path``; every command that calls
+    this creates its output folder and says so in the help of its output option (as
+    :data:`CREATES_FOLDERS` does).
+
     Raises :class:`~nwmodel.cli.CLIError` when it exists and ``force`` is off, when it is a
-    directory, or when its folder cannot be created. Creates the folder.
+    directory, or when its folder cannot be created.
     """
     from . import CLIError
 
@@ -157,18 +195,60 @@ def check_output_dir(path: str | Path) -> Path:
     return p
 
 
-def check_image_suffix(path: Path) -> None:
-    """:class:`~nwmodel.cli.CLIError` unless matplotlib can write ``path``'s suffix (none = png)."""
+def check_image_suffix(path: str | Path) -> Path:
+    """The image file a plot command writes for ``-o path``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``-o`` argument. Its suffix names the image format.
+
+    Returns
+    -------
+    Path
+        ``path`` when its suffix is a format matplotlib writes; ``path`` with ``.png`` appended when
+        it has no suffix (trailing dots dropped); ``path`` unchanged when it is a directory (for
+        :func:`check_output_path` to refuse). Check this path, not ``path``, with
+        :func:`check_output_path`, and save to it with ``format=`` its suffix.
+
+    Raises
+    ------
+    UsageError
+        When the suffix names a format matplotlib does not write (exit status 2).
+    """
     from matplotlib.backend_bases import FigureCanvasBase
+
+    from . import UsageError
+
+    p = Path(path)
+    if p.is_dir():
+        return p
+    fmt = p.suffix[1:].lower()
+    if not fmt:
+        return p.with_name(p.name.rstrip(".") + ".png")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if fmt not in formats:
+        raise UsageError(
+            f"cannot write image {str(p)!r}: format {fmt!r} is not one of {', '.join(sorted(formats))}"
+        )
+    return p
+
+
+def save_figure(fig: Any, path: Path, force: bool, **savefig_kw: Any) -> None:
+    """Write ``fig`` to ``path`` (format from its suffix) under its output lock, atomically.
+
+    The existence check is repeated under the lock, so that of two commands writing the same
+    image one fails with the "exists" message (or the lock's) and neither leaves half a file.
+    """
+    from nwphys.fileio import atomic_path, output_lock
 
     from . import CLIError
 
-    fmt = path.suffix[1:].lower()
-    formats = FigureCanvasBase.get_supported_filetypes()
-    if fmt and fmt not in formats:
-        raise CLIError(
-            f"cannot write image {str(path)!r}: format {fmt!r} is not one of {', '.join(sorted(formats))}"
-        )
+    with output_lock(path, what="image"):
+        if path.exists() and not force:
+            raise CLIError(f"output {str(path)!r} exists; pass --force to overwrite it")
+        with atomic_path(path, unique=True) as tmp:
+            fig.savefig(tmp, format=path.suffix[1:].lower(), **savefig_kw)
 
 
 def print_json(obj: Any) -> None:
@@ -202,13 +282,13 @@ def resolve_data_dir(given: str | None) -> str | None:
 
 
 def check_dataset_names(names: Sequence[str], data_dir: str | None) -> None:
-    """:class:`~nwmodel.cli.CLIError` for a name :func:`nwmodel.load_dataset` cannot resolve.
+    """:class:`~nwmodel.cli.UsageError` for a name :func:`nwmodel.load_dataset` cannot resolve.
 
     Resolves as :func:`nwmodel.load_dataset` does (a generator, files in ``data_dir``, a dataset
     bundled with aeon), without loading anything: aeon's folder is found, not imported.
     """
     from ..datasets import GENERATORS, default_data_dir
-    from . import CLIError
+    from . import CLIError, UsageError
 
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     if data_dir is not None and not root.is_dir():
@@ -224,7 +304,7 @@ def check_dataset_names(names: Sequence[str], data_dir: str | None) -> None:
             continue
         if aeon_data is not None and (aeon_data / name).is_dir():
             continue
-        raise CLIError(
+        raise UsageError(
             f"unknown dataset {name!r}: not a generator ({', '.join(sorted(GENERATORS))}), not in "
             f"{root}, and not bundled with aeon"
         )

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import CLIError
+from . import CLIError, UsageError
 
 
 def _bench_dir(given: str | None) -> Path:
@@ -38,7 +38,7 @@ def _run(args: argparse.Namespace) -> int:
         known = {s.stem.removeprefix("bench_") for s in scripts}
         unknown = wanted - known
         if unknown:
-            raise CLIError(f"unknown benchmark(s) {sorted(unknown)}; known: {sorted(known)}")
+            raise UsageError(f"unknown benchmark(s) {sorted(unknown)}; known: {sorted(known)}")
         scripts = [s for s in scripts if s.stem.removeprefix("bench_") in wanted]
     failed = []
     for s in scripts:

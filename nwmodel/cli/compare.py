@@ -3,8 +3,13 @@
 Runs model selection and test for every dataset x backend cell (plus the ESN baseline), writes
 ``comparison.{csv,md,png,h5}`` and one file per finished cell into ``-o DIR``; re-running the
 same command skips finished cells, and the reports list every cell stored in ``DIR`` (also those
-of earlier runs over other datasets or backends). A stored cell of a different configuration, or
-a corrupt or truncated cell file, is refused before anything runs; ``--force`` recomputes it.
+of earlier runs over other datasets or backends). A stored cell is reused only when its
+configuration and the SHA-256 of its data and device file match. A stored cell of a different
+configuration, data or device file (the message names both digests), or a corrupt or truncated
+cell file, is refused before anything runs; ``--force`` recomputes every cell of the run.
+
+Every argument, the datasets (loaded once), the subsample sizes, the device (its file, roles and
+drive calibration) are checked before any cell runs: a bad argument value exits with status 2.
 
 ``--baselines`` (names of :data:`nwmodel.baselines.BASELINES`, or ``all``) adds the placement
 baselines per dataset on the cells' split and seeds: extra columns of the markdown table, extra
@@ -27,13 +32,17 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import CLIError
+from nwphys.fileio import output_lock
+
+from . import CLIError, UsageError
 from ._common import (
+    CREATES_FOLDERS,
     add_force,
     add_protocol,
     check_dataset_names,
     check_output_dir,
     comma_names,
+    layout_name,
     nonneg_int,
     positive_int,
     print_json,
@@ -55,7 +64,7 @@ def check_scheduler(scheduler: str | None) -> None:
     """:class:`CLIError` unless ``scheduler`` is None, ``serial`` or a Dask address."""
     if scheduler is None or scheduler == "serial" or scheduler.startswith(_SCHEMES):
         return
-    raise CLIError(f"--scheduler must be 'serial' or an address like tcp://HOST:PORT, got {scheduler!r}")
+    raise UsageError(f"--scheduler must be 'serial' or an address like tcp://HOST:PORT, got {scheduler!r}")
 
 
 @contextlib.contextmanager
@@ -82,12 +91,16 @@ def _connect(scheduler: str | None, n_workers: int) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def lazy_dask_mapper(scheduler: str | None, n_workers: int) -> Iterator[Mapper | None]:
+def lazy_dask_mapper(
+    scheduler: str | None, n_workers: int, *, connect_now: bool = False
+) -> Iterator[Mapper | None]:
     """Yield a ``mapper(fn, items)`` that runs on Dask, or None for ``scheduler="serial"``.
 
     The ``distributed.Client`` (a new LocalCluster of ``n_workers`` processes when ``scheduler``
     is None, else a connection to the address) is made on the mapper's first call and closed on
-    leaving the context; when nothing is mapped, Dask is never imported.
+    leaving the context; when nothing is mapped, Dask is never imported. With ``connect_now`` a
+    scheduler address is contacted on entering the context, so that an unreachable scheduler
+    fails before the caller writes anything (a selection journal).
     """
     check_scheduler(scheduler)
     if scheduler == "serial":
@@ -96,14 +109,61 @@ def lazy_dask_mapper(scheduler: str | None, n_workers: int) -> Iterator[Mapper |
     with contextlib.ExitStack() as stack:
         mappers: list[Mapper] = []
 
-        def mapper(fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterable[Any]:
+        def connect() -> Mapper:
             if not mappers:
                 from ..compare import dask_mapper
 
                 mappers.append(dask_mapper(stack.enter_context(_connect(scheduler, n_workers))))
-            return mappers[0](fn, items)
+            return mappers[0]
 
+        def mapper(fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterable[Any]:
+            return connect()(fn, items)
+
+        if connect_now and scheduler is not None:
+            connect()
         yield mapper
+
+
+#: Role patterns of ``--roles``: the same as :data:`nwphys.electrodes.ROLE_PATTERNS` (a test checks).
+ROLE_PATTERNS: tuple[str, ...] = ("chessboard", "rows", "columns", "first-last", "auto")
+
+
+def _preflight(args: argparse.Namespace, data_dir: str | None) -> tuple[list[Any], Any]:
+    """Load the datasets, check the split sizes and the device: every check before any cell runs.
+
+    Returns the loaded datasets and the device spec. Bad subsample sizes are usage errors; a
+    device the physical backends cannot use is a :class:`CLIError` naming it.
+    """
+    from ..errors import ExperimentError, ModelValidationError
+    from ..physical import SimulatedDeviceSpec
+
+    over = {
+        k: v
+        for k, v in (
+            ("n_wires", args.wires),
+            ("device_seed", args.device_seed),
+            ("electrodes", args.electrodes),
+            ("role_pattern", args.roles if args.roles is not None else ("auto" if args.device else None)),
+            ("n_inputs", args.n_inputs),
+        )
+        if v is not None
+    }
+    spec = SimulatedDeviceSpec(network_path=args.device or None, **over)
+    from .._compare_checks import check_device, check_subsample_sizes
+    from ..compare import _load
+
+    datasets = [_load(name, data_dir) for name in args.datasets]
+    for data in datasets:
+        try:
+            check_subsample_sizes(data, args.max_train, args.max_test, names=("--max-train", "--max-test"))
+        except ModelValidationError as exc:
+            raise UsageError(str(exc)) from None
+    if any(b in ("oracle", "simulated", "emulated") for b in args.backends):
+        try:
+            check_device(spec)
+        except ExperimentError as exc:
+            raise CLIError(str(exc)) from None
+    return datasets, spec
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -117,30 +177,20 @@ def _run(args: argparse.Namespace) -> int:
             f"--{k}" for k, v in (("wires", args.wires), ("electrodes", args.electrodes)) if v is not None
         ]
         if clash:
-            raise CLIError(
+            raise UsageError(
                 f"{' and '.join(clash)} apply to a generated device, not to the device file "
                 f"--device {args.device}"
             )
         if not Path(args.device).is_file():
             raise CLIError(f"device file {args.device!r} not found")
 
+    datasets, spec = _preflight(args, data_dir)
     from ..compare import run_comparison, table_markdown
-    from ..physical import SimulatedDeviceSpec
 
-    over = {
-        k: v
-        for k, v in (
-            ("n_wires", args.wires),
-            ("device_seed", args.device_seed),
-            ("electrodes", args.electrodes),
-            ("role_pattern", args.roles),
-        )
-        if v is not None
-    }
-    spec = SimulatedDeviceSpec(network_path=args.device or None, **over)
-    with lazy_dask_mapper(args.scheduler, args.workers) as mapper:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with output_lock(out, what="results directory"), lazy_dask_mapper(args.scheduler, args.workers) as mapper:
         res = run_comparison(
-            args.datasets,
+            datasets,
             args.backends,
             out,
             grid=args.grid,
@@ -222,13 +272,24 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--electrodes",
+        type=layout_name,
         default=None,
         help="electrode layout of the generated device, e.g. mea4x4 (default), mea8x8",
     )
     parser.add_argument(
         "--roles",
+        choices=ROLE_PATTERNS,
         default=None,
-        help="electrode role pattern: chessboard (default), rows, columns or first-last",
+        help="electrode role pattern (default: chessboard on the generated device, auto with "
+        "--device: chessboard on a grid of 3 x 3 pads or more, else the first --n-inputs "
+        "electrodes inputs, the last ground)",
+    )
+    parser.add_argument(
+        "--n-inputs",
+        type=positive_int,
+        default=None,
+        help="input electrodes of the role pattern (default: the device file's, from 'nwhil device "
+        "generate --n-inputs', else the pattern's own)",
     )
     parser.add_argument(
         "--max-train",
@@ -247,10 +308,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     add_force(
         parser,
-        "stored cells of a different configuration, and corrupt or truncated cell files, by recomputing them "
-        "(a recomputed physical cell first deletes the stored readings in features/)",
+        "every stored cell of this run (also one of the same configuration, and corrupt or truncated "
+        "cell files) by recomputing it (a recomputed physical cell first deletes the stored "
+        "readings in features/)",
     )
     parser.add_argument("--json", action="store_true", help="print the table as JSON (no progress bars)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("-o", "--output", required=True, help="results directory")
+    parser.add_argument("-o", "--output", required=True, help=f"results directory ({CREATES_FOLDERS})")
     parser.set_defaults(func=_run)

@@ -24,7 +24,15 @@ import sys
 import time
 
 from . import CLIError
-from ._common import add_force, check_output_dir, nonneg_int, positive_int, print_json, resolve_data_dir
+from ._common import (
+    CREATES_FOLDERS,
+    add_force,
+    check_output_dir,
+    nonneg_int,
+    positive_int,
+    print_json,
+    resolve_data_dir,
+)
 
 
 def _dataset_name(data_dir: str | None) -> str:
@@ -109,7 +117,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Register the ``demo`` command on ``parser``."""
-    parser.add_argument("-o", "--output", default="results/demo", help="results directory")
+    parser.add_argument(
+        "-o",
+        "--output",
+        default="results/demo",
+        help=f"results directory (default %(default)s; {CREATES_FOLDERS})",
+    )
     parser.add_argument("--seed", type=nonneg_int, default=1, help="seed of the generated device")
     parser.add_argument(
         "--seeds", type=positive_int, default=2, help="reservoirs per configuration (default 2)"

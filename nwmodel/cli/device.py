@@ -3,37 +3,67 @@
 * ``nwhil device generate [--preset NAME] [--wires N | --density D] [--size WxH]
   [--length-mean L --length-std S] [--electrodes two-terminal|mea4x4|...] --seed S -o dev.h5 [--force]``
 * ``nwhil device info dev.h5 [--json]``
-* ``nwhil device plot dev.h5 -o dev.png [--force]``
+* ``nwhil device plot dev.h5 -o dev.png [--roles auto|chessboard|...|none] [--force]``
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any
 
+from nwphys.fileio import output_lock
+
+from . import CLIError, UsageError
 from ._common import (
+    CREATES_FOLDERS,
+    IMAGE_OUTPUT_HELP,
     add_force,
     add_subcommands,
     check_image_suffix,
     check_output_path,
+    comma_names,
+    layout_name,
     nonneg_int,
     positive_float,
     positive_int,
     print_json,
+    save_figure,
 )
 
 
 def _size(text: str) -> tuple[float, float]:
     parts = text.lower().split("x")
     try:
-        if len(parts) == 1:
-            return float(parts[0]), float(parts[0])
-        if len(parts) == 2:
-            return float(parts[0]), float(parts[1])
+        values = [float(p) for p in parts] if len(parts) in (1, 2) else []
     except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"size must be WxH in micrometres (e.g. 100x100), got {text!r}")
+        values = []
+    if values and all(math.isfinite(v) and v > 0 for v in values):
+        return values[0], values[-1]
+    raise argparse.ArgumentTypeError(
+        f"size must be WxH in micrometres, each finite and > 0 (e.g. 100x100), got {text!r}"
+    )
+
+
+#: Presets of ``--preset``: published devices (geometry: :data:`nwphys.network.PRESETS`) and
+#: junction parameter sets (:data:`nwphys.junctions.JUNCTION_PRESETS`); kept here so that parsing
+#: does not import the physics (a test checks that they agree).
+GEOMETRY_PRESETS: tuple[str, ...] = ("torino", "sydney")
+JUNCTION_PRESETS: tuple[str, ...] = ("nwesn", "ag", "natmat2022", "hochstetter2021")
+
+
+def _presets(text: str) -> tuple[str | None, str | None]:
+    """``--preset``: up to one geometry and one junction preset, comma-separated."""
+    names = comma_names((*GEOMETRY_PRESETS, *JUNCTION_PRESETS))(text)
+    geometry = [n for n in names if n in GEOMETRY_PRESETS]
+    junction = [n for n in names if n in JUNCTION_PRESETS]
+    if len(geometry) > 1 or len(junction) > 1:
+        raise argparse.ArgumentTypeError(
+            f"at most one geometry preset ({', '.join(GEOMETRY_PRESETS)}) and one junction preset "
+            f"({', '.join(JUNCTION_PRESETS)}), got {text!r}"
+        )
+    return (geometry[0] if geometry else None), (junction[0] if junction else None)
 
 
 #: Option of ``device generate`` (its argparse ``dest``) -> the :func:`nwphys.generate` keyword it sets.
@@ -53,28 +83,70 @@ _GENERATE_OPTIONS = {
 }
 
 
-def _generate(args: argparse.Namespace) -> int:
-    import nwphys
+def _option_names(message: str) -> str:
+    """``message`` with the :func:`nwphys.generate` keyword it starts with named as its option."""
+    for dest, keyword in sorted(_GENERATE_OPTIONS.items(), key=lambda kv: -len(kv[1])):
+        if message.startswith(keyword):
+            return "--" + dest.replace("_", "-") + message[len(keyword) :]
+    return message
 
-    out = check_output_path(args.output, args.force)
-    net = nwphys.generate(
-        args.preset,
-        **{keyword: getattr(args, dest) for dest, keyword in _GENERATE_OPTIONS.items()},
-        memory_limit_bytes=None if args.max_memory is None else args.max_memory * 2**30,
-        progress=lambda msg: print(f"nwhil: {msg}", file=sys.stderr, flush=True),
-    )
-    nwphys.save_network(net, out, force=args.force)
-    status = "connected" if net.connected else "NOT connected (below percolation?)"
-    print(
-        f"wrote {out}: {net.n_wires} wires, {net.n_junctions} junctions, "
-        f"{net.n_electrodes} electrodes, {status}"
-    )
-    if not net.connected:
-        print(
-            f"nwhil: warning: the electrodes of {out} are not all connected; simulations will fail",
-            file=sys.stderr,
+
+def _generate(args: argparse.Namespace) -> int:
+    geometry, junction = args.preset if args.preset is not None else (None, None)
+    options = {keyword: getattr(args, dest) for dest, keyword in _GENERATE_OPTIONS.items()}
+    if junction is not None and args.junction_model is not None:
+        raise UsageError(
+            f"--junction-model {args.junction_model} and the junction preset {junction!r} of --preset "
+            "both set the junction model; give one"
         )
-    return 0
+    import nwphys
+    from nwphys.errors import BudgetError, ValidationError
+
+    if junction is not None:
+        model, params = nwphys.junctions.JUNCTION_PRESETS[junction]
+        options.update(junction_model=model, junction_params=dict(params))
+    if args.n_inputs is not None:
+        try:
+            layout = nwphys.make_layout(args.electrodes or "two-terminal", args.size or (100.0, 100.0))
+            nwphys.assign_roles(layout, "auto", n_inputs=args.n_inputs)
+        except ValidationError as exc:
+            raise UsageError(f"--n-inputs {args.n_inputs}: {exc}") from None
+    # every value is checked (a dry run of the parameter checks) before the output is looked at
+    try:
+        nwphys.generate(
+            geometry,
+            **options,
+            memory_limit_bytes=None if args.max_memory is None else args.max_memory * 2**30,
+            dry_run=True,
+        )
+    except ValidationError as exc:
+        raise UsageError(_option_names(str(exc))) from None
+    except BudgetError as exc:
+        raise CLIError(str(exc).replace("memory_limit_bytes", "--max-memory GIB")) from None
+    out = check_output_path(args.output, args.force)
+    with output_lock(out, what="device file"):
+        net = nwphys.generate(
+            geometry,
+            **options,
+            memory_limit_bytes=None if args.max_memory is None else args.max_memory * 2**30,
+            progress=lambda msg: print(f"nwhil: {msg}", file=sys.stderr, flush=True),
+        )
+        if junction is not None:
+            net.metadata["junction_preset"] = junction
+        if args.n_inputs is not None:
+            net.metadata["n_inputs"] = int(args.n_inputs)
+        nwphys.save_network(net, out, force=args.force)
+        status = "connected" if net.connected else "NOT connected (below percolation?)"
+        print(
+            f"wrote {out}: {net.n_wires} wires, {net.n_junctions} junctions, "
+            f"{net.n_electrodes} electrodes, {status}"
+        )
+        if not net.connected:
+            print(
+                f"nwhil: warning: the electrodes of {out} are not all connected; simulations will fail",
+                file=sys.stderr,
+            )
+        return 0
 
 
 def _summary(net: Any) -> dict[str, Any]:
@@ -138,13 +210,28 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plot(args: argparse.Namespace) -> int:
-    import nwphys
+#: ``device plot --roles``: the role patterns of :data:`nwphys.electrodes.ROLE_PATTERNS` and
+#: ``none``; kept here so that parsing does not import the physics (a test checks that they agree).
+PLOT_ROLES: tuple[str, ...] = ("auto", "chessboard", "rows", "columns", "first-last", "none")
 
-    out = check_output_path(args.output, args.force)
-    check_image_suffix(out)
+
+def _plot(args: argparse.Namespace) -> int:
+    out = check_output_path(check_image_suffix(args.output), args.force)
+    import nwphys
+    from nwphys.errors import ValidationError
+
     net = nwphys.load_network(args.device)
-    nwphys.plot_network(net, path=out)
+    roles = None
+    if args.roles != "none":
+        n_inputs = net.metadata.get("n_inputs")
+        try:
+            roles = nwphys.assign_roles(net.electrodes, args.roles, n_inputs=n_inputs)
+        except ValidationError as exc:
+            if args.roles != "auto":  # asked for: refused, naming why
+                raise
+            print(f"nwhil: warning: electrodes drawn without roles: {exc}", file=sys.stderr)
+    fig = nwphys.plot_network(net, roles=roles)
+    save_figure(fig, out, args.force, dpi=150, bbox_inches="tight")
     print(f"wrote {out}")
     return 0
 
@@ -158,7 +245,15 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="generate a random-stick device and save it (HDF5)",
         description="Generate a random-stick Ag nanowire device and save it to HDF5.",
     )
-    g.add_argument("--preset", choices=("torino", "sydney"), help="published device model")
+    g.add_argument(
+        "--preset",
+        type=_presets,
+        metavar="NAME[,NAME]",
+        help="a published device geometry (torino, sydney) and/or a junction parameter set: ag (NW-ESN "
+        "kinetics with Ag conductances 12.9 MOhm off / 12.9 kOhm on, the junctions of the "
+        "comparison's default device), nwesn (the default: 1 kOhm to 10 Ohm), natmat2022, "
+        "hochstetter2021; e.g. --preset sydney,ag",
+    )
     count = g.add_mutually_exclusive_group()
     count.add_argument("--wires", type=positive_int, help="number of wires")
     count.add_argument("--density", type=float, help="wire density in wires/um^2")
@@ -167,7 +262,15 @@ def register(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--length-mean", type=float, help="mean wire length in um")
     g.add_argument("--length-std", type=float, help="wire length standard deviation in um")
     g.add_argument("--diameter", type=float, help="wire diameter in nm")
-    g.add_argument("--electrodes", help="two-terminal (default) or meaRxC, e.g. mea4x4")
+    g.add_argument("--electrodes", type=layout_name, help="two-terminal (default) or meaRxC, e.g. mea4x4")
+    g.add_argument(
+        "--n-inputs",
+        type=positive_int,
+        default=None,
+        help="input electrodes of the role patterns, stored in the device file: the leading inputs "
+        "of 'first-last' and 'auto' on small layouts, else the first N inputs of the pattern "
+        "(the others float); checked against the layout",
+    )
     g.add_argument("--representation", choices=("junction", "multinodal"), help="graph representation")
     g.add_argument("--junction-model", help="junction model name (default rate_balance)")
     g.add_argument("--series-resistance", type=float, help="series (load) resistance per electrode in ohm")
@@ -179,7 +282,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="GIB",
         help="budget for the estimated peak memory in GiB (default half the machine's memory)",
     )
-    g.add_argument("-o", "--output", required=True, help="device file to write (.h5)")
+    g.add_argument("-o", "--output", required=True, help=f"device file to write (.h5; {CREATES_FOLDERS})")
     add_force(g, "an existing device file")
     g.set_defaults(func=_generate)
 
@@ -188,8 +291,20 @@ def register(parser: argparse.ArgumentParser) -> None:
     i.add_argument("--json", action="store_true", help="print JSON")
     i.set_defaults(func=_info)
 
-    p = sub.add_parser("plot", help="plot a device file", description="Plot wires, junctions, electrodes.")
+    p = sub.add_parser(
+        "plot",
+        help="plot a device file",
+        description="Plot wires, junctions and electrodes, the electrodes coloured and labelled by role.",
+    )
     p.add_argument("device", help="device file (.h5)")
-    p.add_argument("-o", "--output", required=True, help="image file to write (.png, .pdf, .svg)")
+    p.add_argument("-o", "--output", required=True, metavar="PATH", help=IMAGE_OUTPUT_HELP)
+    p.add_argument(
+        "--roles",
+        choices=PLOT_ROLES,
+        default="auto",
+        help="role pattern of the electrodes (inputs, outputs, ground) with the device's stored "
+        "--n-inputs (nwphys.assign_roles); none: no roles (default: %(default)s, drawn without roles "
+        "when the layout has none)",
+    )
     add_force(p, "an existing image")
     p.set_defaults(func=_plot)

@@ -45,10 +45,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nwphys.fileio import json_default, write_text_atomic
+from nwphys.fileio import json_default, output_lock, write_text_atomic
 
-from . import CLIError
+from . import CLIError, UsageError
 from ._common import (
+    CREATES_FOLDERS,
     add_force,
     add_protocol,
     check_dataset_names,
@@ -99,11 +100,11 @@ def _check_torch_device(device: str) -> None:
     import torch
 
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise CLIError(f"--device {device}: CUDA is not available to this torch ({torch.__version__})")
+        raise UsageError(f"--device {device}: CUDA is not available to this torch ({torch.__version__})")
     if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
-        raise CLIError(f"--device {device}: torch sees {torch.cuda.device_count()} CUDA device(s)")
+        raise UsageError(f"--device {device}: torch sees {torch.cuda.device_count()} CUDA device(s)")
     if device == "mps" and not torch.backends.mps.is_available():
-        raise CLIError("--device mps: MPS is not available to this torch")
+        raise UsageError("--device mps: MPS is not available to this torch")
 
 
 def _check_results_files(root: Path, model: str, dataset: str, n_seeds: int, force: bool) -> None:
@@ -240,24 +241,31 @@ def _mapper(args: argparse.Namespace) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext(None)
     from .compare import lazy_dask_mapper
 
-    return lazy_dask_mapper(args.scheduler, args.workers)
+    # an address is contacted before the selection starts its journal
+    return lazy_dask_mapper(args.scheduler, args.workers, connect_now=True)
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.max_epochs is not None and args.model not in ("nwrnn", "rnn"):
-        raise CLIError("--max-epochs applies to --model nwrnn or rnn only")
+        raise UsageError("--max-epochs applies to --model nwrnn or rnn only")
     if args.scheduler == "serial":
         args.scheduler = None
         if args.workers != 1:
-            raise CLIError(f"--workers {args.workers} needs Dask; drop --scheduler serial")
+            raise UsageError(f"--workers {args.workers} needs Dask; drop --scheduler serial")
     elif args.scheduler is not None:
         from .compare import check_scheduler
 
         check_scheduler(args.scheduler)
         if args.workers != 1:
-            raise CLIError("--workers sizes a new LocalCluster; it cannot be combined with --scheduler")
+            raise UsageError("--workers sizes a new LocalCluster; it cannot be combined with --scheduler")
     data_dir = resolve_data_dir(args.data_dir)
     check_dataset_names([args.dataset], data_dir)
+    if args.threads is not None or args.device != "cpu":  # before any output is looked at
+        import torch
+
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
+        _check_torch_device(args.device)
     out_dir = check_output_dir(args.output)
     split = "" if args.split_seed == DEFAULT_SPLIT_SEED else f"_split{args.split_seed}"
     name = out_dir / f"run_{args.model}_{args.dataset}_{args.grid}{split}{protocol_suffix(args)}.json"
@@ -270,131 +278,125 @@ def _run(args: argparse.Namespace) -> int:
         results_dir = check_output_dir(args.results_dir)
         _check_results_files(results_dir, args.model, args.dataset, args.seeds, args.force or resuming)
     path = check_output_path(name, args.force or resuming)
-    if args.force and journal.exists():
-        journal.unlink()
-    if args.threads is not None or args.device != "cpu":
-        import torch
+    with output_lock(path, what="result file"):
+        if args.force and journal.exists():
+            journal.unlink()
+        from nwmodel.datasets import load_dataset
+        from nwmodel.errors import ModelError
+        from nwmodel.protocols import protocol_fixed, protocol_grid
+        from nwmodel.selection import EstimatorFactory, select_and_test
 
-        if args.threads is not None:
-            torch.set_num_threads(args.threads)
-        _check_torch_device(args.device)
+        ds = load_dataset(args.dataset, data_dir=data_dir, seed=args.data_seed)
+        if ds.X_test is None:
+            raise CLIError(f"dataset {args.dataset!r} has no test split")
+        grid = protocol_grid(args.protocol, args.model, args.grid, int(ds.X_train.shape[-1]))
+        fixed: dict = {"device": args.device, **protocol_fixed(args.protocol, args.model)}
+        if args.model in ("nwesn", "esn") and args.device != "cpu":
+            fixed["backend"] = "torch"
+        if args.max_epochs is not None:
+            grid = {**grid, "max_epochs": [args.max_epochs]}
+        factory = EstimatorFactory(args.model, ds.task, fixed)
+        if args.scheduler is not None:
+            threads: Any = "external Dask cluster"
+        elif args.workers > 1:
+            threads = 1  # Dask's nanny starts workers with OMP_NUM_THREADS=1
+        else:
+            threads = args.threads
+            if threads is None and args.model in ("nwrnn", "rnn"):
+                import torch
 
-    from nwmodel.datasets import load_dataset
-    from nwmodel.errors import ModelError
-    from nwmodel.protocols import protocol_fixed, protocol_grid
-    from nwmodel.selection import EstimatorFactory, select_and_test
-
-    ds = load_dataset(args.dataset, data_dir=data_dir, seed=args.data_seed)
-    if ds.X_test is None:
-        raise CLIError(f"dataset {args.dataset!r} has no test split")
-    grid = protocol_grid(args.protocol, args.model, args.grid, int(ds.X_train.shape[-1]))
-    fixed: dict = {"device": args.device, **protocol_fixed(args.protocol, args.model)}
-    if args.model in ("nwesn", "esn") and args.device != "cpu":
-        fixed["backend"] = "torch"
-    if args.max_epochs is not None:
-        grid = {**grid, "max_epochs": [args.max_epochs]}
-    factory = EstimatorFactory(args.model, ds.task, fixed)
-    if args.scheduler is not None:
-        threads: Any = "external Dask cluster"
-    elif args.workers > 1:
-        threads = 1  # Dask's nanny starts workers with OMP_NUM_THREADS=1
-    else:
-        threads = args.threads
-        if threads is None and args.model in ("nwrnn", "rnn"):
+                threads = torch.get_num_threads()
+            threads = "default" if threads is None else threads
+        with _mapper(args) as mapper, _journal_hint(journal):
+            res = select_and_test(
+                factory,
+                grid,
+                ds.X_train,
+                ds.y_train,
+                ds.X_test,
+                ds.y_test,
+                task=ds.task,
+                n_seeds=args.seeds,
+                random_state=args.split_seed,
+                progress=not args.no_progress,
+                stack_size=args.stack_size,
+                mapper=mapper,
+                journal=journal,
+                journal_key={"dataset": ds.name, "data_seed": args.data_seed, "threads_per_fit": threads},
+            )
+        # the refits of the results files use the selection's thread count, read before the baselines
+        # (whose libraries may resize the OpenMP pool torch shares)
+        refit_threads = None
+        if results_dir is not None and args.model in ("nwrnn", "rnn"):
             import torch
 
-            threads = torch.get_num_threads()
-        threads = "default" if threads is None else threads
-    with _mapper(args) as mapper, _journal_hint(journal):
-        res = select_and_test(
-            factory,
-            grid,
-            ds.X_train,
-            ds.y_train,
-            ds.X_test,
-            ds.y_test,
-            task=ds.task,
-            n_seeds=args.seeds,
-            random_state=args.split_seed,
-            progress=not args.no_progress,
-            stack_size=args.stack_size,
-            mapper=mapper,
-            journal=journal,
-            journal_key={"dataset": ds.name, "data_seed": args.data_seed, "threads_per_fit": threads},
-        )
-    # the refits of the results files use the selection's thread count, read before the baselines
-    # (whose libraries may resize the OpenMP pool torch shares)
-    refit_threads = None
-    if results_dir is not None and args.model in ("nwrnn", "rnn"):
-        import torch
+            refit_threads = threads if isinstance(threads, int) else torch.get_num_threads()
+        baselines: dict[str, Any] = {}
+        if args.baselines:
+            from nwmodel.baselines import run_baselines
 
-        refit_threads = threads if isinstance(threads, int) else torch.get_num_threads()
-    baselines: dict[str, Any] = {}
-    if args.baselines:
-        from nwmodel.baselines import run_baselines
-
-        baselines = run_baselines(
-            ds.X_train,
-            ds.y_train,
-            ds.X_test,
-            ds.y_test,
-            task=ds.task,
-            names=args.baselines,
-            n_seeds=args.seeds,
-        )
-    files: list[str] = []
-    summary = None
-    problem = None
-    if results_dir is not None:
-        try:
-            files, summary = _write_results_files(results_dir, args, ds, factory, res, refit_threads)
-        except ModelError as exc:  # keep the run's record, then report
-            problem = exc
-    record = {
-        "model": args.model,
-        "dataset": ds.name,
-        "task": ds.task,
-        "grid": args.grid,
-        "protocol": args.protocol,
-        "seeds": args.seeds,
-        "split_seed": args.split_seed,
-        "device": args.device,
-        "dataset_notes": ds.notes,
-        "n_train": len(ds.y_train),
-        "n_test": len(ds.y_test),
-        **res.to_dict(),
-        "baselines": baselines,
-        "results_files": files,
-        "results_summary": summary,
-    }
-    write_text_atomic(path, json.dumps(record, indent=2, default=json_default) + "\n")
-    journal.unlink()  # the record holds every score now
-    if problem is not None:
-        raise problem
-    if args.json:
-        print_json(record)
-    else:
-        print(
-            f"model {args.model} on {ds.name} ({ds.task}, {args.grid} grid, {res.n_configs} configs "
-            f"x {args.seeds} seeds, {res.wall_time_s:.1f} s)"
-        )
-        if ds.notes and "split" in ds.notes:
-            print(f"note: {ds.notes}")
-        print(f"best configuration: {res.best_params}")
-        print(f"validation {res.metric}: {res.val_score:.4f}")
-        print(f"test {res.metric}: {res.test_mean:.4f} +- {res.test_std:.4f} (over {args.seeds} seeds)")
-        if baselines:
-            print(f"baselines, test {res.metric} (same split and seeds, no selection):")
-            for name, b in baselines.items():
-                print(f"  {name:<10} {b['test_mean']:.4f} +- {b['test_std']:.4f}")
-        if files:
-            print(f"results files: {len(files)} in {results_dir}")
-        if res.failures:
-            print(f"{len(res.failures)} configurations failed and were excluded", file=sys.stderr)
-        if res.n_resumed:
-            print(f"resumed {res.n_resumed} fits from the journal of an interrupted run")
-        print(f"saved {path}")
-    return 0
+            baselines = run_baselines(
+                ds.X_train,
+                ds.y_train,
+                ds.X_test,
+                ds.y_test,
+                task=ds.task,
+                names=args.baselines,
+                n_seeds=args.seeds,
+            )
+        files: list[str] = []
+        summary = None
+        problem = None
+        if results_dir is not None:
+            try:
+                files, summary = _write_results_files(results_dir, args, ds, factory, res, refit_threads)
+            except ModelError as exc:  # keep the run's record, then report
+                problem = exc
+        record = {
+            "model": args.model,
+            "dataset": ds.name,
+            "task": ds.task,
+            "grid": args.grid,
+            "protocol": args.protocol,
+            "seeds": args.seeds,
+            "split_seed": args.split_seed,
+            "device": args.device,
+            "dataset_notes": ds.notes,
+            "n_train": len(ds.y_train),
+            "n_test": len(ds.y_test),
+            **res.to_dict(),
+            "baselines": baselines,
+            "results_files": files,
+            "results_summary": summary,
+        }
+        write_text_atomic(path, json.dumps(record, indent=2, default=json_default) + "\n")
+        journal.unlink()  # the record holds every score now
+        if problem is not None:
+            raise problem
+        if args.json:
+            print_json(record)
+        else:
+            print(
+                f"model {args.model} on {ds.name} ({ds.task}, {args.grid} grid, {res.n_configs} configs "
+                f"x {args.seeds} seeds, {res.wall_time_s:.1f} s)"
+            )
+            if ds.notes and "split" in ds.notes:
+                print(f"note: {ds.notes}")
+            print(f"best configuration: {res.best_params}")
+            print(f"validation {res.metric}: {res.val_score:.4f}")
+            print(f"test {res.metric}: {res.test_mean:.4f} +- {res.test_std:.4f} (over {args.seeds} seeds)")
+            if baselines:
+                print(f"baselines, test {res.metric} (same split and seeds, no selection):")
+                for name, b in baselines.items():
+                    print(f"  {name:<10} {b['test_mean']:.4f} +- {b['test_std']:.4f}")
+            if files:
+                print(f"results files: {len(files)} in {results_dir}")
+            if res.failures:
+                print(f"{len(res.failures)} configurations failed and were excluded", file=sys.stderr)
+            if res.n_resumed:
+                print(f"resumed {res.n_resumed} fits from the journal of an interrupted run")
+            print(f"saved {path}")
+        return 0
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -467,7 +469,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    parser.add_argument("-o", "--output", default="results", help="directory for the result JSON")
+    parser.add_argument(
+        "-o",
+        "--output",
+        default="results",
+        help=f"directory for the result JSON (default %(default)s; {CREATES_FOLDERS})",
+    )
     add_force(
         parser,
         "an existing result file (and results files of --results-dir), and discard the journal of an "
