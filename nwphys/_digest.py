@@ -3,8 +3,13 @@
 The encoding is type-tagged and length-prefixed, so two values get the same digest only when they
 are equal bit for bit: floats are hashed as their IEEE-754 binary64 bytes (``0.1`` and
 ``0.1 + 1e-17`` differ, ``-0.0`` and ``0.0`` differ), arrays as dtype, shape and little-endian
-bytes, dataclasses as their class name and every field. Python and numpy scalars of one kind
+bytes, dataclasses as their class tag and every field. Python and numpy scalars of one kind
 (``1.5`` and ``np.float64(1.5)``) hash alike.
+
+The class tag of an object is its class's ``DIGEST_TAG`` string when it has one, else
+``module.qualname``. Classes whose digests are stored (in run files: circuits and drive
+waveforms) set ``DIGEST_TAG``, so that moving them to another module keeps every stored digest,
+and a stored run still resumes.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import numpy as np
 
 from .errors import ValidationError
 
-__all__ = ["sha256_of"]
+__all__ = ["class_tag", "sha256_of"]
 
 # objects whose __dict__ does not describe their behaviour
 _OPAQUE = (type, types.FunctionType, types.MethodType, types.BuiltinFunctionType, types.ModuleType)
@@ -49,6 +54,19 @@ def sha256_of(*objs: Any) -> str:
     for o in objs:
         _feed(h, o, depth=0)
     return h.hexdigest()
+
+
+def class_tag(cls: type) -> str:
+    """The name a class enters digests under: its own ``DIGEST_TAG``, else ``module.qualname``.
+
+    Only a tag the class itself defines counts (a subclass does not inherit its base's).
+    """
+    tag = cls.__dict__.get("DIGEST_TAG")
+    if tag is None:
+        return f"{cls.__module__}.{cls.__qualname__}"
+    if not isinstance(tag, str) or not tag:
+        raise ValidationError(f"{cls.__qualname__}.DIGEST_TAG must be a non-empty str, got {tag!r}")
+    return tag
 
 
 def _bytes(h: Any, tag: bytes, payload: bytes) -> None:
@@ -91,12 +109,12 @@ def _feed(h: Any, o: Any, depth: int) -> None:
         for item in o:
             _feed(h, item, depth + 1)
     elif dataclasses.is_dataclass(o) and not isinstance(o, type):
-        _bytes(h, b"C", f"{type(o).__module__}.{type(o).__qualname__}".encode())
+        _bytes(h, b"C", class_tag(type(o)).encode())
         for f in dataclasses.fields(o):
             _feed(h, f.name, depth + 1)
             _feed(h, getattr(o, f.name), depth + 1)
     elif hasattr(o, "__dict__") and not isinstance(o, _OPAQUE):
-        _bytes(h, b"C", f"{type(o).__module__}.{type(o).__qualname__}".encode())
+        _bytes(h, b"C", class_tag(type(o)).encode())
         _feed(h, dict(vars(o)), depth + 1)
     else:
         raise ValidationError(

@@ -17,6 +17,7 @@ Conventions
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -47,6 +48,9 @@ class Circuit:
     series_resistance_ohm : ndarray of float, shape (n_electrodes,)
         Source series resistance of each electrode in ohms (>= 0).
     """
+
+    #: Name in content digests (:func:`nwphys._digest.class_tag`): stored run files keep it.
+    DIGEST_TAG: ClassVar[str] = "nwphys.circuit.Circuit"
 
     n_nodes: int
     edges: np.ndarray

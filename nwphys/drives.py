@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -69,6 +69,9 @@ class Waveform:
 class DC(Waveform):
     """Constant voltage ``value_V``."""
 
+    #: Name in content digests (:func:`nwphys._digest.class_tag`): stored run files keep it.
+    DIGEST_TAG: ClassVar[str] = "nwphys.drives.DC"
+
     value_V: float = 0.0
 
     def __post_init__(self) -> None:
@@ -88,6 +91,9 @@ class Pulse(Waveform):
     The pulse is on for ``0 <= (t - delay_s) mod period_s < width_s`` and ``t >= delay_s``
     (right-continuous edges); ``count`` limits the number of pulses (None = unlimited).
     """
+
+    #: Name in content digests (:func:`nwphys._digest.class_tag`): stored run files keep it.
+    DIGEST_TAG: ClassVar[str] = "nwphys.drives.Pulse"
 
     amp_V: float = 1.0
     width_s: float = 1e-3
@@ -139,6 +145,9 @@ class Pulse(Waveform):
 class Sine(Waveform):
     """``offset_V + amp_V sin(2 pi freq_Hz t + phase_rad)``."""
 
+    #: Name in content digests (:func:`nwphys._digest.class_tag`): stored run files keep it.
+    DIGEST_TAG: ClassVar[str] = "nwphys.drives.Sine"
+
     amp_V: float = 1.0
     freq_Hz: float = 1.0
     offset_V: float = 0.0
@@ -161,6 +170,9 @@ class Sine(Waveform):
 @dataclass(frozen=True)
 class PiecewiseLinear(Waveform):
     """Linear interpolation through ``(times_s[i], values_V[i])``; held constant outside."""
+
+    #: Name in content digests (:func:`nwphys._digest.class_tag`): stored run files keep it.
+    DIGEST_TAG: ClassVar[str] = "nwphys.drives.PiecewiseLinear"
 
     times_s: np.ndarray = field(default_factory=lambda: np.zeros(1))
     values_V: np.ndarray = field(default_factory=lambda: np.zeros(1))
@@ -195,6 +207,9 @@ class Sampled(Waveform):
     ``hold="zoh"`` holds each sample for ``dt_s`` (a DAC); ``"linear"`` interpolates. Before the
     first sample and after the last one the end values are held.
     """
+
+    #: Name in content digests (:func:`nwphys._digest.class_tag`): stored run files keep it.
+    DIGEST_TAG: ClassVar[str] = "nwphys.drives.Sampled"
 
     values_V: np.ndarray = field(default_factory=lambda: np.zeros(1))
     dt_s: float = 1e-3
