@@ -14,6 +14,10 @@ it); a second writer fails at once with :class:`OutputLockedError`. The kernel r
 when its holder dies, SIGKILL included, so a lock is never stale: a lock file left by a killed
 process is free, and :func:`output_locked` tells a reader whether a writer is still at work.
 
+Every file made here (the temporary files, hence the final ones, and the lock files) is created
+with mode ``0o666`` for the kernel to reduce, as :func:`open` does: it honours the process umask
+(``0644`` under ``umask 022``, ``0600`` under ``077``) and a directory's default ACL.
+
 Examples
 --------
 >>> import json, tempfile
@@ -34,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -89,8 +94,9 @@ def atomic_path(
     unique : bool
         False: the temporary name is :func:`partial_path` ``(path)``, so a file left by a killed
         writer is overwritten by the next write (one writer per file at a time). True: a fresh
-        hidden name ``.<name>.<random>.tmp`` from :func:`tempfile.mkstemp` (mode 0600), safe for
-        concurrent writers; the last rename wins.
+        hidden name ``.<name>.<random>.tmp`` (created exclusively as by :func:`tempfile.mkstemp`,
+        but with the mode :func:`open` gives: :func:`_create_unique`), safe for concurrent
+        writers; the last rename wins.
     make_parents : bool
         Create the missing directories of ``path`` first; otherwise its directory must exist.
 
@@ -110,9 +116,8 @@ def atomic_path(
         if make_parents:
             p.parent.mkdir(parents=True, exist_ok=True)
         if unique:
-            fd, name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+            fd, tmp = _create_unique(p.parent, prefix=f".{p.name}.", suffix=".tmp")
             os.close(fd)
-            tmp = Path(name)
         else:
             tmp = partial_path(p)
     except OSError as exc:
@@ -129,6 +134,53 @@ def atomic_path(
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+#: Mode every file is created with; the kernel removes the umask's bits (or applies the
+#: directory's default ACL), as for :func:`open`.
+_FILE_MODE = 0o666
+
+
+def _create_unique(directory: Path, *, prefix: str, suffix: str) -> tuple[int, Path]:
+    """Create a new file ``<directory>/<prefix><random><suffix>``; return its descriptor and path.
+
+    As :func:`tempfile.mkstemp` (exclusive creation, so never a file that exists already; a
+    descriptor not inherited by child processes) except for the mode: mkstemp asks for 0600,
+    this asks for :data:`_FILE_MODE` and leaves the umask to the kernel, so that the file, once
+    renamed into place, has the permissions a plain ``open(path, "w")`` gives. The umask is
+    neither read nor changed: ``os.umask`` reads it only by setting it, which races with the
+    files other threads create meanwhile.
+
+    Parameters
+    ----------
+    directory : Path
+        Where to create the file.
+    prefix, suffix : str
+        Around the random part of the name.
+
+    Returns
+    -------
+    fd : int
+        Descriptor open for reading and writing; the caller closes it.
+    path : Path
+        The file created (empty).
+
+    Raises
+    ------
+    FileExistsError
+        If :data:`tempfile.TMP_MAX` random names are all taken.
+    OSError
+        From creating the file (e.g. the directory is missing or read-only).
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(tempfile.TMP_MAX):
+        path = directory / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        try:
+            return os.open(path, flags, _FILE_MODE), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, f"no free temporary name in {str(directory)!r}")
 
 
 def _named(exc: OSError, path: Path) -> OSError:
@@ -187,7 +239,7 @@ def _acquire(lk: Path, path: str | os.PathLike[str], what: str) -> int:
     """Open ``lk`` and take its exclusive lock without waiting; return the descriptor."""
     for _ in range(20):
         try:
-            fd = os.open(lk, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            fd = os.open(lk, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), _FILE_MODE)
         except OSError as exc:  # named after the output: the lock file is an implementation detail
             raise OSError(exc.errno, f"cannot write {what} {os.fspath(path)!r}: {exc.strerror}") from None
         try:
