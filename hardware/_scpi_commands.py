@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from nwphys.hdf5 import package_version
 
 from ._scpi_parse import INTEGER, ScpiError, bool_arg, check_dt, floats, fmt
 from ._scpi_rows import rows_from_measurement
@@ -71,12 +72,8 @@ def _need_last(instr: ScpiInstrument) -> Any:
 
 # ---------------------------------------------------------------------------- common commands
 def _idn(instr: ScpiInstrument, ch: Any, args: str, payload: bytes | None) -> str:
-    try:
-        ver = version("nanowire-hil")
-    except PackageNotFoundError:  # pragma: no cover
-        ver = "0+unknown"
     model = f"{type(instr.device).__name__}-{len(instr.device.electrodes)}ch"
-    return f"nanowire-hil,NWHIL-EMU,{model},{ver}"
+    return f"nanowire-hil,NWHIL-EMU,{model},{package_version()}"
 
 
 def _rst(instr: ScpiInstrument, ch: Any, args: str, payload: bytes | None) -> None:

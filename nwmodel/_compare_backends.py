@@ -6,8 +6,10 @@ Each backend builds the picklable ``make_estimator(params, seed)`` that
 * ``abstract`` and ``esn``: a :class:`nwmodel.selection.EstimatorFactory` of ``nwesn`` or ``esn``;
   grids ``nwmodel.GRIDS["nwesn"]`` and ``nwmodel.GRIDS["esn"]``.
 * ``oracle``, ``simulated``, ``emulated``: a :class:`PhysicalFactory` of the physical reservoir
-  over a device (:mod:`nwmodel._compare_devices`); grids :data:`nwmodel.mapping.PHYSICAL_GRIDS`
-  (``paper`` protocol) or :data:`nwmodel.mapping.TUNED_PHYSICAL_GRIDS` (``tuned``).
+  over a device (:mod:`nwmodel._compare_devices`) that gives each estimator the cell's
+  calibration of its device (measured once per cell, never in a fit); grids
+  :data:`nwmodel.mapping.PHYSICAL_GRIDS` (``paper`` protocol) or
+  :data:`nwmodel.mapping.TUNED_PHYSICAL_GRIDS` (``tuned``).
 
 The protocol (:mod:`nwmodel.protocols`) sets every estimator's readout and adds the feature sets
 to the ``tuned`` grids.
@@ -20,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._compare_devices import EmulatedFactory, cell_calibration, check_fixed_device, with_device_keys
+from ._compare_devices import EmulatedFactory, cell_calibrations, check_fixed_device, with_device_keys
 from .physical import PhysicalReservoirClassifier, PhysicalReservoirRegressor, SimulatedDeviceSpec
 
 __all__ = [
@@ -59,17 +61,24 @@ class PhysicalFactory:
     device : SimulatedDeviceSpec or callable
         The estimators' ``device``; grid keys in :data:`~nwmodel._compare_devices.DEVICE_KEYS`
         replace fields of a :class:`SimulatedDeviceSpec` device.
+    calibrations : tuple of (device, DriveCalibration) pairs
+        The cell's calibration of each device its estimators drive
+        (:func:`~nwmodel._compare_devices.cell_calibrations`): an estimator on one of them gets
+        it as its ``calibration`` unless its configuration sets one, so that no fit measures it
+        again. Empty: every estimator calibrates as its parameters say.
     """
 
     task: str
     fixed: dict[str, Any]
     device: Any
+    calibrations: tuple[tuple[Any, Any], ...] = ()
 
     def __call__(self, params: dict[str, Any], seed: int) -> Any:
         params = dict(params)
         device = with_device_keys(self.device, params)
+        given = next(({"calibration": c} for d, c in self.calibrations if d == device), {})
         cls = PhysicalReservoirClassifier if self.task == "classification" else PhysicalReservoirRegressor
-        return cls(**{**self.fixed, **params, "random_state": seed, "device": device})
+        return cls(**{**self.fixed, **given, **params, "random_state": seed, "device": device})
 
 
 #: ``(task, device spec, configurations, feature store, readout keywords) -> (make_estimator,
@@ -101,10 +110,11 @@ def _oracle(
     store: str | None,
     readout: dict[str, Any],
 ) -> tuple[Any, Any]:
-    calibration = cell_calibration(spec, configs)
     probed = dataclasses.replace(spec, n_probe=max(spec.n_probe, ORACLE_PROBES))
+    # the probes only read node voltages: the calibration of the probed device is that of spec
+    calibration, per_device = cell_calibrations(probed, configs)
     fixed = {**readout, "readout": "oracle", "feature_store": store}
-    return PhysicalFactory(task, fixed, probed), calibration
+    return PhysicalFactory(task, fixed, probed, per_device), calibration
 
 
 def _simulated(
@@ -114,8 +124,9 @@ def _simulated(
     store: str | None,
     readout: dict[str, Any],
 ) -> tuple[Any, Any]:
+    calibration, per_device = cell_calibrations(spec, configs)
     fixed = {**readout, "feature_store": store}
-    return PhysicalFactory(task, fixed, spec), cell_calibration(spec, configs)
+    return PhysicalFactory(task, fixed, spec, per_device), calibration
 
 
 def _emulated(
@@ -126,11 +137,11 @@ def _emulated(
     readout: dict[str, Any],
 ) -> tuple[Any, Any]:
     # never from the store: the emulated column measures the instrument path every time
-    calibration = cell_calibration(spec, configs)
     check_fixed_device(configs)
+    calibration, per_device = cell_calibrations(spec, configs)
     # the calibration measured on the device the emulator serves: features equal the simulated ones
-    fixed = {**readout, "calibration": calibration}
-    return PhysicalFactory(task, fixed, EmulatedFactory(spec)), calibration
+    served = tuple((EmulatedFactory(d), c) for d, c in per_device)
+    return PhysicalFactory(task, dict(readout), EmulatedFactory(spec), served), calibration
 
 
 _BUILDERS: dict[str, Builder] = {

@@ -8,6 +8,9 @@
   replaced :class:`~nwmodel.physical.SimulatedDeviceSpec`) rather than the estimator.
 * :func:`cell_calibration`: the drive calibration of a cell: the one the grid fixes, else the one
   measured (junction rule) on the cell's device, which is built for it and closed again.
+* :func:`cell_calibrations`: that calibration and the one of every device the cell's fits drive,
+  each measured once per cell; the backends give each fit the one of its device
+  (:class:`~nwmodel._compare_backends.PhysicalFactory`), so no fit measures its own.
 """
 
 from __future__ import annotations
@@ -20,7 +23,14 @@ from typing import Any
 from .errors import ExperimentError
 from .physical import SimulatedDeviceSpec
 
-__all__ = ["DEVICE_KEYS", "EmulatedFactory", "cell_calibration", "check_fixed_device", "with_device_keys"]
+__all__ = [
+    "DEVICE_KEYS",
+    "EmulatedFactory",
+    "cell_calibration",
+    "cell_calibrations",
+    "check_fixed_device",
+    "with_device_keys",
+]
 
 #: Parameters of the physical grid that select the device rather than the estimator.
 DEVICE_KEYS: tuple[str, ...] = ("n_wires", "device_seed", "electrodes", "n_inputs")
@@ -72,11 +82,52 @@ def cell_calibration(spec: SimulatedDeviceSpec, configs: Sequence[dict[str, Any]
     The one every configuration of the grid gives (e.g. a compliance-scaled calibration), else the
     junction-rule calibration measured on ``spec()`` (the device is closed afterwards).
     """
-    from .calibration import DriveCalibration, calibrate_drive
+    from .calibration import DriveCalibration
 
     given = [c["calibration"] for c in configs if isinstance(c.get("calibration"), DriveCalibration)]
     if given and len(given) == len(configs) and all(c == given[0] for c in given):
         return given[0]
+    return _measure(spec)
+
+
+def cell_calibrations(
+    spec: SimulatedDeviceSpec, configs: Sequence[dict[str, Any]]
+) -> tuple[Any, tuple[tuple[SimulatedDeviceSpec, Any], ...]]:
+    """The calibration of a physical cell and that of every device its fits drive, each measured once.
+
+    Parameters
+    ----------
+    spec : SimulatedDeviceSpec
+        The cell's device.
+    configs : sequence of dict
+        Every configuration of the cell's grid.
+
+    Returns
+    -------
+    calibration : DriveCalibration
+        :func:`cell_calibration` of ``spec`` and ``configs`` (what the cell records).
+    per_device : tuple of (SimulatedDeviceSpec, DriveCalibration)
+        Each distinct device of the configurations that set no ``calibration`` (``spec`` with
+        their :data:`DEVICE_KEYS` applied) and its junction-rule calibration, the one a fit of
+        the junction window :data:`~nwmodel.mapping.RESCALE_WINDOW_V` measures on a fresh device
+        (``spec``'s is ``calibration``); empty when every configuration sets one.
+    """
+    calibration = cell_calibration(spec, configs)
+    free = [c for c in configs if "calibration" not in c]
+    if not free:
+        return calibration, ()
+    measured = [(spec, calibration)]  # measured on spec(): some configuration sets none
+    for c in free:
+        device = with_device_keys(spec, dict(c))
+        if all(d != device for d, _ in measured):
+            measured.append((device, _measure(device)))
+    return calibration, tuple(measured)
+
+
+def _measure(spec: SimulatedDeviceSpec) -> Any:
+    """The junction-rule calibration of a fresh ``spec()``, closed afterwards."""
+    from .calibration import calibrate_drive
+
     served = spec()
     try:
         return calibrate_drive(served, rule="junction")

@@ -71,7 +71,7 @@ def store_applies(device: Any, enc: Encoding) -> bool:
 
 
 def _keys(spec: SimulatedDeviceSpec, enc: Encoding) -> tuple[str, str | None]:
-    import nwphys
+    from nwphys.hdf5 import package_version
 
     fields = dataclasses.asdict(spec)
     n_probe = int(fields.pop("n_probe"))
@@ -83,7 +83,7 @@ def _keys(spec: SimulatedDeviceSpec, enc: Encoding) -> tuple[str, str | None]:
         e[name] = _array_digest(e[name])
     for name in ("slope", "v_bias_V", "v_scale_V", "dt_s", "relax_s"):
         e[name] = float(e[name]).hex()  # exact
-    ekey = _digest({"format": _FORMAT, "version": nwphys.__version__, "device": fields, "encoding": e})
+    ekey = _digest({"format": _FORMAT, "version": package_version(), "device": fields, "encoding": e})
     nkey = _digest({"electrodes": ekey, "n_probe": n_probe}) if enc.readout == "oracle" else None
     return ekey, nkey
 

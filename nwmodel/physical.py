@@ -33,9 +33,12 @@ at the electrodes.
 
 The device is either a :class:`hardware.Device` (used as is, serially; the caller owns and
 closes it) or a **factory**: a picklable zero-argument callable returning a fresh device, such as
-:class:`SimulatedDeviceSpec`. With a factory and ``n_jobs > 1`` the independent series are split
-in chunks, each run in its own process on its own device (requires ``reset="restore"`` so that a
-series never depends on the one before it; results equal a serial run exactly).
+:class:`SimulatedDeviceSpec`. A fit drives its first presentation on the factory's device it was
+prepared on (electrode names, calibration), unless it measured its calibration there (the sweeps
+drove that device: the series start on a new one, as with a given calibration); each further
+presentation starts on a new device. With a factory and ``n_jobs > 1`` the independent series are
+split in chunks, each run in its own process on its own device (requires ``reset="restore"`` so
+that a series never depends on the one before it; results equal a serial run exactly).
 """
 
 from __future__ import annotations
@@ -197,6 +200,18 @@ class _PhysicalReservoirBase(BaseEstimator):
             return self.device, False
         return self.device(), True
 
+    def _series_device(self) -> tuple[Any, bool]:
+        """``(device, owned)`` for a drive: the factory device the fit's :meth:`_prepare` opened and
+        left undriven (so that a fit opens its factory once), else :meth:`_open`."""
+        held = self.__dict__.pop("_undriven_device", None)
+        return (held, True) if held is not None else self._open()
+
+    def _release_undriven(self) -> None:
+        """Close the factory device :meth:`_prepare` kept for the series, when no drive took it."""
+        held = self.__dict__.pop("_undriven_device", None)
+        if held is not None:
+            held.close()
+
     def _trajectory(self, X: np.ndarray) -> np.ndarray:
         """Raw trajectories of ``X`` under every presentation, concatenated per sample.
 
@@ -220,7 +235,7 @@ class _PhysicalReservoirBase(BaseEstimator):
             with ProcessPoolExecutor(max_workers=len(chunks)) as pool:
                 parts = list(pool.map(run_chunk, [self.device] * len(chunks), [enc] * len(chunks), chunks))
             return np.concatenate(parts, axis=0)
-        device, owned = self._open()
+        device, owned = self._series_device()
         try:
             return physical_trajectories(device, enc, X)
         finally:
@@ -274,7 +289,10 @@ class _PhysicalReservoirBase(BaseEstimator):
             tuple(rng.spawn(3)) for _ in range(int(self.n_presentations) - 1)
         ]
         self._f_rng = f_rng
+        self._release_undriven()
         device, owned = self._open()
+        if owned:
+            self._undriven_device = device  # for the first drive of the series (_series_device)
         try:
             n_inputs = len(device.input_names)
             if self.readout in ("oracle", "conductances") and not callable(getattr(device, "oracle", None)):
@@ -292,9 +310,13 @@ class _PhysicalReservoirBase(BaseEstimator):
             self._check_size(X, n_read)
             self._n_read = n_read
             self.calibration_ = self._calibrate(device)
-        finally:
-            if owned:
-                device.close()
+        except BaseException:
+            self._release_undriven()
+            raise
+        if not (isinstance(self.calibration, DriveCalibration) or self.calibration == "off"):
+            # the calibration's sweeps drove it: the series start on a new device, as those of a
+            # fit given that calibration do
+            self._release_undriven()
         if self.calibration_ is None:
             v_lo, v_hi = float(self.v_bias_V), float(self.v_bias_V) + float(self.v_scale_V)
         else:
@@ -334,8 +356,12 @@ class _PhysicalReservoirBase(BaseEstimator):
 
     def _adopt(self, first: _PhysicalReservoirBase, X: np.ndarray, y: np.ndarray) -> None:
         """Take the calibration and encodings of ``first`` (same reservoir key), without measuring."""
-        self._validate()
-        check_feature_set(self.features, X.shape[2])
+        try:
+            self._validate()
+            check_feature_set(self.features, X.shape[2])
+        except BaseException:
+            first._release_undriven()  # no drive follows
+            raise
         self.calibration_ = first.calibration_
         self.electrode_window_V_ = first.electrode_window_V_
         self.encodings_ = first.encodings_
@@ -352,9 +378,12 @@ class _PhysicalReservoirBase(BaseEstimator):
 
     def _feature_sets(self, X: np.ndarray, feature_sets: Sequence[str | int]) -> list[np.ndarray]:
         """Raw readout features of ``X`` for each of ``feature_sets``, from one drive of the device."""
-        for f in feature_sets:
-            check_feature_set(f, X.shape[2])
-        traj = self._trajectory(X)
+        try:
+            for f in feature_sets:
+                check_feature_set(f, X.shape[2])
+            traj = self._trajectory(X)
+        finally:
+            self._release_undriven()  # a device no drive took (stored readings, n_jobs > 1)
         return [trajectory_features(traj, f) for f in feature_sets]
 
     def _fit_readout(self, raw: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -408,7 +437,8 @@ class _PhysicalReservoirBase(BaseEstimator):
 
         Returns
         -------
-        states : ndarray, shape (n_cases, n_features_out_)
+        states : ndarray, shape (n_cases, n_features)
+            One row per series, ``n_features_out_`` columns.
         """
         X = self._check_input(X)
         return self._standardised(self._feature_sets(X, [self.features])[0])
@@ -431,8 +461,9 @@ class _PhysicalReservoirBase(BaseEstimator):
 
         Returns
         -------
-        states : ndarray, shape (n_cases, n_features_out_)
-            What :meth:`transform` would return for ``X``, without driving the device again.
+        states : ndarray, shape (n_cases, n_features)
+            One row per series, ``n_features_out_`` columns: what :meth:`transform` would return
+            for ``X``, without driving the device again.
         """
         X, y = self._prepare(X, y)
         return self._fit_readout(self._feature_sets(X, [self.features])[0], y)
@@ -515,11 +546,17 @@ class PhysicalReservoirClassifier(ClassifierMixin, _PhysicalReservoirBase):
 
     Attributes
     ----------
-    encoding_ : the fitted input encoding (the first presentation's); encodings_ : list of one
-    encoding per presentation; feature_index_ : ndarray (n_features_out_,);
-    readout_ : RidgeReadout; classes_ : ndarray;
-    calibration_ : DriveCalibration or None; electrode_window_V_ : (float, float), the electrode
-    voltage window used (V).
+    encoding_ : input encoding
+        The fitted input encoding (the first presentation's).
+    encodings_ : list
+        One fitted input encoding per presentation.
+    feature_index_ : ndarray of int
+        The readings the readout keeps (``n_features_out_`` of them).
+    readout_ : RidgeReadout
+    classes_ : ndarray
+    calibration_ : DriveCalibration or None
+    electrode_window_V_ : (float, float)
+        The electrode voltage window used (V).
     """
 
     _task = "classification"

@@ -313,7 +313,7 @@ def _fingerprint(
     """The identity of a selection run in its journal (see :func:`select_and_test`)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    import nwphys
+    from nwphys.hdf5 import package_version
 
     def installed(name: str) -> str | None:
         try:
@@ -331,7 +331,7 @@ def _fingerprint(
     else:
         estimator = None
     return {
-        "package_version": nwphys.__version__,
+        "package_version": package_version(),
         "libraries": {name: installed(name) for name in ("numpy", "scikit-learn", "torch")},
         "estimator": estimator,
         "journal_key": dict(journal_key) if journal_key is not None else None,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from .lazy import lazy_exports
 
+#: The package version, defined here only (``pyproject.toml`` reads it; code reads it through
+#: :func:`nwphys.hdf5.package_version`).
 __version__ = "0.3.0"
 
 #: submodule -> the public names it defines.

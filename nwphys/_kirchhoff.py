@@ -1,17 +1,22 @@
 """Kirchhoff's current law on the unknown node voltages of a :class:`~nwphys.nodal.NodalSolver`.
 
-The stiff integrator (:mod:`nwphys.implicit`) runs Newton on the unknowns ``x`` (in the
-solver's internal order). :class:`KirchhoffResidual` holds the signed incidence of every branch
-on those unknowns and gives the current imbalance, its relative size, and the maps between
-junction quantities and the unknowns.
+The one implementation of the Kirchhoff residual: the stiff integrator (:mod:`nwphys.implicit`)
+runs Newton on the unknowns ``x`` (in the solver's internal order) with it, and
+:meth:`NodalSolver.solve <nwphys.nodal.NodalSolver.solve>` reports its relative size as
+``residual_rel``. :class:`KirchhoffResidual` holds the signed incidence of every branch on those
+unknowns and gives the current imbalance, its relative size, and the maps between junction
+quantities and the unknowns.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.sparse as sp
 
-from .nodal import NodalSolver
+if TYPE_CHECKING:
+    from .nodal import NodalSolver
 
 __all__ = ["KirchhoffResidual"]
 

@@ -105,13 +105,21 @@ RUN_STATUS_CODES = {STATUS_RUNNING: -2, STATUS_COMPLETE: 0, STATUS_STOPPED: 1}
 
 
 def package_version() -> str:
-    """The installed nanowire-hil version (``"0+unknown"`` when not installed)."""
-    try:
-        from importlib.metadata import version
+    """The nanowire-hil version: :data:`nwphys.__version__`.
 
-        return version("nanowire-hil")
-    except Exception:  # pragma: no cover - not installed
-        return "0+unknown"
+    The one source of the version: the files' ``package_version`` header, the device files'
+    metadata, the feature store's and selection journal's keys, the emulator's ``*IDN?`` and
+    ``nwhil --version`` all read it here, and the package metadata (``pyproject.toml``) reads
+    ``nwphys.__version__`` too.
+
+    Returns
+    -------
+    str
+        E.g. ``"0.3.0"``.
+    """
+    from . import __version__
+
+    return __version__
 
 
 def attr_str(value: Any) -> str:

@@ -20,7 +20,6 @@ wire clusters of the full geometry in ``wire_component``.
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +33,7 @@ from .electrodes import Electrode, ElectrodeLayout, make_layout
 from .errors import BudgetError, ValidationError
 from .geometry import LENGTH_DISTRIBUTIONS, _check_size, find_junctions, random_sticks, sample_lengths
 from .graph import AG_RESISTIVITY_OHM_M, REPRESENTATIONS, build_circuit, wire_components
+from .hdf5 import package_version
 from .junctions import JUNCTION_MODELS, JUNCTION_PRESETS, make_junction_model
 
 __all__ = [
@@ -141,15 +141,6 @@ _DEFAULTS: dict[str, Any] = {
     "series_resistance_ohm": 0.0,
     "resistivity_ohm_m": AG_RESISTIVITY_OHM_M,
 }
-
-
-def _package_version() -> str:
-    try:
-        return importlib.metadata.version("nanowire-hil")
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - not installed
-        from . import __version__
-
-        return __version__
 
 
 def _known_models() -> tuple[str, ...]:
@@ -365,7 +356,7 @@ def generate(
     metadata = {
         "creation_params": creation,
         "seed": seed_rec,
-        "package_version": _package_version(),
+        "package_version": package_version(),
         "numpy_version": np.__version__,
         "n_junctions_total": int(jw.shape[0]),
         "connected": build.connected,

@@ -52,6 +52,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from ._kirchhoff import KirchhoffResidual
 from ._nodal_backends import BACKENDS, BackendOptions, Factorization, NodalBackend
 from ._nodal_pattern import NodalPattern, build_pattern
 from ._validation import check_choice, check_real
@@ -162,6 +163,7 @@ class NodalSolver:
         self.n_solves = 0
         self._linear: NodalBackend | None = None  # None when every node is a Dirichlet electrode
         self._factor: Factorization | None = None
+        self._kcl: KirchhoffResidual | None = None  # built by the first solve()
         self._build()
 
     # ------------------------------------------------------------------ construction
@@ -404,20 +406,11 @@ class NodalSolver:
         V = self.node_voltages(G, Vd)
         c = self.circuit
         p = self.branch_conductances(G)
-        I = p * (V[self._a] - V[self._b])
-        n = c.n_nodes
-        net = np.bincount(self._a, weights=I, minlength=n) - np.bincount(self._b, weights=I, minlength=n)
-        absI = np.abs(I)
-        scale = np.bincount(self._a, weights=absI, minlength=n) + np.bincount(
-            self._b, weights=absI, minlength=n
-        )
-        inj = np.zeros(n)
-        I_nor = self.norton_currents(Vd, V)
-        inj[self._nor_nodes] = I_nor
-        scale[self._nor_nodes] += np.abs(I_nor)
-        imb = (net - inj)[self._unknown]
-        sc = np.linalg.norm(scale[self._unknown])
-        residual = float(np.linalg.norm(imb) / sc) if sc > 0 else 0.0
+        vb = V[self._a] - V[self._b]
+        I = p * vb
+        if self._kcl is None:
+            self._kcl = KirchhoffResidual(self)
+        _, residual = self._kcl.residual(p, vb, V, Vd)
         elec_I = self.electrode_currents(G, Vd, V)
         nj = self._n_j
         return NodalSolution(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import nwmodel.compare as cmp
-from nwmodel._compare_backends import PhysicalFactory, build_estimator
+from nwmodel._compare_backends import PhysicalFactory, build_estimator, grid_configs
 from nwmodel._compare_devices import EmulatedFactory
 from nwmodel._compare_results import fingerprint
 from nwmodel._compare_store import cell_key
@@ -216,6 +216,53 @@ def test_emulated_cell_equals_simulated_and_oracle_reads_more(tmp_path: Path) ->
     assert calibration.to_dict() == orc.config["calibration"]
     # the simulated cell read the electrode part of the oracle's stored readings (one integration)
     assert any((tmp_path / "features").rglob("*.npz"))
+
+
+@pytest.fixture
+def counts(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count drive calibrations and device openings (every physical backend builds its devices,
+    the emulator's served one included, with ``SimulatedDeviceSpec.__call__``)."""
+    import nwmodel.calibration
+    import nwmodel.physical
+
+    n = {"calibrate": 0, "open": 0}
+    calibrate, open_device = nwmodel.calibration.calibrate_drive, SimulatedDeviceSpec.__call__
+
+    def counting_calibrate(*args, **kwargs):
+        n["calibrate"] += 1
+        return calibrate(*args, **kwargs)
+
+    def counting_open(spec: SimulatedDeviceSpec):
+        n["open"] += 1
+        return open_device(spec)
+
+    monkeypatch.setattr(nwmodel.calibration, "calibrate_drive", counting_calibrate)
+    monkeypatch.setattr(nwmodel.physical, "calibrate_drive", counting_calibrate)
+    monkeypatch.setattr(SimulatedDeviceSpec, "__call__", counting_open)
+    return n
+
+
+@pytest.mark.parametrize("backend", ["oracle", "simulated", "emulated"])
+def test_a_cell_calibrates_once_and_each_fit_opens_its_device_once(backend: str, counts) -> None:
+    grid = {"dt_s": [0.1], "n_virtual": [1], "input_scaling": [1.0, 3.0]}
+    configs = grid_configs(grid)
+    make, calibration = build_estimator(backend, "classification", TINY_SPEC, configs)
+    assert counts == {"calibrate": 1, "open": 1}  # the cell's calibration, on a device of its own
+    ds = _tiny_dataset(n_per_class=3, length=6)
+    for params in configs:
+        before = dict(counts)
+        est = make(params, 0).fit(ds.X_train, ds.y_train)
+        # no calibration of its own, one device both prepared (names, sizes) and driven
+        assert counts == {"calibrate": before["calibrate"], "open": before["open"] + 1}
+        assert est.calibration_ == calibration
+
+
+def test_a_device_grid_cell_calibrates_each_device_once(counts) -> None:
+    grids = {"simulated": {"dt_s": [0.1], "n_virtual": [1], "device_seed": [3, 4]}}
+    ds = _tiny_dataset(n_per_class=3, length=6)
+    cell = cmp.run_cell(ds, "simulated", grids=grids, n_seeds=2, device=TINY_SPEC)
+    assert counts["calibrate"] == 2  # device_seed 3 (TINY_SPEC, recorded) and 4, whatever the fits
+    assert cell.config["calibration"]["rule"] == "junction"
 
 
 def test_force_integrates_again(tmp_path: Path) -> None:

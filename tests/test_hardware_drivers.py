@@ -126,18 +126,47 @@ def test_lab_device_limits_are_client_side() -> None:
     assert a1._index == len(setup_2450) and a2._index == len(setup_2600)
 
 
-@pytest.mark.bench_device
-def test_real_instrument_identifies_and_has_no_errors(device_address) -> None:
-    """Opt-in (``--device-address VISA``): identification and an empty error queue on a real SMU."""
-    import pyvisa
+def _one_smu_bench(address: str, compliance_A: float, **kwargs) -> LabDevice:
+    """A two-terminal bench: one Keithley 2450 at ``address`` sourcing electrode E1 (list mode)."""
+    cmap = {"instruments": {"smu1": {"driver": "keithley2450", "address": address}},
+            "electrodes": [{"name": "E1", "role": "input", "smu": "smu1", "channel": None,
+                            "max_abs_V": 1.0, "compliance_A": compliance_A}]}
+    return LabDevice(cmap, mode="list", **kwargs)
 
-    rm = pyvisa.ResourceManager("@py")
-    inst = rm.open_resource(device_address, read_termination="\n", write_termination="\n", timeout=5000)
+
+def _drive_then_read_back_the_safe_state(dev: LabDevice, levels_V: np.ndarray) -> None:
+    """Source ``levels_V`` on E1 through the driver, check what the SMU reads back, then reach the
+    safe state and read it back through the driver (output off, source at 0 V, no queued error)."""
+    m = dev.apply(levels_V[:, None], 1e-3)
+    np.testing.assert_allclose(m.input_V[:, 0], levels_V, rtol=1e-3, atol=1e-4)  # the source's read-back
+    assert np.all(np.abs(m.input_current_A) <= dev.electrodes[0].compliance_A)
+    dev.safe_state()  # raises SafeStateError when the read-back disagrees
+    smu = dev.instruments["smu1"]
+    assert smu.ch.output_enabled is False
+    assert smu.ch.source_voltage == 0.0
+    assert smu.check_errors() == []
+
+
+def test_sim_bench_drive_and_safe_state_read_back(sim_lib) -> None:
+    # the bench test below on the pyvisa-sim 2450 (which answers a 0.25 V, 0.5 V sweep)
+    dev = _one_smu_bench("GPIB0::25::INSTR", 1e-3, pace=False, ramp_pause_s=0.0, visa_library=sim_lib)
     try:
-        assert "KEITHLEY" in inst.query("*IDN?").upper()
+        _drive_then_read_back_the_safe_state(dev, np.array([0.25, 0.5]))
     finally:
-        inst.close()
-        rm.close()
+        dev.close()
+
+
+@pytest.mark.bench_device
+def test_real_instrument_sources_a_small_voltage_and_reaches_the_safe_state(device_address) -> None:
+    """Opt-in (``--device-address VISA`` of a Keithley 2450 across a two-terminal device): it
+    identifies, sources 10 mV and 20 mV at a 100 uA compliance with the driver and reads them
+    back, then reaches and reads back the safe state with an empty error queue."""
+    dev = _one_smu_bench(device_address, 1e-4)
+    try:
+        assert "KEITHLEY" in dev.instruments["smu1"].ask("*IDN?").upper()
+        _drive_then_read_back_the_safe_state(dev, np.array([0.01, 0.02]))
+    finally:
+        dev.close()
 
 
 # ---------------------------------------------------------------------------- declared settings

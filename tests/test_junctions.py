@@ -11,12 +11,9 @@ from nwphys.drives import DC, Drive, PiecewiseLinear, Pulse, Sampled, parse_driv
 from nwphys.errors import ValidationError
 from nwphys.integrate import Stepper, simulate
 from nwphys.junctions import (
-    ETA_D_PER_V,
-    ETA_P_PER_V,
     JUNCTION_MODELS,
     JUNCTION_PRESETS,
     KD0_PER_S,
-    KP0_PER_S,
     FilamentGapModel,
     RateBalanceModel,
     make_junction_model,
@@ -143,25 +140,44 @@ def test_presets_and_registry() -> None:
     assert fg["Vset_V"] == 0.01 and fg["lmax"] == 0.015 and fg["Goff_S"] == 7.77e-8
 
 
-def test_nwesn_kinetics_are_one_set_of_constants() -> None:
-    import nwmodel.mapping
-    from nwmodel.kernels import NWCellParams
+def _published_nwesn_rate(g: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """dg/dt (1/s) of the rate balance by hand, with the NW-ESN paper's Table 2 rates written out:
+    kp0 = 1e-4 /s, kd0 = 0.5 /s, eta_p = 10 /V, eta_d = 1 /V."""
+    kp = 1e-4 * np.exp(10.0 * np.abs(V))
+    kd = 0.5 * np.exp(-1.0 * np.abs(V))
+    return kp * (1.0 - g) - kd * g
 
-    assert (KP0_PER_S, KD0_PER_S, ETA_P_PER_V, ETA_D_PER_V) == (1e-4, 0.5, 10.0, 1.0)
-    kinetics = {
-        "kp0_per_s": KP0_PER_S,
-        "kd0_per_s": KD0_PER_S,
-        "eta_p_per_V": ETA_P_PER_V,
-        "eta_d_per_V": ETA_D_PER_V,
-    }
-    for params in (
-        RateBalanceModel.defaults,
-        JUNCTION_PRESETS["nwesn"][1],
-        nwmodel.mapping.NWESN_JUNCTION_PARAMS,
+
+def test_every_nwesn_rate_is_the_published_rate_balance() -> None:
+    import nwmodel.mapping
+    from nwmodel.calibration import switching_voltage_V
+    from nwmodel.esn import NWESNClassifier
+    from nwmodel.kernels import NUMPY_OPS, nw_cell
+    from nwmodel.rnn import NWRNNRegressor
+
+    # junction voltages across the RESCALE window (0.35, 1.15) V, V* = ln(kd0/kp0)/(eta_p+eta_d) among them
+    v_star = np.log(0.5 / 1e-4) / 11.0
+    V = np.array([0.4, 0.6, v_star, 0.9, 1.1])
+    g = np.array([0.05, 0.3, 0.5, 0.7, 0.95])
+    ref = _published_nwesn_rate(g, V)
+    assert ref[2] == pytest.approx(0.0, abs=1e-15)  # kp = kd at V*: g = 0.5 does not move
+    assert switching_voltage_V() == pytest.approx(v_star, rel=1e-15)
+    # the physical junctions: the model's defaults, the "nwesn" preset, the physical reservoir's
+    # constants and the kinetics of the comparison's Ag device
+    for name, params in (
+        ("rate_balance", {}),
+        JUNCTION_PRESETS["nwesn"],
+        ("rate_balance", nwmodel.mapping.NWESN_JUNCTION_PARAMS),
+        ("rate_balance", nwmodel.mapping.DEVICE_JUNCTION_PARAMS),
     ):
-        assert {k: params[k] for k in kinetics} == kinetics
-    cell = NWCellParams()
-    assert (cell.kp0, cell.kd0, cell.eta_p, cell.eta_d) == (KP0_PER_S, KD0_PER_S, ETA_P_PER_V, ETA_D_PER_V)
+        np.testing.assert_allclose(JUNCTION_MODELS[name](**params).rhs(g, V), ref, rtol=1e-12, atol=1e-15)
+    # the abstract NW-ESN cell with gamma 0 and dt 1 is one rate evaluation at z = RESCALE(pre):
+    # h(t+1) = Kp(z) - (Kp(z) + Kd(z)) h(t); pre is chosen so that z = V
+    pre = np.log((V - 0.35) / (1.15 - V))
+    for cls in (NWESNClassifier, NWRNNRegressor):
+        cell = cls(gamma=0.0, dt=1.0)._cell_params()  # the estimator's default kinetics
+        h_next = nw_cell(NUMPY_OPS, g[None, :], pre[None, :], cell)[0]
+        np.testing.assert_allclose(h_next, ref, rtol=1e-9, atol=1e-12)
 
 
 def test_model_from_spec_is_the_stored_model() -> None:

@@ -179,15 +179,6 @@ def test_constructor_parameters_are_keyword_only(cls) -> None:
     assert cls(n_units=10).n_units == 10
 
 
-@pytest.mark.parametrize("cls", [NWESNClassifier, NWRNNRegressor])
-def test_nanowire_rate_defaults_are_the_junction_constants(cls) -> None:
-    from nwphys.junctions import ETA_D_PER_V, ETA_P_PER_V, KD0_PER_S, KP0_PER_S
-
-    p = cls().get_params()
-    assert (p["kp0"], p["kd0"], p["eta_p"], p["eta_d"]) == (KP0_PER_S, KD0_PER_S, ETA_P_PER_V, ETA_D_PER_V)
-    assert (KP0_PER_S, KD0_PER_S, ETA_P_PER_V, ETA_D_PER_V) == (1e-4, 0.5, 10.0, 1.0)
-
-
 @pytest.mark.parametrize(
     ("cls", "params", "pattern"),
     [

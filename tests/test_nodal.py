@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from _nwcircuits import random_circuit
 
+from nwphys._kirchhoff import KirchhoffResidual
 from nwphys.circuit import Circuit
 from nwphys.errors import SolverError, ValidationError
 from nwphys.nodal import NodalSolver, available_backends
@@ -116,6 +117,28 @@ def test_series_resistance_is_a_norton_source(backend: str) -> None:
         sol.electrode_voltage_V, [2.0 - 82.0 * 2.0 / R_tot, 18.0 * 2.0 / R_tot], rtol=RTOL
     )
     assert sol.residual_rel < 1e-12
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_kirchhoff_residual_matches_a_hand_computed_imbalance(backend: str) -> None:
+    # in -(82 ohm)- node 0 -(G0)- node 1 -(G1)- node 2 -(18 ohm)- out: every node is an unknown
+    G = np.array([0.01, 0.02])
+    c = _two_terminal([[0, 1], [1, 2]], 3, 0, 2, rs=(82.0, 18.0))
+    s = NodalSolver(c, driven=["in", "out"], backend=backend)
+    kcl = KirchhoffResidual(s)
+    vd = np.array([2.0, 0.0])
+    V = np.array([1.5, 0.9, 0.2])  # not the solution: every node is out of balance
+    I0, I1 = G[0] * (V[0] - V[1]), G[1] * (V[1] - V[2])
+    inj0, inj2 = (2.0 - V[0]) / 82.0, (0.0 - V[2]) / 18.0
+    F_ref = np.array([I0 - inj0, I1 - I0, -I1 - inj2])  # net current out of nodes 0, 1, 2
+    scale_ref = np.array([abs(I0) + abs(inj0), abs(I0) + abs(I1), abs(I1) + abs(inj2)])
+    p = s.branch_conductances(G)
+    F, rel = kcl.residual(p, V[kcl.a] - V[kcl.b], V, vd)
+    np.testing.assert_allclose(F, F_ref[s.unknown_nodes], rtol=1e-12)
+    np.testing.assert_allclose(rel, np.linalg.norm(F_ref) / np.linalg.norm(scale_ref), rtol=1e-12)
+    # solve() reports the same residual at its solution, and 0 when no current flows
+    assert s.solve(G, vd).residual_rel < 1e-12
+    assert s.solve(G, [0.0, 0.0]).residual_rel == 0.0
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -91,14 +91,6 @@ def test_rescale_window_is_the_abstract_one() -> None:
     )
 
 
-def test_junction_constants_equal_the_nwesn_preset() -> None:
-    from nwphys.junctions import JUNCTION_PRESETS
-
-    model, params = JUNCTION_PRESETS["nwesn"]
-    assert model == "rate_balance"
-    assert params == NWESN_JUNCTION_PARAMS
-
-
 def test_encode_inputs_matches_hand_formula(rng: np.random.Generator) -> None:
     x = rng.standard_normal((2, 7))
     w = rng.uniform(-1, 1, (3, 2))
@@ -435,3 +427,42 @@ def test_conductance_features_on_simulated_device() -> None:
     finally:
         dev.close()
     assert not np.array_equal(g[0], g[-1])  # different series leave different states
+
+
+class _OpenedDevices:
+    """Factory of ``spec()`` devices that keeps each device it opened, to count and check them."""
+
+    def __init__(self, spec: SimulatedDeviceSpec) -> None:
+        self.spec = spec
+        self.opened: list = []
+
+    def __call__(self):
+        self.opened.append(self.spec())
+        return self.opened[-1]
+
+
+def test_a_fit_opens_its_factory_once_and_a_given_calibration_changes_no_feature() -> None:
+    X, y = _easy_task(14, n_per_class=3, length=6)
+    measuring = _OpenedDevices(_small_spec())
+    est = PhysicalReservoirClassifier(measuring, features="all", random_state=0)
+    F = est.fit_transform(X, y)
+    # the calibration's sweeps drove the first device: the series ran on a second, fresh one
+    assert len(measuring.opened) == 2
+    given = _OpenedDevices(_small_spec())
+    F_given = PhysicalReservoirClassifier(
+        given, features="all", calibration=est.calibration_, random_state=0
+    ).fit_transform(X, y)
+    assert len(given.opened) == 1  # prepared (names, sizes) and driven on one device
+    np.testing.assert_array_equal(F_given, F)
+    assert all(d.closed for d in measuring.opened + given.opened)
+    # a fit of several readouts that stops before the drive leaves no device open
+    from nwmodel.readout import fit_readouts
+
+    failing = _OpenedDevices(_small_spec())
+    ests = [
+        PhysicalReservoirClassifier(failing, features=f, calibration=est.calibration_, random_state=0)
+        for f in ("last", 99)
+    ]
+    with pytest.raises(ModelValidationError, match=r"<= the series length 6, got 99"):
+        fit_readouts(ests, X, y)
+    assert len(failing.opened) == 1 and failing.opened[0].closed

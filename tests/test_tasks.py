@@ -113,10 +113,23 @@ def test_mc_shared_states_equal_refitting_per_delay() -> None:
     np.testing.assert_allclose(shared["mc_k"], refit["mc_k"], rtol=1e-8, atol=1e-12)
 
 
-def test_mc_does_not_fit_the_given_estimator() -> None:
+@pytest.mark.parametrize("method", ["shared", "refit"])
+def test_mc_leaves_the_given_estimator_as_it_was(method: str) -> None:
+    kw = {"n_steps": 200, "window": 20, "max_delay": 3, "method": method}
+    # an unfitted estimator stays unfitted, with its parameters
     est = _nwesn(n_units=20)
-    memory_capacity_score(est, n_steps=200, window=20, max_delay=3)
-    assert not hasattr(est, "weights_")
+    params, names = est.get_params(), set(vars(est))
+    ref = memory_capacity_score(est, **kw)
+    assert est.get_params() == params and set(vars(est)) == names
+    # a fitted one keeps its own reservoir and readout (same predictions), and its fitted state
+    # does not enter the score (the same MC as from the unfitted twin)
+    X = np.random.default_rng(1).uniform(-0.5, 0.5, size=(12, 1, 15))
+    fitted = _nwesn(n_units=20).fit(X, X[:, 0, -1])
+    pred, names = fitted.predict(X), set(vars(fitted))
+    res = memory_capacity_score(fitted, **kw)
+    assert set(vars(fitted)) == names
+    np.testing.assert_array_equal(fitted.predict(X), pred)
+    assert res["mc_k"] == ref["mc_k"]
 
 
 def test_mc_depends_on_the_input_seed() -> None:
