@@ -12,7 +12,7 @@ export MPLBACKEND ?= Agg
 # a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: install demo test test-fast bench lint clean
+.PHONY: install demo test test-fast bench lint docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,18 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+# Docs: the project's docs extra on top of the install above (torch already pinned), then Sphinx
+# with warnings as errors. Autodoc only: no example is executed.
+DOCS_STAMP := $(VENV)/.installed-docs
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(VENV)/bin/sphinx-build -E -W --keep-going -b html docs docs/_build/html
+	@echo "docs: $(abspath docs/_build/html/index.html)"
 
 clean:
 	rm -rf $(VENV) results .pytest_cache build *.egg-info

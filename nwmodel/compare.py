@@ -23,9 +23,10 @@ esn           :class:`nwmodel.ESNClassifier` (baseline)          ``nwmodel.GRIDS
 ============  =================================================  ================================
 
 The physical backends calibrate the drive to the junction window
-(:mod:`nwmodel.calibration`). The emulated backend uses the calibration measured on the simulated
-device it serves (junction rule), so its features equal the simulated ones exactly and the two
-columns differ only by the transport.
+(:mod:`nwmodel.calibration`): a cell measures the calibration of each of its devices once
+(junction rule, on a fresh simulated device) and gives it to every fit on that device. The
+emulated backend uses the calibration measured on the simulated device it serves, so its features
+equal the simulated ones exactly and the two columns differ only by the transport.
 
 Outputs in the results directory (all written atomically: a temporary file + ``os.replace``):
 
