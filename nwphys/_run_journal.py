@@ -140,7 +140,7 @@ class Committed:
                     raise DeviceFileError(f"{damaged} cannot be read; start the run again") from None
                 with g:
                     if g.attrs.get(FORMAT_ATTR) != RUN_CHUNK_FORMAT or g.attrs.get("epoch") != self.epoch:
-                        break  # left by an earlier version of the run file
+                        break  # not a chunk of this epoch: it does not extend this run file
                     r1 = int(g.attrs["rows"])
                     if int(g.attrs["row0"]) != rows or r1 <= rows:
                         raise DeviceFileError(

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_finite_array, check_int, check_real
 from .circuit import Circuit
 from .drives import DEFAULT_MAX_ABS_V, Drive, parse_drive
 from .errors import BudgetError, IntegrationError, ValidationError
 from .implicit import DEFAULT_ATOL, DEFAULT_RTOL
 from .junctions import JunctionModel, make_junction_model, model_from_spec
+from .validation import check_finite_array, check_int, check_real
 
 __all__ = [
     "check_conductance",

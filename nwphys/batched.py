@@ -46,11 +46,11 @@ from typing import Any
 import numpy as np
 
 from ._sim_checks import check_nodes
-from ._validation import check_finite_array, check_int, check_real
 from .circuit import Circuit
 from .errors import BudgetError, ValidationError
 from .junctions import JunctionModel, RateBalanceModel
 from .nodal import NodalSolver
+from .validation import check_finite_array, check_int, check_real
 
 __all__ = [
     "DEFAULT_KCL_INNER_RTOL",

@@ -21,8 +21,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from ._validation import check_finite_array
 from .errors import ValidationError
+from .validation import check_finite_array
 
 __all__ = ["Circuit"]
 

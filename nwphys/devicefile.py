@@ -41,7 +41,7 @@ from .network import Junctions, NanowireNetwork
 
 __all__ = ["DEVICE_FORMAT", "DEVICE_FORMAT_VERSION", "load_network", "save_network"]
 
-#: Current device file format version (files of a newer version are refused).
+#: The device file format version this package writes (files of a newer version are refused).
 DEVICE_FORMAT_VERSION = 1
 
 

@@ -28,8 +28,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._validation import check_finite_array, check_int, check_real
 from .errors import ValidationError
+from .validation import check_finite_array, check_int, check_real
 
 __all__ = [
     "DC",

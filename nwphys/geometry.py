@@ -26,8 +26,8 @@ from typing import Literal
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ._validation import check_choice, check_finite_array, check_int, check_real, make_rng
 from .errors import ValidationError
+from .validation import check_choice, check_finite_array, check_int, check_real, make_rng
 
 __all__ = [
     "LENGTH_DISTRIBUTIONS",
@@ -212,7 +212,7 @@ def random_sticks(
     Geometry
     """
     n = check_int("n_wires", n_wires, low=1)
-    w, h = _check_size(size_um)
+    w, h = check_size(size_um)
     rng_c, rng_a, rng_l = make_rng(seed).spawn(3)
     lengths = sample_lengths(n, length_dist, length_mean_um, length_std_um, rng_l)
     centers = rng_c.uniform(0.0, 1.0, size=(n, 2)) * np.array([w, h])
@@ -220,7 +220,8 @@ def random_sticks(
     return Geometry((w, h), centers, angles, lengths, diameter_nm)
 
 
-def _check_size(size_um: object) -> tuple[float, float]:
+def check_size(size_um: object) -> tuple[float, float]:
+    """The area ``(W, H)`` in micrometres as two floats > 0 (also used by :func:`nwphys.network.generate`)."""
     try:
         w, h = size_um  # type: ignore[misc]
     except (TypeError, ValueError):

@@ -37,10 +37,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from ._validation import check_choice, check_real
 from .circuit import Circuit
 from .electrodes import ElectrodeLayout, clip_intervals, electrode_contacts
 from .geometry import Geometry, position_along_um
+from .validation import check_choice, check_real
 
 __all__ = [
     "AG_RESISTIVITY_OHM_M",

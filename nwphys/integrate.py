@@ -66,7 +66,6 @@ from ._sim_checks import (
     resolve_drive,
     resolve_model,
 )
-from ._validation import check_choice, check_int, check_real
 from .drives import DEFAULT_MAX_ABS_V, Drive
 from .errors import ValidationError
 from .implicit import StiffIntegrator
@@ -74,6 +73,7 @@ from .junctions import JunctionModel
 from .methods import get_method, method_names
 from .nodal import NodalSolver
 from .stepper import Stepper, StepperOutput
+from .validation import check_choice, check_int, check_real
 
 __all__ = [
     "IVP_METHODS",

@@ -33,9 +33,6 @@ fixed-step ``"exact"`` method compares with its step.
 Parameters may be scalars or arrays of shape (n_junctions,) (per-junction variability, see
 :func:`make_junction_model`). Register a user model with :func:`register_junction_model`.
 :func:`model_from_spec` builds the model that a network or a stored file names.
-
-The base class is defined in ``nwphys._junction_base`` and the pure rate functions in
-``nwphys._junction_rates``; this module re-exports them and is where they are imported from.
 """
 
 from __future__ import annotations
@@ -45,17 +42,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._junction_base import JunctionModel, require_positive
-from ._junction_rates import (
-    _TUNNEL,
-    filament_gap_conductance,
-    filament_gap_rhs,
-    filament_gap_step,
-    rate_balance_rhs,
-    rate_balance_step,
-)
-from ._validation import check_int, check_real, make_rng
-from .errors import ValidationError
+from .errors import IntegrationError, ValidationError
+from .validation import check_int, check_real, make_rng
 
 __all__ = [
     "AG_JUNCTION_RANGE_S",
@@ -90,6 +78,240 @@ KD0_PER_S: float = 0.5
 ETA_P_PER_V: float = 10.0
 #: Depression transition rate ``eta_d`` in 1/V (see :data:`KP0_PER_S`).
 ETA_D_PER_V: float = 1.0
+
+
+# ---------------------------------------------------------------------------- pure rate functions
+# Arrays in, arrays out; no state, no checks. Parameters may be scalars or arrays broadcastable
+# to the state, of shape (n_junctions,). The model classes below are thin wrappers over them.
+def rate_balance_rhs(
+    g: np.ndarray, V: np.ndarray, kp0_per_s: Any, kd0_per_s: Any, eta_p_per_V: Any, eta_d_per_V: Any
+) -> np.ndarray:
+    """``dg/dt = kp (1 - g) - kd g`` with ``kp = kp0 exp(eta_p |V|)``, ``kd = kd0 exp(-eta_d |V|)``."""
+    a = np.abs(V)
+    kp = kp0_per_s * np.exp(eta_p_per_V * a)
+    kd = kd0_per_s * np.exp(-eta_d_per_V * a)
+    return kp * (1.0 - g) - kd * g
+
+
+def rate_balance_step(
+    g: np.ndarray,
+    V: np.ndarray,
+    dt_s: float,
+    kp0_per_s: Any,
+    kd0_per_s: Any,
+    eta_p_per_V: Any,
+    eta_d_per_V: Any,
+) -> np.ndarray:
+    """Exact solution of the rate-balance equation after ``dt_s`` at constant ``V``.
+
+    ``g <- g_inf + (g - g_inf) exp(-(kp + kd) dt)`` with ``g_inf = kp / (kp + kd)``, evaluated as
+    ``1 / (1 + (kd0/kp0) exp(-(eta_p + eta_d)|V|))`` so that it stays finite for any voltage. When
+    ``kp + kd`` overflows, the decay factor is exactly 0 (the junction is at equilibrium), which is
+    the correct limit, not a clipping.
+    """
+    a = np.abs(V)
+    g_inf = 1.0 / (1.0 + (kd0_per_s / kp0_per_s) * np.exp(-(eta_p_per_V + eta_d_per_V) * a))
+    with np.errstate(over="ignore"):
+        rate = kp0_per_s * np.exp(eta_p_per_V * a) + kd0_per_s * np.exp(-eta_d_per_V * a)
+    decay = np.exp(-rate * dt_s)
+    return g_inf + (g - g_inf) * decay
+
+
+def filament_gap_rhs(
+    lam: np.ndarray, V: np.ndarray, Vset_V: Any, Vreset_V: Any, b: Any, lmax: Any
+) -> np.ndarray:
+    """Filament growth rate of Hochstetter et al. (2021).
+
+    ``dl/dt = (|V| - Vset) sign(V)`` when ``|V| > Vset``; ``-b (Vreset - |V|) sign(l)`` when
+    ``|V| < Vreset``; 0 in between. The state lives in ``[-lmax, lmax]``: at the boundary an
+    outward rate is 0 (the clipping is part of the model).
+    """
+    a = np.abs(V)
+    rate = np.where(a > Vset_V, (a - Vset_V) * np.sign(V), 0.0)
+    rate = np.where(a < Vreset_V, -b * (Vreset_V - a) * np.sign(lam), rate)
+    at_top = (lam >= lmax) & (rate > 0)
+    at_bot = (lam <= -lmax) & (rate < 0)
+    return np.where(at_top | at_bot, 0.0, rate)
+
+
+def filament_gap_step(
+    lam: np.ndarray, V: np.ndarray, dt_s: float, Vset_V: Any, Vreset_V: Any, b: Any, lmax: Any
+) -> np.ndarray:
+    """Exact filament state after ``dt_s`` at constant ``V`` (piecewise-linear in time).
+
+    Growth above ``Vset`` is linear and stops at ``+-lmax``; decay below ``Vreset`` shrinks ``|l|``
+    linearly and stops at 0 (``sign(0) = 0``), so the closed form is a clipped linear update.
+    """
+    a = np.abs(V)
+    grow = np.clip(lam + (a - Vset_V) * np.sign(V) * dt_s, -lmax, lmax)
+    shrink = np.sign(lam) * np.maximum(np.abs(lam) - b * (Vreset_V - a) * dt_s, 0.0)
+    out = np.where(a > Vset_V, grow, lam)
+    return np.where(a < Vreset_V, shrink, out)
+
+
+#: Constants of the Simmons low-voltage tunnelling formula used by Hochstetter et al. (2021).
+_TUNNEL = {"phi_V": 0.81, "A": 0.17, "C0": 10.19, "J1": 0.0000471307, "gap_max_nm": 5.0}
+
+
+def filament_gap_conductance(lam: np.ndarray, lcrit: Any, Gon_S: Any, Goff_S: Any) -> np.ndarray:
+    """Tunnelling conductance of the filament gap (Hochstetter et al. 2021).
+
+    The gap ``d = max(lcrit - |l|, 0) * 5 nm / lcrit``; the tunnel resistance
+    ``R_t = (2/A) d / sqrt(phi) exp(C0 d phi^2) / J1`` (phi = 0.81 V, A = 0.17, C0 = 10.19,
+    J1 = 4.71307e-5, as in the authors' code); ``G = 1 / (R_t + 1/Gon) + Goff``.
+    """
+    c = _TUNNEL
+    d = np.maximum(lcrit - np.abs(lam), 0.0) * c["gap_max_nm"] / lcrit
+    r_t = (2.0 / c["A"]) * d / np.sqrt(c["phi_V"]) * np.exp(c["C0"] * d * c["phi_V"] ** 2) / c["J1"]
+    return 1.0 / (r_t + 1.0 / Gon_S) + Goff_S
+
+
+# ---------------------------------------------------------------------------- base class
+class JunctionModel:
+    """Base class of junction models (see the module docstring for the protocol).
+
+    Parameters
+    ----------
+    **params
+        Model parameters (scalars, or arrays of shape (n_junctions,)); unknown names raise.
+    """
+
+    name: ClassVar[str] = ""
+    defaults: ClassVar[dict[str, float]] = {}
+    #: groups of parameters that share one random factor under per-junction variability
+    spread_groups: ClassVar[tuple[tuple[str, ...], ...]] = ()
+    state_bounds: tuple[float, float] = (-np.inf, np.inf)
+    #: typical magnitude of the state: the integrators' absolute tolerance is in these units
+    state_scale: float = 1.0
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            raise ValidationError(
+                f"unknown parameter(s) {', '.join(unknown)} for junction model {self.name!r}; "
+                f"allowed: {', '.join(self.defaults)}"
+            )
+        merged: dict[str, Any] = dict(self.defaults)
+        for k, v in params.items():
+            if np.ndim(v):
+                arr = np.asarray(v, dtype=float)
+                if not np.all(np.isfinite(arr)):
+                    raise ValidationError(f"{k} must be finite, got non-finite entries")
+                merged[k] = arr
+            else:
+                merged[k] = check_real(k, v)
+        self._p = merged
+        self._validate()
+
+    def _validate(self) -> None:  # pragma: no cover - overridden
+        pass
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Copy of the parameter dict (scalars as float, per-junction values as arrays)."""
+        return {k: (v.copy() if isinstance(v, np.ndarray) else float(v)) for k, v in self._p.items()}
+
+    def check_n_junctions(self, n_junctions: int) -> None:
+        """Raise if per-junction parameter arrays do not have length ``n_junctions``."""
+        for k, v in self._p.items():
+            if isinstance(v, np.ndarray) and v.shape != (n_junctions,):
+                raise ValidationError(
+                    f"parameter {k} has shape {v.shape}, circuit has {n_junctions} junctions"
+                )
+
+    def conductance_S(self, state: np.ndarray) -> np.ndarray:
+        """Conductance in siemens of each junction, shape of ``state``."""
+        raise NotImplementedError
+
+    def rhs(self, state: np.ndarray, V: np.ndarray) -> np.ndarray:
+        """Time derivative of the state (per second) at junction voltages ``V`` (volts)."""
+        raise NotImplementedError
+
+    def step_exact(self, state: np.ndarray, V: np.ndarray, dt_s: float) -> np.ndarray:
+        """State after ``dt_s`` seconds with ``V`` frozen (closed form)."""
+        raise NotImplementedError
+
+    def resting_state(self, n: int) -> np.ndarray:
+        """State of ``n`` junctions at equilibrium under 0 V."""
+        raise NotImplementedError
+
+    # -- derivatives for the implicit integrator (finite-difference defaults) --------------
+    def rate_jacobian(self, state: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Partial derivatives of :meth:`rhs`: ``(d rhs / d state, d rhs / d V)``, each shape of ``state``.
+
+        The default uses central differences with steps ``1e-6 (1 + |x|)``; override it with the
+        analytic derivatives when they are known.
+        """
+        hs = 1e-6 * (1.0 + np.abs(state))
+        hv = 1e-6 * (1.0 + np.abs(V))
+        df_ds = (self.rhs(state + hs, V) - self.rhs(state - hs, V)) / (2.0 * hs)
+        df_dv = (self.rhs(state, V + hv) - self.rhs(state, V - hv)) / (2.0 * hv)
+        return df_ds, df_dv
+
+    def conductance_slope_S(self, state: np.ndarray) -> np.ndarray:
+        """``d conductance_S / d state`` in siemens per state unit, broadcastable to the shape of
+        ``state`` (default: central differences)."""
+        h = 1e-6 * (1.0 + np.abs(state))
+        return (self.conductance_S(state + h) - self.conductance_S(state - h)) / (2.0 * h)
+
+    def rate_constant_per_s(self, state: np.ndarray, V: np.ndarray) -> np.ndarray:
+        """Inverse switching time of each junction at ``V`` in 1/s (default ``|d rhs / d state|``)."""
+        return np.abs(self.rate_jacobian(state, V)[0])
+
+    def stage_solve(
+        self, psi: np.ndarray, V: np.ndarray, c_s: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Solve ``state - c_s * rhs(state, V) = psi`` junction by junction at fixed ``V``.
+
+        Parameters
+        ----------
+        psi : ndarray, shape (n_junctions,)
+            Known part of the implicit stage (dimension of the state).
+        V : ndarray, shape (n_junctions,)
+            Junction voltages in volts, held fixed.
+        c_s : float
+            Stage coefficient ``gamma * h`` in seconds (> 0).
+
+        Returns
+        -------
+        state, dstate_dV, dstate_dpsi : ndarray, shape (n_junctions,)
+            The solution and its partial derivatives with respect to ``V`` (per volt) and ``psi``.
+
+        Notes
+        -----
+        The default runs a vectorised Newton iteration from ``psi`` on :meth:`rate_jacobian`
+        (relative tolerance 1e-13, at most 50 iterations) and raises
+        :class:`~nwphys.errors.IntegrationError` if it does not converge.
+        """
+        s = np.array(psi, dtype=float)
+        for _ in range(50):
+            r = s - c_s * self.rhs(s, V) - psi
+            df_ds, _ = self.rate_jacobian(s, V)
+            ds = -r / (1.0 - c_s * df_ds)
+            s = s + ds
+            if np.all(np.abs(ds) <= 1e-13 * (1.0 + np.abs(s))):
+                break
+        else:
+            j = int(np.argmax(np.abs(ds)))
+            raise IntegrationError(
+                f"the implicit stage of junction model {self.name!r} did not converge at junction {j} "
+                f"(state {float(s[j])!r}, V={float(V[j])!r} V, c={c_s!r} s)"
+            )
+        df_ds, df_dv = self.rate_jacobian(s, V)
+        inv = 1.0 / (1.0 - c_s * df_ds)
+        return s, c_s * df_dv * inv, inv
+
+    def __repr__(self) -> str:
+        ps = ", ".join(f"{k}={'<array>' if isinstance(v, np.ndarray) else v!r}" for k, v in self._p.items())
+        return f"{type(self).__name__}({ps})"
+
+
+def require_positive(model: JunctionModel, *names: str) -> None:
+    """Raise :class:`ValidationError` unless every value of each named parameter is > 0."""
+    for k in names:
+        v = model._p[k]
+        if np.any(np.asarray(v) <= 0):
+            raise ValidationError(f"{k} must be > 0 for junction model {model.name!r}, got {v!r}")
 
 
 # ---------------------------------------------------------------------------- models

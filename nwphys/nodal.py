@@ -55,9 +55,9 @@ from scipy.sparse.csgraph import connected_components
 from ._kirchhoff import KirchhoffResidual
 from ._nodal_backends import BACKENDS, BackendOptions, Factorization, NodalBackend
 from ._nodal_pattern import NodalPattern, build_pattern
-from ._validation import check_choice, check_real
 from .circuit import Circuit
 from .errors import SolverError, ValidationError
+from .validation import check_choice, check_real
 
 __all__ = ["NODAL_BACKENDS", "NodalSolution", "NodalSolver", "available_backends"]
 

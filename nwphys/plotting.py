@@ -20,12 +20,12 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from ._digest import sha256_of
-from ._validation import check_choice, check_finite_array
 from .circuit import Circuit
 from .drives import DC, Drive, PiecewiseLinear, Sine, parse_drive
 from .electrodes import RoleAssignment
 from .errors import ValidationError
 from .network import NanowireNetwork
+from .validation import check_choice, check_finite_array
 
 __all__ = ["ROLE_COLORS", "circuit_sha256", "plot_network", "plot_run"]
 

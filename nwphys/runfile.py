@@ -42,8 +42,8 @@ run file at once (the lock). Not covered: power loss or an operating-system cras
 fsync'ed).
 Cost: one file created and renamed per chunk, and every record written a second time when the run
 file is consolidated. Measured on a local disk (83 junctions, 20 records per chunk, ``"sdirk2"``):
-the run file adds about 3 ms per chunk to the simulation, as the in-place append of format
-version 1 did (commit alone 1-2 ms); consolidating 50 such chunks takes about 10 ms (2 ms before).
+the run file adds about 3 ms per chunk to the simulation (commit alone 1-2 ms); consolidating 50
+such chunks takes about 10 ms.
 
 Layout (format ``"nwhil-run"``, version 2)
 ------------------------------------------
@@ -73,7 +73,8 @@ journal chunk
 
 The committed records are the run file's first ``checkpoint.rows`` records followed by the chain
 of journal chunks that carry the run file's epoch, each starting where the previous one ended; the
-last one holds the checkpoint. Version 1 files (one file appended in place) are still read.
+last one holds the checkpoint. Files of format version 1 (one file appended in place, no journal)
+are read as well, but not resumed.
 
 Resume rule
 -----------

@@ -46,13 +46,13 @@ from ._frozen_voltage import (
 )
 from ._held_methods import HeldOptions, SdirkHeld
 from ._sim_checks import check_nodes, check_state, resolve_model
-from ._validation import check_choice, check_finite_array, check_int, check_real
 from .circuit import Circuit
 from .errors import IntegrationError, SolverError, ValidationError
 from .implicit import DEFAULT_ATOL, DEFAULT_RTOL, Monitor, StiffStats
 from .junctions import JunctionModel
 from .methods import get_method, method_names
 from .nodal import NodalSolver
+from .validation import check_choice, check_finite_array, check_int, check_real
 
 __all__ = [
     "DEFAULT_ATOL",

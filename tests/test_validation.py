@@ -10,11 +10,10 @@ import pytest
 
 import hardware._checks as hw_checks
 import nwmodel._checks as nm_checks
-import nwphys._validation as np_checks
 from hardware.errors import HardwareValidationError
 from nwmodel.errors import ModelValidationError
 from nwphys import Circuit, ValidationError, validation
-from nwphys._validation import check_choice, check_finite_array, check_int, check_real, make_rng
+from nwphys.validation import check_choice, check_finite_array, check_int, check_real, make_rng
 
 
 def test_check_real_accepts_inside_and_names_parameter_outside() -> None:
@@ -97,7 +96,7 @@ def test_circuit_rejects_inconsistent_input() -> None:
 # one implementation (nwphys.validation), bound to each package's exception class
 
 PACKAGES = [
-    pytest.param(np_checks, ValidationError, id="nwphys"),
+    pytest.param(validation, ValidationError, id="nwphys"),
     pytest.param(hw_checks, HardwareValidationError, id="hardware"),
     pytest.param(nm_checks, ModelValidationError, id="nwmodel"),
 ]

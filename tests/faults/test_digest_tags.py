@@ -1,8 +1,8 @@
 """Stored content digests survive a move of their classes: circuits and waveforms carry fixed tags.
 
 Run files store ``circuit_sha256`` and the drive's digest, and a run resumes only when they match.
-The digests below were computed before the classes had tags (from ``module.qualname``), so a
-stored run file of that time still resumes.
+The digests below are those that run files already written hold (each class entered under its
+``module.qualname``), so those files resume.
 """
 
 from __future__ import annotations
