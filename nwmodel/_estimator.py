@@ -1,11 +1,13 @@
-"""Shared machinery of the recurrent estimators of :mod:`nwmodel.esn` and :mod:`nwmodel.rnn` (not public).
+"""Shared machinery of the estimators of :mod:`nwmodel` (not public).
 
+* :class:`ValidatedEstimator`: the one parameter validation of every estimator (scikit-learn's
+  declared ``_parameter_constraints``, checked at the start of every fit), with the constraint
+  builders :func:`number`, :func:`choice`, :func:`satisfies` and :data:`RANDOM_STATE_CONSTRAINT`;
 * :func:`check_X`, :func:`check_y`: input validation of ``fit``/``predict``;
 * :func:`set_init_params`: the body of every estimator ``__init__`` (the signatures stay explicit
   and keyword-only, as scikit-learn's ``get_params``/``clone`` read them);
 * :class:`RecurrentEstimator`: the declared parameter constraints common to reservoirs and
-  trained RNNs (scikit-learn's ``_parameter_constraints``, checked by ``_validate_params``), the
-  ``fit`` prologue and the weight initialisation;
+  trained RNNs, the ``fit`` prologue and the weight initialisation;
 * :data:`NW_CELL_CONSTRAINTS` and :class:`NWCellMixin`: the nanowire-cell hyperparameters
   (``gamma, slope, dt, kp0, kd0, eta_p, eta_d``) as :class:`~nwmodel.kernels.NWCellParams`;
 * :class:`ClassifierTask`, :class:`RegressorTask`: scikit-learn's classifier/regressor mixins
@@ -14,28 +16,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_array
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, StrOptions
 
 from .errors import ModelValidationError
 from .kernels import ESNCellParams, NWCellParams, ReservoirWeights, init_weights
 
 __all__ = [
     "NW_CELL_CONSTRAINTS",
+    "RANDOM_STATE_CONSTRAINT",
     "ClassifierTask",
     "NWCellMixin",
     "RecurrentEstimator",
     "RegressorTask",
+    "ValidatedEstimator",
     "check_X",
     "check_y",
+    "choice",
     "number",
+    "satisfies",
     "set_init_params",
 ]
 
@@ -62,6 +67,111 @@ def number(kind: type, low: float | None, high: float | None, closed: str) -> In
         ``high=None`` is ``[low, inf)``.
     """
     return _Number(kind, low, high, closed=closed)
+
+
+class _Choice(StrOptions):
+    """scikit-learn's :class:`~sklearn.utils._param_validation.StrOptions` whose message lists the
+    options in the order given (a set's iteration order varies between interpreter runs)."""
+
+    def __init__(self, options: tuple[str, ...]):
+        super().__init__(set(options))
+        self.ordered = options
+
+    def __str__(self) -> str:
+        return f"a str among {{{', '.join(repr(o) for o in self.ordered)}}}"
+
+
+def choice(*options: str) -> StrOptions:
+    """A parameter constraint: one of the strings ``options`` (listed in this order in messages)."""
+    return _Choice(options)
+
+
+class _Satisfies(HasMethods):
+    """A constraint given by a predicate and the phrase that describes it in messages.
+
+    scikit-learn's ``make_constraint`` accepts its own constraint classes only, so this one
+    derives from :class:`~sklearn.utils._param_validation.HasMethods` (with no methods) and
+    replaces its test and its description.
+    """
+
+    def __init__(self, predicate: Callable[[Any], bool], description: str):
+        super().__init__([])
+        self.predicate = predicate
+        self.description = description
+
+    def is_satisfied_by(self, val: Any) -> bool:
+        return bool(self.predicate(val))
+
+    def __str__(self) -> str:
+        return self.description
+
+
+def satisfies(predicate: Callable[[Any], bool], description: str) -> HasMethods:
+    """A parameter constraint met by the values for which ``predicate`` is true.
+
+    Parameters
+    ----------
+    predicate : callable
+        ``predicate(value) -> bool``; it must not raise.
+    description : str
+        What a valid value is, as it reads after "must be" in the error message
+        (``"a non-empty 1-D sequence of finite numbers > 0"``).
+    """
+    return _Satisfies(predicate, description)
+
+
+#: Constraints of ``random_state`` (the seeds :func:`nwmodel._checks.make_rng` accepts).
+RANDOM_STATE_CONSTRAINT: list[Any] = [
+    None,
+    number(Integral, 0, None, "left"),
+    np.random.Generator,
+    np.random.SeedSequence,
+]
+
+
+class ValidatedEstimator(BaseEstimator):
+    """The parameter validation of every :mod:`nwmodel` estimator: declared constraints.
+
+    A subclass declares
+
+    1. ``_parameter_constraints``: for **every** ``__init__`` parameter, the list of
+       scikit-learn constraints (:mod:`sklearn.utils._param_validation`) of which a valid value
+       meets at least one: :func:`number` (an ``Interval`` that refuses ``bool``),
+       :func:`choice`, ``None``, a type, ``"boolean"``, ``"array-like"``, ``callable``, or
+       :func:`satisfies` for a property of its own;
+    2. optionally :meth:`_check_parameter_combinations`, for a rule that joins several
+       parameters (``n_jobs > 1`` needs ``reset="restore"``).
+
+    Every way to fit (``fit``, ``fit_transform``, and the ``_prepare``/``_adopt`` steps that
+    :func:`nwmodel.readout.fit_readouts` and :func:`nwmodel.rnn.fit_stacked` use in its place)
+    calls :meth:`_validate_params` first, before it reads the data or drives a device; whatever
+    scikit-learn's ``skip_parameter_validation`` setting. A check that needs the data (an int
+    ``features`` no larger than the series length, a device's readout) stays in ``fit``, after
+    it. A violated constraint raises :class:`~nwmodel.errors.ModelValidationError` (a
+    ``ValueError``) with scikit-learn's message, which names the parameter, the allowed values
+    and the value given: ``The 'n_units' parameter of ESNClassifier must be an int in the range
+    [1, inf). Got 0 instead.``
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
+
+    def _validate_params(self) -> None:
+        """Check every parameter against ``_parameter_constraints``, then their combinations.
+
+        Raises
+        ------
+        ModelValidationError
+            On the first parameter (in name order) that meets none of its constraints, or a
+            violated combination.
+        """
+        try:
+            super()._validate_params()
+        except InvalidParameterError as exc:
+            raise ModelValidationError(str(exc)) from None
+        self._check_parameter_combinations()
+
+    def _check_parameter_combinations(self) -> None:
+        """Raise ModelValidationError if valid parameters are invalid together (none by default)."""
 
 
 #: Constraints of the nanowire-cell hyperparameters (the ranges of :class:`~nwmodel.kernels.NWCellParams`).
@@ -134,7 +244,7 @@ def set_init_params(estimator: BaseEstimator, init_locals: Mapping[str, Any]) ->
             setattr(estimator, name, value)
 
 
-class RecurrentEstimator(BaseEstimator):
+class RecurrentEstimator(ValidatedEstimator):
     """Validation and initialisation shared by the reservoir and the trainable estimators.
 
     A subclass provides
@@ -142,12 +252,11 @@ class RecurrentEstimator(BaseEstimator):
     1. ``_cell`` (``"nw"`` or ``"esn"``, the kernel cell) and ``_cell_params()``;
     2. ``_task`` (through :class:`ClassifierTask` or :class:`RegressorTask`);
     3. ``_parameter_constraints``: this class's table extended by its own parameters
-       (``{**Base._parameter_constraints, "name": [constraint, ...]}``), in scikit-learn's format.
+       (``{**Base._parameter_constraints, "name": [constraint, ...]}``), as
+       :class:`ValidatedEstimator` describes.
 
-    ``fit`` decorated with :func:`sklearn.base._fit_context` validates the parameters before it
-    runs; :meth:`_validate_fit_inputs` validates them itself when called outside such a ``fit``.
-    A violated constraint raises :class:`~nwmodel.errors.ModelValidationError` whose message
-    names the parameter, the allowed values and the value given.
+    :meth:`_validate_fit_inputs`, the first step of every fit, validates the parameters and
+    then the data.
     """
 
     _cell: str = ""
@@ -157,32 +266,19 @@ class RecurrentEstimator(BaseEstimator):
         "input_scaling": [number(Real, 0.0, None, "left")],
         "bias_scaling": [number(Real, 0.0, None, "left")],
         "spectral_radius": [number(Real, 0.0, None, "left")],
-        "dtype": [StrOptions({"float64", "float32"})],
+        "dtype": [choice("float64", "float32")],
         "device": [str],
-        "random_state": [
-            None,
-            number(Integral, 0, None, "left"),
-            np.random.Generator,
-            np.random.SeedSequence,
-        ],
+        "random_state": RANDOM_STATE_CONSTRAINT,
     }
 
     def _cell_params(self) -> NWCellParams | ESNCellParams:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _validate_params(self) -> None:
-        """Check every parameter against ``_parameter_constraints``; raise ModelValidationError."""
-        try:
-            super()._validate_params()
-        except InvalidParameterError as exc:
-            raise ModelValidationError(str(exc)) from None
-
     def _validate_fit_inputs(
         self, X: Any, y: Any
     ) -> tuple[NWCellParams | ESNCellParams, np.ndarray, np.ndarray]:
         """Validate the parameters and the training data; return (cell params, X, y)."""
-        if not get_config()["skip_parameter_validation"]:  # not already done by @_fit_context
-            self._validate_params()
+        self._validate_params()
         cell_params = self._cell_params()
         X = check_X(X)
         y = check_y(y, X.shape[0], self._task)

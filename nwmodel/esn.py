@@ -11,13 +11,10 @@ readout (:mod:`nwmodel.readout`) on features of the state trajectories. ``X`` is
 from __future__ import annotations
 
 from collections.abc import Sequence
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from sklearn import get_config
-from sklearn.base import _fit_context
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from nwphys.junctions import ETA_D_PER_V, ETA_P_PER_V, KD0_PER_S, KP0_PER_S
@@ -30,15 +27,15 @@ from ._estimator import (
     RegressorTask,
     check_X,
     check_y,
+    choice,
     number,
     set_init_params,
 )
 from .kernels import ESNCellParams, ReservoirWeights, run_reservoir
 from .readout import (
-    FEATURE_SETS,
+    READOUT_CONSTRAINTS,
     RIDGE_ALPHAS,
     RidgeReadout,
-    check_alphas,
     check_feature_set,
     reservoir_key,
     trajectory_features,
@@ -64,12 +61,9 @@ class _ReservoirEstimator(RecurrentEstimator):
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **RecurrentEstimator._parameter_constraints,
-        "features": [StrOptions(set(FEATURE_SETS)), number(Integral, 1, None, "left")],
-        "ridge_alpha": [number(Real, 0.0, None, "left"), StrOptions({"loo"})],
-        "alphas": ["array-like"],
-        "standardize": ["boolean"],
+        **READOUT_CONSTRAINTS,
         "exact_spectral_radius": ["boolean"],
-        "backend": [StrOptions({"numpy", "torch"})],
+        "backend": [choice("numpy", "torch")],
     }
 
     def _run(self, X: np.ndarray, sequences: bool) -> np.ndarray:
@@ -115,8 +109,6 @@ class _ReservoirEstimator(RecurrentEstimator):
         """Validate, draw the reservoir; return the validated ``(X, y)``."""
         cell_params, X, y = self._validate_fit_inputs(X, y)
         check_feature_set(self.features, X.shape[2])
-        if self.ridge_alpha == "loo":
-            check_alphas(self.alphas)
         self.n_channels_ = X.shape[1]
         self.cell_params_ = cell_params
         self.weights_: ReservoirWeights = self._init_weights(
@@ -126,11 +118,8 @@ class _ReservoirEstimator(RecurrentEstimator):
 
     def _adopt(self, first: _ReservoirEstimator, X: np.ndarray, y: np.ndarray) -> None:
         """Take the reservoir of ``first`` (same :meth:`reservoir_key`: the same draw) unredrawn."""
-        if not get_config()["skip_parameter_validation"]:
-            self._validate_params()
+        self._validate_params()
         check_feature_set(self.features, X.shape[2])
-        if self.ridge_alpha == "loo":
-            check_alphas(self.alphas)
         self.n_channels_ = first.n_channels_
         self.cell_params_ = first.cell_params_
         self.weights_ = first.weights_
@@ -155,7 +144,6 @@ class _ReservoirEstimator(RecurrentEstimator):
         """
         return reservoir_key(self)
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any) -> _ReservoirEstimator:
         """Draw the reservoir, collect the readout features of ``X`` and fit the ridge readout.
 

@@ -46,13 +46,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Literal
+from numbers import Integral, Real
+from typing import Any, ClassVar, Literal
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._checks import check_choice, check_int, check_real, make_rng
+from ._checks import make_rng
+from ._estimator import RANDOM_STATE_CONSTRAINT, ValidatedEstimator, choice, number, satisfies
 from ._feature_store import cached_features, store_applies
 from ._physical_drive import Encoding, draw_encoding
 from ._physical_readout import (
@@ -69,9 +71,9 @@ from .calibration import DriveCalibration, calibrate_drive
 from .errors import ModelValidationError
 from .mapping import DEFAULT_ENCODING
 from .readout import (
+    READOUT_CONSTRAINTS,
     RIDGE_ALPHAS,
     RidgeReadout,
-    check_alphas,
     check_feature_set,
     reservoir_key,
     standardization,
@@ -97,10 +99,33 @@ DeviceLike = Any  # hardware.Device or a zero-argument factory returning one
 MAX_TRAJECTORY_BYTES = 4 * 2**30
 
 
-class _PhysicalReservoirBase(BaseEstimator):
+class _PhysicalReservoirBase(ValidatedEstimator):
     """Shared implementation; see :class:`PhysicalReservoirClassifier` for the parameters."""
 
     _task: str = "classification"
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "device": [
+            satisfies(is_device, "a hardware.Device"),
+            satisfies(callable, "a zero-argument factory (callable) returning one"),
+        ],
+        "n_features": [None, number(Integral, 1, None, "left")],
+        "v_scale_V": [number(Real, 0.0, None, "neither")],
+        "v_bias_V": [number(Real, None, None, "neither")],
+        "dt_s": [number(Real, 0.0, None, "neither")],
+        "slope": [number(Real, 0.0, None, "neither")],
+        "input_scaling": [number(Real, 0.0, None, "left")],
+        "bias_scaling": [number(Real, 0.0, None, "left")],
+        "n_virtual": [number(Integral, 1, None, "left")],
+        "n_presentations": [number(Integral, 1, None, "left")],
+        "readout": [choice(*READOUTS)],
+        **READOUT_CONSTRAINTS,
+        "calibration": [choice("auto", "junction", "response", "off"), DriveCalibration],
+        "reset": [choice("restore", "relax", "none")],
+        "relax_s": [number(Real, 0.0, None, "left")],
+        "n_jobs": [number(Integral, 1, None, "left")],
+        "feature_store": [None, str, os.PathLike],
+        "random_state": RANDOM_STATE_CONSTRAINT,
+    }
 
     def __init__(
         self,
@@ -151,47 +176,21 @@ class _PhysicalReservoirBase(BaseEstimator):
 
     # -- validation and set-up ------------------------------------------------------------
 
-    def _validate(self) -> None:
-        if self.device is None or not (is_device(self.device) or callable(self.device)):
-            raise ModelValidationError(
-                "device must be a hardware.Device or a zero-argument factory returning one, "
-                f"got {self.device!r}"
-            )
-        check_real("v_scale_V", self.v_scale_V, low=0.0, low_open=True)
-        check_real("v_bias_V", self.v_bias_V)
-        check_real("dt_s", self.dt_s, low=0.0, low_open=True)
-        check_real("slope", self.slope, low=0.0, low_open=True)
-        check_real("input_scaling", self.input_scaling, low=0.0)
-        check_real("bias_scaling", self.bias_scaling, low=0.0)
-        check_int("n_virtual", self.n_virtual, low=1)
-        check_int("n_presentations", self.n_presentations, low=1)
-        check_choice("reset", self.reset, ("restore", "relax", "none"))
-        check_choice("readout", self.readout, tuple(READOUTS))
-        check_feature_set(self.features)
+    def _check_parameter_combinations(self) -> None:
         if self.readout == "conductances" and self.features != "last":
             raise ModelValidationError(
                 "features must be 'last' with readout='conductances' (the junction states are read "
                 f"once, after the series), got {self.features!r}"
             )
-        if not isinstance(self.calibration, DriveCalibration):
-            check_choice("calibration", self.calibration, ("auto", "junction", "response", "off"))
-        check_real("relax_s", self.relax_s, low=0.0)
-        if isinstance(self.ridge_alpha, str):
-            check_choice("ridge_alpha", self.ridge_alpha, ("loo",))
-            check_alphas(self.alphas)
-        else:
-            check_real("ridge_alpha", self.ridge_alpha, low=0.0)
-        n_jobs = check_int("n_jobs", self.n_jobs, low=1)
-        if self.feature_store is not None and not isinstance(self.feature_store, (str, os.PathLike)):
-            raise ModelValidationError(
-                f"feature_store must be a directory path or None, got {type(self.feature_store).__name__}"
-            )
-        if self.n_features is not None:
-            check_int("n_features", self.n_features, low=1)
-        if n_jobs > 1 and self.reset != "restore":
+        if self.n_jobs > 1 and self.reset != "restore":
             raise ModelValidationError(
                 "n_jobs > 1 needs reset='restore' (series must not depend on each other), "
                 f"got reset={self.reset!r}"
+            )
+        if isinstance(self.calibration, str) and self.calibration != "off" and self.v_bias_V <= 0:
+            raise ModelValidationError(
+                f"v_bias_V must be in (0.0, inf) with calibration={self.calibration!r} (the window is "
+                f"one of junction voltages), got {self.v_bias_V!r}"
             )
 
     def _open(self) -> tuple[Any, bool]:
@@ -248,7 +247,7 @@ class _PhysicalReservoirBase(BaseEstimator):
             return self.calibration
         if self.calibration == "off":
             return None
-        lo = check_real("v_bias_V", self.v_bias_V, low=0.0, low_open=True)
+        lo = float(self.v_bias_V)
         return calibrate_drive(
             device, rule=self.calibration, junction_window_V=(lo, lo + float(self.v_scale_V))
         )
@@ -273,7 +272,7 @@ class _PhysicalReservoirBase(BaseEstimator):
 
     def _prepare(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
         """Validate, calibrate the drive and draw the encodings; return the validated ``(X, y)``."""
-        self._validate()
+        self._validate_params()
         X = check_series(X)
         check_feature_set(self.features, X.shape[2])
         y = np.asarray(y)
@@ -357,7 +356,7 @@ class _PhysicalReservoirBase(BaseEstimator):
     def _adopt(self, first: _PhysicalReservoirBase, X: np.ndarray, y: np.ndarray) -> None:
         """Take the calibration and encodings of ``first`` (same reservoir key), without measuring."""
         try:
-            self._validate()
+            self._validate_params()
             check_feature_set(self.features, X.shape[2])
         except BaseException:
             first._release_undriven()  # no drive follows
@@ -487,9 +486,10 @@ class PhysicalReservoirClassifier(ClassifierMixin, _PhysicalReservoirBase):
         set; an int takes a seeded subset when there are more, an error when there are fewer.
     v_scale_V, v_bias_V : float
         The voltage window ``(v_bias_V, v_bias_V + v_scale_V)`` in volts (default the abstract
-        RESCALE window (0.35, 1.15) V). With a calibration it is the **junction** window: the
-        inputs are driven in ``window / gain`` (``electrode_window_V_``); with
-        ``calibration="off"`` it is applied at the electrodes as it is.
+        RESCALE window (0.35, 1.15) V); ``v_scale_V > 0``. With a calibration it is the
+        **junction** window (``v_bias_V > 0``): the inputs are driven in ``window / gain``
+        (``electrode_window_V_``); with ``calibration="off"`` it is applied at the electrodes as
+        it is.
     dt_s : float
         Sample period in seconds (the abstract ``dt``), > 0.
     slope, input_scaling, bias_scaling : float

@@ -28,19 +28,20 @@ data alone by efficient leave-one-out over a grid (``alpha="loo"``: scikit-learn
 from __future__ import annotations
 
 from collections.abc import Sequence
-from numbers import Integral
-from typing import Any, Literal
+from numbers import Integral, Real
+from typing import Any, ClassVar, Literal
 
 import numpy as np
-from sklearn.base import BaseEstimator
 from sklearn.linear_model import Ridge, RidgeClassifier, RidgeClassifierCV, RidgeCV
 from sklearn.utils.validation import check_is_fitted
 
 from ._checks import check_choice, check_int, check_real
+from ._estimator import ValidatedEstimator, choice, number, satisfies
 from .errors import ModelValidationError
 
 __all__ = [
     "FEATURE_SETS",
+    "READOUT_CONSTRAINTS",
     "READOUT_PARAMS",
     "RIDGE_ALPHAS",
     "RidgeReadout",
@@ -107,6 +108,25 @@ def check_alphas(alphas: Any) -> np.ndarray:
     return a
 
 
+def _valid_alphas(alphas: Any) -> bool:
+    try:
+        check_alphas(alphas)
+    except ModelValidationError:
+        return False
+    return True
+
+
+#: Constraints of the readout parameters (:data:`READOUT_PARAMS`) of every reservoir estimator
+#: (:class:`~nwmodel._estimator.ValidatedEstimator`). An int ``features`` is also checked against
+#: the series length in ``fit`` (:func:`check_feature_set`).
+READOUT_CONSTRAINTS: dict[str, list[Any]] = {
+    "features": [choice(*FEATURE_SETS), number(Integral, 1, None, "left")],
+    "ridge_alpha": [number(Real, 0.0, None, "left"), choice("loo")],
+    "alphas": [satisfies(_valid_alphas, "a non-empty 1-D sequence of finite numbers > 0")],
+    "standardize": ["boolean"],
+}
+
+
 def sample_ends(n_samples: int, k: int) -> np.ndarray:
     """Indices of ``k`` equally spaced sample ends of a ``n_samples`` series, the last included.
 
@@ -158,7 +178,7 @@ def trajectory_features(trajectory: np.ndarray, features: str | int) -> np.ndarr
     return T[:, sample_ends(T.shape[1], int(f)), :].reshape(n, -1)
 
 
-class RidgeReadout(BaseEstimator):
+class RidgeReadout(ValidatedEstimator):
     """Ridge readout shared by every reservoir: scikit-learn's ridge on (standardised) features.
 
     Parameters
@@ -188,6 +208,13 @@ class RidgeReadout(BaseEstimator):
         Standardisation (zeros and ones when ``standardize`` is False).
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "task": [choice("classification", "regression")],
+        "alpha": READOUT_CONSTRAINTS["ridge_alpha"],
+        "alphas": READOUT_CONSTRAINTS["alphas"],
+        "standardize": READOUT_CONSTRAINTS["standardize"],
+    }
+
     def __init__(
         self,
         task: Literal["classification", "regression"] = "classification",
@@ -202,13 +229,8 @@ class RidgeReadout(BaseEstimator):
 
     def fit(self, features: np.ndarray, y: np.ndarray) -> RidgeReadout:
         """Fit on ``features`` of shape (n_cases, n_features) and targets ``y`` of shape (n_cases,...)."""
-        check_choice("task", self.task, ("classification", "regression"))
+        self._validate_params()
         loo = isinstance(self.alpha, str)
-        if loo:
-            check_choice("ridge_alpha", self.alpha, ("loo",))
-            alphas = check_alphas(self.alphas)
-        else:
-            alpha = check_real("ridge_alpha", self.alpha, low=0.0)
         features = _check_features(features)
         if len(y) != features.shape[0]:
             raise ModelValidationError(f"y must have one target per case ({features.shape[0]}), got {len(y)}")
@@ -219,6 +241,7 @@ class RidgeReadout(BaseEstimator):
         else:
             self.feature_mean_, self.feature_scale_ = np.zeros(n), np.ones(n)
         if loo:
+            alphas = check_alphas(self.alphas)
             if self.task == "classification":
                 self.model_ = RidgeClassifierCV(alphas=alphas).fit(features, y)
             else:  # several targets (e.g. one per delay) each get their own strength
@@ -227,8 +250,8 @@ class RidgeReadout(BaseEstimator):
             self.alpha_ = float(a) if a.ndim == 0 else a
         else:
             cls = RidgeClassifier if self.task == "classification" else Ridge
-            self.model_ = cls(alpha=alpha).fit(features, y)
-            self.alpha_ = float(alpha)
+            self.model_ = cls(alpha=float(self.alpha)).fit(features, y)
+            self.alpha_ = float(self.alpha)
         return self
 
     def predict(self, features: np.ndarray) -> np.ndarray:

@@ -103,5 +103,8 @@ def test_unreadable_stored_readings_raise(tmp_path: Path) -> None:
 
 
 def test_feature_store_must_be_a_path() -> None:
-    with pytest.raises(ModelValidationError, match="feature_store must be a directory path"):
+    with pytest.raises(
+        ModelValidationError,
+        match=r"'feature_store' parameter .* must be None, an instance of 'str' or .*PathLike'\. Got 3 ",
+    ):
         PhysicalReservoirClassifier(SPEC, feature_store=3).fit(*_data())  # type: ignore[arg-type]

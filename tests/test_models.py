@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
+import math
+
 import numpy as np
 import pytest
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 
 from nwmodel.datasets import make_synthetic_control
@@ -107,7 +110,10 @@ def test_ridge_readout_matches_sklearn(rng) -> None:
     y = F @ np.array([1.0, -2.0, 0.5, 0.0])
     ro = RidgeReadout(task="regression", alpha=0.3).fit(F, y)
     np.testing.assert_allclose(ro.predict(F), Ridge(alpha=0.3).fit(F, y).predict(F), rtol=1e-12)
-    with pytest.raises(ModelValidationError, match="task must be one of"):
+    with pytest.raises(
+        ModelValidationError,
+        match=r"'task' parameter .* among \{'classification', 'regression'\}\. Got 'ranking'",
+    ):
         RidgeReadout(task="ranking").fit(F, y)
 
 
@@ -214,6 +220,151 @@ def test_fit_stacked_validates_the_parameters_of_every_estimator(synth) -> None:
     bad = NWRNNClassifier(n_units=4, max_epochs=1, gamma=1.5)
     with pytest.raises(ModelValidationError, match=r"'gamma' parameter .* \[0\.0, 1\.0\]\. Got 1\.5"):
         fit_stacked([ok, bad], Xtr, ytr)
+
+
+# ---------------------------------------------------------------------------------------------
+# one validation for every public estimator: declared constraints, checked by fit
+
+
+def _public_estimators() -> list[type]:
+    import nwmodel
+
+    found = [getattr(nwmodel, name) for name in nwmodel.__all__]
+    return [obj for obj in found if isinstance(obj, type) and issubclass(obj, BaseEstimator)]
+
+
+PUBLIC_ESTIMATORS = _public_estimators()
+
+
+class _UndrivableDevice:
+    """Has the Device API's names; driving it fails the test (validation must refuse first)."""
+
+    input_names = ("in0",)
+    output_names = ("out0",)
+    ground_names = ()
+
+    def apply(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError("the device was driven although a parameter is invalid")
+
+
+#: A value of each estimator parameter that its declared range excludes (one per kind of constraint:
+#: open and closed bounds, integers, options, booleans, types, callables, sequences, seeds).
+BAD_VALUES: dict[str, object] = {
+    "n_units": 0,
+    "input_scaling": -1.0,
+    "bias_scaling": -0.1,
+    "spectral_radius": -0.9,
+    "gamma": 1.5,
+    "slope": 0.0,
+    "dt": -0.1,
+    "kp0": 0.0,
+    "kd0": -1.0,
+    "eta_p": math.inf,
+    "eta_d": math.nan,
+    "leak_rate": 0.0,
+    "features": "mean",
+    "ridge_alpha": "gcv",
+    "alphas": [1.0, 0.0],
+    "standardize": "yes",
+    "exact_spectral_radius": 1,
+    "backend": "jax",
+    "dtype": "float16",
+    "device": 0,
+    "random_state": -1,
+    "learning_rate": 0.0,
+    "batch_size": 0,
+    "max_epochs": 0,
+    "patience": 2.5,
+    "validation_fraction": 1.0,
+    "n_features": 0,
+    "v_scale_V": -0.1,
+    "v_bias_V": math.inf,
+    "dt_s": 0.0,
+    "n_virtual": True,
+    "n_presentations": 1.5,
+    "readout": "currents",
+    "calibration": "guess",
+    "reset": "reboot",
+    "relax_s": -1.0,
+    "n_jobs": 0,
+    "feature_store": 3,
+    "task": "ranking",
+    "alpha": -1.0,
+}
+
+
+def _init_parameters(cls: type) -> list[str]:
+    return [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+
+
+def _valid_params(cls: type) -> dict[str, object]:
+    """Small, valid settings of ``cls`` (what a test fit overrides one parameter of)."""
+    names = _init_parameters(cls)
+    base = {"n_units": 4, "max_epochs": 1, "device": _UndrivableDevice(), "calibration": "off"}
+    if "n_units" in names:  # a reservoir or RNN: ``device`` is the torch device
+        base["device"] = "cpu"
+    return {k: v for k, v in base.items() if k in names}
+
+
+def _fit(est: BaseEstimator) -> None:
+    X = np.linspace(-1.0, 1.0, 30).reshape(6, 1, 5)
+    y = np.array([0, 1] * 3)
+    if isinstance(est, RidgeReadout):
+        est.fit(X[:, 0, :], y)
+    else:
+        est.fit(X, y)
+
+
+def test_every_public_estimator_is_covered() -> None:
+    names = {cls.__name__ for cls in PUBLIC_ESTIMATORS}
+    assert names >= {
+        "NWESNClassifier",
+        "ESNRegressor",
+        "NWRNNRegressor",
+        "RNNClassifier",
+        "PhysicalReservoirClassifier",
+        "PhysicalReservoirRegressor",
+        "RidgeReadout",
+    }
+
+
+@pytest.mark.parametrize("cls", PUBLIC_ESTIMATORS, ids=lambda cls: cls.__name__)
+def test_every_init_parameter_has_declared_constraints(cls) -> None:
+    declared = getattr(cls, "_parameter_constraints", {})
+    params = _init_parameters(cls)
+    assert sorted(set(params) - set(declared)) == [], "parameters without constraints"
+    assert sorted(set(declared) - set(params)) == [], "constraints of no parameter"
+    cls(**_valid_params(cls))._validate_params()  # the defaults satisfy the constraints
+
+
+@pytest.mark.parametrize(
+    ("cls", "name"),
+    [(cls, name) for cls in PUBLIC_ESTIMATORS for name in _init_parameters(cls)],
+    ids=lambda v: v if isinstance(v, str) else v.__name__,
+)
+def test_fit_refuses_a_bad_value_of_every_parameter_naming_it(cls, name) -> None:
+    assert name in BAD_VALUES, f"add an out-of-range value of {name!r} to BAD_VALUES"
+    bad = BAD_VALUES[name]
+    est = cls(**{**_valid_params(cls), name: bad})
+    with pytest.raises(ModelValidationError) as info:
+        _fit(est)
+    message = str(info.value)
+    assert f"The {name!r} parameter of {cls.__name__} must be " in message
+    assert message.endswith(f"Got {bad!r} instead.")
+    assert isinstance(info.value, ValueError)
+
+
+def test_parameter_combinations_are_checked_before_the_device_is_driven() -> None:
+    from nwmodel.physical import PhysicalReservoirClassifier
+
+    for params, pattern in [
+        ({"n_jobs": 2, "reset": "relax"}, r"n_jobs > 1 needs reset='restore'.*got reset='relax'"),
+        ({"readout": "conductances"}, r"features must be 'last' with readout='conductances'"),
+        ({"calibration": "auto", "v_bias_V": 0.0}, r"v_bias_V must be in \(0\.0, inf\) with calibration"),
+    ]:
+        est = PhysicalReservoirClassifier(_UndrivableDevice(), **{"calibration": "off", **params})
+        with pytest.raises(ModelValidationError, match=pattern):
+            _fit(est)
 
 
 @pytest.mark.parametrize(

@@ -316,12 +316,19 @@ def test_parallel_chunks_equal_serial() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"v_scale_V": 0.0}, r"v_scale_V must be in \(0.0, inf\), got 0.0"),
-        ({"dt_s": -1.0}, r"dt_s must be in \(0.0, inf\)"),
-        ({"n_virtual": 0}, r"n_virtual must be an integer in \[1, inf\)"),
-        ({"reset": "reboot"}, "reset must be one of 'restore', 'relax', 'none', got 'reboot'"),
-        ({"readout": "currents"}, "readout must be one of 'electrodes', 'oracle', 'conductances'"),
-        ({"calibration": "guess"}, "calibration must be one of 'auto', 'junction', 'response', 'off'"),
+        ({"v_scale_V": 0.0}, r"'v_scale_V' parameter .* a float in the range \(0\.0, inf\)\. Got 0\.0 "),
+        ({"dt_s": -1.0}, r"'dt_s' parameter .* \(0\.0, inf\)\. Got -1\.0 "),
+        ({"n_virtual": 0}, r"'n_virtual' parameter .* an int in the range \[1, inf\)\. Got 0 "),
+        ({"reset": "reboot"}, r"'reset' parameter .* among \{'restore', 'relax', 'none'\}\. Got 'reboot' "),
+        (
+            {"readout": "currents"},
+            r"'readout' parameter .* among \{'electrodes', 'oracle', 'conductances'\}\. Got 'currents' ",
+        ),
+        (
+            {"calibration": "guess"},
+            r"'calibration' parameter .* among \{'auto', 'junction', 'response', 'off'\} or an "
+            r"instance of .*DriveCalibration'\. Got 'guess' ",
+        ),
         ({"n_jobs": 2, "reset": "none"}, "n_jobs > 1 needs reset='restore'"),
         ({"readout": "conductances", "features": "last"}, "readout='conductances' is simulation-only"),
         ({"readout": "oracle"}, "readout='oracle' is simulation-only"),
@@ -336,7 +343,10 @@ def test_bad_parameters_raise_naming_them(kwargs: dict, match: str) -> None:
 
 def test_bad_device_and_input_raise() -> None:
     X, y = _easy_task(7, n_per_class=2, length=3)
-    with pytest.raises(ModelValidationError, match=r"device must be a hardware\.Device or a zero-argument"):
+    with pytest.raises(
+        ModelValidationError,
+        match=r"'device' parameter .* must be a hardware\.Device or a zero-argument factory .*Got 'dev\.h5' ",
+    ):
         PhysicalReservoirClassifier("dev.h5", calibration="off").fit(X, y)
     est = PhysicalReservoirClassifier(LeakyDevice(), calibration="off",
     features="last", n_features=None).fit(X, y)
