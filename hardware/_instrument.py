@@ -1,8 +1,8 @@
 """Helpers shared by every backend that talks to an instrument: the error queue and the ramp to 0 V.
 
-Both are written once here and used by the bench drivers (:mod:`hardware.drivers`,
-:mod:`hardware.lab`); they take callables, so they know nothing of the transport (PyMeasure,
-raw PyVISA) or the command language (SCPI, TSP).
+Both are written once here and used by the instrument session (:mod:`hardware._session`) and the
+bench (:mod:`hardware.lab`); they take callables, so they know nothing of the transport or the
+command language (SCPI, TSP).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def raise_queued_errors(source: str, errors: list[tuple[int, str]], context: str
     code, text = errors[0]
     after = f" after {context[:40]!r}" if context else ""
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-    raise InstrumentError(f"{source}: error {code}{after}: {text}{more}")
+    raise InstrumentError(f"{source}: instrument error {code}{after}: {text}{more}")
 
 
 def ramp_to_zero(levels_V: np.ndarray, set_levels: Callable[[np.ndarray], None], *, steps: int,

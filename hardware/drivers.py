@@ -2,8 +2,8 @@
 
 The drivers are PyMeasure instruments. :class:`Smu2450` and :class:`Smu2600` subclass
 :class:`~pymeasure.instruments.keithley.Keithley2450` and
-:class:`~pymeasure.instruments.keithley.Keithley2600` (adapter and VISA handling, ``id``,
-``reset``, ``clear`` and the other inherited settings); :class:`Keithley707B` (PyMeasure has no
+:class:`~pymeasure.instruments.keithley.Keithley2600` (``id``, ``reset``, ``clear`` and the
+other inherited settings); :class:`Keithley707B` (PyMeasure has no
 707B driver) subclasses :class:`~pymeasure.instruments.Instrument`.
 
 Declared with PyMeasure's property factories:
@@ -14,9 +14,6 @@ Declared with PyMeasure's property factories:
   (``source_voltage``, sent exactly; the validator raises :class:`~hardware.errors.LimitError`
   outside the channel's configured range instead of clipping) and its output state
   (``output_enabled``, read back by the safe state);
-* the error queues (``next_error``: ``SYST:ERR?`` on the 2450, ``errorqueue.count`` /
-  ``errorqueue.next()`` on the TSP instruments), drained by
-  :func:`hardware._instrument.drain_errors`;
 * the 707B identification and closed crosspoints (``Instrument.measurement``).
 
 Written as methods, because one PyMeasure property is one command and these are not:
@@ -33,40 +30,37 @@ Numbers are sent with ``repr`` (exact float64) rather than PyMeasure's ``%g``/``
 Client-side limits are checked by :class:`~hardware.Device` before any of this runs; PyMeasure's
 ``truncated_range`` validators are never relied on for protection.
 
-Every write, read and query of these drivers runs with SIGINT and SIGTERM deferred
-(:func:`hardware._interrupts.defer_signals`): a query is one transaction, so Ctrl-C arrives after
-its reply was read and the session stays in sync for the safe state. A buffered list sweep's data
-query waits for the whole sweep. A transaction that fails (timeout, dropped connection, malformed
-reply) marks the session out of sync (``in_sync`` False; timeouts and dropped connections are
-raised as :class:`~hardware.errors.InstrumentConnectionError`); :meth:`reconnect` opens a fresh
-session to the same address.
+Each driver holds an :class:`~hardware._session.InstrumentSession` (``session``), which holds the
+PyMeasure adapter (``adapter`` is the session's) and runs every exchange: PyMeasure's
+communication methods (``write``, ``read``, ``ask`` and the ``values`` behind every property)
+delegate to it. So every write, read and query runs with SIGINT and SIGTERM deferred: a query is
+one transaction, Ctrl-C arrives after its reply was read and the session stays in sync for the
+safe state. A buffered list sweep's data query waits for the whole sweep. A transaction that fails
+(timeout, dropped connection, malformed reply) marks the session out of sync (``in_sync`` False;
+raised as :class:`~hardware.errors.InstrumentConnectionError`); ``session.reconnect()`` opens a
+fresh one to the same address. The error queue (``next_error``, :meth:`check_errors`) is read by
+the session in the instrument's dialect: ``SYST:ERR?`` on the 2450, ``errorqueue.count`` /
+``errorqueue.next()`` on the TSP instruments.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import warnings
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import numpy as np
-import pyvisa
 from pymeasure.instruments import Channel, Instrument
 from pymeasure.instruments.keithley import Keithley2450, Keithley2600
 from pymeasure.instruments.validators import strict_discrete_set
 
-from ._instrument import drain_errors, raise_queued_errors
-from ._interrupts import defer_signals
+from ._session import InstrumentSession
 from .errors import InstrumentConnectionError, LimitError
 
 __all__ = ["Keithley707B", "Smu2450", "Smu2450Channel", "Smu2600", "Smu2600Channel", "SmuChannel"]
 
-log = logging.getLogger(__name__)
-
 #: Channel modes: a voltage source with current compliance, or a voltmeter (sourcing 0 A).
 SMU_MODES: tuple[str, ...] = ("source_v", "measure_v")
-_LINK_ERRORS = (pyvisa.errors.Error, OSError)
 
 
 def _exact(value: Any) -> str:
@@ -98,142 +92,85 @@ def _on_off(reply: str) -> bool:
     return x == 1.0
 
 
-def _scpi_error(parts: Any) -> tuple[int, str]:
-    """A ``SYST:ERR?`` reply (``<code>,"<text>"``, split once) as ``(code, text)``."""
-    parts = parts if isinstance(parts, list) else [parts]
-    try:
-        code = int(float(parts[0]))
-    except ValueError:
-        raise InstrumentConnectionError(f"malformed reply to 'SYST:ERR?': {parts!r}") from None
-    return code, (str(parts[1]).strip().strip('"') if len(parts) > 1 else "")
+class _SessionDriver:
+    """A PyMeasure instrument that holds an :class:`~hardware._session.InstrumentSession`.
 
-
-class _SessionIO:
-    """Mixin for PyMeasure instruments: signal-deferred transactions, session tracking, reconnect.
-
-    Each write, read and query is one transaction with SIGINT/SIGTERM deferred. A transaction that
-    raises marks the session out of sync (:attr:`in_sync`); :meth:`reconnect` opens a new one.
+    PyMeasure's communication methods delegate to :attr:`session`, which opens the address (or
+    holds the adapter object) given to the constructor; :attr:`adapter` is the session's.
     """
 
-    def __init__(self, adapter: Any, *args: Any, **kwargs: Any) -> None:
-        self.in_sync = True
-        self.n_reconnects = 0
-        self._address = adapter if isinstance(adapter, (str, int)) else None
-        self._adapter_kwargs = {k: v for k, v in kwargs.items() if k != "includeSCPI"}
-        super().__init__(adapter, *args, **kwargs)
+    #: Dialect of the instrument's error queue (:data:`hardware._session.ERROR_QUEUES`).
+    error_queue: ClassVar[str] = "scpi"
+    session: InstrumentSession
 
-    @contextlib.contextmanager
-    def _transaction(self, what: str) -> Iterator[None]:
-        with defer_signals():
-            try:
-                yield
-            except _LINK_ERRORS as exc:
-                self.in_sync = False
-                raise InstrumentConnectionError(f"{self.name}: {what} failed: {exc}") from exc
-            except BaseException:
-                self.in_sync = False
-                raise
+    def __init__(self, adapter: Any, name: str, **kwargs: Any) -> None:
+        visa_kwargs = {k: v for k, v in kwargs.items() if k != "includeSCPI"}
+        self.session = InstrumentSession(adapter, name=name, error_queue=self.error_queue, **visa_kwargs)
+        super().__init__(self.session.adapter, name, **kwargs)
+
+    @property
+    def adapter(self) -> Any:
+        """The session's adapter (the transport)."""
+        return self.session.adapter
+
+    @adapter.setter
+    def adapter(self, adapter: Any) -> None:
+        if adapter is not self.session.adapter:
+            raise AttributeError(f"{self.name}: the adapter is the session's (reopen it with "
+                                 "session.reconnect())")
+
+    @property
+    def in_sync(self) -> bool:
+        """Whether no exchange of the open session failed or was cut."""
+        return self.session.in_sync
 
     def write(self, command: str, **kwargs: Any) -> None:
-        """Write ``command`` (SIGINT/SIGTERM deferred until it is sent)."""
-        with self._transaction(f"write {command[:40]!r}"):
-            super().write(command, **kwargs)
+        """Write ``command`` (one transaction of the session)."""
+        self.session.write(command, **kwargs)
 
     def write_bytes(self, content: bytes, **kwargs: Any) -> None:
-        """Write raw bytes (SIGINT/SIGTERM deferred until they are sent)."""
-        with self._transaction("write_bytes"):
-            super().write_bytes(content, **kwargs)
+        """Write raw bytes (one transaction of the session)."""
+        self.session.write_bytes(content, **kwargs)
 
     def read(self, **kwargs: Any) -> str:
-        """Read one reply (SIGINT/SIGTERM deferred until it is read)."""
-        with self._transaction("read"):
-            return super().read(**kwargs)
+        """Read one reply (one transaction of the session)."""
+        return self.session.read(**kwargs)
 
     def read_bytes(self, count: int, **kwargs: Any) -> bytes:
-        """Read ``count`` bytes (SIGINT/SIGTERM deferred until they are read)."""
-        with self._transaction("read_bytes"):
-            return super().read_bytes(count, **kwargs)
+        """Read ``count`` bytes (one transaction of the session)."""
+        return self.session.read_bytes(count, **kwargs)
 
     def ask(self, command: str, query_delay: float | None = None) -> str:
-        """Write ``command`` and read its reply as one transaction (SIGINT/SIGTERM deferred)."""
-        with self._transaction(f"query {command[:40]!r}"):
-            return super().ask(command, query_delay)
+        """Write ``command`` and read its reply (one transaction of the session)."""
+        return self.session.query(command, query_delay)
+
+    def write_binary_values(self, command: str, values: Any, **kwargs: Any) -> None:
+        """Write ``command`` and a binary block of ``values`` (one transaction of the session)."""
+        self.session.write_binary_values(command, values, **kwargs)
+
+    def read_binary_values(self, **kwargs: Any) -> Any:
+        """Read a binary reply (one transaction of the session)."""
+        return self.session.read_binary_values(**kwargs)
 
     def binary_values(self, command: str, query_delay: float | None = None, **kwargs: Any) -> Any:
-        """Query binary values as one transaction (SIGINT/SIGTERM deferred)."""
-        with self._transaction(f"query {command[:40]!r}"):
-            return super().binary_values(command, query_delay, **kwargs)
-
-    def _parse(self, reply: str, n: int, what: str) -> np.ndarray:
-        """``n`` numbers of a reply (comma, tab or space separated); a malformed one desyncs the session."""
-        try:
-            vals = np.array([float(x) for x in reply.replace("\t", ",").replace(" ", ",").split(",") if x])
-        except ValueError:
-            self.in_sync = False
-            raise InstrumentConnectionError(f"malformed reply to {what}: {reply[:60]!r}") from None
-        if vals.size != n:
-            self.in_sync = False
-            raise InstrumentConnectionError(f"malformed reply to {what}: {vals.size} values, expected {n}")
-        return vals
-
-    def reconnect(self) -> None:
-        """Close the session and open a fresh one to the same address (SIGINT/SIGTERM deferred).
-
-        Raises
-        ------
-        InstrumentConnectionError
-            The instrument was opened on an adapter object (no address to reopen), or the address
-            cannot be opened.
-        """
-        if self._address is None:
-            raise InstrumentConnectionError(
-                f"{self.name}: cannot reconnect: opened on a {type(self.adapter).__name__} object, "
-                "not an address")
-        from pymeasure.adapters import VISAAdapter
-
-        with defer_signals():
-            try:
-                self.adapter.close()
-            except Exception as exc:  # the old session may be gone already
-                log.debug("%s: closing the old session failed: %s", self.name, exc)
-            try:
-                self.adapter = VISAAdapter(self._address, **self._adapter_kwargs)
-            except Exception as exc:
-                raise InstrumentConnectionError(
-                    f"{self.name}: cannot reopen {self._address!r}: {exc}") from exc
-            self.in_sync = True
-            self.n_reconnects += 1
-        log.warning("%s: reconnected to %r", self.name, self._address)
-
-    def check_errors(self) -> list[tuple[int, str]]:
-        """Drain the error queue; return ``[(code, text), ...]`` (empty when there were none)."""
-        return drain_errors(lambda: self.next_error)
-
-    def check_errors_raise(self) -> None:
-        """Drain the error queue; raise :class:`~hardware.errors.InstrumentError` with code and text."""
-        raise_queued_errors(self.name, self.check_errors())
-
-
-class _TspErrorQueue:
-    """The TSP error queue (707B, 2600B) as PyMeasure properties."""
-
-    error_count = Instrument.measurement(
-        "print(errorqueue.count)", """Get the number of queued errors (int).""", get_process=int)
+        """Query binary values (one transaction of the session)."""
+        return self.session.query_binary_values(command, query_delay, **kwargs)
 
     @property
     def next_error(self) -> tuple[int, str]:
-        """``(code, message)`` of the next queued error; ``(0, "")`` when empty."""
-        if self.error_count == 0:
-            return 0, ""
-        code, _, msg = self.ask("print(errorqueue.next())").strip().partition("\t")
-        try:
-            return int(float(code)), msg.strip().strip('"')
-        except ValueError:
-            raise InstrumentConnectionError(
-                f"malformed reply to 'errorqueue.next()': {code[:60]!r}") from None
+        """``(code, text)`` of the next queued error; ``(0, "")`` when the queue is empty."""
+        return self.session.next_error()
+
+    def check_errors(self) -> list[tuple[int, str]]:
+        """Drain the error queue; return ``[(code, text), ...]`` (empty when there were none)."""
+        return self.session.check_errors()
+
+    def check_errors_raise(self) -> None:
+        """Drain the error queue; raise :class:`~hardware.errors.InstrumentError` with code and text."""
+        self.session.raise_errors()
 
 
-class Keithley707B(_TspErrorQueue, _SessionIO, Instrument):
+class Keithley707B(_SessionDriver, Instrument):
     """Keithley 707B switching matrix (TSP).
 
     Parameters
@@ -241,6 +178,8 @@ class Keithley707B(_TspErrorQueue, _SessionIO, Instrument):
     adapter : str or pymeasure Adapter
         VISA address or adapter.
     """
+
+    error_queue = "tsp"
 
     def __init__(self, adapter: Any, name: str = "Keithley 707B Switch Matrix", **kwargs: Any) -> None:
         super().__init__(adapter, name, includeSCPI=False, **kwargs)
@@ -358,16 +297,15 @@ class _Smu:
             self.channel(ch).source_voltage = v
 
 
-class Smu2450(_Smu, _SessionIO, Keithley2450):
+class Smu2450(_Smu, _SessionDriver, Keithley2450):
     """Keithley 2450 with exact set-and-measure and a buffered list sweep."""
 
     n_channels = 1
 
     ch = Instrument.ChannelCreator(Smu2450Channel)
 
-    next_error = Instrument.measurement(
-        "SYST:ERR?", """Get the next queued error as ``(code, text)``; code 0 when empty.""",
-        cast=str, maxsplit=1, get_process=_scpi_error, get_process_list=_scpi_error)
+    def __init__(self, adapter: Any, name: str = "Keithley 2450 SourceMeter", **kwargs: Any) -> None:
+        super().__init__(adapter, name, **kwargs)
 
     def channel(self, channel: str | None) -> SmuChannel:
         """The one channel (``channel`` must be None)."""
@@ -379,10 +317,10 @@ class Smu2450(_Smu, _SessionIO, Keithley2450):
         """Set the level (None = voltmeter) and read; returns ``{channel: (V, I, compliance)}``."""
         level = levels[None]
         if level is None:
-            v = self._parse(self.ask(':READ? "defbuffer1",READ'), 1, "READ?")[0]
+            v = self.session.query_floats(':READ? "defbuffer1",READ', 1, "READ?")[0]
             return {None: (v, 0.0, False)}
         reply = self.ask(f':SOUR:VOLT:LEV {level!r};:READ? "defbuffer1",SOUR,READ;:SOUR:VOLT:ILIM:TRIP?')
-        v, i, trip = self._parse(reply.replace(";", ","), 3, "READ?")
+        v, i, trip = self.session.floats(reply.replace(";", ","), 3, "READ?")
         return {None: (v, i, bool(trip))}
 
     def run_list(self, levels_V: np.ndarray, dt_s: float) -> np.ndarray:
@@ -391,18 +329,19 @@ class Smu2450(_Smu, _SessionIO, Keithley2450):
         self.write(":TRAC:CLE \"defbuffer1\";:SOUR:LIST:VOLT " + ",".join(repr(float(x)) for x in levels_V))
         self.write(f":SOUR:SWE:VOLT:LIST 1,{dt_s!r}")
         self.write(":INIT;*WAI")
-        reply = self.ask(f':TRAC:DATA? 1,{n},"defbuffer1",SOUR,READ')
-        return self._parse(reply, 2 * n, "TRAC:DATA?").reshape(n, 2)
+        data = self.session.query_floats(f':TRAC:DATA? 1,{n},"defbuffer1",SOUR,READ', 2 * n, "TRAC:DATA?")
+        return data.reshape(n, 2)
 
     def outputs(self, on: bool) -> None:
         """Switch the output on or off."""
         self.ch.output_enabled = bool(on)
 
 
-class Smu2600(_Smu, _TspErrorQueue, _SessionIO, Keithley2600):
+class Smu2600(_Smu, _SessionDriver, Keithley2600):
     """Keithley 2600B (channels ``a``, ``b``) with one TSP exchange per step for both channels."""
 
     n_channels = 2
+    error_queue = "tsp"
 
     channels = Instrument.MultiChannelCreator(Smu2600Channel, ("a", "b"))
 
@@ -431,7 +370,7 @@ class Smu2600(_Smu, _TspErrorQueue, _SessionIO, Keithley2600):
         for c in chans:
             cmd.append(f"i{c},v{c}=smu{c}.measure.iv() c{c}=smu{c}.source.compliance and 1 or 0")
         cmd.append("print(" + ",".join(f"v{c},i{c},c{c}" for c in chans) + ")")
-        vals = self._parse(self.ask(" ".join(cmd)), 3 * len(chans), "measure.iv()")
+        vals = self.session.query_floats(" ".join(cmd), 3 * len(chans), "measure.iv()")
         return {c: (vals[3 * k], vals[3 * k + 1] if levels[c] is not None else 0.0, bool(vals[3 * k + 2]))
                 for k, c in enumerate(chans)}
 
@@ -445,8 +384,9 @@ class Smu2600(_Smu, _TspErrorQueue, _SessionIO, Keithley2600):
                    f"{c}.trigger.measure.iv({c}.nvbuffer1,{c}.nvbuffer2) "
                    f"{c}.trigger.measure.action={c}.ENABLE {c}.trigger.count={n} "
                    f"trigger.timer[1].delay={dt_s!r} {c}.trigger.initiate() waitcomplete()")
-        reply = self.ask(f"printbuffer(1,{n},{c}.nvbuffer2.readings,{c}.nvbuffer1.readings)")
-        return self._parse(reply, 2 * n, "printbuffer").reshape(n, 2)
+        data = self.session.query_floats(
+            f"printbuffer(1,{n},{c}.nvbuffer2.readings,{c}.nvbuffer1.readings)", 2 * n, "printbuffer")
+        return data.reshape(n, 2)
 
     def outputs(self, on: bool) -> None:
         """Switch both outputs on or off (one message per channel)."""

@@ -26,6 +26,9 @@ with code and text); a timeout, dropped connection or malformed reply raises
 (an instrument keeps its output on after a disconnect; :attr:`EmulatedDevice.instrument_state`);
 the base class then ramps the sources to 0 V and switches the outputs off.
 
+Session: the client holds an :class:`~hardware._session.InstrumentSession` (``session``, the
+same class the bench drivers hold), which opens the VISA resource and runs every exchange.
+
 Interrupts: every transaction (a write and the read of its reply) runs with SIGINT and SIGTERM
 deferred (:func:`hardware._interrupts.defer_signals`), so Ctrl-C lands between transactions and
 the session stays in sync. The one exception is the wait for a binary block reply, which may last
@@ -41,15 +44,14 @@ not 0 V.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import numpy as np
 
 from ._checks import check_choice, check_int, check_real
 from ._instrument import ramp_to_zero
-from ._scpi_client import ScpiSession, set_tcp_nodelay
 from ._scpi_rows import RowLayout
+from ._session import InstrumentSession, set_tcp_nodelay
 from .device import Device, ElectrodeChannel, Readings
 from .errors import InstrumentConnectionError, InstrumentError, SafeStateError
 
@@ -60,7 +62,7 @@ log = logging.getLogger(__name__)
 MODES: tuple[str, ...] = ("block", "list", "sample")
 
 
-class EmulatedDevice(Device, ScpiSession):
+class EmulatedDevice(Device):
     """A device behind the SCPI emulator, driven over TCP through PyVISA.
 
     Parameters
@@ -87,6 +89,11 @@ class EmulatedDevice(Device, ScpiSession):
     visa_library : str
         PyVISA backend (``"@py"``).
     compliance_policy : {"raise", "record"}
+
+    Attributes
+    ----------
+    session : InstrumentSession
+        The session with the instrument.
     """
 
     _abort_on_signals = True
@@ -118,25 +125,25 @@ class EmulatedDevice(Device, ScpiSession):
         self.ramp_pause_s = check_real("ramp_pause_s", ramp_pause_s, low=0.0)
         self.visa_library = visa_library
         self.instrument_state: dict[str, Any] = {}
-        self.n_reconnects = 0
-        self._rm: Any = None
-        self._inst: Any = None
-        self._in_sync = False  # True while no exchange of the open session was cut or failed
-        self._open()
-        self.idn = self._query("*IDN?")
+        self.session = InstrumentSession(
+            self.resource_name, name=self.resource_name, tcp_nodelay=True, visa_library=visa_library,
+            read_termination="\n", write_termination="\n", timeout=int(self.timeout_s * 1000),
+            open_timeout=2000,
+        )
+        self.idn = self.session.query("*IDN?").strip()
         self._check_refused(self.idn)
-        errs = self._drain_errors()
+        errs = self.session.check_errors()
         if errs and not clear_errors:
-            self._close_connection()
+            self.session.close()
             code, text = errs[0]
             raise InstrumentError(
                 f"instrument {self.resource_name} reported error {code} at set-up: {text} "
                 f"({len(errs)} queued; pass clear_errors=True to discard them)"
             )
-        n = int(self._query("CHAN:COUN?"))
+        n = int(self.session.query("CHAN:COUN?"))
         electrodes = []
         for ch in range(1, n + 1):
-            name, role, vmax, icomp = self._query(f"CHAN{ch}:DEF?").split(",")
+            name, role, vmax, icomp = self.session.query(f"CHAN{ch}:DEF?").strip().split(",")
             electrodes.append(ElectrodeChannel(name, role, max_abs_V=float(vmax), compliance_A=float(icomp)))
         super().__init__(electrodes, compliance_policy=compliance_policy)
         self._in_channels = [i + 1 for i, e in enumerate(electrodes) if e.role == "input"]
@@ -152,10 +159,40 @@ class EmulatedDevice(Device, ScpiSession):
             )
 
     # ------------------------------------------------------------------ session
+    @property
+    def n_reconnects(self) -> int:
+        """Successful reconnects of the session."""
+        return self.session.n_reconnects
+
+    def check_errors(self) -> None:
+        """Poll the error queue; raise :class:`InstrumentError` with code and text if not empty."""
+        self.session.raise_errors()
+
+    def _check_refused(self, reply: str) -> None:
+        """Raise when the server answered the first query with a refusal (client bound reached)."""
+        if "connection refused" in reply:
+            self.session.close()
+            raise InstrumentConnectionError(f"{self.resource_name}: {reply.strip()}")
+
+    def _output_on(self, cmd: str) -> bool:
+        """The reply of an output-state query (``0`` or ``1``) as a bool."""
+        reply = self.session.query(cmd).strip()
+        if reply not in ("0", "1"):
+            raise self.session.lost(f"malformed reply to {cmd!r}: {reply[:60]!r} (expected 0 or 1)")
+        return reply == "1"
+
     def _read_state(self) -> dict[str, Any]:
-        levels = self._floats(self._query("SOUR:VOLT:ALL?"), self.n_inputs, "SOUR:VOLT:ALL?")
-        self.instrument_state = {"output_on": self._bool("OUTP?"), "levels_V": levels}
+        levels = self.session.query_floats("SOUR:VOLT:ALL?", self.n_inputs)
+        self.instrument_state = {"output_on": self._output_on("OUTP?"), "levels_V": levels}
         return self.instrument_state
+
+    def _resume(self) -> dict[str, Any]:
+        """On a fresh session: log and clear the queued errors (``*CLS``), read the state back."""
+        self._check_refused(self.session.query("*IDN?"))
+        for code, text in self.session.check_errors():
+            log.warning("%s: error queued before reconnect: %d %s", self.resource_name, code, text)
+        self.session.write("*CLS")
+        return self._read_state()
 
     def reconnect(self, attempts: int | None = None) -> dict[str, Any]:
         """Reconnect (bounded attempts with back-off), clear the error queue, read the state back.
@@ -181,38 +218,16 @@ class EmulatedDevice(Device, ScpiSession):
         n_attempts = (
             self.reconnect_attempts if attempts is None else check_int("attempts", attempts, low=0, high=100)
         )
-        last: Exception | None = None
-        for attempt in range(1, n_attempts + 1):
-            self._close_connection()
-            time.sleep(self.reconnect_backoff_s * attempt)
-            try:
-                self._open()
-                self._check_refused(self._query("*IDN?"))
-                for code, text in self._drain_errors():
-                    log.warning("%s: error queued before reconnect: %d %s", self.resource_name, code, text)
-                self._write("*CLS")
-                state = self._read_state()
-                self.n_reconnects += 1
-                log.warning(
-                    "%s: reconnected (attempt %d); output_on=%s levels=%s V",
-                    self.resource_name,
-                    attempt,
-                    state["output_on"],
-                    state["levels_V"],
-                )
-                return state
-            except InstrumentConnectionError as exc:
-                last = exc
-        self._close_connection()
-        raise InstrumentConnectionError(
-            f"{self.resource_name}: reconnect failed after {n_attempts} attempt(s) ({last}); "
-            "the instrument may still be sourcing"
-        )
+        state = self.session.reconnect(attempts=n_attempts, backoff_s=self.reconnect_backoff_s,
+                                       resume=self._resume)
+        log.warning("%s: read back after the reconnect: output_on=%s levels=%s V", self.resource_name,
+                    state["output_on"], state["levels_V"])
+        return state
 
     # ------------------------------------------------------------------ hooks
     def _ensure_output_on(self) -> None:
         if not self.instrument_state.get("output_on_all"):
-            self._write("OUTP ON")
+            self.session.write("OUTP ON")
             self.instrument_state["output_on"] = True
             self.instrument_state["output_on_all"] = True
 
@@ -223,11 +238,10 @@ class EmulatedDevice(Device, ScpiSession):
             for s in range(0, v.shape[0], self.block_steps):
                 chunk = v[s : s + self.block_steps]
                 cmd = f"BLOCK:BIN? {dt_s!r},{chunk.shape[0]},"
-                data = self._block_exchange(cmd, chunk)
+                data = self.session.query_block(cmd, chunk.reshape(-1))
                 if data.size != chunk.shape[0] * nc:
-                    raise self._lost(
-                        f"{self.resource_name}: malformed block reply: {data.size} values, "
-                        f"expected {chunk.shape[0] * nc}"
+                    raise self.session.lost(
+                        f"malformed block reply: {data.size} values, expected {chunk.shape[0] * nc}"
                     )
                 out.append(data.reshape(chunk.shape[0], nc))
             return np.concatenate(out)
@@ -237,15 +251,15 @@ class EmulatedDevice(Device, ScpiSession):
             prefix = f"LIST:STEP? {float(dt_s)!r},"
             for k, levels in enumerate(v.tolist()):
                 cmd = prefix + ",".join(map(repr, levels))
-                rows[k] = self._floats(self._query(cmd), nc, cmd)
+                rows[k] = self.session.query_floats(cmd, nc)
             return rows
         # per-sample baseline: one round trip per sample per channel
-        self._write(f"TRIG:DT {dt_s!r}")
+        self.session.write(f"TRIG:DT {dt_s!r}")
         lay = self._layout
         for k in range(v.shape[0]):
             for ch, x in zip(self._in_channels, v[k], strict=True):
-                self._write(f"SOUR{ch}:VOLT {float(x)!r}")
-            self._write("INIT")
+                self.session.write(f"SOUR{ch}:VOLT {float(x)!r}")
+            self.session.write("INIT")
             row = rows[k]
             row[lay.t_s] = self._fetch("TIME")
             row[lay.input_V] = [self._fetch("VOLT", self._ch_of[n]) for n in self.input_names]
@@ -257,7 +271,7 @@ class EmulatedDevice(Device, ScpiSession):
 
     def _fetch(self, quantity: str, channel: int | str = "") -> float:
         """The reply of ``FETC<channel>:<quantity>?``, one value."""
-        return float(self._floats(self._query(f"FETC{channel}:{quantity}?"), 1, f"FETC:{quantity}?")[0])
+        return float(self.session.query_floats(f"FETC{channel}:{quantity}?", 1, f"FETC:{quantity}?")[0])
 
     def _apply(self, voltages_V: np.ndarray, dt_s: float) -> Readings:
         try:
@@ -287,23 +301,23 @@ class EmulatedDevice(Device, ScpiSession):
     def _read(self) -> Readings:
         try:
             self._ensure_output_on()
-            row = self._floats(self._query("MEAS?"), self._ncols, "MEAS?")
+            row = self.session.query_floats("MEAS?", self._ncols)
         except InstrumentConnectionError as exc:
             self._after_connection_error(exc)
             raise
         return self._layout.readings(row[None, :])._replace(t_s=None)
 
     def _reset(self) -> None:
-        self._write("*RST")
+        self.session.write("*RST")
         self.check_errors()
         self._read_state()
 
     def _safe_state(self) -> None:
-        if self._inst is None or not self._in_sync:
+        if not self.session.is_open or not self.session.in_sync:
             log.warning(
                 "%s: session %s; reconnecting for the safe state",
                 self.resource_name,
-                "closed" if self._inst is None else "out of sync (an exchange was cut or failed)",
+                "closed" if not self.session.is_open else "out of sync (an exchange was cut or failed)",
             )
             self.reconnect(attempts=max(1, self.reconnect_attempts))
         try:
@@ -317,14 +331,14 @@ class EmulatedDevice(Device, ScpiSession):
         self._verify_safe_state()
 
     def _ramp_and_switch_off(self) -> None:
-        levels = self._floats(self._query("SOUR:VOLT:ALL?"), self.n_inputs, "SOUR:VOLT:ALL?")
+        levels = self.session.query_floats("SOUR:VOLT:ALL?", self.n_inputs)
         ramp_to_zero(
             levels,
-            lambda v: self._write("SOUR:VOLT:ALL " + ",".join(repr(float(x)) for x in v)),
+            lambda v: self.session.write("SOUR:VOLT:ALL " + ",".join(repr(float(x)) for x in v)),
             steps=self.ramp_steps,
             pause_s=self.ramp_pause_s,
         )
-        self._write("OUTP OFF")
+        self.session.write("OUTP OFF")
 
     def _verify_safe_state(self) -> None:
         """Read the outputs and levels back; raise :class:`SafeStateError` naming what disagrees."""
@@ -333,7 +347,7 @@ class EmulatedDevice(Device, ScpiSession):
         channels = list(zip(self.input_names, self._in_channels, strict=True))
         wrong = []
         if state["output_on"]:
-            on = [f"{name} (channel {ch})" for name, ch in channels if self._bool(f"OUTP{ch}?")]
+            on = [f"{name} (channel {ch})" for name, ch in channels if self._output_on(f"OUTP{ch}?")]
             wrong.append(f"output still ON on {', '.join(on) or 'a channel (OUTP? answered 1)'}")
         wrong += [
             f"source level {float(x)!r} V on {name} (channel {ch})"
@@ -347,20 +361,14 @@ class EmulatedDevice(Device, ScpiSession):
             )
 
     def _close(self) -> None:
-        self._close_connection()
-        if self._rm is not None:
-            try:
-                self._rm.close()
-            except Exception as exc:  # pragma: no cover - best effort
-                log.debug("resource manager close failed: %s", exc)
-            self._rm = None
+        self.session.close()
 
     def _metadata(self) -> dict[str, Any]:
         return {
             "resource": self.resource_name,
             "idn": self.idn,
             "mode": self.mode,
-            "tcp_nodelay": self.tcp_nodelay,
+            "tcp_nodelay": self.session.tcp_nodelay,
             "n_reconnects": self.n_reconnects,
         }
 

@@ -258,7 +258,7 @@ class LabDevice(Device):
     @property
     def n_reconnects(self) -> int:
         """Reconnects of the instruments' sessions (made by the safe state)."""
-        return sum(inst.n_reconnects for inst in self.instruments.values())
+        return sum(inst.session.n_reconnects for inst in self.instruments.values())
 
     def _sources(self) -> list[tuple[ElectrodeChannel, Any, str]]:
         """``(electrode, SMU channel, label)`` of every electrode on an SMU channel."""
@@ -282,12 +282,12 @@ class LabDevice(Device):
     def _resync(self) -> None:
         """Reconnect every instrument whose session is out of sync; log the errors it had queued."""
         for name, inst in self.instruments.items():
-            if inst.in_sync:
+            if inst.session.in_sync:
                 continue
             log.warning("%s: session out of sync (an exchange failed or was cut); reconnecting for the "
                         "safe state", name)
-            inst.reconnect()
-            for code, text in inst.check_errors():
+            inst.session.reconnect()
+            for code, text in inst.session.check_errors():
                 log.warning("%s: error queued before the reconnect: %d %s", name, code, text)
 
     def _ramp_and_switch_off(self) -> None:
@@ -337,10 +337,7 @@ class LabDevice(Device):
 
     def _close(self) -> None:
         for inst in self.instruments.values():
-            try:
-                inst.adapter.close()
-            except Exception as exc:  # best effort
-                log.debug("close failed: %s", exc)
+            inst.session.close()  # a failure to close is logged by the session
 
     def _metadata(self) -> dict[str, Any]:
         return {"channel_map": self.channel_map, "mode": self.mode}

@@ -147,7 +147,7 @@ def test_instrument_error_queue_raises_with_code_and_text() -> None:
         with pytest.raises(InstrumentError, match="reported error -200 at set-up: Execution error; stale"):
             EmulatedDevice(srv.port)
         with EmulatedDevice(srv.port, clear_errors=True) as dev:
-            dev._write("FROB")
+            dev.session.write("FROB")
             with pytest.raises(InstrumentError, match=r"instrument error -113: Undefined header; 'FROB'"):
                 dev.check_errors()
 

@@ -242,7 +242,7 @@ def test_cut_block_reply_safe_state_on_a_fresh_session(monkeypatch) -> None:
             calls.append(cmd)
             raise KeyboardInterrupt
 
-        monkeypatch.setattr(dev, "_read_block", cut)
+        monkeypatch.setattr(dev.session, "read_block", cut)
         with pytest.raises(KeyboardInterrupt):
             dev.apply(np.full((20, 2), 0.3), 1e-3)
         assert len(calls) == 1 and dev.n_reconnects == 1  # the unread reply went with the old session
@@ -255,7 +255,7 @@ def test_sigint_between_query_and_reply_is_deferred_and_the_session_kept(known_h
                                                                          monkeypatch) -> None:
     with _client_of_served_star("list") as (srv, dev):
         # Ctrl-C after the 3rd step was sent, before its reply
-        monkeypatch.setattr(dev._inst, "read", _sigint_before(dev._inst.read, call=3))
+        monkeypatch.setattr(dev.session.adapter, "read", _sigint_before(dev.session.adapter.read, call=3))
         with pytest.raises(KeyboardInterrupt):
             dev.apply(np.full((10, 2), 0.3), 1e-3)
         assert srv.device.n_steps_total == 3  # the 3rd step completed, then the interrupt arrived
@@ -268,8 +268,8 @@ def test_sigint_while_a_block_is_sent_is_deferred_until_it_is_sent_whole(known_h
                                                                           monkeypatch) -> None:
     with _client_of_served_star("block") as (srv, dev):
         sent: list[int] = []  # filled only when the interrupt waited for the whole write
-        write = _sigint_before(dev._inst.write_binary_values, returned=sent)
-        monkeypatch.setattr(dev._inst, "write_binary_values", write)
+        write = _sigint_before(dev.session.adapter.write_binary_values, returned=sent)
+        monkeypatch.setattr(dev.session.adapter, "write_binary_values", write)
         with pytest.raises(KeyboardInterrupt):
             dev.apply(np.full((50, 2), 0.3), 1e-3)
         # the block was sent whole before the interrupt was delivered (whether the server then ran
