@@ -81,67 +81,52 @@ class PhysicalFactory:
         return cls(**{**self.fixed, **given, **params, "random_state": seed, "device": device})
 
 
-#: ``(task, device spec, configurations, feature store, readout keywords) -> (make_estimator,
-#: drive calibration or None)``.
-Builder = Callable[
-    [str, SimulatedDeviceSpec, Sequence[dict[str, Any]], "str | None", dict[str, Any]], tuple[Any, Any]
-]
+@dataclass(frozen=True)
+class _Cell:
+    """What a backend's builder is given: the arguments of :func:`build_estimator` for one cell
+    (``store``: its ``feature_store``; ``readout``: the protocol's readout keywords)."""
+
+    task: str
+    spec: SimulatedDeviceSpec
+    configs: Sequence[dict[str, Any]]
+    store: str | None
+    readout: dict[str, Any]
+
+
+#: ``cell -> (make_estimator, drive calibration or None)``.
+Builder = Callable[[_Cell], tuple[Any, Any]]
 
 
 def _abstract(backend: str) -> Builder:
-    def build(
-        task: str,
-        spec: SimulatedDeviceSpec,
-        configs: Sequence[dict[str, Any]],
-        store: str | None,
-        readout: dict[str, Any],
-    ) -> tuple[Any, Any]:
+    def build(cell: _Cell) -> tuple[Any, Any]:
         from .selection import EstimatorFactory
 
-        return EstimatorFactory(_ABSTRACT_MODELS[backend], task, dict(readout)), None
+        return EstimatorFactory(_ABSTRACT_MODELS[backend], cell.task, dict(cell.readout)), None
 
     return build
 
 
-def _oracle(
-    task: str,
-    spec: SimulatedDeviceSpec,
-    configs: Sequence[dict[str, Any]],
-    store: str | None,
-    readout: dict[str, Any],
-) -> tuple[Any, Any]:
-    probed = dataclasses.replace(spec, n_probe=max(spec.n_probe, ORACLE_PROBES))
+def _oracle(cell: _Cell) -> tuple[Any, Any]:
+    probed = dataclasses.replace(cell.spec, n_probe=max(cell.spec.n_probe, ORACLE_PROBES))
     # the probes only read node voltages: the calibration of the probed device is that of spec
-    calibration, per_device = cell_calibrations(probed, configs)
-    fixed = {**readout, "readout": "oracle", "feature_store": store}
-    return PhysicalFactory(task, fixed, probed, per_device), calibration
+    calibration, per_device = cell_calibrations(probed, cell.configs)
+    fixed = {**cell.readout, "readout": "oracle", "feature_store": cell.store}
+    return PhysicalFactory(cell.task, fixed, probed, per_device), calibration
 
 
-def _simulated(
-    task: str,
-    spec: SimulatedDeviceSpec,
-    configs: Sequence[dict[str, Any]],
-    store: str | None,
-    readout: dict[str, Any],
-) -> tuple[Any, Any]:
-    calibration, per_device = cell_calibrations(spec, configs)
-    fixed = {**readout, "feature_store": store}
-    return PhysicalFactory(task, fixed, spec, per_device), calibration
+def _simulated(cell: _Cell) -> tuple[Any, Any]:
+    calibration, per_device = cell_calibrations(cell.spec, cell.configs)
+    fixed = {**cell.readout, "feature_store": cell.store}
+    return PhysicalFactory(cell.task, fixed, cell.spec, per_device), calibration
 
 
-def _emulated(
-    task: str,
-    spec: SimulatedDeviceSpec,
-    configs: Sequence[dict[str, Any]],
-    store: str | None,
-    readout: dict[str, Any],
-) -> tuple[Any, Any]:
+def _emulated(cell: _Cell) -> tuple[Any, Any]:
     # never from the store: the emulated column measures the instrument path every time
-    check_fixed_device(configs)
-    calibration, per_device = cell_calibrations(spec, configs)
+    check_fixed_device(cell.configs)
+    calibration, per_device = cell_calibrations(cell.spec, cell.configs)
     # the calibration measured on the device the emulator serves: features equal the simulated ones
     served = tuple((EmulatedFactory(d), c) for d, c in per_device)
-    return PhysicalFactory(task, dict(readout), EmulatedFactory(spec), served), calibration
+    return PhysicalFactory(cell.task, dict(cell.readout), EmulatedFactory(cell.spec), served), calibration
 
 
 _BUILDERS: dict[str, Builder] = {
@@ -185,7 +170,7 @@ def build_estimator(
     from .protocols import protocol_fixed
 
     readout = protocol_fixed(protocol, "physical" if backend in PHYSICAL else _ABSTRACT_MODELS[backend])
-    return _BUILDERS[backend](task, spec, configs, feature_store, readout)
+    return _BUILDERS[backend](_Cell(task, spec, configs, feature_store, readout))
 
 
 def grid_for(

@@ -4,9 +4,9 @@
   declared ``_parameter_constraints``, checked at the start of every fit), with the constraint
   builders :func:`number`, :func:`choice`, :func:`satisfies` and :data:`RANDOM_STATE_CONSTRAINT`;
 * :func:`check_X`, :func:`check_y`: input validation of ``fit``/``predict``;
-* :func:`set_init_params`: the body of every estimator ``__init__`` (the signatures stay explicit
-  and keyword-only, as scikit-learn's ``get_params``/``clone`` read them);
-* :class:`RecurrentEstimator`: the declared parameter constraints common to reservoirs and
+* :func:`init_params`: the class decorator that makes an estimator's annotated fields its
+  ``__init__`` parameters, each declared once (type and default) on the class that owns it;
+* :class:`RecurrentEstimator`: the parameters and declared constraints common to reservoirs and
   trained RNNs, the ``fit`` prologue and the weight initialisation;
 * :data:`NW_CELL_CONSTRAINTS` and :class:`NWCellMixin`: the nanowire-cell hyperparameters
   (``gamma, slope, dt, kp0, kd0, eta_p, eta_d``) as :class:`~nwmodel.kernels.NWCellParams`;
@@ -16,7 +16,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import dataclasses
+from collections.abc import Callable
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -39,9 +40,9 @@ __all__ = [
     "check_X",
     "check_y",
     "choice",
+    "init_params",
     "number",
     "satisfies",
-    "set_init_params",
 ]
 
 
@@ -233,17 +234,33 @@ def check_y(y: Any, n_cases: int, task: str) -> np.ndarray:
     return arr
 
 
-def set_init_params(estimator: BaseEstimator, init_locals: Mapping[str, Any]) -> None:
-    """Store the keyword arguments of ``__init__`` unchanged as attributes of ``estimator``.
+def init_params(cls: type) -> type:
+    """Class decorator: the annotated fields of ``cls`` and of its decorated bases are its ``__init__``.
 
-    Call it as ``set_init_params(self, locals())`` first thing in ``__init__``; nothing is
-    validated here (scikit-learn convention: validation happens in ``fit``).
+    Each field (``name: type = default``) is one keyword-only parameter, stored unchanged as an
+    attribute; nothing is validated there (scikit-learn convention: validation happens in
+    ``fit``). The generated ``__init__`` has an explicit signature, which scikit-learn's
+    ``get_params``/``clone`` read. A class that combines decorated bases is decorated too, so that
+    its ``__init__`` takes the fields of all of them. Class attributes that are not parameters
+    are annotated ``ClassVar``. Equality and ``repr`` stay scikit-learn's.
     """
-    for name, value in init_locals.items():
-        if name not in ("self", "__class__"):
-            setattr(estimator, name, value)
+    return dataclasses.dataclass(kw_only=True, eq=False, repr=False, match_args=False)(cls)
 
 
+def _fields_of(params: type) -> Callable[[type], type]:
+    """Class decorator: every field of the dataclass ``params`` (type and default) becomes a field
+    of the class, for :func:`init_params` to make a parameter."""
+
+    def add(cls: type) -> type:
+        for f in dataclasses.fields(params):
+            cls.__annotations__[f.name] = f.type
+            setattr(cls, f.name, f.default)
+        return cls
+
+    return add
+
+
+@init_params
 class RecurrentEstimator(ValidatedEstimator):
     """Validation and initialisation shared by the reservoir and the trainable estimators.
 
@@ -251,7 +268,9 @@ class RecurrentEstimator(ValidatedEstimator):
 
     1. ``_cell`` (``"nw"`` or ``"esn"``, the kernel cell) and ``_cell_params()``;
     2. ``_task`` (through :class:`ClassifierTask` or :class:`RegressorTask`);
-    3. ``_parameter_constraints``: this class's table extended by its own parameters
+    3. its own parameters as annotated fields with defaults, the class decorated with
+       :func:`init_params` (the weight scales, ``device`` and ``random_state`` are fields here);
+    4. ``_parameter_constraints``: this class's table extended by its own parameters
        (``{**Base._parameter_constraints, "name": [constraint, ...]}``), as
        :class:`ValidatedEstimator` describes.
 
@@ -259,8 +278,8 @@ class RecurrentEstimator(ValidatedEstimator):
     then the data.
     """
 
-    _cell: str = ""
-    _task: str = ""
+    _cell: ClassVar[str] = ""
+    _task: ClassVar[str] = ""
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_units": [number(Integral, 1, None, "left")],
         "input_scaling": [number(Real, 0.0, None, "left")],
@@ -270,6 +289,13 @@ class RecurrentEstimator(ValidatedEstimator):
         "device": [str],
         "random_state": RANDOM_STATE_CONSTRAINT,
     }
+
+    n_units: int = 100
+    input_scaling: float = 1.0
+    bias_scaling: float = 0.1
+    spectral_radius: float = 0.9
+    device: str = "cpu"
+    random_state: int | np.random.Generator | None = None
 
     def _cell_params(self) -> NWCellParams | ESNCellParams:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -302,24 +328,20 @@ class RecurrentEstimator(ValidatedEstimator):
         )
 
 
+@init_params
+@_fields_of(NWCellParams)
 class NWCellMixin:
     """Nanowire cell (``_cell = "nw"``) built from the ``gamma ... eta_d`` estimator parameters.
 
-    The estimator adds :data:`NW_CELL_CONSTRAINTS` to its ``_parameter_constraints``.
+    The parameters are the fields of :class:`~nwmodel.kernels.NWCellParams`, with its defaults.
+    The estimator puts this mixin first among its bases, is decorated with :func:`init_params`
+    and adds :data:`NW_CELL_CONSTRAINTS` to its ``_parameter_constraints``.
     """
 
-    _cell = "nw"
+    _cell: ClassVar[str] = "nw"
 
     def _cell_params(self) -> NWCellParams:
-        return NWCellParams(
-            gamma=self.gamma,  # type: ignore[attr-defined]
-            slope=self.slope,  # type: ignore[attr-defined]
-            dt=self.dt,  # type: ignore[attr-defined]
-            kp0=self.kp0,  # type: ignore[attr-defined]
-            kd0=self.kd0,  # type: ignore[attr-defined]
-            eta_p=self.eta_p,  # type: ignore[attr-defined]
-            eta_d=self.eta_d,  # type: ignore[attr-defined]
-        )
+        return NWCellParams(**{f.name: getattr(self, f.name) for f in dataclasses.fields(NWCellParams)})
 
 
 class ClassifierTask(ClassifierMixin):

@@ -17,8 +17,6 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from nwphys.junctions import ETA_D_PER_V, ETA_P_PER_V, KD0_PER_S, KP0_PER_S
-
 from ._estimator import (
     NW_CELL_CONSTRAINTS,
     ClassifierTask,
@@ -28,8 +26,8 @@ from ._estimator import (
     check_X,
     check_y,
     choice,
+    init_params,
     number,
-    set_init_params,
 )
 from .kernels import ESNCellParams, ReservoirWeights, run_reservoir
 from .readout import (
@@ -56,8 +54,9 @@ __all__ = [
 TRAJECTORY_CHUNK_BYTES = 512 * 2**20
 
 
+@init_params
 class _ReservoirEstimator(RecurrentEstimator):
-    """Shared machinery of the reservoir estimators (not public)."""
+    """Shared machinery and parameters of the reservoir estimators (not public)."""
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **RecurrentEstimator._parameter_constraints,
@@ -65,6 +64,14 @@ class _ReservoirEstimator(RecurrentEstimator):
         "exact_spectral_radius": ["boolean"],
         "backend": [choice("numpy", "torch")],
     }
+
+    features: str | int = "pooled"
+    ridge_alpha: float | Literal["loo"] = "loo"
+    alphas: Sequence[float] = RIDGE_ALPHAS
+    standardize: bool = True
+    exact_spectral_radius: bool = False
+    backend: Literal["numpy", "torch"] = "numpy"
+    dtype: Literal["float64", "float32"] = "float64"
 
     def _run(self, X: np.ndarray, sequences: bool) -> np.ndarray:
         return run_reservoir(
@@ -173,37 +180,12 @@ class _ReservoirEstimator(RecurrentEstimator):
         return self.readout_.predict(self.transform(X))
 
 
+@init_params
 class _NWESNBase(NWCellMixin, _ReservoirEstimator):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **_ReservoirEstimator._parameter_constraints,
         **NW_CELL_CONSTRAINTS,
     }
-
-    def __init__(
-        self,
-        *,
-        n_units: int = 100,
-        input_scaling: float = 1.0,
-        bias_scaling: float = 0.1,
-        spectral_radius: float = 0.9,
-        gamma: float = 0.95,
-        slope: float = 1.0,
-        dt: float = 0.1,
-        kp0: float = KP0_PER_S,
-        kd0: float = KD0_PER_S,
-        eta_p: float = ETA_P_PER_V,
-        eta_d: float = ETA_D_PER_V,
-        features: str | int = "pooled",
-        ridge_alpha: float | Literal["loo"] = "loo",
-        alphas: Sequence[float] = RIDGE_ALPHAS,
-        standardize: bool = True,
-        exact_spectral_radius: bool = False,
-        backend: Literal["numpy", "torch"] = "numpy",
-        dtype: Literal["float64", "float32"] = "float64",
-        device: str = "cpu",
-        random_state: int | np.random.Generator | None = None,
-    ):
-        set_init_params(self, locals())
 
 
 _NW_DOC = """{kind} over a Nanowire Echo State Network (NW-ESN) reservoir.
@@ -278,32 +260,15 @@ class NWESNRegressor(RegressorTask, _NWESNBase):
     __doc__ = _NW_DOC.format(kind="Regressor")
 
 
+@init_params
 class _ESNBase(_ReservoirEstimator):
-    _cell = "esn"
+    _cell: ClassVar[str] = "esn"
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **_ReservoirEstimator._parameter_constraints,
         "leak_rate": [number(Real, 0.0, 1.0, "right")],
     }
 
-    def __init__(
-        self,
-        *,
-        n_units: int = 100,
-        input_scaling: float = 1.0,
-        bias_scaling: float = 0.1,
-        spectral_radius: float = 0.9,
-        leak_rate: float = 0.3,
-        features: str | int = "pooled",
-        ridge_alpha: float | Literal["loo"] = "loo",
-        alphas: Sequence[float] = RIDGE_ALPHAS,
-        standardize: bool = True,
-        exact_spectral_radius: bool = False,
-        backend: Literal["numpy", "torch"] = "numpy",
-        dtype: Literal["float64", "float32"] = "float64",
-        device: str = "cpu",
-        random_state: int | np.random.Generator | None = None,
-    ):
-        set_init_params(self, locals())
+    leak_rate: float = 0.3
 
     def _cell_params(self) -> ESNCellParams:
         return ESNCellParams(leak_rate=self.leak_rate)

@@ -25,8 +25,6 @@ import numpy as np
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 
-from nwphys.junctions import ETA_D_PER_V, ETA_P_PER_V, KD0_PER_S, KP0_PER_S
-
 from ._checks import make_rng
 from ._estimator import (
     NW_CELL_CONSTRAINTS,
@@ -35,8 +33,8 @@ from ._estimator import (
     RecurrentEstimator,
     RegressorTask,
     check_X,
+    init_params,
     number,
-    set_init_params,
 )
 from .errors import ModelError, ModelValidationError
 from .kernels import ESNCellParams
@@ -57,6 +55,7 @@ _SHARED = (
 )
 
 
+@init_params
 class _TrainableRNN(RecurrentEstimator):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **RecurrentEstimator._parameter_constraints,
@@ -66,6 +65,13 @@ class _TrainableRNN(RecurrentEstimator):
         "patience": [number(Integral, 1, None, "left")],
         "validation_fraction": [number(Real, 0.0, 1.0, "neither")],
     }
+
+    learning_rate: float = 1e-3
+    batch_size: int = 64
+    max_epochs: int = 200
+    patience: int = 10
+    validation_fraction: float = 0.2
+    dtype: Literal["float32", "float64"] = "float32"
 
     def stack_key(self) -> tuple:
         """Models with equal keys can be trained together by :func:`fit_stacked`."""
@@ -259,36 +265,12 @@ _COMMON_DOC = """
     """
 
 
+@init_params
 class _NWRNNBase(NWCellMixin, _TrainableRNN):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **_TrainableRNN._parameter_constraints,
         **NW_CELL_CONSTRAINTS,
     }
-
-    def __init__(
-        self,
-        *,
-        n_units: int = 100,
-        gamma: float = 0.95,
-        slope: float = 1.0,
-        dt: float = 0.1,
-        kp0: float = KP0_PER_S,
-        kd0: float = KD0_PER_S,
-        eta_p: float = ETA_P_PER_V,
-        eta_d: float = ETA_D_PER_V,
-        input_scaling: float = 1.0,
-        bias_scaling: float = 0.1,
-        spectral_radius: float = 0.9,
-        learning_rate: float = 1e-3,
-        batch_size: int = 64,
-        max_epochs: int = 200,
-        patience: int = 10,
-        validation_fraction: float = 0.2,
-        dtype: Literal["float32", "float64"] = "float32",
-        device: str = "cpu",
-        random_state: int | np.random.Generator | None = None,
-    ):
-        set_init_params(self, locals())
 
 
 _NWRNN_DOC = (
@@ -313,25 +295,7 @@ class NWRNNRegressor(RegressorTask, _NWRNNBase):
 
 
 class _RNNBase(_TrainableRNN):
-    _cell = "esn"
-
-    def __init__(
-        self,
-        *,
-        n_units: int = 100,
-        input_scaling: float = 1.0,
-        bias_scaling: float = 0.1,
-        spectral_radius: float = 0.9,
-        learning_rate: float = 1e-3,
-        batch_size: int = 64,
-        max_epochs: int = 200,
-        patience: int = 10,
-        validation_fraction: float = 0.2,
-        dtype: Literal["float32", "float64"] = "float32",
-        device: str = "cpu",
-        random_state: int | np.random.Generator | None = None,
-    ):
-        set_init_params(self, locals())
+    _cell: ClassVar[str] = "esn"
 
     def _cell_params(self) -> ESNCellParams:
         return ESNCellParams(leak_rate=1.0)

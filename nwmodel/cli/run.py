@@ -289,6 +289,7 @@ def _run(args: argparse.Namespace) -> int:
         ds = load_dataset(args.dataset, data_dir=data_dir, seed=args.data_seed)
         if ds.X_test is None:
             raise CLIError(f"dataset {args.dataset!r} has no test split")
+        split = (ds.X_train, ds.y_train, ds.X_test, ds.y_test)
         grid = protocol_grid(args.protocol, args.model, args.grid, int(ds.X_train.shape[-1]))
         fixed: dict = {"device": args.device, **protocol_fixed(args.protocol, args.model)}
         if args.model in ("nwesn", "esn") and args.device != "cpu":
@@ -311,10 +312,7 @@ def _run(args: argparse.Namespace) -> int:
             res = select_and_test(
                 factory,
                 grid,
-                ds.X_train,
-                ds.y_train,
-                ds.X_test,
-                ds.y_test,
+                *split,
                 task=ds.task,
                 n_seeds=args.seeds,
                 random_state=args.split_seed,
@@ -335,15 +333,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.baselines:
             from nwmodel.baselines import run_baselines
 
-            baselines = run_baselines(
-                ds.X_train,
-                ds.y_train,
-                ds.X_test,
-                ds.y_test,
-                task=ds.task,
-                names=args.baselines,
-                n_seeds=args.seeds,
-            )
+            baselines = run_baselines(*split, task=ds.task, names=args.baselines, n_seeds=args.seeds)
         files: list[str] = []
         summary = None
         problem = None
