@@ -6,7 +6,7 @@ nothing else on the machine while it runs).
 Device, drive and accuracy: the default reservoir device (:class:`nwmodel.SimulatedDeviceSpec`,
 316 nodes, 1699 junctions), its tolerances (``rtol`` 3e-5, ``atol`` 3e-6) and the calibrated
 encoding of SyntheticControl series (``make_synthetic_control(2, 60, seed=11)``, 12 series, two
-per class) at every operating point of ``tests/test_stiff_reservoir.py``: the corners of the
+per class) at every operating point of ``tests/nwmodel/test_stiff_reservoir.py``: the corners of the
 quick and paper grids of both protocols (``input_scaling``, ``slope``, ``dt_s``, ``n_virtual``).
 
 Columns, per operating point, measured in the same process:
@@ -47,7 +47,7 @@ from nwphys.batched import BatchedEngine
 from nwphys.stepper import Stepper
 
 PAPER = ("last",)
-#: (input_scaling, slope, dt_s, n_virtual, feature sets), as in tests/test_stiff_reservoir.py
+#: (input_scaling, slope, dt_s, n_virtual, feature sets), as in tests/nwmodel/test_stiff_reservoir.py
 OPERATING_POINTS = [
     (1.0, 1.0, 0.1, 1, (*PAPER, *TUNED_FEATURES)),
     (1.0, 1.0, 0.1, 5, PAPER),

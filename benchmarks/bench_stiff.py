@@ -31,7 +31,7 @@ wall time per sample setting shows ``>`` the time of its last try:
   preconditioner), one integration per held sample.
 
 The reference is ``sdirk2`` at ``rtol`` 1e-7, ``atol`` 1e-8 (checked against Radau at rtol 1e-9
-with the analytic Jacobian in ``tests/test_stiff.py``). Targets per held sample: 0.5 ms
+with the analytic Jacobian in ``tests/nwphys/test_stiff.py``). Targets per held sample: 0.5 ms
 (300w 4V), 2 ms (300w 8V), 15 ms (2000w 8V); sdirk2 >= 30x faster than LSODA-fd and >= 100x
 faster than the sub-stepped exact stepper.
 """

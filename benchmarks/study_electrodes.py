@@ -15,7 +15,7 @@ study's operating point: the features of ``N`` training series (the calibrated d
 ``n_virtual`` virtual nodes, ``random_state`` 0) at the device tolerances against a tight
 reference (``rtol`` 1e-6, ``atol`` 1e-7), as the largest ``|F - F_ref|`` over the spread of that
 feature across the ``N`` series (column "feature error / spread"; the default device is held to
-1e-3 by ``tests/test_stiff_reservoir.py``).
+1e-3 by ``tests/nwmodel/test_stiff_reservoir.py``).
 
 Run (prints a markdown table, writes ``electrode_count.{md,png,json}`` to ``--out``)::
 

@@ -1,8 +1,8 @@
-"""nwmodel: reservoir models, datasets, the physical reservoir, experiments and the CLI.
+"""nwmodel: reservoir models, datasets, the physical reservoir and experiments.
 
 The public names are imported from their submodules on first use, so ``import nwmodel`` (and the
-``nwhil`` command line, which lives in :mod:`nwmodel.cli`) loads neither torch nor sklearn until a
-model needs them; see :mod:`nwphys.lazy`.
+``nwhil`` command line of the :mod:`nwhil` package, which uses it) loads neither torch nor sklearn
+until a model needs them; see :mod:`nwphys.lazy`.
 """
 
 from __future__ import annotations
@@ -25,4 +25,4 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "tasks": ("memory_capacity_score", "narma10_score", "run_standard_tasks", "tasks_markdown"),
 }
 
-__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, submodules=("cli", "kernels"))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, submodules=("kernels",))

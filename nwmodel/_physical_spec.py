@@ -54,7 +54,7 @@ class SimulatedDeviceSpec:
         with tolerances (``rtol`` 3e-5, ``atol`` 3e-6, a hundred times tighter than the
         integrator's own) that keep every feature within 1e-3 of its spread across series of a
         tight reference (exact-Newton ``"sdirk2"`` at ``rtol`` 1e-6) at the corners of the physical
-        grids on the calibrated drive (``tests/test_stiff_reservoir.py``). The hardest feature
+        grids on the calibrated drive (``tests/nwmodel/test_stiff_reservoir.py``). The hardest feature
         there (``random_state=0``) is a corner pad's ground current (spread 0.87 uA) at slope 5
         with 2 ms virtual-node sub-steps: 8.7e-4 of its spread (7.7e-4 with the one-series
         ``"sdirk2"``, 2.4e-3 with ``rtol`` 1e-4). Device keywords given without ``method`` use

@@ -22,7 +22,7 @@ Rules
     is compared with the first one. The onset level ``v_on``, where ``G`` has grown by ``growth``
     (default 2x, interpolated in ``log V``), is where the most stressed junctions switch, that is
     reach ``V*``: ``k = V* / v_on``. On a simulated device the two rules can be compared
-    (``tests/test_bench_reservoir.py``); the response rule is an estimate of the junction rule.
+    (``tests/nwmodel/test_bench_reservoir.py``); the response rule is an estimate of the junction rule.
 
 Both rules stop before any electrode limit: a level is never above the smallest ``max_abs_V`` of
 the input electrodes, and a reading flagged at compliance ends the sweep. The calibrated window

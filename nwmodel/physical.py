@@ -498,7 +498,7 @@ class PhysicalReservoirClassifier(ClassifierMixin, _PhysicalReservoirBase):
     n_virtual : int
         Virtual nodes per sample (time multiplexing), >= 1. The features of ``n_virtual`` 1 are
         converged (within 1e-3 of their spread of a tight reference) for every feature set; with
-        ``n_virtual`` 5 only the last sample's are (``tests/test_stiff_reservoir.py``).
+        ``n_virtual`` 5 only the last sample's are (``tests/nwmodel/test_stiff_reservoir.py``).
     n_presentations : int
         Parallel presentations K >= 1: each series is driven K times, each time with its own
         input weights, bias and mask (independent child streams of ``random_state``; the first

@@ -92,7 +92,7 @@ from .nodal import NodalSolver
 __all__ = ["DEFAULT_ATOL", "DEFAULT_RTOL", "GAMMA", "StiffIntegrator", "StiffStats"]
 
 #: Default tolerances of ``"sdirk2"``: they hold the max abs error in g to <= 1e-3 on the
-#: validated operating points (see ``tests/test_stiff.py``).
+#: validated operating points (see ``tests/nwphys/test_stiff.py``).
 DEFAULT_RTOL: float = 3e-3
 DEFAULT_ATOL: float = 3e-4
 

@@ -8,7 +8,7 @@ Methods
     from picoseconds while junctions at several volts switch, to whole record intervals when the
     network is quasi-static. ``rtol``/``atol`` bound the local error of every junction state;
     the defaults (``rtol=3e-3``, ``atol=3e-4``) hold the max abs error in g to <= 1e-3 against
-    Radau at rtol 1e-9 on the validated operating points (``tests/test_stiff.py``). The drive is
+    Radau at rtol 1e-9 on the validated operating points (``tests/nwphys/test_stiff.py``). The drive is
     evaluated at the stage times, and the integration is split at every drive breakpoint.
 ``"exact"`` (explicit option: fast, fixed step, first order)
     Per step ``k`` at ``t_k = k dt``: apply the source voltages ``V_s(t_k)``, one nodal solve with
@@ -20,7 +20,7 @@ Methods
     ``1 / (kp + kd)`` at the operating junction voltage (rate-balance model,
     ``kp = kp0 exp(eta_p |V|)``, ``kd = kd0 exp(-eta_d |V|)``), which falls steeply with ``|V|``:
     with the NW-ESN preset it is 0.42 s at 1 V, 3.1 ms at 1.5 V, 21 us at 2 V and 0.14 us at
-    2.5 V. Measured (``tests/test_integrate.py::test_fast_stepper_vs_solve_ivp_on_500_wires``,
+    2.5 V. Measured (``tests/nwphys/test_integrate.py::test_fast_stepper_vs_solve_ivp_on_500_wires``,
     2,076 junctions, 5 V pulses of 20 ms, junction voltages up to 1.15 V, shortest switching
     time 95 ms): max ``|g - g_LSODA|`` = 1.5e-3, 5.3e-4, 2.3e-4 at ``dt`` = 0.4, 0.2, 0.1 ms
     (fitted order 1.4; ``g`` reaches 0.089), i.e. ~1e-3 already needs ``dt`` ~ 1/500 of the
@@ -202,7 +202,7 @@ def simulate(
         ``"ivp"`` = ``"LSODA"``. ``"exact"`` freezes the junction voltages over each step: it is
         stable for any ``dt_s`` but only first order, so ``dt_s`` must be well below the junction
         switching time ``1 / (kp + kd)`` at the operating voltage (NW-ESN preset: 0.42 s at 1 V,
-        3.1 ms at 1.5 V, 21 us at 2 V). Measured in ``tests/test_integrate.py`` (2,076 junctions,
+        3.1 ms at 1.5 V, 21 us at 2 V). Measured in ``tests/nwphys/test_integrate.py`` (2,076 junctions,
         5 V pulses, shortest switching time 95 ms): max ``|g|`` error vs LSODA 1.5e-3, 5.3e-4,
         2.3e-4 at ``dt_s`` = 0.4, 0.2, 0.1 ms (fitted order 1.4). See the module docstring.
     model : JunctionModel or str, optional

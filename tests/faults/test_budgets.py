@@ -48,7 +48,7 @@ def test_generation_reports_progress_only_for_long_jobs() -> None:
 
 def test_cli_refuses_a_huge_device_in_one_line(tmp_path) -> None:
     out = tmp_path / "dev.h5"
-    r = subprocess.run([sys.executable, "-m", "nwmodel.cli", "device", "generate", "--wires", "100000000",
+    r = subprocess.run([sys.executable, "-m", "nwhil", "device", "generate", "--wires", "100000000",
                         "--seed", "1", "-o", str(out)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 1, r.stderr
     lines = r.stderr.strip().splitlines()

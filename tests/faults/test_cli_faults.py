@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from _datasets import ramps_dataset
 
-import nwmodel.cli as cli
+import nwhil as cli
 import nwmodel.compare as cmp
-from nwmodel.cli import build_parser, main
+from nwhil import build_parser, main
 from nwmodel.datasets import Dataset
 from nwmodel.errors import ExperimentError
 
@@ -45,7 +45,7 @@ def _python(code: str, tmp_path: Path, env: dict[str, str] | None = None) -> dic
 #: Runs main(argv) for each argv of ARGVS, records exit status, stderr and the heavy modules loaded.
 _RUNNER = """
 import contextlib, io, json, sys
-from nwmodel.cli import main
+from nwhil import main
 results = []
 for argv in ARGVS:
     err = io.StringIO()
@@ -104,7 +104,7 @@ def test_import_of_the_packages_is_lazy(tmp_path: Path) -> None:
 
 
 def test_cli_name_tables_agree_with_the_library() -> None:
-    from nwmodel.cli import compare, device, run, simulate
+    from nwhil import compare, device, run, simulate
     from nwmodel.selection import MODELS
     from nwphys.electrodes import ROLE_PATTERNS
     from nwphys.integrate import METHODS
@@ -416,7 +416,7 @@ def test_demo_accepts_force_and_its_advice(tmp_path: Path, capsys) -> None:
 
 
 def test_unexpected_exception_is_one_line_and_debug_shows_it(monkeypatch, capsys) -> None:
-    import nwmodel.cli.bench as bench
+    import nwhil.bench as bench
 
     def boom(args):
         raise ValueError("boom\nsecond line")
@@ -444,7 +444,7 @@ def test_closed_stdout_pipe_is_quiet(tmp_path: Path) -> None:
     dev = tmp_path / "dev.h5"
     nwphys.save_network(nwphys.generate(n_wires=60, size_um=(20.0, 20.0), seed=1), dev)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nwmodel.cli", "device", "info", str(dev), "--json"],
+        [sys.executable, "-m", "nwhil", "device", "info", str(dev), "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -455,7 +455,7 @@ def test_closed_stdout_pipe_is_quiet(tmp_path: Path) -> None:
 
 
 def test_data_dir_defaults_to_shared_data_beside_the_checkout(tmp_path: Path, monkeypatch) -> None:
-    from nwmodel.cli import _common
+    from nwhil import _common
 
     checkout = tmp_path / "checkout"
     checkout.mkdir()

@@ -17,10 +17,10 @@ from sklearn.model_selection import train_test_split
 
 import nwmodel.compare as cmp
 import nwphys
+from nwhil import main
+from nwhil.device import GEOMETRY_PRESETS, JUNCTION_PRESETS
 from nwmodel._compare_checks import check_device, check_device_drive, check_subsample_sizes
 from nwmodel._compare_results import data_digest, file_digest
-from nwmodel.cli import main
-from nwmodel.cli.device import GEOMETRY_PRESETS, JUNCTION_PRESETS
 from nwmodel.datasets import Dataset, load_dataset
 from nwmodel.errors import ExperimentError, ModelValidationError
 from nwmodel.physical import PhysicalReservoirClassifier, SimulatedDeviceSpec
@@ -256,7 +256,7 @@ def test_auto_roles_of_every_layout() -> None:
 def test_cli_preset_names_are_the_physics_presets() -> None:
     assert set(GEOMETRY_PRESETS) == set(nwphys.network.PRESETS)
     assert set(JUNCTION_PRESETS) == set(nwphys.junctions.JUNCTION_PRESETS)
-    from nwmodel.cli.compare import ROLE_PATTERNS
+    from nwhil.compare import ROLE_PATTERNS
     from nwmodel.mapping import DEVICE_JUNCTION_PARAMS
 
     assert set(ROLE_PATTERNS) == set(nwphys.electrodes.ROLE_PATTERNS)

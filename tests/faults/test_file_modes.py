@@ -20,9 +20,9 @@ import pytest
 from _datasets import ramps_dataset
 
 import nwphys
+from nwhil import main
 from nwmodel import PhysicalReservoirClassifier, SimulatedDeviceSpec
 from nwmodel._selection_journal import SelectionJournal
-from nwmodel.cli import main
 from nwphys.fileio import atomic_path, lock_path, output_lock, write_text_atomic
 from nwphys.integrate import simulate
 from nwphys.runfile import journal_dir, read_run

@@ -26,7 +26,7 @@ from hardware import (
     read_measurement,
     record,
 )
-from nwmodel.cli import main
+from nwhil import main
 from nwphys.drives import Drive, Sampled, parse_drive
 from nwphys.errors import DeviceFileError
 from nwphys.fileio import OutputLockedError, output_lock, output_locked

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import nwphys
-from nwmodel.cli import main
+from nwhil import main
 from nwphys.errors import BudgetError, ValidationError
 from nwphys.runfile import read_run
 

@@ -72,7 +72,7 @@ def _connect(scheduler: str | None, n_workers: int) -> Iterator[Any]:
     import dask
     from distributed import Client, LocalCluster
 
-    from ..compare import LOCAL_WORKER_ENVIRON
+    from nwmodel.compare import LOCAL_WORKER_ENVIRON
 
     if scheduler is None:
         with dask.config.set(LOCAL_WORKER_ENVIRON):
@@ -111,7 +111,7 @@ def lazy_dask_mapper(
 
         def connect() -> Mapper:
             if not mappers:
-                from ..compare import dask_mapper
+                from nwmodel.compare import dask_mapper
 
                 mappers.append(dask_mapper(stack.enter_context(_connect(scheduler, n_workers))))
             return mappers[0]
@@ -134,8 +134,8 @@ def _preflight(args: argparse.Namespace, data_dir: str | None) -> tuple[list[Any
     Returns the loaded datasets and the device spec. Bad subsample sizes are usage errors; a
     device the physical backends cannot use is a :class:`CLIError` naming it.
     """
-    from ..errors import ExperimentError, ModelValidationError
-    from ..physical import SimulatedDeviceSpec
+    from nwmodel.errors import ExperimentError, ModelValidationError
+    from nwmodel.physical import SimulatedDeviceSpec
 
     over = {
         k: v
@@ -149,8 +149,8 @@ def _preflight(args: argparse.Namespace, data_dir: str | None) -> tuple[list[Any
         if v is not None
     }
     spec = SimulatedDeviceSpec(network_path=args.device or None, **over)
-    from .._compare_checks import check_device, check_subsample_sizes
-    from ..compare import _load
+    from nwmodel._compare_checks import check_device, check_subsample_sizes
+    from nwmodel.compare import _load
 
     datasets = [_load(name, data_dir) for name in args.datasets]
     for data in datasets:
@@ -185,7 +185,7 @@ def _run(args: argparse.Namespace) -> int:
             raise CLIError(f"device file {args.device!r} not found")
 
     datasets, spec = _preflight(args, data_dir)
-    from ..compare import run_comparison, table_markdown
+    from nwmodel.compare import run_comparison, table_markdown
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with output_lock(out, what="results directory"), lazy_dask_mapper(args.scheduler, args.workers) as mapper:

@@ -55,9 +55,8 @@ def _run(args: argparse.Namespace) -> int:
     dataset = _dataset_name(data_dir)
 
     import nwphys
-
-    from ..compare import run_comparison, table_markdown
-    from ..physical import SimulatedDeviceSpec
+    from nwmodel.compare import run_comparison, table_markdown
+    from nwmodel.physical import SimulatedDeviceSpec
 
     device_path = out / "device.h5"
     generated = SimulatedDeviceSpec(device_seed=args.seed).network()

@@ -168,7 +168,7 @@ def check_output_path(path: str | Path, force: bool) -> Path:
     this creates its output folder and says so in the help of its output option (as
     :data:`CREATES_FOLDERS` does).
 
-    Raises :class:`~nwmodel.cli.CLIError` when it exists and ``force`` is off, when it is a
+    Raises :class:`~nwhil.CLIError` when it exists and ``force`` is off, when it is a
     directory, or when its folder cannot be created.
     """
     from . import CLIError
@@ -186,7 +186,7 @@ def check_output_path(path: str | Path, force: bool) -> Path:
 
 
 def check_output_dir(path: str | Path) -> Path:
-    """Return ``path`` as a Path; :class:`~nwmodel.cli.CLIError` if it exists and is not a directory."""
+    """Return ``path`` as a Path; :class:`~nwhil.CLIError` if it exists and is not a directory."""
     from . import CLIError
 
     p = Path(path)
@@ -282,12 +282,13 @@ def resolve_data_dir(given: str | None) -> str | None:
 
 
 def check_dataset_names(names: Sequence[str], data_dir: str | None) -> None:
-    """:class:`~nwmodel.cli.UsageError` for a name :func:`nwmodel.load_dataset` cannot resolve.
+    """:class:`~nwhil.UsageError` for a name :func:`nwmodel.load_dataset` cannot resolve.
 
     Resolves as :func:`nwmodel.load_dataset` does (a generator, files in ``data_dir``, a dataset
     bundled with aeon), without loading anything: aeon's folder is found, not imported.
     """
-    from ..datasets import GENERATORS, default_data_dir
+    from nwmodel.datasets import GENERATORS, default_data_dir
+
     from . import CLIError, UsageError
 
     root = Path(data_dir) if data_dir is not None else default_data_dir()

@@ -27,7 +27,7 @@ from hardware import (
 )
 from hardware.emulator import ScpiInstrument
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 INPUTS, OUTPUTS, GROUND = ["E00", "E03"], ["E11", "E12", "E21"], ["E33"]
 
 
@@ -262,7 +262,7 @@ def _start_cli(device_file: Path) -> tuple[subprocess.Popen, int]:
         [
             sys.executable,
             "-m",
-            "nwmodel.cli",
+            "nwhil",
             "emulator",
             "serve",
             str(device_file),

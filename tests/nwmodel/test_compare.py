@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 import nwmodel.compare as cmp
+from nwhil import main
 from nwmodel._compare_backends import PhysicalFactory, build_estimator, grid_configs
 from nwmodel._compare_devices import EmulatedFactory
 from nwmodel._compare_results import fingerprint
 from nwmodel._compare_store import cell_key
-from nwmodel.cli import main
 from nwmodel.datasets import Dataset
 from nwmodel.errors import ExperimentError, ModelValidationError
 from nwmodel.physical import PhysicalReservoirClassifier, SimulatedDeviceSpec
@@ -181,7 +181,7 @@ def test_local_cluster_workers_keep_the_dynamic_mmap_threshold(
     """The CLI's LocalCluster does not set Dask's MALLOC_TRIM_THRESHOLD_ (65536) in its workers
     (it turns off glibc's dynamic mmap threshold: a page fault storm in every NW-RNN fit), nor in
     this process; a value from the shell still reaches the workers."""
-    from nwmodel.cli.compare import lazy_dask_mapper
+    from nwhil.compare import lazy_dask_mapper
 
     if shell_value is None:
         monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)

@@ -12,9 +12,9 @@ import pytest
 import nwphys
 from hardware import StarDevice
 from hardware.emulator import ScpiInstrument
+from nwhil import main
 from nwmodel._feature_store import _keys
 from nwmodel._physical_drive import Encoding
-from nwmodel.cli import main
 from nwmodel.selection import EstimatorFactory, _fingerprint
 from nwphys import hdf5
 

@@ -21,7 +21,7 @@ def _simulate(device, out, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "nwmodel.cli",
+        "nwhil",
         "simulate",
         str(device),
         "--drive",

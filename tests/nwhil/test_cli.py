@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-import nwmodel.cli
-from nwmodel.cli import main
+import nwhil
+from nwhil import main
 
 
 def _nwhil(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "nwmodel.cli", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "nwhil", *args], capture_output=True, text=True, timeout=120
     )
 
 
@@ -28,7 +28,7 @@ def test_help_lists_every_command_module_and_each_one_runs(capsys: pytest.Captur
     # one "<name>  <help>" row per subcommand
     listed = re.findall(r"^ {4}(\w+) +(\S.*)$", out, flags=re.MULTILINE)
     # every command module of the package (not its private helpers) is listed, and nothing else
-    modules = {p.stem for p in Path(nwmodel.cli.__file__).parent.glob("*.py") if not p.stem.startswith("_")}
+    modules = {p.stem for p in Path(nwhil.__file__).parent.glob("*.py") if not p.stem.startswith("_")}
     assert sorted(name for name, _ in listed) == sorted(modules)
     # each listed command answers its own --help, whose description is the row's help
     for name, help_ in listed:

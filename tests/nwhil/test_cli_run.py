@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from nwmodel.cli import main
+from nwhil import main
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -207,7 +207,7 @@ def _cli(out, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "nwmodel.cli",
+        "nwhil",
         "run",
         "--model",
         "nwrnn",
@@ -263,7 +263,7 @@ def test_nwhil_run_killed_mid_selection_resumes_to_the_same_record(tmp_path) -> 
 
 
 def test_nwhil_run_force_discards_a_journal(tmp_path, capsys) -> None:
-    from nwmodel.cli import main
+    from nwhil import main
 
     out = tmp_path / "out"
     out.mkdir()
@@ -279,8 +279,8 @@ def test_nwhil_run_force_discards_a_journal(tmp_path, capsys) -> None:
 
 
 def test_nwhil_run_resumes_an_interrupted_force_rerun_over_its_result(tmp_path, capsys, monkeypatch) -> None:
+    from nwhil import main
     from nwmodel import selection
-    from nwmodel.cli import main
 
     out = tmp_path / "out"
     args = ["run", "--model", "esn", "--dataset", "NARMA10", "--seeds", "1", "--protocol", "paper",
@@ -311,8 +311,8 @@ def test_nwhil_run_resumes_an_interrupted_force_rerun_over_its_result(tmp_path, 
 
 @pytest.mark.slow
 def test_nwhil_run_on_two_dask_workers_equals_the_serial_run(tmp_path, monkeypatch) -> None:
+    from nwhil import main
     from nwmodel import selection
-    from nwmodel.cli import main
 
     lines: list[str] = []
     record = selection.SelectionJournal.record

@@ -231,7 +231,7 @@ def test_ramp_to_zero_ends_at_exact_zero() -> None:
 # ---------------------------------------------------------------------------- LabDevice on pyvisa-sim
 @pytest.fixture
 def sim_lib() -> str:
-    """The pyvisa-sim library of ``tests/sim_instruments/bench.yaml``."""
+    """The pyvisa-sim library of ``tests/hardware/sim_instruments/bench.yaml``."""
     return f"{SIM}@sim"
 
 

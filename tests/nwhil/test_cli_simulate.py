@@ -1,4 +1,4 @@
-"""``nwhil simulate`` and ``nwhil plot`` through :func:`nwmodel.cli.main`."""
+"""``nwhil simulate`` and ``nwhil plot`` through :func:`nwhil.main`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from nwmodel.cli import main
+from nwhil import main
 from nwphys.runfile import read_run
 
 DRIVE = "in=pulse:amp=2,width=0.01,period=0.02;out=gnd"

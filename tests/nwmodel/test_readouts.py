@@ -317,7 +317,7 @@ def test_unknown_protocol_is_refused_naming_it() -> None:
 
 
 def test_cli_protocols_are_the_library_ones_and_an_unknown_one_exits_2(capsys) -> None:
-    from nwmodel.cli import _common, main
+    from nwhil import _common, main
     from nwmodel.protocols import PROTOCOLS
 
     assert _common.PROTOCOLS == PROTOCOLS

@@ -1,4 +1,4 @@
-"""``nwhil device generate | info | plot`` through :func:`nwmodel.cli.main`."""
+"""``nwhil device generate | info | plot`` through :func:`nwhil.main`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import nwphys
-from nwmodel.cli import main
+from nwhil import main
 
 
 @pytest.fixture(autouse=True)
@@ -105,7 +105,7 @@ def test_plot_draws_the_roles_of_the_device(
 
 
 def test_plot_output_suffix_and_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from nwmodel.cli import build_parser
+    from nwhil import build_parser
 
     dev = _generate(tmp_path, "--wires", "400", "--size", "40x30")
     capsys.readouterr()

@@ -14,8 +14,8 @@ from sklearn.metrics import accuracy_score, mean_squared_error
 from sklearn.model_selection import train_test_split
 
 import nwmodel.compare as cmp
+from nwhil import main
 from nwmodel.baselines import BASELINES, RIDGE_ALPHAS, run_baselines
-from nwmodel.cli import main
 from nwmodel.datasets import load_dataset
 from nwmodel.errors import ExperimentError, ModelValidationError
 from nwmodel.results_io import results_path, summary_path, write_results, write_summary
@@ -273,7 +273,7 @@ def test_cli_results_file_refits_use_the_selection_thread_count(tmp_path: Path, 
     import torch
 
     import nwmodel.baselines
-    from nwmodel.cli import run
+    from nwhil import run
 
     real_baselines, real_one = nwmodel.baselines.run_baselines, run._write_one
     seen: list[int] = []
@@ -309,7 +309,7 @@ def test_cli_bad_baseline_name_is_a_usage_error(command: list[str], capsys) -> N
 
 
 def test_cli_baseline_names_agree_with_the_library() -> None:
-    from nwmodel.cli import run
+    from nwhil import run
 
     assert run.BASELINES == BASELINES
     assert run.baseline_names("all") == list(BASELINES)

@@ -31,14 +31,14 @@ __all__ = ["CLIError", "NwhilArgumentParser", "UsageError", "build_parser", "mai
 
 #: Subcommand groups, in the order ``--help`` lists them: (name, module, one-line help).
 GROUPS: tuple[tuple[str, str, str], ...] = (
-    ("device", "nwmodel.cli.device", "generate, inspect and plot virtual nanowire devices"),
-    ("simulate", "nwmodel.cli.simulate", "simulate a device under electrode drives"),
-    ("plot", "nwmodel.cli.plot", "plot a simulation run file"),
-    ("run", "nwmodel.cli.run", "run a reservoir/RNN model on a dataset with the paper's protocol"),
-    ("compare", "nwmodel.cli.compare", "compare abstract vs physical reservoirs"),
-    ("emulator", "nwmodel.cli.emulator", "serve a simulated device as a SCPI instrument over TCP"),
-    ("bench", "nwmodel.cli.bench", "run the benchmarks and print their tables"),
-    ("demo", "nwmodel.cli.demo", "the built-in default job run by 'make demo'"),
+    ("device", "nwhil.device", "generate, inspect and plot virtual nanowire devices"),
+    ("simulate", "nwhil.simulate", "simulate a device under electrode drives"),
+    ("plot", "nwhil.plot", "plot a simulation run file"),
+    ("run", "nwhil.run", "run a reservoir/RNN model on a dataset with the paper's protocol"),
+    ("compare", "nwhil.compare", "compare abstract vs physical reservoirs"),
+    ("emulator", "nwhil.emulator", "serve a simulated device as a SCPI instrument over TCP"),
+    ("bench", "nwhil.bench", "run the benchmarks and print their tables"),
+    ("demo", "nwhil.demo", "the built-in default job run by 'make demo'"),
 )
 
 
