@@ -129,12 +129,11 @@ ROLE_PATTERNS: tuple[str, ...] = ("chessboard", "rows", "columns", "first-last",
 
 
 def _preflight(args: argparse.Namespace, data_dir: str | None) -> tuple[list[Any], Any]:
-    """Load the datasets, check the split sizes and the device: every check before any cell runs.
+    """Load the datasets once and check the split sizes against them, before any cell runs.
 
-    Returns the loaded datasets and the device spec. Bad subsample sizes are usage errors; a
-    device the physical backends cannot use is a :class:`CLIError` naming it.
+    Returns the loaded datasets and the device spec. Bad subsample sizes are usage errors.
     """
-    from nwmodel.errors import ExperimentError, ModelValidationError
+    from nwmodel.errors import ModelValidationError
     from nwmodel.physical import SimulatedDeviceSpec
 
     over = {
@@ -149,20 +148,16 @@ def _preflight(args: argparse.Namespace, data_dir: str | None) -> tuple[list[Any
         if v is not None
     }
     spec = SimulatedDeviceSpec(network_path=args.device or None, **over)
-    from nwmodel._compare_checks import check_device, check_subsample_sizes
-    from nwmodel.compare import _load
+    from nwmodel._compare_checks import check_subsample_sizes
+    from nwmodel.datasets import load_dataset
 
-    datasets = [_load(name, data_dir) for name in args.datasets]
+    # the sizes named as options; run_comparison checks the device, before any cell runs
+    datasets = [load_dataset(name, data_dir=data_dir) for name in args.datasets]
     for data in datasets:
         try:
             check_subsample_sizes(data, args.max_train, args.max_test, names=("--max-train", "--max-test"))
         except ModelValidationError as exc:
             raise UsageError(str(exc)) from None
-    if any(b in ("oracle", "simulated", "emulated") for b in args.backends):
-        try:
-            check_device(spec)
-        except ExperimentError as exc:
-            raise CLIError(str(exc)) from None
     return datasets, spec
 
 

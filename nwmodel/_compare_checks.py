@@ -160,12 +160,16 @@ def check_device(spec: SimulatedDeviceSpec) -> str | None:
 
 def check_device_drive(
     spec: SimulatedDeviceSpec,
-    backend: str,
+    backends: Sequence[str],
     grid: str,
     grids: dict[str, Any] | None,
     protocol: str,
 ) -> None:
-    """Calibrate the drive of ``backend`` on ``spec`` as its cell will; refuse a device it cannot drive.
+    """Calibrate the drive of the physical ``backends`` on ``spec`` as their cells will; refuse a
+    device they cannot drive.
+
+    Backends whose grids have the same configurations calibrate the same way, so each distinct
+    grid is calibrated once.
 
     Raises
     ------
@@ -175,40 +179,51 @@ def check_device_drive(
         conductance range and compliance, and, for junctions that conduct more than the Ag
         junctions of the default device, the ``"ag"`` junction preset.
     """
-    from nwphys.junctions import AG_JUNCTION_RANGE_S
-
     from ._compare_backends import grid_configs, grid_for
     from ._compare_devices import cell_calibration, check_fixed_device
     from .calibration import CalibrationError
 
-    configs = grid_configs(grid_for(backend, grid, grids, protocol))
-    if backend == "emulated":
-        check_fixed_device(configs)
+    by_grid: list[tuple[str, list[dict[str, Any]]]] = []
+    for backend in backends:
+        configs = grid_configs(grid_for(backend, grid, grids, protocol))
+        if backend == "emulated":
+            check_fixed_device(configs)
+        if all(configs != c for _, c in by_grid):
+            by_grid.append((backend, configs))
     hw_log = logging.getLogger("hardware")
     level = hw_log.level
     hw_log.setLevel(logging.ERROR)  # a probe's compliance hit is this check's finding, not a warning
     try:
-        cell_calibration(spec, configs)
-    except CalibrationError as exc:
-        net = spec.network()
-        params = dict(net.junction_params)
-        g_lo, g_hi = params.get("G_min_S"), params.get("G_max_S")
-        compliance = dict(spec.device_kwargs).get("compliance_A")
-        what = f"{net.n_junctions} junctions"
-        if g_lo is not None and g_hi is not None:
-            what += f" of {g_lo:.3g} to {g_hi:.3g} S"
-        if compliance is not None:
-            what += f", compliance {compliance:g} A"
-        hint = ""
-        if g_hi is not None and g_hi > AG_JUNCTION_RANGE_S["G_max_S"]:
-            hint = (
-                f"; its junctions conduct more than Ag junctions (up to "
-                f"{AG_JUNCTION_RANGE_S['G_max_S']:.3g} S): make the device with the junction preset "
-                "'ag' (nwhil device generate --preset ag)"
-            )
-        reason = str(exc).split("; use ")[0]
-        raise ExperimentError(
-            f"the {backend} backend cannot drive device {_device_label(spec)} ({what}): {reason}{hint}"
-        ) from None
+        for backend, configs in by_grid:
+            try:
+                cell_calibration(spec, configs)
+            except CalibrationError as exc:
+                raise _cannot_drive(spec, backend, exc) from None
     finally:
         hw_log.setLevel(level)
+
+
+def _cannot_drive(spec: SimulatedDeviceSpec, backend: str, exc: Exception) -> ExperimentError:
+    """The refusal of a device whose calibration failed: device, conductances, compliance, remedy."""
+    from nwphys.junctions import AG_JUNCTION_RANGE_S
+
+    net = spec.network()
+    params = dict(net.junction_params)
+    g_lo, g_hi = params.get("G_min_S"), params.get("G_max_S")
+    compliance = dict(spec.device_kwargs).get("compliance_A")
+    what = f"{net.n_junctions} junctions"
+    if g_lo is not None and g_hi is not None:
+        what += f" of {g_lo:.3g} to {g_hi:.3g} S"
+    if compliance is not None:
+        what += f", compliance {compliance:g} A"
+    hint = ""
+    if g_hi is not None and g_hi > AG_JUNCTION_RANGE_S["G_max_S"]:
+        hint = (
+            f"; its junctions conduct more than Ag junctions (up to "
+            f"{AG_JUNCTION_RANGE_S['G_max_S']:.3g} S): make the device with the junction preset "
+            "'ag' (nwhil device generate --preset ag)"
+        )
+    reason = str(exc).split("; use ")[0]
+    return ExperimentError(
+        f"the {backend} backend cannot drive device {_device_label(spec)} ({what}): {reason}{hint}"
+    )

@@ -461,15 +461,12 @@ def run_comparison(
     loaded = [(_dataset_name(d), _load(d, data_dir)) for d in datasets]
     for _, data in loaded:
         check_subsample_sizes(data, max_train, max_test)
-    physical = [b for b in backends if b in PHYSICAL]
-    device_sha = None
-    if physical:
-        device_sha = check_device(spec)
+    device_sha = check_device(spec) if any(b in PHYSICAL for b in backends) else None
+    data_sha = {name: data_digest(data) for name, data in loaded}
     entries: list[Entry] = []
     for name, data in loaded:
-        data_sha = data_digest(data)
         for b in backends:
-            inputs = {"data_sha256": data_sha}
+            inputs = {"data_sha256": data_sha[name]}
             device_fields = None
             if b in PHYSICAL:
                 inputs["device_sha256"] = device_sha
@@ -484,15 +481,15 @@ def run_comparison(
             fp = cell_fingerprint({"dataset": name, "backend": b, **values, **sizes, "inputs": inputs})
             entries.append(Entry(data, b, cell_key(name, b), fp, "cells", inputs))
     for name, data in loaded:
-        inputs = {"data_sha256": data_digest(data)}
+        inputs = {"data_sha256": data_sha[name]}
         for n in baselines:
             fp = cell_fingerprint({"dataset": name, "baseline": n, **sizes, "inputs": inputs})
             entries.append(Entry(data, n, cell_key(name, n), fp, "baselines", inputs))
     # Preflight, before any cell runs: resume or refuse each, and every stored file readable.
     todo, skipped = plan(out, entries, force)
-    for b in dict.fromkeys(e.name for e in todo if e.folder == "cells" and e.name in PHYSICAL):
-        check_device_drive(spec, b, grid, grids, protocol)
-    recompute = [e.name for e in todo if e.folder == "cells" and e.name in PHYSICAL]
+    recompute = list(dict.fromkeys(e.name for e in todo if e.folder == "cells" and e.name in PHYSICAL))
+    if recompute:
+        check_device_drive(spec, recompute, grid, grids, protocol)
     if force and recompute and (out / "features").is_dir():
         # recomputing means integrating again: stored readings may predate a change of the code
         shutil.rmtree(out / "features")

@@ -194,7 +194,7 @@ def test_every_cli_generated_layout_drives_a_physical_reservoir(layout: str, cli
         assert (inputs, outputs, ground) == ([names[0]], names[1:3], [names[3]])
     else:  # chessboard, the first 4 of its 6 inputs (stored by --n-inputs 4)
         assert len(inputs) == 4 and len(outputs) == 6 and len(ground) == 4
-    check_device_drive(spec, "simulated", "quick", None, "tuned")
+    check_device_drive(spec, ["simulated"], "quick", None, "tuned")
     ds = _ramps(n=3, length=6)
     est = PhysicalReservoirClassifier(device=spec, n_virtual=1, random_state=0).fit(ds.X_train, ds.y_train)
     assert est.predict(ds.X_test).shape == ds.y_test.shape
