@@ -25,8 +25,8 @@ import time
 import numpy as np
 
 import nwphys
-from nwphys.geometry import find_junctions, random_sticks
-from nwphys.graph import build_circuit
+from nwphys.geometry.graph import build_circuit
+from nwphys.geometry.sticks import find_junctions, random_sticks
 
 DENSITY = 0.006
 LENGTH = {"length_dist": "normal", "length_mean_um": 40.0, "length_std_um": 14.0}

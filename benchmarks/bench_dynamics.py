@@ -40,10 +40,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 import numpy as np
 from _bench_common import MNNS_HINT, device_circuit, mnns_network
 
-from nwphys.drives import parse_drive
-from nwphys.integrate import Stepper, simulate
+from nwphys.circuit.nodal import available_backends
+from nwphys.dynamics.drives import parse_drive
+from nwphys.dynamics.integrate import Stepper, simulate
 from nwphys.junctions import make_junction_model
-from nwphys.nodal import available_backends
 
 DRIVE = "in=pulse:amp=5,width=0.02,period=0.04;out=gnd"
 

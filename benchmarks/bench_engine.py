@@ -13,7 +13,7 @@ Columns, per operating point, measured in the same process:
 
 - ``1-series``: :class:`nwphys.Stepper` with ``"sdirk2"`` (exact Newton, qdldl), reset before
   every series: the physical reservoir's path before the batched engine;
-- ``batched``: :class:`nwphys.batched.BatchedEngine` (``"sdirk2-sn"``), all series in one call;
+- ``batched``: :class:`nwphys.dynamics.batched.BatchedEngine` (``"sdirk2-sn"``), all series in one call;
 - held samples per second per core of each, and their ratio;
 - ``units``: the batched engine's time per held sample in units of one qdldl numeric
   refactorisation of a fixed 324-node (18 x 18) grid Laplacian, timed in this process (the
@@ -40,11 +40,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from nwmodel import PhysicalReservoirClassifier, SimulatedDeviceSpec
-from nwmodel.datasets import make_synthetic_control
-from nwmodel.protocols import TUNED_FEATURES
-from nwmodel.readout import trajectory_features
-from nwphys.batched import BatchedEngine
-from nwphys.stepper import Stepper
+from nwmodel.data.datasets import make_synthetic_control
+from nwmodel.models.readout import trajectory_features
+from nwmodel.selection.protocols import TUNED_FEATURES
+from nwphys.dynamics.batched import BatchedEngine
+from nwphys.dynamics.stepper import Stepper
 
 PAPER = ("last",)
 #: (input_scaling, slope, dt_s, n_virtual, feature sets), as in tests/nwmodel/test_stiff_reservoir.py
@@ -137,7 +137,7 @@ def main() -> None:
     engine.run([np.zeros((1, len(driven)))], 0.1, g0=g0)  # compile outside the timing
 
     def readings(V: np.ndarray, I: np.ndarray) -> np.ndarray:
-        """The reservoir's readings (nwmodel.physical.electrode_readings order)."""
+        """The reservoir's readings (nwmodel.physical.reservoir.electrode_readings order)."""
         return np.concatenate([V[:, out_cols], I[:, in_cols], I[:, gnd_cols]], axis=1)
 
     print(f"device: {c.n_nodes} nodes, {c.n_junctions} junctions; rtol {rtol:g}, atol {atol:g}; "

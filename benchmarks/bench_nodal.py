@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import numpy as np
 from _bench_common import MNNS_HINT, best_of, device_circuit, mnns_network
 
-from nwphys.nodal import NodalSolver, available_backends
+from nwphys.circuit.nodal import NodalSolver, available_backends
 
 
 def main() -> None:

@@ -70,7 +70,7 @@ def _thread_limit(threads: int | None) -> contextlib.AbstractContextManager:
 
 def _run(args: argparse.Namespace) -> None:
 
-    from nwmodel.kernels import ESNCellParams, NWCellParams, init_weights, run_reservoir
+    from nwmodel.models.kernels import ESNCellParams, NWCellParams, init_weights, run_reservoir
 
     n_series = args.series or (100 if args.quick else 1000)
     length = args.length or (100 if args.quick else 500)

@@ -5,7 +5,7 @@ N = 100, batch 64, Adam; an epoch = the mini-batch pass over the fitting part (8
 training set) plus the loss on the 20 % early-stopping part, as in ``NWRNNClassifier.fit``.
 Columns, all timed in the same run (best epoch of ``--epochs``):
 
-* ``nw-rnn``: ``NWRNNClassifier`` (the fused BPTT of ``nwmodel._bptt``);
+* ``nw-rnn``: ``NWRNNClassifier`` (the fused BPTT of ``nwmodel.models._bptt``);
 * ``rnn``: our ``RNNClassifier`` (the same trainer with the tanh cell);
 * ``torch.nn.RNN``: ``torch.nn.RNN(tanh) + Linear`` trained by the same loop with autograd;
 * ``nw-rnn stack of K``: K NW-RNN models trained as one stack (``fit_stacked``), per model.
@@ -57,7 +57,7 @@ def _torch_rnn_epoch_s(X: np.ndarray, y: np.ndarray, n_units: int, epochs: int, 
 
 def _ours_epoch_s(make, X: np.ndarray, y: np.ndarray, epochs: int, stack: int = 1) -> float:
     """Best epoch time per model of our estimator(s) (epoch times from repeated short fits)."""
-    from nwmodel.rnn import fit_stacked
+    from nwmodel.models.rnn import fit_stacked
 
     best = np.inf
     for rep in range(epochs):
@@ -75,8 +75,8 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["SyntheticControl", "Earthquakes"])
     args = parser.parse_args()
     torch.set_num_threads(1)
-    from nwmodel.datasets import load_dataset
-    from nwmodel.rnn import NWRNNClassifier, RNNClassifier
+    from nwmodel.data.datasets import load_dataset
+    from nwmodel.models.rnn import NWRNNClassifier, RNNClassifier
 
     kw = {"n_units": 100, "batch_size": 64, "learning_rate": 1e-3, "max_epochs": 1, "dtype": "float32"}
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, float32, N = 100, batch 64")

@@ -31,9 +31,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np
 
 from nwmodel import PhysicalReservoirClassifier, SimulatedDeviceSpec
-from nwmodel.datasets import make_synthetic_control
-from nwphys.circuit import Circuit
-from nwphys.stepper import Stepper
+from nwmodel.data.datasets import make_synthetic_control
+from nwphys.circuit.circuit import Circuit
+from nwphys.dynamics.stepper import Stepper
 
 
 def replicate(c: Circuit, n_copies: int) -> Circuit:

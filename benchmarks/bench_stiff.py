@@ -20,7 +20,7 @@ wall time per sample setting shows ``>`` the time of its last try:
 
 - ``sdirk2``: the default (``rtol`` 3e-3, ``atol`` 3e-4), with its max error, one sample per call
   (what a bench-like device does);
-- ``sdirk2-sn``: the compiled batched engine (:mod:`nwphys.batched`) on the whole series in one
+- ``sdirk2-sn``: the compiled batched engine (:mod:`nwphys.dynamics.batched`) on the whole series in one
   call (what the physical reservoir does), ``rtol`` from 3e-3 down, ``atol = rtol / 10``;
 - ``LSODA-fd``: ``solve_ivp(method="LSODA")`` with scipy's finite-difference Jacobian (what a user
   of scipy or MemNNetSim would run);
@@ -51,10 +51,10 @@ import numpy as np
 
 import nwphys
 from nwmodel import SimulatedDeviceSpec
-from nwmodel.datasets import make_synthetic_control
-from nwmodel.mapping import NWESN_JUNCTION_PARAMS, encode_inputs
-from nwphys.batched import BatchedEngine
-from nwphys.stepper import Stepper
+from nwmodel.data.datasets import make_synthetic_control
+from nwmodel.physical.mapping import NWESN_JUNCTION_PARAMS, encode_inputs
+from nwphys.dynamics.batched import BatchedEngine
+from nwphys.dynamics.stepper import Stepper
 
 DT_S = 0.1
 TARGET_ERR = 1e-3

@@ -32,9 +32,9 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from nwmodel.calibration import calibrate_drive
-from nwmodel.compare import run_cell
-from nwmodel.physical import SimulatedDeviceSpec
+from nwmodel.experiments.compare import run_cell
+from nwmodel.physical.calibration import calibrate_drive
+from nwmodel.physical.reservoir import SimulatedDeviceSpec
 from nwphys import pad_grid
 
 #: layout -> SimulatedDeviceSpec keywords
@@ -70,7 +70,7 @@ def _reference_error(spec: SimulatedDeviceSpec, cal: object, n_virtual: int, n_s
     import numpy as np
 
     from nwmodel import PhysicalReservoirClassifier, load_dataset
-    from nwmodel.physical import physical_features
+    from nwmodel.physical.reservoir import physical_features
 
     ds = load_dataset(dataset, data_dir=os.environ.get("NWHIL_DATA"))
     pick = np.linspace(0, len(ds.y_train) - 1, n_series).round().astype(int)  # spread over the file

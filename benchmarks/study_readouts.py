@@ -2,10 +2,10 @@
 
 Each model keeps its default reservoir (the physical one on the default simulated device,
 ``SimulatedDeviceSpec()``, electrode readout, calibrated junction window, one reading per 0.1 s
-sample) and the ``tuned`` readout of :mod:`nwmodel.protocols` (standardised features, ridge
+sample) and the ``tuned`` readout of :mod:`nwmodel.selection.protocols` (standardised features, ridge
 strength by leave-one-out on the training split alone). For every seed, the reservoir is run once
 per split and every feature set is fitted on the same trajectories
-(:func:`nwmodel.readout.fit_readouts`), so the curves differ by the readout only. This is a study
+(:func:`nwmodel.models.readout.fit_readouts`), so the curves differ by the readout only. This is a study
 of the readout, not a model selection: nothing is chosen on the test split. Ridge on the raw
 series is the placement baseline. Prints a markdown table and writes it, the rows as JSON and the
 plot::
@@ -29,8 +29,8 @@ from nwmodel import (
     SimulatedDeviceSpec,
     load_dataset,
 )
-from nwmodel.baselines import run_baselines
-from nwmodel.readout import fit_readouts, predict_readouts
+from nwmodel.models.baselines import run_baselines
+from nwmodel.models.readout import fit_readouts, predict_readouts
 
 FEATURE_SETS: list[str | int] = ["last", 2, 4, 6, 10, 20, "all", "pooled"]
 

@@ -3,7 +3,7 @@
 Both models use their defaults (the physical one on the default simulated device, electrode
 readout, calibrated junction window, one reading per sample) with the same weak ridge readout
 on the last sample (``features="last"``, ``ridge_alpha`` 1e-6) and the sizes of
-:mod:`nwmodel.tasks` (951 windows of 50 samples per task,
+:mod:`nwmodel.experiments.tasks` (951 windows of 50 samples per task,
 chronological 70/30 split). Prints a markdown table and writes it with the rows as JSON::
 
     python benchmarks/study_tasks.py --out results/tasks
@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from nwmodel import NWESNRegressor, PhysicalReservoirRegressor, SimulatedDeviceSpec
-from nwmodel.tasks import run_standard_tasks, tasks_markdown
+from nwmodel.experiments.tasks import run_standard_tasks, tasks_markdown
 
 
 def main() -> None:

@@ -118,7 +118,7 @@ sphinx_gallery_conf = {
 }
 
 # -- API pages from __all__ ------------------------------------------------------------------------
-API_PACKAGES = ("nwphys", "hardware", "nwmodel")
+API_PACKAGES = ("nwphys", "hardware", "nwmodel", "nwutil")
 API_DIR = DOCS / "api"
 
 

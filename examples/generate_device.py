@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nwmodel.physical import SimulatedDeviceSpec
-from nwphys.devicefile import load_network, save_network
+from nwmodel.physical.reservoir import SimulatedDeviceSpec
+from nwphys.io.devicefile import load_network, save_network
 
 
 def main(out_dir: Path) -> None:

@@ -10,10 +10,10 @@ import time
 
 import numpy as np
 
-from nwmodel.datasets import make_synthetic_control
-from nwmodel.esn import NWESNClassifier
-from nwmodel.mapping import abstract_to_physical
-from nwmodel.physical import PhysicalReservoirClassifier, SimulatedDeviceSpec
+from nwmodel.data.datasets import make_synthetic_control
+from nwmodel.models.esn import NWESNClassifier
+from nwmodel.physical.mapping import abstract_to_physical
+from nwmodel.physical.reservoir import PhysicalReservoirClassifier, SimulatedDeviceSpec
 
 
 def main() -> None:

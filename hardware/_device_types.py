@@ -8,10 +8,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nwphys.electrodes import ROLES
-
-from ._checks import check_choice, check_real
-from .errors import HardwareValidationError
+from hardware._checks import check_choice, check_real
+from hardware.errors import HardwareValidationError
+from nwutil.vocabulary import ROLES
 
 __all__ = ["ElectrodeChannel", "Measurement", "Readings"]
 
@@ -20,7 +19,7 @@ __all__ = ["ElectrodeChannel", "Measurement", "Readings"]
 class ElectrodeChannel:
     """One named electrode of a :class:`~hardware.Device`: its role and its limits.
 
-    Not to be confused with :class:`nwphys.electrodes.Electrode` (the geometry of a pad): an
+    Not to be confused with :class:`nwphys.geometry.electrodes.Electrode` (the geometry of a pad): an
     ``ElectrodeChannel`` is the instrument-side view, the source or voltmeter behind a pad.
 
     Parameters

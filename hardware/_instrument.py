@@ -1,7 +1,7 @@
 """Helpers shared by every backend that talks to an instrument: the error queue and the ramp to 0 V.
 
 Both are written once here and used by the instrument session (:mod:`hardware._session`) and the
-bench (:mod:`hardware.lab`); they take callables, so they know nothing of the transport or the
+bench (:mod:`hardware.backends.lab`); they take callables, so they know nothing of the transport or the
 command language (SCPI, TSP).
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .errors import InstrumentError
+from hardware.errors import InstrumentError
 
 __all__ = ["MAX_QUEUED_ERRORS", "drain_errors", "raise_queued_errors", "ramp_to_zero"]
 

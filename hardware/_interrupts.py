@@ -30,7 +30,7 @@ import threading
 from types import FrameType, TracebackType
 from typing import Any
 
-from .errors import SignalTerminated
+from hardware.errors import SignalTerminated
 
 __all__ = ["SIGNALS", "abort_on_signals", "defer_signals"]
 

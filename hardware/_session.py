@@ -33,10 +33,10 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from ._checks import check_choice
-from ._instrument import drain_errors, raise_queued_errors
-from ._interrupts import abort_on_signals, defer_signals
-from .errors import InstrumentConnectionError, InstrumentError
+from hardware._checks import check_choice
+from hardware._instrument import drain_errors, raise_queued_errors
+from hardware._interrupts import abort_on_signals, defer_signals
+from hardware.errors import InstrumentConnectionError, InstrumentError
 
 __all__ = ["ERROR_QUEUES", "InstrumentSession", "set_tcp_nodelay"]
 

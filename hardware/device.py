@@ -30,7 +30,7 @@ Conventions
   ``[t_s[k], t_s[k] + dt_s)`` and is read at the **end of that hold**, after the step has acted
   on the device (as a source-measure unit reads at the end of its aperture). The simulated
   device, the SCPI emulator (which serves one) and everything built on them read at that point,
-  through :class:`nwphys.Stepper`. :class:`~hardware.lab.LabDevice` in ``"step"`` mode reads in
+  through :class:`nwphys.Stepper`. :class:`~hardware.backends.lab.LabDevice` in ``"step"`` mode reads in
   its set-and-measure exchange at the start of each step (then paces to ``dt_s``).
 * Currents flow from the source INTO the network (positive when the source delivers power).
 * Limits are strict: a requested voltage beyond an input electrode's ``max_abs_V`` raises
@@ -64,12 +64,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from nwphys.electrodes import ROLES
-
-from ._checks import check_choice, check_real
-from ._device_types import ElectrodeChannel, Measurement, Readings
-from ._interrupts import abort_on_signals, defer_signals
-from .errors import ComplianceError, DeviceClosedError, HardwareValidationError, LimitError
+from hardware._checks import check_choice, check_real
+from hardware._device_types import ElectrodeChannel, Measurement, Readings
+from hardware._interrupts import abort_on_signals, defer_signals
+from hardware.errors import ComplianceError, DeviceClosedError, HardwareValidationError, LimitError
+from nwutil.vocabulary import ROLES
 
 __all__ = ["COMPLIANCE_POLICIES", "ROLES", "Device", "ElectrodeChannel", "Measurement", "Readings"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from nwutil.errors import ArgumentError, NwhilError
+
 __all__ = [
     "ComplianceError",
     "DeviceClosedError",
@@ -15,7 +17,7 @@ __all__ = [
 ]
 
 
-class HardwareError(Exception):
+class HardwareError(NwhilError):
     """Root of every deliberate error raised by :mod:`hardware`."""
 
 
@@ -39,7 +41,7 @@ class InstrumentConnectionError(HardwareError):
     """Timeout, dropped connection or malformed reply from an instrument."""
 
 
-class HardwareValidationError(HardwareError, ValueError):
+class HardwareValidationError(HardwareError, ArgumentError):
     """A public argument of :mod:`hardware` is out of its allowed range or of the wrong kind."""
 
 

@@ -20,7 +20,7 @@ dataclass, so a new field is either stored or makes the writer fail; it is never
 of width 0 (a device without output or ground electrodes) is stored as shape ``(n, 0)``. Version 1
 files (no ``node_voltage_V``, no ``measurement_metadata``) are still read.
 
-The root attributes and the status names follow :mod:`nwphys.hdf5` (which also writes
+The root attributes and the status names follow :mod:`nwutil.hdf5` (which also writes
 ``package_version``). The file is created complete (every attribute and dataset, no steps) under
 a temporary name and renamed into place, so a failure while creating it leaves no file (or, with
 ``force``, the old one). Datasets then grow by one chunk at a time: a chunk is written,
@@ -42,8 +42,12 @@ from typing import Any
 
 import numpy as np
 
-from nwphys.fileio import json_default
-from nwphys.hdf5 import (
+from hardware._checks import check_int, check_real
+from hardware.device import Device, Measurement
+from hardware.errors import HardwareError, HardwareValidationError
+from nwutil.errors import FileError
+from nwutil.fileio import json_default
+from nwutil.hdf5 import (
     MEASUREMENT_FORMAT,
     STATUS_ABORTED,
     STATUS_ATTR,
@@ -56,15 +60,11 @@ from nwphys.hdf5 import (
     write_header,
 )
 
-from ._checks import check_int, check_real
-from .device import Device, Measurement
-from .errors import HardwareError, HardwareValidationError
-
 __all__ = ["FORMAT", "MeasurementFileError", "MeasurementWriter", "read_measurement", "record"]
 
 log = logging.getLogger(__name__)
 
-#: ``format`` of a measurement file (:data:`nwphys.hdf5.MEASUREMENT_FORMAT`).
+#: ``format`` of a measurement file (:data:`nwutil.hdf5.MEASUREMENT_FORMAT`).
 FORMAT = MEASUREMENT_FORMAT
 FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)
@@ -83,12 +83,12 @@ _COLUMNS = {
 }
 
 
-class MeasurementFileError(HardwareError):
+class MeasurementFileError(HardwareError, FileError):
     """A measurement file is missing, foreign, damaged, or would be overwritten."""
 
 
 def _json_default(o: Any) -> Any:
-    """Numpy values and paths as JSON (:func:`nwphys.fileio.json_default`), anything else as its str."""
+    """Numpy values and paths as JSON (:func:`nwutil.fileio.json_default`), anything else as its str."""
     try:
         return json_default(o)
     except TypeError:

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_real, make_rng
-from .device import Device, ElectrodeChannel, Readings
+from hardware._checks import check_real, make_rng
+from hardware.device import Device, ElectrodeChannel, Readings
 
 __all__ = ["StarDevice"]
 
@@ -57,7 +57,7 @@ class StarDevice(Device):
                + [ElectrodeChannel(n, "ground", max_abs_V, compliance_A) for n in ground])
         super().__init__(els, compliance_policy=compliance_policy)
         if not ground:
-            from .errors import HardwareValidationError
+            from hardware.errors import HardwareValidationError
 
             raise HardwareValidationError("ground must name at least one electrode (DC path of the centre)")
         self.G0_S = check_real("G0_S", G0_S, low=0.0, low_open=True)

@@ -81,7 +81,7 @@ class _VersionAction(argparse.Action):
         values: Any,
         option_string: str | None = None,
     ) -> None:
-        from nwphys.hdf5 import package_version
+        from nwutil.hdf5 import package_version
 
         sys.stdout.write(f"nwhil {package_version()}\n")
         parser.exit()
@@ -106,11 +106,9 @@ def build_parser() -> NwhilArgumentParser:
 
 
 def _domain_errors() -> tuple[type[BaseException], ...]:
-    from hardware.errors import HardwareError
-    from nwmodel.errors import ModelError
-    from nwphys.errors import NanowireError
+    from nwutil.errors import NwhilError  # the root of every package's errors
 
-    return (CLIError, NanowireError, HardwareError, ModelError, OSError)
+    return (CLIError, NwhilError, OSError)
 
 
 def _first_line(exc: BaseException) -> str:

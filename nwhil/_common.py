@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from nwphys.fileio import json_default
+from nwutil.fileio import json_default
 
 __all__ = [
     "CREATES_FOLDERS",
@@ -240,7 +240,7 @@ def save_figure(fig: Any, path: Path, force: bool, **savefig_kw: Any) -> None:
     The existence check is repeated under the lock, so that of two commands writing the same
     image one fails with the "exists" message (or the lock's) and neither leaves half a file.
     """
-    from nwphys.fileio import atomic_path, output_lock
+    from nwutil.fileio import atomic_path, output_lock
 
     from . import CLIError
 
@@ -268,7 +268,7 @@ def resolve_data_dir(given: str | None) -> str | None:
 
     ``--data-dir`` when given, else ``$NWHIL_DATA``, else ``../shared/data`` beside the source
     checkout when running from one and that folder exists (the Makefile's default), else None:
-    :func:`nwmodel.datasets.default_data_dir` (the per-user folder).
+    :func:`nwmodel.data.datasets.default_data_dir` (the per-user folder).
     """
     if given is not None:
         return given
@@ -287,7 +287,7 @@ def check_dataset_names(names: Sequence[str], data_dir: str | None) -> None:
     Resolves as :func:`nwmodel.load_dataset` does (a generator, files in ``data_dir``, a dataset
     bundled with aeon), without loading anything: aeon's folder is found, not imported.
     """
-    from nwmodel.datasets import GENERATORS, default_data_dir
+    from nwmodel.data.datasets import GENERATORS, default_data_dir
 
     from . import CLIError, UsageError
 
@@ -311,7 +311,7 @@ def check_dataset_names(names: Sequence[str], data_dir: str | None) -> None:
         )
 
 
-#: Protocols of ``--protocol``: the same as :data:`nwmodel.protocols.PROTOCOLS` (kept here so that
+#: Protocols of ``--protocol``: the same as :data:`nwmodel.selection.protocols.PROTOCOLS` (kept here so that
 #: parsing does not import the models; a test checks that the two agree).
 PROTOCOLS: tuple[str, ...] = ("paper", "tuned")
 

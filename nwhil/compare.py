@@ -11,7 +11,7 @@ cell file, is refused before anything runs; ``--force`` recomputes every cell of
 Every argument, the datasets (loaded once), the subsample sizes, the device (its file, roles and
 drive calibration) are checked before any cell runs: a bad argument value exits with status 2.
 
-``--baselines`` (names of :data:`nwmodel.baselines.BASELINES`, or ``all``) adds the placement
+``--baselines`` (names of :data:`nwmodel.models.baselines.BASELINES`, or ``all``) adds the placement
 baselines per dataset on the cells' split and seeds: extra columns of the markdown table, extra
 rows of ``comparison.csv``, and ``"baselines"`` (dataset -> baseline -> test_mean, test_std, ...)
 in the ``--json`` output; they resume like cells.
@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from nwphys.fileio import output_lock
+from nwutil.fileio import output_lock
 
 from . import CLIError, UsageError
 from ._common import (
@@ -50,7 +50,7 @@ from ._common import (
 )
 from .run import BASELINES, baseline_names
 
-#: Backends of ``--backends``; the same as :data:`nwmodel.compare.BACKENDS` (kept here so that
+#: Backends of ``--backends``; the same as :data:`nwmodel.experiments.compare.BACKENDS` (kept here so that
 #: parsing does not import the models; a test checks that the two agree).
 BACKENDS: tuple[str, ...] = ("abstract", "oracle", "simulated", "emulated", "esn")
 
@@ -72,7 +72,7 @@ def _connect(scheduler: str | None, n_workers: int) -> Iterator[Any]:
     import dask
     from distributed import Client, LocalCluster
 
-    from nwmodel.compare import LOCAL_WORKER_ENVIRON
+    from nwmodel.experiments.compare import LOCAL_WORKER_ENVIRON
 
     if scheduler is None:
         with dask.config.set(LOCAL_WORKER_ENVIRON):
@@ -111,7 +111,7 @@ def lazy_dask_mapper(
 
         def connect() -> Mapper:
             if not mappers:
-                from nwmodel.compare import dask_mapper
+                from nwmodel.experiments.compare import dask_mapper
 
                 mappers.append(dask_mapper(stack.enter_context(_connect(scheduler, n_workers))))
             return mappers[0]
@@ -124,7 +124,7 @@ def lazy_dask_mapper(
         yield mapper
 
 
-#: Role patterns of ``--roles``: the same as :data:`nwphys.electrodes.ROLE_PATTERNS` (a test checks).
+#: Role patterns of ``--roles``: the same as :data:`nwphys.geometry.electrodes.ROLE_PATTERNS` (a test checks).
 ROLE_PATTERNS: tuple[str, ...] = ("chessboard", "rows", "columns", "first-last", "auto")
 
 
@@ -134,7 +134,7 @@ def _preflight(args: argparse.Namespace, data_dir: str | None) -> tuple[list[Any
     Returns the loaded datasets and the device spec. Bad subsample sizes are usage errors.
     """
     from nwmodel.errors import ModelValidationError
-    from nwmodel.physical import SimulatedDeviceSpec
+    from nwmodel.physical.reservoir import SimulatedDeviceSpec
 
     over = {
         k: v
@@ -148,8 +148,8 @@ def _preflight(args: argparse.Namespace, data_dir: str | None) -> tuple[list[Any
         if v is not None
     }
     spec = SimulatedDeviceSpec(network_path=args.device or None, **over)
-    from nwmodel._compare_checks import check_subsample_sizes
-    from nwmodel.datasets import load_dataset
+    from nwmodel.data.datasets import load_dataset
+    from nwmodel.experiments._preflight import check_subsample_sizes
 
     # the sizes named as options; run_comparison checks the device, before any cell runs
     datasets = [load_dataset(name, data_dir=data_dir) for name in args.datasets]
@@ -180,7 +180,7 @@ def _run(args: argparse.Namespace) -> int:
             raise CLIError(f"device file {args.device!r} not found")
 
     datasets, spec = _preflight(args, data_dir)
-    from nwmodel.compare import run_comparison, table_markdown
+    from nwmodel.experiments.compare import run_comparison, table_markdown
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with output_lock(out, what="results directory"), lazy_dask_mapper(args.scheduler, args.workers) as mapper:

@@ -1,10 +1,10 @@
 """``nwhil demo``: the built-in default job that ``make demo`` runs.
 
-Generates the default device of :class:`nwmodel.physical.SimulatedDeviceSpec` (400 Ag wires on
+Generates the default device of :class:`nwmodel.physical.reservoir.SimulatedDeviceSpec` (400 Ag wires on
 50 x 50 um under a 4 x 4 pad array, bench-like junctions, 1 mA compliance), saves it to
 ``DIR/device.h5``, and runs a small comparison: the abstract NW-ESN vs the
 same NW-ESN on the simulated device (plus the ESN baseline) on SyntheticControl with the quick
-grids and the ``tuned`` readout protocol (:mod:`nwmodel.protocols`), 2 seeds, on stratified
+grids and the ``tuned`` readout protocol (:mod:`nwmodel.selection.protocols`), 2 seeds, on stratified
 subsamples of 60 training and 60 test series (``--max-train``, ``--max-test``; 0 = all), model
 selection on a 2-worker Dask LocalCluster. Prints the table and
 the results path.
@@ -55,8 +55,8 @@ def _run(args: argparse.Namespace) -> int:
     dataset = _dataset_name(data_dir)
 
     import nwphys
-    from nwmodel.compare import run_comparison, table_markdown
-    from nwmodel.physical import SimulatedDeviceSpec
+    from nwmodel.experiments.compare import run_comparison, table_markdown
+    from nwmodel.physical.reservoir import SimulatedDeviceSpec
 
     device_path = out / "device.h5"
     generated = SimulatedDeviceSpec(device_seed=args.seed).network()

@@ -13,7 +13,7 @@ import math
 import sys
 from typing import Any
 
-from nwphys.fileio import output_lock
+from nwutil.fileio import output_lock
 
 from . import CLIError, UsageError
 from ._common import (
@@ -46,7 +46,7 @@ def _size(text: str) -> tuple[float, float]:
     )
 
 
-#: Presets of ``--preset``: published devices (geometry: :data:`nwphys.network.PRESETS`) and
+#: Presets of ``--preset``: published devices (geometry: :data:`nwphys.geometry.network.PRESETS`) and
 #: junction parameter sets (:data:`nwphys.junctions.JUNCTION_PRESETS`); kept here so that parsing
 #: does not import the physics (a test checks that they agree).
 GEOMETRY_PRESETS: tuple[str, ...] = ("torino", "sydney")
@@ -210,7 +210,7 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-#: ``device plot --roles``: the role patterns of :data:`nwphys.electrodes.ROLE_PATTERNS` and
+#: ``device plot --roles``: the role patterns of :data:`nwphys.geometry.electrodes.ROLE_PATTERNS` and
 #: ``none``; kept here so that parsing does not import the physics (a test checks that they agree).
 PLOT_ROLES: tuple[str, ...] = ("auto", "chessboard", "rows", "columns", "first-last", "none")
 

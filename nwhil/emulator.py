@@ -1,6 +1,6 @@
 """``nwhil emulator serve``: serve a simulated device as a SCPI instrument over TCP (loopback only).
 
-The command set is documented in :mod:`hardware.emulator`. The server prints one line
+The command set is documented in :mod:`hardware.scpi.emulator`. The server prints one line
 ``serving <n> channels on TCPIP::HOST::PORT::SOCKET`` on stdout once it listens (``--port 0`` picks a
 free port) and runs until Ctrl-C or SIGTERM, then stops cleanly: the port is closed and the
 device's outputs are off, and the command exits with status 130 (interrupted), as every command
@@ -92,8 +92,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         "serve",
         help="serve a device file as a SCPI instrument until Ctrl-C",
         description="Serve a simulated device over TCP as a multichannel source-measure "
-        "instrument (command set: the docstring of hardware.emulator). Without --inputs/--outputs/--ground "
-        "the first electrode is the input, the last is ground and the others are outputs.",
+        "instrument (command set: the docstring of hardware.scpi.emulator). Without "
+        "--inputs/--outputs/--ground the first electrode is the input, the last is ground and the "
+        "others are outputs.",
     )
     p.add_argument("device", help="nwphys device file (.h5)")
     p.add_argument(

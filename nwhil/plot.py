@@ -58,8 +58,8 @@ def _run(args: argparse.Namespace) -> int:
     out = check_output_path(check_image_suffix(args.output), args.force)
     if args.device and not Path(args.device).is_file():
         raise CLIError(f"device file {args.device!r} not found")
+    from nwphys.io.runfile import read_run
     from nwphys.plotting import plot_run
-    from nwphys.runfile import read_run
 
     run = read_run(args.run)
     params = run["params"]

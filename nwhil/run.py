@@ -1,6 +1,6 @@
 """``nwhil run``: a reservoir or RNN model on a dataset with the paper's selection protocol.
 
-``--protocol`` sets the readout (:mod:`nwmodel.protocols`): ``tuned`` (default) standardises the
+``--protocol`` sets the readout (:mod:`nwmodel.selection.protocols`): ``tuned`` (default) standardises the
 reservoir features, chooses the ridge strength by leave-one-out on the fitting data and adds the
 readout feature sets to the grid; ``paper`` is the published protocol (last state, ridge alpha 1)
 and reproduces the published table. The trainable models (``nwrnn``, ``rnn``) are the same under
@@ -25,11 +25,11 @@ each: Dask's nanny sets ``OMP_NUM_THREADS=1``), ``--scheduler tcp://HOST:PORT`` 
 cluster; the fits are journaled as they finish, in order, and the result equals that of a serial
 run with ``--threads 1``.
 
-``--baselines`` adds the placement baselines of :mod:`nwmodel.baselines` (majority class or
+``--baselines`` adds the placement baselines of :mod:`nwmodel.models.baselines` (majority class or
 training mean, ridge on the raw series, MiniROCKET), fitted on the same training split and tested
 with the same seeds and metric, to the record (``"baselines"``) and the printed summary.
 ``--results-dir DIR`` also writes the model's test predictions, one tsml-eval results file per
-seed (resample), and the aeon summary of the model (:mod:`nwmodel.results_io`); the model is
+seed (resample), and the aeon summary of the model (:mod:`nwmodel.experiments.results_io`); the model is
 refitted once per seed for them, with the torch thread count of the selection's fits (one thread
 under Dask), and must reproduce its test scores.
 """
@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nwphys.fileio import json_default, output_lock, write_text_atomic
+from nwutil.fileio import json_default, output_lock, write_text_atomic
 
 from . import CLIError, UsageError
 from ._common import (
@@ -62,7 +62,7 @@ from ._common import (
     resolve_data_dir,
 )
 
-#: Models of ``--model``; the same as :data:`nwmodel.selection.MODELS` (kept here so that parsing
+#: Models of ``--model``; the same as :data:`nwmodel.selection.search.MODELS` (kept here so that parsing
 #: does not import the models; a test checks that the two agree).
 MODELS: tuple[str, ...] = ("nwesn", "esn", "nwrnn", "rnn")
 
@@ -70,7 +70,7 @@ MODELS: tuple[str, ...] = ("nwesn", "esn", "nwrnn", "rnn")
 #: :func:`nwmodel.select_and_test`).
 DEFAULT_SPLIT_SEED: int = 42
 
-#: Baselines of ``--baselines``; the same as :data:`nwmodel.baselines.BASELINES` (kept here so
+#: Baselines of ``--baselines``; the same as :data:`nwmodel.models.baselines.BASELINES` (kept here so
 #: that parsing does not import sklearn or aeon; a test checks that the two agree).
 BASELINES: tuple[str, ...] = ("majority", "ridge", "minirocket")
 
@@ -110,7 +110,7 @@ def _check_torch_device(device: str) -> None:
 def _check_results_files(root: Path, model: str, dataset: str, n_seeds: int, force: bool) -> None:
     """:class:`CLIError` if a results file of this run exists (without ``force``) or the name is bad."""
     from nwmodel.errors import ModelValidationError
-    from nwmodel.results_io import results_path
+    from nwmodel.experiments.results_io import results_path
 
     try:
         paths = [results_path(root, RESULTS_NAMES[model], dataset, k) for k in range(n_seeds)]
@@ -132,7 +132,7 @@ def _write_results_files(
     """
     import numpy as np
 
-    from nwmodel.results_io import write_summary
+    from nwmodel.experiments.results_io import write_summary
 
     name = RESULTS_NAMES[args.model]
     labels = np.unique(np.concatenate([ds.y_train, ds.y_test])) if ds.task == "classification" else None
@@ -164,8 +164,8 @@ def _write_one(
 ) -> str:
     """Refit seed ``seed`` of the selected configuration and write its results file; its path."""
     from nwmodel.errors import ExperimentError
-    from nwmodel.results_io import align_probabilities, write_results
-    from nwmodel.selection import score
+    from nwmodel.experiments.results_io import align_probabilities, write_results
+    from nwmodel.selection.search import score
 
     est = factory(res.best_params, seed)
     t0 = time.perf_counter()
@@ -281,10 +281,10 @@ def _run(args: argparse.Namespace) -> int:
     with output_lock(path, what="result file"):
         if args.force and journal.exists():
             journal.unlink()
-        from nwmodel.datasets import load_dataset
+        from nwmodel.data.datasets import load_dataset
         from nwmodel.errors import ModelError
-        from nwmodel.protocols import protocol_fixed, protocol_grid
-        from nwmodel.selection import EstimatorFactory, select_and_test
+        from nwmodel.selection.protocols import protocol_fixed, protocol_grid
+        from nwmodel.selection.search import EstimatorFactory, select_and_test
 
         ds = load_dataset(args.dataset, data_dir=data_dir, seed=args.data_seed)
         if ds.X_test is None:
@@ -331,7 +331,7 @@ def _run(args: argparse.Namespace) -> int:
             refit_threads = threads if isinstance(threads, int) else torch.get_num_threads()
         baselines: dict[str, Any] = {}
         if args.baselines:
-            from nwmodel.baselines import run_baselines
+            from nwmodel.models.baselines import run_baselines
 
             baselines = run_baselines(*split, task=ds.task, names=args.baselines, n_seeds=args.seeds)
         files: list[str] = []

@@ -2,7 +2,7 @@
 
 Order of the checks: the argument values (drive spec, time grid, node list: usage errors, exit 2),
 the device (it must load, and have the electrodes and nodes named), then the output, under its
-write lock (:func:`nwphys.fileio.output_lock`, held until the run file is finished): a second
+write lock (:func:`nwutil.fileio.output_lock`, held until the run file is finished): a second
 writer of the same output fails at once. An existing output is refused without ``--force``; one
 that holds an interrupted or stopped run names ``--resume``. Ctrl-C leaves the run file marked
 interrupted with every committed record and the command that resumes it.
@@ -20,8 +20,8 @@ from typing import Any
 from . import CLIError, UsageError
 from ._common import add_force, check_output_path, positive_float, positive_int, print_json
 
-#: ``--method`` and ``--backend`` names; the same as :data:`nwphys.integrate.METHODS` and
-#: :data:`nwphys.nodal.NODAL_BACKENDS` (kept here so that parsing does not import scipy; a test
+#: ``--method`` and ``--backend`` names; the same as :data:`nwphys.dynamics.integrate.METHODS` and
+#: :data:`nwphys.circuit.nodal.NODAL_BACKENDS` (kept here so that parsing does not import scipy; a test
 #: checks that they agree).
 METHODS: tuple[str, ...] = ("sdirk2", "exact", "ivp", "RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 NODAL_BACKENDS: tuple[str, ...] = ("auto", "splu", "cg", "qdldl", "cholmod")
@@ -54,7 +54,7 @@ def _check_time_grid(duration_s: float, dt_s: float) -> None:
 
 def _parse_drive(spec: str) -> Any:
     """The :class:`nwphys.Drive` of ``--drive``; :class:`UsageError` for a spec that does not parse."""
-    from nwphys.drives import parse_drive
+    from nwphys.dynamics.drives import parse_drive
     from nwphys.errors import ValidationError
 
     try:
@@ -100,7 +100,7 @@ def _resume_command(args: argparse.Namespace, device: Path, out: Path) -> str:
 def _refuse_existing(out: Path) -> None:
     """:class:`CLIError` for an existing output; one holding an unfinished run names ``--resume``."""
     from nwphys.errors import DeviceFileError
-    from nwphys.runfile import run_status
+    from nwphys.io.runfile import run_status
 
     try:
         st = run_status(out)
@@ -121,7 +121,7 @@ def _refuse_existing(out: Path) -> None:
 def _say_interrupted(out: Path) -> None:
     """After Ctrl-C: one line on stderr naming the time reached and the command that resumes."""
     from nwphys.errors import DeviceFileError
-    from nwphys.runfile import run_status
+    from nwphys.io.runfile import run_status
 
     try:
         st = run_status(out)
@@ -158,7 +158,7 @@ def _refuse_output_is_input(out: Path, inputs: dict[str, Path]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     import nwphys
-    from nwphys.fileio import output_lock
+    from nwutil.fileio import output_lock
 
     drive = _parse_drive(args.drive)  # the argument values first: usage errors, exit 2
     _check_time_grid(args.duration, args.dt)
@@ -185,7 +185,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _simulate(args: argparse.Namespace, network: Any, drive: Any, nodes: Any, device: Path, out: Path) -> Any:
     """Run :func:`nwphys.simulate` with the command's arguments, streaming to ``out``."""
-    from nwphys.integrate import simulate
+    from nwphys.dynamics.integrate import simulate
 
     return simulate(
         network,

@@ -9,7 +9,7 @@
 * :class:`RecurrentEstimator`: the parameters and declared constraints common to reservoirs and
   trained RNNs, the ``fit`` prologue and the weight initialisation;
 * :data:`NW_CELL_CONSTRAINTS` and :class:`NWCellMixin`: the nanowire-cell hyperparameters
-  (``gamma, slope, dt, kp0, kd0, eta_p, eta_d``) as :class:`~nwmodel.kernels.NWCellParams`;
+  (``gamma, slope, dt, kp0, kd0, eta_p, eta_d``) as :class:`~nwmodel.models.kernels.NWCellParams`;
 * :class:`ClassifierTask`, :class:`RegressorTask`: scikit-learn's classifier/regressor mixins
   with the task name the estimators dispatch on.
 """
@@ -26,8 +26,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, StrOptions
 
-from .errors import ModelValidationError
-from .kernels import ESNCellParams, NWCellParams, ReservoirWeights, init_weights
+from nwmodel.errors import ModelValidationError
+from nwmodel.models.kernels import ESNCellParams, NWCellParams, ReservoirWeights, init_weights
 
 __all__ = [
     "NW_CELL_CONSTRAINTS",
@@ -144,7 +144,7 @@ class ValidatedEstimator(BaseEstimator):
        parameters (``n_jobs > 1`` needs ``reset="restore"``).
 
     Every way to fit (``fit``, ``fit_transform``, and the ``_prepare``/``_adopt`` steps that
-    :func:`nwmodel.readout.fit_readouts` and :func:`nwmodel.rnn.fit_stacked` use in its place)
+    :func:`nwmodel.models.readout.fit_readouts` and :func:`nwmodel.models.rnn.fit_stacked` use in its place)
     calls :meth:`_validate_params` first, before it reads the data or drives a device; whatever
     scikit-learn's ``skip_parameter_validation`` setting. A check that needs the data (an int
     ``features`` no larger than the series length, a device's readout) stays in ``fit``, after
@@ -175,7 +175,8 @@ class ValidatedEstimator(BaseEstimator):
         """Raise ModelValidationError if valid parameters are invalid together (none by default)."""
 
 
-#: Constraints of the nanowire-cell hyperparameters (the ranges of :class:`~nwmodel.kernels.NWCellParams`).
+#: Constraints of the nanowire-cell hyperparameters (the ranges of
+#: :class:`~nwmodel.models.kernels.NWCellParams`).
 NW_CELL_CONSTRAINTS: dict[str, list[Any]] = {
     "gamma": [number(Real, 0.0, 1.0, "both")],
     **{
@@ -333,7 +334,7 @@ class RecurrentEstimator(ValidatedEstimator):
 class NWCellMixin:
     """Nanowire cell (``_cell = "nw"``) built from the ``gamma ... eta_d`` estimator parameters.
 
-    The parameters are the fields of :class:`~nwmodel.kernels.NWCellParams`, with its defaults.
+    The parameters are the fields of :class:`~nwmodel.models.kernels.NWCellParams`, with its defaults.
     The estimator puts this mixin first among its bases, is decorated with :func:`init_params`
     and adds :data:`NW_CELL_CONSTRAINTS` to its ``_parameter_constraints``.
     """

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from nwutil.errors import ArgumentError, NwhilError
+
 __all__ = ["DatasetError", "ExperimentError", "JournalError", "ModelError", "ModelValidationError"]
 
 
-class ModelError(Exception):
+class ModelError(NwhilError):
     """Root of every deliberate error raised by :mod:`nwmodel`."""
 
 
-class ModelValidationError(ModelError, ValueError):
+class ModelValidationError(ModelError, ArgumentError):
     """A model or experiment parameter is out of its allowed range."""
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ValidationError
+from nwphys.errors import ValidationError
 
 __all__ = ["class_tag", "sha256_of"]
 

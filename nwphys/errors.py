@@ -1,12 +1,15 @@
 """Domain exceptions of :mod:`nwphys`.
 
-Every error raised on purpose by the physics layer derives from :class:`NanowireError`, so a
-caller (the CLI, an experiment) can catch the whole family at once and show one clear line.
+Every error raised on purpose by the physics layer derives from :class:`NanowireError` (itself a
+:class:`~nwutil.errors.NwhilError`), so a caller (the CLI, an experiment) can catch the whole
+family at once and show one clear line.
 Errors about bad arguments also derive from :class:`ValueError` so generic code that expects
 ``ValueError`` for invalid input keeps working.
 """
 
 from __future__ import annotations
+
+from nwutil.errors import ArgumentError, FileError, NwhilError
 
 __all__ = [
     "BudgetError",
@@ -19,11 +22,11 @@ __all__ = [
 ]
 
 
-class NanowireError(Exception):
+class NanowireError(NwhilError):
     """Root of every deliberate error raised by :mod:`nwphys`."""
 
 
-class ValidationError(NanowireError, ValueError):
+class ValidationError(NanowireError, ArgumentError):
     """A public argument is out of its allowed range or of the wrong kind."""
 
 
@@ -39,7 +42,7 @@ class IntegrationError(NanowireError):
     """Time integration failed (solver failure or a non-finite state)."""
 
 
-class DeviceFileError(NanowireError):
+class DeviceFileError(NanowireError, FileError):
     """A device or run file is missing, truncated, foreign or would be overwritten."""
 
 

@@ -15,7 +15,7 @@ A model is a subclass of :class:`JunctionModel` that provides
 6. ``state_bounds`` -- (low, high) of the admissible state, checked by the integrators, and
    ``state_scale`` -- its typical magnitude (default 1), the unit of the integrators' ``atol``.
 
-The implicit integrator (``method="sdirk2"``, :mod:`nwphys.implicit`) also uses three methods that
+The implicit integrator (``method="sdirk2"``, :mod:`nwphys.dynamics.implicit`) also uses three methods that
 have finite-difference defaults here; a model overrides them with analytic versions when it can:
 
 7. ``rate_jacobian(state, V) -> (df_dstate, df_dV)`` -- the diagonal partial derivatives of
@@ -42,8 +42,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import IntegrationError, ValidationError
-from .validation import check_int, check_real, make_rng
+from nwphys._checks import check_int, check_real, make_rng
+from nwphys.errors import IntegrationError, ValidationError
 
 __all__ = [
     "AG_JUNCTION_RANGE_S",
@@ -70,7 +70,7 @@ __all__ = [
 #: NW-ESN junction kinetics, the rates of Table 2 of the NW-ESN paper: potentiation and
 #: depression prefactors ``kp0``, ``kd0`` in 1/s and transition rates ``eta_p``, ``eta_d`` in 1/V
 #: of the ``rate_balance`` model (defaults of :class:`RateBalanceModel`, preset ``"nwesn"``). The
-#: dimensionless abstract reservoir (:class:`nwmodel.kernels.NWCellParams`) uses the same numbers.
+#: dimensionless abstract reservoir (:class:`nwmodel.models.kernels.NWCellParams`) uses the same numbers.
 KP0_PER_S: float = 1e-4
 #: Depression rate prefactor ``kd0`` in 1/s (see :data:`KP0_PER_S`).
 KD0_PER_S: float = 0.5
@@ -523,9 +523,9 @@ AG_JUNCTION_RANGE_S: dict[str, float] = {"G_min_S": 1.0 / 12.9e6, "G_max_S": 1.0
 #: Named parameter presets: preset name -> (model name, parameters). ``"nwesn"`` holds the NW-ESN
 #: kinetics (:data:`KP0_PER_S` ...) with the default conductance range; ``"ag"`` the same kinetics
 #: with the Ag conductances :data:`AG_JUNCTION_RANGE_S` (the junctions of the comparison's default
-#: device, ``nwmodel.mapping.DEVICE_JUNCTION_PARAMS``);
-#: ``nwphys.network.DEFAULT_JUNCTION_PARAMS`` and ``nwmodel.mapping.NWESN_JUNCTION_PARAMS`` are
-#: copies of it.
+#: device, ``nwmodel.physical.mapping.DEVICE_JUNCTION_PARAMS``);
+#: ``nwphys.geometry.network.DEFAULT_JUNCTION_PARAMS`` and
+#: ``nwmodel.physical.mapping.NWESN_JUNCTION_PARAMS`` are copies of it.
 JUNCTION_PRESETS: dict[str, tuple[str, dict[str, float]]] = {
     "nwesn": ("rate_balance", dict(RateBalanceModel.defaults)),
     "ag": ("rate_balance", {**RateBalanceModel.defaults, **AG_JUNCTION_RANGE_S}),
@@ -621,7 +621,7 @@ def model_from_spec(name: str, params: Mapping[str, Any] | None = None) -> Junct
 
     This is the one place that turns a stored ``(name, params)`` pair into a model, e.g.
     ``model_from_spec(network.junction_model, network.junction_params)`` for a
-    :class:`~nwphys.network.NanowireNetwork` or ``model_from_spec(p["junction_model"],
+    :class:`~nwphys.geometry.network.NanowireNetwork` or ``model_from_spec(p["junction_model"],
     p["junction_params"])`` for the parameters of a run file.
 
     Parameters

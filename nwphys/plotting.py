@@ -19,19 +19,19 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from ._digest import sha256_of
-from .circuit import Circuit
-from .drives import DC, Drive, PiecewiseLinear, Sine, parse_drive
-from .electrodes import RoleAssignment
-from .errors import ValidationError
-from .network import NanowireNetwork
-from .validation import check_choice, check_finite_array
+from nwphys._checks import check_choice, check_finite_array
+from nwphys._digest import sha256_of
+from nwphys.circuit.circuit import Circuit
+from nwphys.dynamics.drives import DC, Drive, PiecewiseLinear, Sine, parse_drive
+from nwphys.errors import ValidationError
+from nwphys.geometry.electrodes import RoleAssignment
+from nwphys.geometry.network import NanowireNetwork
 
 __all__ = ["ROLE_COLORS", "circuit_sha256", "plot_network", "plot_run"]
 
 _COLOR_BY = (None, "conductance", "voltage", "current")
 
-#: Face and edge colour of an electrode of each role (:data:`nwphys.electrodes.ROLES`).
+#: Face and edge colour of an electrode of each role (:data:`nwphys.geometry.electrodes.ROLES`).
 ROLE_COLORS: dict[str, tuple[str, str]] = {
     "input": ("tab:red", "darkred"),
     "output": ("tab:green", "darkgreen"),
@@ -248,7 +248,7 @@ def _legend(
 def circuit_sha256(network_or_circuit: NanowireNetwork | Circuit) -> str:
     """SHA-256 (64 hex digits) of a circuit's exact content, as a run file stores it.
 
-    Equal to ``params["circuit_sha256"]`` of a run file (:func:`nwphys.runfile.read_run`) exactly
+    Equal to ``params["circuit_sha256"]`` of a run file (:func:`nwphys.io.runfile.read_run`) exactly
     when the run was simulated on this circuit (or the circuit of this network).
 
     Parameters
@@ -305,7 +305,7 @@ def plot_run(
     Parameters
     ----------
     run : mapping
-        A run file as :func:`nwphys.runfile.read_run` returns it (``t_s``, ``g``,
+        A run file as :func:`nwphys.io.runfile.read_run` returns it (``t_s``, ``g``,
         ``electrode_current_A``, ``electrode_voltage_V``, ``params``, ``complete``, ...).
     network : NanowireNetwork, optional
         The device of the run, for the network panel; its circuit must be the run's (checked
@@ -327,7 +327,7 @@ def plot_run(
         If the run holds no records, or ``network`` is not the device of the run (the message
         names both circuit digests).
     """
-    from .junctions import model_from_spec
+    from nwphys.junctions import model_from_spec
 
     params = run["params"]
     t = np.asarray(run["t_s"], dtype=float)
@@ -438,7 +438,7 @@ def _roles_of_drive(drive: Drive | None, names: list[str]) -> RoleAssignment | N
 
 
 def _electrode_wires(network: NanowireNetwork) -> np.ndarray:
-    from .electrodes import electrode_contacts
+    from nwphys.geometry.electrodes import electrode_contacts
 
     return electrode_contacts(network.geometry.endpoints_um, network.electrodes)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nwmodel.datasets import Dataset
+from nwmodel.data.datasets import Dataset
 
 
 def ramps_dataset(name: str = "Ramps", seed: int = 0, n: int = 10, length: int = 12) -> Dataset:

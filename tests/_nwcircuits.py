@@ -7,7 +7,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from nwphys.circuit import Circuit
+from nwphys.circuit.circuit import Circuit
 
 
 def random_circuit(

@@ -19,9 +19,9 @@ import pytest
 from _datasets import ramps_dataset
 
 import nwhil as cli
-import nwmodel.compare as cmp
+import nwmodel.experiments.compare as cmp
 from nwhil import build_parser, main
-from nwmodel.datasets import Dataset
+from nwmodel.data.datasets import Dataset
 from nwmodel.errors import ExperimentError
 
 HEAVY = ("torch", "dask", "distributed", "aeon", "sklearn", "matplotlib", "h5py", "scipy")
@@ -94,7 +94,7 @@ def test_import_of_the_packages_is_lazy(tmp_path: Path) -> None:
         import nwmodel, nwphys, hardware
         loaded = sorted(m for m in {HEAVY!r} if m in sys.modules)
         nwphys.generate  # first use loads the defining submodule
-        print(json.dumps({{"loaded": loaded, "network": "nwphys.network" in sys.modules,
+        print(json.dumps({{"loaded": loaded, "network": "nwphys.geometry.network" in sys.modules,
                           "names": [n for p in (nwmodel, nwphys, hardware) for n in p.__all__
                                     if not hasattr(p, n)]}}))
     """,
@@ -105,10 +105,10 @@ def test_import_of_the_packages_is_lazy(tmp_path: Path) -> None:
 
 def test_cli_name_tables_agree_with_the_library() -> None:
     from nwhil import compare, device, run, simulate
-    from nwmodel.selection import MODELS
-    from nwphys.electrodes import ROLE_PATTERNS
-    from nwphys.integrate import METHODS
-    from nwphys.nodal import NODAL_BACKENDS
+    from nwmodel.selection.search import MODELS
+    from nwphys.circuit.nodal import NODAL_BACKENDS
+    from nwphys.dynamics.integrate import METHODS
+    from nwphys.geometry.electrodes import ROLE_PATTERNS
 
     assert sorted(device.PLOT_ROLES) == sorted([*ROLE_PATTERNS, "none"])
     assert compare.BACKENDS == cmp.BACKENDS
@@ -273,7 +273,7 @@ def _circuit_digest(device: Path) -> str:
 def test_plot_refuses_a_regenerated_device_with_the_same_junction_count(
     run_of_device: tuple[Path, Path, Path], tmp_path: Path, capsys
 ) -> None:
-    from nwphys.runfile import read_run
+    from nwphys.io.runfile import read_run
 
     dev, other, run = run_of_device
     params = read_run(run)["params"]
@@ -293,7 +293,7 @@ def test_plot_refuses_a_device_option_of_another_device(
     run_of_device: tuple[Path, Path, Path], tmp_path: Path, seed: int, capsys
 ) -> None:
     import nwphys
-    from nwphys.runfile import read_run
+    from nwphys.io.runfile import read_run
 
     dev, _, run = run_of_device
     wrong = tmp_path / f"wrong{seed}.h5"
@@ -369,7 +369,7 @@ def test_run_refuses_to_overwrite_a_result_without_force(tmp_path: Path, capsys)
 
 def test_demo_accepts_force_and_its_advice(tmp_path: Path, capsys) -> None:
     import nwphys
-    from nwmodel.physical import SimulatedDeviceSpec
+    from nwmodel.physical.reservoir import SimulatedDeviceSpec
 
     assert build_parser().parse_args(["demo", "--force"]).force is True
     out = tmp_path / "demo"

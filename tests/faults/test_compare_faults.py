@@ -15,16 +15,16 @@ import pytest
 from _datasets import ramps_dataset
 from sklearn.model_selection import train_test_split
 
-import nwmodel.compare as cmp
+import nwmodel.experiments.compare as cmp
 import nwphys
 from nwhil import main
 from nwhil.device import GEOMETRY_PRESETS, JUNCTION_PRESETS
-from nwmodel._compare_checks import check_device, check_device_drive, check_subsample_sizes
-from nwmodel._compare_results import data_digest, file_digest
-from nwmodel.datasets import Dataset, load_dataset
+from nwmodel.data.datasets import Dataset, load_dataset
 from nwmodel.errors import ExperimentError, ModelValidationError
-from nwmodel.physical import PhysicalReservoirClassifier, SimulatedDeviceSpec
-from nwmodel.selection import validation_split
+from nwmodel.experiments._preflight import check_device, check_device_drive, check_subsample_sizes
+from nwmodel.experiments._results import data_digest, file_digest
+from nwmodel.physical.reservoir import PhysicalReservoirClassifier, SimulatedDeviceSpec
+from nwmodel.selection.search import validation_split
 
 GRIDS = {
     "abstract": {"n_units": [20], "gamma": [0.5], "dt": [0.1]},
@@ -254,12 +254,12 @@ def test_auto_roles_of_every_layout() -> None:
 
 
 def test_cli_preset_names_are_the_physics_presets() -> None:
-    assert set(GEOMETRY_PRESETS) == set(nwphys.network.PRESETS)
+    assert set(GEOMETRY_PRESETS) == set(nwphys.geometry.network.PRESETS)
     assert set(JUNCTION_PRESETS) == set(nwphys.junctions.JUNCTION_PRESETS)
     from nwhil.compare import ROLE_PATTERNS
-    from nwmodel.mapping import DEVICE_JUNCTION_PARAMS
+    from nwmodel.physical.mapping import DEVICE_JUNCTION_PARAMS
 
-    assert set(ROLE_PATTERNS) == set(nwphys.electrodes.ROLE_PATTERNS)
+    assert set(ROLE_PATTERNS) == set(nwphys.geometry.electrodes.ROLE_PATTERNS)
     g_ag = nwphys.junctions.JUNCTION_PRESETS["ag"][1]
     assert math.isclose(1.0 / g_ag["G_max_S"], 12.9e3) and math.isclose(1.0 / g_ag["G_min_S"], 12.9e6)
     assert DEVICE_JUNCTION_PARAMS == g_ag
@@ -355,8 +355,7 @@ def test_a_failed_write_names_the_output_never_a_temporary_file(
 
 @pytest.mark.parametrize("unique", [False, True])
 def test_atomic_write_errors_name_the_file_asked_for(tmp_path: Path, unique: bool) -> None:
-    from nwphys import fileio
-
+    from nwutil import fileio
     missing = tmp_path / "no-such-folder" / "out.h5"
     with pytest.raises(FileNotFoundError) as info:
         with fileio.atomic_path(missing, unique=unique) as tmp:
@@ -384,7 +383,7 @@ def test_run_checks_its_torch_device_before_an_existing_output(
 
 _HOLDER = """
 import sys, time
-from nwphys.fileio import output_lock
+from nwutil.fileio import output_lock
 with output_lock(sys.argv[1]):
     print("held", flush=True)
     time.sleep(60)

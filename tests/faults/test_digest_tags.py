@@ -13,9 +13,9 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from nwphys import drives
 from nwphys._digest import class_tag, sha256_of
-from nwphys.circuit import Circuit
+from nwphys.circuit.circuit import Circuit
+from nwphys.dynamics import drives
 from nwphys.errors import ValidationError
 
 #: SHA-256 of each object, as the digest encoded it when every tag was ``module.qualname``.

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hardware import EmulatorServer, StarDevice
-from hardware.emulator import ScpiInstrument
+from hardware.scpi.emulator import ScpiInstrument
 
 _ERR = re.compile(r'^(-?\d+),"([ -~]*)"$')  # SYST:ERR? reply: code and printable-ASCII text
 
@@ -166,7 +166,7 @@ MALFORMED = _malformed_cases(_MALFORMED_TABLE)
 def test_malformed_command_queues_error_and_connection_stays_usable(
     data, query, code, caplog, capsys
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="hardware.emulator")
+    caplog.set_level(logging.DEBUG, logger="hardware.scpi.emulator")
     with EmulatorServer(StarDevice(), block_timeout_s=0.3) as srv:
         c = _Raw(srv.port)
         c.send("OUTP ON")  # stepping commands get as far as their argument checks
@@ -218,7 +218,7 @@ _PIECES = [b"*IDN?\n", b"SOUR1:VOLT 1\n", b"\n", b"\r\n", b"abc", b"x" * 50, b"y
 @settings(max_examples=300, derandomize=True, deadline=None)
 @given(st.lists(st.sampled_from(_PIECES), max_size=12), st.lists(st.integers(1, 40), min_size=1, max_size=30))
 def test_framing_is_independent_of_chunk_boundaries_and_bounded(pieces, cuts) -> None:
-    from hardware._emulator_framing import Framer
+    from hardware.scpi._framing import Framer
 
     cap, max_block = 64, 32
     stream = b"".join(pieces)
@@ -241,7 +241,7 @@ def test_framing_is_independent_of_chunk_boundaries_and_bounded(pieces, cuts) ->
 
 
 def test_overlong_line_is_discarded_with_error_and_bounded_memory(caplog, capsys) -> None:
-    caplog.set_level(logging.DEBUG, logger="hardware.emulator")
+    caplog.set_level(logging.DEBUG, logger="hardware.scpi.emulator")
     cap = 64 * 1024
     chunk = b"1" * 65536
     with EmulatorServer(StarDevice(), max_line_bytes=cap) as srv:
@@ -273,7 +273,7 @@ def test_overlong_line_is_discarded_with_error_and_bounded_memory(caplog, capsys
 
 
 def test_line_cap_boundary_and_block_size_limit() -> None:
-    from hardware.emulator import max_line_bytes_for
+    from hardware.scpi.emulator import max_line_bytes_for
 
     with EmulatorServer(StarDevice(), max_line_bytes=1024, max_block_values=64) as srv:
         c = _Raw(srv.port)
@@ -302,7 +302,7 @@ def test_line_cap_boundary_and_block_size_limit() -> None:
 
 
 def test_default_line_cap_holds_the_largest_ascii_block() -> None:
-    from hardware.emulator import DEFAULT_MAX_BLOCK_VALUES, DEFAULT_MAX_LINE_BYTES, max_line_bytes_for
+    from hardware.scpi.emulator import DEFAULT_MAX_BLOCK_VALUES, DEFAULT_MAX_LINE_BYTES, max_line_bytes_for
 
     longest = max(len(repr(x)) for x in (-2.2250738585072014e-308, -1.7976931348623157e308, -5e-324, -0.1))
     assert longest == 24

@@ -22,10 +22,10 @@ from _datasets import ramps_dataset
 import nwphys
 from nwhil import main
 from nwmodel import PhysicalReservoirClassifier, SimulatedDeviceSpec
-from nwmodel._selection_journal import SelectionJournal
-from nwphys.fileio import atomic_path, lock_path, output_lock, write_text_atomic
-from nwphys.integrate import simulate
-from nwphys.runfile import journal_dir, read_run
+from nwmodel.selection._journal import SelectionJournal
+from nwphys.dynamics.integrate import simulate
+from nwphys.io.runfile import journal_dir, read_run
+from nwutil.fileio import atomic_path, lock_path, output_lock, write_text_atomic
 
 DRIVE = "in=pulse:amp=2,width=0.01,period=0.02;out=gnd"
 KW = dict(duration_s=0.1, dt_s=1e-3, chunk_records=10, backend="splu")
@@ -135,7 +135,7 @@ def test_unique_temporary_names_stay_exclusive(tmp_path: Path) -> None:
 @pytest.mark.parametrize("shell_umask", ["022", "002", "077"])
 def test_the_umask_of_the_shell_is_honoured(tmp_path: Path, shell_umask: str) -> None:
     """End to end: a process started under ``umask`` writes what ``touch`` would."""
-    code = "import sys; from nwphys.fileio import write_text_atomic; write_text_atomic(sys.argv[1], 'x')"
+    code = "import sys; from nwutil.fileio import write_text_atomic; write_text_atomic(sys.argv[1], 'x')"
     script = f'umask {shell_umask} && touch "$1.ref" && "$2" -c "$3" "$1"'
     subprocess.run(
         ["sh", "-c", script, "sh", str(tmp_path / "a.txt"), sys.executable, code], check=True, timeout=60
@@ -178,7 +178,7 @@ def test_run_file_its_lock_and_its_journal_honour_the_umask(tmp_path: Path, umas
 
 
 def test_comparison_results_honour_the_umask(tmp_path: Path, umask: int) -> None:
-    import nwmodel.compare as cmp
+    import nwmodel.experiments.compare as cmp
 
     out = tmp_path / "out" / "cmp"
     res = cmp.run_comparison(

@@ -27,11 +27,11 @@ from hardware import (
     record,
 )
 from nwhil import main
-from nwphys.drives import Drive, Sampled, parse_drive
+from nwphys.dynamics.drives import Drive, Sampled, parse_drive
+from nwphys.dynamics.integrate import simulate
 from nwphys.errors import DeviceFileError
-from nwphys.fileio import OutputLockedError, output_lock, output_locked
-from nwphys.integrate import simulate
-from nwphys.runfile import journal_dir, read_run
+from nwphys.io.runfile import journal_dir, read_run
+from nwutil.fileio import OutputLockedError, output_lock, output_locked
 
 DRIVE = "in=pulse:amp=2,width=0.01,period=0.02;out=gnd"
 KEYS = ("t_s", "g", "electrode_current_A", "electrode_voltage_V")
@@ -319,7 +319,7 @@ def test_reading_a_damaged_measurement_file_is_a_file_error(tmp_path) -> None:
 # ---------------------------------------------------------------------------- one writer per output
 HOLD_LOCK = """
 import sys
-from nwphys.fileio import output_lock
+from nwutil.fileio import output_lock
 with output_lock(sys.argv[1]):
     print("held", flush=True)
     sys.stdin.readline()
@@ -328,7 +328,7 @@ with output_lock(sys.argv[1]):
 BLOCKED_RUN = """
 import sys
 import nwphys
-from nwphys.integrate import simulate
+from nwphys.dynamics.integrate import simulate
 net = nwphys.load_network(sys.argv[1])
 
 def wait_after_two_chunks(info):

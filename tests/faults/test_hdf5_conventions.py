@@ -3,7 +3,7 @@
 Every kind of file carries the same header (``format``, ``format_version``, ``package_version``),
 is refused with its package's domain exception and a one-line message naming the file when it is
 missing, foreign, of another kind or newer, and still reads when written before the header
-gained ``package_version``. Writes through :func:`nwphys.fileio.atomic_path` leave the old file
+gained ``package_version``. Writes through :func:`nwutil.fileio.atomic_path` leave the old file
 and no temporary behind when they fail.
 """
 
@@ -19,11 +19,11 @@ import pytest
 
 import nwphys
 from hardware import MeasurementFileError, StarDevice, read_measurement, record
-from nwphys import hdf5
+from nwphys.dynamics.integrate import simulate
 from nwphys.errors import DeviceFileError
-from nwphys.fileio import atomic_path, json_default, write_text_atomic
-from nwphys.integrate import simulate
-from nwphys.runfile import read_run
+from nwphys.io.runfile import read_run
+from nwutil import hdf5
+from nwutil.fileio import atomic_path, json_default, write_text_atomic
 
 DRIVE = "in=pulse:amp=2,width=0.01,period=0.02;out=gnd"
 

@@ -1,8 +1,8 @@
 """SIGKILL at many moments of a simulation writing a run file: the file is absent or whole.
 
 Each kill point runs ``nwphys.simulate`` with a run file in a fresh subprocess and kills it with
-SIGKILL, either when the run-file code has made its n-th call (into h5py, :mod:`nwphys.runfile`,
-its journal, :mod:`nwphys.hdf5` or :mod:`nwphys.fileio`: file creation, every dataset write, the
+SIGKILL, either when the run-file code has made its n-th call (into h5py, :mod:`nwphys.io.runfile`,
+its journal, :mod:`nwutil.hdf5` or :mod:`nwutil.fileio`: file creation, every dataset write, the
 renames), with n drawn log-uniformly
 (the creation of the file is hit often) and uniformly, or after a random delay (seeded). After
 every kill the run file must not exist, or read back as an exact prefix of the uninterrupted run
@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 
 import nwphys
-from nwphys.integrate import simulate
-from nwphys.runfile import read_run
+from nwphys.dynamics.integrate import simulate
+from nwphys.io.runfile import read_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.name != "posix", reason="needs SIGKILL")]
 
@@ -37,13 +37,13 @@ CHILD = textwrap.dedent(
     import os, signal, sys, time
     import h5py
     import nwphys
-    import nwphys._run_journal, nwphys.fileio, nwphys.hdf5, nwphys.runfile
-    from nwphys.integrate import simulate
+    import nwphys.io._run_journal, nwutil.fileio, nwutil.hdf5, nwphys.io.runfile
+    from nwphys.dynamics.integrate import simulate
     device, out, mode, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     kw = eval(sys.argv[5])
     net = nwphys.load_network(device)
-    roots = (os.path.dirname(h5py.__file__), nwphys.runfile.__file__, nwphys._run_journal.__file__,
-             nwphys.hdf5.__file__, nwphys.fileio.__file__)
+    roots = (os.path.dirname(h5py.__file__), nwphys.io.runfile.__file__, nwphys.io._run_journal.__file__,
+             nwutil.hdf5.__file__, nwutil.fileio.__file__)
     count = [0]
 
     def profile(frame, event, arg):

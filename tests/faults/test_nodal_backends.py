@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from _nwcircuits import random_circuit
 
+from nwphys.circuit.nodal import NodalSolver, available_backends
 from nwphys.errors import SolverError
-from nwphys.nodal import NodalSolver, available_backends
 
 
 def test_cg_reset_warm_start_gives_the_cold_start_result_bit_for_bit() -> None:

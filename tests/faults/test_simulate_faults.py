@@ -8,7 +8,7 @@ import pytest
 import nwphys
 from nwhil import main
 from nwphys.errors import BudgetError, ValidationError
-from nwphys.runfile import read_run
+from nwphys.io.runfile import read_run
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_drive_beyond_the_voltage_limit_is_refused(network) -> None:
         ):
             nwphys.simulate(network, spec, duration_s=0.01, dt_s=1e-3)
     # a sampled drive is bounded by its samples; a per-electrode limit applies to that electrode
-    drive = nwphys.Drive({"in": nwphys.drives.Sampled(np.array([0.0, 3.0, -4.0]), dt_s=1e-3), "out": 0.0})
+    drive = nwphys.Drive({"in": nwphys.Sampled(np.array([0.0, 3.0, -4.0]), dt_s=1e-3), "out": 0.0})
     with pytest.raises(ValidationError, match=r"reaches 4 V, above its limit max_abs_V=3\.5 V"):
         nwphys.simulate(network, drive, duration_s=3e-3, dt_s=1e-3, max_abs_V={"in": 3.5})
     res = nwphys.simulate(network, drive, duration_s=3e-3, dt_s=1e-3, max_abs_V={"in": 4.0})
@@ -44,7 +44,7 @@ def test_drive_beyond_the_voltage_limit_is_refused(network) -> None:
     # the limit equals a device electrode's default
     from hardware.device import ElectrodeChannel
 
-    assert ElectrodeChannel("x", "input").max_abs_V == nwphys.drives.DEFAULT_MAX_ABS_V
+    assert ElectrodeChannel("x", "input").max_abs_V == nwphys.dynamics.drives.DEFAULT_MAX_ABS_V
 
 
 def test_drive_with_no_reference_is_refused(network) -> None:

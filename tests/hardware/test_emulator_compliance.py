@@ -16,9 +16,9 @@ from scipy.optimize import brentq
 
 import nwphys
 from hardware import ComplianceError, InstrumentError, SimulatedDevice, StarDevice
-from hardware._scpi_compliance import FOLD_RTOL
-from hardware.emulated import LocalEmulatedDevice
-from hardware.emulator import ScpiInstrument
+from hardware.backends.emulated import LocalEmulatedDevice
+from hardware.scpi._compliance import FOLD_RTOL
+from hardware.scpi.emulator import ScpiInstrument
 from nwphys.junctions import make_junction_model
 
 INPUTS, OUTPUTS, GROUND = ["E00", "E03"], ["E11", "E12", "E21"], ["E33"]

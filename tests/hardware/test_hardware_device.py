@@ -219,7 +219,7 @@ def test_measurement_is_frozen_and_checked() -> None:
 # ---------------------------------------------------------------------------- simulated specifics
 def test_simulated_equals_nwphys_stepper(network) -> None:
     from hardware import SimulatedDevice
-    from nwphys.integrate import Stepper
+    from nwphys.dynamics.integrate import Stepper
     from nwphys.junctions import make_junction_model
 
     dev = SimulatedDevice(network, inputs=INPUTS, outputs=OUTPUTS, ground=GROUND)

@@ -11,9 +11,9 @@ from pymeasure.test import expected_protocol
 
 from hardware import HardwareValidationError, InstrumentConnectionError, InstrumentError, LimitError
 from hardware._instrument import drain_errors, ramp_to_zero
+from hardware.backends.lab import LabDevice, load_channel_map
 from hardware.drivers import Keithley707B, Smu2450, Smu2600
 from hardware.errors import SafeStateError
-from hardware.lab import LabDevice, load_channel_map
 
 SIM = Path(__file__).parent / "sim_instruments" / "bench.yaml"
 

@@ -25,7 +25,7 @@ from hardware import (
     record,
     serve_emulator,
 )
-from hardware.emulator import ScpiInstrument
+from hardware.scpi.emulator import ScpiInstrument
 
 REPO = Path(__file__).resolve().parents[2]
 INPUTS, OUTPUTS, GROUND = ["E00", "E03"], ["E11", "E12", "E21"], ["E33"]

@@ -84,14 +84,16 @@ def _names(path: Path) -> set[str]:
 
 def test_there_is_one_session_implementation() -> None:
     assert importlib.util.find_spec("hardware._scpi_client") is None
-    modules = sorted(HARDWARE.glob("*.py"))
+    modules = sorted(HARDWARE.rglob("*.py"))
     # the low-level I/O (transactions, replies, blocks, the error queue) is defined by the session only
     low_level = {"transaction", "_transaction", "_link", "_io", "lost", "_lost", "query", "_query", "_write",
                  "floats", "_floats", "_parse", "query_floats", "query_block", "_block_exchange",
                  "read_block", "_read_block", "_drain_errors", "_next_error", "_raise_queued", "_open",
                  "_close_connection"}
-    for client in ("drivers.py", "emulated.py", "lab.py"):
-        for cls, defined in _classes(HARDWARE / client).items():
+    clients = [*sorted((HARDWARE / "drivers").glob("*.py")), HARDWARE / "backends" / "emulated.py",
+               HARDWARE / "backends" / "lab.py"]
+    for client in clients:
+        for cls, defined in _classes(client).items():
             assert not defined & low_level, f"{client}:{cls} defines {sorted(defined & low_level)}"
     assert {cls for m in modules for cls in _classes(m)} >= {"InstrumentSession"}
     assert not {"_SessionIO", "ScpiSession"} & {cls for m in modules for cls in _classes(m)}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nwhil import main
-from nwphys.runfile import read_run
+from nwphys.io.runfile import read_run
 
 DRIVE = "in=pulse:amp=2,width=0.01,period=0.02;out=gnd"
 
@@ -154,14 +154,14 @@ def test_ctrl_c_leaves_an_interrupted_run_that_names_its_resume_command(
 ) -> None:
     """Regression: after Ctrl-C the file said 'running' with 0 records, the same command said
     'exists; pass --force' without --resume, and a resumed run counted only its last session."""
-    import nwphys.integrate
+    import nwphys.dynamics.integrate
 
     ref, run = tmp_path / "ref.h5", tmp_path / "run.h5"
     extra = ("--chunk", "5", "--json")
     assert _simulate(device_file, ref, *extra, duration="0.05") == 0
     whole = json.loads(capsys.readouterr().out)
 
-    real, calls = nwphys.integrate.sdirk_chunk, []
+    real, calls = nwphys.dynamics.integrate.sdirk_chunk, []
 
     def ctrl_c_in_third_chunk(*args, **kwargs):
         calls.append(1)
@@ -169,7 +169,7 @@ def test_ctrl_c_leaves_an_interrupted_run_that_names_its_resume_command(
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(nwphys.integrate, "sdirk_chunk", ctrl_c_in_third_chunk)
+    monkeypatch.setattr(nwphys.dynamics.integrate, "sdirk_chunk", ctrl_c_in_third_chunk)
     assert _simulate(device_file, run, *extra, duration="0.05") == 130
     err = capsys.readouterr().err
     assert f"run file {str(run)!r} is interrupted at t=0.01 s of 0.05 s; resume with: nwhil simulate" in err

@@ -13,12 +13,12 @@ from _datasets import ramps_dataset
 from sklearn.metrics import accuracy_score, mean_squared_error
 from sklearn.model_selection import train_test_split
 
-import nwmodel.compare as cmp
+import nwmodel.experiments.compare as cmp
 from nwhil import main
-from nwmodel.baselines import BASELINES, RIDGE_ALPHAS, run_baselines
-from nwmodel.datasets import load_dataset
+from nwmodel.data.datasets import load_dataset
 from nwmodel.errors import ExperimentError, ModelValidationError
-from nwmodel.results_io import results_path, summary_path, write_results, write_summary
+from nwmodel.experiments.results_io import results_path, summary_path, write_results, write_summary
+from nwmodel.models.baselines import BASELINES, RIDGE_ALPHAS, run_baselines
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -106,7 +106,7 @@ def test_minirocket_leaves_a_later_torch_on_the_openmp_default(tmp_path: Path) -
 
     code = (
         "import numpy as np\n"
-        "from nwmodel.baselines import run_baselines\n"
+        "from nwmodel.models.baselines import run_baselines\n"
         "rng = np.random.default_rng(0)\n"
         "X, y = rng.normal(size=(20, 1, 40)), np.repeat([0, 1], 10)\n"
         "run_baselines(X, y, X, y, task='classification', names=['minirocket'], n_seeds=1)\n"
@@ -272,10 +272,10 @@ def test_cli_results_file_refits_use_the_selection_thread_count(tmp_path: Path, 
     """The NW-RNN refits run on the selection's torch threads, whatever the baselines left."""
     import torch
 
-    import nwmodel.baselines
+    import nwmodel.models.baselines
     from nwhil import run
 
-    real_baselines, real_one = nwmodel.baselines.run_baselines, run._write_one
+    real_baselines, real_one = nwmodel.models.baselines.run_baselines, run._write_one
     seen: list[int] = []
 
     def resizing_baselines(*args, **kwargs):
@@ -286,7 +286,7 @@ def test_cli_results_file_refits_use_the_selection_thread_count(tmp_path: Path, 
         seen.append(torch.get_num_threads())
         return real_one(*args, **kwargs)
 
-    monkeypatch.setattr(nwmodel.baselines, "run_baselines", resizing_baselines)
+    monkeypatch.setattr(nwmodel.models.baselines, "run_baselines", resizing_baselines)
     monkeypatch.setattr(run, "_write_one", spy)
     argv = ["run", "--model", "nwrnn", "--dataset", "SyntheticControl-gen", "--seeds", "2",
             "--max-epochs", "2", "--threads", "1", "--baselines", "majority",

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hardware.emulated import LocalEmulatedDevice
-from hardware.simulated import SimulatedDevice
-from nwmodel.calibration import CalibrationError, calibrate_drive, switching_voltage_V
+from hardware.backends.emulated import LocalEmulatedDevice
+from hardware.backends.simulated import SimulatedDevice
 from nwmodel.errors import ModelValidationError
-from nwmodel.mapping import AG_JUNCTION_RANGE_S, NWESN_JUNCTION_PARAMS, RESCALE_WINDOW_V
-from nwmodel.physical import PhysicalReservoirClassifier, SimulatedDeviceSpec, electrode_readings
+from nwmodel.physical.calibration import CalibrationError, calibrate_drive, switching_voltage_V
+from nwmodel.physical.mapping import AG_JUNCTION_RANGE_S, NWESN_JUNCTION_PARAMS, RESCALE_WINDOW_V
+from nwmodel.physical.reservoir import PhysicalReservoirClassifier, SimulatedDeviceSpec, electrode_readings
 
 SPEC = SimulatedDeviceSpec()  # the default bench-like device (16 pads, chessboard roles)
 

@@ -10,16 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import nwmodel.compare as cmp
+import nwmodel.experiments.compare as cmp
 from nwhil import main
-from nwmodel._compare_backends import PhysicalFactory, build_estimator, grid_configs
-from nwmodel._compare_devices import EmulatedFactory
-from nwmodel._compare_results import fingerprint
-from nwmodel._compare_store import cell_key
-from nwmodel.datasets import Dataset
+from nwmodel.data.datasets import Dataset
 from nwmodel.errors import ExperimentError, ModelValidationError
-from nwmodel.physical import PhysicalReservoirClassifier, SimulatedDeviceSpec
-from nwmodel.selection import EstimatorFactory
+from nwmodel.experiments._backends import PhysicalFactory, build_estimator, grid_configs
+from nwmodel.experiments._devices import EmulatedFactory
+from nwmodel.experiments._results import fingerprint
+from nwmodel.experiments._store import cell_key
+from nwmodel.physical.reservoir import PhysicalReservoirClassifier, SimulatedDeviceSpec
+from nwmodel.selection.search import EstimatorFactory
 
 TINY_GRIDS = {
     "abstract": {"n_units": [20], "gamma": [0.5, 0.95], "dt": [0.1]},
@@ -222,11 +222,11 @@ def test_emulated_cell_equals_simulated_and_oracle_reads_more(tmp_path: Path) ->
 def counts(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Count drive calibrations and device openings (every physical backend builds its devices,
     the emulator's served one included, with ``SimulatedDeviceSpec.__call__``)."""
-    import nwmodel.calibration
-    import nwmodel.physical
+    import nwmodel.physical.calibration
+    import nwmodel.physical.reservoir
 
     n = {"calibrate": 0, "open": 0}
-    calibrate, open_device = nwmodel.calibration.calibrate_drive, SimulatedDeviceSpec.__call__
+    calibrate, open_device = nwmodel.physical.calibration.calibrate_drive, SimulatedDeviceSpec.__call__
 
     def counting_calibrate(*args, **kwargs):
         n["calibrate"] += 1
@@ -236,8 +236,8 @@ def counts(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         n["open"] += 1
         return open_device(spec)
 
-    monkeypatch.setattr(nwmodel.calibration, "calibrate_drive", counting_calibrate)
-    monkeypatch.setattr(nwmodel.physical, "calibrate_drive", counting_calibrate)
+    monkeypatch.setattr(nwmodel.physical.calibration, "calibrate_drive", counting_calibrate)
+    monkeypatch.setattr(nwmodel.physical.reservoir, "calibrate_drive", counting_calibrate)
     monkeypatch.setattr(SimulatedDeviceSpec, "__call__", counting_open)
     return n
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nwmodel.datasets import (
+from nwmodel.data.datasets import (
     ECG5000_SPLIT,
     default_data_dir,
     load_dataset,

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from nwmodel import PhysicalReservoirClassifier, SimulatedDeviceSpec
-from nwmodel._feature_store import store_applies
 from nwmodel.errors import ExperimentError, ModelValidationError
+from nwmodel.physical._feature_store import store_applies
 
 SPEC = SimulatedDeviceSpec(
     n_wires=200, size_um=(40.0, 40.0), electrodes="mea2x3", role_pattern="first-last", n_inputs=2,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nwmodel.errors import ModelValidationError
-from nwmodel.kernels import (
+from nwmodel.models.kernels import (
     ESNCellParams,
     NWCellParams,
     ReservoirWeights,
@@ -153,7 +153,7 @@ def test_cuda_kernel_agrees_with_numpy(rng) -> None:
 
 
 def test_rescale_maps_into_the_voltage_window() -> None:
-    from nwmodel.kernels import NUMPY_OPS, rescale
+    from nwmodel.models.kernels import NUMPY_OPS, rescale
 
     a = np.array([-1e3, -1.0, 0.0, 1.0, 1e3])
     z = rescale(NUMPY_OPS, a, 2.0)

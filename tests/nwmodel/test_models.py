@@ -10,11 +10,11 @@ import pytest
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 
-from nwmodel.datasets import make_synthetic_control
+from nwmodel.data.datasets import make_synthetic_control
 from nwmodel.errors import ModelValidationError
-from nwmodel.esn import ESNClassifier, ESNRegressor, NWESNClassifier, NWESNRegressor
-from nwmodel.readout import RidgeReadout, memory_capacity
-from nwmodel.rnn import NWRNNClassifier, NWRNNRegressor, RNNClassifier, RNNRegressor, fit_stacked
+from nwmodel.models.esn import ESNClassifier, ESNRegressor, NWESNClassifier, NWESNRegressor
+from nwmodel.models.readout import RidgeReadout, memory_capacity
+from nwmodel.models.rnn import NWRNNClassifier, NWRNNRegressor, RNNClassifier, RNNRegressor, fit_stacked
 
 RESERVOIRS = [NWESNClassifier, ESNClassifier]
 
@@ -355,7 +355,7 @@ def test_fit_refuses_a_bad_value_of_every_parameter_naming_it(cls, name) -> None
 
 
 def test_parameter_combinations_are_checked_before_the_device_is_driven() -> None:
-    from nwmodel.physical import PhysicalReservoirClassifier
+    from nwmodel.physical.reservoir import PhysicalReservoirClassifier
 
     for params, pattern in [
         ({"n_jobs": 2, "reset": "relax"}, r"n_jobs > 1 needs reset='restore'.*got reset='relax'"),

@@ -8,7 +8,7 @@ from sklearn.base import clone
 
 from hardware.device import Device, ElectrodeChannel, Readings
 from nwmodel.errors import ModelValidationError
-from nwmodel.mapping import (
+from nwmodel.physical.mapping import (
     DEFAULT_ENCODING,
     NWESN_JUNCTION_PARAMS,
     RESCALE_WINDOW_V,
@@ -17,7 +17,7 @@ from nwmodel.mapping import (
     sigmoid,
     voltage_window,
 )
-from nwmodel.physical import (
+from nwmodel.physical.reservoir import (
     PhysicalReservoirClassifier,
     PhysicalReservoirRegressor,
     SimulatedDeviceSpec,
@@ -466,7 +466,7 @@ def test_a_fit_opens_its_factory_once_and_a_given_calibration_changes_no_feature
     np.testing.assert_array_equal(F_given, F)
     assert all(d.closed for d in measuring.opened + given.opened)
     # a fit of several readouts that stops before the drive leaves no device open
-    from nwmodel.readout import fit_readouts
+    from nwmodel.models.readout import fit_readouts
 
     failing = _OpenedDevices(_small_spec())
     ests = [

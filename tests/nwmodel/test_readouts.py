@@ -8,19 +8,19 @@ import numpy as np
 import pytest
 
 from nwmodel import load_dataset
-from nwmodel._compare_backends import PhysicalFactory
 from nwmodel.errors import ModelValidationError
-from nwmodel.esn import ESNClassifier, NWESNClassifier, NWESNRegressor
-from nwmodel.physical import PhysicalReservoirClassifier, SimulatedDeviceSpec, electrode_readings
-from nwmodel.protocols import TUNED_FEATURES, protocol_fixed, protocol_grid
-from nwmodel.readout import (
+from nwmodel.experiments._backends import PhysicalFactory
+from nwmodel.models.esn import ESNClassifier, NWESNClassifier, NWESNRegressor
+from nwmodel.models.readout import (
     RidgeReadout,
     fit_readouts,
     predict_readouts,
     sample_ends,
     trajectory_features,
 )
-from nwmodel.selection import EstimatorFactory, select_and_test
+from nwmodel.physical.reservoir import PhysicalReservoirClassifier, SimulatedDeviceSpec, electrode_readings
+from nwmodel.selection.protocols import TUNED_FEATURES, protocol_fixed, protocol_grid
+from nwmodel.selection.search import EstimatorFactory, select_and_test
 
 SPEC = SimulatedDeviceSpec()
 #: The device of version 0.2.0: the default one with the one-series integrator it had.
@@ -246,7 +246,7 @@ def test_paper_protocol_reproduces_the_published_readout_bit_for_bit(sc) -> None
 
 def test_paper_protocol_is_the_published_grid_and_readout() -> None:
     from nwmodel import GRIDS
-    from nwmodel.mapping import PHYSICAL_GRIDS
+    from nwmodel.physical.mapping import PHYSICAL_GRIDS
 
     assert protocol_grid("paper", "nwesn", "paper") == GRIDS["nwesn"]["paper"]
     assert protocol_grid("paper", "physical", "paper") == PHYSICAL_GRIDS["paper"]
@@ -318,7 +318,7 @@ def test_unknown_protocol_is_refused_naming_it() -> None:
 
 def test_cli_protocols_are_the_library_ones_and_an_unknown_one_exits_2(capsys) -> None:
     from nwhil import _common, main
-    from nwmodel.protocols import PROTOCOLS
+    from nwmodel.selection.protocols import PROTOCOLS
 
     assert _common.PROTOCOLS == PROTOCOLS
     for argv in (["run", "--model", "esn", "--dataset", "NARMA10"], ["compare"]):

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-import nwmodel._trainer
-from nwmodel._bptt import Workspace, cell_constants, forward_stack, run_stack
-from nwmodel.datasets import make_synthetic_control
+import nwmodel.models._trainer
+from nwmodel.data.datasets import make_synthetic_control
 from nwmodel.errors import ModelError, ModelValidationError
-from nwmodel.kernels import ESNCellParams, NWCellParams, esn_cell, nw_cell, torch_ops
-from nwmodel.rnn import NWRNNClassifier, NWRNNRegressor, RNNClassifier, RNNRegressor, fit_stacked
+from nwmodel.models._bptt import Workspace, cell_constants, forward_stack, run_stack
+from nwmodel.models.kernels import ESNCellParams, NWCellParams, esn_cell, nw_cell, torch_ops
+from nwmodel.models.rnn import NWRNNClassifier, NWRNNRegressor, RNNClassifier, RNNRegressor, fit_stacked
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -104,7 +104,7 @@ def test_short_training_learns_and_beats_chance_by_a_wide_margin(cls, synth) -> 
 
 def _val_loss(est, X, y) -> float:
     """Validation loss of the fitted module on the estimator's own early-stopping split."""
-    from nwmodel._trainer import _losses
+    from nwmodel.models._trainer import _losses
 
     targets, spec = type(est)(**est.get_params())._prepare(X, y)
     rows = torch.as_tensor(spec.idx_val)[None]
@@ -190,8 +190,10 @@ def test_training_with_the_workspace_equals_fresh_temporaries(cls, synth, monkey
     configs = [{"random_state": r} for r in (0, 1, 2)]
     with_ws = [cls(**common, **c) for c in configs]
     assert fit_stacked(with_ws, Xtr, y) == ["", "", ""]
-    real = nwmodel._trainer.train_stack
-    monkeypatch.setattr(nwmodel._trainer, "train_stack", lambda *a, **k: real(*a, **k, workspace=False))
+    real = nwmodel.models._trainer.train_stack
+    monkeypatch.setattr(
+        nwmodel.models._trainer, "train_stack", lambda *a, **k: real(*a, **k, workspace=False)
+    )
     fresh = [cls(**common, **c) for c in configs]
     assert fit_stacked(fresh, Xtr, y) == ["", "", ""]
     for a, s in zip(fresh, with_ws, strict=True):
@@ -227,7 +229,7 @@ def test_stack_refuses_estimators_that_cannot_share_it(synth) -> None:
 
 
 def test_selection_with_stacks_equals_selection_one_fit_at_a_time(synth) -> None:
-    from nwmodel.selection import EstimatorFactory, select_and_test
+    from nwmodel.selection.search import EstimatorFactory, select_and_test
 
     Xtr, ytr, Xte, yte = synth
     make = EstimatorFactory("nwrnn", "classification", {"n_units": 8, "max_epochs": 15})

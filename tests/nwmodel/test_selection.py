@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator
 
-from nwmodel.datasets import make_synthetic_control
+from nwmodel.data.datasets import make_synthetic_control
 from nwmodel.errors import ExperimentError, ModelError, ModelValidationError
-from nwmodel.selection import (
+from nwmodel.selection.search import (
     GRIDS,
     EstimatorFactory,
     SelectionResult,

@@ -15,7 +15,7 @@ import pytest
 from sklearn.base import BaseEstimator
 
 from nwmodel.errors import ExperimentError, JournalError, ModelError, ModelValidationError
-from nwmodel.selection import select_and_test
+from nwmodel.selection.search import select_and_test
 
 
 class Noisy(BaseEstimator):
@@ -173,7 +173,7 @@ def test_another_key_or_stack_size_is_refused_and_a_foreign_file_left_intact(tmp
 
 
 def test_a_journal_in_use_is_refused(tmp_path) -> None:
-    from nwmodel._selection_journal import SelectionJournal
+    from nwmodel.selection._journal import SelectionJournal
 
     path = tmp_path / "sel.journal.jsonl"
     with SelectionJournal(path, {"a": 1}) as held:
@@ -280,8 +280,7 @@ def test_nwhil_run_force_discards_a_journal(tmp_path, capsys) -> None:
 
 def test_nwhil_run_resumes_an_interrupted_force_rerun_over_its_result(tmp_path, capsys, monkeypatch) -> None:
     from nwhil import main
-    from nwmodel import selection
-
+    from nwmodel.selection import search as selection
     out = tmp_path / "out"
     args = ["run", "--model", "esn", "--dataset", "NARMA10", "--seeds", "1", "--protocol", "paper",
             "--no-progress", "-o", str(out)]  # paper: one fit per journal record
@@ -312,8 +311,7 @@ def test_nwhil_run_resumes_an_interrupted_force_rerun_over_its_result(tmp_path, 
 @pytest.mark.slow
 def test_nwhil_run_on_two_dask_workers_equals_the_serial_run(tmp_path, monkeypatch) -> None:
     from nwhil import main
-    from nwmodel import selection
-
+    from nwmodel.selection import search as selection
     lines: list[str] = []
     record = selection.SelectionJournal.record
 

@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 
 from nwmodel import PhysicalReservoirClassifier, SimulatedDeviceSpec
-from nwmodel.datasets import make_synthetic_control
-from nwmodel.physical import physical_trajectories
-from nwmodel.protocols import TUNED_FEATURES
-from nwmodel.readout import trajectory_features
+from nwmodel.data.datasets import make_synthetic_control
+from nwmodel.models.readout import trajectory_features
+from nwmodel.physical.reservoir import physical_trajectories
+from nwmodel.selection.protocols import TUNED_FEATURES
 
 PAPER = ("last",)
 
 #: (input_scaling, slope, dt_s, n_virtual, feature sets): the corners of the quick and paper grids
-#: of the paper protocol (nwmodel.mapping.PHYSICAL_GRIDS, read at the last sample) and of the tuned
+#: of the paper protocol (nwmodel.physical.mapping.PHYSICAL_GRIDS, read at the last sample) and of the tuned
 #: one (TUNED_PHYSICAL_GRIDS, every tuned feature set) on the calibrated drive (junction window
 #: (0.35, 1.15) V); the hardest input (input_scaling 10 with slope 5 saturates the sigmoid: jumps
 #: between the window's edges) included.

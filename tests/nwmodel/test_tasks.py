@@ -10,9 +10,9 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import Ridge
 
 from nwmodel import NWESNClassifier, NWESNRegressor, PhysicalReservoirRegressor, SimulatedDeviceSpec
-from nwmodel.datasets import make_narma10
+from nwmodel.data.datasets import make_narma10
 from nwmodel.errors import ModelValidationError
-from nwmodel.tasks import (
+from nwmodel.experiments.tasks import (
     _squared_correlation,
     memory_capacity_score,
     narma10_score,

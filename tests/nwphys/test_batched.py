@@ -1,4 +1,4 @@
-"""The batched engine ("sdirk2-sn", nwphys.batched) against analytic solutions, the one-series
+"""The batched engine ("sdirk2-sn", nwphys.dynamics.batched) against analytic solutions, the one-series
 integrator and exact linear algebra; its invariants at every accepted step; failure isolation
 within a batch; the memory bound; and the registry of integration methods."""
 
@@ -11,17 +11,17 @@ from _nwcircuits import random_circuit, single_junction, single_junction_g
 from hardware import SimulatedDevice
 from hardware.errors import ComplianceError
 from nwmodel import SimulatedDeviceSpec
-from nwphys._kirchhoff import KirchhoffResidual
-from nwphys._ldl_kernels import ldl_numeric, ldl_solve, ldl_symbolic
-from nwphys._sdirk_kernels import exp_nonpositive
-from nwphys.batched import BatchedEngine
-from nwphys.circuit import Circuit
+from nwphys.circuit._kirchhoff import KirchhoffResidual
+from nwphys.circuit._ldl_kernels import ldl_numeric, ldl_solve, ldl_symbolic
+from nwphys.circuit.circuit import Circuit
+from nwphys.circuit.nodal import NodalSolver
+from nwphys.dynamics._sdirk_kernels import exp_nonpositive
+from nwphys.dynamics.batched import BatchedEngine
+from nwphys.dynamics.integrate import simulate
+from nwphys.dynamics.methods import METHODS, get_method
+from nwphys.dynamics.stepper import Stepper
 from nwphys.errors import BudgetError, ValidationError
-from nwphys.integrate import simulate
 from nwphys.junctions import make_junction_model
-from nwphys.methods import METHODS, get_method
-from nwphys.nodal import NodalSolver
-from nwphys.stepper import Stepper
 
 RTOL, ATOL = 3e-5, 3e-6  # the reservoir device's tolerances
 

@@ -10,7 +10,7 @@ import pytest
 
 import nwphys
 from nwphys import DeviceFileError, load_network, save_network
-from nwphys import devicefile as df
+from nwphys.io import devicefile as df
 
 
 def _assert_same(a: nwphys.NanowireNetwork, b: nwphys.NanowireNetwork) -> None:

@@ -10,8 +10,8 @@ from scipy import stats
 
 import nwphys
 from nwphys import Electrode, ElectrodeLayout, Geometry, ValidationError
-from nwphys.electrodes import clip_intervals, electrode_contacts
-from nwphys.geometry import brute_force_junctions, find_junctions, random_sticks, sample_lengths
+from nwphys.geometry.electrodes import clip_intervals, electrode_contacts
+from nwphys.geometry.sticks import brute_force_junctions, find_junctions, random_sticks, sample_lengths
 
 
 def _geometry(centers, angles, lengths, size=(10.0, 10.0)) -> Geometry:

@@ -12,7 +12,7 @@ from scipy.sparse.linalg import spsolve
 
 import nwphys
 from nwphys import Circuit, Geometry, PercolationError, ValidationError, build_circuit, find_junctions
-from nwphys.electrodes import electrode_contacts
+from nwphys.geometry.electrodes import electrode_contacts
 
 
 def two_point_resistance_ohm(c: Circuit, g_junction_S: np.ndarray, a: int, b: int) -> float:
@@ -263,7 +263,7 @@ def test_plot_multinodal_voltage(seed: int) -> None:
 def test_generated_network_reuses_its_circuit_build(seed: int) -> None:
     import dataclasses
 
-    from nwphys.graph import build_circuit
+    from nwphys.geometry.graph import build_circuit
 
     net = nwphys.generate("sydney", seed=seed, electrodes="mea2x2")
     fresh = net.with_state(None)  # a copy without the build of generate: builds its own

@@ -8,13 +8,13 @@ import pytest
 from _nwcircuits import random_circuit
 
 from nwphys import generate
-from nwphys.circuit import Circuit
-from nwphys.drives import parse_drive
+from nwphys.circuit.circuit import Circuit
+from nwphys.circuit.nodal import NodalSolver
+from nwphys.dynamics.drives import parse_drive
+from nwphys.dynamics.integrate import Stepper, simulate
 from nwphys.errors import DeviceFileError, IntegrationError, ValidationError
-from nwphys.integrate import Stepper, simulate
+from nwphys.io.runfile import read_run
 from nwphys.junctions import RateBalanceModel, make_junction_model
-from nwphys.nodal import NodalSolver
-from nwphys.runfile import read_run
 
 PULSES = "in=pulse:amp=5,width=0.02,period=0.04;out=gnd"
 

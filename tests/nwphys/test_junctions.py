@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from nwphys.circuit import Circuit
-from nwphys.drives import DC, Drive, PiecewiseLinear, Pulse, Sampled, parse_drive
+from nwphys.circuit.circuit import Circuit
+from nwphys.dynamics.drives import DC, Drive, PiecewiseLinear, Pulse, Sampled, parse_drive
+from nwphys.dynamics.integrate import Stepper, simulate
 from nwphys.errors import ValidationError
-from nwphys.integrate import Stepper, simulate
 from nwphys.junctions import (
     JUNCTION_MODELS,
     JUNCTION_PRESETS,
@@ -149,11 +149,11 @@ def _published_nwesn_rate(g: np.ndarray, V: np.ndarray) -> np.ndarray:
 
 
 def test_every_nwesn_rate_is_the_published_rate_balance() -> None:
-    import nwmodel.mapping
-    from nwmodel.calibration import switching_voltage_V
-    from nwmodel.esn import NWESNClassifier
-    from nwmodel.kernels import NUMPY_OPS, nw_cell
-    from nwmodel.rnn import NWRNNRegressor
+    import nwmodel.physical.mapping
+    from nwmodel.models.esn import NWESNClassifier
+    from nwmodel.models.kernels import NUMPY_OPS, nw_cell
+    from nwmodel.models.rnn import NWRNNRegressor
+    from nwmodel.physical.calibration import switching_voltage_V
 
     # junction voltages across the RESCALE window (0.35, 1.15) V, V* = ln(kd0/kp0)/(eta_p+eta_d) among them
     v_star = np.log(0.5 / 1e-4) / 11.0
@@ -167,8 +167,8 @@ def test_every_nwesn_rate_is_the_published_rate_balance() -> None:
     for name, params in (
         ("rate_balance", {}),
         JUNCTION_PRESETS["nwesn"],
-        ("rate_balance", nwmodel.mapping.NWESN_JUNCTION_PARAMS),
-        ("rate_balance", nwmodel.mapping.DEVICE_JUNCTION_PARAMS),
+        ("rate_balance", nwmodel.physical.mapping.NWESN_JUNCTION_PARAMS),
+        ("rate_balance", nwmodel.physical.mapping.DEVICE_JUNCTION_PARAMS),
     ):
         np.testing.assert_allclose(JUNCTION_MODELS[name](**params).rhs(g, V), ref, rtol=1e-12, atol=1e-15)
     # the abstract NW-ESN cell with gamma 0 and dt 1 is one rate evaluation at z = RESCALE(pre):

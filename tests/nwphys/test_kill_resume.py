@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import nwphys
-from nwphys.runfile import journal_dir, read_run
+from nwphys.io.runfile import journal_dir, read_run
 
 DRIVE = "in=pulse:amp=2,width=0.01,period=0.02;out=gnd"
 

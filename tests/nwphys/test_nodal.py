@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from _nwcircuits import random_circuit
 
-from nwphys._kirchhoff import KirchhoffResidual
-from nwphys.circuit import Circuit
+from nwphys.circuit._kirchhoff import KirchhoffResidual
+from nwphys.circuit.circuit import Circuit
+from nwphys.circuit.nodal import NodalSolver, available_backends
 from nwphys.errors import SolverError, ValidationError
-from nwphys.nodal import NodalSolver, available_backends
 
 BACKENDS = available_backends()
 RTOL = 1e-10

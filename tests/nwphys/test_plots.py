@@ -12,12 +12,12 @@ from matplotlib.colors import LogNorm, to_rgba
 from matplotlib.patches import Rectangle
 
 import nwphys
-from nwmodel.compare import CellResult, plot_comparison
-from nwphys.drives import parse_drive
+from nwmodel.experiments.compare import CellResult, plot_comparison
+from nwphys.dynamics.drives import parse_drive
 from nwphys.errors import ValidationError
+from nwphys.io.runfile import read_run
 from nwphys.junctions import model_from_spec
 from nwphys.plotting import ROLE_COLORS, circuit_sha256, plot_run
-from nwphys.runfile import read_run
 
 #: A small connected two-terminal device (221 junctions at seed 3; seed 12 has as many).
 _RECIPE = {"n_wires": 100, "size_um": (20.0, 20.0), "length_mean_um": 6.0, "length_std_um": 1.0}
@@ -196,8 +196,8 @@ def test_comparison_chart_majority_line_and_test_series_count() -> None:
 def test_comparison_chart_written_by_write_outputs_draws_the_majority_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import nwmodel._compare_reports as reports
-    from nwmodel.compare import write_outputs
+    import nwmodel.experiments._reports as reports
+    from nwmodel.experiments.compare import write_outputs
 
     figures = []
 
@@ -214,13 +214,13 @@ def test_comparison_chart_written_by_write_outputs_draws_the_majority_line(
 
 
 def test_comparison_cells_record_the_constant_guess_and_the_chart_draws_it(tmp_path: Path) -> None:
-    import nwmodel.compare as cmp
+    import nwmodel.experiments.compare as cmp
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((30, 1, 8))
     y_train = np.array([1] * 18 + [2] * 12)
     y_test = np.array([1] * 10 + [2] * 20)  # the training majority (1) is a third of the test set
-    from nwmodel.datasets import Dataset
+    from nwmodel.data.datasets import Dataset
 
     ds = Dataset(X, y_train, X, y_test, "classification", "Skewed", "test")
     res = cmp.run_comparison(

@@ -9,11 +9,11 @@ import pytest
 from _nwcircuits import random_circuit, single_junction, single_junction_g
 
 import nwphys
+from nwphys.circuit.nodal import NodalSolver
+from nwphys.dynamics.integrate import network_jacobian, simulate
+from nwphys.dynamics.stepper import Stepper, SwitchingTimeWarning
 from nwphys.errors import IntegrationError
-from nwphys.integrate import network_jacobian, simulate
 from nwphys.junctions import RateBalanceModel, make_junction_model
-from nwphys.nodal import NodalSolver
-from nwphys.stepper import Stepper, SwitchingTimeWarning
 
 #: the device of the quasi-static measurements: 120 wires, 535 junctions, two edge electrodes
 QS_DEVICE = dict(n_wires=120, size_um=(25.0, 25.0), electrodes="two-terminal", seed=3)

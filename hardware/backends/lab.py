@@ -1,0 +1,348 @@
+"""A bench of source-measure units and a switch matrix composed into one :class:`~hardware.Device`.
+
+Channel map (JSON file or dict; unknown keys are an error)::
+
+    {
+      "instruments": {
+        "smu1":   {"driver": "keithley2450", "address": "TCPIP::192.168.0.10::INSTR"},
+        "smu2":   {"driver": "keithley2600", "address": "GPIB0::26::INSTR"},
+        "matrix": {"driver": "keithley707b", "address": "GPIB0::16::INSTR"}
+      },
+      "electrodes": [
+        {"name": "E01", "role": "input",  "smu": "smu1", "channel": null, "route": ["1A01"],
+         "max_abs_V": 1.0, "compliance_A": 1e-3},
+        {"name": "E02", "role": "output", "smu": "smu2", "channel": "a", "route": ["1B02"]},
+        {"name": "E03", "role": "ground", "smu": "smu2", "channel": "b", "route": ["1C03"]}
+      ]
+    }
+
+Input and ground electrodes are SMU channels sourcing voltage with current compliance; output
+electrodes are SMU channels sourcing 0 A and reading voltage (a high-impedance voltmeter); the
+matrix closes each electrode's ``route`` at set-up and opens everything in the safe state.
+
+Sequences run in ``"step"`` mode: per step one set-and-measure exchange per instrument (both
+channels of a 2600B in one TSP chunk), paced to ``dt_s`` by the host clock. Instruments of one
+step are addressed one after the other (skew of one round trip between instruments; a bench that
+needs simultaneous sources must wire trigger lines, which is outside this driver). ``"list"`` mode
+uses the instrument's buffered sweep and is allowed only when every sourced electrode sits on one
+SMU channel (single-input experiments with a grounded counter electrode on a 2450 or a 2600B).
+
+Safe state: an instrument whose session is out of sync (an exchange failed or was cut) is
+reconnected first and its queued errors are logged; the source levels are read back and ramped
+to 0 V (:func:`hardware._instrument.ramp_to_zero`), every SMU output is switched off and every
+matrix crosspoint opened; then each electrode's output state and source level are read back, and
+:class:`~hardware.errors.SafeStateError` names the electrodes that disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hardware._checks import check_choice, check_int, check_real
+from hardware._instrument import ramp_to_zero
+from hardware.device import Device, ElectrodeChannel, Readings
+from hardware.drivers import Keithley707B, Smu2450, Smu2600
+from hardware.errors import (
+    HardwareValidationError,
+    InstrumentConnectionError,
+    InstrumentError,
+    SafeStateError,
+)
+
+__all__ = ["DRIVERS", "LabDevice", "load_channel_map"]
+
+log = logging.getLogger(__name__)
+
+#: Driver registry of the channel map.
+DRIVERS: dict[str, type] = {"keithley2450": Smu2450, "keithley2600": Smu2600, "keithley707b": Keithley707B}
+_INSTR_KEYS = {"driver", "address"}
+_EL_KEYS = {"name", "role", "smu", "channel", "route", "max_abs_V", "compliance_A"}
+
+
+def load_channel_map(channel_map: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    """Read and validate a channel map (see the module docstring)."""
+    if isinstance(channel_map, (str, Path)):
+        p = Path(channel_map)
+        if not p.is_file():
+            raise HardwareValidationError(f"channel map file {str(p)!r} not found")
+        try:
+            cm = json.loads(p.read_text())
+        except json.JSONDecodeError as exc:
+            raise HardwareValidationError(f"channel map {str(p)!r} is not valid JSON: {exc}") from None
+    else:
+        cm = dict(channel_map)
+    extra = set(cm) - {"instruments", "electrodes"}
+    if extra or "instruments" not in cm or "electrodes" not in cm:
+        raise HardwareValidationError(
+            f"channel map must have exactly the keys 'instruments' and 'electrodes', got {sorted(cm)}")
+    for name, spec in cm["instruments"].items():
+        bad = set(spec) - _INSTR_KEYS
+        if bad or "driver" not in spec:
+            raise HardwareValidationError(
+                f"instrument {name!r}: keys must be {sorted(_INSTR_KEYS)}, got {sorted(spec)}")
+        check_choice(f"instruments.{name}.driver", spec["driver"], DRIVERS)
+    for el in cm["electrodes"]:
+        bad = set(el) - _EL_KEYS
+        if bad:
+            raise HardwareValidationError(f"electrode {el.get('name')!r}: unknown keys {sorted(bad)}")
+        smu = el.get("smu")
+        if el.get("role") != "floating":
+            if smu not in cm["instruments"] or cm["instruments"][smu]["driver"] == "keithley707b":
+                raise HardwareValidationError(
+                    f"electrode {el.get('name')!r}: smu must name an SMU instrument of the map, got {smu!r}")
+            drv = cm["instruments"][smu]["driver"]
+            ch = el.get("channel")
+            if drv == "keithley2600" and ch not in ("a", "b"):
+                raise HardwareValidationError(f"electrode {el.get('name')!r}: channel must be 'a' or 'b' "
+                                              f"on a keithley2600, got {ch!r}")
+            if drv == "keithley2450" and ch is not None:
+                raise HardwareValidationError(f"electrode {el.get('name')!r}: channel must be null on a "
+                                              f"keithley2450, got {ch!r}")
+    used = [(e["smu"], e.get("channel")) for e in cm["electrodes"] if e.get("role") != "floating"]
+    if len(set(used)) != len(used):
+        raise HardwareValidationError("channel map assigns one SMU channel to two electrodes")
+    return cm
+
+
+class LabDevice(Device):
+    """A multi-electrode device on a bench of Keithley SMUs and a 707B matrix.
+
+    Parameters
+    ----------
+    channel_map : str, Path or mapping
+        See the module docstring.
+    adapters : mapping name -> pymeasure Adapter or address, optional
+        Override the address of instruments (tests pass PyMeasure protocol adapters).
+    mode : {"step", "list"}
+    ramp_steps : int
+        Steps of the ramp to 0 V in the safe state.
+    ramp_pause_s : float
+        Pause between ramp steps in seconds.
+    pace : bool
+        Pace steps to ``dt_s`` with the host clock (off for protocol tests).
+    visa_library : str
+        PyVISA backend for addresses (``"@py"``; a pyvisa-sim YAML path ends in ``"@sim"``).
+    compliance_policy : {"raise", "record"}
+    """
+
+    _abort_on_signals = True  # SIGTERM inside apply/read reaches the safe state (hardware.device)
+
+    def __init__(self, channel_map: str | Path | Mapping[str, Any], *,
+                 adapters: Mapping[str, Any] | None = None,
+                 mode: str = "step", ramp_steps: int = 10, ramp_pause_s: float = 0.01, pace: bool = True,
+                 visa_library: str = "@py", compliance_policy: str = "raise") -> None:
+        cm = load_channel_map(channel_map)
+        els = [ElectrodeChannel(e["name"], e["role"], e.get("max_abs_V", 1.0), e.get("compliance_A", 1e-3))
+               for e in cm["electrodes"]]
+        super().__init__(els, compliance_policy=compliance_policy)
+        self.mode = check_choice("mode", mode, ("step", "list"))
+        self.ramp_steps = check_int("ramp_steps", ramp_steps, low=1)
+        self.ramp_pause_s = check_real("ramp_pause_s", ramp_pause_s, low=0.0)
+        self.pace = bool(pace)
+        self.channel_map = cm
+        self._spec = {e["name"]: e for e in cm["electrodes"]}
+        self.instruments: dict[str, Any] = {}
+        adapters = dict(adapters or {})
+        try:
+            for name, spec in cm["instruments"].items():
+                target = adapters.get(name, spec.get("address"))
+                kwargs = {} if name in adapters else {"visa_library": visa_library}
+                self.instruments[name] = DRIVERS[spec["driver"]](target, **kwargs)
+        except InstrumentError:
+            raise
+        except Exception as exc:
+            raise InstrumentConnectionError(f"cannot open instrument {name!r}: {exc}") from exc
+        if self.mode == "list" and (self.n_inputs != 1 or self.output_names or self.ground_names):
+            raise HardwareValidationError(
+                "mode='list' needs exactly one input electrode and no output/ground SMU channels (a two-"
+                "terminal device with the counter electrode on the SMU's LO terminal); use mode='step'")
+        self._setup()
+
+    def _smus(self) -> dict[str, Any]:
+        return {k: v for k, v in self.instruments.items() if not isinstance(v, Keithley707B)}
+
+    def _setup(self) -> None:
+        for inst in self.instruments.values():
+            inst.check_errors_raise()
+        matrix = [v for v in self.instruments.values() if isinstance(v, Keithley707B)]
+        for m in matrix:
+            m.open_all()
+        for e in self.electrodes:
+            if e.role == "floating":
+                continue
+            spec = self._spec[e.name]
+            smu = self.instruments[spec["smu"]]
+            smu.configure(spec.get("channel"), "measure_v" if e.role == "output" else "source_v",
+                          e.compliance_A, e.max_abs_V)
+        for m in matrix:
+            m.close_channels([c for e in self.electrodes for c in self._spec[e.name].get("route", [])])
+        for inst in self.instruments.values():
+            inst.check_errors_raise()
+
+    def _levels(self, v_inputs: np.ndarray | None) -> dict[str, dict[str | None, float | None]]:
+        per: dict[str, dict[str | None, float | None]] = {}
+        j = 0
+        for e in self.electrodes:
+            if e.role == "floating":
+                continue
+            spec = self._spec[e.name]
+            level: float | None
+            if e.role == "input":
+                level = 0.0 if v_inputs is None else float(v_inputs[j])
+                j += 1
+            elif e.role == "ground":
+                level = 0.0
+            else:
+                level = None
+            per.setdefault(spec["smu"], {})[spec.get("channel")] = level
+        return per
+
+    def _one_step(self, v: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        out: dict[str, tuple[float, float, bool]] = {}
+        for smu_name, levels in self._levels(v).items():
+            res = self.instruments[smu_name].step(levels)
+            for ch, val in res.items():
+                out[f"{smu_name}/{ch}"] = val
+        key = {e.name: f"{self._spec[e.name]['smu']}/{self._spec[e.name].get('channel')}"
+               for e in self.electrodes if e.role != "floating"}
+        vin = np.array([out[key[n]][0] for n in self.input_names])
+        iin = np.array([out[key[n]][1] for n in self.input_names])
+        comp = np.array([out[key[n]][2] for n in self.input_names])
+        vout = np.array([out[key[n]][0] for n in self.output_names])
+        ignd = np.array([out[key[n]][1] for n in self.ground_names])
+        return vin, vout, iin, ignd, comp
+
+    def _outputs(self, on: bool) -> None:
+        for smu in self._smus().values():
+            smu.outputs(on)
+
+    def _apply(self, voltages_V: np.ndarray, dt_s: float) -> Readings:
+        n = voltages_V.shape[0]
+        self._outputs(True)
+        if self.mode == "list":
+            (name,) = self.input_names
+            spec = self._spec[name]
+            smu = self.instruments[spec["smu"]]
+            args = (voltages_V[:, 0], dt_s) if spec.get("channel") is None else (
+                voltages_V[:, 0], dt_s, spec["channel"])
+            vi = smu.run_list(*args)
+            smu.check_errors_raise()
+            z = np.zeros((n, 0))
+            return Readings(input_V=vi[:, :1], output_V=z, input_current_A=vi[:, 1:2], ground_current_A=z)
+        rows = []
+        t_start = time.perf_counter()
+        for k in range(n):
+            rows.append(self._one_step(voltages_V[k]))
+            if self.pace:
+                wait = t_start + (k + 1) * dt_s - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+        for smu in self._smus().values():
+            smu.check_errors_raise()
+        vin, vout, iin, ignd, comp = (np.array([r[i] for r in rows]) for i in range(5))
+        return Readings(input_V=vin, output_V=vout.reshape(n, -1), input_current_A=iin,
+                        ground_current_A=ignd.reshape(n, -1), compliance=comp)
+
+    def _read(self) -> Readings:
+        vin, vout, iin, ignd, comp = self._one_step(self.bias_V)
+        return Readings(input_V=vin[None], output_V=vout[None], input_current_A=iin[None],
+                        ground_current_A=ignd[None], compliance=comp[None])
+
+    def _reset(self) -> None:
+        # A bench cannot restore junction states: the safe state leaves the sources at 0 V with the
+        # outputs off, and the junctions relax for as long as the caller waits.
+        self._safe_state()
+
+    @property
+    def n_reconnects(self) -> int:
+        """Reconnects of the instruments' sessions (made by the safe state)."""
+        return sum(inst.session.n_reconnects for inst in self.instruments.values())
+
+    def _sources(self) -> list[tuple[ElectrodeChannel, Any, str]]:
+        """``(electrode, SMU channel, label)`` of every electrode on an SMU channel."""
+        out = []
+        for e in self.electrodes:
+            if e.role == "floating":
+                continue
+            spec = self._spec[e.name]
+            ch = spec.get("channel")
+            label = f"{e.name} ({spec['smu']}{'' if ch is None else '/' + ch})"
+            out.append((e, self.instruments[spec["smu"]].channel(ch), label))
+        return out
+
+    @staticmethod
+    def _level(chan: Any, label: str) -> float:
+        v = chan.source_voltage
+        if not isinstance(v, float):
+            raise InstrumentConnectionError(f"malformed source-level reply {v!r} from {label}")
+        return v
+
+    def _resync(self) -> None:
+        """Reconnect every instrument whose session is out of sync; log the errors it had queued."""
+        for name, inst in self.instruments.items():
+            if inst.session.in_sync:
+                continue
+            log.warning("%s: session out of sync (an exchange failed or was cut); reconnecting for the "
+                        "safe state", name)
+            inst.session.reconnect()
+            for code, text in inst.session.check_errors():
+                log.warning("%s: error queued before the reconnect: %d %s", name, code, text)
+
+    def _ramp_and_switch_off(self) -> None:
+        sourced = [(e, chan, label) for e, chan, label in self._sources() if e.role != "output"]
+        start = np.array([self._level(chan, label) for _, chan, label in sourced])
+
+        def set_levels(levels_V: np.ndarray) -> None:
+            per: dict[str, dict[str | None, float]] = {}
+            for (e, _, _), v in zip(sourced, levels_V, strict=True):
+                spec = self._spec[e.name]
+                per.setdefault(spec["smu"], {})[spec.get("channel")] = float(v)
+            for smu_name, levels in per.items():
+                self.instruments[smu_name].set_levels_raw(levels)
+
+        ramp_to_zero(start, set_levels, steps=self.ramp_steps, pause_s=self.ramp_pause_s)
+        self._outputs(False)
+        for m in self.instruments.values():
+            if isinstance(m, Keithley707B):
+                m.open_all()
+
+    def _verify_safe_state(self) -> None:
+        """Read every output state and source level back; raise SafeStateError naming what disagrees."""
+        on, wrong = [], []
+        for e, chan, label in self._sources():
+            if chan.output_enabled:
+                on.append(label)
+            if e.role != "output":
+                v = self._level(chan, label)
+                if v != 0.0:
+                    wrong.append(f"source level {v!r} V on {label}")
+        if on:
+            wrong.insert(0, f"output still ON on {', '.join(on)}")
+        if wrong:
+            raise SafeStateError(
+                f"{type(self).__name__}: safe state not reached: read back {'; '.join(wrong)} "
+                "(expected every output off and every source at 0 V)")
+
+    def _safe_state(self) -> None:
+        self._resync()
+        try:
+            self._ramp_and_switch_off()
+        except InstrumentConnectionError as exc:
+            log.warning("%s: safe state failed (%s); reconnecting", type(self).__name__, exc)
+            self._resync()
+            self._ramp_and_switch_off()
+        self._verify_safe_state()
+
+    def _close(self) -> None:
+        for inst in self.instruments.values():
+            inst.session.close()  # a failure to close is logged by the session
+
+    def _metadata(self) -> dict[str, Any]:
+        return {"channel_map": self.channel_map, "mode": self.mode}

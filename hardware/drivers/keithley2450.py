@@ -1,0 +1,76 @@
+"""Keithley 2450 SourceMeter (SCPI): exact set-and-measure and a buffered list sweep."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pymeasure.instruments import Channel, Instrument
+from pymeasure.instruments.keithley import Keithley2450
+from pymeasure.instruments.validators import strict_discrete_set
+
+from hardware.drivers._base import SmuChannel, _exact, _on_off, _SessionDriver, _Smu, _within
+
+__all__ = ["Smu2450", "Smu2450Channel"]
+
+
+class Smu2450Channel(SmuChannel):
+    """The one channel of a Keithley 2450."""
+
+    source_voltage = Channel.control(
+        ":SOUR:VOLT:LEV?", ":SOUR:VOLT:LEV %s",
+        """Control the voltage source level in volts (sent exactly; LimitError outside the range).""",
+        validator=_within, values=(-210.0, 210.0), set_process=_exact, dynamic=True)
+
+    output_enabled = Channel.control(
+        "OUTP?", "OUTP %s", """Control whether the output is on (bool).""",
+        validator=strict_discrete_set, values=(True, False), set_process=lambda on: "ON" if on else "OFF",
+        cast=str, get_process=_on_off)
+
+    def _configure(self, mode: str, compliance_A: float, max_abs_V: float) -> None:
+        if mode == "source_v":
+            self.write(":SOUR:FUNC VOLT;:SENS:FUNC 'CURR';:SENS:CURR:RANG:AUTO 1;"
+                       f":SOUR:VOLT:RANG {max_abs_V!r};:SOUR:VOLT:ILIM {compliance_A!r};:SOUR:VOLT:LEV 0")
+        else:
+            self.write(":SOUR:FUNC CURR;:SENS:FUNC 'VOLT';:SENS:VOLT:RANG:AUTO 1;"
+                       f":SOUR:CURR:VLIM {max_abs_V!r};:SOUR:CURR:LEV 0")
+
+
+class Smu2450(_Smu, _SessionDriver, Keithley2450):
+    """Keithley 2450 with exact set-and-measure and a buffered list sweep."""
+
+    n_channels = 1
+
+    ch = Instrument.ChannelCreator(Smu2450Channel)
+
+    def __init__(self, adapter: Any, name: str = "Keithley 2450 SourceMeter", **kwargs: Any) -> None:
+        super().__init__(adapter, name, **kwargs)
+
+    def channel(self, channel: str | None) -> SmuChannel:
+        """The one channel (``channel`` must be None)."""
+        if channel is not None:
+            raise LookupError(f"a keithley2450 has one channel (None), got {channel!r}")
+        return self.ch
+
+    def step(self, levels: dict[str | None, float | None]) -> dict[str | None, tuple[float, float, bool]]:
+        """Set the level (None = voltmeter) and read; returns ``{channel: (V, I, compliance)}``."""
+        level = levels[None]
+        if level is None:
+            v = self.session.query_floats(':READ? "defbuffer1",READ', 1, "READ?")[0]
+            return {None: (v, 0.0, False)}
+        reply = self.ask(f':SOUR:VOLT:LEV {level!r};:READ? "defbuffer1",SOUR,READ;:SOUR:VOLT:ILIM:TRIP?')
+        v, i, trip = self.session.floats(reply.replace(";", ","), 3, "READ?")
+        return {None: (v, i, bool(trip))}
+
+    def run_list(self, levels_V: np.ndarray, dt_s: float) -> np.ndarray:
+        """Buffered list sweep; returns ``(n_steps, 2)`` of (source V, measured I)."""
+        n = len(levels_V)
+        self.write(":TRAC:CLE \"defbuffer1\";:SOUR:LIST:VOLT " + ",".join(repr(float(x)) for x in levels_V))
+        self.write(f":SOUR:SWE:VOLT:LIST 1,{dt_s!r}")
+        self.write(":INIT;*WAI")
+        data = self.session.query_floats(f':TRAC:DATA? 1,{n},"defbuffer1",SOUR,READ', 2 * n, "TRAC:DATA?")
+        return data.reshape(n, 2)
+
+    def outputs(self, on: bool) -> None:
+        """Switch the output on or off."""
+        self.ch.output_enabled = bool(on)

@@ -1,0 +1,96 @@
+"""Keithley 2600B SourceMeter (TSP, channels ``a`` and ``b``): one exchange per step for both."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from pymeasure.instruments import Channel, Instrument
+from pymeasure.instruments.keithley import Keithley2600
+from pymeasure.instruments.validators import strict_discrete_set
+
+from hardware.drivers._base import SmuChannel, _exact, _on_off, _SessionDriver, _Smu, _within
+
+__all__ = ["Smu2600", "Smu2600Channel"]
+
+
+class Smu2600Channel(SmuChannel):
+    """Channel ``a`` or ``b`` of a Keithley 2600B (TSP; ``{ch}`` is the channel letter)."""
+
+    source_voltage = Channel.control(
+        "print(smu{ch}.source.levelv)", "smu{ch}.source.levelv=%s",
+        """Control the voltage source level in volts (sent exactly; LimitError outside the range).""",
+        validator=_within, values=(-200.0, 200.0), set_process=_exact, dynamic=True)
+
+    output_enabled = Channel.control(
+        "print(smu{ch}.source.output)", "smu{ch}.source.output=%d",
+        """Control whether the output is on (bool).""",
+        validator=strict_discrete_set, values=(True, False), set_process=int, cast=str, get_process=_on_off)
+
+    def _configure(self, mode: str, compliance_A: float, max_abs_V: float) -> None:
+        if mode == "source_v":
+            self.write("smu{ch}.source.func=smu{ch}.OUTPUT_DCVOLTS "
+                       f"smu{{ch}}.source.rangev={max_abs_V!r} smu{{ch}}.source.limiti={compliance_A!r} "
+                       "smu{ch}.measure.autorangei=smu{ch}.AUTORANGE_ON smu{ch}.source.levelv=0")
+        else:
+            self.write("smu{ch}.source.func=smu{ch}.OUTPUT_DCAMPS smu{ch}.source.leveli=0 "
+                       f"smu{{ch}}.source.limitv={max_abs_V!r} "
+                       "smu{ch}.measure.autorangev=smu{ch}.AUTORANGE_ON")
+
+
+class Smu2600(_Smu, _SessionDriver, Keithley2600):
+    """Keithley 2600B (channels ``a``, ``b``) with one TSP exchange per step for both channels."""
+
+    n_channels = 2
+    error_queue = "tsp"
+
+    channels = Instrument.MultiChannelCreator(Smu2600Channel, ("a", "b"))
+
+    def __init__(self, adapter: Any, name: str = "Keithley 2600 SourceMeter", **kwargs: Any) -> None:
+        # PyMeasure marks the 2600 series as "SCPI support unknown" and warns on every construction.
+        # This driver speaks TSP only (every command above is a TSP chunk), so there is nothing to act on.
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="It is not known whether this device support SCPI", category=FutureWarning
+            )
+            super().__init__(adapter, name, **kwargs)
+
+    def channel(self, channel: str | None) -> SmuChannel:
+        """Channel ``"a"`` or ``"b"``."""
+        if channel not in ("a", "b"):
+            raise LookupError(f"a keithley2600 has channels 'a' and 'b', got {channel!r}")
+        return self.channels[channel]
+
+    def step(self, levels: dict[str | None, float | None]) -> dict[str | None, tuple[float, float, bool]]:
+        """One TSP chunk: set every sourcing channel, measure every channel, one reply line."""
+        chans = sorted(levels)
+        cmd = []
+        for c in chans:
+            if levels[c] is not None:
+                cmd.append(f"smu{c}.source.levelv={levels[c]!r}")
+        for c in chans:
+            cmd.append(f"i{c},v{c}=smu{c}.measure.iv() c{c}=smu{c}.source.compliance and 1 or 0")
+        cmd.append("print(" + ",".join(f"v{c},i{c},c{c}" for c in chans) + ")")
+        vals = self.session.query_floats(" ".join(cmd), 3 * len(chans), "measure.iv()")
+        return {c: (vals[3 * k], vals[3 * k + 1] if levels[c] is not None else 0.0, bool(vals[3 * k + 2]))
+                for k, c in enumerate(chans)}
+
+    def run_list(self, levels_V: np.ndarray, dt_s: float, channel: str = "a") -> np.ndarray:
+        """Buffered list sweep on one channel; returns ``(n_steps, 2)`` of (V, I)."""
+        c = f"smu{channel}"
+        n = len(levels_V)
+        self.write(f"{c}.nvbuffer1.clear() {c}.nvbuffer2.clear() "
+                   f"{c}.trigger.source.listv({{{','.join(repr(float(x)) for x in levels_V)}}}) "
+                   f"{c}.trigger.source.action={c}.ENABLE "
+                   f"{c}.trigger.measure.iv({c}.nvbuffer1,{c}.nvbuffer2) "
+                   f"{c}.trigger.measure.action={c}.ENABLE {c}.trigger.count={n} "
+                   f"trigger.timer[1].delay={dt_s!r} {c}.trigger.initiate() waitcomplete()")
+        data = self.session.query_floats(
+            f"printbuffer(1,{n},{c}.nvbuffer2.readings,{c}.nvbuffer1.readings)", 2 * n, "printbuffer")
+        return data.reshape(n, 2)
+
+    def outputs(self, on: bool) -> None:
+        """Switch both outputs on or off (one message per channel)."""
+        for ch in self.channels.values():
+            ch.output_enabled = bool(on)

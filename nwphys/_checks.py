@@ -1,0 +1,11 @@
+"""The argument checks of :mod:`nwutil.validation` bound to :class:`~nwphys.errors.ValidationError`
+(same semantics and messages, the physics layer's exception family)."""
+
+from __future__ import annotations
+
+from nwphys.errors import ValidationError
+from nwutil import validation as _v
+
+__all__ = ["check_choice", "check_finite_array", "check_int", "check_real", "make_rng"]
+
+check_real, check_int, check_choice, check_finite_array, make_rng = _v.bound_checks(ValidationError)

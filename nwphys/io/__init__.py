@@ -1,0 +1,20 @@
+"""The files of the physics layer: device files and crash-safe run files.
+
+- :mod:`~nwphys.io.devicefile`: :func:`~nwphys.save_network` and :func:`~nwphys.load_network`;
+- :mod:`~nwphys.io.runfile`: run files committed chunk by chunk, resumed exactly.
+"""
+
+from __future__ import annotations
+
+from nwutil.lazy import lazy_exports
+
+#: submodule -> the public names it defines.
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "devicefile": ("DEVICE_FORMAT", "DEVICE_FORMAT_VERSION", "load_network", "save_network"),
+    "runfile": (
+        "RUN_FORMAT", "RUN_STATUS_NAMES", "STATUS_INTERRUPTED", "RunWriter", "journal_dir",
+        "param_differences", "read_run", "run_status",
+    ),
+}
+
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
