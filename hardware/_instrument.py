@@ -69,7 +69,7 @@ def raise_queued_errors(source: str, errors: list[tuple[int, str]], context: str
 
 
 def ramp_to_zero(levels_V: np.ndarray, set_levels: Callable[[np.ndarray], None], *, steps: int,
-                 pause_s: float = 0.0) -> int:
+                 pause_s: float = 0.0, sleep: Callable[[float], None] = time.sleep) -> int:
     """Ramp source levels linearly from ``levels_V`` to 0 V in ``steps`` equal steps.
 
     Parameters
@@ -82,6 +82,8 @@ def ramp_to_zero(levels_V: np.ndarray, set_levels: Callable[[np.ndarray], None],
         Number of steps (>= 1); the last one sets exactly 0.0 V (never -0.0).
     pause_s : float
         Pause after each step in seconds (>= 0).
+    sleep : callable
+        How a pause passes (:func:`time.sleep`; a simulated clock's ``sleep`` on the virtual bench).
 
     Returns
     -------
@@ -95,5 +97,5 @@ def ramp_to_zero(levels_V: np.ndarray, set_levels: Callable[[np.ndarray], None],
     for frac in fractions:
         set_levels(levels * frac + 0.0)  # + 0.0: the last step sends 0.0, not -0.0
         if pause_s:
-            time.sleep(pause_s)
+            sleep(pause_s)
     return int(fractions.size)

@@ -30,8 +30,9 @@ Conventions
   ``[t_s[k], t_s[k] + dt_s)`` and is read at the **end of that hold**, after the step has acted
   on the device (as a source-measure unit reads at the end of its aperture). The simulated
   device, the SCPI emulator (which serves one) and everything built on them read at that point,
-  through :class:`nwphys.Stepper`. :class:`~hardware.backends.lab.LabDevice` in ``"step"`` mode reads in
-  its set-and-measure exchange at the start of each step (then paces to ``dt_s``).
+  through :class:`nwphys.Stepper`. :class:`~hardware.LabDevice` reads there too: at the end of
+  each hold it reads and sets the next step's levels in one exchange per instrument (its reading
+  then integrates over the instrument's aperture, which starts at the end of the hold).
 * Currents flow from the source INTO the network (positive when the source delivers power).
 * Limits are strict: a requested voltage beyond an input electrode's ``max_abs_V`` raises
   :class:`~hardware.errors.LimitError` naming the electrode, the step, the value and the limit;

@@ -20,12 +20,22 @@ Input and ground electrodes are SMU channels sourcing voltage with current compl
 electrodes are SMU channels sourcing 0 A and reading voltage (a high-impedance voltmeter); the
 matrix closes each electrode's ``route`` at set-up and opens everything in the safe state.
 
-Sequences run in ``"step"`` mode: per step one set-and-measure exchange per instrument (both
-channels of a 2600B in one TSP chunk), paced to ``dt_s`` by the host clock. Instruments of one
-step are addressed one after the other (skew of one round trip between instruments; a bench that
-needs simultaneous sources must wire trigger lines, which is outside this driver). ``"list"`` mode
-uses the instrument's buffered sweep and is allowed only when every sourced electrode sits on one
-SMU channel (single-input experiments with a grounded counter electrode on a 2450 or a 2600B).
+Sequences run in ``"step"`` mode, with the reading time of every backend (:mod:`hardware.device`):
+each step's reading at the **end of its hold**. The levels of step 0 are set first; then, at the
+end of each hold (``dt_s`` after its start on the ``clock``), every instrument is read (one query
+each, both channels of a 2600B in one TSP chunk) and only then are the next step's levels set
+(one write each), so no reading sees a level of the next step. With a single instrument the
+reading and the next levels share one exchange. A reading takes the instrument's aperture: it is
+the state at the end of the hold plus one aperture. Instruments are read one after the other (a
+skew of one exchange between instruments; a bench that needs simultaneous readings must wire
+trigger lines, which is outside this driver). ``"list"`` mode uses the instrument's buffered
+sweep (per point: source, wait ``dt_s``, read: also at the end of the hold) and is allowed only
+when every sourced electrode sits on one SMU channel (single-input experiments with a grounded
+counter electrode on a 2450 or a 2600B).
+
+An address ending in ``::SOCKET`` (a raw LAN socket, as the virtual bench of
+:mod:`hardware.virtual` serves) is opened with ``\n`` read and write terminations, which a raw
+socket needs.
 
 Safe state: an instrument whose session is out of sync (an exchange failed or was cut) is
 reconnected first and its queued errors are logged; the source levels are read back and ramped
@@ -38,7 +48,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -47,6 +56,7 @@ import numpy as np
 
 from hardware._checks import check_choice, check_int, check_real
 from hardware._instrument import ramp_to_zero
+from hardware.clock import Clock, WallClock
 from hardware.device import Device, ElectrodeChannel, Readings
 from hardware.drivers import Keithley707B, Smu2450, Smu2600
 from hardware.errors import (
@@ -126,10 +136,13 @@ class LabDevice(Device):
     ramp_pause_s : float
         Pause between ramp steps in seconds.
     pace : bool
-        Pace steps to ``dt_s`` with the host clock (off for protocol tests).
+        Pace steps to ``dt_s`` on ``clock`` (off for protocol tests: each hold then lasts one exchange).
     visa_library : str
         PyVISA backend for addresses (``"@py"``; a pyvisa-sim YAML path ends in ``"@sim"``).
     compliance_policy : {"raise", "record"}
+    clock : Clock, optional
+        What paces the steps (``now()``, ``sleep(s)``): the host's :class:`~hardware.clock.WallClock`
+        by default; a virtual bench passes its :class:`~hardware.clock.SimulatedClock`.
     """
 
     _abort_on_signals = True  # SIGTERM inside apply/read reaches the safe state (hardware.device)
@@ -137,7 +150,8 @@ class LabDevice(Device):
     def __init__(self, channel_map: str | Path | Mapping[str, Any], *,
                  adapters: Mapping[str, Any] | None = None,
                  mode: str = "step", ramp_steps: int = 10, ramp_pause_s: float = 0.01, pace: bool = True,
-                 visa_library: str = "@py", compliance_policy: str = "raise") -> None:
+                 visa_library: str = "@py", compliance_policy: str = "raise",
+                 clock: Clock | None = None) -> None:
         cm = load_channel_map(channel_map)
         els = [ElectrodeChannel(e["name"], e["role"], e.get("max_abs_V", 1.0), e.get("compliance_A", 1e-3))
                for e in cm["electrodes"]]
@@ -146,6 +160,7 @@ class LabDevice(Device):
         self.ramp_steps = check_int("ramp_steps", ramp_steps, low=1)
         self.ramp_pause_s = check_real("ramp_pause_s", ramp_pause_s, low=0.0)
         self.pace = bool(pace)
+        self.clock: Clock = WallClock() if clock is None else clock
         self.channel_map = cm
         self._spec = {e["name"]: e for e in cm["electrodes"]}
         self.instruments: dict[str, Any] = {}
@@ -154,6 +169,8 @@ class LabDevice(Device):
             for name, spec in cm["instruments"].items():
                 target = adapters.get(name, spec.get("address"))
                 kwargs = {} if name in adapters else {"visa_library": visa_library}
+                if isinstance(target, str) and target.upper().endswith("::SOCKET"):
+                    kwargs.update(read_termination="\n", write_termination="\n")
                 self.instruments[name] = DRIVERS[spec["driver"]](target, **kwargs)
         except InstrumentError:
             raise
@@ -205,11 +222,27 @@ class LabDevice(Device):
         return per
 
     def _one_step(self, v: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        """Set ``v`` and read at once (one set-and-measure exchange per instrument)."""
         out: dict[str, tuple[float, float, bool]] = {}
         for smu_name, levels in self._levels(v).items():
-            res = self.instruments[smu_name].step(levels)
-            for ch, val in res.items():
+            for ch, val in self.instruments[smu_name].step(levels).items():
                 out[f"{smu_name}/{ch}"] = val
+        return self._row(out)
+
+    def _read_then_set(self, next_levels: dict[str, dict[str | None, float | None]]
+                       ) -> tuple[np.ndarray, ...]:
+        """Read every channel now, then set ``next_levels`` (one exchange per instrument)."""
+        out: dict[str, tuple[float, float, bool]] = {}
+        for smu_name, levels in next_levels.items():
+            for ch, val in self.instruments[smu_name].measure(levels).items():
+                out[f"{smu_name}/{ch}"] = val
+        return self._row(out)
+
+    def _set_all(self, levels: dict[str, dict[str | None, float | None]]) -> None:
+        for smu_name, lv in levels.items():
+            self.instruments[smu_name].set_levels(lv)
+
+    def _row(self, out: dict[str, tuple[float, float, bool]]) -> tuple[np.ndarray, ...]:
         key = {e.name: f"{self._spec[e.name]['smu']}/{self._spec[e.name].get('channel')}"
                for e in self.electrodes if e.role != "floating"}
         vin = np.array([out[key[n]][0] for n in self.input_names])
@@ -237,13 +270,18 @@ class LabDevice(Device):
             z = np.zeros((n, 0))
             return Readings(input_V=vi[:, :1], output_V=z, input_current_A=vi[:, 1:2], ground_current_A=z)
         rows = []
-        t_start = time.perf_counter()
+        levels = [self._levels(voltages_V[k]) for k in range(n)]
+        hold = {smu: dict.fromkeys(lv) for smu, lv in levels[0].items()}  # read, set nothing
+        one = len(hold) == 1  # one instrument reads and sets in one exchange
+        self._set_all(levels[0])
+        t_start = self.clock.now()
         for k in range(n):
-            rows.append(self._one_step(voltages_V[k]))
-            if self.pace:
-                wait = t_start + (k + 1) * dt_s - time.perf_counter()
-                if wait > 0:
-                    time.sleep(wait)
+            if self.pace:  # the end of hold k
+                self.clock.sleep(t_start + (k + 1) * dt_s - self.clock.now())
+            nxt = levels[k + 1] if k + 1 < n else None
+            rows.append(self._read_then_set(nxt if one and nxt is not None else hold))
+            if nxt is not None and not one:  # every instrument read before any level changes
+                self._set_all(nxt)
         for smu in self._smus().values():
             smu.check_errors_raise()
         vin, vout, iin, ignd, comp = (np.array([r[i] for r in rows]) for i in range(5))
@@ -307,7 +345,8 @@ class LabDevice(Device):
             for smu_name, levels in per.items():
                 self.instruments[smu_name].set_levels_raw(levels)
 
-        ramp_to_zero(start, set_levels, steps=self.ramp_steps, pause_s=self.ramp_pause_s)
+        ramp_to_zero(start, set_levels, steps=self.ramp_steps, pause_s=self.ramp_pause_s,
+                     sleep=self.clock.sleep)
         self._outputs(False)
         for m in self.instruments.values():
             if isinstance(m, Keithley707B):

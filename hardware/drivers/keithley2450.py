@@ -62,6 +62,29 @@ class Smu2450(_Smu, _SessionDriver, Keithley2450):
         v, i, trip = self.session.floats(reply.replace(";", ","), 3, "READ?")
         return {None: (v, i, bool(trip))}
 
+    def set_levels(self, levels: dict[str | None, float | None]) -> None:
+        """Set the source level (a voltmeter, ``None``, sets nothing); no reading."""
+        level = levels[None]
+        if level is not None:
+            self.write(f":SOUR:VOLT:LEV {level!r}")
+
+    def measure(self, next_levels: dict[str | None, float | None] | None = None
+                ) -> dict[str | None, tuple[float, float, bool]]:
+        """Read now, then set ``next_levels`` (if given) in the same exchange.
+
+        The reading is of the level held until now: a step's reading at the end of its hold, and the
+        next step's level right after it. Returns ``{None: (V, I, compliance)}`` (a voltmeter reads
+        ``(V, 0.0, False)``).
+        """
+        if self.ch.mode == "measure_v":
+            v = self.session.query_floats(':READ? "defbuffer1",READ', 1, "READ?")[0]
+            return {None: (v, 0.0, False)}
+        cmd = ':READ? "defbuffer1",SOUR,READ;:SOUR:VOLT:ILIM:TRIP?'
+        if next_levels is not None and next_levels[None] is not None:
+            cmd += f";:SOUR:VOLT:LEV {next_levels[None]!r}"
+        v, i, trip = self.session.floats(self.ask(cmd).replace(";", ","), 3, "READ?")
+        return {None: (v, i, bool(trip))}
+
     def run_list(self, levels_V: np.ndarray, dt_s: float) -> np.ndarray:
         """Buffered list sweep; returns ``(n_steps, 2)`` of (source V, measured I)."""
         n = len(levels_V)

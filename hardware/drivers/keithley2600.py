@@ -76,6 +76,28 @@ class Smu2600(_Smu, _SessionDriver, Keithley2600):
         return {c: (vals[3 * k], vals[3 * k + 1] if levels[c] is not None else 0.0, bool(vals[3 * k + 2]))
                 for k, c in enumerate(chans)}
 
+    def set_levels(self, levels: dict[str | None, float | None]) -> None:
+        """Set the source level of every sourcing channel in one TSP chunk; no reading."""
+        cmd = [f"smu{c}.source.levelv={levels[c]!r}" for c in sorted(levels) if levels[c] is not None]
+        if cmd:
+            self.write(" ".join(cmd))
+
+    def measure(self, next_levels: dict[str | None, float | None] | None = None
+                ) -> dict[str | None, tuple[float, float, bool]]:
+        """Read every used channel now, then set ``next_levels`` (if given), in one TSP chunk.
+
+        The readings are of the levels held until now (a step's reading at the end of its hold).
+        ``next_levels`` names the channels to read (``{channel: level or None}``); without it, both.
+        """
+        chans = sorted(next_levels) if next_levels is not None else ["a", "b"]
+        cmd = [f"i{c},v{c}=smu{c}.measure.iv() c{c}=smu{c}.source.compliance and 1 or 0" for c in chans]
+        if next_levels is not None:
+            cmd += [f"smu{c}.source.levelv={next_levels[c]!r}" for c in chans if next_levels[c] is not None]
+        cmd.append("print(" + ",".join(f"v{c},i{c},c{c}" for c in chans) + ")")
+        vals = self.session.query_floats(" ".join(cmd), 3 * len(chans), "measure.iv()")
+        return {c: (vals[3 * k], 0.0 if self.channels[c].mode == "measure_v" else vals[3 * k + 1],
+                    bool(vals[3 * k + 2])) for k, c in enumerate(chans)}
+
     def run_list(self, levels_V: np.ndarray, dt_s: float, channel: str = "a") -> np.ndarray:
         """Buffered list sweep on one channel; returns ``(n_steps, 2)`` of (V, I)."""
         c = f"smu{channel}"

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import select
 import socket
 import socketserver
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
-from hardware.errors import HardwareValidationError
+from hardware._checks import check_int, check_real
+from hardware.errors import HardwareError, HardwareValidationError
 from hardware.scpi._framing import Framer
 from hardware.scpi._state import ScpiInstrument
 
-if TYPE_CHECKING:
-    from hardware.scpi.emulator import Faults
-
-__all__ = ["ConnectionHandler", "TCPServer", "check_loopback"]
+__all__ = ["ConnectionHandler", "Faults", "InstrumentServer", "TCPServer", "check_loopback"]
 
 # the server logs as the public module it serves
 log = logging.getLogger("hardware.scpi.emulator")
@@ -41,16 +41,43 @@ _REFUSALS_LINGERING_MAX = 32
 class ConnectionHandler(socketserver.BaseRequestHandler):
     server: TCPServer
 
+    _busy = False
+
     def handle(self) -> None:
         sock: socket.socket = self.request
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(_POLL_S)
+        with self.server.rx_lock:
+            self.server.active.add(sock)
         client_left = True
         try:
             client_left = self._serve(sock)
         finally:
+            with self.server.rx_lock:
+                self.server.active.discard(sock)
+            self._set_busy(False)
             if client_left:
                 self.server.instrument.client_gone(self)
+
+    def _set_busy(self, busy: bool) -> None:
+        """Count this connection as holding received bytes not yet executed (``InstrumentServer.idle``)."""
+        if busy != self._busy:
+            with self.server.rx_lock:
+                self.server.busy += 1 if busy else -1
+                self._busy = busy
+
+    def _receive(self, sock: socket.socket) -> bytes:
+        """Wait up to the poll interval for data, then take it and count the connection busy at once
+        (under the server's receive lock, so that ``idle`` never sees the bytes in neither place)."""
+        readable, _, _ = select.select([sock], [], [], _POLL_S)
+        if not readable:
+            raise TimeoutError
+        with self.server.rx_lock:
+            chunk = sock.recv(_RECV_BYTES)
+            if chunk and not self._busy:
+                self.server.busy += 1
+                self._busy = True
+        return chunk
 
     def _serve(self, sock: socket.socket) -> bool:
         """Serve messages until the connection ends; True when the client ended it."""
@@ -60,10 +87,11 @@ class ConnectionHandler(socketserver.BaseRequestHandler):
         while True:
             msg = framer.next_message()
             if msg is None:
+                self._set_busy(False)
                 if srv.stopping.is_set():
                     return False
                 try:
-                    chunk = sock.recv(_RECV_BYTES)
+                    chunk = self._receive(sock)
                 except TimeoutError:
                     if not (framer.in_block and time.monotonic() - last_rx > srv.block_timeout_s):
                         continue
@@ -133,6 +161,10 @@ class TCPServer(socketserver.ThreadingTCPServer):
     n_clients: int = 0
     n_refusing: int = 0
     clients_lock: threading.Lock
+    #: Open connections, connections holding received bytes not yet executed, and their lock.
+    active: set[socket.socket]
+    busy: int = 0
+    rx_lock: threading.Lock
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.clients_lock:
@@ -209,6 +241,165 @@ class TCPServer(socketserver.ThreadingTCPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.error("emulator: unexpected error serving %s", client_address, exc_info=True)
+
+
+@dataclass
+class Faults:
+    """Fault injection for tests: applied by the server to every reply while set.
+
+    Attributes
+    ----------
+    delay_s : float
+        Sleep before a reply.
+    delay_n : int or None
+        Number of replies still to delay (None = every reply).
+    malformed_n : int
+        Number of query replies still to replace by garbage.
+    drop_after : int or None
+        Close the connection (without reply) when this many more commands have been received. This
+        is a lost link: the instrument does not see a client leave, and keeps its outputs as they are.
+    """
+
+    delay_s: float = 0.0
+    delay_n: int | None = None
+    malformed_n: int = 0
+    drop_after: int | None = None
+
+
+class InstrumentServer:
+    """Serve one instrument object over TCP on a loopback address, in a background thread.
+
+    The instrument provides ``execute(line, payload, *, client, cancelled) -> bytes | None``,
+    ``reject(line, code, detail) -> bytes | None``, ``client_gone(client) -> bool`` and
+    ``max_block_values``; the SCPI emulator (:class:`~hardware.scpi.emulator.EmulatorServer`) and
+    the virtual instruments of :mod:`hardware.virtual` are served by it.
+
+    Parameters
+    ----------
+    instrument : object
+        The instrument state machine.
+    host : str
+        IPv4 loopback address (``127.0.0.1``); anything else raises.
+    port : int
+        TCP port; 0 lets the system choose (read it back from :attr:`port`).
+    max_clients : int
+        Connections served at once (>= 1); one more is refused with one error line and closed.
+    max_line_bytes : int
+        Longest message line in bytes (>= 1024).
+    block_timeout_s : float
+        Seconds (> 0) without data after which an incomplete binary block is abandoned.
+    name : str
+        What the server is called in messages and logs.
+    """
+
+    def __init__(self, instrument: Any, host: str = "127.0.0.1", port: int = 0, *, max_clients: int,
+                 max_line_bytes: int, block_timeout_s: float, name: str = "instrument server") -> None:
+        self.host = check_loopback(host)
+        self._req_port = check_int("port", port, low=0, high=65535)
+        self.max_clients = check_int("max_clients", max_clients, low=1)
+        self.max_line_bytes = check_int("max_line_bytes", max_line_bytes, low=1024)
+        self.block_timeout_s = check_real("block_timeout_s", block_timeout_s, low=0.0, low_open=True)
+        self.instrument = instrument
+        self.name = str(name)
+        self.faults = Faults()
+        self._server: TCPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The TCP port listened on (after :meth:`start`)."""
+        if self._server is None:
+            raise HardwareError(f"{self.name} not started")
+        return int(self._server.server_address[1])
+
+    def idle(self) -> bool:
+        """Whether every byte a client has sent has been executed (loopback delivers a sent byte to
+        the receiving socket before ``send`` returns, so nothing is in flight between the two)."""
+        srv = self._server
+        if srv is None:
+            return True
+        with srv.rx_lock:
+            if srv.busy:
+                return False
+            readable = [s for s in srv.active if s.fileno() >= 0]
+            if readable:
+                readable, _, _ = select.select(readable, [], [], 0.0)
+            for sock in readable:  # data, or the end of the connection
+                try:
+                    if sock.recv(1, socket.MSG_PEEK):
+                        return False
+                except OSError:  # reset: nothing more will come from it
+                    continue
+        return True
+
+    @property
+    def n_clients(self) -> int:
+        """Connections being served now (0 when not started)."""
+        return 0 if self._server is None else self._server.n_clients
+
+    @property
+    def resource_name(self) -> str:
+        """The VISA resource name of the running server."""
+        return f"TCPIP::{self.host}::{self.port}::SOCKET"
+
+    def start(self) -> Any:
+        """Bind and serve in a background thread; returns self."""
+        if self._server is not None:
+            return self
+        srv = TCPServer((self.host, self._req_port), ConnectionHandler, bind_and_activate=False)
+        srv.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            srv.server_bind()
+            srv.server_activate()
+        except OSError:
+            srv.server_close()
+            raise
+        srv.instrument = self.instrument
+        srv.faults = self.faults
+        srv.stopping = threading.Event()
+        srv.max_clients = self.max_clients
+        srv.max_line_bytes = self.max_line_bytes
+        srv.block_timeout_s = self.block_timeout_s
+        srv.clients_lock = threading.Lock()
+        srv.active = set()
+        srv.rx_lock = threading.Lock()
+        self._server = srv
+        self._thread = threading.Thread(
+            target=srv.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"nwhil-emulator-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        log.info("%s serving on %s", self.name, self.resource_name)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close every connection (the instrument keeps its state)."""
+        if self._server is None:
+            return
+        self._server.stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+        self._server = None
+        self._thread = None
+
+    def serve_forever(self) -> None:
+        """Block until :meth:`stop` or KeyboardInterrupt (then stop and re-raise)."""
+        self.start()
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                self._thread.join(timeout=0.2)
+        finally:
+            self.stop()
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def check_loopback(host: str) -> str:

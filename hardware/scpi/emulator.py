@@ -133,17 +133,13 @@ messages is :mod:`hardware.scpi._framing`.
 from __future__ import annotations
 
 import logging
-import socket
-import threading
-from dataclasses import dataclass
 
-from hardware._checks import check_int, check_real
+from hardware._checks import check_int
 from hardware.device import Device
-from hardware.errors import HardwareError
 from hardware.scpi._parse import ScpiError
 from hardware.scpi._rows import rows_from_measurement
 from hardware.scpi._state import DEFAULT_MAX_BLOCK_VALUES, ScpiInstrument
-from hardware.scpi._tcp import ConnectionHandler, TCPServer, check_loopback
+from hardware.scpi._tcp import Faults, InstrumentServer
 
 __all__ = [
     "DEFAULT_BLOCK_TIMEOUT_S",
@@ -194,30 +190,7 @@ def max_line_bytes_for(max_block_values: int) -> int:
 DEFAULT_MAX_LINE_BYTES = max_line_bytes_for(DEFAULT_MAX_BLOCK_VALUES)
 
 
-@dataclass
-class Faults:
-    """Fault injection for tests: applied by the server to every reply while set.
-
-    Attributes
-    ----------
-    delay_s : float
-        Sleep before a reply.
-    delay_n : int or None
-        Number of replies still to delay (None = every reply).
-    malformed_n : int
-        Number of query replies still to replace by garbage.
-    drop_after : int or None
-        Close the connection (without reply) when this many more commands have been received. This
-        is a lost link: the instrument does not see a client leave, and keeps its outputs as they are.
-    """
-
-    delay_s: float = 0.0
-    delay_n: int | None = None
-    malformed_n: int = 0
-    drop_after: int | None = None
-
-
-class EmulatorServer:
+class EmulatorServer(InstrumentServer):
     """Handle of a running SCPI emulator.
 
     Parameters
@@ -252,102 +225,20 @@ class EmulatorServer:
         max_block_values: int = DEFAULT_MAX_BLOCK_VALUES,
         block_timeout_s: float = DEFAULT_BLOCK_TIMEOUT_S,
     ) -> None:
-        self.host = check_loopback(host)
-        self._req_port = check_int("port", port, low=0, high=65535)
-        self.max_clients = check_int("max_clients", max_clients, low=1)
-        self.max_line_bytes = (
-            max_line_bytes_for(max_block_values)
-            if max_line_bytes is None
-            else check_int("max_line_bytes", max_line_bytes, low=1024)
+        super().__init__(
+            ScpiInstrument(device, max_block_values=max_block_values),
+            host,
+            port,
+            max_clients=max_clients,
+            max_line_bytes=max_line_bytes_for(max_block_values) if max_line_bytes is None else max_line_bytes,
+            block_timeout_s=block_timeout_s,
+            name=f"emulator of {type(device).__name__}",
         )
-        self.block_timeout_s = check_real("block_timeout_s", block_timeout_s, low=0.0, low_open=True)
-        self.instrument = ScpiInstrument(device, max_block_values=max_block_values)
-        self.faults = Faults()
-        self._server: TCPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def device(self) -> Device:
         """The served device."""
         return self.instrument.device
-
-    @property
-    def port(self) -> int:
-        """The TCP port listened on (after :meth:`start`)."""
-        if self._server is None:
-            raise HardwareError("emulator not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def n_clients(self) -> int:
-        """Connections being served now (0 when not started)."""
-        return 0 if self._server is None else self._server.n_clients
-
-    @property
-    def resource_name(self) -> str:
-        """The VISA resource name of the running server."""
-        return f"TCPIP::{self.host}::{self.port}::SOCKET"
-
-    def start(self) -> EmulatorServer:
-        """Bind and serve in a background thread; returns self."""
-        if self._server is not None:
-            return self
-        srv = TCPServer((self.host, self._req_port), ConnectionHandler, bind_and_activate=False)
-        srv.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            srv.server_bind()
-            srv.server_activate()
-        except OSError:
-            srv.server_close()
-            raise
-        srv.instrument = self.instrument
-        srv.faults = self.faults
-        srv.stopping = threading.Event()
-        srv.max_clients = self.max_clients
-        srv.max_line_bytes = self.max_line_bytes
-        srv.block_timeout_s = self.block_timeout_s
-        srv.clients_lock = threading.Lock()
-        self._server = srv
-        self._thread = threading.Thread(
-            target=srv.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"nwhil-emulator-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        log.info("emulator serving %s on %s", type(self.device).__name__, self.resource_name)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close every connection (the device is left open).
-
-        The outputs stay as they are, except that a block in progress is stopped and reaches the
-        safe state.
-        """
-        if self._server is None:
-            return
-        self._server.stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-        self._server = None
-        self._thread = None
-
-    def serve_forever(self) -> None:
-        """Block until :meth:`stop` or KeyboardInterrupt (then stop and re-raise)."""
-        self.start()
-        try:
-            while self._thread is not None and self._thread.is_alive():
-                self._thread.join(timeout=0.2)
-        finally:
-            self.stop()
-
-    def __enter__(self) -> EmulatorServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def serve_emulator(device: Device, host: str = "127.0.0.1", port: int = 0, *,

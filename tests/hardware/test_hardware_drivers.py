@@ -43,6 +43,32 @@ def test_2450_step_sends_exact_levels_and_parses_compliance() -> None:
         assert smu.step({None: None}) == {None: (-0.25, 0.0, False)}
 
 
+def test_2450_reads_the_held_level_then_sets_the_next_in_one_exchange() -> None:
+    # the reading of a step at the end of its hold, and the next step's level right after it
+    with expected_protocol(Smu2450, [
+        (":SOUR:VOLT:LEV 0.25", None),
+        (':READ? "defbuffer1",SOUR,READ;:SOUR:VOLT:ILIM:TRIP?;:SOUR:VOLT:LEV -0.5', "2.5E-01,1.0E-03;0"),
+        (':READ? "defbuffer1",SOUR,READ;:SOUR:VOLT:ILIM:TRIP?', "-5.0E-01,-2.0E-03;1"),
+    ]) as smu:
+        smu.ch.mode = "source_v"
+        smu.set_levels({None: 0.25})
+        assert smu.measure({None: -0.5}) == {None: (0.25, 1e-3, False)}
+        assert smu.measure({None: None}) == {None: (-0.5, -2e-3, True)}
+
+
+def test_2600_reads_both_channels_before_setting_the_next_levels() -> None:
+    with expected_protocol(Smu2600, [
+        ("smua.source.levelv=0.5 smub.source.levelv=0.0", None),
+        ("ia,va=smua.measure.iv() ca=smua.source.compliance and 1 or 0 "
+         "ib,vb=smub.measure.iv() cb=smub.source.compliance and 1 or 0 "
+         "smua.source.levelv=-0.25 smub.source.levelv=0.0 print(va,ia,ca,vb,ib,cb)",
+         "5.0e-01\t1.0e-03\t0\t0.0e+00\t-1.0e-03\t0"),
+    ]) as smu:
+        smu.set_levels({"a": 0.5, "b": 0.0})
+        res = smu.measure({"a": -0.25, "b": 0.0})
+    assert res == {"a": (0.5, 1e-3, False), "b": (0.0, -1e-3, False)}
+
+
 def test_2450_list_sweep_one_round_trip_for_the_sequence() -> None:
     with expected_protocol(Smu2450, [
         (':TRAC:CLE "defbuffer1";:SOUR:LIST:VOLT 0.1,0.2,-0.1', None),
