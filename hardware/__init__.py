@@ -4,6 +4,7 @@
 - :mod:`hardware.backends`: the simulated, emulated and bench backends;
 - :mod:`hardware.scpi`: the SCPI emulator that serves any device over TCP;
 - :mod:`hardware.drivers`: the instrument drivers, one module per instrument;
+- :mod:`hardware.virtual`: the virtual bench, virtual instruments that the drivers talk to;
 - :mod:`hardware.h5io`: measurements streamed to HDF5.
 
 Backends: :class:`SimulatedDevice` (in-process :mod:`nwphys`), :class:`EmulatedDevice` (the SCPI
@@ -42,5 +43,5 @@ _MOVED: dict[str, str] = {
 }
 
 __all__, __getattr__, __dir__ = lazy_exports(
-    __name__, _EXPORTS, submodules=("backends", "scpi", "drivers"), moved=_MOVED
+    __name__, _EXPORTS, submodules=("backends", "scpi", "drivers", "virtual", "clock"), moved=_MOVED
 )

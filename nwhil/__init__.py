@@ -37,6 +37,7 @@ GROUPS: tuple[tuple[str, str, str], ...] = (
     ("run", "nwhil.run", "run a reservoir/RNN model on a dataset with the paper's protocol"),
     ("compare", "nwhil.compare", "compare abstract vs physical reservoirs"),
     ("emulator", "nwhil.emulator", "serve a simulated device as a SCPI instrument over TCP"),
+    ("lab", "nwhil.lab", "rehearse a bench run on a virtual bench of the real instrument drivers"),
     ("bench", "nwhil.bench", "run the benchmarks and print their tables"),
     ("demo", "nwhil.demo", "the built-in default job run by 'make demo'"),
 )

@@ -22,13 +22,16 @@ matrix closes each electrode's ``route`` at set-up and opens everything in the s
 
 Sequences run in ``"step"`` mode, with the reading time of every backend (:mod:`hardware.device`):
 each step's reading at the **end of its hold**. The levels of step 0 are set first; then, at the
-end of each hold (``dt_s`` after its start on the ``clock``), every instrument is read (one query
-each, both channels of a 2600B in one TSP chunk) and only then are the next step's levels set
-(one write each), so no reading sees a level of the next step. With a single instrument the
-reading and the next levels share one exchange. A reading takes the instrument's aperture: it is
-the state at the end of the hold plus one aperture. Instruments are read one after the other (a
-skew of one exchange between instruments; a bench that needs simultaneous readings must wire
-trigger lines, which is outside this driver). ``"list"`` mode uses the instrument's buffered
+end of each sample period (``k * dt_s`` after the start on the ``clock``), every instrument is
+read (one query each, both channels of a 2600B in one TSP chunk) and only then are the next
+step's levels set (one write each), so no reading sees a level of the next step. With a single
+instrument the reading and the next levels share one exchange. The readings of a step take a
+time ``R`` (each instrument's round trip and aperture, one instrument after another); the sample
+period stays ``dt_s``, so every level is held ``dt_s`` (the first ``R`` longer) and its readings
+span the last ``R`` of its hold. This is the simulated backends' reading time when ``R`` is small
+against ``dt_s``; how much it moves the readings of a given bench is what ``nwhil lab rehearse``
+measures (a bench that needs simultaneous readings must wire trigger lines, which is outside
+this driver). ``"list"`` mode uses the instrument's buffered
 sweep (per point: source, wait ``dt_s``, read: also at the end of the hold) and is allowed only
 when every sourced electrode sits on one SMU channel (single-input experiments with a grounded
 counter electrode on a 2450 or a 2600B).
@@ -115,6 +118,12 @@ def load_channel_map(channel_map: str | Path | Mapping[str, Any]) -> dict[str, A
             if drv == "keithley2450" and ch is not None:
                 raise HardwareValidationError(f"electrode {el.get('name')!r}: channel must be null on a "
                                               f"keithley2450, got {ch!r}")
+    if not any(s["driver"] == "keithley707b" for s in cm["instruments"].values()):
+        routed = [e.get("name") for e in cm["electrodes"] if e.get("route")]
+        if routed:
+            raise HardwareValidationError(
+                f"electrode(s) {', '.join(map(repr, routed))} have a route but the map has no switch "
+                "matrix (keithley707b) to close it")
     used = [(e["smu"], e.get("channel")) for e in cm["electrodes"] if e.get("role") != "floating"]
     if len(set(used)) != len(used):
         raise HardwareValidationError("channel map assigns one SMU channel to two electrodes")
@@ -143,6 +152,10 @@ class LabDevice(Device):
     clock : Clock, optional
         What paces the steps (``now()``, ``sleep(s)``): the host's :class:`~hardware.clock.WallClock`
         by default; a virtual bench passes its :class:`~hardware.clock.SimulatedClock`.
+    relax_s : float
+        What :meth:`~hardware.Device.reset` does after the safe state: wait this long (s, >= 0) on
+        ``clock`` for the junctions to relax at 0 V. A bench cannot restore junction states; this
+        is the relaxation a ``SimulatedDevice(reset_mode="relax", relax_time_s=relax_s)`` models.
     """
 
     _abort_on_signals = True  # SIGTERM inside apply/read reaches the safe state (hardware.device)
@@ -151,7 +164,7 @@ class LabDevice(Device):
                  adapters: Mapping[str, Any] | None = None,
                  mode: str = "step", ramp_steps: int = 10, ramp_pause_s: float = 0.01, pace: bool = True,
                  visa_library: str = "@py", compliance_policy: str = "raise",
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, relax_s: float = 0.0) -> None:
         cm = load_channel_map(channel_map)
         els = [ElectrodeChannel(e["name"], e["role"], e.get("max_abs_V", 1.0), e.get("compliance_A", 1e-3))
                for e in cm["electrodes"]]
@@ -159,6 +172,7 @@ class LabDevice(Device):
         self.mode = check_choice("mode", mode, ("step", "list"))
         self.ramp_steps = check_int("ramp_steps", ramp_steps, low=1)
         self.ramp_pause_s = check_real("ramp_pause_s", ramp_pause_s, low=0.0)
+        self.relax_s = check_real("relax_s", relax_s, low=0.0)
         self.pace = bool(pace)
         self.clock: Clock = WallClock() if clock is None else clock
         self.channel_map = cm
@@ -170,7 +184,7 @@ class LabDevice(Device):
                 target = adapters.get(name, spec.get("address"))
                 kwargs = {} if name in adapters else {"visa_library": visa_library}
                 if isinstance(target, str) and target.upper().endswith("::SOCKET"):
-                    kwargs.update(read_termination="\n", write_termination="\n")
+                    kwargs.update(read_termination="\n", write_termination="\n", tcp_nodelay=True)
                 self.instruments[name] = DRIVERS[spec["driver"]](target, **kwargs)
         except InstrumentError:
             raise
@@ -295,8 +309,9 @@ class LabDevice(Device):
 
     def _reset(self) -> None:
         # A bench cannot restore junction states: the safe state leaves the sources at 0 V with the
-        # outputs off, and the junctions relax for as long as the caller waits.
+        # outputs off, and the junctions relax for relax_s (and for as long as the caller waits).
         self._safe_state()
+        self.clock.sleep(self.relax_s)
 
     @property
     def n_reconnects(self) -> int:

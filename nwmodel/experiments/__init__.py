@@ -3,7 +3,8 @@
 - :mod:`~nwmodel.experiments.compare`: :func:`~nwmodel.run_comparison`, dataset x backend cells
   under one protocol, content-keyed and resumable;
 - :mod:`~nwmodel.experiments.tasks`: memory capacity and NARMA-10 for any regressor;
-- :mod:`~nwmodel.experiments.results_io`: predictions as tsml-eval / aeon results files.
+- :mod:`~nwmodel.experiments.results_io`: predictions as tsml-eval / aeon results files;
+- :mod:`~nwmodel.experiments.rehearsal`: a bench run rehearsed on the virtual bench.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "MC_METHODS", "TASKS", "memory_capacity_score", "narma10_score", "run_standard_tasks",
         "tasks_markdown",
     ),
+    "rehearsal": ("FEATURE_BOUND", "RehearsalReport", "rehearse"),
     "results_io": (
         "MEASURES", "align_probabilities", "results_path", "summary_path", "write_results", "write_summary",
     ),

@@ -1,0 +1,153 @@
+"""The virtual bench with Keithley 2450s: the real drivers and LabDevice against simulated physics.
+
+Three 2450s (an input source, a voltmeter, a ground source) on a 4-pad device, reached through
+pyvisa-py on loopback. The bench's physics is a SimulatedDevice; LabDevice is paced by the
+bench's simulated clock, so every run is deterministic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nwphys
+from hardware import ComplianceError, InstrumentConnectionError, InstrumentError, SimulatedDevice
+from hardware.clock import SimulatedClock
+from hardware.virtual import VirtualBench
+
+RTOL, ATOL = 1e-6, 1e-8  # physics tolerances of both sides
+
+
+@pytest.fixture(scope="module")
+def net():
+    return nwphys.generate(n_wires=300, size_um=(50.0, 50.0), length_mean_um=12.0, length_std_um=2.0,
+                           electrodes="mea2x2", seed=3)
+
+
+def _map(compliance_A: float = 0.5) -> dict:
+    return {
+        "instruments": {"s1": {"driver": "keithley2450"}, "s2": {"driver": "keithley2450"},
+                        "s3": {"driver": "keithley2450"}},
+        "electrodes": [
+            {"name": "E00", "role": "input", "smu": "s1", "channel": None, "max_abs_V": 2.0,
+             "compliance_A": compliance_A},
+            {"name": "E01", "role": "output", "smu": "s2", "channel": None, "max_abs_V": 2.0},
+            {"name": "E11", "role": "ground", "smu": "s3", "channel": None, "max_abs_V": 2.0,
+             "compliance_A": 0.5},
+        ],
+    }
+
+
+def _drive(n: int = 12) -> np.ndarray:
+    return np.random.default_rng(0).uniform(-1.0, 1.0, (n, 1))
+
+
+def _simulated(net, v: np.ndarray, dt_s: float):
+    sim = SimulatedDevice(net, inputs=["E00"], outputs=["E01"], ground=["E11"], max_abs_V=2.0,
+                          rtol=RTOL, atol=ATOL)
+    return sim.apply(v, dt_s)
+
+
+def test_lab_device_reads_at_the_end_of_each_hold_as_the_simulated_device_does(net) -> None:
+    v, dt = _drive(), 0.01
+    with VirtualBench(net, _map(), latency_s=0.0, nplc=0.001, rtol=RTOL, atol=ATOL) as bench:
+        with bench.lab_device(ramp_pause_s=0.0) as dev:
+            m = dev.apply(v, dt)
+    ref = _simulated(net, v, dt)
+    i_scale = np.max(np.abs(ref.input_current_A))
+    # Each reading integrates a 20 us aperture after its hold (nplc 0.001 at 50 Hz), one instrument
+    # after the other, and the physics is integrated in those pieces: observed 4.9e-4 of the current
+    # scale and 1.4e-5 V. The tolerances leave 4x and 7x of margin.
+    np.testing.assert_allclose(m.input_current_A, ref.input_current_A, rtol=0, atol=2e-3 * i_scale)
+    np.testing.assert_allclose(m.ground_current_A, ref.ground_current_A, rtol=0, atol=2e-3 * i_scale)
+    np.testing.assert_allclose(m.output_V, ref.output_V, rtol=0, atol=1e-4)
+    np.testing.assert_array_equal(m.input_V, v)  # the source's read-back is the level it held
+    # a reading one step early (at the start of each hold) would be far outside those tolerances
+    assert np.max(np.abs(m.output_V[1:] - ref.output_V[:-1])) > 0.1
+
+
+def test_each_reading_is_taken_at_the_end_of_its_hold_on_the_bench_clock(net) -> None:
+    v, dt, lat, nplc = _drive(6), 0.05, 1e-3, 0.5
+    aperture = nplc / 50.0
+    with VirtualBench(net, _map(), latency_s=lat, nplc=nplc) as bench:
+        with bench.lab_device(ramp_pause_s=0.0) as dev:
+            t0 = bench.clock.now()  # after the set-up exchanges
+            dev.apply(v, dt)
+        log = [(t, key) for t, key in bench.reading_log if t > t0]
+    reads = {key: np.array([t for t, k in log if k == key]) for key in ("s1", "s2", "s3")}
+    # the hold of step 0 starts when its levels are written (writes cost no time)
+    start = t0
+    np.testing.assert_allclose(reads["s1"], start + dt * np.arange(1, 7) + lat + aperture, rtol=0, atol=1e-12)
+    # the others are read one exchange after another, before any level of the next step is set
+    np.testing.assert_allclose(reads["s2"] - reads["s1"], lat + aperture, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(reads["s3"] - reads["s2"], lat + aperture, rtol=0, atol=1e-12)
+
+
+def test_the_bench_clock_shows_the_time_a_run_takes_on_instruments(net) -> None:
+    v, dt = _drive(10), 0.1
+    with VirtualBench(net, _map(), latency_s=1e-3, nplc=1.0) as bench:
+        with bench.lab_device(ramp_pause_s=0.0) as dev:
+            t0 = bench.clock.now()
+            dev.apply(v, dt)
+            t1 = bench.clock.now()
+    # ten holds of 0.1 s, the last step's three readings (a 1 ms round trip and a 20 ms aperture
+    # each) and the three error-queue queries after the series; writes cost the host no time
+    assert t1 - t0 == pytest.approx(10 * dt + 3 * (1e-3 + 0.02) + 3 * 1e-3, abs=1e-9)
+
+
+def test_a_dropped_connection_mid_series_reaches_the_safe_state(net) -> None:
+    with VirtualBench(net, _map(), latency_s=1e-4, nplc=0.01) as bench:
+        dev = bench.lab_device(ramp_pause_s=0.0)
+        try:
+            bench.servers["s1"].faults.drop_after = 8  # a lost link in the middle of the series
+            with pytest.raises(InstrumentConnectionError):
+                dev.apply(_drive(), 0.01)
+            # LabDevice reconnected, ramped to 0 V and switched every output off, and read that back
+            for name in ("s1", "s2", "s3"):
+                ch = bench.instruments[name].channel(None)
+                assert not ch.output_on and ch.level_V == 0.0
+        finally:
+            dev.close()
+
+
+def test_a_queued_instrument_error_stops_the_series_in_the_safe_state(net) -> None:
+    with VirtualBench(net, _map(), latency_s=1e-4, nplc=0.01) as bench:
+        with bench.lab_device(ramp_pause_s=0.0) as dev:
+            bench.instruments["s3"].push_error(-310, "System error")
+            with pytest.raises(InstrumentError, match=r"-310.*System error"):
+                dev.apply(_drive(), 0.01)
+            assert not any(ch.output_on for inst in bench.instruments.values() for ch in inst.channels())
+
+
+def test_compliance_is_flagged_per_reading_and_raises_in_the_safe_state(net) -> None:
+    v = np.full((4, 1), 1.5)
+    ref = _simulated(net, v, 0.01)
+    limit = 0.5 * float(np.max(np.abs(ref.input_current_A)))
+    with VirtualBench(net, _map(compliance_A=limit), latency_s=0.0, nplc=0.001) as bench:
+        with bench.lab_device(ramp_pause_s=0.0, compliance_policy="record") as dev:
+            m = dev.apply(v, 0.01)
+            assert m.compliance[:, 0].tolist() == (np.abs(m.input_current_A[:, 0]) >= limit).tolist()
+            assert m.compliance.any()
+            dev.compliance_policy = "raise"
+            with pytest.raises(ComplianceError):
+                dev.apply(v, 0.01)
+            assert not bench.instruments["s1"].channel(None).output_on
+
+
+def test_the_virtual_2450_refuses_what_a_2450_refuses(net) -> None:
+    bench = VirtualBench(net, _map())
+    inst = bench.instruments["s1"]
+    assert inst.execute(":SOUR:VOLT:RANG 2.0;:SOUR:VOLT:LEV 5.0") is None
+    assert inst.execute(":BOGUS:HEADER 1;SYST:ERR?").decode().startswith("-222,")  # the level, first
+    assert inst.execute("SYST:ERR?").decode().startswith("-113,")
+    assert inst.execute("SYST:ERR?") == b'0,"No error"\n'
+    assert inst.execute(":SOUR:VOLT:LEV?") == b"0.0\n"  # nothing was set
+
+
+def test_simulated_clock_only_moves_when_told() -> None:
+    c = SimulatedClock()
+    c.sleep(0.25)
+    c.sleep(-1.0)  # a wait already past costs nothing
+    assert c.advance(0.5) == c.now() == 0.75
+    with pytest.raises(ValueError, match="seconds must be in"):
+        c.advance(-1.0)

@@ -1,0 +1,89 @@
+"""``nwhil lab rehearse``: a bench run rehearsed through the real drivers on a virtual bench."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nwhil import main
+from nwmodel.errors import ExperimentError
+from nwmodel.experiments.rehearsal import FEATURE_BOUND, rehearse
+
+#: Three 2450s: the input, an output voltmeter and a ground, on three pads of a 2 x 2 device.
+MAP = {
+    "instruments": {"s1": {"driver": "keithley2450"}, "s2": {"driver": "keithley2450"},
+                    "s3": {"driver": "keithley2450"}},
+    "electrodes": [
+        {"name": "E00", "role": "input", "smu": "s1", "channel": None, "max_abs_V": 10.0,
+         "compliance_A": 1e-3},
+        {"name": "E10", "role": "output", "smu": "s2", "channel": None, "max_abs_V": 10.0},
+        {"name": "E01", "role": "ground", "smu": "s3", "channel": None, "max_abs_V": 10.0,
+         "compliance_A": 1e-3},
+    ],
+}
+SHORT = {"n_series": 3, "n_samples": 8, "relax_s": 0.5}
+
+
+@pytest.fixture(scope="module")
+def bench_files(tmp_path_factory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("lab")
+    dev = d / "dev.h5"
+    assert main(["device", "generate", "--preset", "ag", "--wires", "300", "--size", "50x50",
+                 "--electrodes", "mea2x2", "--seed", "3", "-o", str(dev)]) == 0
+    cmap = d / "map.json"
+    cmap.write_text(json.dumps(MAP))
+    return dev, cmap
+
+
+def test_with_fast_instruments_the_bench_reads_what_the_simulated_device_reads(bench_files) -> None:
+    dev, cmap = bench_files
+    r = rehearse(dev, cmap, latency_s=0.0, nplc=0.001, **SHORT)
+    # 20 us apertures against 0.1 s samples: the readings agree within the bound of two simulations
+    # (observed 8.3e-5 of their spread; it grows with the aperture: 8.3e-4 at nplc 0.01)
+    assert r.features_ok and r.feature_max_abs_diff <= FEATURE_BOUND
+    assert r.gain_bench == pytest.approx(r.gain_simulated, rel=2e-3)
+    assert r.safe_state_ok and 0 < r.peak_fraction_of_compliance < 1
+    assert r.floating_electrodes == ("E11",)
+    # the series alone hold 3 x (0.5 s relaxation + 8 x 0.1 s) on the bench clock
+    assert r.predicted_bench_s > 3 * (0.5 + 0.8)
+
+
+def test_slow_readings_move_the_features_and_the_report_says_so(bench_files) -> None:
+    dev, cmap = bench_files
+    r = rehearse(dev, cmap, latency_s=1e-3, nplc=1.0, **SHORT)
+    # three instruments read one after another, 21 ms each, over the last 63 ms of 0.1 s holds
+    # (observed 8.5e-2 of the spread)
+    assert not r.features_ok and r.feature_max_abs_diff > 10 * FEATURE_BOUND
+    assert r.safe_state_ok
+
+
+def test_a_map_of_another_device_is_refused_naming_the_electrode(bench_files, tmp_path, capsys) -> None:
+    dev, _ = bench_files
+    bad = {**MAP, "electrodes": [*MAP["electrodes"][:2], {**MAP["electrodes"][2], "name": "G1"}]}
+    with pytest.raises(ExperimentError, match=r"'G1' that the device does not have; its electrodes: E00"):
+        rehearse(dev, bad, **SHORT)
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps(bad))
+    assert main(["lab", "rehearse", str(dev), "--channel-map", str(p)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and err[-1].startswith("nwhil: error: channel map names electrode(s) 'G1'")
+
+
+def test_cli_json_report(bench_files, capsys) -> None:
+    dev, cmap = bench_files
+    rc = main(["lab", "rehearse", str(dev), "--channel-map", str(cmap), "--json", "--series", "2",
+               "--samples", "4", "--relax", "0.2", "--nplc", "0.001", "--latency", "0"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["ok"] is True
+    for key in ("feature_max_abs_diff", "feature_bound", "predicted_bench_s", "peak_current_A"):
+        assert key in out
+    assert out["feature_bound"] == FEATURE_BOUND and out["safe_state_ok"] is True
+
+
+def test_cli_refuses_bad_options_as_usage_errors(bench_files, capsys) -> None:
+    dev, cmap = bench_files
+    with pytest.raises(SystemExit) as e:
+        main(["lab", "rehearse", str(dev), "--channel-map", str(cmap), "--series", "1"])
+    assert e.value.code == 2 and "expected an integer >= 2, got 1" in capsys.readouterr().err
