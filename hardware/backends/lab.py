@@ -79,6 +79,38 @@ _INSTR_KEYS = {"driver", "address"}
 _EL_KEYS = {"name", "role", "smu", "channel", "route", "max_abs_V", "compliance_A"}
 
 
+#: Largest source voltage (V) and current limit (A) of a channel of each SMU driver.
+SOURCE_RANGES: dict[str, tuple[float, float]] = {
+    "keithley2450": (210.0, 1.05),
+    "keithley2600": (202.0, 1.515),
+}
+
+
+def _check_routes(cm: dict[str, Any]) -> None:
+    """Routes exist exactly when the map has a matrix, and no crosspoint serves two electrodes."""
+    has_matrix = any(s["driver"] == "keithley707b" for s in cm["instruments"].values())
+    wired = [e for e in cm["electrodes"] if e.get("role") != "floating"]
+    if not has_matrix:
+        routed = [e.get("name") for e in cm["electrodes"] if e.get("route")]
+        if routed:
+            raise HardwareValidationError(
+                f"electrode(s) {', '.join(map(repr, routed))} have a route but the map has no switch "
+                "matrix (keithley707b) to close it")
+        return
+    owner: dict[str, str] = {}
+    for e in wired:
+        if not e.get("route"):
+            raise HardwareValidationError(
+                f"electrode {e.get('name')!r} has no route through the switch matrix: it would never be "
+                "connected")
+        for cp in e["route"]:
+            if cp in owner:
+                raise HardwareValidationError(
+                    f"electrode {e.get('name')!r}: crosspoint {cp!r} is also on the route of electrode "
+                    f"{owner[cp]!r}; closing it would connect the two")
+            owner[cp] = e.get("name")
+
+
 def load_channel_map(channel_map: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     """Read and validate a channel map (see the module docstring)."""
     if isinstance(channel_map, (str, Path)):
@@ -118,12 +150,18 @@ def load_channel_map(channel_map: str | Path | Mapping[str, Any]) -> dict[str, A
             if drv == "keithley2450" and ch is not None:
                 raise HardwareValidationError(f"electrode {el.get('name')!r}: channel must be null on a "
                                               f"keithley2450, got {ch!r}")
-    if not any(s["driver"] == "keithley707b" for s in cm["instruments"].values()):
-        routed = [e.get("name") for e in cm["electrodes"] if e.get("route")]
-        if routed:
-            raise HardwareValidationError(
-                f"electrode(s) {', '.join(map(repr, routed))} have a route but the map has no switch "
-                "matrix (keithley707b) to close it")
+    _check_routes(cm)
+    for el in cm["electrodes"]:
+        if el.get("role") == "floating":
+            continue
+        drv = cm["instruments"][el["smu"]]["driver"]
+        max_V, max_A = SOURCE_RANGES[drv]
+        for key, top, unit in (("max_abs_V", max_V, "V"), ("compliance_A", max_A, "A")):
+            value = el.get(key)
+            if value is not None and not 0 < float(value) <= top:
+                raise HardwareValidationError(
+                    f"electrode {el.get('name')!r}: {key} must be in (0, {top!r}] {unit} (the {drv}'s "
+                    f"range), got {value!r}")
     used = [(e["smu"], e.get("channel")) for e in cm["electrodes"] if e.get("role") != "floating"]
     if len(set(used)) != len(used):
         raise HardwareValidationError("channel map assigns one SMU channel to two electrodes")
@@ -177,6 +215,7 @@ class LabDevice(Device):
         self.clock: Clock = WallClock() if clock is None else clock
         self.channel_map = cm
         self._spec = {e["name"]: e for e in cm["electrodes"]}
+        self._routes_closed = False
         self.instruments: dict[str, Any] = {}
         adapters = dict(adapters or {})
         try:
@@ -212,10 +251,19 @@ class LabDevice(Device):
             smu = self.instruments[spec["smu"]]
             smu.configure(spec.get("channel"), "measure_v" if e.role == "output" else "source_v",
                           e.compliance_A, e.max_abs_V)
-        for m in matrix:
-            m.close_channels([c for e in self.electrodes for c in self._spec[e.name].get("route", [])])
+        self._connect()
         for inst in self.instruments.values():
             inst.check_errors_raise()
+
+    def _connect(self) -> None:
+        """Close every electrode's route (the safe state opens the matrix; a drive closes it again)."""
+        if self._routes_closed:
+            return
+        routes = [c for e in self.electrodes for c in self._spec[e.name].get("route", [])]
+        for m in self.instruments.values():
+            if isinstance(m, Keithley707B):
+                m.close_channels(routes)
+        self._routes_closed = True
 
     def _levels(self, v_inputs: np.ndarray | None) -> dict[str, dict[str | None, float | None]]:
         per: dict[str, dict[str | None, float | None]] = {}
@@ -267,6 +315,8 @@ class LabDevice(Device):
         return vin, vout, iin, ignd, comp
 
     def _outputs(self, on: bool) -> None:
+        if on:
+            self._connect()
         for smu in self._smus().values():
             smu.outputs(on)
 
@@ -366,6 +416,7 @@ class LabDevice(Device):
         for m in self.instruments.values():
             if isinstance(m, Keithley707B):
                 m.open_all()
+                self._routes_closed = False
 
     def _verify_safe_state(self) -> None:
         """Read every output state and source level back; raise SafeStateError naming what disagrees."""

@@ -151,3 +151,20 @@ def test_simulated_clock_only_moves_when_told() -> None:
     assert c.advance(0.5) == c.now() == 0.75
     with pytest.raises(ValueError, match="seconds must be in"):
         c.advance(-1.0)
+
+
+def test_a_drive_after_the_safe_state_closes_the_matrix_routes_again(net) -> None:
+    cmap = _map()
+    cmap["instruments"]["mx"] = {"driver": "keithley707b"}
+    for k, e in enumerate(cmap["electrodes"]):
+        e["route"] = [f"1{'ABC'[k]}0{k + 1}"]
+    v = np.full((3, 1), 0.5)
+    with VirtualBench(net, cmap, latency_s=0.0, nplc=0.001) as bench:
+        with bench.lab_device(ramp_pause_s=0.0) as dev:
+            first = dev.apply(v, 0.01)
+            dev.reset()  # the safe state: outputs off, 0 V, matrix open
+            assert bench.closed == set()
+            again = dev.apply(v, 0.01)
+            assert bench.closed == {"1A01", "1B02", "1C03"}
+    # the routes were closed again: the source drives the network (before, it read 0 A)
+    assert np.all(np.abs(again.input_current_A) > 0.5 * np.abs(first.input_current_A).min())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,49 @@ def test_cli_refuses_bad_options_as_usage_errors(bench_files, capsys) -> None:
     with pytest.raises(SystemExit) as e:
         main(["lab", "rehearse", str(dev), "--channel-map", str(cmap), "--series", "1"])
     assert e.value.code == 2 and "expected an integer >= 2, got 1" in capsys.readouterr().err
+
+
+MATRIX_MAP = {
+    "instruments": {"smu": {"driver": "keithley2600"}, "vm": {"driver": "keithley2450"},
+                    "mx": {"driver": "keithley707b"}},
+    "electrodes": [
+        {"name": "E00", "role": "input", "smu": "smu", "channel": "a", "route": ["1A01"], "max_abs_V": 10.0,
+         "compliance_A": 1e-3},
+        {"name": "E01", "role": "ground", "smu": "smu", "channel": "b", "route": ["1B02"], "max_abs_V": 10.0,
+         "compliance_A": 1e-3},
+        {"name": "E10", "role": "output", "smu": "vm", "channel": None, "route": ["1C03"], "max_abs_V": 10.0},
+    ],
+}
+
+
+def _with(electrode: int, **change) -> dict:
+    els = [dict(e) for e in MATRIX_MAP["electrodes"]]
+    els[electrode].update(change)
+    for k in [k for k, v in change.items() if v is None]:
+        del els[electrode][k]
+    return {**MATRIX_MAP, "electrodes": els}
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    (_with(2, route=None), r"^nwhil: error: electrode 'E10' has no route through the switch matrix"),
+    (_with(1, route=["1A01"]), r"^nwhil: error: electrode 'E01': crosspoint '1A01' is also on the route of "
+                               r"electrode 'E00'"),
+    (_with(0, max_abs_V=250.0), r"^nwhil: error: electrode 'E00': max_abs_V must be in \(0, 202\.0\] V "
+                                r"\(the keithley2600's range\), got 250\.0"),
+])
+def test_a_map_that_does_not_fit_is_refused_in_one_line_naming_the_electrode(
+    bench_files, tmp_path, capsys, bad, message
+) -> None:
+    dev, _ = bench_files
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps(bad))
+    assert main(["lab", "rehearse", str(dev), "--channel-map", str(p), "--json"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.match(message, err[0]), err
+
+
+def test_a_bench_with_a_matrix_and_a_2600b_rehearses_safely(bench_files, tmp_path) -> None:
+    dev, _ = bench_files
+    r = rehearse(dev, MATRIX_MAP, latency_s=0.0, nplc=0.001, **SHORT)
+    # the 2600B reads both channels in one chunk, then the 2450: the readings agree as with 2450s
+    assert r.features_ok and r.safe_state_ok and r.floating_electrodes == ("E11",)

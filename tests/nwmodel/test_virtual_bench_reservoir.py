@@ -59,9 +59,9 @@ def test_calibration_fit_and_predict_through_the_real_drivers(device_file) -> No
         assert not any(ch.output_on or ch.level_V for i in bench.instruments.values() for ch in i.channels())
         assert bench.clock.now() > 2 * len(ds.y_train) * RELAX_S
     # 20 us apertures: the gain to 1e-4 (1e-3 asserted), the features to 1.6e-4 of their spread
-    # (asserted: 1e-3), the bound of two
-    # simulations of one drive (nwmodel.experiments.rehearsal.FEATURE_BOUND), the same predictions
-    # (the simulated device predicts, then transforms, in the bench's order: the history matters)
+    # (asserted: 1e-3, the bound of two simulations of one drive, rehearsal.FEATURE_BOUND), the
+    # same predictions (the simulated device predicts, then transforms, in the bench's order: the
+    # history matters)
     assert on_bench.calibration_.gain == pytest.approx(sim.calibration_.gain, rel=1e-3)
     np.testing.assert_array_equal(pred, sim.predict(ds.X_test))
     f_sim = sim.transform(ds.X_test)
