@@ -168,3 +168,74 @@ def test_a_drive_after_the_safe_state_closes_the_matrix_routes_again(net) -> Non
             assert bench.closed == {"1A01", "1B02", "1C03"}
     # the routes were closed again: the source drives the network (before, it read 0 A)
     assert np.all(np.abs(again.input_current_A) > 0.5 * np.abs(first.input_current_A).min())
+
+
+# ---------------------------------------------------------------------------- faults end safe
+FAULT_STEP = 15  # in the second chunk of 10 steps
+
+
+def _inject(bench: VirtualBench, kind: str):
+    """A hook on the host's pacing waits that injects ``kind`` before step FAULT_STEP is read."""
+    import signal
+
+    waits = {"n": 0}
+
+    def before_sleep() -> None:
+        bench.sync()
+        waits["n"] += 1
+        if waits["n"] != FAULT_STEP + 1:
+            return
+        if kind == "instrument error":
+            bench.instruments["s2"].push_error(-363, "Input buffer overrun")
+        elif kind == "timeout":
+            bench.servers["s3"].faults.delay_s, bench.servers["s3"].faults.delay_n = 2.5, 1
+        elif kind == "dropped connection":
+            bench.servers["s1"].faults.drop_after = 0
+        elif kind == "compliance":
+            bench.instruments["s1"].channel(None).ilim_A = 1e-9
+        elif kind == "ctrl-c":
+            signal.raise_signal(signal.SIGINT)
+
+    bench.clock.before_sleep = before_sleep
+
+
+@pytest.mark.parametrize(("kind", "error"), [
+    ("instrument error", InstrumentError),
+    ("timeout", InstrumentConnectionError),
+    ("dropped connection", InstrumentConnectionError),
+    ("compliance", ComplianceError),
+    ("ctrl-c", KeyboardInterrupt),
+])
+def test_faults_end_in_the_read_back_safe_state_with_the_data_up_to_the_fault_kept(
+    net, tmp_path, kind, error
+) -> None:
+    import signal
+
+    from hardware import read_measurement, record
+
+    v = _drive(40)
+    with VirtualBench(net, _map(), latency_s=1e-4, nplc=0.01) as bench:
+        with bench.lab_device(ramp_pause_s=0.0) as dev:
+            whole = dev.apply(v, 0.01)
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with VirtualBench(net, _map(), latency_s=1e-4, nplc=0.01) as bench:
+            dev = bench.lab_device(ramp_pause_s=0.0)
+            try:
+                _inject(bench, kind)
+                with pytest.raises(error):
+                    record(dev, v, 0.01, tmp_path / "run.h5", chunk_steps=10)
+                # LabDevice read back outputs off and 0 V (it raises SafeStateError otherwise);
+                # the instruments agree
+                for inst in bench.instruments.values():
+                    assert all(not ch.output_on and ch.level_V == 0.0 for ch in inst.channels())
+            finally:
+                bench.clock.before_sleep = bench.sync
+                dev.close()
+    finally:
+        signal.signal(signal.SIGINT, old)
+    m, info = read_measurement(tmp_path / "run.h5")
+    assert info["status"] == "aborted" and info["n_complete"] == 10
+    # the chunk before the fault, as the run without a fault measured it
+    np.testing.assert_allclose(m.input_current_A, whole.input_current_A[:10], rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(m.output_V, whole.output_V[:10], rtol=1e-9, atol=1e-12)
