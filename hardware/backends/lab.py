@@ -18,7 +18,12 @@ Channel map (JSON file or dict; unknown keys are an error)::
 
 Input and ground electrodes are SMU channels sourcing voltage with current compliance; output
 electrodes are SMU channels sourcing 0 A and reading voltage (a high-impedance voltmeter); the
-matrix closes each electrode's ``route`` at set-up and opens everything in the safe state.
+matrix closes each electrode's ``route`` before a drive and opens everything in the safe state.
+Several output electrodes may share one voltmeter channel through the matrix (each with its own
+route): they are read one after another, each route closed, ``switch_settle_s`` waited, read and
+opened again, after the other channels of the step, so each costs a settling time, a round trip
+and an aperture, and is read that much later than the one before it. Sources never share a
+channel, and no crosspoint serves two electrodes.
 
 Sequences run in ``"step"`` mode, with the reading time of every backend (:mod:`hardware.device`):
 each step's reading at the **end of its hold**. The levels of step 0 are set first; then, at the
@@ -162,9 +167,17 @@ def load_channel_map(channel_map: str | Path | Mapping[str, Any]) -> dict[str, A
                 raise HardwareValidationError(
                     f"electrode {el.get('name')!r}: {key} must be in (0, {top!r}] {unit} (the {drv}'s "
                     f"range), got {value!r}")
-    used = [(e["smu"], e.get("channel")) for e in cm["electrodes"] if e.get("role") != "floating"]
-    if len(set(used)) != len(used):
-        raise HardwareValidationError("channel map assigns one SMU channel to two electrodes")
+    shared: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+    for e in cm["electrodes"]:
+        if e.get("role") != "floating":
+            shared.setdefault((e["smu"], e.get("channel")), []).append(e)
+    has_matrix = any(s["driver"] == "keithley707b" for s in cm["instruments"].values())
+    for (smu, ch), els in shared.items():
+        if len(els) > 1 and not (has_matrix and all(e["role"] == "output" for e in els)):
+            raise HardwareValidationError(
+                f"channel map assigns one SMU channel ({smu}{'' if ch is None else '/' + ch}) to "
+                f"electrodes {', '.join(repr(e['name']) for e in els)}: only output electrodes may share "
+                "one (a voltmeter multiplexed through the switch matrix)")
     return cm
 
 
@@ -194,6 +207,9 @@ class LabDevice(Device):
         What :meth:`~hardware.Device.reset` does after the safe state: wait this long (s, >= 0) on
         ``clock`` for the junctions to relax at 0 V. A bench cannot restore junction states; this
         is the relaxation a ``SimulatedDevice(reset_mode="relax", relax_time_s=relax_s)`` models.
+    switch_settle_s : float
+        Wait after closing a multiplexed electrode's route before reading it (s, >= 0; matrix
+        relays take milliseconds to settle).
     """
 
     _abort_on_signals = True  # SIGTERM inside apply/read reaches the safe state (hardware.device)
@@ -202,7 +218,7 @@ class LabDevice(Device):
                  adapters: Mapping[str, Any] | None = None,
                  mode: str = "step", ramp_steps: int = 10, ramp_pause_s: float = 0.01, pace: bool = True,
                  visa_library: str = "@py", compliance_policy: str = "raise",
-                 clock: Clock | None = None, relax_s: float = 0.0) -> None:
+                 clock: Clock | None = None, relax_s: float = 0.0, switch_settle_s: float = 5e-3) -> None:
         cm = load_channel_map(channel_map)
         els = [ElectrodeChannel(e["name"], e["role"], e.get("max_abs_V", 1.0), e.get("compliance_A", 1e-3))
                for e in cm["electrodes"]]
@@ -211,11 +227,19 @@ class LabDevice(Device):
         self.ramp_steps = check_int("ramp_steps", ramp_steps, low=1)
         self.ramp_pause_s = check_real("ramp_pause_s", ramp_pause_s, low=0.0)
         self.relax_s = check_real("relax_s", relax_s, low=0.0)
+        self.switch_settle_s = check_real("switch_settle_s", switch_settle_s, low=0.0)
         self.pace = bool(pace)
         self.clock: Clock = WallClock() if clock is None else clock
         self.channel_map = cm
         self._spec = {e["name"]: e for e in cm["electrodes"]}
         self._routes_closed = False
+        groups: dict[tuple[str, str | None], list[str]] = {}
+        for e in cm["electrodes"]:
+            if e.get("role") == "output":
+                groups.setdefault((e["smu"], e.get("channel")), []).append(e["name"])
+        #: Output electrodes multiplexed onto one voltmeter channel: ``(smu, channel) -> names``.
+        self.multiplexed = {k: v for k, v in groups.items() if len(v) > 1}
+        self._muxed = {n for names in self.multiplexed.values() for n in names}
         self.instruments: dict[str, Any] = {}
         adapters = dict(adapters or {})
         try:
@@ -259,7 +283,8 @@ class LabDevice(Device):
         """Close every electrode's route (the safe state opens the matrix; a drive closes it again)."""
         if self._routes_closed:
             return
-        routes = [c for e in self.electrodes for c in self._spec[e.name].get("route", [])]
+        routes = [c for e in self.electrodes if e.name not in self._muxed
+                  for c in self._spec[e.name].get("route", [])]
         for m in self.instruments.values():
             if isinstance(m, Keithley707B):
                 m.close_channels(routes)
@@ -269,7 +294,7 @@ class LabDevice(Device):
         per: dict[str, dict[str | None, float | None]] = {}
         j = 0
         for e in self.electrodes:
-            if e.role == "floating":
+            if e.role == "floating" or e.name in self._muxed:  # multiplexed ones are read apart
                 continue
             spec = self._spec[e.name]
             level: float | None
@@ -289,23 +314,43 @@ class LabDevice(Device):
         for smu_name, levels in self._levels(v).items():
             for ch, val in self.instruments[smu_name].step(levels).items():
                 out[f"{smu_name}/{ch}"] = val
+        for (smu_name, ch), names in self.multiplexed.items():
+            for name in names:
+                out[name] = self._read_multiplexed(smu_name, ch, name)
         return self._row(out)
 
     def _read_then_set(self, next_levels: dict[str, dict[str | None, float | None]]
                        ) -> tuple[np.ndarray, ...]:
-        """Read every channel now, then set ``next_levels`` (one exchange per instrument)."""
+        """Read every channel now, then set ``next_levels`` (one exchange per instrument); then read
+        each multiplexed output electrode in turn (route closed, settled, read, route opened)."""
         out: dict[str, tuple[float, float, bool]] = {}
         for smu_name, levels in next_levels.items():
             for ch, val in self.instruments[smu_name].measure(levels).items():
                 out[f"{smu_name}/{ch}"] = val
+        for (smu_name, ch), names in self.multiplexed.items():
+            for name in names:
+                out[name] = self._read_multiplexed(smu_name, ch, name)
         return self._row(out)
+
+    def _read_multiplexed(self, smu_name: str, ch: str | None, name: str) -> tuple[float, float, bool]:
+        route = list(self._spec[name]["route"])
+        matrix = [m for m in self.instruments.values() if isinstance(m, Keithley707B)]
+        for m in matrix:
+            m.close_channels(route)
+        self.clock.sleep(self.switch_settle_s)
+        try:
+            return self.instruments[smu_name].measure({ch: None})[ch]
+        finally:
+            for m in matrix:
+                m.open_channels(route)
 
     def _set_all(self, levels: dict[str, dict[str | None, float | None]]) -> None:
         for smu_name, lv in levels.items():
             self.instruments[smu_name].set_levels(lv)
 
     def _row(self, out: dict[str, tuple[float, float, bool]]) -> tuple[np.ndarray, ...]:
-        key = {e.name: f"{self._spec[e.name]['smu']}/{self._spec[e.name].get('channel')}"
+        key = {e.name: e.name if e.name in self._muxed else
+               f"{self._spec[e.name]['smu']}/{self._spec[e.name].get('channel')}"
                for e in self.electrodes if e.role != "floating"}
         vin = np.array([out[key[n]][0] for n in self.input_names])
         iin = np.array([out[key[n]][1] for n in self.input_names])

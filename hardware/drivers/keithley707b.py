@@ -36,6 +36,11 @@ class Keithley707B(_SessionDriver, Instrument):
         """Open every crosspoint."""
         self.write('channel.open("allslots")')
 
+    def open_channels(self, channels: Sequence[str]) -> None:
+        """Open the crosspoints ``channels``."""
+        if channels:
+            self.write(f'channel.open("{",".join(channels)}")')
+
     def close_channels(self, channels: Sequence[str]) -> None:
         """Close the crosspoints ``channels`` (e.g. ``["1A01", "1B02"]``)."""
         if channels:

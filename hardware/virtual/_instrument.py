@@ -72,6 +72,9 @@ class SmuChannelState:
     output_on: bool = False
     tripped: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Every ``(electrode, route)`` wired to the channel: one, or several output electrodes that
+    #: share it as a voltmeter through the matrix (it reads the one whose route is closed).
+    wiring: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
     def reset(self) -> None:
         """The power-on state: voltage source at 0 V, output off."""

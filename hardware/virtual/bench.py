@@ -27,7 +27,9 @@ excepted: fold it into ``latency_s``).
 Simplifications, each exact in the case named:
 
 * a source whose output is off, or whose route is open, holds its electrode at 0 V (exact when
-  every source of the bench is off, since no current can flow);
+  every source of the bench is off, since no current can flow); a voltmeter reads the electrode
+  whose route is closed (several output electrodes may share one through the matrix) and draws
+  no current, so what it is connected to never changes the physics;
 * a reading is the state at the end of its aperture, not its average over it (exact as the
   aperture goes to 0);
 * compliance is flagged (``|I| >= limit``), not folded back (exact below the limit; the SCPI
@@ -138,6 +140,7 @@ class VirtualBench:
             ch = self.instruments[e["smu"]].channel(e.get("channel"))
             ch.electrode = e["name"]
             ch.route = tuple(e.get("route", ()))
+            ch.wiring.append((ch.electrode, ch.route))
         self.servers: dict[str, InstrumentServer] = {}
 
     # ------------------------------------------------------------------ serving
@@ -254,6 +257,9 @@ class VirtualBench:
             i = self._last.get(ch.electrode, 0.0) if live and ch.electrode in self._sourced else 0.0
             ch.tripped = bool(live and abs(i) >= ch.ilim_A)
             return ch.level_V, i
-        v = self._last.get(ch.electrode, 0.0) if live and ch.electrode in self._read else 0.0
+        connected = [name for name, route in ch.wiring if all(c in self.closed for c in route)]
+        live = ch.output_on and bool(connected)
+        # a voltmeter draws no current: which electrode it reads does not change the physics
+        v = self._last.get(connected[0], 0.0) if live and connected[0] in self._read else 0.0
         ch.tripped = bool(live and abs(v) >= ch.vlim_V)
         return v, 0.0

@@ -126,9 +126,17 @@ def test_channel_map_validation() -> None:
         load_channel_map({**CMAP, "electrodes": [{**CMAP["electrodes"][1], "channel": "c"}]})
     with pytest.raises(HardwareValidationError, match=r"keys 'instruments' and 'electrodes', got \['bogus'"):
         load_channel_map({"bogus": 1})
-    with pytest.raises(HardwareValidationError, match="one SMU channel to two electrodes"):
+    with pytest.raises(HardwareValidationError, match=r"one SMU channel \(smu2/a\) to electrodes 'E2', 'E3': "
+                                                       r"only output electrodes may share one"):
         load_channel_map({**CMAP, "electrodes": [CMAP["electrodes"][1],
                                                  {**CMAP["electrodes"][2], "channel": "a"}]})
+    # two outputs may share a voltmeter only through a matrix
+    two_outputs = [CMAP["electrodes"][1], {**CMAP["electrodes"][1], "name": "E4"}]
+    with pytest.raises(HardwareValidationError, match="only output electrodes may share one"):
+        load_channel_map({**CMAP, "electrodes": two_outputs})
+    muxed = {"instruments": {**CMAP["instruments"], "mx": {"driver": "keithley707b"}},
+             "electrodes": [{**two_outputs[0], "route": ["1A01"]}, {**two_outputs[1], "route": ["1A02"]}]}
+    assert [e["name"] for e in load_channel_map(muxed)["electrodes"]] == ["E2", "E4"]
 
 
 def test_lab_device_limits_are_client_side() -> None:

@@ -239,3 +239,36 @@ def test_faults_end_in_the_read_back_safe_state_with_the_data_up_to_the_fault_ke
     # the chunk before the fault, as the run without a fault measured it
     np.testing.assert_allclose(m.input_current_A, whole.input_current_A[:10], rtol=1e-9, atol=1e-15)
     np.testing.assert_allclose(m.output_V, whole.output_V[:10], rtol=1e-9, atol=1e-12)
+
+
+def test_output_electrodes_multiplexed_onto_one_voltmeter_are_read_in_turn(net) -> None:
+    cmap = {
+        "instruments": {"s1": {"driver": "keithley2450"}, "vm": {"driver": "keithley2450"},
+                        "s3": {"driver": "keithley2450"}, "mx": {"driver": "keithley707b"}},
+        "electrodes": [
+            {"name": "E00", "role": "input", "smu": "s1", "channel": None, "route": ["1A01"],
+             "max_abs_V": 2.0, "compliance_A": 0.5},
+            {"name": "E10", "role": "output", "smu": "vm", "channel": None, "route": ["1B02"],
+             "max_abs_V": 2.0},
+            {"name": "E11", "role": "output", "smu": "vm", "channel": None, "route": ["1B03"],
+             "max_abs_V": 2.0},
+            {"name": "E01", "role": "ground", "smu": "s3", "channel": None, "route": ["1C04"],
+             "max_abs_V": 2.0, "compliance_A": 0.5},
+        ],
+    }
+    v, dt, settle, lat, nplc = _drive(8), 0.01, 1e-4, 0.0, 0.001
+    with VirtualBench(net, cmap, latency_s=lat, nplc=nplc, rtol=RTOL, atol=ATOL) as bench:
+        with bench.lab_device(ramp_pause_s=0.0, switch_settle_s=settle) as dev:
+            assert dev.output_names == ("E10", "E11")
+            t0 = bench.clock.now()
+            m = dev.apply(v, dt)
+        vm = np.array([t for t, key in bench.reading_log if key == "vm" and t > t0])
+    ref = SimulatedDevice(net, inputs=["E00"], outputs=["E10", "E11"], ground=["E01"], max_abs_V=2.0,
+                          rtol=RTOL, atol=ATOL).apply(v, dt)
+    # the two outputs are different electrodes, each read at the end of its step's hold (the second
+    # one settle + aperture later): they agree with the simulated device to the apertures' effect
+    assert np.max(np.abs(m.output_V[:, 0] - m.output_V[:, 1])) > 0.01
+    np.testing.assert_allclose(m.output_V, ref.output_V, rtol=0, atol=1e-4)
+    # the voltmeter reads each electrode in turn: the second a settling time and an aperture later
+    aperture = nplc / 50.0
+    np.testing.assert_allclose(vm[1::2] - vm[0::2], settle + aperture, rtol=0, atol=1e-12)
