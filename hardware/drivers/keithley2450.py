@@ -10,8 +10,14 @@ from pymeasure.instruments.keithley import Keithley2450
 from pymeasure.instruments.validators import strict_discrete_set
 
 from hardware.drivers._base import SmuChannel, _exact, _on_off, _SessionDriver, _Smu, _within
+from hardware.errors import LimitError
 
-__all__ = ["Smu2450", "Smu2450Channel"]
+__all__ = ["LIST_CHUNK", "LIST_MAX", "Smu2450", "Smu2450Channel"]
+
+#: Values one list command takes, and the longest source list (2450-901-01 Rev. B, p. 6-78; the
+#: append command adds groups of up to 100 values).
+LIST_CHUNK = 100
+LIST_MAX = 2500
 
 
 class Smu2450Channel(SmuChannel):
@@ -86,9 +92,19 @@ class Smu2450(_Smu, _SessionDriver, Keithley2450):
         return {None: (v, i, bool(trip))}
 
     def run_list(self, levels_V: np.ndarray, dt_s: float) -> np.ndarray:
-        """Buffered list sweep; returns ``(n_steps, 2)`` of (source V, measured I)."""
+        """Buffered list sweep; returns ``(n_steps, 2)`` of (source V, measured I).
+
+        The list is sent in groups of :data:`LIST_CHUNK` values (``:SOUR:LIST:VOLT``, then
+        ``:SOUR:LIST:VOLT:APP``), as the instrument takes them; it holds :data:`LIST_MAX` at most.
+        """
         n = len(levels_V)
-        self.write(":TRAC:CLE \"defbuffer1\";:SOUR:LIST:VOLT " + ",".join(repr(float(x)) for x in levels_V))
+        if not 1 <= n <= LIST_MAX:
+            raise LimitError(f"a 2450 list sweep holds 1 to {LIST_MAX} points, got {n}; use step mode or "
+                             "shorter sequences")
+        text = [repr(float(x)) for x in levels_V]
+        self.write(":TRAC:CLE \"defbuffer1\";:SOUR:LIST:VOLT " + ",".join(text[:LIST_CHUNK]))
+        for k in range(LIST_CHUNK, n, LIST_CHUNK):
+            self.write(":SOUR:LIST:VOLT:APP " + ",".join(text[k : k + LIST_CHUNK]))
         self.write(f":SOUR:SWE:VOLT:LIST 1,{dt_s!r}")
         self.write(":INIT;*WAI")
         data = self.session.query_floats(f':TRAC:DATA? 1,{n},"defbuffer1",SOUR,READ', 2 * n, "TRAC:DATA?")

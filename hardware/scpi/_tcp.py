@@ -47,8 +47,6 @@ class ConnectionHandler(socketserver.BaseRequestHandler):
         sock: socket.socket = self.request
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(_POLL_S)
-        with self.server.rx_lock:
-            self.server.active.add(sock)
         client_left = True
         try:
             client_left = self._serve(sock)
@@ -174,6 +172,8 @@ class TCPServer(socketserver.ThreadingTCPServer):
         if not admitted:
             self._refuse(request, client_address)
             return
+        with self.rx_lock:  # counted from its accept, before its thread starts (InstrumentServer.idle)
+            self.active.add(request)
         try:
             super().process_request(request, client_address)
         except BaseException:
@@ -320,6 +320,9 @@ class InstrumentServer:
             return True
         with srv.rx_lock:
             if srv.busy:
+                return False
+            pending, _, _ = select.select([srv.socket], [], [], 0.0)
+            if pending:  # a connection not yet accepted may already hold a message
                 return False
             readable = [s for s in srv.active if s.fileno() >= 0]
             if readable:

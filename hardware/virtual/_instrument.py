@@ -124,14 +124,14 @@ class VirtualInstrument:
                 cancelled: Any = None) -> bytes | None:
         """Run one received message on the bench's clock; the reply bytes, or None.
 
-        A query (a message with a reply) first waits until the bench's other instruments have
-        executed what was sent to them (the host, waiting for this reply, sent it earlier), then
-        costs ``latency_s``. A message without a reply costs no time: the host does not wait for
+        A query (a message with a reply), or a message that moves the clock (:meth:`moves_clock`),
+        first waits until the bench's other instruments have executed what was sent to them; a
+        query then costs ``latency_s``. A message without a reply costs no time: the host does not wait for
         it, and it takes effect at the time it was sent (the clock moves only on the host's waits
         and on queries, after everything sent before them has executed).
         """
         query = self.is_query(line)
-        if query:
+        if query or self.moves_clock(line):
             self.bench.sync(exclude=self)
         with self.bench.lock:
             self.n_messages += 1
@@ -161,6 +161,11 @@ class VirtualInstrument:
     def is_query(line: str) -> bool:
         """Whether ``line`` asks for a reply (a SCPI ``?`` or a TSP ``print``)."""
         return "?" in line or "print" in line
+
+    def moves_clock(self, line: str) -> bool:
+        """Whether ``line`` advances the clock without a reply (a buffered sweep); such a message
+        first waits, as a query does, for the other instruments to execute what they were sent."""
+        return False
 
     # ------------------------------------------------------------------ for the dialects
     @property

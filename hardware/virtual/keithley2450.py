@@ -1,31 +1,62 @@
 """A virtual Keithley 2450 SourceMeter: the SCPI subset that :class:`~hardware.drivers.Smu2450` uses.
 
 Commands (case-insensitive, optional leading ``:``, several per message separated by ``;``, their
-replies joined by ``;``):
+replies joined by ``;``). The manual column gives the page of the command's entry in the Model 2450
+reference manual, 2450-901-01 Rev. B (September 2013): n-m is in section n (6: SCPI command
+reference), B-n in appendix B (common commands); "x-ref" marks a page read from another entry's
+cross references.
 
-==============================================  =====================================================
-``*IDN?``, ``*RST``, ``*CLS``, ``*WAI``,        identification, reset (source 0 V, output off),
-``*OPC?``, ``SYST:ERR?``, ``SYST:ERR:COUN?``    clear, wait, ``1``, the error queue ``code,"text"``
-``SOUR:FUNC VOLT|CURR``                         source voltage, or current (0 A only: a voltmeter)
-``SENS:FUNC 'CURR'|'VOLT'``,                    accepted (the reading follows the source function)
-``SENS:CURR|VOLT:RANG:AUTO 1``
-``SENS:CURR|VOLT:NPLC <n>``                     aperture in power-line cycles (0.01 to 10)
-``SOUR:VOLT:RANG <V>``, ``SOUR:VOLT:ILIM <A>``  source range, current limit
-``SOUR:VOLT:LEV <V>`` / ``SOUR:VOLT:LEV?``      voltage level (-222 beyond 1.05 x range)
-``SOUR:CURR:VLIM <V>``, ``SOUR:CURR:LEV 0``     voltmeter set-up (a non-zero current is -221)
-``SOUR:VOLT:ILIM:TRIP?``                        ``1`` when the last reading was in compliance
-``OUTP ON|OFF|1|0`` / ``OUTP?``                 output relay
-``READ? "defbuffer1",SOUR,READ`` or ``,READ``   one reading at the end of its aperture: source value
-                                                and current (voltage source), or voltage (voltmeter)
-``TRAC:CLE "defbuffer1"``                       clear the buffer
-``SOUR:LIST:VOLT <V>,<V>,...``                  the list of a list sweep
-``SOUR:SWE:VOLT:LIST 1,<delay s>``              configure the sweep: per point, source, wait
+==============================================  =============================================  ==========
+command                                         what it does                                   manual
+==============================================  =============================================  ==========
+``*IDN?``                                       identification                                 B-5
+``*RST``                                        reset (voltage source at 0 V, output off,      not found
+                                                current limit 105 uA, voltage limit 21 V)
+``*CLS``                                        clear the error queue                          B-2
+``*WAI``                                        wait (every command here completes at once)    B-10
+``*OPC?``                                       ``1``                                          B-6
+``SYST:ERR?``, ``SYST:ERR:COUN?``               the oldest error ``code,"text"`` (removed),    not found
+                                                the number queued
+``SOUR:FUNC VOLT|CURR``                         source voltage, or current (0 A only: a        6-72
+                                                voltmeter)
+``SENS:FUNC 'CURR'|'VOLT'``                     accepted (the reading follows the source       6-49 x-ref
+                                                function)
+``SENS:CURR|VOLT:RANG:AUTO 1``                  accepted                                       6-50
+``SENS:CURR|VOLT:NPLC <n>``                     aperture in power-line cycles (0.01 to 10)     6-48
+``SOUR:VOLT:RANG <V>``                          source range                                   6-74 x-ref,
+                                                                                               6-75
+``SOUR:VOLT:ILIM <A>``, ``SOUR:CURR:VLIM <V>``  current limit, voltage limit                   6-71
+``SOUR:VOLT:LEV <V>`` / ``SOUR:VOLT:LEV?``      voltage level (-222 beyond 1.05 x range)       6-70
+``SOUR:CURR:LEV 0``                             voltmeter set-up (a non-zero current is -221)  6-70
+``SOUR:VOLT:ILIM:TRIP?``                        ``1`` when the last reading was in             6-72
+                                                compliance, else ``0``
+``OUTP ON|OFF|1|0`` / ``OUTP?``                 output relay                                   6-34
+``READ? "defbuffer1",SOUR,READ`` or ``,READ``   one reading at the end of its aperture:        6-6
+                                                source value and current (voltage source),
+                                                or voltage (voltmeter)
+``TRAC:CLE "defbuffer1"``                       clear the buffer                               not found
+                                                                                               (usage:
+                                                                                               3-26)
+``SOUR:LIST:VOLT <V>,<V>,...``                  the list of a list sweep (100 values; -223     6-78
+                                                beyond)
+``SOUR:LIST:VOLT:APP <V>,<V>,...``              append up to 100 values (2500 in all)          6-78 x-ref
+``SOUR:SWE:VOLT:LIST 1,<delay s>``              configure the sweep: per point, source, wait   6-85 x-ref
                                                 ``delay``, read
-``INIT``                                        run the sweep into the buffer
-``TRAC:DATA? 1,<n>,"defbuffer1",SOUR,READ``     the buffer: source value and reading per point
-==============================================  =====================================================
+``INIT``                                        run the sweep into the buffer                  6-124
+``TRAC:DATA? 1,<n>,"defbuffer1",SOUR,READ``     the buffer: source value and reading per       6-109
+                                                point
+==============================================  =============================================  ==========
 
 Anything else is -113 (undefined header); a malformed number is -104.
+
+Numbers. Readings and levels are written exactly (``repr`` of the float, so the drivers read back
+the very value). The 2450's ASCII precision for readings (``READ?``, ``TRAC:DATA?``) is set by
+``:FORMat:ASCii:PRECision``, whose default is 0, "automatic" (6-28; data format ASCII by default,
+6-30); the manual does not state how many digits automatic gives, so the virtual instrument does
+not round: its readings carry float64 resolution (about 1e-16 relative), finer than a 2450's.
+
+Compliance. The flag is the state at the last reading; the instrument reports whether its source
+exceeded the limit when asked (6-72).
 """
 
 from __future__ import annotations
@@ -59,6 +90,10 @@ class Virtual2450(VirtualInstrument):
     """A Keithley 2450 on the virtual bench (one channel)."""
 
     idn = "KEITHLEY INSTRUMENTS,MODEL 2450,VIRTUAL,nanowire-hil"
+
+    def moves_clock(self, line: str) -> bool:
+        """``INIT`` runs a sweep, which advances the clock."""
+        return any(p.strip().lstrip(":").upper().startswith("INIT") for p in line.split(";"))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -178,13 +213,18 @@ class Virtual2450(VirtualInstrument):
         if head == "TRAC:CLE":
             self.buffer = []
             return None
-        if head == "SOUR:LIST:VOLT":
+        if head in ("SOUR:LIST:VOLT", "SOUR:LIST:VOLT:APP"):
             levels = [_number(x) for x in arg.split(",")]
             bad = [v for v in levels if abs(v) > 1.05 * ch.range_V]
             if bad:
                 raise InstrumentFault(
                     -222, f"Data out of range: list level {bad[0]!r} V on the {ch.range_V!r} V range")
-            self.sweep_levels = levels
+            if len(levels) > 100:
+                raise InstrumentFault(-223, f"Too much data: {len(levels)} list values in one command (100)")
+            total = levels if head == "SOUR:LIST:VOLT" else self.sweep_levels + levels
+            if len(total) > 2500:
+                raise InstrumentFault(-223, f"Too much data: a list of {len(total)} values (2500)")
+            self.sweep_levels = total
             return None
         if head == "SOUR:SWE:VOLT:LIST":
             start, _, delay = arg.partition(",")

@@ -2,42 +2,86 @@
 
 Each message is one TSP chunk (:mod:`hardware.virtual._tsp`: statements separated by whitespace,
 an unknown one is -285 and nothing of its chunk runs). ``X`` is ``a`` or ``b``; ``<V>``, ``<A>``
-and ``<s>`` are number literals:
+and ``<s>`` are number literals. The manual column gives the entry in the Series 2600B reference
+manual, 2600BS-901-01, as revision and page (B: Rev. B, May 2013; C: Rev. C, August 2016; F: Rev. F,
+August 2021; page n-m is in section n); "x-ref" marks a page read from another entry's cross
+references.
 
-==========================================================  ==========================================
-``smuX.source.func=smuX.OUTPUT_DCVOLTS``                    source voltage (with a current limit)
-``smuX.source.func=smuX.OUTPUT_DCAMPS``                     source current (0 A only: a voltmeter)
-``smuX.source.rangev=<V>``                                  source range (up to 200 V)
-``smuX.source.limiti=<A>``, ``smuX.source.limitv=<V>``      current limit, voltage limit
-``smuX.source.leveli=0``                                    a non-zero current is -221
-``smuX.source.levelv=<V>``                                  voltage level (-222 beyond 1.05 x range)
-``smuX.measure.autorangei|autorangev=smuX.AUTORANGE_ON``    accepted (also ``AUTORANGE_OFF``)
-``smuX.source.output=1|0``                                  output relay (also ``smuX.OUTPUT_ON|OFF``)
-``print(smuX.source.levelv)``                               the level, exact (``repr``)
-``print(smuX.source.output)``                               ``1.00000e+00`` or ``0.00000e+00``
-``iX,vX=smuX.measure.iv()``                                 one reading at the end of its aperture,
-                                                            into two variables (any names)
-``cX=smuX.source.compliance and 1 or 0``                    1 when the last reading was in compliance
-``print(v1,i1,...)``                                        variables, tab-separated: floats exact,
-                                                            flags ``1``/``0``, ``nil`` if never set
-``smuX.nvbuffer1|nvbuffer2.clear()``                        clear a reading buffer
-``smuX.trigger.source.listv({<V>,<V>,...})``                the list of a list sweep
-``smuX.trigger.source.action=smuX.ENABLE|DISABLE``          source the list (or hold the level)
-``smuX.trigger.measure.iv(smuX.nvbuffer1,smuX.nvbuffer2)``  current into the first buffer, voltage
-                                                            into the second (either order)
-``smuX.trigger.measure.action=smuX.ENABLE|DISABLE``         read per point (or not)
-``smuX.trigger.count=<n>``                                  points of the sweep (the list wraps)
-``trigger.timer[1].delay=<s>``                              wait between source and read, per point
-``smuX.trigger.initiate()``, ``waitcomplete()``             run the sweep (it completes at once on the
-                                                            bench clock); afterwards the channel
-                                                            returns to its programmed level
-``printbuffer(1,<n>,smuX.nvbuffer2.readings,...)``          points ``1..n`` of the buffers, per point
-                                                            one value of each buffer, ``", "``-joined
-``smuX.reset()``                                            the channel's power-on state
-==========================================================  ==========================================
+==========================================================  ============================  ============
+statement                                                   what it does                  manual
+==========================================================  ============================  ============
+``smuX.source.func=smuX.OUTPUT_DCVOLTS``                    source voltage (with a        B 7-221
+                                                            current limit)                x-ref
+``smuX.source.func=smuX.OUTPUT_DCAMPS``                     source current (0 A only: a   B 7-221
+                                                            voltmeter)                    x-ref
+``smuX.source.rangev=<V>``                                  source range (up to 200 V)    C 7-247
+``smuX.source.limiti=<A>``, ``smuX.source.limitv=<V>``      current limit, voltage        B 7-223,
+                                                            limit (reset: 100 mA, 20 V)   7-224
+``smuX.source.leveli=0``                                    a non-zero current is -221    B 7-223
+``smuX.source.levelv=<V>``                                  voltage level (-222 beyond    B 7-223
+                                                            1.05 x range)
+``smuX.measure.autorangei|autorangev=smuX.AUTORANGE_ON``    accepted (also                C 7-214
+                                                            ``AUTORANGE_OFF``)
+``smuX.source.output=1|0``                                  output relay (also            B 7-228
+                                                            ``smuX.OUTPUT_ON|OFF``)
+``print(smuX.source.levelv)``                               the level, as a number        F 9-170
+``print(smuX.source.output)``                               ``1.00000e+00`` or            B 7-228,
+                                                            ``0.00000e+00``               F 9-170
+``iX,vX=smuX.measure.iv()``                                 one reading at the end of     B 7-213
+                                                            its aperture, into two
+                                                            variables (any names)
+``cX=smuX.source.compliance and 1 or 0``                    1 when the last reading was   B 7-219
+                                                            in compliance, else 0         x-ref,
+                                                                                          F 9-240
+``print(v1,i1,...)``                                        variables, tab-separated:     F 9-170
+                                                            numbers, ``nil`` if never
+                                                            set
+``smuX.nvbuffer1|nvbuffer2.clear()``                        clear a reading buffer        F 9-21
+``smuX.trigger.source.listv({<V>,<V>,...})``                the list of a list sweep      B 7-249
+``smuX.trigger.source.action=smuX.ENABLE|DISABLE``          source the list (or hold the  B 7-246
+                                                            level)                        x-ref
+``smuX.trigger.measure.iv(smuX.nvbuffer1,smuX.nvbuffer2)``  current into the first        B 7-244
+                                                            buffer, voltage into the      x-ref,
+                                                            second (either order)         F 9-268
+``smuX.trigger.measure.action=smuX.ENABLE|DISABLE``         read per point (or not)       B 7-241
+``smuX.trigger.count=<n>``                                  points of the sweep (the      B 7-236
+                                                            list wraps)
+``trigger.timer[1].delay=<s>``                              wait between source and       not found
+                                                            read, per point               (see below)
+``smuX.trigger.initiate()``, ``waitcomplete()``             run the sweep (see below)     F 9-263;
+                                                                                          F 9-415
+                                                                                          x-ref
+``printbuffer(1,<n>,smuX.nvbuffer2.readings,...)``          points ``1..n`` of the        B 7-154,
+                                                            buffers, per point one value  C 7-166
+                                                            of each buffer, ``", "``-
+                                                            joined
+``smuX.reset()``                                            the channel's power-on state  C 7-232
+                                                                                          x-ref
+==========================================================  ============================  ============
 
-and the statements of every TSP instrument (``*IDN?``, ``errorqueue``, ``reset()``;
-:mod:`hardware.virtual._tsp`).
+and the statements of every TSP instrument (``*IDN?``, ``errorqueue``, ``format.asciiprecision``,
+``reset()``; :mod:`hardware.virtual._tsp`).
+
+Numbers. Every number printed (readings, levels, flags, buffers, error codes) has
+``format.asciiprecision`` significant digits, 6 after ``reset()`` (``%.5e``; 2600BS-901-01 Rev. C,
+section 7, p. 7-101): a reading carries a relative resolution of 5e-6 at worst, as the bench's
+readings do; the drivers parse the text with ``float``.
+
+Sweeps. ``smuX.trigger.initiate()`` completes at once on the bench clock: per point it sources
+the next list value, waits the delay of timer 1, reads (one aperture) into the buffers (emptied
+when the sweep starts, as a buffer without append mode is; F 9-268), and afterwards the channel
+returns to its programmed level. On the instrument the timer's delay separates source and
+measurement only when the trigger model routes the source-complete event through timer 1 to
+``smuX.trigger.measure.stimulus`` (default 0, no wait; F 9-267); the virtual instrument applies it
+as if so routed. The timer entry was not found in the indexed 2600B manual (the 2600A manual,
+2600AS-901-01 Rev. B, section 19, p. 19-208, has it, default 10 us; the virtual default is 0).
+
+Defaults. ``reset()`` and ``smuX.reset()`` give a voltage source at 0 V, output off, current limit
+100 mA and voltage limit 20 V (the 2636B's; B 7-223), source range 20 V (the instrument resets to
+the 200 mV range with source autorange on, which follows the level; C 7-247, C 7-234).
+
+Compliance. The flag is the state at the last reading; the instrument reports the state of its
+source when the attribute is read (F 9-240).
 """
 
 from __future__ import annotations
@@ -48,7 +92,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hardware.virtual._instrument import InstrumentFault, SmuChannelState
-from hardware.virtual._tsp import NUMBER, TspInstrument, count_text, exact_text, number
+from hardware.virtual._tsp import NUMBER, TspInstrument, number
 
 __all__ = ["Virtual2600"]
 
@@ -57,6 +101,9 @@ _VAR = r"[A-Za-z_]\w*"
 #: Largest source range (V) and current limit (A) of a 2636B.
 _MAX_RANGE_V = 200.0
 _MAX_LIMIT_A = 1.5
+#: Current limit (A) and voltage limit (V) of a 2636B channel after a reset.
+_RESET_LIMIT_A = 100e-3
+_RESET_LIMIT_V = 20.0
 #: Timers of the trigger model.
 _N_TIMERS = 8
 
@@ -80,9 +127,15 @@ class Virtual2600(TspInstrument):
 
     idn = "Keithley Instruments Inc., Model 2636B, VIRTUAL, nanowire-hil"
 
+    def moves_clock(self, line: str) -> bool:
+        """``smuX.trigger.initiate()`` runs a sweep, which advances the clock."""
+        return "trigger.initiate(" in line
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.chans = {c: SmuChannelState(key=f"{self.name}/{c}") for c in _CHANNELS}
+        for ch in self.chans.values():
+            self._reset_limits(ch)
         self.trig = {c: _Trigger() for c in _CHANNELS}
         #: Delay of each timer of the trigger model (s).
         self.timer_delay_s = [0.0] * _N_TIMERS
@@ -99,8 +152,15 @@ class Virtual2600(TspInstrument):
 
     def reset(self) -> None:
         super().reset()
+        for ch in self.chans.values():
+            self._reset_limits(ch)
         self.trig = {c: _Trigger() for c in _CHANNELS}
         self.timer_delay_s = [0.0] * _N_TIMERS
+
+    @staticmethod
+    def _reset_limits(ch: SmuChannelState) -> None:
+        """The 2636B's limits after a reset (the shared power-on state has the 2450's)."""
+        ch.ilim_A, ch.vlim_V = _RESET_LIMIT_A, _RESET_LIMIT_V
 
     # ------------------------------------------------------------------ statements
     def _grammar(self) -> list[tuple[str, Callable[[re.Match[str]], str | None]]]:
@@ -113,8 +173,8 @@ class Virtual2600(TspInstrument):
             (smu + r"\.measure\.autorange[iv]\s*=\s*smu[ab]\.AUTORANGE_(?:ON|OFF)", lambda m: None),
             (smu + r"\.source\.output\s*=\s*(?P<x>[01]|smu[ab]\.OUTPUT_ON|smu[ab]\.OUTPUT_OFF)",
              self._output),
-            (r"print\(\s*" + smu + r"\.source\.levelv\s*\)", lambda m: exact_text(self._ch(m).level_V)),
-            (r"print\(\s*" + smu + r"\.source\.output\s*\)", lambda m: count_text(self._ch(m).output_on)),
+            (r"print\(\s*" + smu + r"\.source\.levelv\s*\)", lambda m: self.text(self._ch(m).level_V)),
+            (r"print\(\s*" + smu + r"\.source\.output\s*\)", lambda m: self.text(self._ch(m).output_on)),
             (rf"(?P<i>{_VAR})\s*,\s*(?P<v>{_VAR})\s*=\s*" + smu + r"\.measure\.iv\(\s*\)", self._iv),
             (rf"(?P<var>{_VAR})\s*=\s*" + smu + r"\.source\.compliance\s+and\s+1\s+or\s+0", self._compliance),
             (rf"print\(\s*(?P<args>{_VAR}(?:\s*,\s*{_VAR})*)\s*\)", self._print),
@@ -184,7 +244,7 @@ class Virtual2600(TspInstrument):
         out = []
         for name in re.split(r"\s*,\s*", m["args"].strip()):
             x = self.variables.get(name)
-            out.append("nil" if x is None else str(x) if isinstance(x, int) else exact_text(x))
+            out.append("nil" if x is None else self.text(x))
         return "\t".join(out)
 
     # ------------------------------------------------------------------ list sweep
@@ -223,6 +283,9 @@ class Virtual2600(TspInstrument):
         if not ch.output_on:
             raise InstrumentFault(-221, "Settings conflict: output off")
         idle, delay = ch.level_V, self.timer_delay_s[0]
+        if t.measure_action:  # a buffer without append mode is emptied when the measurements start
+            t.buffers[t.ibuf].clear()
+            t.buffers[t.vbuf].clear()
         for k in range(t.count):
             if t.source_action:
                 self.bench.advance()
@@ -243,8 +306,9 @@ class Virtual2600(TspInstrument):
         n = min(len(b) for b in bufs)
         if not 1 <= lo <= hi <= n:
             raise InstrumentFault(-222, f"Data out of range: points {lo}..{hi} of {n}")
-        return ", ".join(exact_text(b[k]) for k in range(lo - 1, hi) for b in bufs)
+        return ", ".join(self.text(b[k]) for k in range(lo - 1, hi) for b in bufs)
 
     def _reset_channel(self, m: re.Match[str]) -> None:
         self._ch(m).reset()
+        self._reset_limits(self._ch(m))
         self.trig[m["c"]] = _Trigger()

@@ -3,18 +3,28 @@
 Its crosspoints are the bench's :attr:`~hardware.virtual.VirtualBench.closed`: a channel whose route
 is not closed reaches no electrode. Each message is one TSP chunk (:mod:`hardware.virtual._tsp`).
 ``<list>`` is ``allslots`` or comma-separated crosspoints ``<slot 1-6><row A-H><column 01-12>``
-(``1A01``); any other name is -224 and ends the chunk.
+(``1A01``); any other name is -224 and ends the chunk. The manual column gives the entry in the
+Models 707B and 708B reference manual, 707B-901-01, as revision and page (A: Rev. A, August 2010;
+B: Rev. B, January 2015; page n-m is in section n).
 
-=====================================  ===============================================================
-``channel.close("<list>")``            close the crosspoints (the others stay as they are)
-``channel.open("<list>")``             open them (``allslots``: every one)
-``print(channel.getclose("<list>"))``  the closed ones among them, sorted and ``;``-joined, or ``nil``
-``channel.reset("<list>")``            their power-on state: open
-=====================================  ===============================================================
+=====================================  =========================================================  =========
+statement                              what it does                                               manual
+=====================================  =========================================================  =========
+``channel.close("<list>")``            close the crosspoints (the others stay as they are); a     B 7-17
+                                       bad name closes none of the list
+``channel.open("<list>")``             open them (``allslots``: every one)                        not found
+``print(channel.getclose("<list>"))``  the closed ones among them, sorted and ``;``-joined, or    A 7-27
+                                       ``nil``
+``channel.reset("<list>")``            their power-on state: open                                 not found
+=====================================  =========================================================  =========
 
-and the statements of every TSP instrument (``*IDN?``, ``errorqueue``, ``reset()``, which opens
-every crosspoint; :mod:`hardware.virtual._tsp`). Route changes take effect in the physics when
-the message has run.
+and the statements of every TSP instrument (``*IDN?``, ``errorqueue``, ``format.asciiprecision``,
+``reset()``, which opens every crosspoint; :mod:`hardware.virtual._tsp`). Route changes take effect
+in the physics when the message has run. Numbers (the error queue's) print with 10 significant
+digits after ``reset()``, the 707B's default ``format.asciiprecision`` (A 7-93): ``0.000000000e+00``.
+
+Not modelled: channel ranges (``"1A01:1A05"``), ``slotX``, channel patterns and a semicolon as the
+list separator, all of which the instrument accepts in a channel list (A 2-89).
 """
 
 from __future__ import annotations
@@ -35,8 +45,12 @@ class Virtual707B(TspInstrument):
     """A Keithley 707B on the virtual bench (no source-measure channels)."""
 
     idn = "Keithley Instruments Inc., Model 707B, VIRTUAL, nanowire-hil"
+    #: ``format.asciiprecision`` after ``reset()`` (707B-901-01 Rev. A, section 7, p. 7-93).
+    default_ascii_precision = 10
 
     def reset(self) -> None:
+        """``reset()``: every crosspoint open, the default precision (errors kept)."""
+        super().reset()
         self.bench.closed.clear()
 
     def _grammar(self) -> list[tuple[str, Callable[[re.Match[str]], str | None]]]:

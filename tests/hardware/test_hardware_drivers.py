@@ -43,6 +43,23 @@ def test_2450_step_sends_exact_levels_and_parses_compliance() -> None:
         assert smu.step({None: None}) == {None: (-0.25, 0.0, False)}
 
 
+def test_2450_long_list_sweeps_are_sent_in_groups_of_100() -> None:
+    levels = np.arange(250) * 1e-3
+    text = [repr(float(x)) for x in levels]
+    with expected_protocol(Smu2450, [
+        (':TRAC:CLE "defbuffer1";:SOUR:LIST:VOLT ' + ",".join(text[:100]), None),
+        (":SOUR:LIST:VOLT:APP " + ",".join(text[100:200]), None),
+        (":SOUR:LIST:VOLT:APP " + ",".join(text[200:]), None),
+        (":SOUR:SWE:VOLT:LIST 1,0.001", None),
+        (":INIT;*WAI", None),
+        (':TRAC:DATA? 1,250,"defbuffer1",SOUR,READ', ",".join(f"{x},0.0" for x in text)),
+    ]) as smu:
+        out = smu.run_list(levels, 1e-3)
+    np.testing.assert_array_equal(out[:, 0], levels)
+    with expected_protocol(Smu2450, []) as smu, pytest.raises(LimitError, match="1 to 2500 points, got 2501"):
+        smu.run_list(np.zeros(2501), 1e-3)
+
+
 def test_2450_reads_the_held_level_then_sets_the_next_in_one_exchange() -> None:
     # the reading of a step at the end of its hold, and the next step's level right after it
     with expected_protocol(Smu2450, [

@@ -142,6 +142,14 @@ def test_the_virtual_2450_refuses_what_a_2450_refuses(net) -> None:
     assert inst.execute("SYST:ERR?").decode().startswith("-113,")
     assert inst.execute("SYST:ERR?") == b'0,"No error"\n'
     assert inst.execute(":SOUR:VOLT:LEV?") == b"0.0\n"  # nothing was set
+    # a source list takes 100 values per command and 2500 in all (2450-901-01 Rev. B, p. 6-78)
+    hundred = ",".join(["0.1"] * 100)
+    assert inst.execute(":SOUR:LIST:VOLT " + hundred + ",0.1;SYST:ERR?").decode().startswith("-223,")
+    assert inst.execute(":SOUR:LIST:VOLT " + hundred) is None
+    for _ in range(24):
+        assert inst.execute(":SOUR:LIST:VOLT:APP " + hundred) is None
+    assert inst.execute(":SOUR:LIST:VOLT:APP 0.1;SYST:ERR?").decode().startswith("-223,")
+    assert len(inst.sweep_levels) == 2500
 
 
 def test_simulated_clock_only_moves_when_told() -> None:

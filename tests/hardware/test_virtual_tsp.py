@@ -56,6 +56,11 @@ def _drive(n: int = 12) -> np.ndarray:
     return np.random.default_rng(0).uniform(-1.0, 1.0, (n, 1))
 
 
+def _printed(x: np.ndarray, digits: int = 6) -> np.ndarray:
+    """``x`` as a 2600B prints it by default: ``digits`` significant digits, read back as floats."""
+    return np.array([float(f"{t:.{digits - 1}e}") for t in np.ravel(x)]).reshape(np.shape(x))
+
+
 def _simulated(net, v: np.ndarray, dt_s: float, outputs=("E01",), ground=("E11",)):
     sim = SimulatedDevice(net, inputs=["E00"], outputs=list(outputs), ground=list(ground), max_abs_V=2.0,
                           rtol=RTOL, atol=ATOL)
@@ -76,9 +81,9 @@ def test_the_virtual_2600b_speaks_tsp_in_the_instruments_formats(net) -> None:
     chunk = ("smua.source.rangev=2.0 smua.source.levelv=0.5 smua.source.levelv=2.5 "
              "smua.source.levelv=0.25 print(smua.source.levelv)")
     assert inst.execute(chunk) == b"\n"
-    assert inst.execute("print(smua.source.levelv)") == b"0.5\n"
+    assert inst.execute("print(smua.source.levelv)") == b"5.00000e-01\n"  # 6 significant digits
     assert inst.execute("print(errorqueue.next())").startswith(b"-2.22000e+02\t\"Data out of range")
-    assert inst.execute("print(errorqueue.next())") == b'0.00000e+00\t"No error"\n'
+    assert inst.execute("print(errorqueue.next())") == b'0.00000e+00\t"Queue is Empty"\n'
     # one line per print; a voltmeter refuses a non-zero current
     assert inst.execute("smub.source.output=1 print(smua.source.output) print(smub.source.output)") == (
         b"0.00000e+00\n1.00000e+00\n")
@@ -102,7 +107,7 @@ def test_the_virtual_707b_keeps_the_benchs_crosspoints(net) -> None:
     # a bad crosspoint closes nothing of its list and ends the chunk
     assert mx.execute('channel.close("1B02,1Z01") channel.close("1B02")') is None
     assert bench.closed == {"1C04", "2H12"}
-    assert mx.execute("print(errorqueue.next())").startswith(b"-2.24000e+02\t")
+    assert mx.execute("print(errorqueue.next())").startswith(b"-2.240000000e+02\t")  # 10 digits
     assert mx.execute('channel.open("allslots")') is None and bench.closed == set()
     assert mx.execute('channel.close("1A01") reset()') is None and bench.closed == set()
     assert mx.channels() == []
@@ -121,7 +126,8 @@ def test_lab_device_in_step_mode_reads_what_the_simulated_device_reads(net) -> N
     np.testing.assert_allclose(m.input_current_A, ref.input_current_A, rtol=0, atol=3e-4 * i_scale)
     np.testing.assert_allclose(m.ground_current_A, ref.ground_current_A, rtol=0, atol=3e-4 * i_scale)
     np.testing.assert_allclose(m.output_V, ref.output_V, rtol=0, atol=5e-7)
-    np.testing.assert_array_equal(m.input_V, v)  # the source's read-back is the level it held
+    # the source's read-back is the level it held, printed with 6 significant digits
+    np.testing.assert_array_equal(m.input_V, _printed(v))
     assert np.max(np.abs(m.output_V[1:] - ref.output_V[:-1])) > 0.1
 
 
@@ -138,7 +144,7 @@ def test_an_open_route_cuts_its_electrode_off_and_the_safe_state_opens_every_rou
         assert bench.closed == {ROUTES["E01"], ROUTES["E11"]}
         m = dev.apply(v, dt)
         np.testing.assert_array_equal(m.input_current_A, 0.0)  # the source reaches nothing
-        np.testing.assert_array_equal(m.input_V, v)
+        np.testing.assert_array_equal(m.input_V, _printed(v))
         assert np.max(np.abs(m.ground_current_A)) < 1e-12 and np.max(np.abs(m.output_V)) < 1e-9
         smu = bench.instruments["smu"]
         assert smu.channel("a").level_V == v[-1, 0] != 0.0 and smu.channel("a").output_on
@@ -162,7 +168,7 @@ def test_list_mode_on_a_2600b_channel_reads_at_the_end_of_each_delay(net) -> Non
         times = np.array([t for t, key in bench.reading_log if t > t0 and key == "smu/a"])
         # per point: source, wait the timer's delay, read (one aperture); the next point follows
         np.testing.assert_allclose(times, t0 + (dt + APERTURE_S) * np.arange(1, 9), rtol=0, atol=1e-12)
-        np.testing.assert_array_equal(m.input_V[:, 0], v[:, 0])
+        np.testing.assert_array_equal(m.input_V[:, 0], _printed(v[:, 0]))
         # the counter electrode on the LO terminal is not modelled: nothing returns the current
         ref = _simulated(net, v, dt + APERTURE_S, outputs=(), ground=())
         np.testing.assert_array_equal(ref.input_current_A, 0.0)
@@ -175,15 +181,18 @@ def test_a_list_sweep_against_a_grounded_channel_follows_the_physics(net) -> Non
     with _bench(net, _map()) as bench, bench.lab_device(ramp_pause_s=0.0) as dev:
         smu = dev.instruments["smu"]
         smu.outputs(True)  # b holds E11 at 0 V: the sweep on a drives current through the device
+        smu.write("format.asciiprecision=16")  # all the digits a print gives (see below)
         vi = smu.run_list(v[:, 0], dt, "a")
         assert smu.check_errors() == []
     # Every point holds dt + one aperture (its reading) before the next level, and the bench
     # integrates each point in one piece of that length: a SimulatedDevice stepped at that interval
     # reads the same, observed to 3e-16 of the current scale. The tolerance is numerical noise; it
     # is well below the 3e-6 by which the same sweep read without its apertures (steps of dt) differs.
+    # The buffers are printed with 16 significant digits (5e-16 relative): at the default 6 (5e-6
+    # relative) that 3e-6 could not be told from the rounding.
     ref = _simulated(net, v, dt + APERTURE_S)
     i_scale = np.max(np.abs(ref.input_current_A))
-    np.testing.assert_array_equal(vi[:, 0], v[:, 0])
+    np.testing.assert_allclose(vi[:, 0], v[:, 0], rtol=1e-15, atol=0)
     np.testing.assert_allclose(vi[:, 1], ref.input_current_A[:, 0], rtol=0, atol=1e-9 * i_scale)
 
 
