@@ -16,6 +16,12 @@ Channel map (JSON file or dict; unknown keys are an error)::
       ]
     }
 
+A ground electrode without ``smu`` (``{"name": "E16", "role": "ground"}``) is wired to the bench's
+common ground, the SMUs' LO terminals: it is held at 0 V by the wiring, has no channel, and its
+current is not read (it is not one of the device's electrodes; by Kirchhoff's law it carries what
+the read currents do not). This is the counter electrode of list mode, and the way to ground many
+electrodes with few SMU channels.
+
 Input and ground electrodes are SMU channels sourcing voltage with current compliance; output
 electrodes are SMU channels sourcing 0 A and reading voltage (a high-impedance voltmeter); the
 matrix closes each electrode's ``route`` before a drive and opens everything in the safe state.
@@ -74,7 +80,7 @@ from hardware.errors import (
     SafeStateError,
 )
 
-__all__ = ["DRIVERS", "LabDevice", "load_channel_map"]
+__all__ = ["DRIVERS", "SOURCE_RANGES", "LabDevice", "is_shared_ground", "load_channel_map"]
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +97,15 @@ SOURCE_RANGES: dict[str, tuple[float, float]] = {
 }
 
 
+def is_shared_ground(el: Mapping[str, Any]) -> bool:
+    """Whether a channel-map electrode is a ground wired to the bench's common ground (no SMU)."""
+    return el.get("role") == "ground" and el.get("smu") is None
+
+
 def _check_routes(cm: dict[str, Any]) -> None:
     """Routes exist exactly when the map has a matrix, and no crosspoint serves two electrodes."""
     has_matrix = any(s["driver"] == "keithley707b" for s in cm["instruments"].values())
-    wired = [e for e in cm["electrodes"] if e.get("role") != "floating"]
+    wired = [e for e in cm["electrodes"] if e.get("role") != "floating" and not is_shared_ground(e)]
     if not has_matrix:
         routed = [e.get("name") for e in cm["electrodes"] if e.get("route")]
         if routed:
@@ -143,6 +154,12 @@ def load_channel_map(channel_map: str | Path | Mapping[str, Any]) -> dict[str, A
         if bad:
             raise HardwareValidationError(f"electrode {el.get('name')!r}: unknown keys {sorted(bad)}")
         smu = el.get("smu")
+        if is_shared_ground(el):
+            if el.get("route") or el.get("channel") is not None:
+                raise HardwareValidationError(
+                    f"electrode {el.get('name')!r}: a ground without an SMU channel is wired to the bench's "
+                    "common ground: it takes no channel and no route")
+            continue
         if el.get("role") != "floating":
             if smu not in cm["instruments"] or cm["instruments"][smu]["driver"] == "keithley707b":
                 raise HardwareValidationError(
@@ -157,7 +174,7 @@ def load_channel_map(channel_map: str | Path | Mapping[str, Any]) -> dict[str, A
                                               f"keithley2450, got {ch!r}")
     _check_routes(cm)
     for el in cm["electrodes"]:
-        if el.get("role") == "floating":
+        if el.get("role") == "floating" or is_shared_ground(el):
             continue
         drv = cm["instruments"][el["smu"]]["driver"]
         max_V, max_A = SOURCE_RANGES[drv]
@@ -169,7 +186,7 @@ def load_channel_map(channel_map: str | Path | Mapping[str, Any]) -> dict[str, A
                     f"range), got {value!r}")
     shared: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
     for e in cm["electrodes"]:
-        if e.get("role") != "floating":
+        if e.get("role") != "floating" and not is_shared_ground(e):
             shared.setdefault((e["smu"], e.get("channel")), []).append(e)
     has_matrix = any(s["driver"] == "keithley707b" for s in cm["instruments"].values())
     for (smu, ch), els in shared.items():
@@ -221,7 +238,9 @@ class LabDevice(Device):
                  clock: Clock | None = None, relax_s: float = 0.0, switch_settle_s: float = 5e-3) -> None:
         cm = load_channel_map(channel_map)
         els = [ElectrodeChannel(e["name"], e["role"], e.get("max_abs_V", 1.0), e.get("compliance_A", 1e-3))
-               for e in cm["electrodes"]]
+               for e in cm["electrodes"] if not is_shared_ground(e)]
+        #: Ground electrodes on the bench's common ground: held at 0 V by the wiring, not read.
+        self.shared_ground = tuple(e["name"] for e in cm["electrodes"] if is_shared_ground(e))
         super().__init__(els, compliance_policy=compliance_policy)
         self.mode = check_choice("mode", mode, ("step", "list"))
         self.ramp_steps = check_int("ramp_steps", ramp_steps, low=1)

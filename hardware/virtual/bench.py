@@ -9,8 +9,9 @@ drivers and :class:`~hardware.LabDevice` then run the experiment, through pyvisa
 
 Wiring. Each electrode of the map is wired to its SMU channel, through the matrix crosspoints of
 its ``route`` when the map has a 707B. An electrode with role ``input`` or ``ground`` is a source
-in the physics; one with role ``output`` is read as a voltmeter (no current); ``floating``
-electrodes and electrodes the map does not name float.
+in the physics (a ground without an SMU, on the bench's common ground, always at 0 V); one with
+role ``output`` is read as a voltmeter (no current); ``floating`` electrodes and electrodes the
+map does not name float.
 
 Time. The bench has one :class:`~hardware.clock.SimulatedClock`, shared by the host
 (``LabDevice(clock=bench.clock)``, what :meth:`VirtualBench.lab_device` builds) and the
@@ -47,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from hardware._checks import check_real
-from hardware.backends.lab import load_channel_map
+from hardware.backends.lab import is_shared_ground, load_channel_map
 from hardware.clock import SimulatedClock
 from hardware.errors import HardwareError, HardwareValidationError
 from hardware.scpi._tcp import InstrumentServer
@@ -136,7 +137,11 @@ class VirtualBench:
             cls = getattr(importlib.import_module(module), cls_name)
             self.instruments[name] = cls(self, name, latency_s=self.latency_s, nplc=self.nplc,
                                          line_hz=line_hz)
+        #: Ground electrodes on the bench's common ground (no SMU): always at 0 V.
+        self.shared_ground = tuple(e["name"] for e in els if is_shared_ground(e))
         for e in els:
+            if is_shared_ground(e):
+                continue
             ch = self.instruments[e["smu"]].channel(e.get("channel"))
             ch.electrode = e["name"]
             ch.route = tuple(e.get("route", ()))
@@ -220,6 +225,8 @@ class VirtualBench:
         """Voltage on every sourced electrode now (V): its level when sourcing, on and routed; else 0."""
         out = np.zeros(len(self._sourced))
         for k, name in enumerate(self._sourced):
+            if name in self.shared_ground:
+                continue
             ch = self._channel_of(name)
             if ch.function == "VOLT" and ch.output_on and self._routed(ch):
                 out[k] = ch.level_V

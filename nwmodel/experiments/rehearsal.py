@@ -142,14 +142,7 @@ def _check_map(network: Any, channel_map: dict[str, Any]) -> tuple[str, ...]:
         raise ExperimentError("channel map has no input electrode: nothing drives the reservoir")
     if not any(r in ("output", "ground") for r in roles.values()):
         raise ExperimentError("channel map has no output or ground electrode: nothing reads the reservoir")
-    has_matrix = any(s["driver"] == "keithley707b" for s in channel_map["instruments"].values())
-    for e in channel_map["electrodes"]:
-        if e.get("role") == "floating":
-            continue
-        if has_matrix and not e.get("route"):
-            raise ExperimentError(f"electrode {e['name']!r} has no route through the matrix")
-        if e.get("role") in ("input", "output") and float(e.get("max_abs_V", 1.0)) <= 0:
-            raise ExperimentError(f"electrode {e['name']!r}: max_abs_V must be > 0, got {e['max_abs_V']!r}")
+    # routes, shared crosspoints and limits against the instruments' ranges: load_channel_map
     return tuple(n for n in known if n not in roles or roles[n] == "floating")
 
 
@@ -187,7 +180,7 @@ def rehearse(device_path: str | Path, channel_map: str | Path | dict[str, Any], 
     """
     import nwphys
     from hardware import SimulatedDevice
-    from hardware.backends.lab import load_channel_map
+    from hardware.backends.lab import is_shared_ground, load_channel_map
     from hardware.errors import HardwareError
     from hardware.virtual import VirtualBench
     from nwmodel.physical._drive import Encoding, draw_encoding
@@ -203,7 +196,9 @@ def rehearse(device_path: str | Path, channel_map: str | Path | dict[str, Any], 
     network = nwphys.load_network(device_path)
     floating = _check_map(network, cm)
     els = [e for e in cm["electrodes"] if e.get("role") != "floating"]
-    by_role = {r: [e["name"] for e in els if e["role"] == r] for r in ("input", "output", "ground")}
+    by_role = {r: [e["name"] for e in els if e["role"] == r and not is_shared_ground(e)]
+               for r in ("input", "output", "ground")}
+    shared = [e["name"] for e in els if is_shared_ground(e)]  # read by no instrument: compared last
     limits_V = {e["name"]: float(e.get("max_abs_V", 1.0)) for e in els}
     limits_A = {e["name"]: float(e.get("compliance_A", 1e-3)) for e in els}
 
@@ -211,7 +206,8 @@ def rehearse(device_path: str | Path, channel_map: str | Path | dict[str, Any], 
 
     def simulated() -> Any:  # unmapped electrodes float; their limits are never used
         return SimulatedDevice(network, inputs=by_role["input"], outputs=by_role["output"],
-                               ground=by_role["ground"], max_abs_V={n: limits_V.get(n, 1.0) for n in known},
+                               ground=by_role["ground"] + shared,
+                               max_abs_V={n: limits_V.get(n, 1.0) for n in known},
                                compliance_A={n: limits_A.get(n, 1e-3) for n in known}, rtol=_RTOL, atol=_ATOL,
                                reset_mode="relax", relax_time_s=relax_s)
 
@@ -251,7 +247,8 @@ def rehearse(device_path: str | Path, channel_map: str | Path | dict[str, Any], 
     finally:
         sim.close()
     flat_b = on_bench.reshape(-1, on_bench.shape[-1])
-    flat_r = reference.reshape(-1, reference.shape[-1])
+    # the bench reads no shared ground: its currents are the reference's last columns
+    flat_r = reference.reshape(-1, reference.shape[-1])[:, : flat_b.shape[1]]
     spread = np.ptp(flat_r, axis=0)
     spread = np.where(spread > 0, spread, np.max(np.abs(flat_r), axis=0) + 1e-300)
     diff = float(np.max(np.abs(flat_b - flat_r) / spread))

@@ -154,6 +154,12 @@ def test_channel_map_validation() -> None:
     muxed = {"instruments": {**CMAP["instruments"], "mx": {"driver": "keithley707b"}},
              "electrodes": [{**two_outputs[0], "route": ["1A01"]}, {**two_outputs[1], "route": ["1A02"]}]}
     assert [e["name"] for e in load_channel_map(muxed)["electrodes"]] == ["E2", "E4"]
+    # a ground on the bench's common ground takes no SMU, channel or route
+    common = {**CMAP, "electrodes": [*CMAP["electrodes"], {"name": "E5", "role": "ground"}]}
+    assert load_channel_map(common)["electrodes"][-1] == {"name": "E5", "role": "ground"}
+    with pytest.raises(HardwareValidationError, match=r"'E5': a ground without an SMU channel .* no route"):
+        load_channel_map({**CMAP, "electrodes": [*CMAP["electrodes"],
+                                                 {"name": "E5", "role": "ground", "route": ["1A01"]}]})
 
 
 def test_lab_device_limits_are_client_side() -> None:

@@ -280,3 +280,45 @@ def test_output_electrodes_multiplexed_onto_one_voltmeter_are_read_in_turn(net) 
     # the voltmeter reads each electrode in turn: the second a settling time and an aperture later
     aperture = nplc / 50.0
     np.testing.assert_allclose(vm[1::2] - vm[0::2], settle + aperture, rtol=0, atol=1e-12)
+
+
+def _shared_ground_map() -> dict:
+    return {
+        "instruments": {"s1": {"driver": "keithley2450"}, "s2": {"driver": "keithley2450"}},
+        "electrodes": [
+            {"name": "E00", "role": "input", "smu": "s1", "channel": None, "max_abs_V": 2.0,
+             "compliance_A": 0.5},
+            {"name": "E10", "role": "output", "smu": "s2", "channel": None, "max_abs_V": 2.0},
+            {"name": "E01", "role": "ground"},  # on the bench's common ground: no SMU, not read
+        ],
+    }
+
+
+def test_a_ground_on_the_common_ground_is_held_at_0_V_and_not_read(net) -> None:
+    v, dt = _drive(8), 0.01
+    with VirtualBench(net, _shared_ground_map(), latency_s=0.0, nplc=0.001, rtol=RTOL, atol=ATOL) as bench:
+        with bench.lab_device(ramp_pause_s=0.0) as dev:
+            assert dev.ground_names == () and dev.shared_ground == ("E01",)
+            m = dev.apply(v, dt)
+    ref = SimulatedDevice(net, inputs=["E00"], outputs=["E10"], ground=["E01"], max_abs_V=2.0, rtol=RTOL,
+                          atol=ATOL).apply(v, dt)
+    assert m.ground_current_A.shape == (8, 0)
+    i_scale = np.max(np.abs(ref.input_current_A))
+    np.testing.assert_allclose(m.input_current_A, ref.input_current_A, rtol=0, atol=2e-3 * i_scale)
+    np.testing.assert_allclose(m.output_V, ref.output_V, rtol=0, atol=1e-4)
+
+
+def test_list_mode_on_a_two_terminal_bench_with_a_long_list(net) -> None:
+    cmap = _shared_ground_map()
+    cmap["electrodes"] = [cmap["electrodes"][0], cmap["electrodes"][2]]
+    del cmap["instruments"]["s2"]
+    v, dt, nplc = _drive(250), 1e-3, 0.001
+    with VirtualBench(net, cmap, latency_s=0.0, nplc=nplc, rtol=RTOL, atol=ATOL) as bench:
+        with bench.lab_device(mode="list", ramp_pause_s=0.0) as dev:
+            m = dev.apply(v, dt)  # 250 points: sent as 100 + 100 + 50 (the 2450 takes 100 per command)
+    # per point the 2450 sources, waits dt, then reads over its aperture: a hold of dt + aperture
+    ref = SimulatedDevice(net, inputs=["E00"], outputs=[], ground=["E01"], max_abs_V=2.0, rtol=RTOL,
+                          atol=ATOL).apply(v, dt + nplc / 50.0)
+    np.testing.assert_allclose(m.input_current_A, ref.input_current_A, rtol=0,
+                               atol=1e-6 * np.max(np.abs(ref.input_current_A)))
+    np.testing.assert_array_equal(m.input_V[:, 0], v[:, 0])

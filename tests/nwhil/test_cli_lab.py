@@ -134,3 +134,12 @@ def test_a_bench_with_a_matrix_and_a_2600b_rehearses_safely(bench_files, tmp_pat
     r = rehearse(dev, MATRIX_MAP, latency_s=0.0, nplc=0.001, **SHORT)
     # the 2600B reads both channels in one chunk, then the 2450: the readings agree as with 2450s
     assert r.features_ok and r.safe_state_ok and r.floating_electrodes == ("E11",)
+
+
+def test_a_bench_with_a_ground_on_the_common_ground_rehearses(bench_files) -> None:
+    dev, _ = bench_files
+    cmap = {"instruments": {"s1": MAP["instruments"]["s1"], "s2": MAP["instruments"]["s2"]},
+            "electrodes": [*MAP["electrodes"][:2], {"name": "E01", "role": "ground"}]}
+    r = rehearse(dev, cmap, latency_s=0.0, nplc=0.001, **SHORT)
+    # the same physics as with a ground SMU; only its current is not read (nor compared)
+    assert r.features_ok and r.safe_state_ok and r.floating_electrodes == ("E11",)
