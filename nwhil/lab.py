@@ -33,7 +33,8 @@ def _rehearse(args: argparse.Namespace) -> int:
         print(f"rehearsing {args.channel_map} on {args.device}: virtual bench, {args.latency * 1e3:g} ms per "
               f"query, NPLC {args.nplc:g} at 50 Hz ...", file=sys.stderr)
     r = rehearse(args.device, args.channel_map, n_series=args.series, n_samples=args.samples, dt_s=args.dt,
-                 relax_s=args.relax, latency_s=args.latency, nplc=args.nplc, seed=args.seed)
+                 relax_s=args.relax, latency_s=args.latency, nplc=args.nplc,
+                 source_delay_s=args.source_delay, seed=args.seed)
     ok = r.safe_state_ok and r.peak_fraction_of_compliance < 1.0
     if args.json:
         print_json({**r.to_dict(), "ok": ok})
@@ -78,6 +79,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                    help="seconds per query round trip on the bench (default 0.001)")
     p.add_argument("--nplc", type=positive_float, default=1.0,
                    help="aperture of a reading in power-line cycles, 0.001 to 25 (default 1)")
+    p.add_argument("--source-delay", type=_nonneg_float, default=0.0,
+                   help="least seconds from a level change to a reading (default 0)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the series and encoding (default 0)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_rehearse)

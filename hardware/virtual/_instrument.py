@@ -15,6 +15,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from hardware._checks import check_real
 
 if TYPE_CHECKING:
@@ -92,11 +94,13 @@ class VirtualInstrument:
     name : str
         Its name in the channel map.
     latency_s : float
-        Simulated time every received message costs before it executes (>= 0).
+        Simulated time every query costs before it executes (>= 0).
     nplc : float
         Aperture of a reading in power-line cycles (> 0).
     line_hz : float
         Power-line frequency (50 or 60).
+    source_delay_s : float
+        Least time from a level change to the start of the channel's next reading (>= 0).
 
     Notes
     -----
@@ -110,10 +114,11 @@ class VirtualInstrument:
     max_block_values = 1 << 16
 
     def __init__(self, bench: VirtualBench, name: str, *, latency_s: float, nplc: float,
-                 line_hz: float) -> None:
+                 line_hz: float, source_delay_s: float = 0.0) -> None:
         self.bench = bench
         self.name = str(name)
         self.latency_s = check_real("latency_s", latency_s, low=0.0)
+        self.source_delay_s = check_real("source_delay_s", source_delay_s, low=0.0)
         self.nplc = check_real("nplc", nplc, low=0.0, low_open=True, high=25.0)
         self.line_hz = check_real("line_hz", line_hz, low=50.0, high=60.0)
         self.errors: collections.deque[tuple[int, str]] = collections.deque()
@@ -199,7 +204,15 @@ class VirtualInstrument:
         raise KeyError(f"{self.name} has no source-measure channel {name!r}")
 
     def measure(self, ch: SmuChannelState) -> tuple[float, float]:
-        """One reading of ``ch`` at the end of an aperture from now: ``(V, I)`` in volts, amperes."""
+        """One reading of ``ch`` at the end of an aperture: ``(V, I)`` in volts, amperes.
+
+        The aperture starts now, or ``source_delay_s`` after the channel's level last changed if
+        that is later.
+        """
+        self.bench.levels_changed()  # a level set earlier in this message counts as changed now
+        wait = ch.extra.get("changed_s", -np.inf) + self.source_delay_s - self.bench.clock.now()
+        if wait > 0:
+            self.bench.clock.advance(wait)
         self.bench.clock.advance(self.aperture_s)
         return self.bench.measure(ch)
 

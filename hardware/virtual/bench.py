@@ -16,7 +16,8 @@ map does not name float.
 Time. The bench has one :class:`~hardware.clock.SimulatedClock`, shared by the host
 (``LabDevice(clock=bench.clock)``, what :meth:`VirtualBench.lab_device` builds) and the
 instruments. Every query costs its instrument's ``latency_s`` (the round trip the host waits
-for); every reading costs its aperture, ``nplc / line_hz``; the host's pacing waits advance it
+for); every reading costs its aperture, ``nplc / line_hz``, and starts no earlier than
+``source_delay_s`` after its channel's level changed; the host's pacing waits advance it
 too. A message without a reply takes effect at the time it was sent: before the clock moves (a
 wait, or a query to any instrument) the bench lets every instrument execute what it was sent, so
 the order of events on the clock is the order in which the host sent them. The physics advances by
@@ -88,6 +89,9 @@ class VirtualBench:
         Aperture of a reading in power-line cycles (0.001 to 25), default :data:`DEFAULT_NPLC`.
     line_hz : float
         Power-line frequency (50 to 60).
+    source_delay_s : float
+        Source delay (>= 0): a reading never starts earlier than this after its channel's level
+        changed (the instrument waits for the source to settle; a sweep's delay is its own).
     rtol, atol : float, optional
         Tolerances of the physics (:class:`~hardware.SimulatedDevice`; its defaults when None).
 
@@ -101,7 +105,7 @@ class VirtualBench:
 
     def __init__(self, network_or_path: Any, channel_map: str | Path | dict[str, Any], *,
                  latency_s: float = DEFAULT_LATENCY_S, nplc: float = DEFAULT_NPLC, line_hz: float = 50.0,
-                 rtol: float | None = None, atol: float | None = None) -> None:
+                 source_delay_s: float = 0.0, rtol: float | None = None, atol: float | None = None) -> None:
         from hardware.backends.simulated import SimulatedDevice
 
         self.source_map = load_channel_map(channel_map)
@@ -136,7 +140,7 @@ class VirtualBench:
             module, cls_name = INSTRUMENTS[spec["driver"]]
             cls = getattr(importlib.import_module(module), cls_name)
             self.instruments[name] = cls(self, name, latency_s=self.latency_s, nplc=self.nplc,
-                                         line_hz=line_hz)
+                                         line_hz=line_hz, source_delay_s=source_delay_s)
         #: Ground electrodes on the bench's common ground (no SMU): always at 0 V.
         self.shared_ground = tuple(e["name"] for e in els if is_shared_ground(e))
         for e in els:
@@ -245,8 +249,15 @@ class VirtualBench:
         self._last.update({n: float(m.output_V[0, k]) for k, n in enumerate(self._read)})
 
     def levels_changed(self) -> None:
-        """Take the instruments' present settings as the levels from now on."""
-        self._levels = self.effective_levels()
+        """Take the instruments' present settings as the levels from now on (and note, per source
+        channel, when its level last changed: its next reading waits out the source delay)."""
+        new = self.effective_levels()
+        now = self.clock.now()
+        for k in np.flatnonzero(new != self._levels):
+            name = self._sourced[k]
+            if name not in self.shared_ground:
+                self._channel_of(name).extra["changed_s"] = now
+        self._levels = new
 
     def measure(self, ch: SmuChannelState) -> tuple[float, float]:
         """``(V, I)`` of channel ``ch`` at the clock's time (the physics brought there first).

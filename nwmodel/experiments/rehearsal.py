@@ -148,7 +148,7 @@ def _check_map(network: Any, channel_map: dict[str, Any]) -> tuple[str, ...]:
 
 def rehearse(device_path: str | Path, channel_map: str | Path | dict[str, Any], *, n_series: int = 4,
              n_samples: int = 20, dt_s: float = 0.1, relax_s: float = 1.0, latency_s: float = 1e-3,
-             nplc: float = 1.0, seed: int = 0) -> RehearsalReport:
+             nplc: float = 1.0, source_delay_s: float = 0.0, seed: int = 0) -> RehearsalReport:
     """Rehearse a calibration and a short reservoir drive on a virtual bench (module notes).
 
     Parameters
@@ -164,8 +164,9 @@ def rehearse(device_path: str | Path, channel_map: str | Path | dict[str, Any], 
     relax_s : float
         Relaxation at 0 V before each series and at every reset of the calibration, in seconds
         (> 0): a bench cannot restore junction states, so both sides relax instead.
-    latency_s, nplc : float
-        Bench timing: seconds per query round trip, and the aperture in power-line cycles.
+    latency_s, nplc, source_delay_s : float
+        Bench timing: seconds per query round trip, the aperture in power-line cycles, and the
+        least time from a level change to a reading (:class:`~hardware.virtual.VirtualBench`).
     seed : int
         Seed of the series and the encoding.
 
@@ -220,7 +221,8 @@ def rehearse(device_path: str | Path, channel_map: str | Path | dict[str, Any], 
     safe_ok = True
     clock_s = 0.0
     # 1. the calibration, on a bench of its own (its pulses leave the junctions changed)
-    with VirtualBench(network, cm, latency_s=latency_s, nplc=nplc, rtol=_RTOL, atol=_ATOL) as bench:
+    with VirtualBench(network, cm, latency_s=latency_s, nplc=nplc, source_delay_s=source_delay_s,
+                      rtol=_RTOL, atol=_ATOL) as bench:
         dev = _Recording(bench.lab_device(ramp_pause_s=0.0, relax_s=relax_s))
         try:
             cal = calibrate_drive(dev, rule="response")
@@ -232,7 +234,8 @@ def rehearse(device_path: str | Path, channel_map: str | Path | dict[str, Any], 
     enc = Encoding(w_in=w_in, bias=bias, mask=mask, slope=DEFAULT_ENCODING["slope"], v_bias_V=lo,
                    v_scale_V=hi - lo, dt_s=dt_s, reset="relax", relax_s=relax_s)
     # 2. the drive on a fresh bench and on the simulated device, from the same junction states
-    with VirtualBench(network, cm, latency_s=latency_s, nplc=nplc, rtol=_RTOL, atol=_ATOL) as bench:
+    with VirtualBench(network, cm, latency_s=latency_s, nplc=nplc, source_delay_s=source_delay_s,
+                      rtol=_RTOL, atol=_ATOL) as bench:
         dev = _Recording(bench.lab_device(ramp_pause_s=0.0, relax_s=relax_s))
         try:
             on_bench = physical_trajectories(dev, enc, X)

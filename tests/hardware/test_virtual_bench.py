@@ -322,3 +322,24 @@ def test_list_mode_on_a_two_terminal_bench_with_a_long_list(net) -> None:
     np.testing.assert_allclose(m.input_current_A, ref.input_current_A, rtol=0,
                                atol=1e-6 * np.max(np.abs(ref.input_current_A)))
     np.testing.assert_array_equal(m.input_V[:, 0], v[:, 0])
+
+
+def test_a_reading_waits_out_the_source_delay_after_its_level_changed(net) -> None:
+    delay, nplc, dt = 5e-3, 0.01, 0.05
+    aperture = nplc / 50.0
+    with VirtualBench(net, _map(), latency_s=0.0, nplc=nplc, source_delay_s=delay) as bench:
+        with bench.lab_device(ramp_pause_s=0.0) as dev:
+            t0 = bench.clock.now()
+            dev.apply(_drive(3), dt)
+            steps = [t for t, key in bench.reading_log if key == "s1" and t > t0]
+    # readings at the end of a hold: the level changed dt ago, so no wait
+    np.testing.assert_allclose(np.diff(steps), dt, rtol=0, atol=1e-12)
+    assert steps[0] == pytest.approx(t0 + dt + aperture, abs=1e-12)
+    # a set-and-read in one message: the aperture starts the source delay after the set
+    s1 = bench.instruments["s1"]
+    s1.execute("OUTP ON")
+    t1 = bench.clock.now()
+    s1.execute(':SOUR:VOLT:LEV 0.25;:READ? "defbuffer1",SOUR,READ')
+    assert bench.reading_log[-1] == (pytest.approx(t1 + s1.latency_s + delay + aperture, abs=1e-12), "s1")
+    s1.execute(':READ? "defbuffer1",SOUR,READ')  # the level is settled: no further wait
+    assert bench.reading_log[-1][0] == pytest.approx(t1 + delay + 2 * aperture, abs=1e-12)
