@@ -329,22 +329,20 @@ class LabDevice(Device):
 
     def _one_step(self, v: np.ndarray | None) -> tuple[np.ndarray, ...]:
         """Set ``v`` and read at once (one set-and-measure exchange per instrument)."""
-        out: dict[str, tuple[float, float, bool]] = {}
-        for smu_name, levels in self._levels(v).items():
-            for ch, val in self.instruments[smu_name].step(levels).items():
-                out[f"{smu_name}/{ch}"] = val
-        for (smu_name, ch), names in self.multiplexed.items():
-            for name in names:
-                out[name] = self._read_multiplexed(smu_name, ch, name)
-        return self._row(out)
+        return self._read_all(self._levels(v), "step")
 
     def _read_then_set(self, next_levels: dict[str, dict[str | None, float | None]]
                        ) -> tuple[np.ndarray, ...]:
-        """Read every channel now, then set ``next_levels`` (one exchange per instrument); then read
-        each multiplexed output electrode in turn (route closed, settled, read, route opened)."""
+        """Read every channel now, then set ``next_levels`` (one exchange per instrument)."""
+        return self._read_all(next_levels, "measure")
+
+    def _read_all(self, levels: dict[str, dict[str | None, float | None]], exchange: str
+                  ) -> tuple[np.ndarray, ...]:
+        """One ``exchange`` (the drivers' ``step`` or ``measure``) per instrument with ``levels``,
+        then each multiplexed output electrode in turn (route closed, settled, read, opened)."""
         out: dict[str, tuple[float, float, bool]] = {}
-        for smu_name, levels in next_levels.items():
-            for ch, val in self.instruments[smu_name].measure(levels).items():
+        for smu_name, lv in levels.items():
+            for ch, val in getattr(self.instruments[smu_name], exchange)(lv).items():
                 out[f"{smu_name}/{ch}"] = val
         for (smu_name, ch), names in self.multiplexed.items():
             for name in names:

@@ -150,6 +150,11 @@ class VirtualBench:
             ch.electrode = e["name"]
             ch.route = tuple(e.get("route", ()))
             ch.wiring.append((ch.electrode, ch.route))
+        #: The channel of every sourced electrode that has one.
+        self._source_channel = {
+            e["name"]: self.instruments[e["smu"]].channel(e.get("channel"))
+            for e in els if e["name"] in self._sourced and not is_shared_ground(e)
+        }
         self.servers: dict[str, InstrumentServer] = {}
 
     # ------------------------------------------------------------------ serving
@@ -218,12 +223,6 @@ class VirtualBench:
     def _routed(self, ch: SmuChannelState) -> bool:
         return all(c in self.closed for c in ch.route)
 
-    def _channel_of(self, electrode: str) -> SmuChannelState:
-        for inst in self.instruments.values():
-            for ch in inst.channels():
-                if ch.electrode == electrode:
-                    return ch
-        raise KeyError(electrode)
 
     def effective_levels(self) -> np.ndarray:
         """Voltage on every sourced electrode now (V): its level when sourcing, on and routed; else 0."""
@@ -231,7 +230,7 @@ class VirtualBench:
         for k, name in enumerate(self._sourced):
             if name in self.shared_ground:
                 continue
-            ch = self._channel_of(name)
+            ch = self._source_channel[name]
             if ch.function == "VOLT" and ch.output_on and self._routed(ch):
                 out[k] = ch.level_V
         return out
@@ -256,7 +255,7 @@ class VirtualBench:
         for k in np.flatnonzero(new != self._levels):
             name = self._sourced[k]
             if name not in self.shared_ground:
-                self._channel_of(name).extra["changed_s"] = now
+                self._source_channel[name].extra["changed_s"] = now
         self._levels = new
 
     def measure(self, ch: SmuChannelState) -> tuple[float, float]:
@@ -264,10 +263,9 @@ class VirtualBench:
 
         A source reads its programmed level and the current into its electrode; a voltmeter reads
         its electrode's voltage and 0 A. A channel whose output is off or whose route is open
-        reads 0 A (a source) or 0 V (a voltmeter). Settings changed since the physics was last
-        brought forward took effect then.
+        reads 0 A (a source) or 0 V (a voltmeter). The caller has taken changed settings in
+        (:meth:`levels_changed`).
         """
-        self.levels_changed()
         self.advance()
         self.reading_log.append((self.clock.now(), ch.key))
         live = ch.output_on and ch.electrode is not None and self._routed(ch)
