@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _benches import bench_network
 
-import nwphys
 from hardware import ComplianceError, InstrumentConnectionError, InstrumentError, SimulatedDevice
 from hardware.clock import SimulatedClock
 from hardware.virtual import VirtualBench
@@ -20,8 +20,7 @@ RTOL, ATOL = 1e-6, 1e-8  # physics tolerances of both sides
 
 @pytest.fixture(scope="module")
 def net():
-    return nwphys.generate(n_wires=300, size_um=(50.0, 50.0), length_mean_um=12.0, length_std_um=2.0,
-                           electrodes="mea2x2", seed=3)
+    return bench_network()
 
 
 def _map(compliance_A: float = 0.5) -> dict:

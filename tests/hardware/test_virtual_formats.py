@@ -14,38 +14,24 @@ import re
 
 import numpy as np
 import pytest
+from _benches import ROUTES, bench_network, tsp_map
 
-import nwphys
 from hardware.drivers import Keithley707B, Smu2450, Smu2600
 from hardware.virtual import VirtualBench
 from hardware.virtual._tsp import MAX_ASCII_PRECISION, ascii_text
 
 RTOL, ATOL = 1e-6, 1e-8  # physics tolerances of the bench
 NPLC = 0.001
-ROUTES = {"E00": "1A01", "E01": "1B02", "E11": "1C04"}
 #: A number as a 2600B prints it by default: one digit, a point, five digits, a two-digit exponent.
 SIX_DIGITS = r"-?\d\.\d{5}e[+-]\d{2}"
 
 
 @pytest.fixture(scope="module")
 def net():
-    return nwphys.generate(n_wires=300, size_um=(50.0, 50.0), length_mean_um=12.0, length_std_um=2.0,
-                           electrodes="mea2x2", seed=3)
+    return bench_network()
 
 
-def _tsp_map() -> dict:
-    return {
-        "instruments": {"smu": {"driver": "keithley2600"}, "vm": {"driver": "keithley2450"},
-                        "mx": {"driver": "keithley707b"}},
-        "electrodes": [
-            {"name": "E00", "role": "input", "smu": "smu", "channel": "a", "route": [ROUTES["E00"]],
-             "max_abs_V": 2.0, "compliance_A": 0.5},
-            {"name": "E01", "role": "output", "smu": "vm", "channel": None, "route": [ROUTES["E01"]],
-             "max_abs_V": 2.0},
-            {"name": "E11", "role": "ground", "smu": "smu", "channel": "b", "route": [ROUTES["E11"]],
-             "max_abs_V": 2.0, "compliance_A": 0.5},
-        ],
-    }
+_tsp_map = tsp_map
 
 
 def _scpi_map() -> dict:

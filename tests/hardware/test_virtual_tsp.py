@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _benches import ROUTES, bench_network, tsp_map
 
-import nwphys
 from hardware import LimitError, SimulatedDevice
 from hardware.drivers import Keithley707B, Smu2600
 from hardware.virtual import VirtualBench
@@ -19,28 +19,14 @@ from hardware.virtual import VirtualBench
 RTOL, ATOL = 1e-6, 1e-8  # physics tolerances of both sides
 NPLC = 0.001
 APERTURE_S = NPLC / 50.0  # 20 us per reading
-ROUTES = {"E00": "1A01", "E01": "1B02", "E11": "1C04"}
 
 
 @pytest.fixture(scope="module")
 def net():
-    return nwphys.generate(n_wires=300, size_um=(50.0, 50.0), length_mean_um=12.0, length_std_um=2.0,
-                           electrodes="mea2x2", seed=3)
+    return bench_network()
 
 
-def _map() -> dict:
-    return {
-        "instruments": {"smu": {"driver": "keithley2600"}, "vm": {"driver": "keithley2450"},
-                        "mx": {"driver": "keithley707b"}},
-        "electrodes": [
-            {"name": "E00", "role": "input", "smu": "smu", "channel": "a", "route": [ROUTES["E00"]],
-             "max_abs_V": 2.0, "compliance_A": 0.5},
-            {"name": "E01", "role": "output", "smu": "vm", "channel": None, "route": [ROUTES["E01"]],
-             "max_abs_V": 2.0},
-            {"name": "E11", "role": "ground", "smu": "smu", "channel": "b", "route": [ROUTES["E11"]],
-             "max_abs_V": 2.0, "compliance_A": 0.5},
-        ],
-    }
+_map = tsp_map
 
 
 def _bench(net, channel_map: dict, latency_s: float = 0.0) -> VirtualBench:

@@ -7,23 +7,14 @@ import re
 from pathlib import Path
 
 import pytest
+from _benches import AG_DEVICE_ARGV, THREE_2450_MAP
 
 from nwhil import main
 from nwmodel.errors import ExperimentError
 from nwmodel.experiments.rehearsal import FEATURE_BOUND, rehearse
 
 #: Three 2450s: the input, an output voltmeter and a ground, on three pads of a 2 x 2 device.
-MAP = {
-    "instruments": {"s1": {"driver": "keithley2450"}, "s2": {"driver": "keithley2450"},
-                    "s3": {"driver": "keithley2450"}},
-    "electrodes": [
-        {"name": "E00", "role": "input", "smu": "s1", "channel": None, "max_abs_V": 10.0,
-         "compliance_A": 1e-3},
-        {"name": "E10", "role": "output", "smu": "s2", "channel": None, "max_abs_V": 10.0},
-        {"name": "E01", "role": "ground", "smu": "s3", "channel": None, "max_abs_V": 10.0,
-         "compliance_A": 1e-3},
-    ],
-}
+MAP = THREE_2450_MAP
 SHORT = {"n_series": 3, "n_samples": 8, "relax_s": 0.5}
 
 
@@ -31,8 +22,7 @@ SHORT = {"n_series": 3, "n_samples": 8, "relax_s": 0.5}
 def bench_files(tmp_path_factory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("lab")
     dev = d / "dev.h5"
-    assert main(["device", "generate", "--preset", "ag", "--wires", "300", "--size", "50x50",
-                 "--electrodes", "mea2x2", "--seed", "3", "-o", str(dev)]) == 0
+    assert main([*AG_DEVICE_ARGV, "-o", str(dev)]) == 0
     cmap = d / "map.json"
     cmap.write_text(json.dumps(MAP))
     return dev, cmap

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _benches import AG_DEVICE_ARGV, THREE_2450_MAP
 from _datasets import ramps_dataset
 
 from hardware import SimulatedDevice
@@ -16,17 +17,7 @@ from hardware.virtual import VirtualBench
 from nwhil import main
 from nwmodel.physical.reservoir import PhysicalReservoirClassifier
 
-MAP = {
-    "instruments": {"s1": {"driver": "keithley2450"}, "s2": {"driver": "keithley2450"},
-                    "s3": {"driver": "keithley2450"}},
-    "electrodes": [
-        {"name": "E00", "role": "input", "smu": "s1", "channel": None, "max_abs_V": 10.0,
-         "compliance_A": 1e-3},
-        {"name": "E10", "role": "output", "smu": "s2", "channel": None, "max_abs_V": 10.0},
-        {"name": "E01", "role": "ground", "smu": "s3", "channel": None, "max_abs_V": 10.0,
-         "compliance_A": 1e-3},
-    ],
-}
+MAP = THREE_2450_MAP
 RELAX_S = 0.5
 TOL = {"rtol": 1e-6, "atol": 1e-9}
 KW = {"n_virtual": 1, "features": "last", "reset": "relax", "relax_s": RELAX_S, "ridge_alpha": 1.0,
@@ -36,8 +27,7 @@ KW = {"n_virtual": 1, "features": "last", "reset": "relax", "relax_s": RELAX_S, 
 @pytest.fixture(scope="module")
 def device_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("vbr") / "dev.h5"
-    assert main(["device", "generate", "--preset", "ag", "--wires", "300", "--size", "50x50",
-                 "--electrodes", "mea2x2", "--seed", "3", "-o", str(path)]) == 0
+    assert main([*AG_DEVICE_ARGV, "-o", str(path)]) == 0
     return path
 
 
