@@ -99,7 +99,12 @@ class Smu2600(_Smu, _SessionDriver, Keithley2600):
                     bool(vals[3 * k + 2])) for k, c in enumerate(chans)}
 
     def run_list(self, levels_V: np.ndarray, dt_s: float, channel: str = "a") -> np.ndarray:
-        """Buffered list sweep on one channel; returns ``(n_steps, 2)`` of (V, I)."""
+        """Buffered list sweep on one channel; returns ``(n_steps, 2)`` of (V, I).
+
+        Each point is read ``dt_s`` after its source level is set: timer 1 starts on the channel's
+        source-complete event and the measurement waits for the timer (2600BS-901-01 Rev. F,
+        pp. 9-267 and 9-277; without that routing the measurement would not wait at all).
+        """
         c = f"smu{channel}"
         n = len(levels_V)
         self.write(f"{c}.nvbuffer1.clear() {c}.nvbuffer2.clear() "
@@ -107,7 +112,10 @@ class Smu2600(_Smu, _SessionDriver, Keithley2600):
                    f"{c}.trigger.source.action={c}.ENABLE "
                    f"{c}.trigger.measure.iv({c}.nvbuffer1,{c}.nvbuffer2) "
                    f"{c}.trigger.measure.action={c}.ENABLE {c}.trigger.count={n} "
-                   f"trigger.timer[1].delay={dt_s!r} {c}.trigger.initiate() waitcomplete()")
+                   f"trigger.timer[1].delay={dt_s!r} trigger.timer[1].count=1 "
+                   f"trigger.timer[1].stimulus={c}.trigger.SOURCE_COMPLETE_EVENT_ID "
+                   f"{c}.trigger.measure.stimulus=trigger.timer[1].EVENT_ID "
+                   f"{c}.trigger.initiate() waitcomplete()")
         data = self.session.query_floats(
             f"printbuffer(1,{n},{c}.nvbuffer2.readings,{c}.nvbuffer1.readings)", 2 * n, "printbuffer")
         return data.reshape(n, 2)

@@ -72,9 +72,11 @@ the next list value, waits the delay of timer 1, reads (one aperture) into the b
 when the sweep starts, as a buffer without append mode is; F 9-268), and afterwards the channel
 returns to its programmed level. On the instrument the timer's delay separates source and
 measurement only when the trigger model routes the source-complete event through timer 1 to
-``smuX.trigger.measure.stimulus`` (default 0, no wait; F 9-267); the virtual instrument applies it
-as if so routed. The timer entry was not found in the indexed 2600B manual (the 2600A manual,
-2600AS-901-01 Rev. B, section 19, p. 19-208, has it, default 10 us; the virtual default is 0).
+``smuX.trigger.measure.stimulus`` (default 0, no wait; F 9-267, 9-277); the virtual instrument
+models that routing (timer count 1; ``trigger.timer[N].count``, ``.stimulus`` and
+``smuX.trigger.measure.stimulus`` are accepted): without it a point is measured at once. The timer
+entry was not found in the indexed 2600B manual (the 2600A manual, 2600AS-901-01 Rev. B, section
+19, p. 19-208, has it, default 10 us; the virtual default is 0).
 
 Defaults. ``reset()`` and ``smuX.reset()`` give a voltage source at 0 V, output off, current limit
 100 mA and voltage limit 20 V (the 2636B's; B 7-223), source range 20 V (the instrument resets to
@@ -118,6 +120,8 @@ class _Trigger:
     ibuf: str = "nvbuffer1"
     vbuf: str = "nvbuffer2"
     count: int = 1
+    #: Timer (1-8) the measurement waits for, or 0: no wait (the power-on routing).
+    measure_timer: int = 0
     buffers: dict[str, list[float]] = field(
         default_factory=lambda: {"nvbuffer1": [], "nvbuffer2": []})
 
@@ -137,8 +141,10 @@ class Virtual2600(TspInstrument):
         for ch in self.chans.values():
             self._reset_limits(ch)
         self.trig = {c: _Trigger() for c in _CHANNELS}
-        #: Delay of each timer of the trigger model (s).
+        #: Delay of each timer of the trigger model (s), and the channel whose source-complete
+        #: event starts it (None: nothing starts it).
         self.timer_delay_s = [0.0] * _N_TIMERS
+        self.timer_source: list[str | None] = [None] * _N_TIMERS
         #: Global variables of the chunks (readings and compliance flags).
         self.variables: dict[str, float | int] = {}
 
@@ -156,6 +162,7 @@ class Virtual2600(TspInstrument):
             self._reset_limits(ch)
         self.trig = {c: _Trigger() for c in _CHANNELS}
         self.timer_delay_s = [0.0] * _N_TIMERS
+        self.timer_source = [None] * _N_TIMERS
 
     @staticmethod
     def _reset_limits(ch: SmuChannelState) -> None:
@@ -187,6 +194,11 @@ class Virtual2600(TspInstrument):
                    r"smu(?P=c)\.(?P<vb>nvbuffer[12])\s*\)", self._measure_iv),
             (smu + r"\.trigger\.count\s*=\s*(?P<n>\d+)", self._count),
             (rf"trigger\.timer\[(?P<t>[1-8])\]\.delay\s*=\s*(?P<x>{NUMBER})", self._timer),
+            (r"trigger\.timer\[(?P<t>[1-8])\]\.count\s*=\s*(?P<n>\d+)", self._timer_count),
+            (r"trigger\.timer\[(?P<t>[1-8])\]\.stimulus\s*=\s*" + smu
+             + r"\.trigger\.SOURCE_COMPLETE_EVENT_ID", self._timer_stimulus),
+            (smu + r"\.trigger\.measure\.stimulus\s*=\s*(?:0|trigger\.timer\[(?P<t>[1-8])\]\.EVENT_ID)",
+             self._measure_stimulus),
             (smu + r"\.trigger\.initiate\(\s*\)", self._sweep),
             (r"waitcomplete\(\s*\)", lambda m: None),
             (r"printbuffer\(\s*(?P<lo>\d+)\s*,\s*(?P<hi>\d+)\s*,\s*(?P<bufs>smu[ab]\.nvbuffer[12]\.readings"
@@ -276,13 +288,31 @@ class Virtual2600(TspInstrument):
             raise InstrumentFault(-222, f"Data out of range: timer delay {delay!r} s")
         self.timer_delay_s[int(m["t"]) - 1] = delay
 
+    def _timer_count(self, m: re.Match[str]) -> None:
+        if int(m["n"]) != 1:
+            raise InstrumentFault(-222, "Data out of range: the virtual 2600B models timers of count 1")
+
+    def _timer_stimulus(self, m: re.Match[str]) -> None:
+        self.timer_source[int(m["t"]) - 1] = m["c"]
+
+    def _measure_stimulus(self, m: re.Match[str]) -> None:
+        self._trig(m).measure_timer = int(m["t"]) if m["t"] else 0
+
+    def _measure_delay_s(self, c: str) -> float:
+        """What a sweep point of channel ``c`` waits between its source and its measurement: the
+        delay of the timer its measurement waits for, when that timer starts on its source."""
+        k = self.trig[c].measure_timer
+        if k == 0 or self.timer_source[k - 1] != c:
+            return 0.0
+        return self.timer_delay_s[k - 1]
+
     def _sweep(self, m: re.Match[str]) -> None:
         ch, t = self._ch(m), self._trig(m)
         if t.source_action and not t.listv:
             raise InstrumentFault(-221, "Settings conflict: no list to sweep (trigger.source.listv)")
         if not ch.output_on:
             raise InstrumentFault(-221, "Settings conflict: output off")
-        idle, delay = ch.level_V, self.timer_delay_s[0]
+        idle, delay = ch.level_V, self._measure_delay_s(m["c"])
         if t.measure_action:  # a buffer without append mode is emptied when the measurements start
             t.buffers[t.ibuf].clear()
             t.buffers[t.vbuf].clear()

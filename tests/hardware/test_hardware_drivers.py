@@ -73,6 +73,21 @@ def test_2450_reads_the_held_level_then_sets_the_next_in_one_exchange() -> None:
         assert smu.measure({None: None}) == {None: (-0.5, -2e-3, True)}
 
 
+def test_2600_list_sweep_routes_timer_1_between_source_and_measurement() -> None:
+    cmd = ("smub.nvbuffer1.clear() smub.nvbuffer2.clear() smub.trigger.source.listv({0.1,0.2}) "
+           "smub.trigger.source.action=smub.ENABLE smub.trigger.measure.iv(smub.nvbuffer1,smub.nvbuffer2) "
+           "smub.trigger.measure.action=smub.ENABLE smub.trigger.count=2 trigger.timer[1].delay=0.005 "
+           "trigger.timer[1].count=1 trigger.timer[1].stimulus=smub.trigger.SOURCE_COMPLETE_EVENT_ID "
+           "smub.trigger.measure.stimulus=trigger.timer[1].EVENT_ID smub.trigger.initiate() waitcomplete()")
+    with expected_protocol(Smu2600, [
+        (cmd, None),
+        ("printbuffer(1,2,smub.nvbuffer2.readings,smub.nvbuffer1.readings)",
+         "1.00000e-01, 1.00000e-06, 2.00000e-01, 2.00000e-06"),
+    ]) as smu:
+        out = smu.run_list(np.array([0.1, 0.2]), 0.005, channel="b")
+    np.testing.assert_array_equal(out, [[0.1, 1e-6], [0.2, 2e-6]])
+
+
 def test_2600_reads_both_channels_before_setting_the_next_levels() -> None:
     with expected_protocol(Smu2600, [
         ("smua.source.levelv=0.5 smub.source.levelv=0.0", None),

@@ -212,3 +212,22 @@ def test_the_drivers_read_the_queued_errors_and_refuse_a_level_beyond_the_range(
         finally:
             smu.session.close()
             mx.session.close()
+
+
+@pytest.mark.parametrize("routed", [True, False])
+def test_a_sweep_waits_its_timer_only_when_the_trigger_model_routes_it(net, routed) -> None:
+    # 2600BS-901-01 Rev. F, p. 9-267: the measurement waits for nothing unless its stimulus is set
+    bench = _bench(net, _map())
+    inst = bench.instruments["smu"]
+    inst.execute("smua.source.output=1")
+    chunk = ("smua.trigger.source.listv({0.1,0.2,0.3}) smua.trigger.source.action=smua.ENABLE "
+             "smua.trigger.measure.iv(smua.nvbuffer1,smua.nvbuffer2) smua.trigger.measure.action=smua.ENABLE "
+             "smua.trigger.count=3 trigger.timer[1].delay=0.01 ")
+    if routed:
+        chunk += ("trigger.timer[1].count=1 trigger.timer[1].stimulus=smua.trigger.SOURCE_COMPLETE_EVENT_ID "
+                  "smua.trigger.measure.stimulus=trigger.timer[1].EVENT_ID ")
+    t0 = bench.clock.now()
+    inst.execute(chunk + "smua.trigger.initiate() waitcomplete()")
+    reads = np.array([t for t, key in bench.reading_log if key == "smu/a"]) - t0
+    step = (0.01 if routed else 0.0) + APERTURE_S
+    np.testing.assert_allclose(reads, step * np.arange(1, 4), rtol=0, atol=1e-12)
