@@ -4,7 +4,9 @@
   under one protocol, content-keyed and resumable;
 - :mod:`~nwmodel.experiments.tasks`: memory capacity and NARMA-10 for any regressor;
 - :mod:`~nwmodel.experiments.results_io`: predictions as tsml-eval / aeon results files;
-- :mod:`~nwmodel.experiments.rehearsal`: a bench run rehearsed on the virtual bench.
+- :mod:`~nwmodel.experiments.rehearsal`: a bench run rehearsed on the virtual bench;
+- :mod:`~nwmodel.experiments.measurements`: I-V sweeps, pulse trains and relaxation, through any
+  device.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "tasks_markdown",
     ),
     "rehearsal": ("FEATURE_BOUND", "RehearsalReport", "rehearse"),
+    "measurements": ("ProtocolRun", "iv_sweep", "pulse_train", "relaxation"),
     "results_io": (
         "MEASURES", "align_probabilities", "results_path", "summary_path", "write_results", "write_summary",
     ),
