@@ -24,6 +24,7 @@ __all__ = [
     "IMAGE_OUTPUT_HELP",
     "add_force",
     "add_subcommands",
+    "at_least_two",
     "check_dataset_names",
     "check_image_suffix",
     "check_output_dir",
@@ -31,6 +32,7 @@ __all__ = [
     "comma_names",
     "int_in_range",
     "layout_name",
+    "nonneg_float",
     "nonneg_int",
     "positive_float",
     "positive_int",
@@ -91,15 +93,28 @@ def int_in_range(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def positive_float(text: str) -> float:
-    """argparse ``type=`` for a finite number > 0 (durations in s, tolerances)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
-    return value
+def _float_above(zero_allowed: bool) -> Callable[[str], float]:
+    bound = ">= 0" if zero_allowed else "> 0"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a finite number {bound}, got {text!r}") from None
+        if not (math.isfinite(value) and (value >= 0 if zero_allowed else value > 0)):
+            raise argparse.ArgumentTypeError(f"expected a finite number {bound}, got {text}")
+        return value
+
+    parse.__name__ = f"number {bound}"
+    return parse
+
+
+#: argparse ``type=`` for a finite number > 0 (durations in s, tolerances).
+positive_float = _float_above(zero_allowed=False)
+#: argparse ``type=`` for a finite number >= 0 (latencies, delays in s).
+nonneg_float = _float_above(zero_allowed=True)
+#: argparse ``type=`` for counts that must be >= 2 (series, samples).
+at_least_two = _int_at_least(2)
 
 
 _MEA_NAME = re.compile(r"^mea(\d+)x(\d+)$")

@@ -16,7 +16,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import add_subcommands, nonneg_int, positive_float, positive_int, print_json
+from ._common import (
+    add_subcommands,
+    at_least_two,
+    nonneg_float,
+    nonneg_int,
+    positive_float,
+    print_json,
+)
 
 
 def _rehearse(args: argparse.Namespace) -> int:
@@ -70,40 +77,18 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("device", help="device file (nwhil device generate)")
     p.add_argument("--channel-map", required=True, metavar="MAP.json",
                    help="the bench's channel map (hardware.LabDevice format; addresses are not used)")
-    p.add_argument("--series", type=_at_least_two, default=4, help="random series of the drive (default 4)")
-    p.add_argument("--samples", type=_at_least_two, default=20, help="samples per series (default 20)")
+    p.add_argument("--series", type=at_least_two, default=4, help="random series of the drive (default 4)")
+    p.add_argument("--samples", type=at_least_two, default=20, help="samples per series (default 20)")
     p.add_argument("--dt", type=positive_float, default=0.1, help="sample period in seconds (default 0.1)")
     p.add_argument("--relax", type=positive_float, default=1.0,
                    help="relaxation at 0 V before each series and at each reset, in seconds (default 1)")
-    p.add_argument("--latency", type=_nonneg_float, default=1e-3,
+    p.add_argument("--latency", type=nonneg_float, default=1e-3,
                    help="seconds per query round trip on the bench (default 0.001)")
     p.add_argument("--nplc", type=positive_float, default=1.0,
                    help="aperture of a reading in power-line cycles, 0.001 to 25 (default 1)")
-    p.add_argument("--source-delay", type=_nonneg_float, default=0.0,
+    p.add_argument("--source-delay", type=nonneg_float, default=0.0,
                    help="least seconds from a level change to a reading (default 0)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the series and encoding (default 0)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_rehearse)
 
-
-def _at_least_two(text: str) -> int:
-    value = positive_int(text)
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {value}")
-    return value
-
-
-_at_least_two.__name__ = "integer >= 2"
-
-
-def _nonneg_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}") from None
-    if not (value >= 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
-    return value
-
-
-_nonneg_float.__name__ = "number >= 0"
