@@ -220,8 +220,9 @@ class VirtualBench:
         return LabDevice(self.channel_map, **kwargs)
 
     # ------------------------------------------------------------------ physics, for the instruments
-    def _routed(self, ch: SmuChannelState) -> bool:
-        return all(c in self.closed for c in ch.route)
+    def _routed(self, route: tuple[str, ...]) -> bool:
+        """Whether every crosspoint of ``route`` is closed (an empty route always is)."""
+        return self.closed.issuperset(route)
 
 
     def effective_levels(self) -> np.ndarray:
@@ -231,7 +232,7 @@ class VirtualBench:
             if name in self.shared_ground:
                 continue
             ch = self._source_channel[name]
-            if ch.function == "VOLT" and ch.output_on and self._routed(ch):
+            if ch.function == "VOLT" and ch.output_on and self._routed(ch.route):
                 out[k] = ch.level_V
         return out
 
@@ -268,12 +269,12 @@ class VirtualBench:
         """
         self.advance()
         self.reading_log.append((self.clock.now(), ch.key))
-        live = ch.output_on and ch.electrode is not None and self._routed(ch)
+        live = ch.output_on and ch.electrode is not None and self._routed(ch.route)
         if ch.function == "VOLT":
             i = self._last.get(ch.electrode, 0.0) if live and ch.electrode in self._sourced else 0.0
             ch.tripped = bool(live and abs(i) >= ch.ilim_A)
             return ch.level_V, i
-        connected = [name for name, route in ch.wiring if all(c in self.closed for c in route)]
+        connected = [name for name, route in ch.wiring if self._routed(route)]
         live = ch.output_on and bool(connected)
         # a voltmeter draws no current: which electrode it reads does not change the physics
         v = self._last.get(connected[0], 0.0) if live and connected[0] in self._read else 0.0
