@@ -211,10 +211,12 @@ class TorchRun:
                     status[bad] = 2
                     info[bad, 0] = t_abs[bad]
                     Lf[idx] = Lc
-                    x[idx] = x[idx] + self.solve(Lc, -F0)
+                    # every source at 0 V: the voltages are exactly 0 (no correction, no solve)
+                    zero = (vd[idx] == 0).all(dim=1)
+                    x[idx] = torch.where(zero[:, None], 0.0, x[idx] + self.solve(Lc, -F0))
                     fac_ok[idx] = ok
                     stats[idx, 2] += 1
-                    stats[idx, 4] += 1
+                    stats[idx, 4] += (~zero).to(stats.dtype)
                 hn = torch.where(h_next > 0, h_next, span)
                 h = torch.where(st, torch.minimum(hn, span), h)
                 t = torch.where(st, 0.0, t)
