@@ -50,14 +50,17 @@ def _size(text: str) -> tuple[float, float]:
 #: junction parameter sets (:data:`nwphys.junctions.JUNCTION_PRESETS`); kept here so that parsing
 #: does not import the physics (a test checks that they agree).
 GEOMETRY_PRESETS: tuple[str, ...] = ("torino", "sydney")
-JUNCTION_PRESETS: tuple[str, ...] = ("nwesn", "ag", "natmat2022", "hochstetter2021")
+JUNCTION_PRESETS: tuple[str, ...] = ("nwesn", "ag", "natmat2022", "hochstetter2021", "milano2025")
 
 
 def _presets(text: str) -> tuple[str | None, str | None]:
-    """``--preset``: up to one geometry and one junction preset, comma-separated."""
-    names = comma_names((*GEOMETRY_PRESETS, *JUNCTION_PRESETS))(text)
+    """``--preset``: up to one geometry and one junction preset (a name or a ``.json`` preset file,
+    e.g. the result of ``nwhil device fit -o``), comma-separated."""
+    files = [t.strip() for t in text.split(",") if t.strip().endswith(".json")]
+    rest = ",".join(t for t in text.split(",") if t.strip() and not t.strip().endswith(".json"))
+    names = comma_names((*GEOMETRY_PRESETS, *JUNCTION_PRESETS))(rest) if rest else []
     geometry = [n for n in names if n in GEOMETRY_PRESETS]
-    junction = [n for n in names if n in JUNCTION_PRESETS]
+    junction = [n for n in names if n in JUNCTION_PRESETS] + files
     if len(geometry) > 1 or len(junction) > 1:
         raise argparse.ArgumentTypeError(
             f"at most one geometry preset ({', '.join(GEOMETRY_PRESETS)}) and one junction preset "
@@ -103,7 +106,7 @@ def _generate(args: argparse.Namespace) -> int:
     from nwphys.errors import BudgetError, ValidationError
 
     if junction is not None:
-        model, params = nwphys.junctions.JUNCTION_PRESETS[junction]
+        model, params = nwphys.resolve_junction_preset(junction)
         options.update(junction_model=model, junction_params=dict(params))
     if args.n_inputs is not None:
         try:
@@ -252,7 +255,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="a published device geometry (torino, sydney) and/or a junction parameter set: ag (NW-ESN "
         "kinetics with Ag conductances 12.9 MOhm off / 12.9 kOhm on, the junctions of the "
         "comparison's default device), nwesn (the default: 1 kOhm to 10 Ohm), natmat2022, "
-        "hochstetter2021; e.g. --preset sydney,ag",
+        "hochstetter2021, milano2025 (stochastic: Ornstein-Uhlenbeck noise with jumps), or a junction "
+        "preset file FIT.json written by 'nwhil device fit -o'; e.g. --preset sydney,ag",
     )
     count = g.add_mutually_exclusive_group()
     count.add_argument("--wires", type=positive_int, help="number of wires")

@@ -38,7 +38,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "dynamics.integrate": ("METHODS", "SimulationResult", "Stepper", "StepperOutput", "simulate"),
     "junctions": (
         "JUNCTION_MODELS", "JUNCTION_PRESETS", "FilamentGapModel", "JunctionModel", "RateBalanceModel",
-        "make_junction_model", "register_junction_model",
+        "StochasticRateBalanceModel", "make_junction_model", "register_junction_model",
     ),
     "geometry.network": (
         "DEFAULT_JUNCTION_PARAMS", "PRESETS", "Junctions", "NanowireNetwork", "estimate_generation",
@@ -47,6 +47,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "circuit.nodal": ("NODAL_BACKENDS", "NodalSolution", "NodalSolver", "available_backends"),
     "plotting": ("plot_network",),
     "io.runfile": ("read_run",),
+    "io.presetfile": ("read_junction_preset", "resolve_junction_preset", "write_junction_preset"),
 }
 
 #: Module paths from before the sub-packages: they keep working, with a DeprecationWarning.

@@ -30,6 +30,12 @@ have finite-difference defaults here; a model overrides them with analytic versi
 ``rate_constant_per_s(state, V)`` (default ``|df_dstate|``) is the inverse switching time that the
 fixed-step ``"exact"`` method compares with its step.
 
+A model whose class attribute ``stochastic`` is True has a noise term besides ``rhs`` (a stochastic
+differential equation, :class:`StochasticRateBalanceModel`). The deterministic integrators
+(:func:`~nwphys.simulate`, :class:`~nwphys.Stepper`) refuse it; it provides ``drift_model()``, the
+deterministic model of its drift, and :class:`hardware.SimulatedDevice` integrates it with the
+split step of :mod:`nwphys.dynamics.stochastic`.
+
 Parameters may be scalars or arrays of shape (n_junctions,) (per-junction variability, see
 :func:`make_junction_model`). Register a user model with :func:`register_junction_model`.
 :func:`model_from_spec` builds the model that a network or a stored file names.
@@ -44,6 +50,7 @@ import numpy as np
 
 from nwphys._checks import check_int, check_real, make_rng
 from nwphys.errors import IntegrationError, ValidationError
+from nwutil.validation import format_range
 
 __all__ = [
     "AG_JUNCTION_RANGE_S",
@@ -53,9 +60,11 @@ __all__ = [
     "JUNCTION_PRESETS",
     "KD0_PER_S",
     "KP0_PER_S",
+    "MILANO2025_NOISE",
     "FilamentGapModel",
     "JunctionModel",
     "RateBalanceModel",
+    "StochasticRateBalanceModel",
     "filament_gap_conductance",
     "filament_gap_rhs",
     "filament_gap_step",
@@ -183,6 +192,8 @@ class JunctionModel:
     state_bounds: tuple[float, float] = (-np.inf, np.inf)
     #: typical magnitude of the state: the integrators' absolute tolerance is in these units
     state_scale: float = 1.0
+    #: whether the model has a noise term (an SDE): the deterministic integrators refuse it
+    stochastic: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.defaults))
@@ -314,6 +325,36 @@ def require_positive(model: JunctionModel, *names: str) -> None:
             raise ValidationError(f"{k} must be > 0 for junction model {model.name!r}, got {v!r}")
 
 
+def require_in_range(
+    model: JunctionModel,
+    name: str,
+    unit: str,
+    low: float,
+    high: float = np.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """Raise :class:`ValidationError` unless every value of parameter ``name`` is in the interval.
+
+    The message names the parameter, the interval with its unit, the model and the first value
+    outside (with its junction index for a per-junction array).
+    """
+    v = np.asarray(model._p[name], dtype=float)
+    bad = (v < low) | (v > high)
+    if low_open:
+        bad |= v == low
+    if high_open:
+        bad |= v == high
+    if np.any(bad):
+        rng = format_range(low, None if np.isinf(high) else high, low_open=low_open, high_open=high_open)
+        where = "" if v.ndim == 0 else f" at junction {int(np.flatnonzero(bad)[0])}"
+        got = float(v) if v.ndim == 0 else float(v[bad][0])
+        raise ValidationError(
+            f"{name} must be in {rng} {unit} for junction model {model.name!r}, got {got!r}{where}"
+        )
+
+
 # ---------------------------------------------------------------------------- models
 class RateBalanceModel(JunctionModel):
     """Rate-balance model (Miranda et al. 2020; Milano et al. 2022).
@@ -415,6 +456,107 @@ class RateBalanceModel(JunctionModel):
         return g, dg_dv, q
 
 
+#: Noise of the stochastic rate balance fitted by Milano et al. (Nat. Commun. 2025): diffusion
+#: ``sigma`` in 1/sqrt(s), jump rate per junction in 1/s and exponent of the power-law jump sizes
+#: (defaults of :class:`StochasticRateBalanceModel`, preset ``"milano2025"``).
+MILANO2025_NOISE: dict[str, float] = {
+    "sigma_per_sqrt_s": 3.2e-4,
+    "jump_rate_per_s": 0.082,
+    "jump_exponent": 2.78,
+}
+
+
+class StochasticRateBalanceModel(RateBalanceModel):
+    """Rate balance with Ornstein-Uhlenbeck noise and power-law jumps (Milano et al., Nat. Commun. 2025).
+
+    Each junction follows the stochastic differential equation
+
+    ``dg = [kp(V) (1 - g) - kd(V) g] dt + sigma dW + dJ``
+
+    with the drift of :class:`RateBalanceModel` (``kp = kp0 exp(eta_p |V|)``,
+    ``kd = kd0 exp(-eta_d |V|)``, ``G = G_min + (G_max - G_min) g``), ``W`` a standard Wiener
+    process and ``J`` a compound Poisson process, independent between junctions. Linearised at a
+    fixed voltage the drift is ``-k (g - g_inf)`` with the relaxation rate ``k = kp + kd``, so
+    between jumps ``g`` is an Ornstein-Uhlenbeck process; its stationary standard deviation is
+    ``sigma / sqrt(2 k)``, ``sigma / sqrt(2 (kp0 + kd0))`` at 0 V. The state is kept in [0, 1] by
+    reflection at the bounds (see :mod:`nwphys.dynamics.stochastic`).
+
+    Parameters
+    ----------
+    kp0_per_s, kd0_per_s, eta_p_per_V, eta_d_per_V, G_min_S, G_max_S : float or ndarray
+        The drift and the conductance, as in :class:`RateBalanceModel` (same defaults, the NW-ESN
+        kinetics; preset ``"milano2025"`` has the published fit).
+    sigma_per_sqrt_s : float or ndarray, shape (n_junctions,)
+        Diffusion coefficient ``sigma`` in 1/sqrt(s) (units of g per square root of a second;
+        >= 0; default 3.2e-4, the published fit).
+    jump_rate_per_s : float or ndarray
+        Rate of the jumps of each junction in 1/s (>= 0; default 0.082, the published fit).
+    jump_exponent : float or ndarray
+        Exponent ``a`` of the jump sizes (> 1; default 2.78, the published fit): the magnitudes
+        ``|J|`` have the density ``proportional to x^-a`` on ``[jump_min, jump_max]``.
+    jump_min, jump_max : float or ndarray
+        Bounds of the jump magnitudes in units of g (``0 < jump_min < jump_max <= 1``; defaults
+        1e-3 and 1).
+
+    Notes
+    -----
+    The published fit gives the kinetics, ``sigma``, the jump rate and the exponent of the
+    power law. The bounds of the jump-size law (``jump_min``, ``jump_max``) and the sign of a jump
+    (``+`` or ``-`` with probability 1/2 each) are choices of this package: a power law with
+    exponent ``a > 1`` needs a lower cut-off to be normalisable, and a jump cannot exceed the
+    whole range of ``g``.
+
+    The deterministic integrators refuse this model (``stochastic`` is True): :meth:`drift_model`
+    is its drift alone, and :class:`hardware.SimulatedDevice` integrates the noise with the split
+    step of :mod:`nwphys.dynamics.stochastic`. Device-to-device variability
+    (:func:`make_junction_model` with ``spread``) scatters the kinetic and conductance groups of
+    :attr:`RateBalanceModel.spread_groups`; the noise parameters stay as given.
+    """
+
+    name = "rate_balance_ou"
+    stochastic = True
+    #: parameters of the noise (the others are those of the drift, :class:`RateBalanceModel`)
+    noise_param_names: ClassVar[tuple[str, ...]] = (
+        "sigma_per_sqrt_s",
+        "jump_rate_per_s",
+        "jump_exponent",
+        "jump_min",
+        "jump_max",
+    )
+    defaults: ClassVar[dict[str, float]] = {
+        **RateBalanceModel.defaults,
+        **MILANO2025_NOISE,
+        "jump_min": 1e-3,
+        "jump_max": 1.0,
+    }
+
+    def _validate(self) -> None:
+        super()._validate()
+        require_in_range(self, "sigma_per_sqrt_s", "s^-1/2", 0.0)
+        require_in_range(self, "jump_rate_per_s", "s^-1", 0.0)
+        require_in_range(self, "jump_exponent", "(dimensionless)", 1.0, low_open=True)
+        require_in_range(self, "jump_min", "(units of g)", 0.0, 1.0, low_open=True, high_open=True)
+        require_in_range(self, "jump_max", "(units of g)", 0.0, 1.0, low_open=True)
+        lo, hi = np.asarray(self._p["jump_min"]), np.asarray(self._p["jump_max"])
+        if np.any(hi <= lo):
+            raise ValidationError(
+                f"jump_max must be > jump_min for junction model {self.name!r}, got "
+                f"jump_min={self._p['jump_min']!r}, jump_max={self._p['jump_max']!r}"
+            )
+
+    @property
+    def noise_params(self) -> dict[str, Any]:
+        """Copy of the noise parameters (scalars as float, per-junction values as arrays)."""
+        p = self.params
+        return {k: p[k] for k in self.noise_param_names}
+
+    def drift_model(self) -> RateBalanceModel:
+        """The deterministic model of the drift: a :class:`RateBalanceModel` with the six
+        kinetic and conductance parameters of this model (per-junction arrays kept)."""
+        p = self.params
+        return RateBalanceModel(**{k: p[k] for k in RateBalanceModel.defaults})
+
+
 class FilamentGapModel(JunctionModel):
     """Filament-gap model of Hochstetter et al., Nat. Commun. 12, 4008 (2021).
 
@@ -513,6 +655,7 @@ class FilamentGapModel(JunctionModel):
 #: Registry of junction models by name.
 JUNCTION_MODELS: dict[str, type[JunctionModel]] = {
     RateBalanceModel.name: RateBalanceModel,
+    StochasticRateBalanceModel.name: StochasticRateBalanceModel,
     FilamentGapModel.name: FilamentGapModel,
 }
 
@@ -525,7 +668,10 @@ AG_JUNCTION_RANGE_S: dict[str, float] = {"G_min_S": 1.0 / 12.9e6, "G_max_S": 1.0
 #: with the Ag conductances :data:`AG_JUNCTION_RANGE_S` (the junctions of the comparison's default
 #: device, ``nwmodel.physical.mapping.DEVICE_JUNCTION_PARAMS``);
 #: ``nwphys.geometry.network.DEFAULT_JUNCTION_PARAMS`` and
-#: ``nwmodel.physical.mapping.NWESN_JUNCTION_PARAMS`` are copies of it.
+#: ``nwmodel.physical.mapping.NWESN_JUNCTION_PARAMS`` are copies of it. ``"milano2025"`` is the
+#: stochastic rate balance (:class:`StochasticRateBalanceModel`) with the kinetics and noise fitted by
+#: Milano et al. (Nat. Commun. 2025), the Ag conductances :data:`AG_JUNCTION_RANGE_S` and this
+#: package's bounds of the jump sizes (1e-3 and 1).
 JUNCTION_PRESETS: dict[str, tuple[str, dict[str, float]]] = {
     "nwesn": ("rate_balance", dict(RateBalanceModel.defaults)),
     "ag": ("rate_balance", {**RateBalanceModel.defaults, **AG_JUNCTION_RANGE_S}),
@@ -541,6 +687,19 @@ JUNCTION_PRESETS: dict[str, tuple[str, dict[str, float]]] = {
         },
     ),
     "hochstetter2021": ("filament_gap", dict(FilamentGapModel.defaults)),
+    "milano2025": (
+        "rate_balance_ou",
+        {
+            "kp0_per_s": 5.2e-4,
+            "kd0_per_s": 37.9,
+            "eta_p_per_V": 1.29,
+            "eta_d_per_V": 1.79,
+            **AG_JUNCTION_RANGE_S,
+            **MILANO2025_NOISE,
+            "jump_min": 1e-3,
+            "jump_max": 1.0,
+        },
+    ),
 }
 
 
@@ -566,10 +725,12 @@ def make_junction_model(
     Parameters
     ----------
     name : str
-        Registry key (``"rate_balance"``, ``"filament_gap"`` or a registered user model).
+        Registry key (``"rate_balance"``, ``"rate_balance_ou"``, ``"filament_gap"`` or a
+        registered user model).
     preset : str, optional
         Start from a named parameter set of :data:`JUNCTION_PRESETS` (``"nwesn"``,
-        ``"natmat2022"``, ``"hochstetter2021"``); ``params`` override it.
+        ``"natmat2022"``, ``"hochstetter2021"``, ``"milano2025"``) or a junction preset file
+        (``.json``, :func:`nwphys.io.presetfile.read_junction_preset`); ``params`` override it.
     spread : float
         Device-to-device variability: each parameter group of ``spread_groups`` is multiplied,
         per junction, by ``exp(spread * z)`` with ``z ~ N(0, 1)`` (median = nominal value; groups
@@ -592,11 +753,9 @@ def make_junction_model(
     cls = JUNCTION_MODELS[name]
     merged: dict[str, Any] = {}
     if preset is not None:
-        if preset not in JUNCTION_PRESETS:
-            raise ValidationError(
-                f"preset must be one of {', '.join(map(repr, JUNCTION_PRESETS))}, got {preset!r}"
-            )
-        pmodel, pparams = JUNCTION_PRESETS[preset]
+        from nwphys.io.presetfile import resolve_junction_preset
+
+        pmodel, pparams = resolve_junction_preset(preset)
         if pmodel != name:
             raise ValidationError(f"preset {preset!r} belongs to model {pmodel!r}, not {name!r}")
         merged.update(pparams)

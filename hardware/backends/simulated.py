@@ -16,7 +16,19 @@ Model of the measurement
   lag sampled once per step, ``v_k = v_{k-1} + (1 - exp(-dt_s / tau)) (c_k - v_{k-1})``; the applied
   voltages are returned in ``Measurement.input_V``.
 * Read noise (``read_noise_V``): independent Gaussian noise of that standard deviation on every
-  output-voltage reading (currents are noise free), drawn from the device's own generator.
+  output-voltage reading, drawn from the device's own generator (seeded by ``seed``).
+* Current read noise (``read_noise_A``): independent Gaussian noise of that standard deviation on
+  every current reading (input and ground electrodes), drawn from the same generator after the
+  voltage noise of the same readings, and only when ``read_noise_A > 0`` (currents are noise free
+  by default, and the stream of the voltage noise is then the same as without this option).
+* Stochastic junctions (a junction model with ``stochastic`` True, e.g. ``"rate_balance_ou"``,
+  preset ``"milano2025"``): every held sample is cut into ``noise_substeps`` equal sub-steps; each
+  integrates the drift (``model.drift_model()`` with ``method``) and then adds the
+  Ornstein-Uhlenbeck and jump noise with the relaxation rates at the junction voltages at its end,
+  reflected into [0, 1] (the split step of :mod:`nwphys.dynamics.stochastic`). The reading of
+  the sample is taken after its last noise step. The junction noise has a generator of its own,
+  a child stream of ``seed`` (:meth:`numpy.random.Generator.spawn`, which leaves the read-noise
+  stream unchanged); a deterministic junction model ignores ``noise_substeps``.
 * ADC resolution (``adc_bits``): output voltages are rounded to ``LSB = 2 max_abs_V / 2**adc_bits``
   of the output electrode (full scale +-max_abs_V; the readings of a passive network never exceed the
   largest input voltage, so nothing saturates when the output limits are at least the input limits).
@@ -24,7 +36,9 @@ Model of the measurement
 * :meth:`reset` with ``reset_mode="restore"`` restores the junction state at construction exactly;
   with ``"relax"`` it holds every source at 0 V for ``relax_time_s`` (``"exact"``: in steps of
   ``relax_dt_s``),
-  which is what a bench can do.
+  which is what a bench can do. Neither rewinds the noise generators: after a reset the read
+  noise and the junction noise continue their streams (a new realisation, as on a bench), so two
+  series from the same reset state differ by their noise.
 """
 
 from __future__ import annotations
@@ -100,12 +114,16 @@ class SimulatedDevice(Device):
         Internal nodes whose voltage is returned in ``Measurement.node_voltage_V``.
     read_noise_V : float
         Standard deviation of the read noise on output voltages in volts (>= 0).
+    read_noise_A : float
+        Standard deviation of the read noise on input and ground currents in amperes (>= 0;
+        default 0, noise-free currents).
     adc_bits : int, optional
         ADC resolution for output voltages (4..32 bits); None = ideal.
     settling_tau_s : float
         Source settling time constant in seconds (>= 0; 0 = ideal source).
     seed : int or numpy.random.Generator, optional
-        Seed of the read-noise generator.
+        Seed of the read-noise generator; the junction noise of a stochastic model uses a child
+        stream of it.
     reset_mode : {"restore", "relax"}
         See the module docstring.
     relax_time_s, relax_dt_s : float
@@ -122,7 +140,12 @@ class SimulatedDevice(Device):
         Tolerances of ``"sdirk2"`` on the junction states (default 3e-3 and 3e-4, which hold the
         max abs error in g to <= 1e-3 on the validated operating points).
     n_substeps : int or "auto"
-        Sub-steps per sample of ``"exact"``.
+        Sub-steps per sample of ``"exact"`` (for a stochastic model: per noise sub-step).
+    noise_substeps : int
+        Stochastic junction models: split-step sub-steps per held sample (>= 1; the sample of
+        ``dt_s`` is split into that many equal sub-steps, each followed by its noise). Ignored by a
+        deterministic model. The error of the split step falls with the sub-step (measured in
+        ``docs/integrator.md``).
     """
 
     def __init__(
@@ -147,9 +170,12 @@ class SimulatedDevice(Device):
         rtol: float | None = None,
         atol: float | None = None,
         n_substeps: int | str = 1,
+        noise_substeps: int = 1,
+        read_noise_A: float = 0.0,
     ) -> None:
         import nwphys
         from nwphys.dynamics.stepper import DEFAULT_ATOL, DEFAULT_RTOL, Stepper
+        from nwphys.dynamics.stochastic import GeneratorNoise
         from nwphys.junctions import model_from_spec
 
         source = None
@@ -187,6 +213,8 @@ class SimulatedDevice(Device):
         super().__init__(electrodes, compliance_policy=compliance_policy)
 
         self.read_noise_V = check_real("read_noise_V", read_noise_V, low=0.0)
+        self.read_noise_A = check_real("read_noise_A", read_noise_A, low=0.0)
+        self.noise_substeps = check_int("noise_substeps", noise_substeps, low=1)
         self.adc_bits = None if adc_bits is None else check_int("adc_bits", adc_bits, low=4, high=32)
         self.settling_tau_s = check_real("settling_tau_s", settling_tau_s, low=0.0)
         self.reset_mode = check_choice("reset_mode", reset_mode, ("restore", "relax"))
@@ -197,13 +225,19 @@ class SimulatedDevice(Device):
         self.network = network
         self.circuit = circuit
         self.model = model_from_spec(network.junction_model, network.junction_params)
+        # the junction noise of a stochastic model (None for a deterministic one)
+        self._noise: GeneratorNoise | None = None
+        drift = self.model
+        if self.model.stochastic:
+            drift = self.model.drift_model()  # type: ignore[attr-defined]
+            self._noise = GeneratorNoise(self.model, self._rng.spawn(1)[0])
         driven = [*inputs, *ground]
         self.rtol = DEFAULT_RTOL if rtol is None else rtol
         self.atol = DEFAULT_ATOL if atol is None else atol
         try:
             self._stepper = Stepper(
                 circuit,
-                self.model,
+                drift,
                 driven=driven,
                 g0=network.state,
                 method=method,
@@ -276,10 +310,27 @@ class SimulatedDevice(Device):
             out[k] = prev
         return out
 
+    def _hold(self, driven_V: np.ndarray, dt_s: float, probe_nodes: np.ndarray | None) -> Any:
+        """Held samples of the sources ``driven_V`` (inputs then ground), read at their ends: the
+        stepper alone, or the split step with the junction noise for a stochastic model."""
+        if self._noise is None:
+            return self._stepper.run(driven_V, dt_s, probe_nodes=probe_nodes)
+        from nwphys.dynamics.stochastic import split_step_run
+
+        return split_step_run(
+            self._stepper,
+            self.model,
+            driven_V,
+            dt_s,
+            n_substeps=self.noise_substeps,
+            noise=self._noise,
+            probe_nodes=probe_nodes,
+        )
+
     def _readout(self, applied_V: np.ndarray, dt_s: float) -> Readings:
         n = applied_V.shape[0]
         driven = np.concatenate([applied_V, np.zeros((n, self._n_ground))], axis=1)
-        res = self._stepper.run(driven, dt_s, probe_nodes=self._probe_nodes)
+        res = self._hold(driven, dt_s, self._probe_nodes)
         return self._readings(res, applied_V)
 
     def _readings(self, res: Any, applied_V: np.ndarray) -> Readings:
@@ -290,12 +341,17 @@ class SimulatedDevice(Device):
             out_V = out_V + self._rng.normal(0.0, self.read_noise_V, size=out_V.shape)
         if self._out_lsb_V is not None and out_V.size:
             out_V = np.round(out_V / self._out_lsb_V) * self._out_lsb_V
+        i_in, i_gnd = ei[:, self._idx_in], ei[:, self._idx_gnd]
+        if self.read_noise_A > 0.0:
+            i_in = i_in + self._rng.normal(0.0, self.read_noise_A, size=i_in.shape)
+            if i_gnd.size:
+                i_gnd = i_gnd + self._rng.normal(0.0, self.read_noise_A, size=i_gnd.shape)
         nv = None if self._probe_nodes is None else np.asarray(res.node_voltage_V)
         return Readings(
             input_V=applied_V,
             output_V=out_V,
-            input_current_A=ei[:, self._idx_in],
-            ground_current_A=ei[:, self._idx_gnd],
+            input_current_A=i_in,
+            ground_current_A=i_gnd,
             node_voltage_V=nv,
         )
 
@@ -313,7 +369,9 @@ class SimulatedDevice(Device):
         ``reset_mode="restore"`` (a batched method of the registry) the series are integrated
         together by the compiled engine
         (:meth:`nwphys.Stepper.run_batch`), equal to the one-at-a-time runs within the
-        integration tolerances; otherwise they run one after another.
+        integration tolerances; otherwise they run one after another. A stochastic junction model
+        always runs them one after another (the engine has no noise); the junction noise
+        continues its stream from series to series.
 
         Parameters
         ----------
@@ -336,7 +394,7 @@ class SimulatedDevice(Device):
         dt = check_real("dt_s", dt_s, low=0.0, low_open=True)
         if not volts:
             return []
-        if not self._batched or self.reset_mode != "restore":
+        if not self._batched or self.reset_mode != "restore" or self._noise is not None:
             return [self._one_series(v, dt) for v in volts]
         applied = []
         for v in volts:
@@ -401,11 +459,11 @@ class SimulatedDevice(Device):
             self._stepper.set_state(self._g_initial)
             return
         if self._adaptive:  # one long hold: the integrator picks its own steps
-            self._stepper.run(np.zeros((1, self.n_inputs + self._n_ground)), self.relax_time_s)
+            self._hold(np.zeros((1, self.n_inputs + self._n_ground)), self.relax_time_s, None)
             return
         n = max(1, round(self.relax_time_s / self.relax_dt_s))
         zeros = np.zeros((n, self.n_inputs + self._n_ground))
-        self._stepper.run(zeros, self.relax_dt_s)
+        self._hold(zeros, self.relax_dt_s, None)
 
     def _safe_state(self) -> None:
         # An in-process source has no inertia: 0 V is reached at once, without advancing time.
@@ -419,6 +477,7 @@ class SimulatedDevice(Device):
             "n_junctions": int(self.circuit.n_junctions),
             "network_metadata": dict(getattr(self.network, "metadata", {}) or {}),
             "read_noise_V": self.read_noise_V,
+            "read_noise_A": self.read_noise_A,
             "adc_bits": self.adc_bits,
             "settling_tau_s": self.settling_tau_s,
             "seed": self._seed,
@@ -426,4 +485,9 @@ class SimulatedDevice(Device):
             "method": self.method,
             "rtol": self.rtol,
             "atol": self.atol,
+            "noise_substeps": self.noise_substeps,
+            "junction_noise": None if self._noise is None else {
+                k: (float(v) if np.ndim(v) == 0 else np.asarray(v).tolist())
+                for k, v in self.model.noise_params.items()  # type: ignore[attr-defined]
+            },
         }

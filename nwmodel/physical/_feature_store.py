@@ -65,8 +65,14 @@ def store_applies(device: Any, enc: Encoding) -> bool:
     """Whether the readings of ``device`` under ``enc`` are a function of each series alone."""
     if not isinstance(device, SimulatedDeviceSpec):
         return False  # a bench, an emulator or any other factory is measured every time
+    from nwphys.junctions import JUNCTION_MODELS
+
     kw = dict(device.device_kwargs)
-    noisy = float(kw.get("read_noise_V", 0.0) or 0.0) > 0.0
+    noisy = (
+        float(kw.get("read_noise_V", 0.0) or 0.0) > 0.0
+        or float(kw.get("read_noise_A", 0.0) or 0.0) > 0.0
+        or bool(getattr(JUNCTION_MODELS.get(device.network().junction_model), "stochastic", False))
+    )
     return enc.reset == "restore" and enc.readout in ("electrodes", "oracle") and not noisy
 
 

@@ -6,7 +6,8 @@
 - :mod:`~nwphys.dynamics.stepper`: :class:`~nwphys.Stepper`, held-sample stepping, one sample at a
   time;
 - :mod:`~nwphys.dynamics.implicit`: the error-controlled stiff integrator (``"sdirk2"``);
-- :mod:`~nwphys.dynamics.batched`: many independent series through one circuit.
+- :mod:`~nwphys.dynamics.batched`: many independent series through one circuit;
+- :mod:`~nwphys.dynamics.stochastic`: the noise of stochastic junctions and the split step.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "batched": (
         "DEFAULT_KCL_INNER_RTOL", "DEFAULT_MAX_BATCH_BYTES", "DEFAULT_NEWTON_FRACTION",
         "DEFAULT_REFACTOR_RATIO", "DEFAULT_THETA_FLOOR", "BatchedEngine", "SeriesResult",
+    ),
+    "stochastic": (
+        "CoupledNoisePath", "GeneratorNoise", "NoiseStep", "ou_jump_increment", "ou_noise_std",
+        "power_law_jump_sizes", "reflect_unit_interval", "relaxation_rate_per_s", "split_step_run",
     ),
 }
 

@@ -296,7 +296,13 @@ class BatchedEngine:
     ) -> None:
         if not isinstance(circuit, Circuit):
             raise ValidationError(f"circuit must be an nwphys.Circuit, got {type(circuit).__name__}")
-        if not isinstance(model, RateBalanceModel):
+        if getattr(model, "stochastic", False):
+            raise ValidationError(
+                f"the batched engine integrates deterministic junctions; {model.name!r} is stochastic "
+                "(integrate its drift_model() between noise increments, as SimulatedDevice does)"
+            )
+        if type(model) is not RateBalanceModel:
+            # the kernels evaluate the rate-balance law themselves: a subclass's own law would be ignored
             raise ValidationError(
                 f"the batched engine implements the rate_balance junction model; got "
                 f"{getattr(model, 'name', type(model).__name__)!r} (use method='sdirk2')"

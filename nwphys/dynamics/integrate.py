@@ -71,7 +71,7 @@ from nwphys.dynamics._sim_checks import (
 from nwphys.dynamics.drives import DEFAULT_MAX_ABS_V, Drive
 from nwphys.dynamics.implicit import StiffIntegrator
 from nwphys.dynamics.methods import get_method, method_names
-from nwphys.dynamics.stepper import Stepper, StepperOutput
+from nwphys.dynamics.stepper import Stepper, StepperOutput, refuse_stochastic
 from nwphys.errors import ValidationError
 from nwphys.junctions import JunctionModel
 
@@ -207,7 +207,9 @@ def simulate(
         5 V pulses, shortest switching time 95 ms): max ``|g|`` error vs LSODA 1.5e-3, 5.3e-4,
         2.3e-4 at ``dt_s`` = 0.4, 0.2, 0.1 ms (fitted order 1.4). See the module docstring.
     model : JunctionModel or str, optional
-        Junction model; default from the network, else ``"rate_balance"`` (NW-ESN preset).
+        Junction model; default from the network, else ``"rate_balance"`` (NW-ESN preset). A
+        stochastic model (``"rate_balance_ou"``) is refused: :class:`hardware.SimulatedDevice`
+        integrates it.
     g0 : ndarray, shape (n_junctions,), optional
         Initial state; default the network's state, else the model's resting state.
     record_every : int
@@ -313,6 +315,7 @@ def simulate(
     if max_step_s is not None:
         max_step_s = check_real("max_step_s", max_step_s, low=0.0, low_open=True)
     model = resolve_model(model, network, circuit.n_junctions)
+    refuse_stochastic(model, "simulate")
     n_j = circuit.n_junctions
     if g0 is None and network is not None and getattr(network, "state", None) is not None:
         g0 = network.state

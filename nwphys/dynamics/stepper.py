@@ -65,6 +65,18 @@ __all__ = [
     "check_exact_step",
 ]
 
+
+def refuse_stochastic(model: JunctionModel, who: str) -> None:
+    """Raise :class:`ValidationError` for a stochastic junction model: the deterministic
+    integrators would integrate its drift and silently drop its noise."""
+    if model.stochastic:
+        raise ValidationError(
+            f"junction model {model.name!r} is stochastic and {who} integrates deterministic models "
+            f"only (its noise would be dropped); simulate it with hardware.SimulatedDevice (the split "
+            f"step of nwphys.dynamics.stochastic), or pass model.drift_model() for its drift alone"
+        )
+
+
 #: Methods of :class:`Stepper`: the held-sample rows of :data:`nwphys.dynamics.methods.METHODS`.
 STEPPER_METHODS: tuple[str, ...] = method_names(held=True)
 
@@ -100,7 +112,9 @@ class Stepper:
     ----------
     circuit : Circuit
     model : JunctionModel or str
-        Junction model (or registry name with default parameters).
+        Junction model (or registry name with default parameters); a stochastic model is
+        refused (:class:`~nwphys.errors.ValidationError`): :class:`hardware.SimulatedDevice`
+        integrates it, with a stepper of its ``drift_model()``.
     driven : sequence of str
         Electrodes held at a voltage, in the column order of ``driven_V`` in :meth:`run`.
     g0 : ndarray, shape (n_junctions,), optional
@@ -141,6 +155,7 @@ class Stepper:
     ) -> None:
         self.circuit = circuit
         self.model = resolve_model(model, None, circuit.n_junctions)
+        refuse_stochastic(self.model, "Stepper")
         row = get_method(method, held=True)
         self.method = row.name
         self.rtol = check_real("rtol", rtol, low=0.0, low_open=True, high=1.0)
