@@ -361,6 +361,7 @@ def record(
     chunk_steps: int = 1024,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> Measurement:
     """Apply a sequence chunk by chunk and stream every chunk to ``path`` as it completes.
 
@@ -375,6 +376,8 @@ def record(
     force : bool
         Overwrite ``path``.
     progress : callable(done, total), optional
+    metadata : dict, optional
+        Entries added to the device's metadata in the file's ``metadata`` attribute (JSON).
 
     Returns
     -------
@@ -386,7 +389,8 @@ def record(
     check_real("dt_s", dt_s, low=0.0, low_open=True)
     chunk_steps = check_int("chunk_steps", chunk_steps, low=1)
     parts = []
-    with MeasurementWriter.for_device(path, device, chunk_steps=chunk_steps, force=force) as w:
+    meta = {**device.metadata, **(metadata or {})}
+    with MeasurementWriter.for_device(path, device, chunk_steps=chunk_steps, force=force, metadata=meta) as w:
         for s in range(0, v.shape[0], chunk_steps):
             m = device.apply(v[s : s + chunk_steps], dt_s)
             w.append(m)

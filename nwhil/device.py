@@ -312,3 +312,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     add_force(p, "an existing image")
     p.set_defaults(func=_plot)
+
+    from . import _device_fit
+
+    _device_fit.register(sub)

@@ -4,7 +4,8 @@
 - :mod:`nwmodel.data`: datasets and generators;
 - :mod:`nwmodel.selection`: the model-selection protocol, grids and evaluation protocols;
 - :mod:`nwmodel.physical`: the reservoir on a physical network (any :class:`hardware.Device`);
-- :mod:`nwmodel.experiments`: the abstract-vs-physical comparison, standard tasks, results files.
+- :mod:`nwmodel.experiments`: the abstract-vs-physical comparison, standard tasks, results files;
+- :mod:`nwmodel.twin`: a digital twin of a chip: characterisation, junction fit, rehearsal.
 
 The public names are imported from their submodules on first use, so ``import nwmodel`` (and the
 ``nwhil`` command line of the :mod:`nwhil` package, which uses it) loads neither torch nor sklearn
@@ -35,6 +36,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "models.rnn": ("NWRNNClassifier", "NWRNNRegressor", "RNNClassifier", "RNNRegressor"),
     "selection.search": ("GRIDS", "MODELS", "EstimatorFactory", "SelectionResult", "select_and_test"),
     "experiments.tasks": ("memory_capacity_score", "narma10_score", "run_standard_tasks", "tasks_markdown"),
+    "twin.characterise": ("Characterisation", "characterise"),
+    "twin.fit": ("FitError", "JunctionFit", "fit_junctions"),
+    "twin.identify": ("IdentifiabilityReport", "rehearse_fit", "suggest_plan"),
 }
 
 #: Module paths from before the sub-packages: they keep working, with a DeprecationWarning.
@@ -54,5 +58,6 @@ _MOVED: dict[str, str] = {
 }
 
 __all__, __getattr__, __dir__ = lazy_exports(
-    __name__, _EXPORTS, submodules=("models", "data", "selection", "physical", "experiments"), moved=_MOVED
+    __name__, _EXPORTS, submodules=("models", "data", "selection", "physical", "experiments", "twin"),
+    moved=_MOVED
 )

@@ -79,6 +79,34 @@ class SimulatedDeviceSpec:
         default=(("compliance_A", 1e-3), ("rtol", 3e-5), ("atol", 3e-6), ("method", "sdirk2-sn"))
     )
 
+    @classmethod
+    def from_preset(cls, preset: str, **fields: Any) -> SimulatedDeviceSpec:
+        """The default device (or ``fields``) with the junctions of a preset name or preset file.
+
+        Parameters
+        ----------
+        preset : str
+            A name of :data:`nwphys.junctions.JUNCTION_PRESETS` or a junction preset file
+            (``.json``, e.g. written by ``nwhil device fit -o``).
+        **fields
+            Other fields of the spec.
+
+        Returns
+        -------
+        SimulatedDeviceSpec
+            Its ``junction_params`` are the preset's; a model other than ``"rate_balance"``
+            (a stochastic fit: ``"rate_balance_ou"``) is named in ``generate_kwargs``.
+        """
+        import nwphys
+
+        model, params = nwphys.resolve_junction_preset(preset)
+        gen = tuple(
+            (k, v) for k, v in dict(fields.pop("generate_kwargs", ())).items() if k != "junction_model"
+        )
+        if model != "rate_balance":
+            gen = (*gen, ("junction_model", model))
+        return cls(junction_params=tuple(params.items()), generate_kwargs=gen, **fields)
+
     def network(self) -> Any:
         """The (cached) :class:`nwphys.NanowireNetwork` of this spec."""
         return _cached_network(
@@ -144,12 +172,13 @@ def _cached_network(
 
     if path is not None:
         return nwphys.load_network(path)
+    kw = dict(generate_kwargs)
     return nwphys.generate(
         n_wires=n_wires,
         size_um=size_um,
         electrodes=electrodes,
-        junction_model="rate_balance",
+        junction_model=kw.pop("junction_model", "rate_balance"),
         junction_params=dict(junction_params),
         seed=seed,
-        **dict(generate_kwargs),
+        **kw,
     )

@@ -330,6 +330,28 @@ class NanowireNetwork:
         """
         return dataclasses.replace(self, state=None if g is None else self._check_state(g))
 
+    def with_junctions(self, junction_model: str, junction_params: Mapping[str, Any]) -> NanowireNetwork:
+        """Return a copy with another junction model and parameters, at that model's resting state.
+
+        The copy shares this network's circuit build (the wires, junctions and electrodes are the
+        same), so trying many junction parameters on one device (a fit) builds the circuit once.
+
+        Parameters
+        ----------
+        junction_model : str
+            Registry name of the junction model (:data:`nwphys.junctions.JUNCTION_MODELS`).
+        junction_params : mapping of str to float
+            Its parameters (validated by the model).
+        """
+        from nwphys.junctions import model_from_spec
+
+        model_from_spec(junction_model, junction_params)  # ValidationError naming a bad parameter
+        net = dataclasses.replace(
+            self, junction_model=junction_model, junction_params=dict(junction_params), state=None
+        )
+        net._cache["build"] = self._build()
+        return net
+
     def to_networkx(self) -> nx.Graph:
         """Physical graph: wires and electrodes as nodes, junctions and contacts as edges.
 

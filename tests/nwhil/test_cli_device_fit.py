@@ -1,0 +1,77 @@
+"""``nwhil device characterise``, ``nwhil device fit`` and ``nwhil device fit --rehearse`` through
+:func:`nwhil.main`, on a two-terminal device of 40 wires (150 junctions) with the ``milano2025``
+junctions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import nwphys
+from nwhil import main
+
+
+@pytest.fixture(scope="module")
+def device(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dev") / "dev.h5"
+    assert main(["device", "generate", "--preset", "milano2025", "--wires", "40", "--size", "14x14",
+                 "--seed", "1", "-o", str(out)]) == 0
+    return out
+
+
+def test_rehearse_prints_true_fitted_and_errors_and_exits_0(
+    device: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["device", "fit", "--rehearse", str(device), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["within_target"] is True and r["noise_true"]["sigma_per_sqrt_s"] == 3.2e-4
+    assert set(r["true"]) == set(r["fitted"]) == set(r["rel_error"])
+    assert max(abs(e) for e in r["rel_error"].values()) < 0.05
+    # pulses too weak to switch a junction: no optimum the fit can vouch for; exit 1
+    assert main(["device", "fit", "--rehearse", str(device), "--amplitudes", "0.2,0.4"]) == 1
+    captured = capsys.readouterr()
+    err = [line for line in captured.err.splitlines() if line.startswith("nwhil: error:")]
+    assert (len(err) == 1 and "does not identify" in err[0]) or "NOT identifiable" in captured.out
+
+
+def test_characterise_then_fit_writes_a_preset_that_generate_accepts(
+    device: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    meas, fit = tmp_path / "meas.h5", tmp_path / "fit.json"
+    assert main(["device", "characterise", str(device), "--read-noise-A", "5e-11", "--seed", "3",
+                 "-o", str(meas)]) == 0
+    assert f"wrote {meas}" in capsys.readouterr().out
+    assert main(["device", "fit", str(meas), "--device", str(device), "-o", str(fit)]) == 0
+    out = capsys.readouterr().out
+    assert "adequate" in out and f"wrote {fit}" in out
+    model, params, _ = nwphys.read_junction_preset(fit)
+    true = nwphys.junctions.JUNCTION_PRESETS["milano2025"][1]
+    for k in ("kp0_per_s", "kd0_per_s", "eta_p_per_V", "eta_d_per_V"):
+        assert params[k] == pytest.approx(true[k], rel=0.10), k
+    gen = tmp_path / "twin.h5"
+    assert main(["device", "generate", "--preset", str(fit), "--wires", "40", "--size", "14x14",
+                 "--seed", "1", "-o", str(gen)]) == 0
+    twin = nwphys.load_network(gen)
+    assert twin.junction_model == model and twin.junction_params == params
+    # the same measurement on another device: refused in one line
+    other = tmp_path / "other.h5"
+    assert main(["device", "generate", "--preset", "milano2025", "--wires", "40", "--size", "14x14",
+                 "--seed", "2", "-o", str(other)]) == 0
+    capsys.readouterr()
+    assert main(["device", "fit", str(meas), "--device", str(other)]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("nwhil: error:")]
+    assert len(err) == 1 and "taken on a device of another geometry" in err[0]
+
+
+def test_usage_errors_exit_2(device: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["device", "fit", str(tmp_path / "m.h5")]) == 2  # no --device
+    assert "needs --device DEVICE.h5" in capsys.readouterr().err
+    assert main(["device", "fit", str(tmp_path / "m.h5"), "--rehearse", str(device)]) == 2
+    for bad in (["--fix", "kp0"], ["--amplitudes", "3"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["device", "fit", "--rehearse", str(device), *bad])
+        assert exc.value.code == 2
+    assert main(["device", "fit", str(tmp_path / "missing.h5"), "--device", str(device)]) == 1
+    assert "measurement file" in capsys.readouterr().err
