@@ -29,6 +29,20 @@ Model of the measurement
   the sample is taken after its last noise step. The junction noise has a generator of its own,
   a child stream of ``seed`` (:meth:`numpy.random.Generator.spawn`, which leaves the read-noise
   stream unchanged); a deterministic junction model ignores ``noise_substeps``.
+* Device-to-device variability (``junction_spread > 0``): the junctions are not identical. The
+  model is built with :func:`nwphys.junctions.make_junction_model` and ``spread=junction_spread``:
+  each parameter group of the model's ``spread_groups`` (for the rate balance ``kp0``, ``kd0``,
+  ``eta_p``, ``eta_d`` and the pair ``G_min``, ``G_max``) is multiplied, per junction, by
+  ``exp(junction_spread * z)`` with ``z ~ N(0, 1)`` (median = the network's value); the noise
+  parameters of a stochastic model stay as given, and its drift carries the scattered kinetics.
+  The draw comes from a child stream of ``seed`` of its own: the device spawns two children,
+  the first for the junction noise (the same stream as without variability) and the second for
+  the variability, so the read noise and the junction noise are unchanged by this option, and one
+  ``seed`` gives the same junctions with a deterministic and with a stochastic model of the same
+  parameters. ``seed`` is then required (an integer or a Generator): the junctions of a device
+  are always reproducible. The junction state at construction (and after a ``"restore"`` reset)
+  stays the network's stored state; the scattered junctions relax from it towards their own
+  resting states.
 * ADC resolution (``adc_bits``): output voltages are rounded to ``LSB = 2 max_abs_V / 2**adc_bits``
   of the output electrode (full scale +-max_abs_V; the readings of a passive network never exceed the
   largest input voltage, so nothing saturates when the output limits are at least the input limits).
@@ -122,8 +136,9 @@ class SimulatedDevice(Device):
     settling_tau_s : float
         Source settling time constant in seconds (>= 0; 0 = ideal source).
     seed : int or numpy.random.Generator, optional
-        Seed of the read-noise generator; the junction noise of a stochastic model uses a child
-        stream of it.
+        Seed of the read-noise generator; the junction noise of a stochastic model and the
+        junction variability (``junction_spread``) use child streams of it. Required when
+        ``junction_spread > 0``.
     reset_mode : {"restore", "relax"}
         See the module docstring.
     relax_time_s, relax_dt_s : float
@@ -146,6 +161,11 @@ class SimulatedDevice(Device):
         ``dt_s`` is split into that many equal sub-steps, each followed by its noise). Ignored by a
         deterministic model. The error of the split step falls with the sub-step (measured in
         ``docs/integrator.md``).
+    junction_spread : float
+        Device-to-device variability of the junctions, in [0, 2] (dimensionless, the standard
+        deviation of the natural log of each scattered parameter group; default 0, identical
+        junctions with the network's parameters): see the module docstring. The per-junction
+        parameters are in ``device.model.params`` (arrays of shape (n_junctions,)).
     """
 
     def __init__(
@@ -172,11 +192,12 @@ class SimulatedDevice(Device):
         n_substeps: int | str = 1,
         noise_substeps: int = 1,
         read_noise_A: float = 0.0,
+        junction_spread: float = 0.0,
     ) -> None:
         import nwphys
         from nwphys.dynamics.stepper import DEFAULT_ATOL, DEFAULT_RTOL, Stepper
         from nwphys.dynamics.stochastic import GeneratorNoise
-        from nwphys.junctions import model_from_spec
+        from nwphys.junctions import make_junction_model, model_from_spec
 
         source = None
         if isinstance(network_or_path, (str, Path)):
@@ -220,17 +241,39 @@ class SimulatedDevice(Device):
         self.reset_mode = check_choice("reset_mode", reset_mode, ("restore", "relax"))
         self.relax_time_s = check_real("relax_time_s", relax_time_s, low=0.0, low_open=True)
         self.relax_dt_s = check_real("relax_dt_s", relax_dt_s, low=0.0, low_open=True)
+        self.junction_spread = check_real("junction_spread", junction_spread, low=0.0, high=2.0)
+        if self.junction_spread > 0.0 and seed is None:
+            raise HardwareValidationError(
+                f"junction_spread={self.junction_spread!r} > 0 needs a seed (an integer or a Generator: "
+                "the junction variability is always seeded), got seed=None"
+            )
         self._seed = seed if isinstance(seed, (int, np.integer)) else None
         self._rng = make_rng(seed)
         self.network = network
         self.circuit = circuit
-        self.model = model_from_spec(network.junction_model, network.junction_params)
+        # child streams of the seed: [0] the junction noise, [1] the junction variability. Spawning
+        # advances only the seed sequence's child counter, never the read-noise generator's
+        # state, and child [0] is the one a single spawn gives.
+        noise_rng: np.random.Generator | None = None
+        if self.junction_spread > 0.0:
+            noise_rng, spread_rng = self._rng.spawn(2)
+            self.model = make_junction_model(
+                network.junction_model,
+                spread=self.junction_spread,
+                seed=spread_rng,
+                n_junctions=circuit.n_junctions,
+                **dict(network.junction_params),
+            )
+        else:
+            self.model = model_from_spec(network.junction_model, network.junction_params)
         # the junction noise of a stochastic model (None for a deterministic one)
         self._noise: GeneratorNoise | None = None
         drift = self.model
         if self.model.stochastic:
             drift = self.model.drift_model()  # type: ignore[attr-defined]
-            self._noise = GeneratorNoise(self.model, self._rng.spawn(1)[0])
+            if noise_rng is None:
+                noise_rng = self._rng.spawn(1)[0]
+            self._noise = GeneratorNoise(self.model, noise_rng)
         driven = [*inputs, *ground]
         self.rtol = DEFAULT_RTOL if rtol is None else rtol
         self.atol = DEFAULT_ATOL if atol is None else atol
@@ -486,6 +529,7 @@ class SimulatedDevice(Device):
             "rtol": self.rtol,
             "atol": self.atol,
             "noise_substeps": self.noise_substeps,
+            "junction_spread": self.junction_spread,
             "junction_noise": None if self._noise is None else {
                 k: (float(v) if np.ndim(v) == 0 else np.asarray(v).tolist())
                 for k, v in self.model.noise_params.items()  # type: ignore[attr-defined]
