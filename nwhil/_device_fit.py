@@ -5,7 +5,7 @@
   characterisation drive on a simulated copy of the device (on a bench:
   :func:`nwmodel.twin.characterise` through :class:`hardware.LabDevice`), streamed to a
   measurement file.
-* ``nwhil device fit MEAS.h5 --device DEVICE.h5 [--initial PRESET] [--fix NAMES] [-o FIT.json]
+* ``nwhil device fit MEAS.h5 [--device DEVICE.h5] [--initial PRESET] [--fix NAMES] [-o FIT.json]
   [--json]``: fit the junction kinetics, conductance range and noise to the measurement; ``-o``
   writes a junction preset that ``nwhil device generate --preset FIT.json`` and
   ``SimulatedDeviceSpec.from_preset`` accept.
@@ -74,7 +74,7 @@ def _fields(plan: Any) -> dict[str, Any]:
 def _plan(args: argparse.Namespace, net: Any) -> Any:
     """The characterisation: sized for the device (:func:`nwmodel.twin.identify.suggest_plan`),
     with ``--amplitudes`` and ``--dt`` where given."""
-    from nwmodel.twin.characterise import Characterisation
+    from nwmodel.twin.characterisation import Characterisation
     from nwmodel.twin.identify import suggest_plan
 
     fields = _fields(suggest_plan(net, max_abs_V=args.max_voltage))
@@ -88,7 +88,7 @@ def _plan(args: argparse.Namespace, net: Any) -> Any:
 
 def _characterise(args: argparse.Namespace) -> int:
     from hardware.backends.simulated import SimulatedDevice
-    from nwmodel.twin.characterise import characterise
+    from nwmodel.twin.characterisation import characterise
 
     net = _load(args.device)
     out = check_output_path(args.output, args.force)
@@ -107,7 +107,7 @@ def _characterise(args: argparse.Namespace) -> int:
           f"{', '.join(f'{a:.3g}' for a in plan.amplitudes_V)} V ...", file=sys.stderr)
     with output_lock(out, what="measurement file"):
         try:
-            characterise(dev, plan, path=out, force=args.force)
+            characterise(dev, plan, path=out, device_file=args.device, force=args.force)
         finally:
             dev.close()
     print(f"wrote {out}")
@@ -119,8 +119,6 @@ def _fit(args: argparse.Namespace) -> int:
         raise UsageError("give a measurement file (with --device) or --rehearse DEVICE.h5, not both")
     if args.rehearse is not None:
         return _rehearse(args)
-    if args.device is None:
-        raise UsageError("fitting a measurement file needs --device DEVICE.h5, the device it was taken on")
     import nwphys
     from hardware.h5io import read_measurement
     from nwmodel.twin.fit import fit_junctions
@@ -128,10 +126,14 @@ def _fit(args: argparse.Namespace) -> int:
     out = None if args.output is None else check_output_path(args.output, args.force)
     if out is not None and out.suffix != ".json":
         raise UsageError(f"-o must name a .json junction preset file, got {str(out)!r}")
-    net = _load(args.device)
     if not Path(args.measurements).is_file():
         raise CLIError(f"measurement file {args.measurements!r} not found")
     m, info = read_measurement(args.measurements)
+    device = args.device or ((info.get("metadata") or {}).get("characterisation") or {}).get("device_file")
+    if device is None:
+        raise UsageError("the measurement file names no device file: give --device DEVICE.h5, the device "
+                         "it was taken on")
+    net = _load(device)
     if info["status"] != "complete":
         raise CLIError(f"measurement file {args.measurements!r} is {info['status']} "
                        f"({info['n_complete']} steps); fit a complete one")
@@ -145,7 +147,7 @@ def _fit(args: argparse.Namespace) -> int:
     if model not in ("rate_balance", "rate_balance_ou"):
         raise CLIError(f"the initial guess must be a rate-balance preset, {args.initial!r} is {model!r}")
     if not args.json:
-        print(f"fitting {args.measurements} ({m.n_steps} readings) on {args.device} ...", file=sys.stderr)
+        print(f"fitting {args.measurements} ({m.n_steps} readings) on {device} ...", file=sys.stderr)
     fit = fit_junctions(net, m, initial={k: initial[k] for k in FIT_PARAM_NAMES}, fixed=args.fix or ())
     if out is not None:
         fit.write_preset(out, force=args.force)
@@ -234,7 +236,8 @@ def register(sub: Any) -> None:
         "Exit 1 when the fit is not adequate or the rehearsal misses a target.",
     )
     f.add_argument("measurements", nargs="?", help="measurement file (.h5) of the characterisation")
-    f.add_argument("--device", help="the device file the measurement was taken on (.h5)")
+    f.add_argument("--device", help="the device file the measurement was taken on (.h5; default: the one "
+                   "'nwhil device characterise' recorded in the measurement file)")
     f.add_argument("--rehearse", metavar="DEVICE.h5",
                    help="rehearse the fit on a simulated copy of this device")
     f.add_argument("--initial", metavar="PRESET", help="starting point: a junction preset name or .json file "

@@ -36,7 +36,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "models.rnn": ("NWRNNClassifier", "NWRNNRegressor", "RNNClassifier", "RNNRegressor"),
     "selection.search": ("GRIDS", "MODELS", "EstimatorFactory", "SelectionResult", "select_and_test"),
     "experiments.tasks": ("memory_capacity_score", "narma10_score", "run_standard_tasks", "tasks_markdown"),
-    "twin.characterise": ("Characterisation", "characterise"),
+    "twin.characterisation": ("Characterisation", "characterise"),
     "twin.fit": ("FitError", "JunctionFit", "fit_junctions"),
     "twin.identify": ("IdentifiabilityReport", "rehearse_fit", "suggest_plan"),
 }

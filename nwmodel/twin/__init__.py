@@ -1,6 +1,6 @@
 """A digital twin of a measured chip: characterise it, fit its junctions, check the fit can work.
 
-- :mod:`~nwmodel.twin.characterise`: the characterisation drive (pulses, relaxations, an I-V
+- :mod:`~nwmodel.twin.characterisation`: the characterisation drive (pulses, relaxations, an I-V
   sweep, a noise hold) through any :class:`hardware.Device`, recorded to a measurement file;
 - :mod:`~nwmodel.twin.fit`: junction kinetics, conductance range and noise fitted to such a
   measurement, with uncertainties, as a junction preset;
@@ -14,7 +14,7 @@ from nwutil.lazy import lazy_exports
 
 #: submodule -> the public names it defines.
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "characterise": ("CHARACTERISATION_FORMAT", "Characterisation", "characterise", "geometry_sha256"),
+    "characterisation": ("CHARACTERISATION_FORMAT", "Characterisation", "characterise", "geometry_sha256"),
     "fit": (
         "FIT_PARAMS", "MAX_REDUCED_CHI2", "MAX_REL_STD", "FitError", "JunctionFit",
         "estimate_noise", "fit_junctions", "replay",

@@ -222,7 +222,7 @@ def _drive_of(measurement: Any, electrode: str | None) -> tuple[np.ndarray, floa
 
 
 def _check_network(network: Any, measurement: Any, inputs: Sequence[str], ground: Sequence[str]) -> None:
-    from nwmodel.twin.characterise import geometry_sha256
+    from nwmodel.twin.characterisation import geometry_sha256
 
     names = set(network.circuit().electrode_names)
     missing = [n for n in (*inputs, *ground) if n not in names]
@@ -357,7 +357,7 @@ def fit_junctions(
     network : nwphys.NanowireNetwork
         The device that was measured (geometry and electrodes).
     measurement : hardware.Measurement
-        Readings of a drive from rest, e.g. :func:`~nwmodel.twin.characterise.characterise`'s
+        Readings of a drive from rest, e.g. :func:`~nwmodel.twin.characterisation.characterise`'s
         (its ``metadata`` names the electrodes and ``dt_s``).
     initial : mapping of str to float
         Starting values of every name of :data:`FIT_PARAMS` (finite, > 0, ``G_max_S > G_min_S``).

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from nwmodel._checks import check_real, make_rng
-from nwmodel.twin.characterise import Characterisation, characterise
+from nwmodel.twin.characterisation import Characterisation, characterise
 from nwmodel.twin.fit import FIT_PARAMS, FitError, fit_junctions, replay
 
 __all__ = [

@@ -43,7 +43,7 @@ def test_characterise_then_fit_writes_a_preset_that_generate_accepts(
     assert main(["device", "characterise", str(device), "--read-noise-A", "5e-11", "--seed", "3",
                  "-o", str(meas)]) == 0
     assert f"wrote {meas}" in capsys.readouterr().out
-    assert main(["device", "fit", str(meas), "--device", str(device), "-o", str(fit)]) == 0
+    assert main(["device", "fit", str(meas), "-o", str(fit)]) == 0  # the device the file names
     out = capsys.readouterr().out
     assert "adequate" in out and f"wrote {fit}" in out
     model, params, _ = nwphys.read_junction_preset(fit)
@@ -66,8 +66,19 @@ def test_characterise_then_fit_writes_a_preset_that_generate_accepts(
 
 
 def test_usage_errors_exit_2(device: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["device", "fit", str(tmp_path / "m.h5")]) == 2  # no --device
-    assert "needs --device DEVICE.h5" in capsys.readouterr().err
+    assert main(["device", "fit", str(tmp_path / "missing.h5")]) == 1
+    assert "measurement file" in capsys.readouterr().err
+    # a measurement recorded without its device file needs --device
+    from hardware import SimulatedDevice
+    from nwmodel.twin import Characterisation, characterise
+
+    plan = Characterisation(amplitudes_V=(7.0, 10.0), pulse_s=0.01, relax_s=0.01, noise_s=0.0,
+                            iv_amplitude_V=0.0, dt_s=1e-3, max_step_V=5.0)
+    dev = SimulatedDevice(str(device), inputs=["in"], outputs=[], ground=["out"], max_abs_V=12.0,
+                          method="sdirk2-sn")
+    characterise(dev, plan, path=tmp_path / "anon.h5")
+    assert main(["device", "fit", str(tmp_path / "anon.h5")]) == 2
+    assert "names no device file: give --device DEVICE.h5" in capsys.readouterr().err
     assert main(["device", "fit", str(tmp_path / "m.h5"), "--rehearse", str(device)]) == 2
     for bad in (["--fix", "kp0"], ["--amplitudes", "3"]):
         with pytest.raises(SystemExit) as exc:

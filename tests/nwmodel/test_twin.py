@@ -18,7 +18,7 @@ import pytest
 import nwphys
 from hardware import LimitError, SimulatedDevice
 from hardware.backends.emulated import LocalEmulatedDevice
-from nwmodel.twin.characterise import Characterisation, characterise, geometry_sha256
+from nwmodel.twin.characterisation import Characterisation, characterise, geometry_sha256
 from nwmodel.twin.fit import FIT_PARAMS, FitError, estimate_noise, fit_junctions
 from nwmodel.twin.identify import KINETIC_TARGET, RANGE_TARGET, START_FACTORS, rehearse_fit, suggest_plan
 from nwphys.junctions import JUNCTION_PRESETS

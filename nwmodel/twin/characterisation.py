@@ -156,6 +156,7 @@ def characterise(
     electrode: str | None = None,
     path: str | Path | None = None,
     network: Any = None,
+    device_file: str | Path | None = None,
     force: bool = False,
     progress: Any = None,
 ) -> Any:
@@ -177,6 +178,9 @@ def characterise(
         :class:`~hardware.SimulatedDevice` does): its geometry digest
         (:func:`geometry_sha256`) is stored with the readings, and the fit refuses a network of
         another geometry.
+    device_file : str or Path, optional
+        The device file of ``device``: its absolute path is stored with the plan, and ``nwhil
+        device fit MEAS.h5`` fits on it when no ``--device`` is given (the digest still decides).
     force : bool
         Overwrite ``path``.
     progress : callable(done, total), optional
@@ -202,6 +206,8 @@ def characterise(
     network = getattr(device, "network", None) if network is None else network
     if network is not None:
         info["geometry_sha256"] = geometry_sha256(network)
+    if device_file is not None:
+        info["device_file"] = str(Path(device_file).resolve())
     if path is None:
         m = device.apply(v, plan.dt_s)
     else:
