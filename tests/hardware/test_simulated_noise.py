@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _noisy_devices import GROUND, INPUTS, NOISY, OUTPUTS
+from _noisy_devices import device as _dev
+from _noisy_devices import drive as _drive
+from _noisy_devices import network as _network
 
 import nwphys
-from hardware import HardwareValidationError, SimulatedDevice
+from hardware import HardwareValidationError
 from nwphys.dynamics.stepper import Stepper
-from nwphys.junctions import JUNCTION_PRESETS, RateBalanceModel, make_junction_model
-
-INPUTS, OUTPUTS, GROUND = ("E00",), ("E01", "E10"), ("E11",)
-#: published kinetics and noise with a larger diffusion, so that the noise shows in the readings
-NOISY = {**JUNCTION_PRESETS["milano2025"][1], "sigma_per_sqrt_s": 0.01, "jump_rate_per_s": 5.0}
-
-
-def _network(model: str = "rate_balance", params: dict | None = None):
-    """A small 2x2 MEA device (100 wires, 236 junctions); the same wires for every junction model."""
-    return nwphys.generate(n_wires=100, size_um=(30.0, 30.0), length_mean_um=10.0, length_std_um=2.0,
-                           electrodes="mea2x2", seed=1, junction_model=model, junction_params=params)
+from nwphys.junctions import RateBalanceModel, make_junction_model
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +27,6 @@ def stochastic():
     return _network("rate_balance_ou", NOISY)
 
 
-def _dev(net, **kw) -> SimulatedDevice:
-    return SimulatedDevice(net, inputs=INPUTS, outputs=OUTPUTS, ground=GROUND, max_abs_V=20.0, **kw)
-
-
-def _drive(n: int = 30) -> np.ndarray:
-    return np.random.default_rng(4).uniform(2.0, 8.0, (n, 1))
 
 
 def test_same_seed_same_measurement_other_seed_other(stochastic) -> None:
