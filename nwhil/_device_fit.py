@@ -87,22 +87,15 @@ def _plan(args: argparse.Namespace, net: Any) -> Any:
 
 
 def _characterise(args: argparse.Namespace) -> int:
-    from hardware.backends.simulated import SimulatedDevice
     from nwmodel.twin.characterisation import characterise
+    from nwmodel.twin.identify import simulated_copy
 
     net = _load(args.device)
     out = check_output_path(args.output, args.force)
     plan = _plan(args, net)
-    noise = _junction_noise(args.junction_noise)
-    if noise:
-        params = {k: v for k, v in net.junction_params.items() if k in FIT_PARAM_NAMES}
-        net = net.with_junctions("rate_balance_ou", {**params, **noise})
-    names = list(net.circuit().electrode_names)
-    vmax = max(abs(a) for a in (*plan.amplitudes_V, plan.iv_amplitude_V)) + 1.0
-    dev = SimulatedDevice(
-        net, inputs=[names[0]], outputs=[], ground=[names[-1]], method="sdirk2-sn", rtol=1e-5, atol=1e-7,
-        max_abs_V=vmax, compliance_A=args.compliance, read_noise_A=args.read_noise_A or 0.0, seed=args.seed,
-    )
+    dev = simulated_copy(net, plan, junction_noise=_junction_noise(args.junction_noise),
+                         read_noise_A=args.read_noise_A or 0.0, seed=args.seed, compliance_A=args.compliance,
+                         compliance_policy="raise")
     print(f"characterising {args.device}: {plan.levels().size} steps of {plan.dt_s:.3g} s, pulses at "
           f"{', '.join(f'{a:.3g}' for a in plan.amplitudes_V)} V ...", file=sys.stderr)
     with output_lock(out, what="measurement file"):

@@ -38,6 +38,7 @@ __all__ = [
     "START_FACTORS",
     "IdentifiabilityReport",
     "rehearse_fit",
+    "simulated_copy",
     "suggest_plan",
 ]
 
@@ -217,6 +218,63 @@ def _held_out_drive(plan: Characterisation, rng: np.random.Generator) -> np.ndar
     return ramped(np.concatenate(parts), plan.max_step_V)
 
 
+def simulated_copy(
+    network: Any,
+    plan: Characterisation,
+    *,
+    junction_noise: Mapping[str, float] | None = None,
+    read_noise_A: float = 0.0,
+    seed: int | np.random.Generator | None = 0,
+    noise_substeps: int = 1,
+    compliance_A: float = 1e6,
+    compliance_policy: str = "record",
+) -> Any:
+    """A :class:`~hardware.SimulatedDevice` of ``network`` to characterise as a bench would.
+
+    The first electrode is driven and the last grounded (the others float); the limit is the
+    plan's highest level plus 1 V.
+
+    Parameters
+    ----------
+    network : nwphys.NanowireNetwork
+        ``rate_balance`` or ``rate_balance_ou`` junctions.
+    plan : Characterisation
+    junction_noise : mapping, optional
+        Noise parameters of ``"rate_balance_ou"`` on the network's kinetics (``{}``: none).
+        Default: the network's own noise for stochastic junctions, else :data:`PUBLISHED_NOISE`.
+    read_noise_A : float
+        Read noise of every current, in amperes.
+    seed : int or Generator
+        Seed of the device's noise.
+    noise_substeps : int
+        Split-step sub-steps per reading.
+    compliance_A : float
+        Source compliance in amperes.
+    compliance_policy : {"record", "raise"}
+    """
+    from hardware.backends.simulated import SimulatedDevice
+
+    if network.junction_model not in ("rate_balance", "rate_balance_ou"):
+        raise FitError(
+            "the digital twin fits the rate-balance kinetics; this device's junctions are "
+            f"{network.junction_model!r}"
+        )
+    true = {k: float(network.junction_params[k]) for k in FIT_PARAMS}
+    if junction_noise is None and network.junction_model == "rate_balance_ou":
+        noise = {k: float(v) for k, v in network.junction_params.items() if k not in FIT_PARAMS}
+    else:
+        noise = dict(PUBLISHED_NOISE if junction_noise is None else junction_noise)
+    copy = network.with_junctions("rate_balance_ou", {**true, **noise}) if noise else network.with_junctions(
+        "rate_balance", true)
+    inputs, ground = _roles(network)
+    vmax = max(abs(a) for a in (*plan.amplitudes_V, plan.iv_amplitude_V)) + 1.0
+    return SimulatedDevice(
+        copy, inputs=inputs, outputs=[], ground=ground, method="sdirk2-sn", rtol=1e-5, atol=1e-7,
+        max_abs_V=vmax, compliance_A=compliance_A, compliance_policy=compliance_policy,
+        read_noise_A=read_noise_A, noise_substeps=noise_substeps, seed=seed,
+    )
+
+
 def rehearse_fit(
     network: Any,
     *,
@@ -264,8 +322,6 @@ def rehearse_fit(
     -------
     IdentifiabilityReport
     """
-    from hardware.backends.simulated import SimulatedDevice
-
     t0 = time.perf_counter()
     if network.junction_model not in ("rate_balance", "rate_balance_ou"):
         raise FitError(
@@ -279,28 +335,19 @@ def rehearse_fit(
     s_meas, s_held, s_held2 = (int(x) for x in rng.integers(0, 2**63 - 1, size=3))
     plan = suggest_plan(network, true, max_abs_V=max_abs_V) if plan is None else plan
     inputs, ground = _roles(network)
-    if junction_noise is None and network.junction_model == "rate_balance_ou":
-        noise = {k: float(v) for k, v in network.junction_params.items() if k not in FIT_PARAMS}
-    else:
-        noise = dict(PUBLISHED_NOISE if junction_noise is None else junction_noise)
-    noisy = network.with_junctions("rate_balance_ou", {**true, **noise}) if noise else network.with_junctions(
-        "rate_balance", true)
     if read_noise_A is None:
         rest = replay(network, true, np.full((3, 1), plan.read_V), plan.dt_s, inputs=inputs, ground=ground)
         read_noise_A = 1e-3 * float(abs(rest.input_current_A[-1, 0]))
     read_noise_A = check_real("read_noise_A", read_noise_A, low=0.0)
-    vmax = max(abs(a) for a in (*plan.amplitudes_V, plan.iv_amplitude_V)) + 1.0
 
     def device(s: int) -> Any:
-        return SimulatedDevice(
-            noisy, inputs=inputs, outputs=[], ground=ground, method="sdirk2-sn", rtol=1e-5, atol=1e-7,
-            max_abs_V=vmax, compliance_A=1e6, compliance_policy="record", read_noise_A=read_noise_A,
-            noise_substeps=noise_substeps, seed=s,
-        )
+        return simulated_copy(network, plan, junction_noise=junction_noise, read_noise_A=read_noise_A, seed=s,
+                              noise_substeps=noise_substeps)
 
     dev = device(s_meas)
     try:
         m = characterise(dev, plan)
+        noise = dev.metadata.get("junction_noise") or {}
     finally:
         dev.close()
     start = {k: true[k] * f for k, f in zip(FIT_PARAMS, start_factors, strict=True)}
