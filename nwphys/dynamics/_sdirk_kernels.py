@@ -19,8 +19,10 @@ differences, both in how the stage equations are solved, not in what is solved:
   accepted state and voltages miss their Kirchhoff tolerance is retried (fresh matrix, half the
   step), so every accepted step satisfies it.
 
-A source change at the start of a sample factorises the plain nodal matrix ``A(G)`` for the
-consistent voltages, and that factor becomes the Newton matrix of the first stage.
+A source change at the start of a sample factorises the plain nodal matrix ``A(G)`` and solves
+for the consistent voltages from 0 V (not as a correction of the old voltages, whose rounding
+would stay in the new ones: with every source at 0 V it would never let the relative Kirchhoff
+residual fall), and that factor becomes the Newton matrix of the first stage.
 
 Status codes (the return value of :func:`run_series`): 0 success, 1 step size below ``h_min``
 (``info`` holds the time, the step, the worst junction and its error ratio, and whether the last
@@ -332,7 +334,11 @@ def run_series(
                 if vd[i] != vd_last[i]:
                     changed = True
         if changed:
-            # consistent voltages after the change of the sources: one plain nodal solve
+            # consistent voltages after the change of the sources: one plain nodal solve from 0 V,
+            # so that its rounding is relative to the new voltages, not to the old ones (a
+            # correction of the old ones towards sources at 0 V would leave a residue whose
+            # relative Kirchhoff residual never falls)
+            x[:] = 0.0
             _expand(top, x, vd, V)
             for k in range(nj):
                 G[k] = gmin[k] + slope[k] * s[k]
@@ -342,14 +348,9 @@ def run_series(
                 info[I_T] = t_abs
                 return 2
             stats[N_FACTOR] += 1
+            stats[N_SOLVES] += 1
+            _newton_step(n, top.Lp, Li, Lx, D, F, x, dx, x_prev)
             fac_ok = True
-            if np.all(vd == 0.0):
-                # every source at 0 V: the voltages are exactly 0 (a correction from the old ones
-                # would leave a rounding residue whose relative residual never falls)
-                x[:] = 0.0
-            else:
-                stats[N_SOLVES] += 1
-                _newton_step(n, top.Lp, Li, Lx, D, F, x, dx, x_prev)
         h = h_next if h_next > 0.0 else span
         h = min(h, span)
         t = 0.0

@@ -205,18 +205,17 @@ class TorchRun:
                 if bool(changed.any()):
                     idx = changed.nonzero()[:, 0]
                     G0 = self.gmin + self.slope * s[idx]
+                    x[idx] = 0.0  # solved from 0 V: rounding relative to the new voltages
                     F0, _ = self.residual(G0, self.expand(x[idx], vd[idx]), vd[idx])
                     Lc, ok = self.factor(self.branch_p(G0))
                     bad = idx[~ok]
                     status[bad] = 2
                     info[bad, 0] = t_abs[bad]
                     Lf[idx] = Lc
-                    # every source at 0 V: the voltages are exactly 0 (no correction, no solve)
-                    zero = (vd[idx] == 0).all(dim=1)
-                    x[idx] = torch.where(zero[:, None], 0.0, x[idx] + self.solve(Lc, -F0))
+                    x[idx] = x[idx] + self.solve(Lc, -F0)
                     fac_ok[idx] = ok
                     stats[idx, 2] += 1
-                    stats[idx, 4] += (~zero).to(stats.dtype)
+                    stats[idx, 4] += 1
                 hn = torch.where(h_next > 0, h_next, span)
                 h = torch.where(st, torch.minimum(hn, span), h)
                 t = torch.where(st, 0.0, t)
