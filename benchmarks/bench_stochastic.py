@@ -1,6 +1,7 @@
 """Benchmark: strong error and cost of the split step for stochastic junctions (``noise_substeps``).
 
-Run: ``.venv/bin/python benchmarks/bench_stochastic.py [--quick] [--paths N] [--samples N]`` (one core).
+Run: ``.venv/bin/python benchmarks/bench_stochastic.py [--quick] [--paths N] [--samples N]
+[--device bench|default] [--dt S] [--ref N]`` (one core).
 
 Device: 200 wires at the Torino-style density of ``_bench_common`` (145 x 145 um, 2 x 2 pads:
 input ``E00``, outputs ``E01``/``E10``, ground ``E11``) with the published stochastic junctions
@@ -21,6 +22,21 @@ those of the split step. Cost: ``SimulatedDevice.apply`` over the whole drive at
 default tolerances, ms per held sample (best of 3), with the deterministic model (the drift
 alone) as the first row.
 
+``--device default`` measures the operating point of the robustness study
+(``benchmarks/study_robustness.py``, row ``noise 1x``) instead: the default device of the physical
+reservoir (``nwmodel.SimulatedDeviceSpec()``: 400 wires, 1699 junctions, NW-ESN kinetics with Ag
+conductances, chessboard roles with 6 inputs, 6 outputs and 4 grounds) with ``"rate_balance_ou"``
+and the published noise (``nwphys.junctions.MILANO2025_NOISE``), driven as the reservoir drives
+it: ``calibrate_drive`` (rule ``"auto"``) of the junction window (0.35, 1.15) V, then the default
+encoding (``DEFAULT_ENCODING``: slope 1, input scaling 1, bias scaling 0.1; weights and bias drawn
+as the estimator draws them with ``random_state`` 0) of a one-channel input series of ``N(0, 1)``
+values, one held sample per value. Its default sample is the reservoir's ``dt_s`` of 0.1 s,
+sub-steps 1, 2, 4, 8 against a reference of ``--ref`` (default 64). The error of the readings is
+that of the reservoir's 16 electrode readings (6 output voltages, 6 input and 4 ground currents):
+per path and reading the max over samples of ``|r - r_ref|`` divided by the reading's spread (its
+standard deviation over the samples and paths of the reference), then the largest over the
+readings; the table gives its RMS over the paths.
+
 Measured 2026-12-06 on one core of a shared 2-core machine, command
 ``.venv/bin/python benchmarks/bench_stochastic.py`` (2 min 22 s)::
 
@@ -40,6 +56,26 @@ The error in g is below 1e-3 from one sub-step per 10 ms sample (3.0e-4); the ou
 error (max over 40 samples, in volts, of readings up to 11 V) falls from 6.5e-3 V to 1.0e-3 V at
 8 sub-steps. The cost grows about linearly with the sub-steps (each one restarts the drift
 integrator and adds a nodal solve).
+
+``--device default`` measured 2026-12-06 on one core, command
+``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_stochastic.py --device default --paths 3
+--samples 20`` (3 min 15 s)::
+
+    default device: 1699 junctions, 6 inputs, 6 outputs, 4 grounds; junction window 0.35-1.15 V
+      -> electrode window 0.748-2.458 V (drive 1.169-1.985 V)
+    20 samples of 0.1 s; 3 paths; reference 64 sub-steps
+    reading spreads: output V 0.0311-0.108 V, currents 1.51e-06-1.77e-05 A; 829 jumps in all paths
+    noise_substeps  RMS max|g-g_ref|  RMS max|V err| (V)  RMS max|I err| (A)  RMS max err/spread  ms/sample
+                 1          2.98e-03            5.80e-03            3.72e-08            1.18e-01        2.4
+                 2          1.49e-03            3.56e-03            2.91e-08            4.73e-02        3.2
+                 4          4.30e-04            2.30e-03            1.03e-08            3.17e-02        4.9
+                 8          3.85e-04            8.76e-04            6.06e-09            1.23e-02        6.7
+    largest relative error at 1 sub-step: V E23 (spread 0.0382)
+    observed order in g: 1.06
+
+At one sub-step per 0.1 s sample (the device default, the robustness study's noise rows) the
+readings are not converged to 1e-3 of their spread: the worst reading (the output voltage ``E23``)
+is off by 0.12 of its spread, and 8 sub-steps still leave 1.2e-2.
 """
 
 from __future__ import annotations
@@ -68,6 +104,7 @@ N_WIRES = 200
 SUBSTEPS = (1, 2, 4, 8, 16)
 ROLES = {"inputs": ("E00",), "outputs": ("E01", "E10"), "ground": ("E11",)}
 DRIFT_RTOL, DRIFT_ATOL = 1e-8, 1e-10
+DEFAULT_SUBSTEPS = (1, 2, 4, 8)
 
 
 def _network(model: str, params: dict, seed: int = 1):
@@ -86,6 +123,125 @@ def _device():
     dev = SimulatedDevice(net, **ROLES, max_abs_V=200.0, compliance_A=1.0, seed=0)
     cal = calibrate_drive(dev, rule="junction", junction_window_V=window, verify_s=0.0)
     return net, cal.electrode_window_V(window), window
+
+
+def _default_device():
+    """The robustness study's ``noise 1x`` device: the spec, its roles and the reservoir's drive
+    window in electrode volts (calibrated as ``PhysicalReservoirClassifier`` calibrates it)."""
+    from nwmodel import SimulatedDeviceSpec
+    from nwmodel.physical.mapping import DEFAULT_ENCODING
+    from nwphys.junctions import MILANO2025_NOISE
+
+    base = SimulatedDeviceSpec()
+    spec = SimulatedDeviceSpec(
+        junction_params=(*base.junction_params, *MILANO2025_NOISE.items()),
+        generate_kwargs=(("junction_model", "rate_balance_ou"),),
+        device_kwargs=(*base.device_kwargs, ("seed", 0)),
+    )
+    inputs, outputs, ground, _ = spec.roles()
+    lo = DEFAULT_ENCODING["v_bias_V"]
+    window = (lo, lo + DEFAULT_ENCODING["v_scale_V"])
+    dev = spec()
+    try:
+        cal = calibrate_drive(dev, rule="auto", junction_window_V=window)
+    finally:
+        dev.close()
+    roles = {"inputs": tuple(inputs), "outputs": tuple(outputs), "ground": tuple(ground)}
+    return spec, roles, cal.electrode_window_V(window), window
+
+
+def _reservoir_drive(n_inputs: int, e_window: tuple[float, float], n_samples: int) -> np.ndarray:
+    """The reservoir's encoding (default parameters, ``random_state`` 0) of an N(0, 1) series."""
+    from nwmodel.physical._drive import Encoding, draw_encoding
+    from nwmodel.physical.mapping import DEFAULT_ENCODING
+
+    w_rng, b_rng, m_rng, _ = np.random.default_rng(0).spawn(4)
+    w_in, bias, mask = draw_encoding(
+        (w_rng, b_rng, m_rng), n_inputs=n_inputs, n_channels=1, n_virtual=1,
+        input_scaling=DEFAULT_ENCODING["input_scaling"], bias_scaling=DEFAULT_ENCODING["bias_scaling"],
+    )
+    enc = Encoding(w_in, bias, mask, slope=DEFAULT_ENCODING["slope"], v_bias_V=e_window[0],
+                   v_scale_V=e_window[1] - e_window[0], dt_s=DEFAULT_ENCODING["dt_s"], reset="restore",
+                   relax_s=0.0)
+    x = np.random.default_rng(1).standard_normal((1, n_samples))
+    return enc.voltages_V(x)
+
+
+def _path_readings(net, model, roles, driven_V: np.ndarray, dt_s: float, n_sub: int,
+                   path: CoupledNoisePath):
+    """The split step over the drive: g and the 16 electrode readings of the reservoir per sample
+    (output voltages, input currents, ground currents)."""
+    c = net.circuit()
+    driven = [*roles["inputs"], *roles["ground"]]
+    st = Stepper(c, model.drift_model(), driven=driven, g0=net.state, rtol=DRIFT_RTOL, atol=DRIFT_ATOL)
+    dv = np.column_stack([driven_V, np.zeros((driven_V.shape[0], len(roles["ground"])))])
+    out_cols = [c.electrode_names.index(e) for e in roles["outputs"]]
+    cur_cols = [c.electrode_names.index(e) for e in driven]
+    g = np.empty((dv.shape[0], c.n_junctions))
+    read = np.empty((dv.shape[0], len(out_cols) + len(cur_cols)))
+    for s in range(dv.shape[0]):
+        r = split_step_run(st, model, dv[s : s + 1], dt_s, n_substeps=n_sub, noise=path, t0_s=s * dt_s)
+        g[s] = r.g_final
+        read[s] = np.concatenate([r.electrode_voltage_V[0, out_cols], r.electrode_current_A[0, cur_cols]])
+    return g, read
+
+
+def main_default(n_paths: int, n_samples: int, dt_s: float, n_ref: int) -> None:
+    """The strong error on the robustness study's operating point (``--device default``)."""
+    t_start = time.perf_counter()
+    spec, roles, (e_lo, e_hi), window = _default_device()
+    net = spec.network()
+    model = nwphys.make_junction_model(net.junction_model, **net.junction_params)
+    c = net.circuit()
+    driven_V = _reservoir_drive(len(roles["inputs"]), (e_lo, e_hi), n_samples)
+    n_out = len(roles["outputs"])
+    print(f"default device: {c.n_junctions} junctions, {len(roles['inputs'])} inputs, {n_out} outputs, "
+          f"{len(roles['ground'])} grounds; junction window {window[0]:.2f}-{window[1]:.2f} V -> "
+          f"electrode window {e_lo:.3f}-{e_hi:.3f} V (drive {driven_V.min():.3f}-{driven_V.max():.3f} V)\n"
+          f"{n_samples} samples of {dt_s:g} s; {n_paths} paths; reference {n_ref} sub-steps")
+    subs = tuple(m for m in DEFAULT_SUBSTEPS if m < n_ref)
+    refs, errs_g, diffs = [], np.zeros((n_paths, len(subs))), []
+    n_jumps = 0
+    for p in range(n_paths):
+        path = CoupledNoisePath(model, c.n_junctions, n_samples * dt_s, n_samples * n_ref, seed=100 + p)
+        n_jumps += path.jump_size.size
+        g_ref, r_ref = _path_readings(net, model, roles, driven_V, dt_s, n_ref, path)
+        refs.append(r_ref)
+        d = []
+        for i, m in enumerate(subs):
+            g, r = _path_readings(net, model, roles, driven_V, dt_s, m, path)
+            errs_g[p, i] = np.abs(g - g_ref).max()
+            d.append(np.abs(r - r_ref).max(axis=0))  # per reading, max over samples
+        diffs.append(d)
+    ref_all = np.concatenate(refs, axis=0)
+    spread = ref_all.std(axis=0)
+    rel = np.asarray(diffs) / spread  # (paths, subs, readings)
+    worst = rel.max(axis=2)
+    v_err = np.asarray(diffs)[:, :, :n_out].max(axis=2)
+    i_err = np.asarray(diffs)[:, :, n_out:].max(axis=2)
+    print(f"reading spreads: output V {spread[:n_out].min():.3g}-{spread[:n_out].max():.3g} V, "
+          f"currents {spread[n_out:].min():.3g}-{spread[n_out:].max():.3g} A; {n_jumps} jumps in all paths")
+    rms = lambda a: np.sqrt((a**2).mean(axis=0))  # noqa: E731
+    print(f"{'noise_substeps':>14} {'RMS max|g-g_ref|':>17} {'RMS max|V err| (V)':>19} "
+          f"{'RMS max|I err| (A)':>19} {'RMS max err/spread':>19} {'ms/sample':>10}")
+    kw = dict(spec.device_kwargs)
+    for i, m in enumerate(subs):
+        best = np.inf
+        for rep in range(3):
+            dev = SimulatedDevice(net, **roles, **{**kw, "seed": rep, "noise_substeps": m})
+            t = time.perf_counter()
+            dev.apply(driven_V, dt_s)
+            best = min(best, time.perf_counter() - t)
+            dev.close()
+        print(f"{m:>14d} {rms(errs_g)[i]:17.2e} {rms(v_err)[i]:19.2e} {rms(i_err)[i]:19.2e} "
+              f"{rms(worst)[i]:19.2e} {best / n_samples * 1e3:10.1f}")
+    k = int(np.argmax(rms(rel[:, 0, :])))
+    names = [f"V {e}" for e in roles["outputs"]] + [f"I {e}" for e in (*roles["inputs"], *roles["ground"])]
+    print(f"largest relative error at 1 sub-step: {names[k]} (spread {spread[k]:.3g})")
+    if len(subs) > 1:
+        order = -np.polyfit(np.log(subs), np.log(rms(errs_g)), 1)[0]
+        print(f"observed order in g: {order:.2f}")
+    print(f"wall {time.perf_counter() - t_start:.0f} s")
 
 
 def _path_run(net, model, driven_V: np.ndarray, n_sub: int, path: CoupledNoisePath):
@@ -118,8 +274,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1 path, 10 samples, reference at 64")
     ap.add_argument("--paths", type=int, default=None, help="noise paths (default 3)")
-    ap.add_argument("--samples", type=int, default=None, help="held samples of 10 ms (default 40)")
+    ap.add_argument("--samples", type=int, default=None,
+                    help="held samples (default 40; --device default: 20)")
+    ap.add_argument("--device", choices=("bench", "default"), default="bench",
+                    help="bench: 200-wire milano2025 device; default: the robustness study's noise 1x")
+    ap.add_argument("--dt", type=float, default=None,
+                    help="sample length in s (bench: 0.01 only; default device: default 0.1)")
+    ap.add_argument("--ref", type=int, default=None, help="reference sub-steps (--device default: 64)")
     args = ap.parse_args()
+    if args.device == "default":
+        n_paths = args.paths if args.paths is not None else (1 if args.quick else 3)
+        n_samples = args.samples if args.samples is not None else (5 if args.quick else 20)
+        dt_s = args.dt if args.dt is not None else 0.1
+        n_ref = args.ref if args.ref is not None else (16 if args.quick else 64)
+        if n_paths < 1 or n_samples < 1 or n_ref < 2 or not dt_s > 0:
+            ap.error("--paths, --samples must be >= 1, --ref >= 2, --dt > 0")
+        main_default(n_paths, n_samples, dt_s, n_ref)
+        return
+    if (args.dt is not None and args.dt != DT_S) or args.ref is not None:
+        ap.error("--dt and --ref apply to --device default only")
     n_paths = args.paths if args.paths is not None else (1 if args.quick else 3)
     n_samples = args.samples if args.samples is not None else (10 if args.quick else 40)
     n_ref = 64 if args.quick else 256
