@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from nwphys._checks import check_finite_array, check_int, check_real, make_rng
+from nwphys._checks import check_int, check_real, make_rng
 from nwphys.dynamics.stepper import Stepper, StepperOutput
 from nwphys.errors import IntegrationError, ValidationError
 from nwphys.junctions import JunctionModel
@@ -430,13 +430,7 @@ def split_step_run(
     m = check_int("n_substeps", n_substeps, low=1)
     dt = check_real("dt_s", dt_s, low=0.0, low_open=True)
     t0 = check_real("t0_s", t0_s)
-    dv = check_finite_array("driven_V", driven_V)
-    if dv.ndim == 1 and stepper.solver.n_driven == 1:
-        dv = dv[:, None]
-    if dv.ndim != 2 or dv.shape[1] != stepper.solver.n_driven:
-        raise ValidationError(
-            f"driven_V must have shape (n_samples, {stepper.solver.n_driven}), got {dv.shape}"
-        )
+    dv = stepper._check_driven(driven_V)  # the stepper's own check of the sources
     h = dt / m
     circuit = stepper.circuit
     a, b = circuit.edges[:, 0], circuit.edges[:, 1]
