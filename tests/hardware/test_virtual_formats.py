@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -55,6 +57,24 @@ def _open(bench: VirtualBench, name: str, cls: type):
                write_termination="\n")
 
 
+@contextlib.contextmanager
+def _sources_on(net) -> Iterator[tuple[Smu2600, Keithley707B, object]]:
+    """The TSP bench with both 2600B channels sourcing voltage (10 mA, 2 V ranges), E00 and E11
+    routed and the outputs on: ``(smu, mx, the virtual 2600B)``; the sessions closed at the end."""
+    with _bench(net, _tsp_map()) as bench:
+        smu, mx = _open(bench, "smu", Smu2600), _open(bench, "mx", Keithley707B)
+        try:
+            for c in "ab":
+                smu.configure(c, "source_v", 1e-2, 2.0)
+            mx.close_channels([ROUTES["E00"], ROUTES["E11"]])
+            assert mx.closed_channels == [ROUTES["E00"], ROUTES["E11"]]  # a query: the close has run
+            smu.outputs(True)
+            yield smu, mx, bench.instruments["smu"]
+        finally:
+            smu.session.close()
+            mx.session.close()
+
+
 def _six(x: float) -> float:
     """``x`` rounded as a 2600B prints it by default and read back."""
     return float(f"{x:.5e}")
@@ -77,61 +97,39 @@ def test_tsp_numbers_carry_the_precisions_significant_digits() -> None:
 
 
 def test_a_2600b_prints_a_reading_with_six_digits_and_the_driver_reads_that_number(net) -> None:
-    with _bench(net, _tsp_map()) as bench:
-        smu, mx = _open(bench, "smu", Smu2600), _open(bench, "mx", Keithley707B)
-        try:
-            inst = bench.instruments["smu"]
-            for c in "ab":
-                smu.configure(c, "source_v", 1e-2, 2.0)
-            mx.close_channels([ROUTES["E00"], ROUTES["E11"]])
-            assert mx.closed_channels == [ROUTES["E00"], ROUTES["E11"]]  # a query: the close has run
-            smu.outputs(True)
-            r = smu.step({"a": 0.123456789, "b": 0.0})
-            # the chunk stored the readings unrounded in its variables; the reply rounded them
-            raw = {k: inst.variables[k] for k in ("va", "ia", "ca", "vb", "ib", "cb")}
-            assert raw["ia"] > 1e-4 and raw["ca"] == 0
-            assert r["a"] == (_six(raw["va"]), _six(raw["ia"]), False)
-            assert r["b"] == (_six(raw["vb"]), _six(raw["ib"]), False)
-            assert r["a"][0] == 0.123457 and r["a"][1] != raw["ia"]  # 6 digits, not the float
-            assert abs(r["a"][1] - raw["ia"]) <= 5e-6 * abs(raw["ia"])
-            line = inst.execute("print(va,ia,ca,never_set)").decode()
-            assert re.fullmatch(rf"{SIX_DIGITS}\t{SIX_DIGITS}\t0\.00000e\+00\tnil\n", line), line
-            assert inst.execute("print(smua.source.levelv)") == b"1.23457e-01\n"
-            assert inst.execute("print(smua.source.output)") == b"1.00000e+00\n"
-            assert smu.channel("a").source_voltage == 0.123457  # the driver's read-back: 6 digits
-            assert smu.check_errors() == [] and mx.check_errors() == []
-        finally:
-            smu.session.close()
-            mx.session.close()
+    with _sources_on(net) as (smu, mx, inst):
+        r = smu.step({"a": 0.123456789, "b": 0.0})
+        # the chunk stored the readings unrounded in its variables; the reply rounded them
+        raw = {k: inst.variables[k] for k in ("va", "ia", "ca", "vb", "ib", "cb")}
+        assert raw["ia"] > 1e-4 and raw["ca"] == 0
+        assert r["a"] == (_six(raw["va"]), _six(raw["ia"]), False)
+        assert r["b"] == (_six(raw["vb"]), _six(raw["ib"]), False)
+        assert r["a"][0] == 0.123457 and r["a"][1] != raw["ia"]  # 6 digits, not the float
+        assert abs(r["a"][1] - raw["ia"]) <= 5e-6 * abs(raw["ia"])
+        line = inst.execute("print(va,ia,ca,never_set)").decode()
+        assert re.fullmatch(rf"{SIX_DIGITS}\t{SIX_DIGITS}\t0\.00000e\+00\tnil\n", line), line
+        assert inst.execute("print(smua.source.levelv)") == b"1.23457e-01\n"
+        assert inst.execute("print(smua.source.output)") == b"1.00000e+00\n"
+        assert smu.channel("a").source_voltage == 0.123457  # the driver's read-back: 6 digits
+        assert smu.check_errors() == [] and mx.check_errors() == []
 
 
 def test_printbuffer_writes_six_digit_values_comma_and_space_separated(net) -> None:
     v = np.random.default_rng(0).uniform(-1.0, 1.0, 6)
-    with _bench(net, _tsp_map()) as bench:
-        smu, mx = _open(bench, "smu", Smu2600), _open(bench, "mx", Keithley707B)
-        try:
-            inst = bench.instruments["smu"]
-            for c in "ab":
-                smu.configure(c, "source_v", 1e-2, 2.0)
-            mx.close_channels([ROUTES["E00"], ROUTES["E11"]])
-            assert mx.closed_channels == [ROUTES["E00"], ROUTES["E11"]]  # a query: the close has run
-            smu.outputs(True)
-            vi = smu.run_list(v, 0.005, "a")
-            i_raw = np.array(inst.trig["a"].buffers["nvbuffer1"])
-            v_raw = np.array(inst.trig["a"].buffers["nvbuffer2"])
-            assert len(i_raw) == len(v_raw) == 6 and np.min(np.abs(i_raw)) > 1e-5
-            np.testing.assert_array_equal(vi[:, 0], [_six(x) for x in v_raw])
-            np.testing.assert_array_equal(vi[:, 1], [_six(x) for x in i_raw])
-            np.testing.assert_allclose(vi[:, 1], i_raw, rtol=5e-6, atol=0)
-            reply = inst.execute("printbuffer(1,2,smua.nvbuffer2.readings,smua.nvbuffer1.readings)").decode()
-            assert re.fullmatch(rf"{SIX_DIGITS}(, {SIX_DIGITS}){{3}}\n", reply), reply
-            # a second sweep starts from empty buffers
-            smu.run_list(v[:2], 0.005, "a")
-            assert len(inst.trig["a"].buffers["nvbuffer1"]) == 2
-            assert smu.check_errors() == []
-        finally:
-            smu.session.close()
-            mx.session.close()
+    with _sources_on(net) as (smu, _, inst):
+        vi = smu.run_list(v, 0.005, "a")
+        i_raw = np.array(inst.trig["a"].buffers["nvbuffer1"])
+        v_raw = np.array(inst.trig["a"].buffers["nvbuffer2"])
+        assert len(i_raw) == len(v_raw) == 6 and np.min(np.abs(i_raw)) > 1e-5
+        np.testing.assert_array_equal(vi[:, 0], [_six(x) for x in v_raw])
+        np.testing.assert_array_equal(vi[:, 1], [_six(x) for x in i_raw])
+        np.testing.assert_allclose(vi[:, 1], i_raw, rtol=5e-6, atol=0)
+        reply = inst.execute("printbuffer(1,2,smua.nvbuffer2.readings,smua.nvbuffer1.readings)").decode()
+        assert re.fullmatch(rf"{SIX_DIGITS}(, {SIX_DIGITS}){{3}}\n", reply), reply
+        # a second sweep starts from empty buffers
+        smu.run_list(v[:2], 0.005, "a")
+        assert len(inst.trig["a"].buffers["nvbuffer1"]) == 2
+        assert smu.check_errors() == []
 
 
 def test_format_asciiprecision_sets_the_digits_and_reset_restores_six(net) -> None:
