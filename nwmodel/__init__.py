@@ -5,7 +5,8 @@
 - :mod:`nwmodel.selection`: the model-selection protocol, grids and evaluation protocols;
 - :mod:`nwmodel.physical`: the reservoir on a physical network (any :class:`hardware.Device`);
 - :mod:`nwmodel.experiments`: the abstract-vs-physical comparison, standard tasks, results files;
-- :mod:`nwmodel.twin`: a digital twin of a chip: characterisation, junction fit, rehearsal.
+- :mod:`nwmodel.twin`: a digital twin of a chip: characterisation, junction fit, geometry estimate,
+  rehearsal.
 
 The public names are imported from their submodules on first use, so ``import nwmodel`` (and the
 ``nwhil`` command line of the :mod:`nwhil` package, which uses it) loads neither torch nor sklearn
@@ -38,6 +39,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "experiments.tasks": ("memory_capacity_score", "narma10_score", "run_standard_tasks", "tasks_markdown"),
     "twin.characterisation": ("Characterisation", "characterise"),
     "twin.fit": ("FitError", "JunctionFit", "fit_junctions"),
+    "twin.geometry": ("GeometryFit", "estimate_geometry", "rehearse_geometry"),
     "twin.identify": ("IdentifiabilityReport", "rehearse_fit", "suggest_plan"),
 }
 

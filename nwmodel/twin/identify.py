@@ -38,6 +38,7 @@ __all__ = [
     "START_FACTORS",
     "IdentifiabilityReport",
     "rehearse_fit",
+    "rest_read_noise_A",
     "simulated_copy",
     "suggest_plan",
 ]
@@ -121,6 +122,14 @@ def _roles(network: Any) -> tuple[list[str], list[str]]:
     if len(names) < 2:
         raise FitError(f"the device needs two electrodes (an input and a ground), it has {names}")
     return [names[0]], [names[-1]]
+
+
+def rest_read_noise_A(network: Any, params: Mapping[str, float], plan: Characterisation) -> float:
+    """The rehearsals' default read noise: 1e-3 of the current at rest at the read level, in
+    amperes (a good source-measure unit's resolution)."""
+    inputs, ground = _roles(network)
+    rest = replay(network, params, np.full((3, 1), plan.read_V), plan.dt_s, inputs=inputs, ground=ground)
+    return 1e-3 * float(abs(rest.input_current_A[-1, 0]))
 
 
 def _gain(network: Any, params: Mapping[str, float], amp: float, plan: Characterisation, inputs: list[str],
@@ -336,8 +345,7 @@ def rehearse_fit(
     plan = suggest_plan(network, true, max_abs_V=max_abs_V) if plan is None else plan
     inputs, ground = _roles(network)
     if read_noise_A is None:
-        rest = replay(network, true, np.full((3, 1), plan.read_V), plan.dt_s, inputs=inputs, ground=ground)
-        read_noise_A = 1e-3 * float(abs(rest.input_current_A[-1, 0]))
+        read_noise_A = rest_read_noise_A(network, true, plan)
     read_noise_A = check_real("read_noise_A", read_noise_A, low=0.0)
 
     def device(s: int) -> Any:
