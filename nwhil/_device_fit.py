@@ -12,6 +12,12 @@
 * ``nwhil device fit --rehearse DEVICE.h5 [--junction-noise published|none] [--read-noise-A X]
   [--json]``: the identifiability check: measure a simulated copy with noise, fit, print the true
   values, the fitted ones and the relative errors; exit 1 when a target is missed.
+* ``nwhil device fit-geometry MEAS.h5 --like TEMPLATE.h5 [--junctions PRESET] [--densities LO:HI:N]
+  [--lengths LO:HI:N] [--replicas N] [-o CHIP.json] [--json]``: estimate the wire density (and
+  mean length) of a chip whose geometry is unknown, from a measurement and a template device of
+  the same chip design; ``-o`` writes the junctions and the geometry as one preset file for
+  ``nwhil device generate --preset CHIP.json``; ``--rehearse DEVICE.h5`` checks it on a simulated
+  copy of a known device.
 """
 
 from __future__ import annotations
@@ -24,7 +30,15 @@ from typing import Any
 from nwutil.fileio import output_lock
 
 from . import CLIError, UsageError
-from ._common import add_force, check_output_path, nonneg_float, nonneg_int, positive_float, print_json
+from ._common import (
+    add_force,
+    check_output_path,
+    int_in_range,
+    nonneg_float,
+    nonneg_int,
+    positive_float,
+    print_json,
+)
 
 #: Names of ``--fix`` (:data:`nwmodel.twin.fit.FIT_PARAMS`; kept here so that parsing imports no physics).
 FIT_PARAM_NAMES: tuple[str, ...] = (
@@ -187,6 +201,114 @@ def _rehearse(args: argparse.Namespace) -> int:
     return 0 if r.within_target else 1
 
 
+def _grid(text: str) -> tuple[float, float, int]:
+    parts = text.split(":")
+    try:
+        lo, hi, n = float(parts[0]), float(parts[1]), int(parts[2])
+    except (ValueError, IndexError):
+        lo = hi = n = 0
+    if len(parts) != 3 or not (0 < lo < hi < float("inf")) or n < 3:
+        raise argparse.ArgumentTypeError(f"expected LO:HI:N with 0 < LO < HI and N >= 3, got {text!r}")
+    return lo, hi, n
+
+
+def _geomspace(g: tuple[float, float, int] | None) -> Any:
+    import numpy as np
+
+    return None if g is None else np.geomspace(g[0], g[1], g[2])
+
+
+def _geometry_noise(args: argparse.Namespace, model: str, params: dict[str, float]) -> dict[str, float]:
+    if args.junction_noise == "none":
+        return {}
+    if args.junction_noise == "published":
+        return _junction_noise("published")
+    return {k: v for k, v in params.items() if k not in FIT_PARAM_NAMES} if model == "rate_balance_ou" else {}
+
+
+def _print_geometry(fit: Any) -> None:
+    lo, hi = fit.density_interval_per_um2
+    print(f"density      {fit.density_per_um2:.4g} wires/um^2  (95 % interval {lo:.4g} to {hi:.4g})")
+    if fit.length_interval_um is None:
+        print(f"mean length  {fit.length_mean_um:.4g} um (held fixed)")
+    else:
+        a, b = fit.length_interval_um
+        print(f"mean length  {fit.length_mean_um:.4g} um  (95 % interval {a:.4g} to {b:.4g})")
+    a, b = fit.percolation_interval
+    print(f"percolation ratio n<L^2>/n_c {fit.percolation_ratio:.3g} ({a:.3g} to {b:.3g})")
+    print(f"p-value {fit.p_value:.3g}; {fit.n_simulations} simulated devices in {fit.wall_time_s:.1f} s")
+    if not fit.interval_closed:
+        print("the interval reaches the edge of the candidate grid: widen --densities / --lengths")
+    print("adequate" if fit.adequate else "NOT adequate: no device of this ensemble looks like the "
+          "measurement (check the junction parameters and the chip description), or the estimate lies on "
+          "the grid's edge")
+
+
+def _fit_geometry(args: argparse.Namespace) -> int:
+    if (args.measurements is None) == (args.rehearse is None):
+        raise UsageError("give a measurement file (with --like) or --rehearse DEVICE.h5, not both")
+    import nwphys
+    from nwmodel.twin.geometry import estimate_geometry, rehearse_geometry
+
+    out = None if args.output is None else check_output_path(args.output, args.force)
+    if out is not None and out.suffix != ".json":
+        raise UsageError(f"-o must name a .json file, got {str(out)!r}")
+    progress = None if args.json else (
+        lambda done, total: print(f"\r{done}/{total} candidates", end="" if done < total else "\n",
+                                  file=sys.stderr, flush=True))
+    if args.rehearse is not None:
+        net = _load(args.rehearse)
+        noise = _junction_noise("none" if args.junction_noise == "none" else "published")
+        r = rehearse_geometry(net, junction_noise=noise, read_noise_A=args.read_noise_A,
+                              densities_per_um2=_geomspace(args.densities),
+                              lengths_um=_geomspace(args.lengths), replicas=args.replicas, seed=args.seed,
+                              progress=progress)
+        result, fit = r.to_dict(), r.fit
+        if not args.json:
+            print(f"true density {r.true_density_per_um2:.4g} wires/um^2, "
+                  f"mean length {r.true_length_mean_um:.4g} um")
+            _print_geometry(fit)
+            print(f"density error {r.rel_error_density:+.1%}; the truth is "
+                  f"{'inside' if r.covered else 'OUTSIDE'} the intervals")
+        ok = fit.adequate and r.covered
+    else:
+        from hardware.h5io import read_measurement
+
+        if args.like is None:
+            raise UsageError("give --like TEMPLATE.h5: a device file of the same chip design (size, "
+                             "electrodes, wire length law, junction parameters)")
+        if not Path(args.measurements).is_file():
+            raise CLIError(f"measurement file {args.measurements!r} not found")
+        m, info = read_measurement(args.measurements)
+        if info["status"] != "complete":
+            raise CLIError(f"measurement file {args.measurements!r} is {info['status']} "
+                           f"({info['n_complete']} steps); use a complete one")
+        plan = (info.get("metadata") or {}).get("characterisation")
+        if plan:
+            m.metadata["characterisation"] = plan
+        template = _load(args.like)
+        if args.junctions is not None:
+            model, params = nwphys.resolve_junction_preset(args.junctions)
+            template = template.with_junctions(model, params)
+        model, params = template.junction_model, dict(template.junction_params)
+        fit = estimate_geometry(m, template, densities_per_um2=_geomspace(args.densities),
+                                lengths_um=_geomspace(args.lengths), replicas=args.replicas,
+                                junction_noise=_geometry_noise(args, model, params),
+                                read_noise_A=args.read_noise_A or 0.0, seed=args.seed, progress=progress)
+        result = fit.to_dict()
+        if not args.json:
+            _print_geometry(fit)
+        ok = fit.adequate
+    if out is not None:
+        with output_lock(out, what="preset file"):
+            fit.write_preset(out, force=args.force)
+    if args.json:
+        print_json(result)
+    elif out is not None:
+        print(f"wrote {out}")
+    return 0 if ok else 1
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--amplitudes", type=_amplitudes, metavar="V,V[,V]",
                    help="pulse amplitudes in volts (default: found on the device, where a pulse raises "
@@ -204,7 +326,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: Any) -> None:
-    """Add ``characterise`` and ``fit`` to the ``device`` group's subparsers."""
+    """Add ``characterise``, ``fit`` and ``fit-geometry`` to the ``device`` group's subparsers."""
     c = sub.add_parser(
         "characterise",
         help="measure a simulated copy of a device with the characterisation drive",
@@ -242,3 +364,42 @@ def register(sub: Any) -> None:
     add_force(f, "an existing preset file")
     _common(f)
     f.set_defaults(func=_fit)
+
+    g = sub.add_parser(
+        "fit-geometry",
+        help="estimate the wire density (and mean length) of a chip of unknown geometry",
+        description="Estimate the wire density, and with --lengths the mean wire length, of a measured chip "
+        "whose wires are unknown: networks of the template's chip design are generated over a grid of "
+        "candidates, the measured drive is replayed on each, and a synthetic likelihood of the measured "
+        "currents gives the estimate with 95 %% intervals. The junction parameters are taken as known. "
+        "With --rehearse, check it on a simulated copy of a device of known density. Exit 1 when the "
+        "estimate is not adequate or the rehearsal's interval misses the truth.",
+    )
+    g.add_argument("measurements", nargs="?", help="measurement file (.h5), e.g. a characterisation")
+    g.add_argument("--like", metavar="TEMPLATE.h5", help="a device file of the same chip design")
+    g.add_argument("--rehearse", metavar="DEVICE.h5", help="rehearse on a simulated copy of this device")
+    g.add_argument("--junctions", metavar="PRESET",
+                   help="junction parameters: a preset name or a .json file of 'nwhil device fit -o' "
+                   "(default: the template's)")
+    g.add_argument("--densities", type=_grid, metavar="LO:HI:N",
+                   help="candidate densities in wires/um^2, log-spaced (default: 0.5 to 2 times the "
+                   "template's, 13 values; rehearsal: 0.6 to 2 times the truth)")
+    g.add_argument("--lengths", type=_grid, metavar="LO:HI:N",
+                   help="candidate mean wire lengths in um, log-spaced (default: the template's, held fixed)")
+    g.add_argument("--replicas", type=int_in_range(4, 1000), default=12, metavar="N",
+                   help="simulated devices per candidate (default: %(default)s)")
+    g.add_argument("--junction-noise", choices=("own", "published", "none"), default="own",
+                   help="junction noise simulated in every device: the junction preset's own, the published "
+                   "level or none (default: %(default)s; a rehearsal measures with the published level "
+                   "unless none)")
+    g.add_argument("--read-noise-A", type=nonneg_float, default=None, metavar="A",
+                   help="read noise of the current in amperes (default: 0; rehearsal: 1e-3 of the current "
+                   "at rest)")
+    g.add_argument("--seed", type=nonneg_int, default=0,
+                   help="seed of the simulated devices (default: %(default)s)")
+    g.add_argument("--json", action="store_true", help="print JSON")
+    g.add_argument("-o", "--output", metavar="CHIP.json",
+                   help="write the junctions and the estimated geometry as a preset file that 'nwhil device "
+                   "generate --preset CHIP.json' accepts")
+    add_force(g, "an existing output file")
+    g.set_defaults(func=_fit_geometry)

@@ -94,6 +94,15 @@ def _option_names(message: str) -> str:
     return message
 
 
+def _geometry_defaults(options: dict[str, Any], geometry: dict[str, Any]) -> None:
+    """Fill the options not given on the command line from a preset file's ``geometry``."""
+    if options.get("n_wires") is not None:
+        geometry = {k: v for k, v in geometry.items() if k != "density_per_um2"}
+    for key, value in geometry.items():
+        if key in options and options[key] is None:
+            options[key] = tuple(value) if key == "size_um" else value
+
+
 def _generate(args: argparse.Namespace) -> int:
     geometry, junction = args.preset if args.preset is not None else (None, None)
     options = {keyword: getattr(args, dest) for dest, keyword in _GENERATE_OPTIONS.items()}
@@ -108,6 +117,8 @@ def _generate(args: argparse.Namespace) -> int:
     if junction is not None:
         model, params = nwphys.resolve_junction_preset(junction)
         options.update(junction_model=model, junction_params=dict(params))
+        if junction.endswith(".json"):  # a chip preset of 'fit-geometry -o' holds the geometry too
+            _geometry_defaults(options, nwphys.read_junction_preset(junction)[2].get("geometry") or {})
     if args.n_inputs is not None:
         try:
             layout = nwphys.make_layout(args.electrodes or "two-terminal", args.size or (100.0, 100.0))
@@ -256,7 +267,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         "kinetics with Ag conductances 12.9 MOhm off / 12.9 kOhm on, the junctions of the "
         "comparison's default device), nwesn (the default: 1 kOhm to 10 Ohm), natmat2022, "
         "hochstetter2021, milano2025 (stochastic: Ornstein-Uhlenbeck noise with jumps), or a junction "
-        "preset file FIT.json written by 'nwhil device fit -o'; e.g. --preset sydney,ag",
+        "preset file FIT.json written by 'nwhil device fit -o' (or CHIP.json of 'nwhil device "
+        "fit-geometry -o', which sets the geometry too; options given here override it); "
+        "e.g. --preset sydney,ag",
     )
     count = g.add_mutually_exclusive_group()
     count.add_argument("--wires", type=positive_int, help="number of wires")

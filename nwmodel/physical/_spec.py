@@ -87,7 +87,9 @@ class SimulatedDeviceSpec:
         ----------
         preset : str
             A name of :data:`nwphys.junctions.JUNCTION_PRESETS` or a junction preset file
-            (``.json``, e.g. written by ``nwhil device fit -o``).
+            (``.json``, e.g. written by ``nwhil device fit -o``). A chip preset of ``nwhil device
+            fit-geometry -o`` sets the geometry too: its size, electrodes and length law, and
+            ``n_wires`` from its density (over ``size_um`` where given), unless ``fields`` set them.
         **fields
             Other fields of the spec.
 
@@ -100,9 +102,19 @@ class SimulatedDeviceSpec:
         import nwphys
 
         model, params = nwphys.resolve_junction_preset(preset)
-        gen = tuple(
-            (k, v) for k, v in dict(fields.pop("generate_kwargs", ())).items() if k != "junction_model"
-        )
+        given = dict(fields.pop("generate_kwargs", ()))
+        geometry = None
+        if str(preset).endswith(".json"):
+            geometry = nwphys.read_junction_preset(preset)[2].get("geometry")
+        if geometry:  # a chip preset (``nwhil device fit-geometry -o``): its geometry where not given
+            size = tuple(float(x) for x in fields.get("size_um", geometry["size_um"]))
+            fields["size_um"] = size
+            fields.setdefault("n_wires", max(1, round(geometry["density_per_um2"] * size[0] * size[1])))
+            if "electrodes" in geometry:
+                fields.setdefault("electrodes", geometry["electrodes"])
+            for k in ("length_dist", "length_mean_um", "length_std_um", "diameter_nm", "representation"):
+                given.setdefault(k, geometry[k])
+        gen = tuple((k, v) for k, v in given.items() if k != "junction_model")
         if model != "rate_balance":
             gen = (*gen, ("junction_model", model))
         return cls(junction_params=tuple(params.items()), generate_kwargs=gen, **fields)

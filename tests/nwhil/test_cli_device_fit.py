@@ -86,3 +86,59 @@ def test_usage_errors_exit_2(device: Path, tmp_path: Path, capsys: pytest.Captur
         assert exc.value.code == 2
     assert main(["device", "fit", str(tmp_path / "missing.h5"), "--device", str(device)]) == 1
     assert "measurement file" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- fit-geometry
+# the device: 0.204 wires/um^2; its junctions' own noise left out (0.5 s a replay instead of 0.04 s)
+GRID = ["--densities", "0.12:0.41:7", "--replicas", "8", "--junction-noise", "none"]
+
+
+def test_fit_geometry_rehearse_covers_the_true_density(
+    device: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["device", "fit-geometry", "--rehearse", str(device), *GRID, "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    lo, hi = r["fit"]["density_interval_per_um2"]
+    assert r["true_density_per_um2"] == pytest.approx(40 / 14**2)
+    assert r["covered"] is True and lo <= r["true_density_per_um2"] <= hi
+    assert abs(r["rel_error_density"]) < 0.2 and r["fit"]["adequate"] is True
+    assert r["fit"]["chip"]["electrodes"] == ["in", "out"]
+
+
+def test_fit_geometry_of_a_measurement_writes_json_and_refuses_bad_calls(
+    device: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    meas, out = tmp_path / "meas.h5", tmp_path / "geo.json"
+    assert main(["device", "characterise", str(device), "--junction-noise", "none", "-o", str(meas)]) == 0
+    capsys.readouterr()
+    assert main(["device", "fit-geometry", str(meas), "--like", str(device), *GRID, "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "density" in printed and "95 % interval" in printed and f"wrote {out}" in printed
+    model, params, extra = nwphys.read_junction_preset(out)
+    geometry, fit = extra["geometry"], extra["geometry_fit"]
+    lo, hi = fit["density_interval_per_um2"]
+    assert lo <= 40 / 14**2 <= hi and fit["adequate"] is True
+    assert model == "rate_balance_ou" and params == nwphys.load_network(device).junction_params
+    # the chip preset generates a device of the estimated ensemble, and gives the spec its geometry
+    twin = tmp_path / "twin.h5"
+    assert main(["device", "generate", "--preset", str(out), "--seed", "5", "-o", str(twin)]) == 0
+    net = nwphys.load_network(twin)
+    n = round(geometry["density_per_um2"] * 14 * 14)
+    assert net.n_wires == n and net.geometry.size_um == (14.0, 14.0)
+    assert net.electrodes.names == ("in", "out") and net.junction_params == params
+    from nwmodel.physical import SimulatedDeviceSpec
+
+    spec = SimulatedDeviceSpec.from_preset(str(out))
+    assert (spec.n_wires, spec.size_um, spec.electrodes) == (n, (14.0, 14.0), "two-terminal")
+    assert dict(spec.generate_kwargs)["length_mean_um"] == geometry["length_mean_um"] == 10.0
+    # never over an existing file without --force; usage errors in one line, exit 2
+    assert main(["device", "fit-geometry", str(meas), "--like", str(device), *GRID, "-o", str(out)]) == 1
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert main(["device", "fit-geometry", str(meas)]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("nwhil: error:")]
+    assert len(err) == 1 and "--like TEMPLATE.h5" in err[0]
+    assert main(["device", "fit-geometry", str(meas), "--rehearse", str(device)]) == 2
+    for bad in (["--densities", "0.4:0.1:7"], ["--replicas", "2"], ["--lengths", "10"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["device", "fit-geometry", str(meas), "--like", str(device), *bad])
+        assert exc.value.code == 2
