@@ -2,8 +2,8 @@
 
 * ``nwhil device characterise DEVICE.h5 -o MEAS.h5 [--amplitudes A,B,C] [--dt S]
   [--junction-noise published|none] [--read-noise-A X] [--seed N] [--force]``: the
-  characterisation drive on a simulated copy of the device (on a bench:
-  :func:`nwmodel.twin.characterise` through :class:`hardware.LabDevice`), streamed to a
+  characterisation drive on a simulated copy of the device (on a bench: ``nwhil lab
+  characterise``, through :class:`hardware.LabDevice`), streamed to a
   measurement file.
 * ``nwhil device fit MEAS.h5 [--device DEVICE.h5] [--initial PRESET] [--fix NAMES] [-o FIT.json]
   [--json]``: fit the junction kinetics, conductance range and noise to the measurement; ``-o``

@@ -133,3 +133,45 @@ def test_a_bench_with_a_ground_on_the_common_ground_rehearses(bench_files) -> No
     r = rehearse(dev, cmap, latency_s=0.0, nplc=0.001, **SHORT)
     # the same physics as with a ground SMU; only its current is not read (nor compared)
     assert r.features_ok and r.safe_state_ok and r.floating_electrodes == ("E11",)
+
+
+def test_characterise_on_a_virtual_bench_reads_what_the_simulated_device_reads(
+    bench_files, tmp_path, capsys
+) -> None:
+    import numpy as np
+
+    from hardware import SimulatedDevice
+    from hardware.h5io import read_measurement
+    from nwmodel.twin import Characterisation, characterise
+
+    dev, cmap = bench_files
+    out = tmp_path / "meas.h5"
+    shape = ["--amplitudes", "2,4", "--dt", "0.01", "--pulse", "0.05", "--relax", "0.1", "--iv", "0.2",
+             "--noise", "0.1"]
+    argv = ["lab", "characterise", "--channel-map", str(cmap), "--virtual", str(dev), *shape,
+            "--latency", "0", "--nplc", "0.001", "-o", str(out)]
+    assert main(argv) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    m, info = read_measurement(out)
+    plan = Characterisation(amplitudes_V=(2.0, 4.0), dt_s=0.01, pulse_s=0.05, relax_s=0.1, iv_s=0.2,
+                            noise_s=0.1, iv_amplitude_V=4.0, max_step_V=0.5)
+    assert info["status"] == "complete" and m.n_steps == plan.levels().size
+    assert info["metadata"]["characterisation"]["device_file"] == str(dev.resolve())
+    # the same drive on the simulated device, read at the end of each hold (20 us apertures here)
+    sim = SimulatedDevice(str(dev), inputs=["E00"], outputs=["E10"], ground=["E01"], max_abs_V=10.0,
+                          compliance_A=1e-3)
+    ref = characterise(sim, plan)
+    np.testing.assert_allclose(m.input_V, ref.input_V, rtol=0, atol=0)
+    scale = np.abs(ref.input_current_A).max()
+    assert np.abs(m.input_current_A - ref.input_current_A).max() < 1e-3 * scale
+    # never over an existing file; a level beyond the map's 10 V limit refused before anything is sent
+    assert main(argv) == 1
+    assert "exists; pass --force" in capsys.readouterr().err
+    high = ["lab", "characterise", "--channel-map", str(cmap), "--virtual", str(dev), "--amplitudes", "4,12",
+            "--dt", "0.01", "-o", str(tmp_path / "high.h5")]
+    assert main(high) == 1
+    printed = capsys.readouterr().err
+    err = [line for line in printed.splitlines() if line.startswith("nwhil: error:")]
+    assert len(err) == 1 and "E00" in err[0] and not (tmp_path / "high.h5").exists()
+    # three instruments at 1 ms latency and NPLC 1 against 10 ms holds: said before anything runs
+    assert "warning: the readings of a step take about 63 ms, 630% of the 10 ms hold" in printed
