@@ -11,8 +11,9 @@ a synthetic likelihood (Wood, Nature 2010) over the ensemble's parameters:
 2. **Ensemble.** For every candidate ``(density, mean length)`` of a grid, ``replicas`` networks
    are generated from the chip description of a template device (size, electrodes, length law,
    diameter, representation, junction law and parameters) and the measured drive is replayed on
-   each. Replica ``r`` uses the same seed at every candidate (common random numbers), so the
-   likelihood surface is smooth in the parameters.
+   each, with the junctions' noise and the read noise simulated as the chip has them. Replica
+   ``r`` uses the same seed at every candidate (common random numbers), so the likelihood surface
+   is smooth in the parameters.
 3. **Likelihood.** The mean of each statistic is regressed on a quadratic in ``log density`` (and
    ``log length``) over the connected replicas; the residuals, pooled over the grid, give the
    ensemble covariance ``S``, shrunk by Ledoit and Wolf (the statistics are strongly correlated
