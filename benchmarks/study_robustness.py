@@ -34,7 +34,9 @@ the device. A deterministic device has device seed ``s`` for both splits (it fix
 of a ``spread`` row; no noise is drawn). A stochastic device drives the training and the test
 split with different noise seeds (``SeedSequence((s, split))``), so no test series shares its
 noise path with a training series (SyntheticControl's files are sorted by class: shared paths
-would carry the label). The majority class and ridge on the raw series
+would carry the label). ``--conditions`` picks the fitted rows (a ``clean ->`` row runs for each
+stochastic row picked together with ``deterministic``) and ``--noise-substeps N`` sets the
+split-step sub-steps per sample of the stochastic rows. The majority class and ridge on the raw series
 (:func:`nwmodel.models.baselines.run_baselines`) stand beside the rows. ``--max-train`` and
 ``--max-test`` cap a dataset's splits by seeded stratified subsamples. Prints progress to stderr
 and a markdown table to stdout; writes the results as JSON to ``--out`` (refused if it exists,
@@ -92,10 +94,13 @@ class Condition:
     noise_factor: float = 0.0
     spread: float = 0.0
 
-    def spec(self, device_seed: int) -> SimulatedDeviceSpec:
-        """The device factory of this condition with the given device seed."""
+    def spec(self, device_seed: int, noise_substeps: int = 1) -> SimulatedDeviceSpec:
+        """The device factory of this condition with the given device seed (and, for stochastic
+        junctions, split-step sub-steps per sample)."""
         base = SimulatedDeviceSpec()
         kw = {**dict(base.device_kwargs), "seed": int(device_seed)}
+        if self.noise_factor != 0.0 and noise_substeps != 1:
+            kw["noise_substeps"] = int(noise_substeps)
         if self.spread > 0.0:
             kw["junction_spread"] = float(self.spread)
         if self.noise_factor == 0.0:
@@ -155,34 +160,39 @@ def _accuracy(est: PhysicalReservoirClassifier, F: np.ndarray, y: np.ndarray) ->
     return float(np.mean(est.readout_.predict(F) == y))
 
 
-def run_dataset(name: str, seeds: int, max_train: int | None, max_test: int | None) -> dict[str, Any]:
-    """Every row of the study on one dataset: accuracies per seed, wall times per row and the
-    feature shifts of the ``clean ->`` rows."""
+def run_dataset(name: str, seeds: int, max_train: int | None, max_test: int | None,
+                conditions: tuple[Condition, ...] = CONDITIONS, noise_substeps: int = 1) -> dict[str, Any]:
+    """The rows of ``conditions`` on one dataset: accuracies per seed, wall times per row and the
+    feature shifts of the ``clean ->`` rows (those whose two conditions both ran)."""
     ds = load_dataset(name)
     Xtr, ytr = _subsample(np.asarray(ds.X_train), np.asarray(ds.y_train), max_train, 0)
     Xte, yte = _subsample(np.asarray(ds.X_test), np.asarray(ds.y_test), max_test, 1)
     _log(f"{name}: {len(ytr)} train / {len(yte)} test series of {Xtr.shape[-1]} samples")
-    acc: dict[str, list[float]] = {r: [] for r in ROWS}
-    wall: dict[str, float] = dict.fromkeys(ROWS, 0.0)
+    names = {c.name for c in conditions}
+    clean_rows = [(f"clean -> {c.name}", c.name) for c in conditions
+                  if c.noise_factor != 0.0 and "deterministic" in names]
+    rows = [r for r in ROWS if r in names or r in dict(clean_rows)]
+    acc: dict[str, list[float]] = {r: [] for r in rows}
+    wall: dict[str, float] = dict.fromkeys(rows, 0.0)
     shift: dict[str, list[list[float]]] = {}
-    by_name = {c.name: c for c in CONDITIONS}
+    by_name = {c.name: c for c in conditions}
     for s in range(seeds):
         fitted: dict[str, tuple[PhysicalReservoirClassifier, np.ndarray]] = {}
-        for cond in CONDITIONS:
+        for cond in conditions:
             t0 = time.perf_counter()
             train_seed, test_seed = cond.device_seeds(s)
-            est = PhysicalReservoirClassifier(cond.spec(train_seed), random_state=s)
+            est = PhysicalReservoirClassifier(cond.spec(train_seed, noise_substeps), random_state=s)
             est.fit(Xtr, ytr)
-            est.set_params(device=cond.spec(test_seed))
+            est.set_params(device=cond.spec(test_seed, noise_substeps))
             F = est.transform(Xte)
             acc[cond.name].append(_accuracy(est, F, yte))
             wall[cond.name] += time.perf_counter() - t0
             fitted[cond.name] = (est, F)
             _log(f"  seed {s} {cond.name}: {acc[cond.name][-1]:.3f} ({time.perf_counter() - t0:.0f} s)")
-        clean, F_clean = fitted["deterministic"]
-        for row, noisy in (("clean -> noise 1x", "noise 1x"), ("clean -> noise 10x", "noise 10x")):
+        for row, noisy in clean_rows:
+            clean, F_clean = fitted["deterministic"]
             t0 = time.perf_counter()
-            clean.set_params(device=by_name[noisy].spec(by_name[noisy].device_seeds(s)[1]))
+            clean.set_params(device=by_name[noisy].spec(by_name[noisy].device_seeds(s)[1], noise_substeps))
             F_noisy = clean.transform(Xte)
             acc[row].append(_accuracy(clean, F_noisy, yte))
             shift.setdefault(row, []).append(np.sqrt(np.mean((F_noisy - F_clean) ** 2, axis=0)).tolist())
@@ -210,7 +220,7 @@ def table(results: list[dict[str, Any]]) -> str:
     """Markdown table: one row per condition, one column per dataset (mean ± std over seeds)."""
     heads = [f"{r['dataset']} ({r['n_train']}/{r['n_test']})" for r in results]
     lines = ["| condition | " + " | ".join(heads) + " | wall (s) |", "|" + "---|" * (len(results) + 2)]
-    for row in ROWS:
+    for row in results[0]["accuracy"]:
         cells = [f"{np.mean(r['accuracy'][row]):.3f} ± {np.std(r['accuracy'][row]):.3f}" for r in results]
         w = sum(r["wall_s"][row] for r in results)
         lines.append(f"| {row} | " + " | ".join(cells) + f" | {w:.0f} |")
@@ -253,7 +263,16 @@ def main() -> None:
     ap.add_argument("--max-test", default="", help="stratified caps of the test split, NAME=N,...")
     ap.add_argument("--out", default="results/robustness.json", help="JSON file of the results")
     ap.add_argument("--force", action="store_true", help="overwrite --out")
+    ap.add_argument("--conditions", default=",".join(c.name for c in CONDITIONS),
+                    help="the fitted conditions to run, comma-separated (default: all)")
+    ap.add_argument("--noise-substeps", type=int, default=1,
+                    help="split-step sub-steps per sample of the stochastic conditions (default 1)")
     args = ap.parse_args()
+    known = {c.name: c for c in CONDITIONS}
+    picked = [t.strip() for t in args.conditions.split(",") if t.strip()]
+    if not picked or any(t not in known for t in picked) or args.noise_substeps < 1:
+        raise SystemExit(f"--conditions takes names of {', '.join(known)} and --noise-substeps N >= 1")
+    conditions = tuple(known[t] for t in picked)
     if args.seeds < 1:
         raise SystemExit(f"--seeds must be >= 1, got {args.seeds}")
     out = Path(args.out)
@@ -262,7 +281,8 @@ def main() -> None:
     max_train, max_test = _cap(args.max_train), _cap(args.max_test)
     t0 = time.perf_counter()
     results = [
-        run_dataset(name, args.seeds, max_train.get(name), max_test.get(name))
+        run_dataset(name, args.seeds, max_train.get(name), max_test.get(name), conditions,
+                    args.noise_substeps)
         for name in args.datasets.split(",")
     ]
     wall = time.perf_counter() - t0
@@ -279,7 +299,8 @@ def main() -> None:
                 "date": date.today().isoformat(),
                 "machine": platform.platform(),
                 "seeds": args.seeds,
-                "rows": list(ROWS),
+                "rows": list(results[0]["accuracy"]),
+                "noise_substeps": args.noise_substeps,
                 "results": results,
                 "wall_s": wall,
                 "table": md,
