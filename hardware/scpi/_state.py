@@ -277,7 +277,8 @@ class ScpiInstrument:
             times.append(self._tick(m.n_steps, dt_s))
             s += m.n_steps
             cap = 1 if hit else min(2 * cap, n)
-        # Device.apply keeps every state across calls: the chunks give the numbers of one call
+        # Device.apply keeps every junction state across calls: the chunks give the numbers of one
+        # call to within the integration tolerance (the compiled engine restarts its step history)
         m = self._stamped(parts, np.concatenate(times), np.concatenate(bits))
         self.levels_V = v[-1].copy()
         self.last = m

@@ -205,7 +205,12 @@ def test_emulated_features_equal_simulated_features() -> None:
         F_emu = emu_est.transform(X)
         # the bench rule runs through SCPI as well
         assert calibrate_drive(emu).rule == "response"
-    np.testing.assert_array_equal(F_emu, sim.transform(X))
+    # not bit for bit: the emulator cuts a block into chunks by compute time (so by the machine's
+    # load), and the compiled engine starts its step-size history afresh at each call; a sample
+    # then agrees to within the integration tolerance (observed up to 3.6e-7 relative under load)
+    F_sim = sim.transform(X)
+    scale = np.abs(F_sim).max(axis=0)
+    assert np.all(np.abs(F_emu - F_sim) <= 1e-5 * scale)
     assert emu_est.electrode_window_V_ == sim.electrode_window_V_
 
 
