@@ -218,12 +218,10 @@ def _geomspace(g: tuple[float, float, int] | None) -> Any:
     return None if g is None else np.geomspace(g[0], g[1], g[2])
 
 
-def _geometry_noise(args: argparse.Namespace, model: str, params: dict[str, float]) -> dict[str, float]:
-    if args.junction_noise == "none":
-        return {}
-    if args.junction_noise == "published":
-        return _junction_noise("published")
-    return {k: v for k, v in params.items() if k not in FIT_PARAM_NAMES} if model == "rate_balance_ou" else {}
+def _geometry_noise(choice: str) -> dict[str, float] | None:
+    """``--junction-noise`` of fit-geometry; None ("own"): the junctions' own noise, which
+    :func:`nwmodel.twin.geometry.estimate_geometry` reads from the template."""
+    return None if choice == "own" else _junction_noise(choice)
 
 
 def _print_geometry(fit: Any) -> None:
@@ -290,10 +288,9 @@ def _fit_geometry(args: argparse.Namespace) -> int:
         if args.junctions is not None:
             model, params = nwphys.resolve_junction_preset(args.junctions)
             template = template.with_junctions(model, params)
-        model, params = template.junction_model, dict(template.junction_params)
         fit = estimate_geometry(m, template, densities_per_um2=_geomspace(args.densities),
                                 lengths_um=_geomspace(args.lengths), replicas=args.replicas,
-                                junction_noise=_geometry_noise(args, model, params),
+                                junction_noise=_geometry_noise(args.junction_noise),
                                 read_noise_A=args.read_noise_A or 0.0, seed=args.seed, progress=progress)
         result = fit.to_dict()
         if not args.json:
