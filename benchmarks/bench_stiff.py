@@ -22,6 +22,7 @@ wall time per sample setting shows ``>`` the time of its last try:
   (what a bench-like device does);
 - ``sdirk2-sn``: the compiled batched engine (:mod:`nwphys.dynamics.batched`) on the whole series in one
   call (what the physical reservoir does), ``rtol`` from 3e-3 down, ``atol = rtol / 10``;
+- ``esdirk3-sn``: the same engine with its third-order scheme, the same ladder;
 - ``LSODA-fd``: ``solve_ivp(method="LSODA")`` with scipy's finite-difference Jacobian (what a user
   of scipy or MemNNetSim would run);
 - ``Radau-jac``: ``solve_ivp(method="Radau")`` with the analytic network Jacobian;
@@ -103,9 +104,10 @@ def _stepper_run(net, model, driven, dv, **kw) -> tuple[np.ndarray, float, np.nd
     return g, el / dv.shape[0] * 1e3, np.array([vmax])
 
 
-def _engine_run(net, model, driven, dv, rtol: float) -> tuple[np.ndarray, float]:
-    """The batched engine ("sdirk2-sn") on the series in one call (compiled before the timing)."""
-    eng = BatchedEngine(net.circuit(), model, driven=driven, rtol=rtol, atol=rtol / 10)
+def _engine_run(net, model, driven, dv, rtol: float, scheme: str = "sdirk2") -> tuple[np.ndarray, float]:
+    """The batched engine ("sdirk2-sn", or "esdirk3-sn" with ``scheme="esdirk3"``) on the series in
+    one call (compiled before the timing)."""
+    eng = BatchedEngine(net.circuit(), model, driven=driven, rtol=rtol, atol=rtol / 10, scheme=scheme)
     eng.run([dv[:1]], DT_S, g0=net.state)
     t = time.perf_counter()
     (r,) = eng.run([dv], DT_S, g0=net.state, keep_states=True)
@@ -185,6 +187,8 @@ def _bench_case(name: str, nw: int, side: float, vs: float, n: int, budget_ms: f
     cols = {"sdirk2": (ms, "default", float(np.abs(g - ref).max()), True)}
     cols["sdirk2-sn"] = _ladder(lambda r: _engine_run(net, model, driven, dv, r), [3e-3, 1e-3, 1e-4, 1e-5],
                                 ref, budget_ms)
+    cols["esdirk3-sn"] = _ladder(lambda r: _engine_run(net, model, driven, dv, r, "esdirk3"),
+                                 [3e-3, 1e-3, 1e-4, 1e-5], ref, budget_ms)
     if with_ivp:  # not on 2,000 wires: dense Jacobians of 9,000^2 and hours of LSODA
         tols = [1e-3, 1e-4, 1e-5, 1e-6, 1e-7]
         cols["LSODA-fd"] = _ladder(lambda r: _ivp_run(net, driven, dv, "LSODA", r, "fd"), tols, ref,
@@ -217,7 +221,7 @@ def main() -> None:
             continue
         nj, vmax, cols = _bench_case(name, nw, side, vs, n, budget_ms, with_ivp=not args.quick and nw <= 300)
         rows.append((name, nj, vmax, target, cols))
-    names = ["sdirk2", "sdirk2-sn", "LSODA-fd", "Radau-jac", "exact-sub", "CVODE-gmres"]
+    names = ["sdirk2", "sdirk2-sn", "esdirk3-sn", "LSODA-fd", "Radau-jac", "exact-sub", "CVODE-gmres"]
     print(f"\nms per {DT_S} s held sample [setting, max |g - g_ref|], one core, {n} samples; "
           f"'>' = did not reach {TARGET_ERR:g}")
     print(f"{'case':<10} {'junct.':>6} {'|V|max':>6} {'target':>6}  " + "".join(f"{h:<30}" for h in names))

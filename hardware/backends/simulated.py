@@ -148,9 +148,9 @@ class SimulatedDevice(Device):
     compliance_policy : {"raise", "record"}
     method : str
         Junction integrator, a held-sample method of :data:`nwphys.dynamics.methods.METHODS`:
-        ``"sdirk2"`` (default), ``"sdirk2-sn"`` (the compiled engine of :mod:`nwphys.dynamics.batched`,
-        which :meth:`apply_batch` runs over many series at once) or ``"exact"`` (first order,
-        guarded).
+        ``"sdirk2"`` (default), ``"sdirk2-sn"`` or ``"esdirk3-sn"`` (the compiled engine of
+        :mod:`nwphys.dynamics.batched`, which :meth:`apply_batch` runs over many series at once; the
+        second with a third-order scheme) or ``"exact"`` (first order, guarded).
     rtol, atol : float, optional
         Tolerances of ``"sdirk2"`` on the junction states (default 3e-3 and 3e-4, which hold the
         max abs error in g to <= 1e-3 on the validated operating points).
@@ -410,7 +410,7 @@ class SimulatedDevice(Device):
         """Drive independent series, each from the reset state, and read every step of each.
 
         The same as ``for v in voltages_V: device.reset(); device.apply(v, dt_s)``, except that a
-        series that fails does not stop the others. With ``method="sdirk2-sn"`` and
+        series that fails does not stop the others. With ``method="sdirk2-sn"`` or ``"esdirk3-sn"`` and
         ``reset_mode="restore"`` (a batched method of the registry) the series are integrated
         together by the compiled engine
         (:meth:`nwphys.Stepper.run_batch`), equal to the one-at-a-time runs within the

@@ -6,7 +6,8 @@
 - :mod:`~nwphys.dynamics.stepper`: :class:`~nwphys.Stepper`, held-sample stepping, one sample at a
   time;
 - :mod:`~nwphys.dynamics.implicit`: the error-controlled stiff integrator (``"sdirk2"``);
-- :mod:`~nwphys.dynamics.batched`: many independent series through one circuit;
+- :mod:`~nwphys.dynamics.batched`: many independent series through one circuit (``"sdirk2-sn"``,
+  ``"esdirk3-sn"``);
 - :mod:`~nwphys.dynamics.stochastic`: the noise of stochastic junctions and the split step.
 """
 
@@ -26,7 +27,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "implicit": ("GAMMA", "StiffIntegrator", "StiffStats"),
     "batched": (
         "DEFAULT_KCL_INNER_RTOL", "DEFAULT_MAX_BATCH_BYTES", "DEFAULT_NEWTON_FRACTION",
-        "DEFAULT_REFACTOR_RATIO", "DEFAULT_THETA_FLOOR", "BatchedEngine", "SeriesResult",
+        "DEFAULT_REFACTOR_RATIO", "DEFAULT_THETA_FLOOR", "SCHEMES", "BatchedEngine", "SeriesResult",
     ),
     "stochastic": (
         "CoupledNoisePath", "GeneratorNoise", "NoiseStep", "ou_jump_increment", "ou_noise_std",

@@ -30,7 +30,9 @@ from nwphys.dynamics.implicit import StiffIntegrator
 from nwphys.errors import IntegrationError, SolverError
 from nwphys.junctions import JunctionModel
 
-__all__ = ["BatchedHeld", "ExactHeld", "HeldMethod", "HeldOptions", "HeldRun", "SdirkHeld"]
+__all__ = [
+    "BatchedEsdirkHeld", "BatchedHeld", "ExactHeld", "HeldMethod", "HeldOptions", "HeldRun", "SdirkHeld",
+]
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,9 @@ class BatchedHeld(HeldMethod):
     tolerances, not bit for bit).
     """
 
+    #: The engine's scheme (:data:`nwphys.dynamics.batched.SCHEMES`).
+    scheme: str = "sdirk2"
+
     def __init__(self, solver: NodalSolver, model: JunctionModel, options: HeldOptions) -> None:
         super().__init__(solver, model, options)
         self._engines: dict[tuple[int, ...] | None, object] = {}
@@ -201,7 +206,7 @@ class BatchedHeld(HeldMethod):
             o = self.options
             self._engines[key] = BatchedEngine(
                 self.circuit, self.model, driven=self.solver.driven, rtol=o.rtol, atol=o.atol,
-                probe_nodes=probe,
+                probe_nodes=probe, scheme=self.scheme,
             )
         return self._engines[key]
 
@@ -213,3 +218,9 @@ class BatchedHeld(HeldMethod):
         if not r.ok:
             raise IntegrationError(r.message)
         return HeldRun(r.g_final, r.electrode_voltage_V, r.electrode_current_A, r.node_voltage_V, r.stats)
+
+
+class BatchedEsdirkHeld(BatchedHeld):
+    """``"esdirk3-sn"``: the same engine with its third-order ESDIRK scheme."""
+
+    scheme = "esdirk3"

@@ -1,16 +1,21 @@
-"""Compiled SDIRK2 held-sample integration of one series on a rate-balance junction network.
+"""Compiled held-sample integration of one series on a rate-balance junction network: SDIRK2 and ESDIRK3.
 
-The arithmetic of :mod:`nwphys.dynamics.batched`: the same scheme, error control and state limiting as
-:class:`nwphys.dynamics.implicit.StiffIntegrator` (see that module's notes), written as numba loops over
-the fixed index arrays of one circuit so that no Python call is made inside a series. Two
-differences, both in how the stage equations are solved, not in what is solved:
+The arithmetic of :mod:`nwphys.dynamics.batched`, written as numba loops over the fixed index
+arrays of one circuit so that no Python call is made inside a series. One driver
+(:func:`run_series`) runs either scheme; only the stages of a step differ.
+
+SDIRK2 (``order`` 2)
+--------------------
+The same scheme, error control and state limiting as
+:class:`nwphys.dynamics.implicit.StiffIntegrator` (see that module's notes). Two differences, both
+in how the stage equations are solved, not in what is solved:
 
 * **Simplified Newton.** The Newton matrix ``A(G + w)`` is kept across iterations, stages, steps
   and samples while Newton contracts fast enough; it is refactorised (at the current iterate)
   only when the residual of the last iteration fell by less than ``refactor_ratio``, or when no
   usable factor exists (the start of a series, after a failed stage or a rejected residual).
   The error filter ``(I - c J)^-1 e`` uses the factor at hand, as Radau5 does.
-* **Stopping.** The second stage of the last step of every sample (whose voltages are read)
+* **Stopping.** The last stage of the last step of every sample (whose voltages are read)
   stops when the relative Kirchhoff residual is at most ``kcl_rtol``. Every other stage stops
   after a correction ``dx`` when the residual before it was at most ``kcl_inner_rtol`` and
   ``max(theta, theta_floor) / (1 - theta) |ds/dv dv_k| <= newton_fraction (atol + rtol |g_k|)``
@@ -19,6 +24,40 @@ differences, both in how the stage equations are solved, not in what is solved:
   accepted state and voltages miss their Kirchhoff tolerance is retried (fresh matrix, half the
   step), so every accepted step satisfies it.
 
+ESDIRK3 (``order`` 3)
+---------------------
+Kvaerno's four-stage ESDIRK of order 3 with an embedded method of order 2 (A. Kvaerno, *Singly
+diagonally implicit Runge-Kutta methods with an explicit first stage*, BIT 44 (2004) 489-502),
+with the same Newton, stopping rules, limiting and Kirchhoff checks. The tableau follows from
+``gamma`` alone, the root of ``6 gamma^3 - 18 gamma^2 + 9 gamma - 1`` near 0.4359 that makes the
+method L-stable::
+
+    0         | 0
+    2 gamma   | gamma     gamma
+    1         | a31       a32       gamma
+    1         | b1        b2        b3        gamma
+
+with ``a32 = (1/2 - gamma) / (2 gamma)``, ``a31 = 1 - gamma - a32`` (stage 3 is the embedded
+second-order solution at ``t + h``), ``b2 = 1 / (12 gamma - 24 gamma^2)``,
+``b3 = 1/2 - gamma - 2 gamma b2`` and ``b1 = 1 - gamma - b2 - b3`` (the third-order conditions;
+``tests/nwphys/test_esdirk.py`` checks all of them). Both the method and its embedding are
+stiffly accurate, and the stage order is 2.
+
+Every implicit stage of either scheme is the problem ``g = psi + gamma h f(g, V)`` with the node
+voltages ``V`` solved from Kirchhoff's law: for fixed voltages the junction equation is linear in
+``g``, so ``g`` has a closed form and Newton runs on the voltages only. In ESDIRK3
+``psi_i = g_n + h sum_j a_ij f_j``; the rate of an implicit stage is ``f_j = (g_j - psi_j) /
+(gamma h)`` (no evaluation), and that of the explicit first stage is the last stage's of the
+previous step (first same as last), evaluated afresh only where the sources change. ``psi`` is
+limited to [0, 1] at every stage (a stage state is then a convex combination of 0, 1 and ``psi``,
+so no conductance can turn negative); the amount removed enters the error estimate. The error
+estimate is the difference of stages 4 and 3, filtered as in SDIRK2, and the step follows
+``h (0.9 / err)^(1/3)``; a rejected step is retried as if the error fell as ``h^2`` (the transient
+after a source change shows about ``h^1.7``), and the first step after a source change starts no
+larger than the step the previous change's first step asked for.
+
+Both
+----
 A source change at the start of a sample factorises the plain nodal matrix ``A(G)`` and solves
 for the consistent voltages from 0 V (not as a correction of the old voltages, whose rounding
 would stay in the new ones: with every source at 0 V it would never let the relative Kirchhoff
@@ -28,7 +67,6 @@ Status codes (the return value of :func:`run_series`): 0 success, 1 step size be
 (``info`` holds the time, the step, the worst junction and its error ratio, and whether the last
 rejection was a Newton failure), 2 a non-positive pivot in the plain nodal factorisation.
 """
-
 from __future__ import annotations
 
 import math
@@ -39,7 +77,7 @@ import numpy as np
 
 from nwphys.circuit._ldl_kernels import ldl_numeric, ldl_solve
 
-__all__ = ["Topology", "run_series"]
+__all__ = ["TABLEAU", "Topology", "run_series"]
 
 #: Index arrays of one circuit with its driven electrodes (see :func:`nwphys.dynamics.batched` for their
 #: construction). Node indices refer to the circuit; unknown indices to the engine's ordering.
@@ -140,6 +178,25 @@ def exp_nonpositive(x, out, work):
         out[i] *= scale[i]
 
 
+@nb.njit(cache=True, fastmath=_FAST)
+def _closed_form(nj, ikp0, rkk, ep, ed, gmin, slope, psi, c, vj, s, s_v, s_psi, G, E1, E2):
+    """The closed-form stage solution of every junction from ``E1``, ``E2`` (see :func:`_stage_eval`);
+    one vectorisable loop (no NaN or infinity assumptions are made)."""
+    ic = 1.0 / c
+    for k in range(nj):
+        v = vj[k]
+        q = E1[k] * ic * ikp0[k]
+        r = E1[k] * E2[k] * rkk[k]
+        inv = 1.0 / (q + r + 1.0)
+        g = (psi[k] * q + 1.0) * inv
+        sign = (1.0 if v > 0.0 else 0.0) - (1.0 if v < 0.0 else 0.0)
+        d = ((1.0 - g) * ep[k] + (r * g) * ed[k]) * inv * sign
+        s[k] = g
+        s_v[k] = d
+        s_psi[k] = q * inv
+        G[k] = gmin[k] + slope[k] * g
+
+
 @nb.njit(cache=True)
 def _stage_eval(top, ikp0, rkk, ep, ed, gmin, slope, psi, c, V, vj, s, s_v, s_psi, G, E1, E2, wa, wb, wk):
     """Junction voltages and the closed-form stage solution at fixed voltages.
@@ -158,19 +215,7 @@ def _stage_eval(top, ikp0, rkk, ep, ed, gmin, slope, psi, c, V, vj, s, s_v, s_ps
         wb[k] = -ed[k] * a
     exp_nonpositive(wa, E1, wk)
     exp_nonpositive(wb, E2, wk)
-    ic = 1.0 / c
-    for k in range(nj):
-        v = vj[k]
-        q = E1[k] * ic * ikp0[k]
-        r = E1[k] * E2[k] * rkk[k]
-        inv = 1.0 / (q + r + 1.0)
-        g = (psi[k] * q + 1.0) * inv
-        sign = (1.0 if v > 0.0 else 0.0) - (1.0 if v < 0.0 else 0.0)
-        d = ((1.0 - g) * ep[k] + (r * g) * ed[k]) * inv * sign
-        s[k] = g
-        s_v[k] = d
-        s_psi[k] = q * inv
-        G[k] = gmin[k] + slope[k] * g
+    _closed_form(nj, ikp0, rkk, ep, ed, gmin, slope, psi, c, vj, s, s_v, s_psi, G, E1, E2)
 
 
 @nb.njit(cache=True)
@@ -230,6 +275,399 @@ def _newton_step(n, Lp, Li, Lx, D, F, x, dx, x_prev):
         x[i] += dx[i]
 
 
+#: Work arrays of one series (allocated once per series by :func:`_work`).
+Work = namedtuple(
+    "Work",
+    [
+        "Ux", "Li", "Lx", "D", "wy", "wpat", "wflag", "wlnz",  # the factor and its workspace
+        "V", "F", "scale", "p", "dx", "x_prev",  # node voltages, residual, branch conductances, Newton
+        "vj", "sv", "spsi", "G", "E1", "E2", "wa", "wb", "wk",  # junction quantities of the last evaluation
+    ],
+)
+
+
+@nb.njit(cache=True)
+def _work(top):
+    """The work arrays of one series on ``top`` (the fixed branches' conductances already set)."""
+    n, nj, nb_ = top.n, top.nj, top.ba.size
+    nnz_l = top.Lp[n]
+    p = np.empty(nb_)
+    for k in range(nj, nb_):
+        p[k] = top.gfix[k - nj]
+    return Work(
+        np.empty(top.Ui.size + 1), np.empty(nnz_l, np.int64), np.empty(nnz_l), np.empty(n), np.zeros(n),
+        np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
+        np.zeros(top.n_nodes), np.zeros(n + 1), np.zeros(n + 1), p, np.zeros(n + 1), np.empty(n),
+        np.empty(nj), np.empty(nj), np.empty(nj), np.empty(nj), np.empty(nj), np.empty(nj), np.empty(nj),
+        np.empty(nj), np.empty(nj, np.int64),
+    )
+
+
+@nb.njit(cache=True)
+def _refactor(top, w):
+    """Factorise the nodal matrix of the branch conductances ``w.p`` into ``w``."""
+    return _factor(top, w.p, w.Ux, w.Li, w.Lx, w.D, w.wy, w.wpat, w.wflag, w.wlnz)
+
+
+@nb.njit(cache=True)
+def _sources_changed(vd, vd_last, have_vd):
+    """Whether the held sources ``vd`` differ from the last sample's (or there is none)."""
+    if not have_vd:
+        return True
+    for i in range(vd.size):
+        if vd[i] != vd_last[i]:
+            return True
+    return False
+
+
+@nb.njit(cache=True)
+def _consistent_voltages(top, w, gmin, slope, s, vd, x, stats):
+    """Voltages ``x`` consistent with the states ``s`` after a change of the sources: one plain nodal
+    solve from 0 V, so that its rounding is relative to the new voltages, not to the old ones (a
+    correction of the old ones towards sources at 0 V would leave a residue whose relative
+    Kirchhoff residual never falls). Its factor becomes the Newton matrix. False: a pivot failed."""
+    x[:] = 0.0
+    _expand(top, x, vd, w.V)
+    for k in range(top.nj):
+        w.G[k] = gmin[k] + slope[k] * s[k]
+        w.p[k] = w.G[k]
+    _residual(top, w.G, w.V, vd, w.F, w.scale)
+    if not _refactor(top, w):
+        return False
+    stats[N_FACTOR] += 1
+    stats[N_SOLVES] += 1
+    _newton_step(top.n, top.Lp, w.Li, w.Lx, w.D, w.F, x, w.dx, w.x_prev)
+    return True
+
+
+@nb.njit(cache=True)
+def _limit(psi, psil, clip):
+    """``psil = clip(psi, 0, 1)``; adds the amount removed to ``clip``; returns how many were limited."""
+    n_lim = 0
+    for k in range(psi.size):
+        q = min(max(psi[k], 0.0), 1.0)
+        if q != psi[k]:
+            n_lim += 1
+            clip[k] += abs(psi[k] - q)
+        psil[k] = q
+    return n_lim
+
+
+@nb.njit(cache=True)
+def _solve_stage(top, w, ikp0, rkk, ep, ed, gmin, slope, psi, c, xs, vd, sg, tight, opts, max_newton, fac_ok,
+                 theta, stats):
+    """Simplified Newton on the voltages ``xs`` of one stage ``g = psi + c f(g, V)`` (see the module
+    notes). ``opts``: ``(kcl_rtol, kcl_inner_rtol, refactor_ratio, newton_fraction, theta_floor, rtol,
+    atol)``.
+
+    On return ``sg`` holds the stage state and ``xs`` its voltages (``w.sv``, ``w.spsi``, ``w.G``,
+    ``w.vj``, ``w.E1``, ``w.E2`` belong to them). ``tight``: iterate to ``kcl_rtol`` (a read
+    stage); otherwise stop on the state criterion. Returns ``(converged, fac_ok, theta)``.
+    """
+    kcl_rtol, kcl_inner_rtol, refactor_ratio, newton_fraction, theta_floor, rtol, atol = opts
+    nj = top.nj
+    n = top.n
+    res_prev = np.inf
+    have_dx = False
+    fresh = False
+    halvings = 0
+    for it in range(max_newton + 1):
+        _expand(top, xs, vd, w.V)
+        _stage_eval(top, ikp0, rkk, ep, ed, gmin, slope, psi, c, w.V, w.vj, sg, w.sv, w.spsi, w.G, w.E1, w.E2,
+                    w.wa, w.wb, w.wk)
+        res = _residual(top, w.G, w.V, vd, w.F, w.scale)
+        if res <= kcl_rtol:
+            return True, fac_ok, theta
+        if not res < np.inf:
+            return False, fac_ok, theta
+        if have_dx and res > res_prev and fresh and halvings < 4:
+            halvings += 1
+            for i in range(n):
+                w.dx[i] *= 0.5
+                xs[i] = w.x_prev[i] + w.dx[i]
+            continue
+        if it == max_newton:
+            return False, fac_ok, theta
+        halvings = 0
+        if have_dx:
+            theta = res / res_prev
+        if (not fac_ok) or (have_dx and res > refactor_ratio * res_prev):
+            for k in range(nj):
+                w.p[k] = w.G[k] + slope[k] * w.vj[k] * w.sv[k]
+            if not _refactor(top, w):
+                return False, False, theta
+            fac_ok = True
+            fresh = True
+            stats[N_FACTOR] += 1
+        else:
+            fresh = False
+        stats[N_NEWTON] += 1
+        stats[N_SOLVES] += 1
+        _newton_step(n, top.Lp, w.Li, w.Lx, w.D, w.F, xs, w.dx, w.x_prev)
+        res_prev = res
+        have_dx = True
+        if not tight:
+            small = theta < 1.0 and res <= kcl_inner_rtol
+            eta = max(theta, theta_floor) / (1.0 - theta) if small else 0.0
+            for k in range(nj):
+                if not small:
+                    break
+                dv = w.dx[top.ua[k]] - w.dx[top.ub[k]]
+                if eta * abs(w.sv[k] * dv) > newton_fraction * (atol + rtol * abs(sg[k])):
+                    small = False
+                    break
+            if small:
+                # the state and voltages take the last correction to first order
+                for k in range(nj):
+                    dv = w.dx[top.ua[k]] - w.dx[top.ub[k]]
+                    sg[k] += w.sv[k] * dv
+                    w.vj[k] += dv
+                    w.G[k] = gmin[k] + slope[k] * sg[k]
+                return True, fac_ok, theta
+    return False, fac_ok, theta
+
+
+@nb.njit(cache=True)
+def _filtered_error(top, w, slope, kp0, kd0, err, clip, s, s_new, rtol, atol, tau_left):
+    """The error ratio of a step: ``err`` filtered by ``(I - c J)^-1`` with the factor at hand (the
+    junctions' ``spsi`` and, through the nodal solve, their coupling), plus the limited amounts
+    ``clip``, over ``atol + rtol max(|s|, |s_new|)``; junctions that relax before the end of the
+    sample are discounted by ``exp(-tau_left (kp + kd))`` (``tau_left`` < 0: no discount, the step
+    is read). Returns ``(largest ratio, its junction, whether 0 <= s_new <= 1)``."""
+    n, nj = top.n, top.nj
+    F = w.F
+    F[:] = 0.0
+    for k in range(nj):
+        q = w.vj[k] * slope[k] * (w.spsi[k] * err[k])
+        F[top.ua[k]] -= q
+        F[top.ub[k]] += q
+    F[n] = 0.0
+    ldl_solve(n, top.Lp, w.Li, w.Lx, w.D, F)
+    discount = tau_left >= 0.0
+    if discount:
+        for k in range(nj):
+            w.wa[k] = -tau_left * (kp0[k] / w.E1[k] + kd0[k] * w.E2[k])
+        exp_nonpositive(w.wa, w.wb, w.wk)
+    enorm = -1.0
+    k_worst = 0
+    in_bounds = True
+    for k in range(nj):
+        dv = F[top.ua[k]] - F[top.ub[k]]
+        ek = abs(w.spsi[k] * err[k] + w.sv[k] * dv) + clip[k] * w.spsi[k]
+        r = ek / (atol + rtol * max(abs(s[k]), abs(s_new[k])))
+        if discount:
+            r *= w.wb[k]
+        if r > enorm or r != r:
+            enorm = r
+            k_worst = k
+        if not (s_new[k] >= 0.0 and s_new[k] <= 1.0):
+            in_bounds = False
+    return enorm, k_worst, in_bounds
+
+
+@nb.njit(cache=True)
+def _grown_step(h, enorm, order):
+    """The next step after an accepted one whose error estimate is ``O(h^order)``."""
+    if enorm == 0.0:
+        return h * _FAC_MAX
+    return h * min(_FAC_MAX, max(0.2, 0.9 * enorm ** (-1.0 / order)))
+
+
+@nb.njit(cache=True)
+def _rejected_step(h, enorm, t, rej_t, rej_h, rej_e, order, order_lo, order_hi):
+    """The retry after a rejected step: the error taken as ``O(h^order)``, or with the order that the
+    last two rejections at the same time showed (limited to [order_lo, order_hi])."""
+    if not (enorm < np.inf) or enorm <= 1.0:
+        return 0.25 * h
+    pw = order
+    if rej_t == t and rej_e > enorm:
+        pw = math.log(rej_e / enorm) / math.log(rej_h / h)
+        pw = min(max(pw, order_lo), order_hi)
+    return h * max(1e-4, 0.9 * enorm ** (-1.0 / pw))
+
+
+@nb.njit(cache=True)
+def _fail_info(info, t, h, worst_k, worst_r, newton_failed, g_lo, g_hi, kcl_max, kcl_inner):
+    """The diagnostics of a series whose step fell below ``h_min`` (status 1)."""
+    info[I_T] = t
+    info[I_H] = h
+    info[I_WORST_K] = worst_k
+    info[I_WORST_RATIO] = worst_r
+    info[I_NEWTON_FAILED] = 1.0 if newton_failed else 0.0
+    info[I_G_MIN] = g_lo
+    info[I_G_MAX] = g_hi
+    info[I_KCL_MAX] = kcl_max
+    info[I_KCL_INNER] = kcl_inner
+
+
+@nb.njit(cache=True)
+def _read(top, gmin, slope, s, x, vd, V, out_V, out_I, out_P, out_G, row):
+    """The reading at the end of a hold into row ``row`` (``V`` is Kirchhoff-consistent with ``x``
+    and ``s`` there)."""
+    nj = top.nj
+    _expand(top, x, vd, V)
+    for e in range(top.elec_node.size):
+        out_V[row, e] = V[top.elec_node[e]]
+        out_I[row, e] = 0.0
+    for k in range(top.ba.size):
+        ea = top.br_ea[k]
+        eb = top.br_eb[k]
+        if ea >= 0 or eb >= 0:
+            pk = (gmin[k] + slope[k] * s[k]) if k < nj else top.gfix[k - nj]
+            cur = pk * (V[top.ba[k]] - V[top.bb[k]])
+            if ea >= 0:
+                out_I[row, ea] += cur
+            if eb >= 0:
+                out_I[row, eb] -= cur
+    for e in range(top.elec_node.size):
+        j = top.elec_nor[e]
+        if j >= 0:
+            out_I[row, e] = top.nor_g[j] * (vd[top.nor_pos[j]] - V[top.nor_nodes[j]])
+    for i in range(top.probe.size):
+        out_P[row, i] = V[top.probe[i]]
+    if out_G.shape[0] > 0:
+        for k in range(nj):
+            out_G[row, k] = s[k]
+
+
+def _esdirk3_tableau() -> dict[str, float]:
+    """The coefficients of the ESDIRK3 scheme (see the module notes), from ``gamma``."""
+    roots = np.roots([6.0, -18.0, 9.0, -1.0])
+    gamma = float(min(roots.real[np.abs(roots.real - 0.4359) < 0.01]))
+    # one Newton polish of the cubic's root to full precision
+    p = ((6.0 * gamma - 18.0) * gamma + 9.0) * gamma - 1.0
+    gamma -= p / ((18.0 * gamma - 36.0) * gamma + 9.0)
+    a32 = (0.5 - gamma) / (2.0 * gamma)
+    a31 = 1.0 - gamma - a32
+    b2 = 1.0 / (12.0 * gamma - 24.0 * gamma**2)
+    b3 = 0.5 - gamma - 2.0 * gamma * b2
+    b1 = 1.0 - gamma - b2 - b3
+    return {"gamma": gamma, "c2": 2.0 * gamma, "a21": gamma, "a31": a31, "a32": a32, "b1": b1, "b2": b2,
+            "b3": b3}
+
+
+#: The ESDIRK3 coefficients by name (``gamma``, ``c2``, ``a21``, ``a31``, ``a32``, ``b1``, ``b2``, ``b3``).
+TABLEAU: dict[str, float] = _esdirk3_tableau()
+_G3 = TABLEAU["gamma"]
+_A31, _A32 = TABLEAU["a31"], TABLEAU["a32"]
+_B1, _B2, _B3 = TABLEAU["b1"], TABLEAU["b2"], TABLEAU["b3"]
+
+
+@nb.njit(cache=True)
+def _rates(top, w, kp0, kd0, ep, ed, s, f):
+    """``f = kp(v) (1 - g) - kd(v) g`` at the junction voltages of ``w.V`` and the states ``s``."""
+    nj = top.nj
+    for k in range(nj):
+        a = abs(w.V[top.ba[k]] - w.V[top.bb[k]])
+        w.wa[k] = -ep[k] * a
+        w.wb[k] = -ed[k] * a
+    exp_nonpositive(w.wa, w.E1, w.wk)
+    exp_nonpositive(w.wb, w.E2, w.wk)
+    for k in range(nj):
+        f[k] = (kp0[k] / w.E1[k]) * (1.0 - s[k]) - (kd0[k] * w.E2[k]) * s[k]
+
+
+@nb.njit(cache=True)
+def _sdirk2_stages(top, w, par, opts, max_newton, s, x, x_old, t_old, t, have_old, h, vd, last, fac_ok, theta,
+                   stats, x1, x2, s1, s2, psi2, psil, clip, err):
+    """One SDIRK2 step attempt from ``(s, x)`` at ``t``: stage 1 into ``(s1, x1)``, stage 2 (the solution)
+    into ``(s2, x2)``, the unfiltered error into ``err``. Returns ``(ok, fac_ok, theta, n_limited)``."""
+    ikp0, rkk, ep, ed, gmin, slope = par
+    n, nj = top.n, top.nj
+    c = GAMMA * h
+    if have_old:
+        f = c / (t - t_old)
+        for i in range(n):
+            x1[i] = x[i] + (x[i] - x_old[i]) * f
+    else:
+        x1[:] = x
+    ok, fac_ok, theta = _solve_stage(
+        top, w, ikp0, rkk, ep, ed, gmin, slope, s, c, x1, vd, s1,
+        False, opts, max_newton, fac_ok, theta, stats
+    )
+    if not ok:
+        return False, fac_ok, theta, 0
+    for k in range(nj):
+        psi2[k] = s[k] + _EXTRAP * (s1[k] - s[k])
+    n_lim = _limit(psi2, psil, clip)
+    for i in range(n):
+        x2[i] = x[i] + (x1[i] - x[i]) / GAMMA
+    # the voltages of the last step of a sample are read: its second stage converges to kcl_rtol
+    ok, fac_ok, theta = _solve_stage(
+        top, w, ikp0, rkk, ep, ed, gmin, slope, psil, c, x2, vd, s2,
+        last, opts, max_newton, fac_ok, theta, stats
+    )
+    for k in range(nj):
+        err[k] = (s2[k] - psil[k]) - (s1[k] - s[k])
+    return ok, fac_ok, theta, n_lim
+
+
+@nb.njit(cache=True)
+def _esdirk3_stages(top, w, par, opts, max_newton, s, x, x_old, t_old, x_start, t_start, t, have_old,
+                    have_start, h, vd, last, fac_ok, theta, stats, f1, f2, x2, x3, x4, s2, s3, s4, psi, psil,
+                    clip, err):
+    """One ESDIRK3 step attempt from ``(s, x)`` at ``t`` with the explicit stage's rates ``f1``: stages
+    2, 3 (the embedded solution) and 4 (the solution) into ``(s2, x2)``, ``(s3, x3)``,
+    ``(s4, x4)``, ``psil`` left at stage 4's, the unfiltered error into ``err``. Returns ``(ok,
+    fac_ok, theta, n_limited)``."""
+    ikp0, rkk, ep, ed, gmin, slope = par
+    n, nj = top.n, top.nj
+    c = _G3 * h
+    # stage 2 at t + 2 gamma h: voltages extrapolated from the last step
+    for k in range(nj):
+        psi[k] = s[k] + c * f1[k]
+    n_lim = _limit(psi, psil, clip)
+    if have_old and have_start:
+        # quadratic through the last step's start, stage 2 and end
+        ta = t_start - t
+        tb = t_old - t
+        tau = 2.0 * c
+        la = (tau * (tau - tb)) / (ta * (ta - tb))
+        lb = (tau * (tau - ta)) / (tb * (tb - ta))
+        l0 = 1.0 - la - lb
+        for i in range(n):
+            x2[i] = l0 * x[i] + la * x_start[i] + lb * x_old[i]
+    elif have_old:
+        fx = 2.0 * c / (t - t_old)
+        for i in range(n):
+            x2[i] = x[i] + (x[i] - x_old[i]) * fx
+    else:
+        x2[:] = x
+    ok, fac_ok, theta = _solve_stage(
+        top, w, ikp0, rkk, ep, ed, gmin, slope, psil, c, x2, vd, s2,
+        False, opts, max_newton, fac_ok, theta, stats
+    )
+    if not ok:
+        return False, fac_ok, theta, n_lim
+    # stage 3 at t + h: the embedded second-order solution
+    for k in range(nj):
+        f2[k] = (s2[k] - psil[k]) / c
+        psi[k] = s[k] + h * (_A31 * f1[k] + _A32 * f2[k])
+    n_lim += _limit(psi, psil, clip)
+    for i in range(n):
+        x3[i] = x[i] + (x2[i] - x[i]) / (2.0 * _G3)
+    ok, fac_ok, theta = _solve_stage(
+        top, w, ikp0, rkk, ep, ed, gmin, slope, psil, c, x3, vd, s3,
+        False, opts, max_newton, fac_ok, theta, stats
+    )
+    if not ok:
+        return False, fac_ok, theta, n_lim
+    # stage 4 at t + h: the third-order solution (read at the end of a sample)
+    for k in range(nj):
+        f3 = (s3[k] - psil[k]) / c
+        psi[k] = s[k] + h * (_B1 * f1[k] + _B2 * f2[k] + _B3 * f3)
+    n_lim += _limit(psi, psil, clip)
+    for i in range(n):
+        x4[i] = x3[i]
+    ok, fac_ok, theta = _solve_stage(
+        top, w, ikp0, rkk, ep, ed, gmin, slope, psil, c, x4, vd, s4,
+        last, opts, max_newton, fac_ok, theta, stats
+    )
+    for k in range(nj):
+        err[k] = s4[k] - s3[k]
+    return ok, fac_ok, theta, n_lim
+
+
 @nb.njit(cache=True)
 def run_series(
     top,
@@ -259,8 +697,10 @@ def run_series(
     g_out,
     stats,
     info,
+    order,
 ):
-    """Integrate one series of held samples from the state ``g0``.
+    """Integrate one series of held samples from the state ``g0`` with SDIRK2 (``order`` 2) or
+    ESDIRK3 (``order`` 3).
 
     Sample ``k`` holds the sources at ``vd_all[k]`` for ``dts[k]`` seconds; where ``record[k]``,
     its reading at the end of the hold goes to the next row of ``out_V`` / ``out_I`` / ``out_P``
@@ -271,88 +711,62 @@ def run_series(
     """
     n = top.n
     nj = top.nj
-    nb_ = top.ba.size
-    n_nodes = top.n_nodes
-    ikp0 = 1.0 / kp0
-    rkk = kd0 / kp0
-    nnz_l = top.Lp[n]
-    Ux = np.empty(top.Ui.size + 1)
-    Li = np.empty(nnz_l, dtype=np.int64)
-    Lx = np.empty(nnz_l)
-    D = np.empty(n)
-    wy = np.zeros(n)
-    wpat = np.empty(n, dtype=np.int64)
-    wflag = np.empty(n, dtype=np.int64)
-    wlnz = np.empty(n, dtype=np.int64)
-    V = np.zeros(n_nodes)
-    F = np.zeros(n + 1)
-    scale = np.zeros(n + 1)
-    p = np.empty(nb_)
-    for k in range(nj, nb_):
-        p[k] = top.gfix[k - nj]
-    # states and stage quantities
+    esdirk = order == 3
+    par = (1.0 / kp0, kd0 / kp0, ep, ed, gmin, slope)
+    opts = (kcl_rtol, kcl_inner_rtol, refactor_ratio, newton_fraction, theta_floor, rtol, atol)
+    # the rejected-step rule: the error taken as O(h^2), or the order two rejections show, limited
+    # to [lo, order] (the transient after a source change shows about h^1.7 under ESDIRK3)
+    order_lo = 0.5 if esdirk else 0.2
+    w = _work(top)
     s = g0.copy()
     x = np.zeros(n)
-    x1 = np.empty(n)
-    x2 = np.empty(n)
-    x_old = np.empty(n)
-    xs = np.empty(n)
-    x_prev = np.empty(n)
-    dx = np.zeros(n + 1)
-    vj = np.empty(nj)
-    s1 = np.empty(nj)
-    s2 = np.empty(nj)
-    sv = np.empty(nj)
-    spsi = np.empty(nj)
-    G = np.empty(nj)
-    psi2 = np.empty(nj)
+    xa = np.empty(n)  # stage voltages: SDIRK2 stage 1; ESDIRK3 stage 2
+    xb = np.empty(n)  # SDIRK2 stage 2 (the solution); ESDIRK3 stage 3
+    xc = np.empty(n)  # ESDIRK3 stage 4 (the solution)
+    x_old = np.empty(n)  # the last accepted step's stage voltages at t_old (the predictor's anchor)
+    x_start = np.empty(n)  # its start, at t_start
+    sa = np.empty(nj)
+    sb = np.empty(nj)
+    sc = np.empty(nj)
+    f1 = np.empty(nj)
+    f2 = np.empty(nj)
+    psi = np.empty(nj)
     psil = np.empty(nj)
+    clip = np.empty(nj)
     err = np.empty(nj)
-    E1 = np.empty(nj)
-    E2 = np.empty(nj)
-    wa = np.empty(nj)
-    wb = np.empty(nj)
-    wk = np.empty(nj, dtype=np.int64)
+    s_new = sc if esdirk else sb
+    x_new = xc if esdirk else xb
     vd_last = np.empty(vd_all.shape[1])
     have_vd = False
     fac_ok = False
     h_next = -1.0
+    h_change = -1.0  # ESDIRK3: the step the first accepted step after the last source change asked for
     theta = 1.0  # the last observed contraction of the Newton iteration
     g_lo = 1.0
     g_hi = 0.0
     kcl_max = 0.0
     kcl_inner = 0.0
-    res = 0.0
     row = 0
     t_abs = 0.0
     for k_s in range(vd_all.shape[0]):
         vd = vd_all[k_s]
         span = dts[k_s]
-        changed = not have_vd
-        if have_vd:
-            for i in range(vd.size):
-                if vd[i] != vd_last[i]:
-                    changed = True
+        changed = _sources_changed(vd, vd_last, have_vd)
         if changed:
-            # consistent voltages after the change of the sources: one plain nodal solve from 0 V,
-            # so that its rounding is relative to the new voltages, not to the old ones (a
-            # correction of the old ones towards sources at 0 V would leave a residue whose
-            # relative Kirchhoff residual never falls)
-            x[:] = 0.0
-            _expand(top, x, vd, V)
-            for k in range(nj):
-                G[k] = gmin[k] + slope[k] * s[k]
-                p[k] = G[k]
-            _residual(top, G, V, vd, F, scale)
-            if not _factor(top, p, Ux, Li, Lx, D, wy, wpat, wflag, wlnz):
+            if not _consistent_voltages(top, w, gmin, slope, s, vd, x, stats):
                 info[I_T] = t_abs
                 return 2
-            stats[N_FACTOR] += 1
-            stats[N_SOLVES] += 1
-            _newton_step(n, top.Lp, Li, Lx, D, F, x, dx, x_prev)
             fac_ok = True
+            if esdirk:
+                # the rates there: the explicit first stage of the next step
+                _expand(top, x, vd, w.V)
+                _rates(top, w, kp0, kd0, ep, ed, s, f1)
         h = h_next if h_next > 0.0 else span
+        if esdirk and changed and h_change > 0.0:
+            # the transient after a change resembles the last one: start at the step it asked for
+            h = min(h, h_change)
         h = min(h, span)
+        after_change = changed
         t = 0.0
         worst_k = -1
         worst_r = 0.0
@@ -361,131 +775,34 @@ def run_series(
         rej_e = 0.0
         newton_failed = False
         have_old = False
+        have_start = False
         t_old = 0.0
+        t_start = 0.0
         while span - t > 1e-12 * span:
             rem = span - t
             if h >= rem or rem - h < 0.05 * h:
                 h = rem
             if h < h_min or t + h == t:
-                info[I_T] = t_abs + t
-                info[I_H] = h
-                info[I_WORST_K] = worst_k
-                info[I_WORST_RATIO] = worst_r
-                info[I_NEWTON_FAILED] = 1.0 if newton_failed else 0.0
-                info[I_G_MIN] = g_lo
-                info[I_G_MAX] = g_hi
-                info[I_KCL_MAX] = kcl_max
-                info[I_KCL_INNER] = kcl_inner
+                _fail_info(info, t_abs + t, h, worst_k, worst_r, newton_failed, g_lo, g_hi, kcl_max,
+                           kcl_inner)
                 return 1
-            c = GAMMA * h
-            if have_old:
-                f = c / (t - t_old)
-                for i in range(n):
-                    x1[i] = x[i] + (x[i] - x_old[i]) * f
-            else:
-                x1[:] = x
-            # the voltages of the last step of a sample are read: its second stage converges to
-            # kcl_rtol; every other stage stops once a Newton correction is negligible for the states
             last = not (span - (t + h) > 0.0)
-            ok = True
-            for stage in range(2):
-                if stage == 0:
-                    psi = s
-                    xs = x1
-                else:
-                    for k in range(nj):
-                        psi2[k] = s[k] + _EXTRAP * (s1[k] - s[k])
-                        psil[k] = min(max(psi2[k], 0.0), 1.0)
-                    psi = psil
-                    for i in range(n):
-                        x2[i] = x[i] + (x1[i] - x[i]) / GAMMA
-                    xs = x2
-                res_prev = np.inf
-                have_dx = False
-                fresh = False
-                halvings = 0
-                converged = False
-                for it in range(max_newton + 1):
-                    _expand(top, xs, vd, V)
-                    _stage_eval(
-                        top,
-                        ikp0,
-                        rkk,
-                        ep,
-                        ed,
-                        gmin,
-                        slope,
-                        psi,
-                        c,
-                        V,
-                        vj,
-                        s2,
-                        sv,
-                        spsi,
-                        G,
-                        E1,
-                        E2,
-                        wa,
-                        wb,
-                        wk,
-                    )
-                    res = _residual(top, G, V, vd, F, scale)
-                    if res <= kcl_rtol:
-                        converged = True
-                        break
-                    if not res < np.inf:
-                        break
-                    if have_dx and res > res_prev and fresh and halvings < 4:
-                        halvings += 1
-                        for i in range(n):
-                            dx[i] *= 0.5
-                            xs[i] = x_prev[i] + dx[i]
-                        continue
-                    if it == max_newton:
-                        break
-                    halvings = 0
-                    if have_dx:
-                        theta = res / res_prev
-                    if (not fac_ok) or (have_dx and res > refactor_ratio * res_prev):
-                        for k in range(nj):
-                            p[k] = G[k] + slope[k] * vj[k] * sv[k]
-                        if not _factor(top, p, Ux, Li, Lx, D, wy, wpat, wflag, wlnz):
-                            fac_ok = False
-                            break
-                        fac_ok = True
-                        fresh = True
-                        stats[N_FACTOR] += 1
-                    else:
-                        fresh = False
-                    stats[N_NEWTON] += 1
-                    stats[N_SOLVES] += 1
-                    _newton_step(n, top.Lp, Li, Lx, D, F, xs, dx, x_prev)
-                    res_prev = res
-                    have_dx = True
-                    if stage == 0 or not last:
-                        small = theta < 1.0 and res <= kcl_inner_rtol
-                        eta = max(theta, theta_floor) / (1.0 - theta) if small else 0.0
-                        for k in range(nj):
-                            if not small:
-                                break
-                            dv = dx[top.ua[k]] - dx[top.ub[k]]
-                            if eta * abs(sv[k] * dv) > newton_fraction * (atol + rtol * abs(s2[k])):
-                                small = False
-                                break
-                        if small:
-                            for k in range(nj):
-                                dv = dx[top.ua[k]] - dx[top.ub[k]]
-                                s2[k] += sv[k] * dv
-                                vj[k] += dv
-                                G[k] = gmin[k] + slope[k] * s2[k]
-                            converged = True
-                            break
-                if not converged:
-                    ok = False
-                    break
-                if stage == 0:
-                    for k in range(nj):
-                        s1[k] = s2[k]
+            clip[:] = 0.0
+            if esdirk:
+                c = _G3 * h
+                ok, fac_ok, theta, n_lim = _esdirk3_stages(
+                    top, w, par, opts, max_newton, s, x, x_old, t_old, x_start, t_start, t, have_old,
+                    have_start, h, vd, last, fac_ok, theta, stats, f1, f2, xa, xb, xc, sa, sb, sc, psi, psil,
+                    clip, err,
+                )
+                anchor_dt = 2.0 * c
+            else:
+                c = GAMMA * h
+                ok, fac_ok, theta, n_lim = _sdirk2_stages(
+                    top, w, par, opts, max_newton, s, x, x_old, t_old, t, have_old, h, vd, last, fac_ok,
+                    theta, stats, xa, xb, sa, sb, psi, psil, clip, err,
+                )
+                anchor_dt = c
             if not ok:
                 stats[N_REJECTED] += 1
                 newton_failed = True
@@ -496,53 +813,24 @@ def run_series(
             # ---- error estimate, filtered by (I - c J)^-1 with the factor at hand
             if not fac_ok:
                 for k in range(nj):
-                    p[k] = G[k] + slope[k] * vj[k] * sv[k]
-                if not _factor(top, p, Ux, Li, Lx, D, wy, wpat, wflag, wlnz):
+                    w.p[k] = w.G[k] + slope[k] * w.vj[k] * w.sv[k]
+                if not _refactor(top, w):
                     stats[N_REJECTED] += 1
                     h *= 0.25
                     continue
                 fac_ok = True
                 stats[N_FACTOR] += 1
-            F[:] = 0.0
-            for k in range(nj):
-                e = (s2[k] - psil[k]) - (s1[k] - s[k])
-                err[k] = e
-                q = vj[k] * slope[k] * (spsi[k] * e)
-                F[top.ua[k]] -= q
-                F[top.ub[k]] += q
-            F[n] = 0.0
-            ldl_solve(n, top.Lp, Li, Lx, D, F)
+            tau_left = -1.0 if last else RELAX_DISCOUNT * (span - (t + h))
+            enorm, k_worst, in_bounds = _filtered_error(
+                top, w, slope, kp0, kd0, err, clip, s, s_new, rtol, atol, tau_left
+            )
             stats[N_SOLVES] += 1
-            enorm = -1.0
-            k_worst = 0
-            n_lim = 0
-            in_bounds = True
-            if not last:
-                # discount of the junctions that relax before the end of the sample
-                tau_left = RELAX_DISCOUNT * (span - (t + h))
-                for k in range(nj):
-                    wa[k] = -tau_left * (kp0[k] / E1[k] + kd0[k] * E2[k])
-                exp_nonpositive(wa, wb, wk)
-            for k in range(nj):
-                dv = F[top.ua[k]] - F[top.ub[k]]
-                ek = abs(spsi[k] * err[k] + sv[k] * dv)
-                if psil[k] != psi2[k]:
-                    n_lim += 1
-                    ek += abs(psi2[k] - psil[k]) * spsi[k]
-                r = ek / (atol + rtol * max(abs(s[k]), abs(s2[k])))
-                if not last:
-                    r *= wb[k]
-                if r > enorm or r != r:
-                    enorm = r
-                    k_worst = k
-                if not (s2[k] >= 0.0 and s2[k] <= 1.0):
-                    in_bounds = False
             r_acc = 0.0
             if enorm <= 1.0 and in_bounds:
                 # the Kirchhoff residual of the state and voltages about to be accepted: a step whose
                 # stopped Newton left more than the stage tolerance is retried with a fresh matrix
-                _expand(top, x2, vd, V)
-                r_acc = _residual(top, G, V, vd, F, scale)
+                _expand(top, x_new, vd, w.V)
+                r_acc = _residual(top, w.G, w.V, vd, w.F, w.scale)
                 if not r_acc <= (kcl_rtol if last else kcl_inner_rtol):
                     stats[N_REJECTED] += 1
                     fac_ok = False
@@ -552,41 +840,34 @@ def run_series(
                 stats[N_STEPS] += 1
                 stats[N_LIMITED] += n_lim
                 for i in range(n):
-                    x_old[i] = x1[i]
-                t_old = t + c
+                    x_old[i] = xa[i]
+                    x_start[i] = x[i]
+                    x[i] = x_new[i]
+                t_old = t + anchor_dt
+                t_start = t
+                have_start = have_old
                 have_old = True
                 t = t + h
                 for k in range(nj):
-                    s[k] = s2[k]
-                    g_lo = min(g_lo, s2[k])
-                    g_hi = max(g_hi, s2[k])
-                for i in range(n):
-                    x[i] = x2[i]
+                    if esdirk:
+                        f1[k] = (s_new[k] - psil[k]) / c  # first same as last
+                    s[k] = s_new[k]
+                    g_lo = min(g_lo, s_new[k])
+                    g_hi = max(g_hi, s_new[k])
                 if last:
                     kcl_max = max(kcl_max, r_acc)
                 else:
                     kcl_inner = max(kcl_inner, r_acc)
-                if enorm == 0.0:
-                    fac = _FAC_MAX
-                else:
-                    fac = min(_FAC_MAX, max(0.2, 0.9 * enorm**-0.5))
-                h = h * fac
+                h = _grown_step(h, enorm, float(order))
                 h_next = h
+                if after_change:
+                    h_change = h
+                    after_change = False
             else:
                 stats[N_REJECTED] += 1
                 worst_k = k_worst
                 worst_r = enorm
-                if not (enorm < np.inf) or enorm <= 1.0:
-                    h_new = 0.25 * h
-                else:
-                    pw = 0.5
-                    if rej_t == t and rej_e > enorm:
-                        pw = math.log(rej_e / enorm) / math.log(rej_h / h)
-                        pw = min(max(pw, 0.2), 2.0)
-                    if pw != 0.5:
-                        h_new = h * max(1e-4, 0.9 * enorm ** (-1.0 / pw))
-                    else:
-                        h_new = h * max(1e-4, 0.9 * enorm**-0.5)
+                h_new = _rejected_step(h, enorm, t, rej_t, rej_h, rej_e, 2.0, order_lo, float(order))
                 rej_t = t
                 rej_h = h
                 rej_e = enorm
@@ -600,29 +881,7 @@ def run_series(
             vd_last[i] = vd[i]
         have_vd = True
         if record[k_s]:
-            _expand(top, x, vd, V)
-            for e in range(top.elec_node.size):
-                out_V[row, e] = V[top.elec_node[e]]
-                out_I[row, e] = 0.0
-            for k in range(nb_):
-                ea = top.br_ea[k]
-                eb = top.br_eb[k]
-                if ea >= 0 or eb >= 0:
-                    pk = (gmin[k] + slope[k] * s[k]) if k < nj else top.gfix[k - nj]
-                    cur = pk * (V[top.ba[k]] - V[top.bb[k]])
-                    if ea >= 0:
-                        out_I[row, ea] += cur
-                    if eb >= 0:
-                        out_I[row, eb] -= cur
-            for e in range(top.elec_node.size):
-                j = top.elec_nor[e]
-                if j >= 0:
-                    out_I[row, e] = top.nor_g[j] * (vd[top.nor_pos[j]] - V[top.nor_nodes[j]])
-            for i in range(top.probe.size):
-                out_P[row, i] = V[top.probe[i]]
-            if out_G.shape[0] > 0:
-                for k in range(nj):
-                    out_G[row, k] = s[k]
+            _read(top, gmin, slope, s, x, vd, w.V, out_V, out_I, out_P, out_G, row)
             row += 1
     info[I_G_MIN] = g_lo
     info[I_G_MAX] = g_hi

@@ -1,9 +1,17 @@
 """Batched held-sample integration: many independent series through one circuit.
 
 :class:`BatchedEngine` integrates a batch of series of held samples, each from its own initial
-state, with the stiff SDIRK2 scheme of :mod:`nwphys.dynamics.implicit`. It is the engine of the
-``"sdirk2-sn"`` method (:mod:`nwphys.dynamics.methods`) and of
-:meth:`hardware.SimulatedDevice.apply_batch`.
+state, with one of two compiled schemes:
+
+* ``"sdirk2"``: the stiff SDIRK2 scheme of :mod:`nwphys.dynamics.implicit` (the ``"sdirk2-sn"``
+  method of :mod:`nwphys.dynamics.methods`);
+* ``"esdirk3"``: a third-order ESDIRK with an embedded second-order estimate (the ``"esdirk3-sn"``
+  method): fewer steps per sample at the same tolerance, with the same Newton, limiting and
+  Kirchhoff rules.
+
+Both are compiled in :mod:`nwphys.dynamics._sdirk_kernels`.
+
+It is the engine of those methods and of :meth:`hardware.SimulatedDevice.apply_batch`.
 
 What the series share and what they do not
 -------------------------------------------
@@ -58,6 +66,7 @@ __all__ = [
     "DEFAULT_NEWTON_FRACTION",
     "DEFAULT_REFACTOR_RATIO",
     "DEFAULT_THETA_FLOOR",
+    "SCHEMES",
     "BatchedEngine",
     "SeriesResult",
 ]
@@ -84,6 +93,9 @@ DEFAULT_THETA_FLOOR: float = 0.1
 #: there, and that every accepted inner step's state and voltages satisfy (checked, and the step
 #: retried with a fresh matrix and half the step when not). The read-out steps meet ``kcl_rtol``.
 DEFAULT_KCL_INNER_RTOL: float = 1e-4
+
+#: The compiled schemes: name -> (registered method name, order of the method).
+SCHEMES: dict[str, tuple[str, int]] = {"sdirk2": ("sdirk2-sn", 2), "esdirk3": ("esdirk3-sn", 3)}
 
 _STAT_NAMES = ("n_steps", "n_rejected", "n_factor", "n_newton", "n_solves", "n_limited", "n_samples")
 
@@ -259,10 +271,13 @@ class BatchedEngine:
         Nodes whose voltages are read at every recorded sample.
     max_batch_bytes : int
         Memory bound of one :meth:`run` (see :data:`DEFAULT_MAX_BATCH_BYTES`).
+    scheme : {"sdirk2", "esdirk3"}
+        The integration scheme (see the module notes and :data:`SCHEMES`).
     backend : {"numba", "torch"}
         ``"numba"``: the compiled kernel, series after series on one core (sparse LDL^T).
         ``"torch"``: every series of the batch advances together on ``torch_device`` with dense
-        batched Cholesky (:mod:`nwphys.dynamics._torch_engine`), for GPUs; float64.
+        batched Cholesky (:mod:`nwphys.dynamics._torch_engine`), for GPUs; float64; scheme
+        ``"sdirk2"`` only.
     torch_device : str
         Torch device of the ``"torch"`` backend (``"cpu"``, ``"cuda"``, ...).
 
@@ -291,6 +306,7 @@ class BatchedEngine:
         kcl_inner_rtol: float = DEFAULT_KCL_INNER_RTOL,
         probe_nodes: Sequence[int] | None = None,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        scheme: str = "sdirk2",
         backend: str = "numba",
         torch_device: str = "cpu",
     ) -> None:
@@ -325,6 +341,11 @@ class BatchedEngine:
         self.max_batch_bytes = check_int("max_batch_bytes", max_batch_bytes, low=1)
         if backend not in ("numba", "torch"):
             raise ValidationError(f"backend must be 'numba' or 'torch', got {backend!r}")
+        if scheme not in SCHEMES:
+            raise ValidationError(f"scheme must be one of {', '.join(map(repr, SCHEMES))}, got {scheme!r}")
+        if backend == "torch" and scheme != "sdirk2":
+            raise ValidationError(f"the torch backend implements scheme 'sdirk2' only, got scheme={scheme!r}")
+        self.scheme = scheme
         self.backend = backend
         self.torch_device = str(torch_device)
         probe = check_nodes(probe_nodes, circuit.n_nodes)
@@ -477,6 +498,7 @@ class BatchedEngine:
                 g_out,
                 stats,
                 info,
+                SCHEMES[self.scheme][1],
             )
             out.append(self._result(code, oV, oI, oP, oG, g_out, stats, info, t0_s, keep_states))
         return out
@@ -523,7 +545,8 @@ class BatchedEngine:
             else f"error ratio {info[K.I_WORST_RATIO]:.3g} at junction {int(info[K.I_WORST_K])}"
         )
         return (
-            f"sdirk2-sn step size {info[K.I_H]:.3g} s fell below h_min_s={self.h_min_s:.3g} s at "
+            f"{SCHEMES[self.scheme][0]} step size {info[K.I_H]:.3g} s fell below "
+            f"h_min_s={self.h_min_s:.3g} s at "
             f"t={t0_s + info[K.I_T]:.9g} s (rtol={self.rtol:g}, atol={self.atol:g}; "
             f"last rejected step: {why})"
         )

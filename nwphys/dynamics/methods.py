@@ -10,6 +10,7 @@ name       what it is                                              simulate  hel
 ========== ======================================================= ========= ==============
 sdirk2     error-controlled stiff SDIRK2, exact Newton             yes       yes (default)
 sdirk2-sn  the same scheme compiled, simplified Newton, batched    no        yes
+esdirk3-sn third-order ESDIRK, same engine, fewer steps per sample no        yes
 exact      frozen-voltage fixed step, first order, guarded         yes       yes
 ivp        scipy ``solve_ivp`` (LSODA)                             yes       no
 RK45 ...   scipy ``solve_ivp`` with that method                    yes       no
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nwphys.dynamics._held_methods import BatchedHeld, ExactHeld, HeldMethod, SdirkHeld
+from nwphys.dynamics._held_methods import BatchedEsdirkHeld, BatchedHeld, ExactHeld, HeldMethod, SdirkHeld
 from nwphys.errors import ValidationError
 
 __all__ = ["METHODS", "IntegrationMethod", "get_method", "method_names", "register_method"]
@@ -75,6 +76,14 @@ METHODS: dict[str, IntegrationMethod] = {
             "sdirk2-sn",
             "SDIRK2 compiled, simplified Newton, batched series (nwphys.dynamics.batched; rate_balance only)",
             BatchedHeld,
+            False,
+            batched=True,
+        ),
+        IntegrationMethod(
+            "esdirk3-sn",
+            "third-order ESDIRK compiled, simplified Newton, batched series (nwphys.dynamics.batched; "
+            "rate_balance only)",
+            BatchedEsdirkHeld,
             False,
             batched=True,
         ),

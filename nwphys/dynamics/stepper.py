@@ -121,7 +121,7 @@ class Stepper:
         Initial state; default the model's resting state.
     method : str
         Integration method: a held-sample row of :data:`nwphys.dynamics.methods.METHODS` (``"sdirk2"``,
-        ``"sdirk2-sn"``, ``"exact"``; see the module docstring).
+        ``"sdirk2-sn"``, ``"esdirk3-sn"``, ``"exact"``; see the module docstring).
     rtol, atol : float
         Tolerances of ``"sdirk2"`` on the junction states.
     n_substeps : int or "auto"
@@ -304,7 +304,8 @@ class Stepper:
         g0: np.ndarray | None = None,
         probe_nodes: Sequence[int] | None = None,
     ) -> list[Any]:
-        """Integrate independent series, each from ``g0``, with the batched engine (``"sdirk2-sn"``).
+        """Integrate independent series, each from ``g0``, with the batched engine (a batched
+        method: ``"sdirk2-sn"`` or ``"esdirk3-sn"``).
 
         The stepper's own state and clock are not touched. Batches whose estimated memory exceeds
         the engine's bound are split (:meth:`nwphys.dynamics.batched.BatchedEngine.estimate_bytes`).
@@ -328,12 +329,15 @@ class Stepper:
         Raises
         ------
         ValidationError
-            A method other than ``"sdirk2-sn"``, or bad shapes and values.
+            A method that is not batched, or bad shapes and values.
         """
         from nwphys.dynamics._held_methods import BatchedHeld
 
         if not isinstance(self._impl, BatchedHeld):
-            raise ValidationError(f"run_batch needs method='sdirk2-sn', this stepper uses {self.method!r}")
+            raise ValidationError(
+                f"run_batch needs a batched method ('sdirk2-sn' or 'esdirk3-sn'), this stepper uses "
+                f"{self.method!r}"
+            )
         dt = check_real("dt_s", dt_s, low=0.0, low_open=True)
         drives = [self._check_driven(d) for d in driven_V]
         probe = check_nodes(probe_nodes, self.circuit.n_nodes)
