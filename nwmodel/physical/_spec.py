@@ -50,17 +50,19 @@ class SimulatedDeviceSpec:
         chosen with ``device_seed`` (0: none).
     device_kwargs : tuple of (name, value) pairs
         Extra keywords of :class:`hardware.SimulatedDevice`. The default compliance is 1 mA; the
-        integrator is the compiled batched engine (``method="sdirk2-sn"``, :mod:`nwphys.dynamics.batched`),
-        with tolerances (``rtol`` 3e-5, ``atol`` 3e-6, a hundred times tighter than the
-        integrator's own) that keep every feature within 1e-3 of its spread across series of a
-        tight reference (exact-Newton ``"sdirk2"`` at ``rtol`` 1e-6) at the corners of the physical
-        grids on the calibrated drive (``tests/nwmodel/test_stiff_reservoir.py``). The hardest feature
-        there (``random_state=0``) is a corner pad's ground current (spread 0.87 uA) at slope 5
-        with 2 ms virtual-node sub-steps: 8.7e-4 of its spread (7.7e-4 with the one-series
-        ``"sdirk2"``, 2.4e-3 with ``rtol`` 1e-4). Device keywords given without ``method`` use
-        :class:`hardware.SimulatedDevice`'s default, the one-series ``"sdirk2"``; adding
-        ``("method", "sdirk2")`` to the default keywords reproduces version 0.2.0's features bit
-        for bit.
+        integrator is the compiled batched engine with its third-order scheme
+        (``method="esdirk3-sn"``, :mod:`nwphys.dynamics.batched`), with tolerances (``rtol`` 3e-5,
+        ``atol`` 3e-6, a hundred times tighter than the one-series integrator's own) that keep every
+        feature within 1e-3 of its spread across series of a tight reference (exact-Newton
+        ``"sdirk2"`` at ``rtol`` 1e-6) at the corners of the physical grids on the calibrated drive
+        (``tests/nwmodel/test_stiff_reservoir.py``). The hardest feature there
+        (``random_state=0``) is a corner pad's ground current (spread 0.87 uA) at slope 5 with 2 ms
+        virtual-node sub-steps: 9.0e-4 of its spread (8.7e-4 with the engine's second-order
+        ``"sdirk2-sn"``, 7.7e-4 with the one-series ``"sdirk2"``, 2.4e-3 with ``"sdirk2-sn"`` at
+        ``rtol`` 1e-4). Device keywords given without ``method`` use
+        :class:`hardware.SimulatedDevice`'s default, the one-series ``"sdirk2"``. Replacing the
+        method by ``"sdirk2-sn"`` reproduces the features of the previous default bit for bit, and
+        by ``"sdirk2"`` those of version 0.2.0.
 
     Calling the spec returns a fresh device; generated networks are cached per process.
     """
@@ -76,7 +78,7 @@ class SimulatedDeviceSpec:
     junction_params: tuple[tuple[str, float], ...] = tuple(DEVICE_JUNCTION_PARAMS.items())
     generate_kwargs: tuple[tuple[str, Any], ...] = ()
     device_kwargs: tuple[tuple[str, Any], ...] = field(
-        default=(("compliance_A", 1e-3), ("rtol", 3e-5), ("atol", 3e-6), ("method", "sdirk2-sn"))
+        default=(("compliance_A", 1e-3), ("rtol", 3e-5), ("atol", 3e-6), ("method", "esdirk3-sn"))
     )
 
     @classmethod

@@ -3,7 +3,8 @@ operating points of the quick and paper grids of both protocols they match a tig
 reference to within 1e-3 of each feature's spread across series (the spread is what the
 standardised readout sees), for the feature sets each protocol reads there: the last sample's
 readings for the ``paper`` grids, every feature set of the ``tuned`` grids (sample ends and pooled
-statistics) for those."""
+statistics) for those. Both schemes of the batched engine are checked at the device's tolerances:
+the default third-order ``"esdirk3-sn"`` and the second-order ``"sdirk2-sn"``."""
 
 from __future__ import annotations
 
@@ -40,20 +41,22 @@ OPERATING_POINTS = [
 def test_features_match_tight_reference(input_scaling: float, slope: float, dt: float,
                                         n_virtual: int, feature_sets: tuple) -> None:
     X, y = make_synthetic_control(2, 60, seed=11)  # 12 series, 2 per class
-    default = SimulatedDeviceSpec()  # rtol 3e-5, atol 3e-6
+    default = SimulatedDeviceSpec()  # esdirk3-sn, rtol 3e-5, atol 3e-6
+    second = SimulatedDeviceSpec(device_kwargs=(("compliance_A", 1e-3), ("rtol", 3e-5), ("atol", 3e-6),
+                                                ("method", "sdirk2-sn")))
     tight = SimulatedDeviceSpec(device_kwargs=(("compliance_A", 1e-3), ("rtol", 1e-6), ("atol", 1e-7)))
     clf = PhysicalReservoirClassifier(default, slope=slope, input_scaling=input_scaling, dt_s=dt,
                                       n_virtual=n_virtual, random_state=0).fit(X, y)
-    dev, ref_dev = default(), tight()
+    devs = [default(), second(), tight()]
     try:
-        F = physical_trajectories(dev, clf.encoding_, X)
-        R = physical_trajectories(ref_dev, clf.encoding_, X)
+        F3, F, R = (physical_trajectories(d, clf.encoding_, X) for d in devs)
     finally:
-        dev.close()
-        ref_dev.close()
-    for features in feature_sets:
-        f, r = trajectory_features(F, features), trajectory_features(R, features)
-        spread = r.std(axis=0)
-        assert spread.min() > 0  # every feature varies across series
-        rel = np.abs(f - r) / spread
-        assert rel.max() <= 1e-3, f"{features}: max |feature - reference| / spread = {rel.max():.2e}"
+        for d in devs:
+            d.close()
+    for name, got in (("sdirk2-sn", F), ("esdirk3-sn", F3)):
+        for features in feature_sets:
+            f, r = trajectory_features(got, features), trajectory_features(R, features)
+            spread = r.std(axis=0)
+            assert spread.min() > 0  # every feature varies across series
+            rel = np.abs(f - r) / spread
+            assert rel.max() <= 1e-3, f"{name}, {features}: max |feature - ref| / spread = {rel.max():.2e}"
