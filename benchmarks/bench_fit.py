@@ -15,13 +15,13 @@ The alternative a user would pick is the same fit with scipy's ``least_squares``
 :func:`nwphys.simulate` (``method="Radau"``), and the table gives its time for one
 replay of the drive beside the engine's, which is the unit of the fit's cost.
 
-Measured 2026-12-06 on one core of a shared 2-core machine, command
-``.venv/bin/python benchmarks/bench_fit.py`` (3 min 2 s; one other job on the other core)::
+Measured 2026-12-06 on one core of a 2-core machine, nothing else running, command
+``.venv/bin/python benchmarks/bench_fit.py`` (2 min 22 s; replays with ``"esdirk3-sn"``)::
 
     wires  junctions  replay (s)  Radau replay (s)  replays  fit (s)  kinetics  G range  chi2
-       40        150        0.05                17      121      6.1     0.40%    1.79%  2.31
-      150        586        0.21                94      129     29.2     0.25%    1.79%  7.13
-      400       1814        0.84              1971      143    127.8     0.09%    1.91%  5.01
+       40        150        0.05                17      116      6.3     0.40%    1.79%  2.31
+      150        586        0.17               213      129     21.4     0.25%    1.79%  7.13
+      400       1814        0.56              2032      137     78.7     0.09%    1.91%  5.01
 
 (2255 readings each, every target met; the script prints these rows as a markdown table; the
 errors are the largest relative errors of the kinetic parameters and of the conductance range;

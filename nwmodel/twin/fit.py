@@ -240,6 +240,15 @@ def _check_network(network: Any, measurement: Any, inputs: Sequence[str], ground
         )
 
 
+def replay_method(junction_model: str) -> str:
+    """The integration method of the twin's replays of ``junction_model``: the compiled engine's
+    third-order scheme (``"esdirk3-sn"``) for the rate-balance law, which it integrates itself (the
+    drift of the noisy law too), and the one-series ``"sdirk2"`` for any other law."""
+    from nwphys.junctions import JUNCTION_MODELS, RateBalanceModel
+
+    return "esdirk3-sn" if JUNCTION_MODELS[junction_model] is RateBalanceModel else "sdirk2"
+
+
 def replay(
     network: Any,
     params: Mapping[str, float],
@@ -283,13 +292,11 @@ def replay(
     hardware.Measurement, or (Measurement, OracleState) when ``until`` is given
     """
     from hardware.backends.simulated import SimulatedDevice
-    from nwphys.junctions import JUNCTION_MODELS, RateBalanceModel
 
     net = network.with_junctions(junction_model, params)
-    # the compiled engine integrates the rate-balance law itself; any other law the one-series path
-    method = "sdirk2-sn" if JUNCTION_MODELS[junction_model] is RateBalanceModel else "sdirk2"
     dev = SimulatedDevice(
-        net, inputs=list(inputs), outputs=[], ground=list(ground), method=method, rtol=rtol, atol=atol,
+        net, inputs=list(inputs), outputs=[], ground=list(ground), method=replay_method(junction_model),
+        rtol=rtol, atol=atol,
         max_abs_V=float(np.max(np.abs(input_V))) + 1.0, compliance_A=1e6, compliance_policy="record",
         probe_nodes=list(range(net.circuit().n_nodes)) if probe else None,
     )

@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from nwmodel._checks import check_int, check_real, make_rng
-from nwmodel.twin.fit import FIT_PARAMS, FitError, _drive_of, replay
+from nwmodel.twin.fit import FIT_PARAMS, FitError, _drive_of, replay, replay_method
 
 __all__ = [
     "MIN_HOLD",
@@ -281,8 +281,7 @@ def _replica_current(net: Any, chip: Mapping[str, Any], noise: Mapping[str, floa
         net = net.with_junctions("rate_balance_ou", {**chip["junction_params"], **noise})
     else:
         net = net.with_junctions(chip["junction_model"], chip["junction_params"])
-    # the compiled engine integrates the rate-balance drift (of the split step, too)
-    method = "sdirk2-sn" if chip["junction_model"] == "rate_balance" else "sdirk2"
+    method = replay_method(chip["junction_model"])
     dev = SimulatedDevice(
         net, inputs=list(inputs), outputs=[], ground=list(ground), method=method, rtol=1e-5, atol=1e-7,
         max_abs_V=float(np.max(np.abs(v))) + 1.0, compliance_A=1e6, compliance_policy="record",

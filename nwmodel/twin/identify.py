@@ -29,7 +29,7 @@ import numpy as np
 
 from nwmodel._checks import check_real, make_rng
 from nwmodel.twin.characterisation import Characterisation, characterise
-from nwmodel.twin.fit import FIT_PARAMS, FitError, fit_junctions, replay
+from nwmodel.twin.fit import FIT_PARAMS, FitError, fit_junctions, replay, replay_method
 
 __all__ = [
     "KINETIC_TARGET",
@@ -278,7 +278,8 @@ def simulated_copy(
     inputs, ground = _roles(network)
     vmax = max(abs(a) for a in (*plan.amplitudes_V, plan.iv_amplitude_V)) + 1.0
     return SimulatedDevice(
-        copy, inputs=inputs, outputs=[], ground=ground, method="sdirk2-sn", rtol=1e-5, atol=1e-7,
+        copy, inputs=inputs, outputs=[], ground=ground, method=replay_method("rate_balance"), rtol=1e-5,
+        atol=1e-7,
         max_abs_V=vmax, compliance_A=compliance_A, compliance_policy=compliance_policy,
         read_noise_A=read_noise_A, noise_substeps=noise_substeps, seed=seed,
     )
