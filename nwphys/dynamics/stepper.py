@@ -50,7 +50,7 @@ from nwphys.dynamics._frozen_voltage import (
 from nwphys.dynamics._held_methods import HeldOptions, SdirkHeld
 from nwphys.dynamics._sim_checks import check_nodes, check_state, resolve_model
 from nwphys.dynamics.implicit import DEFAULT_ATOL, DEFAULT_RTOL, Monitor, StiffStats
-from nwphys.dynamics.methods import get_method, method_names
+from nwphys.dynamics.methods import METHODS, get_method, method_names
 from nwphys.errors import IntegrationError, SolverError, ValidationError
 from nwphys.junctions import JunctionModel
 
@@ -334,9 +334,9 @@ class Stepper:
         from nwphys.dynamics._held_methods import BatchedHeld
 
         if not isinstance(self._impl, BatchedHeld):
+            batched = ", ".join(repr(n) for n, m in METHODS.items() if m.batched)
             raise ValidationError(
-                f"run_batch needs a batched method ('sdirk2-sn' or 'esdirk3-sn'), this stepper uses "
-                f"{self.method!r}"
+                f"run_batch needs a batched method ({batched}), this stepper uses {self.method!r}"
             )
         dt = check_real("dt_s", dt_s, low=0.0, low_open=True)
         drives = [self._check_driven(d) for d in driven_V]
