@@ -568,6 +568,17 @@ def _rates(top, w, kp0, kd0, ep, ed, s, f):
 
 
 @nb.njit(cache=True)
+def _predict(x, x_old, f, out):
+    """Stage voltages extrapolated linearly from ``x_old`` through ``x``, ``f`` times the time between
+    them beyond ``x`` (``f`` = 0: ``x`` itself)."""
+    if f == 0.0:
+        out[:] = x
+        return
+    for i in range(x.size):
+        out[i] = x[i] + (x[i] - x_old[i]) * f
+
+
+@nb.njit(cache=True)
 def _sdirk2_stages(top, w, par, opts, max_newton, s, x, x_old, t_old, t, have_old, h, vd, last, fac_ok, theta,
                    stats, x1, x2, s1, s2, psi2, psil, clip, err):
     """One SDIRK2 step attempt from ``(s, x)`` at ``t``: stage 1 into ``(s1, x1)``, stage 2 (the solution)
@@ -575,12 +586,7 @@ def _sdirk2_stages(top, w, par, opts, max_newton, s, x, x_old, t_old, t, have_ol
     ikp0, rkk, ep, ed, gmin, slope = par
     n, nj = top.n, top.nj
     c = GAMMA * h
-    if have_old:
-        f = c / (t - t_old)
-        for i in range(n):
-            x1[i] = x[i] + (x[i] - x_old[i]) * f
-    else:
-        x1[:] = x
+    _predict(x, x_old, c / (t - t_old) if have_old else 0.0, x1)
     ok, fac_ok, theta = _solve_stage(
         top, w, ikp0, rkk, ep, ed, gmin, slope, s, c, x1, vd, s1,
         False, opts, max_newton, fac_ok, theta, stats
@@ -627,12 +633,8 @@ def _esdirk3_stages(top, w, par, opts, max_newton, s, x, x_old, t_old, x_start, 
         l0 = 1.0 - la - lb
         for i in range(n):
             x2[i] = l0 * x[i] + la * x_start[i] + lb * x_old[i]
-    elif have_old:
-        fx = 2.0 * c / (t - t_old)
-        for i in range(n):
-            x2[i] = x[i] + (x[i] - x_old[i]) * fx
     else:
-        x2[:] = x
+        _predict(x, x_old, 2.0 * c / (t - t_old) if have_old else 0.0, x2)
     ok, fac_ok, theta = _solve_stage(
         top, w, ikp0, rkk, ep, ed, gmin, slope, psil, c, x2, vd, s2,
         False, opts, max_newton, fac_ok, theta, stats
