@@ -56,6 +56,13 @@ estimate is the difference of stages 4 and 3, filtered as in SDIRK2, and the ste
 after a source change shows about ``h^1.7``), and the first step after a source change starts no
 larger than the step the previous change's first step asked for.
 
+The voltages that ESDIRK3 reads at the end of a sample are not iterated to ``kcl_rtol`` within
+the last stage: that stage stops like the others, and once the step is accepted the voltages are
+solved afresh, by one plain nodal solve from 0 V, at its accepted state (the junction states keep
+their stopped-Newton accuracy; the currents read are those of exactly these states, to
+``kcl_rtol``, checked). That factor of the plain nodal matrix is also the one the next sample's
+consistent voltages need (the state does not change at a source change), so none is made there.
+
 Both
 ----
 A source change at the start of a sample factorises the plain nodal matrix ``A(G)`` and solves
@@ -321,20 +328,23 @@ def _sources_changed(vd, vd_last, have_vd):
 
 
 @nb.njit(cache=True)
-def _consistent_voltages(top, w, gmin, slope, s, vd, x, stats):
-    """Voltages ``x`` consistent with the states ``s`` after a change of the sources: one plain nodal
-    solve from 0 V, so that its rounding is relative to the new voltages, not to the old ones (a
+def _consistent_voltages(top, w, gmin, slope, s, vd, x, stats, factored):
+    """Voltages ``x`` consistent with the states ``s`` and the sources ``vd``: one plain nodal solve
+    from 0 V, so that its rounding is relative to the new voltages, not to the old ones (a
     correction of the old ones towards sources at 0 V would leave a residue whose relative
-    Kirchhoff residual never falls). Its factor becomes the Newton matrix. False: a pivot failed."""
+    Kirchhoff residual never falls). Its factor becomes the Newton matrix. ``factored``: the factor
+    at hand is already that of the plain nodal matrix at ``s`` (none is made). False: a pivot
+    failed."""
     x[:] = 0.0
     _expand(top, x, vd, w.V)
     for k in range(top.nj):
         w.G[k] = gmin[k] + slope[k] * s[k]
         w.p[k] = w.G[k]
     _residual(top, w.G, w.V, vd, w.F, w.scale)
-    if not _refactor(top, w):
-        return False
-    stats[N_FACTOR] += 1
+    if not factored:
+        if not _refactor(top, w):
+            return False
+        stats[N_FACTOR] += 1
     stats[N_SOLVES] += 1
     _newton_step(top.n, top.Lp, w.Li, w.Lx, w.D, w.F, x, w.dx, w.x_prev)
     return True
@@ -610,7 +620,7 @@ def _sdirk2_stages(top, w, par, opts, max_newton, s, x, x_old, t_old, t, have_ol
 
 @nb.njit(cache=True)
 def _esdirk3_stages(top, w, par, opts, max_newton, s, x, x_old, t_old, x_start, t_start, t, have_old,
-                    have_start, h, vd, last, fac_ok, theta, stats, f1, f2, x2, x3, x4, s2, s3, s4, psi, psil,
+                    have_start, h, vd, fac_ok, theta, stats, f1, f2, x2, x3, x4, s2, s3, s4, psi, psil,
                     clip, err):
     """One ESDIRK3 step attempt from ``(s, x)`` at ``t`` with the explicit stage's rates ``f1``: stages
     2, 3 (the embedded solution) and 4 (the solution) into ``(s2, x2)``, ``(s3, x3)``,
@@ -654,7 +664,8 @@ def _esdirk3_stages(top, w, par, opts, max_newton, s, x, x_old, t_old, x_start, 
     )
     if not ok:
         return False, fac_ok, theta, n_lim
-    # stage 4 at t + h: the third-order solution (read at the end of a sample)
+    # stage 4 at t + h: the third-order solution (at the end of a sample, its voltages are then
+    # solved afresh at its state: see run_series)
     for k in range(nj):
         f3 = (s3[k] - psil[k]) / c
         psi[k] = s[k] + h * (_B1 * f1[k] + _B2 * f2[k] + _B3 * f3)
@@ -663,7 +674,7 @@ def _esdirk3_stages(top, w, par, opts, max_newton, s, x, x_old, t_old, x_start, 
         x4[i] = x3[i]
     ok, fac_ok, theta = _solve_stage(
         top, w, ikp0, rkk, ep, ed, gmin, slope, psil, c, x4, vd, s4,
-        last, opts, max_newton, fac_ok, theta, stats
+        False, opts, max_newton, fac_ok, theta, stats
     )
     for k in range(nj):
         err[k] = s4[k] - s3[k]
@@ -714,6 +725,9 @@ def run_series(
     n = top.n
     nj = top.nj
     esdirk = order == 3
+    # ESDIRK3 reads the voltages of one plain nodal solve at the accepted state of a sample's last
+    # step (its last stage stops like the others); SDIRK2 iterates that stage to kcl_rtol
+    direct_read = esdirk
     par = (1.0 / kp0, kd0 / kp0, ep, ed, gmin, slope)
     opts = (kcl_rtol, kcl_inner_rtol, refactor_ratio, newton_fraction, theta_floor, rtol, atol)
     # the rejected-step rule: the error taken as O(h^2), or the order two rejections show, limited
@@ -741,6 +755,7 @@ def run_series(
     vd_last = np.empty(vd_all.shape[1])
     have_vd = False
     fac_ok = False
+    plain_ok = False  # the factor at hand is the plain nodal matrix of the current state
     h_next = -1.0
     h_change = -1.0  # ESDIRK3: the step the first accepted step after the last source change asked for
     theta = 1.0  # the last observed contraction of the Newton iteration
@@ -755,7 +770,7 @@ def run_series(
         span = dts[k_s]
         changed = _sources_changed(vd, vd_last, have_vd)
         if changed:
-            if not _consistent_voltages(top, w, gmin, slope, s, vd, x, stats):
+            if not _consistent_voltages(top, w, gmin, slope, s, vd, x, stats, plain_ok):
                 info[I_T] = t_abs
                 return 2
             fac_ok = True
@@ -764,6 +779,7 @@ def run_series(
                 _expand(top, x, vd, w.V)
                 _rates(top, w, kp0, kd0, ep, ed, s, f1)
         h = h_next if h_next > 0.0 else span
+        plain_ok = False
         if esdirk and changed and h_change > 0.0:
             # the transient after a change resembles the last one: start at the step it asked for
             h = min(h, h_change)
@@ -794,7 +810,7 @@ def run_series(
                 c = _G3 * h
                 ok, fac_ok, theta, n_lim = _esdirk3_stages(
                     top, w, par, opts, max_newton, s, x, x_old, t_old, x_start, t_start, t, have_old,
-                    have_start, h, vd, last, fac_ok, theta, stats, f1, f2, xa, xb, xc, sa, sb, sc, psi, psil,
+                    have_start, h, vd, fac_ok, theta, stats, f1, f2, xa, xb, xc, sa, sb, sc, psi, psil,
                     clip, err,
                 )
                 anchor_dt = 2.0 * c
@@ -833,11 +849,25 @@ def run_series(
                 # stopped Newton left more than the stage tolerance is retried with a fresh matrix
                 _expand(top, x_new, vd, w.V)
                 r_acc = _residual(top, w.G, w.V, vd, w.F, w.scale)
-                if not r_acc <= (kcl_rtol if last else kcl_inner_rtol):
+                if not r_acc <= (kcl_inner_rtol if direct_read or not last else kcl_rtol):
                     stats[N_REJECTED] += 1
                     fac_ok = False
                     h *= 0.5
                     continue
+                if direct_read and last:
+                    # the voltages that are read: one plain nodal solve at the accepted state, whose
+                    # factor also gives the next sample's consistent voltages
+                    if not _consistent_voltages(top, w, gmin, slope, s_new, vd, x_new, stats, False):
+                        info[I_T] = t_abs + t
+                        return 2
+                    _expand(top, x_new, vd, w.V)
+                    r_acc = _residual(top, w.G, w.V, vd, w.F, w.scale)
+                    if not r_acc <= kcl_rtol:
+                        stats[N_REJECTED] += 1
+                        fac_ok = False
+                        h *= 0.5
+                        continue
+                    plain_ok = True
             if enorm <= 1.0 and in_bounds:
                 stats[N_STEPS] += 1
                 stats[N_LIMITED] += n_lim
