@@ -5,8 +5,12 @@ thousand times on one sparsity pattern. These kernels split the work the textboo
 up-looking LDL^T of T. A. Davis, *Direct Methods for Sparse Linear Systems*, SIAM 2006, ch. 4):
 
 * :func:`ldl_symbolic`, once per pattern: the elimination tree and the column counts of ``L``;
+* :func:`ldl_schedule`, once per pattern: the row indices of ``L`` and, for every row, the columns
+  that the up-looking factorisation updates it from (each row's pattern, found by walking the
+  elimination tree, in the order of that walk) and where each entry goes;
 * :func:`ldl_numeric`, per matrix: the numeric factor ``L`` (unit lower triangular, CSC) and the
-  diagonal ``D``, row by row, each row's pattern found by walking the elimination tree;
+  diagonal ``D``, row by row along the schedule (no tree walk, no index written: a fixed pattern
+  needs its symbolic work once, not at every factorisation);
 * :func:`ldl_solve`, per right-hand side: ``L D L^T x = b`` in place.
 
 The matrix is given by its **upper** triangle in CSC (``Ap``, ``Ai``, ``Ax``; every diagonal entry
@@ -21,7 +25,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-__all__ = ["ldl_numeric", "ldl_solve", "ldl_symbolic"]
+__all__ = ["ldl_numeric", "ldl_schedule", "ldl_solve", "ldl_symbolic"]
 
 
 @nb.njit(cache=True)
@@ -56,36 +60,40 @@ def ldl_symbolic(n: int, Ap: np.ndarray, Ai: np.ndarray) -> tuple[np.ndarray, np
 
 
 @nb.njit(cache=True)
-def ldl_numeric(
-    n: int,
-    Ap: np.ndarray,
-    Ai: np.ndarray,
-    Ax: np.ndarray,
-    Lp: np.ndarray,
-    parent: np.ndarray,
-    Li: np.ndarray,
-    Lx: np.ndarray,
-    D: np.ndarray,
-    y: np.ndarray,
-    pattern: np.ndarray,
-    flag: np.ndarray,
-    lnz: np.ndarray,
-) -> bool:
-    """Numeric factorisation ``A = L D L^T`` into ``Li``, ``Lx`` and ``D`` (overwritten).
+def ldl_schedule(
+    n: int, Ap: np.ndarray, Ai: np.ndarray, Lp: np.ndarray, parent: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The fixed row indices of ``L`` and the update schedule of :func:`ldl_numeric`.
 
-    ``y``, ``pattern``, ``flag`` and ``lnz`` are work arrays of length ``n`` (``y`` must be zero on
-    entry and is zero on return). Returns ``False`` when a pivot ``D[k]`` is not positive and
-    finite (the matrix is not numerically positive definite); the factor is then unusable.
+    Row ``k`` of ``L`` has an entry in every column ``i`` that the elimination tree reaches from the
+    entries ``A[i, k]``, ``i < k``; the up-looking factorisation computes them in the order of
+    that walk (descendants first), and entry ``L[k, i]`` is the next one of column ``i``.
+
+    Returns
+    -------
+    Li : ndarray of int64, shape (Lp[n],)
+        Row index of every entry of ``L``.
+    Rp : ndarray of int64, shape (n + 1,)
+        Row pointers into ``Rc`` and ``Rq``.
+    Rc : ndarray of int64, shape (Lp[n],)
+        For row ``k``, ``Rc[Rp[k]:Rp[k + 1]]``: the columns of its entries, in the order of the walk.
+    Rq : ndarray of int64, shape (Lp[n],)
+        Their positions in ``Li`` / ``Lx``.
     """
+    flag = np.empty(n, dtype=np.int64)
+    pattern = np.empty(n, dtype=np.int64)
+    lnz = np.zeros(n, dtype=np.int64)
+    Li = np.empty(Lp[n], dtype=np.int64)
+    Rp = np.zeros(n + 1, dtype=np.int64)
+    Rc = np.empty(Lp[n], dtype=np.int64)
+    Rq = np.empty(Lp[n], dtype=np.int64)
+    q = 0
     for k in range(n):
-        y[k] = 0.0
         top = n
         flag[k] = k
-        lnz[k] = 0
         for p in range(Ap[k], Ap[k + 1]):
             i = Ai[p]
             if i <= k:
-                y[i] += Ax[p]
                 length = 0
                 while flag[i] != k:
                     pattern[length] = i
@@ -96,21 +104,59 @@ def ldl_numeric(
                     top -= 1
                     length -= 1
                     pattern[top] = pattern[length]
-        dk = y[k]
-        y[k] = 0.0
         while top < n:
             i = pattern[top]
+            p2 = Lp[i] + lnz[i]
+            lnz[i] += 1
+            Li[p2] = k
+            Rc[q] = i
+            Rq[q] = p2
+            q += 1
+            top += 1
+        Rp[k + 1] = q
+    return Li, Rp, Rc, Rq
+
+
+@nb.njit(cache=True)
+def ldl_numeric(
+    n: int,
+    Ap: np.ndarray,
+    Ai: np.ndarray,
+    Ax: np.ndarray,
+    Lp: np.ndarray,
+    Li: np.ndarray,
+    Lx: np.ndarray,
+    D: np.ndarray,
+    y: np.ndarray,
+    Rp: np.ndarray,
+    Rc: np.ndarray,
+    Rq: np.ndarray,
+) -> bool:
+    """Numeric factorisation ``A = L D L^T`` into ``Lx`` and ``D`` (overwritten) along the schedule
+    ``(Li, Rp, Rc, Rq)`` of :func:`ldl_schedule`.
+
+    ``y`` is a work array of length ``n`` that must be zero on entry and is zero on return.
+    Returns ``False`` when a pivot ``D[k]`` is not positive and finite (the matrix is not
+    numerically positive definite); the factor is then unusable.
+    """
+    for k in range(n):
+        y[k] = 0.0
+        for p in range(Ap[k], Ap[k + 1]):
+            i = Ai[p]
+            if i <= k:
+                y[i] += Ax[p]
+        dk = y[k]
+        y[k] = 0.0
+        for q in range(Rp[k], Rp[k + 1]):
+            i = Rc[q]
+            p2 = Rq[q]
             yi = y[i]
             y[i] = 0.0
-            p2 = Lp[i] + lnz[i]
             for p in range(Lp[i], p2):
                 y[Li[p]] -= Lx[p] * yi
             lki = yi / D[i]
             dk -= lki * yi
-            Li[p2] = k
             Lx[p2] = lki
-            lnz[i] += 1
-            top += 1
         if not (dk > 0.0 and dk < np.inf):
             return False
         D[k] = dk

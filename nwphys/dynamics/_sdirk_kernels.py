@@ -113,10 +113,14 @@ Topology = namedtuple(
         "pos_b",  # (nb,) same for ub
         "pos_o",  # (nb,) position of the off-diagonal entry (ua, ub); nnz_up if none
         "Lp",  # (n + 1,) column pointers of L
-        "parent",  # (n,) elimination tree
+        "Li",  # (nnz_l,) row indices of L
+        "Rp",  # (n + 1,) row pointers of the factorisation's schedule (ldl_schedule)
+        "Rc",  # (nnz_l,) the columns every row of L is updated from, in order
+        "Rq",  # (nnz_l,) the positions of those entries in Lx
         "elec_node",  # (ne,) node of every electrode
         "br_ea",  # (nb,) Dirichlet electrode at end a of the branch, -1 if none
         "br_eb",  # (nb,) same at end b
+        "src_br",  # (n_src,) the branches with an end at a Dirichlet electrode, in increasing order
         "elec_nor",  # (ne,) index of the electrode in the Norton arrays, -1 if none
         "probe",  # (n_probe,) probed nodes
     ],
@@ -258,7 +262,26 @@ def _residual(top, G, V, vd, F, scale):
 
 
 @nb.njit(cache=True)
-def _factor(top, p, Ux, Li, Lx, D, wy, wpat, wflag, wlnz):
+def _source_residual(top, G, V, vd, F):
+    """The Kirchhoff imbalance at the unknowns, all of them at 0 V (``V`` holds the sources and zeros):
+    minus the right-hand side of the nodal equations, from the branches at a source and the
+    series-resistance sources only (the others carry no current; the sums are those of
+    :func:`_residual` there, bit for bit)."""
+    F[:] = 0.0
+    nj = top.nj
+    for q in range(top.src_br.size):
+        k = top.src_br[q]
+        p = G[k] if k < nj else top.gfix[k - nj]
+        cur = p * (V[top.ba[k]] - V[top.bb[k]])
+        F[top.ua[k]] += cur
+        F[top.ub[k]] -= cur
+    for i in range(top.nor_u.size):
+        F[top.nor_u[i]] -= top.nor_g[i] * (vd[top.nor_pos[i]] - V[top.nor_nodes[i]])
+    F[top.n] = 0.0
+
+
+@nb.njit(cache=True)
+def _factor(top, p, Ux, Lx, D, wy):
     """Assemble the upper values of the nodal matrix of branch conductances ``p`` and factorise."""
     Ux[:] = 0.0
     for k in range(top.ba.size):
@@ -268,7 +291,7 @@ def _factor(top, p, Ux, Li, Lx, D, wy, wpat, wflag, wlnz):
         Ux[top.pos_o[k]] -= pk
     for i in range(top.nor_u.size):
         Ux[top.nor_diag[i]] += top.nor_g[i]
-    return ldl_numeric(top.n, top.Up, top.Ui, Ux, top.Lp, top.parent, Li, Lx, D, wy, wpat, wflag, wlnz)
+    return ldl_numeric(top.n, top.Up, top.Ui, Ux, top.Lp, top.Li, Lx, D, wy, top.Rp, top.Rc, top.Rq)
 
 
 @nb.njit(cache=True)
@@ -286,7 +309,7 @@ def _newton_step(n, Lp, Li, Lx, D, F, x, dx, x_prev):
 Work = namedtuple(
     "Work",
     [
-        "Ux", "Li", "Lx", "D", "wy", "wpat", "wflag", "wlnz",  # the factor and its workspace
+        "Ux", "Lx", "D", "wy",  # the factor and its workspace
         "V", "F", "scale", "p", "dx", "x_prev",  # node voltages, residual, branch conductances, Newton
         "vj", "sv", "spsi", "G", "E1", "E2", "wa", "wb", "wk",  # junction quantities of the last evaluation
     ],
@@ -302,8 +325,7 @@ def _work(top):
     for k in range(nj, nb_):
         p[k] = top.gfix[k - nj]
     return Work(
-        np.empty(top.Ui.size + 1), np.empty(nnz_l, np.int64), np.empty(nnz_l), np.empty(n), np.zeros(n),
-        np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
+        np.empty(top.Ui.size + 1), np.empty(nnz_l), np.empty(n), np.zeros(n),
         np.zeros(top.n_nodes), np.zeros(n + 1), np.zeros(n + 1), p, np.zeros(n + 1), np.empty(n),
         np.empty(nj), np.empty(nj), np.empty(nj), np.empty(nj), np.empty(nj), np.empty(nj), np.empty(nj),
         np.empty(nj), np.empty(nj, np.int64),
@@ -313,7 +335,7 @@ def _work(top):
 @nb.njit(cache=True)
 def _refactor(top, w):
     """Factorise the nodal matrix of the branch conductances ``w.p`` into ``w``."""
-    return _factor(top, w.p, w.Ux, w.Li, w.Lx, w.D, w.wy, w.wpat, w.wflag, w.wlnz)
+    return _factor(top, w.p, w.Ux, w.Lx, w.D, w.wy)
 
 
 @nb.njit(cache=True)
@@ -340,13 +362,13 @@ def _consistent_voltages(top, w, gmin, slope, s, vd, x, stats, factored):
     for k in range(top.nj):
         w.G[k] = gmin[k] + slope[k] * s[k]
         w.p[k] = w.G[k]
-    _residual(top, w.G, w.V, vd, w.F, w.scale)
+    _source_residual(top, w.G, w.V, vd, w.F)
     if not factored:
         if not _refactor(top, w):
             return False
         stats[N_FACTOR] += 1
     stats[N_SOLVES] += 1
-    _newton_step(top.n, top.Lp, w.Li, w.Lx, w.D, w.F, x, w.dx, w.x_prev)
+    _newton_step(top.n, top.Lp, top.Li, w.Lx, w.D, w.F, x, w.dx, w.x_prev)
     return True
 
 
@@ -413,7 +435,7 @@ def _solve_stage(top, w, ikp0, rkk, ep, ed, gmin, slope, psi, c, xs, vd, sg, tig
             fresh = False
         stats[N_NEWTON] += 1
         stats[N_SOLVES] += 1
-        _newton_step(n, top.Lp, w.Li, w.Lx, w.D, w.F, xs, w.dx, w.x_prev)
+        _newton_step(n, top.Lp, top.Li, w.Lx, w.D, w.F, xs, w.dx, w.x_prev)
         res_prev = res
         have_dx = True
         if not tight:
@@ -452,7 +474,7 @@ def _filtered_error(top, w, slope, kp0, kd0, err, clip, s, s_new, rtol, atol, ta
         F[top.ua[k]] -= q
         F[top.ub[k]] += q
     F[n] = 0.0
-    ldl_solve(n, top.Lp, w.Li, w.Lx, w.D, F)
+    ldl_solve(n, top.Lp, top.Li, w.Lx, w.D, F)
     discount = tau_left >= 0.0
     if discount:
         for k in range(nj):
@@ -519,16 +541,16 @@ def _read(top, gmin, slope, s, x, vd, V, out_V, out_I, out_P, out_G, row):
     for e in range(top.elec_node.size):
         out_V[row, e] = V[top.elec_node[e]]
         out_I[row, e] = 0.0
-    for k in range(top.ba.size):
+    for q in range(top.src_br.size):
+        k = top.src_br[q]
         ea = top.br_ea[k]
         eb = top.br_eb[k]
-        if ea >= 0 or eb >= 0:
-            pk = (gmin[k] + slope[k] * s[k]) if k < nj else top.gfix[k - nj]
-            cur = pk * (V[top.ba[k]] - V[top.bb[k]])
-            if ea >= 0:
-                out_I[row, ea] += cur
-            if eb >= 0:
-                out_I[row, eb] -= cur
+        pk = (gmin[k] + slope[k] * s[k]) if k < nj else top.gfix[k - nj]
+        cur = pk * (V[top.ba[k]] - V[top.bb[k]])
+        if ea >= 0:
+            out_I[row, ea] += cur
+        if eb >= 0:
+            out_I[row, eb] -= cur
     for e in range(top.elec_node.size):
         j = top.elec_nor[e]
         if j >= 0:

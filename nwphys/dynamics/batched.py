@@ -201,6 +201,7 @@ def _topology(circuit: Circuit, driven: tuple[str, ...], probe: np.ndarray) -> t
     nor_u = uidx[nor_nodes]
     nor_diag = pos(nor_u, nor_u) if nor_u.size else np.zeros(0, dtype=np.int64)
     Lp, parent = _ldl_kernels.ldl_symbolic(n, Up, Ui)
+    Li, Rp, Rc, Rq = _ldl_kernels.ldl_schedule(n, Up, Ui, Lp, parent)
     # the Dirichlet electrodes at the ends of every branch (their currents into the network)
     elec_node = circuit.electrode_node.astype(np.int64)
     dir_elec_of_node = np.full(n_nodes, -1, dtype=np.int64)
@@ -230,10 +231,14 @@ def _topology(circuit: Circuit, driven: tuple[str, ...], probe: np.ndarray) -> t
         pos_b=pos_b,
         pos_o=pos_o,
         Lp=Lp,
-        parent=parent,
+        Li=Li,
+        Rp=Rp,
+        Rc=Rc,
+        Rq=Rq,
         elec_node=elec_node,
         br_ea=dir_elec_of_node[ba],
         br_eb=dir_elec_of_node[bb],
+        src_br=np.flatnonzero((dir_elec_of_node[ba] >= 0) | (dir_elec_of_node[bb] >= 0)).astype(np.int64),
         elec_nor=elec_nor,
         probe=probe,
     )

@@ -13,7 +13,7 @@ from hardware import SimulatedDevice
 from hardware.errors import ComplianceError
 from nwmodel import SimulatedDeviceSpec
 from nwphys.circuit._kirchhoff import KirchhoffResidual
-from nwphys.circuit._ldl_kernels import ldl_numeric, ldl_solve, ldl_symbolic
+from nwphys.circuit._ldl_kernels import ldl_numeric, ldl_schedule, ldl_solve, ldl_symbolic
 from nwphys.circuit.circuit import Circuit
 from nwphys.circuit.nodal import NodalSolver
 from nwphys.dynamics._sdirk_kernels import exp_nonpositive
@@ -81,16 +81,23 @@ def test_ldl_kernels_solve_a_laplacian_exactly() -> None:
     Ai = np.concatenate(cols).astype(np.int64)
     Ax = np.concatenate([U[c, k] for k, c in enumerate(cols)])
     Lp, parent = ldl_symbolic(n, Ap, Ai)
-    Li, Lx, D = np.empty(Lp[-1], np.int64), np.empty(Lp[-1]), np.empty(n)
-    work = (np.zeros(n), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64))
-    assert ldl_numeric(n, Ap, Ai, Ax, Lp, parent, Li, Lx, D, *work)
+    Li, Rp, Rc, Rq = ldl_schedule(n, Ap, Ai, Lp, parent)
+    Lx, D, y = np.empty(Lp[-1]), np.empty(n), np.zeros(n)
+    assert ldl_numeric(n, Ap, Ai, Ax, Lp, Li, Lx, D, y, Rp, Rc, Rq)
+    # the pattern is that of the dense factor's nonzeros (no entry missing, every stored one placed)
+    C = np.linalg.cholesky(A)
+    Ld = C / np.diag(C)
+    stored = np.zeros((n, n), bool)
+    stored[Li, np.repeat(np.arange(n), np.diff(Lp))] = True
+    assert not (np.abs(np.tril(Ld, -1)) > 1e-14)[~stored].any()
     b = rng.normal(size=n)
     x = b.copy()
     ldl_solve(n, Lp, Li, Lx, D, x)
     np.testing.assert_allclose(x, np.linalg.solve(A, b), rtol=1e-12, atol=1e-12 * np.abs(x).max())
+    assert not y.any()
     Ax_bad = Ax.copy()
     Ax_bad[Ap[1:] - 1] = -1.0  # negative diagonal: not positive definite
-    assert not ldl_numeric(n, Ap, Ai, Ax_bad, Lp, parent, Li, Lx, D, *work)
+    assert not ldl_numeric(n, Ap, Ai, Ax_bad, Lp, Li, Lx, D, np.zeros(n), Rp, Rc, Rq)
 
 
 def test_vector_exp_matches_numpy() -> None:
