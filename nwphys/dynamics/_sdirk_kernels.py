@@ -54,7 +54,10 @@ so no conductance can turn negative); the amount removed enters the error estima
 estimate is the difference of stages 4 and 3, filtered as in SDIRK2, and the step follows
 ``h (0.9 / err)^(1/3)``; a rejected step is retried as if the error fell as ``h^2`` (the transient
 after a source change shows about ``h^1.7``), and the first step after a source change starts no
-larger than the step the previous change's first step asked for.
+larger than the step the previous change's first step asked for. The voltages of stage 2 are
+extrapolated quadratically through the last step's start, stage 2 and end; in the first step of a
+sample, which has no last step, along the tangent of the voltages at its start (one solve with the
+plain nodal factor at hand: ``dV/dt = -A^-1 (dF/dg) f1``, ``F`` the Kirchhoff imbalance).
 
 The voltages that ESDIRK3 reads at the end of a sample are not iterated to ``kcl_rtol`` within
 the last stage: that stage stops like the others, and once the step is accepted the voltages are
@@ -376,11 +379,11 @@ def _consistent_voltages(top, w, gmin, slope, s, vd, x, stats, factored):
 def _limit(psi, psil, clip):
     """``psil = clip(psi, 0, 1)``; adds the amount removed to ``clip``; returns how many were limited."""
     n_lim = 0
-    for k in range(psi.size):
-        q = min(max(psi[k], 0.0), 1.0)
-        if q != psi[k]:
-            n_lim += 1
-            clip[k] += abs(psi[k] - q)
+    for k in range(psi.size):  # branch-free, so that it vectorises: adding 0 leaves clip as it is
+        v = psi[k]
+        q = min(max(v, 0.0), 1.0)
+        n_lim += q != v
+        clip[k] += abs(v - q)
         psil[k] = q
     return n_lim
 
@@ -480,21 +483,36 @@ def _filtered_error(top, w, slope, kp0, kd0, err, clip, s, s_new, rtol, atol, ta
         for k in range(nj):
             w.wa[k] = -tau_left * (kp0[k] / w.E1[k] + kd0[k] * w.E2[k])
         exp_nonpositive(w.wa, w.wb, w.wk)
-    enorm = -1.0
-    k_worst = 0
-    in_bounds = True
+    # the ratios (into wa), then their largest and the bounds, in loops that vectorise
+    ratio = w.wa
     for k in range(nj):
         dv = F[top.ua[k]] - F[top.ub[k]]
         ek = abs(w.spsi[k] * err[k] + w.sv[k] * dv) + clip[k] * w.spsi[k]
-        r = ek / (atol + rtol * max(abs(s[k]), abs(s_new[k])))
-        if discount:
-            r *= w.wb[k]
-        if r > enorm or r != r:
-            enorm = r
-            k_worst = k
-        if not (s_new[k] >= 0.0 and s_new[k] <= 1.0):
-            in_bounds = False
-    return enorm, k_worst, in_bounds
+        ratio[k] = ek / (atol + rtol * max(abs(s[k]), abs(s_new[k])))
+    if discount:
+        for k in range(nj):
+            ratio[k] *= w.wb[k]
+    enorm = -1.0
+    n_nan = 0
+    n_out = 0
+    for k in range(nj):
+        r = ratio[k]
+        enorm = max(enorm, r)
+        n_nan += r != r
+        n_out += not (s_new[k] >= 0.0 and s_new[k] <= 1.0)
+    # the worst junction: the first largest ratio, or the last that is not a number
+    k_worst = 0
+    if n_nan > 0:
+        enorm = np.nan
+        for k in range(nj):
+            if ratio[k] != ratio[k]:
+                k_worst = k
+    else:
+        for k in range(nj):
+            if ratio[k] == enorm:
+                k_worst = k
+                break
+    return enorm, k_worst, n_out == 0
 
 
 @nb.njit(cache=True)
@@ -665,8 +683,26 @@ def _esdirk3_stages(top, w, par, opts, max_newton, s, x, x_old, t_old, x_start, 
         l0 = 1.0 - la - lb
         for i in range(n):
             x2[i] = l0 * x[i] + la * x_start[i] + lb * x_old[i]
+    elif have_old:
+        _predict(x, x_old, 2.0 * c / (t - t_old), x2)
+    elif fac_ok:
+        # the first step of a sample: along the tangent at t, dV/dt = -A^-1 (dF/dg) f1, with the
+        # factor at hand (the plain nodal matrix A of this state, made at the source change or
+        # the last read; after a rejected first attempt, that attempt's Newton matrix)
+        _expand(top, x, vd, w.V)
+        F = w.F
+        F[:] = 0.0
+        for k in range(nj):
+            q = slope[k] * f1[k] * (w.V[top.ba[k]] - w.V[top.bb[k]])
+            F[top.ua[k]] += q
+            F[top.ub[k]] -= q
+        F[n] = 0.0
+        ldl_solve(n, top.Lp, top.Li, w.Lx, w.D, F)
+        stats[N_SOLVES] += 1
+        for i in range(n):
+            x2[i] = x[i] - 2.0 * c * F[i]
     else:
-        _predict(x, x_old, 2.0 * c / (t - t_old) if have_old else 0.0, x2)
+        x2[:] = x
     ok, fac_ok, theta = _solve_stage(
         top, w, ikp0, rkk, ep, ed, gmin, slope, psil, c, x2, vd, s2,
         False, opts, max_newton, fac_ok, theta, stats
