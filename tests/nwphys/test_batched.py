@@ -138,7 +138,8 @@ def test_batch_equals_one_series_runs(device: SimulatedDevice, scheme: str) -> N
 @pytest.mark.parametrize("amp_V", [1.2, 3.0])
 def test_invariants_at_every_accepted_step(device: SimulatedDevice, amp_V: float, scheme: str) -> None:
     """0 <= g <= 1 at every accepted step; the read voltages satisfy Kirchhoff's law to kcl_rtol,
-    the others to kcl_inner_rtol; checked again independently on the final reading."""
+    the others to kcl_inner_rtol; checked again independently on every reading with the states
+    read with it."""
     drives = _drives(device, [12, 12], amp_V=amp_V, seed=2)
     step = device._stepper
     nodes = np.arange(device.circuit.n_nodes)
@@ -146,18 +147,19 @@ def test_invariants_at_every_accepted_step(device: SimulatedDevice, amp_V: float
         device.circuit, device.model, driven=step.driven, rtol=RTOL, atol=ATOL, probe_nodes=nodes,
         scheme=scheme,
     )
-    for d, r in zip(drives, eng.run(drives, 0.1, g0=device._g_initial), strict=True):
+    solver = NodalSolver(device.circuit, driven=step.driven)
+    kcl = KirchhoffResidual(solver)
+    for d, r in zip(drives, eng.run(drives, 0.1, g0=device._g_initial, keep_states=True), strict=True):
         assert r.ok
         assert 0.0 <= r.g_min <= r.g_max <= 1.0
         assert r.kcl_max <= eng.kcl_rtol
         assert r.kcl_inner_max <= eng.kcl_inner_rtol
-        # independent check of the last reading: the imbalance at every unknown node
-        solver = NodalSolver(device.circuit, driven=step.driven)
-        kcl = KirchhoffResidual(solver)
-        V = r.node_voltage_V[-1]
-        p = solver.branch_conductances(device.model.conductance_S(r.g_final))
-        _, rel = kcl.residual(p, V[kcl.a] - V[kcl.b], V, d[-1])
-        assert rel <= 1e-9
+        np.testing.assert_array_equal(r.g[-1], r.g_final)
+        # independent check of every reading: the imbalance at every unknown node
+        for V, g, dk in zip(r.node_voltage_V, r.g, d, strict=True):
+            p = solver.branch_conductances(device.model.conductance_S(g))
+            _, rel = kcl.residual(p, V[kcl.a] - V[kcl.b], V, dk)
+            assert rel <= 1e-9
 
 
 @pytest.mark.parametrize("scheme", ["sdirk2", "esdirk3"])
