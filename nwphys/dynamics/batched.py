@@ -259,7 +259,8 @@ class BatchedEngine:
         Tolerances of the local error of every junction state (as ``"sdirk2"``).
     kcl_rtol : float
         Relative Kirchhoff residual of the voltages read at the end of every sample (default
-        1e-10): the second stage of the last step of each sample iterates until it holds.
+        1e-10): under ``"sdirk2"`` the second stage of the last step of each sample iterates until
+        it holds; ``"esdirk3"`` solves the read voltages afresh at the accepted state and checks it.
     max_newton : int
         Newton iterations per stage before the step is retried with ``h / 4``.
     h_min_s : float
