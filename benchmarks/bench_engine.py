@@ -158,11 +158,9 @@ def main() -> None:
         h = dt / nv
         n_held = sum(d.shape[0] for d in drives)
         t = time.perf_counter()
-        ref_one = []
         for d in drives:
             one.reset()
-            o = one.run(d, h)
-            ref_one.append(readings(o.electrode_voltage_V, o.electrode_current_A))
+            one.run(d, h)
         t_one = time.perf_counter() - t
         R = None
         if not args.quick:
