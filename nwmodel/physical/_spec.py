@@ -57,7 +57,7 @@ class SimulatedDeviceSpec:
         ``"sdirk2"`` at ``rtol`` 1e-6) at the corners of the physical grids on the calibrated drive
         (``tests/nwmodel/test_stiff_reservoir.py``). The hardest feature there
         (``random_state=0``) is a corner pad's ground current (spread 0.87 uA) at slope 5 with 2 ms
-        virtual-node sub-steps: 8.9e-4 of its spread (8.7e-4 with the engine's second-order
+        virtual-node sub-steps: 8.1e-4 of its spread (8.7e-4 with the engine's second-order
         ``"sdirk2-sn"``, 7.7e-4 with the one-series ``"sdirk2"``, 2.4e-3 with ``"sdirk2-sn"`` at
         ``rtol`` 1e-4). Device keywords given without ``method`` use
         :class:`hardware.SimulatedDevice`'s default, the one-series ``"sdirk2"``. Replacing the
