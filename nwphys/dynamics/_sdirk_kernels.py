@@ -669,7 +669,7 @@ def _esdirk3_stages(top, w, par, opts, max_newton, s, x, x_old, t_old, t, have_o
     ikp0, rkk, ep, ed, gmin, slope = par
     n, nj = top.n, top.nj
     c = _G3 * h
-    # stage 2 at t + 2 gamma h: voltages extrapolated from the last step
+    # stage 2 at t + 2 gamma h: voltages predicted from the last step, or along the tangent at t
     for k in range(nj):
         psi[k] = s[k] + c * f1[k]
     n_lim = _limit(psi, psil, clip)
