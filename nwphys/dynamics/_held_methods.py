@@ -27,11 +27,12 @@ import numpy as np
 from nwphys.circuit.nodal import NodalSolver
 from nwphys.dynamics._frozen_voltage import FrozenVoltageKernel
 from nwphys.dynamics.implicit import StiffIntegrator
-from nwphys.errors import IntegrationError, SolverError
+from nwphys.errors import IntegrationError, SolverError, ValidationError
 from nwphys.junctions import JunctionModel
 
 __all__ = [
-    "BatchedEsdirkHeld", "BatchedHeld", "ExactHeld", "HeldMethod", "HeldOptions", "HeldRun", "SdirkHeld",
+    "BatchedEsdirkCudaHeld", "BatchedEsdirkHeld", "BatchedHeld", "ExactHeld", "HeldMethod", "HeldOptions",
+    "HeldRun", "SdirkHeld",
 ]
 
 
@@ -192,10 +193,20 @@ class BatchedHeld(HeldMethod):
 
     #: The engine's scheme (:data:`nwphys.dynamics.batched.SCHEMES`).
     scheme: str = "sdirk2"
+    #: The engine's backend (``"numba"`` or ``"torch"``) and, for torch, its device.
+    backend: str = "numba"
+    torch_device: str = "cpu"
 
     def __init__(self, solver: NodalSolver, model: JunctionModel, options: HeldOptions) -> None:
         super().__init__(solver, model, options)
         self._engines: dict[tuple[int, ...] | None, object] = {}
+        if self.backend == "torch":
+            from nwphys.dynamics.batched import check_torch_device
+
+            try:  # before anything runs, not at the first sample
+                check_torch_device(self.torch_device)
+            except ValidationError as exc:
+                raise ValidationError(f"{exc}; method 'esdirk3-sn' runs the same scheme on the CPU") from None
 
     def engine(self, probe: np.ndarray | None):  # type: ignore[no-untyped-def]
         """The engine of this circuit reading ``probe`` (built once per set of probed nodes)."""
@@ -206,7 +217,7 @@ class BatchedHeld(HeldMethod):
             o = self.options
             self._engines[key] = BatchedEngine(
                 self.circuit, self.model, driven=self.solver.driven, rtol=o.rtol, atol=o.atol,
-                probe_nodes=probe, scheme=self.scheme,
+                probe_nodes=probe, scheme=self.scheme, backend=self.backend, torch_device=self.torch_device,
             )
         return self._engines[key]
 
@@ -224,3 +235,12 @@ class BatchedEsdirkHeld(BatchedHeld):
     """``"esdirk3-sn"``: the same engine with its third-order ESDIRK scheme."""
 
     scheme = "esdirk3"
+
+
+class BatchedEsdirkCudaHeld(BatchedEsdirkHeld):
+    """``"esdirk3-cuda"``: the same scheme on the engine's torch path on a CUDA GPU, every series of
+    a batch together (equal to ``"esdirk3-sn"`` to rounding while no step decision falls on the
+    other side of a threshold)."""
+
+    backend = "torch"
+    torch_device = "cuda"

@@ -69,6 +69,7 @@ __all__ = [
     "SCHEMES",
     "BatchedEngine",
     "SeriesResult",
+    "check_torch_device",
 ]
 
 #: Default bound on the memory of one :meth:`BatchedEngine.run` (its inputs, readings and work
@@ -98,6 +99,29 @@ DEFAULT_KCL_INNER_RTOL: float = 1e-4
 SCHEMES: dict[str, tuple[str, int]] = {"sdirk2": ("sdirk2-sn", 2), "esdirk3": ("esdirk3-sn", 3)}
 
 _STAT_NAMES = ("n_steps", "n_rejected", "n_factor", "n_newton", "n_solves", "n_limited", "n_samples")
+
+
+def check_torch_device(device: str) -> str:
+    """``device`` if torch can place tensors there; a CUDA device must be available.
+
+    Raises
+    ------
+    ValidationError
+        An unknown device string, or a CUDA device where torch finds none.
+    """
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValidationError(
+            f"torch_device must be a torch device such as 'cpu' or 'cuda', got {device!r}"
+        ) from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValidationError(
+            f"torch_device={device!r}, but torch finds no CUDA device (torch.cuda.is_available() is False)"
+        )
+    return str(device)
 
 
 @dataclass(frozen=True)
@@ -282,10 +306,10 @@ class BatchedEngine:
     backend : {"numba", "torch"}
         ``"numba"``: the compiled kernel, series after series on one core (sparse LDL^T).
         ``"torch"``: every series of the batch advances together on ``torch_device`` with dense
-        batched Cholesky (:mod:`nwphys.dynamics._torch_engine`), for GPUs; float64; scheme
-        ``"sdirk2"`` only.
+        batched Cholesky (:mod:`nwphys.dynamics._torch_engine`), for GPUs; float64; either scheme.
     torch_device : str
-        Torch device of the ``"torch"`` backend (``"cpu"``, ``"cuda"``, ...).
+        Torch device of the ``"torch"`` backend (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...); a CUDA
+        device must be available.
 
     Raises
     ------
@@ -349,11 +373,14 @@ class BatchedEngine:
             raise ValidationError(f"backend must be 'numba' or 'torch', got {backend!r}")
         if scheme not in SCHEMES:
             raise ValidationError(f"scheme must be one of {', '.join(map(repr, SCHEMES))}, got {scheme!r}")
-        if backend == "torch" and scheme != "sdirk2":
-            raise ValidationError(f"the torch backend implements scheme 'sdirk2' only, got scheme={scheme!r}")
         self.scheme = scheme
         self.backend = backend
         self.torch_device = str(torch_device)
+        if backend == "torch":
+            try:
+                check_torch_device(self.torch_device)
+            except ValidationError as exc:
+                raise ValidationError(f"{exc}; backend='numba' runs the same scheme on the CPU") from None
         probe = check_nodes(probe_nodes, circuit.n_nodes)
         self._probe = np.zeros(0, dtype=np.int64) if probe is None else np.asarray(probe, dtype=np.int64)
         self._has_probe = probe is not None
@@ -464,7 +491,7 @@ class BatchedEngine:
         if self.backend == "torch":
             from nwphys.dynamics._torch_engine import TorchRun
 
-            raw = TorchRun(self, self.torch_device).run(
+            raw = TorchRun(self, self.torch_device, SCHEMES[self.scheme][1]).run(
                 drives, dts, recs, np.asarray(g, dtype=float), keep_states
             )
             return [

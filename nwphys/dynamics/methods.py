@@ -5,16 +5,17 @@
 so a name means the same thing everywhere and an unknown name gives the same one-line error,
 listing the registered methods.
 
-========== ======================================================= ========= ==============
-name       what it is                                              simulate  held samples
-========== ======================================================= ========= ==============
-sdirk2     error-controlled stiff SDIRK2, exact Newton             yes       yes (default)
-sdirk2-sn  the same scheme compiled, simplified Newton, batched    no        yes
-esdirk3-sn third-order ESDIRK, same engine, fewer steps per sample no        yes
-exact      frozen-voltage fixed step, first order, guarded         yes       yes
-ivp        scipy ``solve_ivp`` (LSODA)                             yes       no
-RK45 ...   scipy ``solve_ivp`` with that method                    yes       no
-========== ======================================================= ========= ==============
+============ ======================================================= ========= ==============
+name         what it is                                              simulate  held samples
+============ ======================================================= ========= ==============
+sdirk2       error-controlled stiff SDIRK2, exact Newton             yes       yes (default)
+sdirk2-sn    the same scheme compiled, simplified Newton, batched    no        yes
+esdirk3-sn   third-order ESDIRK, same engine, fewer steps per sample no        yes
+esdirk3-cuda the same, a batch's series at once on a CUDA GPU        no        yes
+exact        frozen-voltage fixed step, first order, guarded         yes       yes
+ivp          scipy ``solve_ivp`` (LSODA)                             yes       no
+RK45 ...     scipy ``solve_ivp`` with that method                    yes       no
+============ ======================================================= ========= ==============
 
 A held-sample method is one class of :mod:`nwphys.dynamics._held_methods` (the protocol is documented
 there) and one row here. :func:`register_method` adds a row.
@@ -24,7 +25,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nwphys.dynamics._held_methods import BatchedEsdirkHeld, BatchedHeld, ExactHeld, HeldMethod, SdirkHeld
+from nwphys.dynamics._held_methods import (
+    BatchedEsdirkCudaHeld,
+    BatchedEsdirkHeld,
+    BatchedHeld,
+    ExactHeld,
+    HeldMethod,
+    SdirkHeld,
+)
 from nwphys.errors import ValidationError
 
 __all__ = ["METHODS", "IntegrationMethod", "get_method", "method_names", "register_method"]
@@ -84,6 +92,14 @@ METHODS: dict[str, IntegrationMethod] = {
             "third-order ESDIRK compiled, simplified Newton, batched series (nwphys.dynamics.batched; "
             "rate_balance only)",
             BatchedEsdirkHeld,
+            False,
+            batched=True,
+        ),
+        IntegrationMethod(
+            "esdirk3-cuda",
+            "third-order ESDIRK, every series of a batch at once on a CUDA GPU (the torch path of "
+            "nwphys.dynamics.batched; rate_balance only)",
+            BatchedEsdirkCudaHeld,
             False,
             batched=True,
         ),

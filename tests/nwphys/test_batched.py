@@ -203,6 +203,30 @@ def test_compliance_stop_is_reported_alone(method: str) -> None:
     assert clock_after == dev.clock_s == pytest.approx(0.6)
 
 
+def test_cuda_method_runs_the_torch_path_behind_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """method="esdirk3-cuda" (here with its torch device set to the CPU) drives the reservoir device
+    through the engine's torch path, series of a batch together: every reading equals
+    "esdirk3-sn"'s to within the integration tolerance, and a compliance stop is reported alone."""
+    from nwphys.dynamics._held_methods import BatchedEsdirkCudaHeld
+
+    monkeypatch.setattr(BatchedEsdirkCudaHeld, "torch_device", "cpu")
+    kw = (("compliance_A", 5e-5), ("rtol", RTOL), ("atol", ATOL))
+    ref = SimulatedDeviceSpec(device_kwargs=(*kw, ("method", "esdirk3-sn")))()
+    dev = SimulatedDeviceSpec(device_kwargs=(*kw, ("method", "esdirk3-cuda")))()
+    assert dev._stepper._impl.engine(None).backend == "torch"
+    rng = np.random.default_rng(4)
+    low = [rng.uniform(-0.05, 0.05, (n, dev.n_inputs)) for n in (5, 3)]
+    series = [low[0], np.full((4, dev.n_inputs), 2.0), low[1]]
+    out, want = dev.apply_batch(series, 0.1), ref.apply_batch(series, 0.1)
+    assert isinstance(out[1], ComplianceError) and isinstance(want[1], ComplianceError)
+    for m, r in ((out[0], want[0]), (out[2], want[2])):
+        scale = np.abs(r.input_current_A).max()
+        # rounding, or where a step decision falls the other way, the integration tolerance
+        np.testing.assert_allclose(m.input_current_A, r.input_current_A, rtol=0, atol=1e-4 * scale)
+        np.testing.assert_allclose(m.output_V, r.output_V, rtol=0, atol=1e-4 * np.abs(r.output_V).max())
+    np.testing.assert_allclose(dev.g, ref.g, rtol=0, atol=1e-4)
+
+
 def test_apply_batch_equals_serial_loop_for_other_methods() -> None:
     """With the one-series method, apply_batch is exactly reset + apply per series."""
     dev = SimulatedDeviceSpec(device_kwargs=(("compliance_A", 1e-3), ("rtol", RTOL), ("atol", ATOL)))()
@@ -249,7 +273,7 @@ def test_unknown_method_names_the_registered_ones() -> None:
         simulate(c, {"in": 1.0, "out": 0.0}, duration_s=0.1, dt_s=0.01, method="sdirk2-sn")
     with pytest.raises(ValidationError, match="does not integrate held samples"):
         Stepper(c, "rate_balance", driven=("in", "out"), method="LSODA")
-    assert get_method("sdirk2-sn").batched and get_method("esdirk3-sn").batched
+    assert all(get_method(n).batched for n in ("sdirk2-sn", "esdirk3-sn", "esdirk3-cuda"))
     assert not get_method("sdirk2").batched
     with pytest.raises(ValidationError, match="needs a batched method"):
         Stepper(c, "rate_balance", driven=("in", "out")).run_batch([np.zeros((2, 2))], 0.1)
@@ -272,19 +296,36 @@ def test_engine_refuses_other_models_and_bad_inputs(device: SimulatedDevice) -> 
     with pytest.raises(ValidationError, match=r"scheme must be one of 'sdirk2', 'esdirk3', got 'rk4'"):
         BatchedEngine(c, make_junction_model("rate_balance"), driven=("in", "out"), rtol=1e-3, atol=1e-4,
                       scheme="rk4")
-    with pytest.raises(ValidationError, match="torch backend implements scheme 'sdirk2' only"):
+    with pytest.raises(ValidationError, match=r"torch_device must be a torch device.*got 'gpu'"):
         BatchedEngine(c, make_junction_model("rate_balance"), driven=("in", "out"), rtol=1e-3, atol=1e-4,
-                      scheme="esdirk3", backend="torch")
+                      backend="torch", torch_device="gpu")
 
 
+def test_a_cuda_path_without_cuda_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The torch path on a CUDA device, as the engine's backend or as method "esdirk3-cuda", is
+    refused before anything runs where torch finds no CUDA device, naming the CPU alternative."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    c = random_circuit(20, seed=1, n_electrodes=2)
+    m = make_junction_model("rate_balance")
+    with pytest.raises(ValidationError, match=r"finds no CUDA device.*backend='numba'") as e1:
+        BatchedEngine(c, m, driven=("in", "out"), rtol=1e-3, atol=1e-4, backend="torch", torch_device="cuda")
+    with pytest.raises(ValidationError, match=r"finds no CUDA device.*method 'esdirk3-sn'") as e2:
+        Stepper(c, m, driven=("in", "out"), rtol=1e-3, atol=1e-4, method="esdirk3-cuda")
+    assert "\n" not in str(e1.value) + str(e2.value)
+
+
+@pytest.mark.parametrize("scheme", ["sdirk2", "esdirk3"])
 @pytest.mark.parametrize("series_resistance_ohm", [0.0, 82.0])
-def test_torch_path_equals_the_compiled_kernel(series_resistance_ohm: float) -> None:
+def test_torch_path_equals_the_compiled_kernel(series_resistance_ohm: float, scheme: str) -> None:
     """The torch path (float64, CPU) takes the same steps as the compiled kernel and reads the
     same values to rounding, for ragged series in one batch, with Dirichlet or series-resistance
-    sources and a floating electrode, and with one series that fails."""
+    sources and a floating electrode, and with one series that fails, under either scheme (ESDIRK3:
+    its read solves, first-step tangents and first-same-as-last rates as well)."""
     c = random_circuit(60, seed=1, n_electrodes=3, series_resistance_ohm=series_resistance_ohm)
     m = make_junction_model("rate_balance")
-    kw = dict(driven=("in", "out"), rtol=1e-4, atol=1e-5, probe_nodes=[0, 5, 9])
+    kw = dict(driven=("in", "out"), rtol=1e-4, atol=1e-5, probe_nodes=[0, 5, 9], scheme=scheme)
     a = BatchedEngine(c, m, **kw)
     b = BatchedEngine(c, m, backend="torch", **kw)
     rng = np.random.default_rng(7)
@@ -297,6 +338,8 @@ def test_torch_path_equals_the_compiled_kernel(series_resistance_ohm: float) -> 
         for u, v in ((x.electrode_current_A, y.electrode_current_A), (x.node_voltage_V, y.node_voltage_V),
                      (x.g, y.g)):
             np.testing.assert_allclose(v, u, rtol=1e-9, atol=1e-12 * np.abs(u).max())
+        assert (x.g_min, x.g_max) == pytest.approx((y.g_min, y.g_max), rel=1e-12)
+        assert max(x.kcl_max, y.kcl_max) <= 1e-10
     fa = BatchedEngine(c, m, h_min_s=1e-3, **kw).run(drives[:2], 0.05)
     fb = BatchedEngine(c, m, h_min_s=1e-3, backend="torch", **kw).run(drives[:2], 0.05)
     assert [r.ok for r in fa] == [r.ok for r in fb] and not all(r.ok for r in fa)
@@ -318,9 +361,7 @@ def test_sources_returning_to_zero_volts(scheme: str) -> None:
     assert a.ok
     scale = np.abs(ref.electrode_current_A).max()
     np.testing.assert_allclose(a.electrode_current_A, ref.electrode_current_A, rtol=0, atol=1e-4 * scale)
-    if scheme == "sdirk2":
-        (b,) = BatchedEngine(c, m, backend="torch", **kw).run([drive], 0.05)
-        assert b.ok and a.stats == b.stats
-        np.testing.assert_allclose(b.electrode_current_A, a.electrode_current_A, rtol=1e-9,
-                                   atol=1e-12 * scale)
-    assert np.all(a.electrode_current_A[[2, 3, 5]] == 0.0)
+    (b,) = BatchedEngine(c, m, scheme=scheme, backend="torch", **kw).run([drive], 0.05)
+    assert b.ok and a.stats == b.stats
+    np.testing.assert_allclose(b.electrode_current_A, a.electrode_current_A, rtol=1e-9, atol=1e-12 * scale)
+    assert np.all(a.electrode_current_A[[2, 3, 5]] == 0.0) and np.all(b.electrode_current_A[[2, 3, 5]] == 0.0)
