@@ -128,6 +128,27 @@ def lazy_dask_mapper(
 ROLE_PATTERNS: tuple[str, ...] = ("chessboard", "rows", "columns", "first-last", "auto")
 
 
+#: ``--integrator`` names: the held-sample methods of :data:`nwphys.dynamics.methods.METHODS` that the
+#: simulated reservoir device can use.
+INTEGRATORS: tuple[str, ...] = ("esdirk3-sn", "esdirk3-cuda", "sdirk2-sn", "sdirk2")
+
+
+def _check_integrator(name: str) -> None:
+    """A usage error where ``name`` needs a torch device that this machine lacks."""
+    from nwphys.dynamics.batched import check_torch_device
+    from nwphys.dynamics.methods import get_method
+    from nwphys.errors import ValidationError
+
+    held = get_method(name).held
+    if getattr(held, "backend", "numba") == "torch":
+        try:
+            check_torch_device(held.torch_device)  # type: ignore[union-attr]
+        except ValidationError as exc:
+            raise UsageError(
+                f"--integrator {name}: {exc}; esdirk3-sn runs the same scheme on the CPU"
+            ) from None
+
+
 def _preflight(args: argparse.Namespace, data_dir: str | None) -> tuple[list[Any], Any]:
     """Load the datasets once and check the split sizes against them, before any cell runs.
 
@@ -147,6 +168,11 @@ def _preflight(args: argparse.Namespace, data_dir: str | None) -> tuple[list[Any
         )
         if v is not None
     }
+    if args.integrator is not None:
+        _check_integrator(args.integrator)
+        kw = dict(SimulatedDeviceSpec().device_kwargs)
+        kw["method"] = args.integrator
+        over["device_kwargs"] = tuple(kw.items())
     spec = SimulatedDeviceSpec(network_path=args.device or None, **over)
     from nwmodel.data.datasets import load_dataset
     from nwmodel.experiments._preflight import check_subsample_sizes
@@ -258,6 +284,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="device file for the physical backends "
         "(default: the generated 16-pad device of nwmodel.SimulatedDeviceSpec)",
+    )
+    parser.add_argument(
+        "--integrator",
+        choices=INTEGRATORS,
+        default=None,
+        help="junction integrator of the simulated device (default esdirk3-sn, the compiled engine on "
+        "the CPU; esdirk3-cuda: the same scheme, every series of a batch at once on a CUDA GPU; use "
+        "--scheduler serial with it)",
     )
     parser.add_argument(
         "--wires", type=positive_int, default=None, help="wires of the generated device (default 400)"

@@ -240,6 +240,35 @@ def test_compare_checks_roles_and_layouts_before_any_cell(
     assert not (tmp_path / "o" / "cells").exists()
 
 
+def test_compare_refuses_the_cuda_integrator_without_cuda_before_any_cell(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(cmp, "run_cell", lambda *a, **k: pytest.fail("a cell ran"))
+    rc = _rc([*_compare_argv(data_dir, "--integrator", "esdirk3-cuda"), "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert "--integrator esdirk3-cuda" in err[0] and "no CUDA device" in err[0] and "esdirk3-sn" in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_compare_integrator_sets_the_device_method(data_dir: Path) -> None:
+    """``--integrator`` replaces only the method of the device's default keywords (so the default,
+    named, keys the same stored features as no option)."""
+    from nwhil import build_parser
+    from nwhil.compare import _preflight
+
+    def spec(*extra: str) -> object:
+        args = build_parser().parse_args([*_compare_argv(data_dir, *extra), "-o", "x"])
+        return _preflight(args, str(data_dir))[1]
+
+    assert spec("--integrator", "esdirk3-sn") == spec()
+    kw = dict(spec("--integrator", "sdirk2-sn").device_kwargs)
+    assert kw == {**dict(spec().device_kwargs), "method": "sdirk2-sn"}
+
+
 def test_auto_roles_of_every_layout() -> None:
     two = nwphys.make_layout("two-terminal", (50.0, 50.0))
     r = nwphys.assign_roles(two, "auto")
