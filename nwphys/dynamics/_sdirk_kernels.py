@@ -237,16 +237,40 @@ def _residual(top, G, V, vd, F, scale):
     """Kirchhoff imbalance at the unknowns and its relative 2-norm."""
     F[:] = 0.0
     scale[:] = 0.0
+    for k in range(top.nj):
+        _add_current(top, k, G[k] * (V[top.ba[k]] - V[top.bb[k]]), F, scale)
+    return _residual_rest(top, V, vd, F, scale)
+
+
+@nb.njit(cache=True)
+def _stage_residual(top, G, vj, V, vd, F, scale):
+    """:func:`_residual` with the junction voltages ``vj`` at hand (``V[ba] - V[bb]``, as the stage
+    evaluation leaves them: the same numbers, without gathering them again)."""
+    F[:] = 0.0
+    scale[:] = 0.0
+    for k in range(top.nj):
+        _add_current(top, k, G[k] * vj[k], F, scale)
+    return _residual_rest(top, V, vd, F, scale)
+
+
+@nb.njit(cache=True, inline="always")
+def _add_current(top, k, cur, F, scale):
+    """Branch ``k``'s current ``cur`` out of end a and into end b, and its size into both ends' scale."""
+    ia = top.ua[k]
+    ib = top.ub[k]
+    F[ia] += cur
+    scale[ia] += abs(cur)
+    F[ib] -= cur
+    scale[ib] += abs(cur)
+
+
+@nb.njit(cache=True)
+def _residual_rest(top, V, vd, F, scale):
+    """The fixed branches' and the series-resistance sources' share of :func:`_residual` (after the
+    junctions'), and the relative 2-norm of the imbalance."""
     nj = top.nj
-    for k in range(top.ba.size):
-        p = G[k] if k < nj else top.gfix[k - nj]
-        cur = p * (V[top.ba[k]] - V[top.bb[k]])
-        ia = top.ua[k]
-        ib = top.ub[k]
-        F[ia] += cur
-        scale[ia] += abs(cur)
-        F[ib] -= cur
-        scale[ib] += abs(cur)
+    for k in range(nj, top.ba.size):
+        _add_current(top, k, top.gfix[k - nj] * (V[top.ba[k]] - V[top.bb[k]]), F, scale)
     for i in range(top.nor_u.size):
         inj = top.nor_g[i] * (vd[top.nor_pos[i]] - V[top.nor_nodes[i]])
         F[top.nor_u[i]] -= inj
@@ -410,7 +434,7 @@ def _solve_stage(top, w, ikp0, rkk, ep, ed, gmin, slope, psi, c, xs, vd, sg, tig
         _expand(top, xs, vd, w.V)
         _stage_eval(top, ikp0, rkk, ep, ed, gmin, slope, psi, c, w.V, w.vj, sg, w.sv, w.spsi, w.G, w.E1, w.E2,
                     w.wa, w.wb, w.wk)
-        res = _residual(top, w.G, w.V, vd, w.F, w.scale)
+        res = _stage_residual(top, w.G, w.vj, w.V, vd, w.F, w.scale)
         if res <= kcl_rtol:
             return True, fac_ok, theta
         if not res < np.inf:
