@@ -145,6 +145,15 @@ class TorchRun:
         Lf, info = torch.linalg.cholesky_ex(A)
         return Lf, info == 0
 
+    @staticmethod
+    def keep_factors(Lf: Any, rows: Any, Ln: Any, good: Any) -> None:
+        """``Lf[rows] = Ln`` where the factorisation was ``good`` (in place, without a temporary
+        of every row's matrix)."""
+        if bool(good.all()):
+            Lf[rows] = Ln
+        elif bool(good.any()):
+            Lf[rows[good]] = Ln[good]
+
     def solve(self, Lf: Any, rhs: Any) -> Any:
         """``A^-1 rhs`` for rhs (B, n + 1) with the spare slot kept at zero."""
         out = rhs.clone()
@@ -423,7 +432,7 @@ class TorchRun:
             if bool(refac.any()):
                 ri = refac.nonzero()[:, 0]
                 Ln, good = self.factor(self.newton_p(G[ri], vj[ri], sv[ri]))
-                Lf[ri] = torch.where(good[:, None, None], Ln, Lf[ri])
+                self.keep_factors(Lf, ri, Ln, good)
                 fac_ok[ri] = good
                 badf = ri[~good]
                 ok[badf] = False
@@ -563,7 +572,7 @@ class TorchRun:
         if bool(nf.any()):
             ri = nf.nonzero()[:, 0]
             Ln, good = self.factor(self.newton_p(new.G[ri], new.vj[ri], new.sv[ri]))
-            Lf[ri] = torch.where(good[:, None, None], Ln, Lf[ri])
+            self.keep_factors(Lf, ri, Ln, good)
             fac_ok[ri] = good
             stats[idx[ri[good]], _FACTOR] += 1
             bad = ri[~good]
