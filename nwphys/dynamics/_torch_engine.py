@@ -146,6 +146,13 @@ class TorchRun:
         return Lf, info == 0
 
     @staticmethod
+    def rows(T: Any, rows: Any) -> Any:
+        """``T[rows]`` for sorted distinct ``rows`` (as ``nonzero()`` gives them): ``T`` itself,
+        not a copy, where they are every row (so that the dense factors of a whole batch are not
+        copied at every solve)."""
+        return T if rows.numel() == T.shape[0] else T[rows]
+
+    @staticmethod
     def keep_factors(Lf: Any, rows: Any, Ln: Any, good: Any) -> None:
         """``Lf[rows] = Ln`` where the factorisation was ``good`` (in place, without a temporary
         of every row's matrix)."""
@@ -284,7 +291,7 @@ class TorchRun:
                         Lf[new] = Lc
                         S["fac_ok"][new] = ok
                         stats[new[ok], _FACTOR] += 1
-                    x[idx] = x[idx] + self.solve(Lf[idx], -F0)
+                    x[idx] = x[idx] + self.solve(self.rows(Lf, idx), -F0)
                     stats[idx, _SOLVES] += 1
                     if esdirk:
                         S["f1"][idx] = self.rates(s[idx], self.expand(x[idx], vd[idx]))
@@ -445,7 +452,7 @@ class TorchRun:
                 continue
             stats[idx[si], _NEWTON] += 1
             stats[idx[si], _SOLVES] += 1
-            dxn = self.solve(Lf[si], -F[si])
+            dxn = self.solve(self.rows(Lf, si), -F[si])
             dx[si] = dxn
             x_prev[si] = xs[si]
             xs[si] = xs[si] + dxn
@@ -516,7 +523,7 @@ class TorchRun:
             V = self.expand(x[tg], vd[tg])
             nj = self.nj
             q = self.slope * f1[tg] * (V[:, self.ba[:nj]] - V[:, self.bb[:nj]])
-            dxdt = self.solve(Lf[tg], self.scatter(q, 1.0))
+            dxdt = self.solve(self.rows(Lf, tg), self.scatter(q, 1.0))
             stats[idx[tg], _SOLVES] += 1
             x2[tg] = x[tg] - 2.0 * cc[tg] * dxdt
         st2 = self._solve_stage(idx, ctx, psil, x2, never)
@@ -551,7 +558,7 @@ class TorchRun:
         h, t, span, vd = S["h"][idx], S["t"][idx], span_all[idx], vd_all[idx]
         last = ~(span - (t + h) > 0.0)
         ctx = dict(
-            s=S["s"][idx], x=S["x"][idx], h=h, t=t, vd=vd, last=last, Lf=S["Lf"][idx],
+            s=S["s"][idx], x=S["x"][idx], h=h, t=t, vd=vd, last=last, Lf=self.rows(S["Lf"], idx),
             fac_ok=S["fac_ok"][idx].clone(), theta=S["theta"][idx].clone(),
             ok=torch.ones(idx.numel(), dtype=torch.bool, device=self.dev), stats=stats,
         )
@@ -581,14 +588,16 @@ class TorchRun:
                 S["h"][idx[bad]] = h[bad] * 0.25
                 ok[bad] = False
         S["fac_ok"][idx] = fac_ok
-        S["Lf"][idx] = Lf
+        if Lf is not S["Lf"]:  # (a gathered subset; the whole batch's factors were updated in place)
+            S["Lf"][idx] = Lf
         ei = ok.nonzero()[:, 0]
         if ei.numel() == 0:
             return
         # ---- the error estimate, filtered by (I - c J)^-1 with the factor at hand
         err, sp, sv, s_new = out["err"], new.sp, new.sv, new.g
         filt = torch.zeros((idx.numel(), self.n + 1), dtype=torch.float64, device=self.dev)
-        filt[ei] = self.solve(Lf[ei], self.scatter(new.vj[ei] * self.slope * (sp[ei] * err[ei]), -1.0))
+        injected = self.scatter(new.vj[ei] * self.slope * (sp[ei] * err[ei]), -1.0)
+        filt[ei] = self.solve(self.rows(Lf, ei), injected)
         stats[idx[ei], _SOLVES] += 1
         dv = self.dv_of(filt)
         ek = (sp * err + sv * dv).abs() + out["clip"] * sp

@@ -402,10 +402,10 @@ class BatchedEngine:
         total += len(n_samples) * 8 * 2 * top.nj
         work = 8 * (top.Lp[-1] * 2 + top.Ui.size + 12 * top.nj + 20 * top.n + top.n_nodes)
         if self.backend == "torch" and n_samples:
-            # every series at once: dense Newton matrices, their factors and the copies that
-            # gathering a subset of series makes (eight n x n in all), the padded drives and
+            # every series at once: dense Newton matrices, their factors and the temporaries of
+            # assembling and factorising them (eight n x n in all), the padded drives and
             # readings, and the junction-sized tensors of the stages. Measured on a CPU (peak
-            # resident growth, default reservoir device): 5.3 MiB per series; this gives 6.5
+            # resident growth, default reservoir device): 5.2-5.3 MiB per series; this gives 6.5
             B, T = len(n_samples), max(int(t) for t in n_samples)
             n = top.n + 1
             total += B * 8 * (8 * n * n + 60 * top.nj + 20 * n + T * per_sample // 8)
