@@ -152,14 +152,20 @@ class TorchRun:
         copied at every solve)."""
         return T if rows.numel() == T.shape[0] else T[rows]
 
-    @staticmethod
-    def keep_factors(Lf: Any, rows: Any, Ln: Any, good: Any) -> None:
-        """``Lf[rows] = Ln`` where the factorisation was ``good`` (in place, without a temporary
-        of every row's matrix)."""
+    def refactor(self, ctx: dict[str, Any], idx: Any, rows: Any, G: Any, vj: Any, sv: Any) -> Any:
+        """Factorise the Newton matrices of the attempt's series ``rows`` (of ``idx``) at the stage
+        quantities ``G``, ``vj``, ``sv``; keeps each good factor in ``ctx["Lf"]`` (in place, without
+        a temporary of every row's matrix), sets ``ctx["fac_ok"]`` and counts it. Returns which
+        were good."""
+        Ln, good = self.factor(self.newton_p(G[rows], vj[rows], sv[rows]))
+        Lf = ctx["Lf"]
         if bool(good.all()):
             Lf[rows] = Ln
         elif bool(good.any()):
             Lf[rows[good]] = Ln[good]
+        ctx["fac_ok"][rows] = good
+        ctx["stats"][idx[rows[good]], _FACTOR] += 1
+        return good
 
     def solve(self, Lf: Any, rhs: Any) -> Any:
         """``A^-1 rhs`` for rhs (B, n + 1) with the spare slot kept at zero."""
@@ -438,13 +444,10 @@ class TorchRun:
             refac = step_ & (~fac_ok | (have_dx & (res > e.refactor_ratio * res_prev)))
             if bool(refac.any()):
                 ri = refac.nonzero()[:, 0]
-                Ln, good = self.factor(self.newton_p(G[ri], vj[ri], sv[ri]))
-                self.keep_factors(Lf, ri, Ln, good)
-                fac_ok[ri] = good
+                good = self.refactor(ctx, idx, ri, G, vj, sv)
                 badf = ri[~good]
                 ok[badf] = False
                 act[badf] = False
-                stats[idx[ri[good]], _FACTOR] += 1
                 step_ &= ok
             fresh = torch.where(step_, refac, fresh)
             si = step_.nonzero()[:, 0]
@@ -578,10 +581,7 @@ class TorchRun:
         nf = ok & ~fac_ok
         if bool(nf.any()):
             ri = nf.nonzero()[:, 0]
-            Ln, good = self.factor(self.newton_p(new.G[ri], new.vj[ri], new.sv[ri]))
-            self.keep_factors(Lf, ri, Ln, good)
-            fac_ok[ri] = good
-            stats[idx[ri[good]], _FACTOR] += 1
+            good = self.refactor(ctx, idx, ri, new.G, new.vj, new.sv)
             bad = ri[~good]
             if bad.numel():
                 stats[idx[bad], _REJECTED] += 1
