@@ -264,6 +264,10 @@ def test_compare_integrator_sets_the_device_method(data_dir: Path) -> None:
         args = build_parser().parse_args([*_compare_argv(data_dir, *extra), "-o", "x"])
         return _preflight(args, str(data_dir))[1]
 
+    from nwhil.compare import INTEGRATORS
+    from nwphys.dynamics.methods import get_method
+
+    assert all(get_method(n).held is not None for n in INTEGRATORS)  # held-sample methods of the registry
     assert spec("--integrator", "esdirk3-sn") == spec()
     kw = dict(spec("--integrator", "sdirk2-sn").device_kwargs)
     assert kw == {**dict(spec().device_kwargs), "method": "sdirk2-sn"}
