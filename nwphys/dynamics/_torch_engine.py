@@ -80,13 +80,17 @@ class TorchRun:
         V[:, self.unk_nodes] = x[:, : self.n]
         return V
 
-    def stage_eval(self, psi: Any, c: Any, V: Any) -> tuple[Any, ...]:
-        torch = self.torch
+    def junction_exps(self, V: Any) -> tuple[Any, Any, Any]:
+        """Junction voltages ``v`` of the node voltages ``V`` and ``E1 = exp(-eta_p |v|)``,
+        ``E2 = exp(-eta_d |v|)`` (the rates are ``kp = kp0 / E1`` and ``kd = kd0 E2``)."""
         nj = self.nj
         v = V[:, self.ba[:nj]] - V[:, self.bb[:nj]]
         a = v.abs()
-        E1 = torch.exp(-self.ep * a)
-        E2 = torch.exp(-self.ed * a)
+        return v, self.torch.exp(-self.ep * a), self.torch.exp(-self.ed * a)
+
+    def stage_eval(self, psi: Any, c: Any, V: Any) -> tuple[Any, ...]:
+        torch = self.torch
+        v, E1, E2 = self.junction_exps(V)
         q = E1 / c[:, None] * self.ikp0
         r = E1 * E2 * self.rkk
         inv = 1.0 / (q + r + 1.0)
@@ -97,11 +101,7 @@ class TorchRun:
 
     def rates(self, s: Any, V: Any) -> Any:
         """``f = kp(v) (1 - g) - kd(v) g`` at the junction voltages of ``V`` and the states ``s``."""
-        torch = self.torch
-        nj = self.nj
-        a = (V[:, self.ba[:nj]] - V[:, self.bb[:nj]]).abs()
-        E1 = torch.exp(-self.ep * a)
-        E2 = torch.exp(-self.ed * a)
+        _, E1, E2 = self.junction_exps(V)
         return (self.kp0 / E1) * (1.0 - s) - (self.kd0 * E2) * s
 
     def branch_p(self, G: Any) -> Any:
@@ -191,14 +191,19 @@ class TorchRun:
     def newton_p(self, G: Any, vj: Any, sv: Any) -> Any:
         return self.branch_p(G + self.slope * vj * sv)
 
+    def plain_rhs(self, s: Any, vd: Any) -> tuple[Any, Any]:
+        """The conductances of the states ``s`` and the Kirchhoff imbalance of the sources ``vd``
+        with every unknown at 0 V (the plain nodal solve's right-hand side, negated): ``(G, F)``."""
+        G0 = self.gmin + self.slope * s
+        F0, _ = self.residual(G0, self.expand(s.new_zeros((s.shape[0], self.n + 1)), vd), vd)
+        return G0, F0
+
     def plain_solve(self, s: Any, vd: Any) -> tuple[Any, Any, Any, Any]:
         """Voltages consistent with the states ``s`` and sources ``vd``: one plain nodal
         factorisation and solve from 0 V. Returns ``(x, factor, pivots good, conductances)``."""
-        G0 = self.gmin + self.slope * s
-        x = s.new_zeros((s.shape[0], self.n + 1))
-        F0, _ = self.residual(G0, self.expand(x, vd), vd)
+        G0, F0 = self.plain_rhs(s, vd)
         Lc, good = self.factor(self.branch_p(G0))
-        return x + self.solve(Lc, -F0), Lc, good, G0
+        return self.solve(Lc, -F0), Lc, good, G0
 
     # ------------------------------------------------------------------ the run
     def run(
@@ -283,9 +288,8 @@ class TorchRun:
                 changed = st & (~have_vd | (vd != vd_last).any(dim=1))
                 if bool(changed.any()):
                     idx = changed.nonzero()[:, 0]
-                    G0 = self.gmin + self.slope * s[idx]
-                    x[idx] = 0.0  # solved from 0 V: rounding relative to the new voltages
-                    F0, _ = self.residual(G0, self.expand(x[idx], vd[idx]), vd[idx])
+                    # solved from 0 V: rounding relative to the new voltages
+                    G0, F0 = self.plain_rhs(s[idx], vd[idx])
                     # the factor at hand is this state's plain nodal matrix after an ESDIRK3 read
                     new = idx[~S["plain_ok"][idx]]
                     S["fac_ok"][idx] = True
@@ -297,7 +301,7 @@ class TorchRun:
                         Lf[new] = Lc
                         S["fac_ok"][new] = ok
                         stats[new[ok], _FACTOR] += 1
-                    x[idx] = x[idx] + self.solve(self.rows(Lf, idx), -F0)
+                    x[idx] = self.solve(self.rows(Lf, idx), -F0)
                     stats[idx, _SOLVES] += 1
                     if esdirk:
                         S["f1"][idx] = self.rates(s[idx], self.expand(x[idx], vd[idx]))
