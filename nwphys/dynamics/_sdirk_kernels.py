@@ -413,6 +413,19 @@ def _limit(psi, psil, clip):
 
 
 @nb.njit(cache=True)
+def _state_converged(top, dx, sv, sg, dv, eta, newton_fraction, rtol, atol):
+    """Whether ``eta |ds/dv dv_k| <= newton_fraction (atol + rtol |g_k|)`` for every junction, with
+    ``dv`` (out) the junction voltages of the correction ``dx``; one loop without an early exit, so
+    that it vectorises."""
+    n_out = 0
+    for k in range(top.nj):
+        d = dx[top.ua[k]] - dx[top.ub[k]]
+        dv[k] = d
+        n_out += eta * abs(sv[k] * d) > newton_fraction * (atol + rtol * abs(sg[k]))
+    return n_out == 0
+
+
+@nb.njit(cache=True)
 def _solve_stage(top, w, ikp0, rkk, ep, ed, gmin, slope, psi, c, xs, vd, sg, tight, opts, max_newton, fac_ok,
                  theta, stats):
     """Simplified Newton on the voltages ``xs`` of one stage ``g = psi + c f(g, V)`` (see the module
@@ -465,20 +478,12 @@ def _solve_stage(top, w, ikp0, rkk, ep, ed, gmin, slope, psi, c, xs, vd, sg, tig
         _newton_step(n, top.Lp, top.Li, w.Lx, w.D, w.F, xs, w.dx, w.x_prev)
         res_prev = res
         have_dx = True
-        if not tight:
-            small = theta < 1.0 and res <= kcl_inner_rtol
-            eta = max(theta, theta_floor) / (1.0 - theta) if small else 0.0
-            for k in range(nj):
-                if not small:
-                    break
-                dv = w.dx[top.ua[k]] - w.dx[top.ub[k]]
-                if eta * abs(w.sv[k] * dv) > newton_fraction * (atol + rtol * abs(sg[k])):
-                    small = False
-                    break
-            if small:
-                # the state and voltages take the last correction to first order
+        if not tight and theta < 1.0 and res <= kcl_inner_rtol:
+            eta = max(theta, theta_floor) / (1.0 - theta)
+            if _state_converged(top, w.dx, w.sv, sg, w.wa, eta, newton_fraction, rtol, atol):
+                # the state and voltages take the last correction (w.wa) to first order
                 for k in range(nj):
-                    dv = w.dx[top.ua[k]] - w.dx[top.ub[k]]
+                    dv = w.wa[k]
                     sg[k] += w.sv[k] * dv
                     w.vj[k] += dv
                     w.G[k] = gmin[k] + slope[k] * sg[k]
