@@ -9,8 +9,9 @@ up-looking LDL^T of T. A. Davis, *Direct Methods for Sparse Linear Systems*, SIA
   that the up-looking factorisation updates it from (each row's pattern, found by walking the
   elimination tree, in the order of that walk) and where each entry goes;
 * :func:`ldl_numeric`, per matrix: the numeric factor ``L`` (unit lower triangular, CSC) and the
-  diagonal ``D``, row by row along the schedule (no tree walk, no index written: a fixed pattern
-  needs its symbolic work once, not at every factorisation);
+  reciprocals ``Dinv`` of the diagonal ``D`` (a solve then multiplies instead of dividing), row
+  by row along the schedule (no tree walk, no index written: a fixed pattern needs its symbolic
+  work once, not at every factorisation);
 * :func:`ldl_solve`, per right-hand side: ``L D L^T x = b`` in place.
 
 The matrix is given by its **upper** triangle in CSC (``Ap``, ``Ai``, ``Ax``; every diagonal entry
@@ -126,13 +127,13 @@ def ldl_numeric(
     Lp: np.ndarray,
     Li: np.ndarray,
     Lx: np.ndarray,
-    D: np.ndarray,
+    Dinv: np.ndarray,
     y: np.ndarray,
     Rp: np.ndarray,
     Rc: np.ndarray,
     Rq: np.ndarray,
 ) -> bool:
-    """Numeric factorisation ``A = L D L^T`` into ``Lx`` and ``D`` (overwritten) along the schedule
+    """Numeric factorisation ``A = L D L^T`` into ``Lx`` and ``Dinv = 1 / D`` (overwritten) along the schedule
     ``(Li, Rp, Rc, Rq)`` of :func:`ldl_schedule`.
 
     ``y`` is a work array of length ``n`` that must be zero on entry and is zero on return.
@@ -154,26 +155,37 @@ def ldl_numeric(
             y[i] = 0.0
             for p in range(Lp[i], p2):
                 y[Li[p]] -= Lx[p] * yi
-            lki = yi / D[i]
+            lki = yi * Dinv[i]
             dk -= lki * yi
             Lx[p2] = lki
         if not (dk > 0.0 and dk < np.inf):
             return False
-        D[k] = dk
+        Dinv[k] = 1.0 / dk
     return True
 
 
 @nb.njit(cache=True)
-def ldl_solve(n: int, Lp: np.ndarray, Li: np.ndarray, Lx: np.ndarray, D: np.ndarray, x: np.ndarray) -> None:
-    """Solve ``L D L^T x = b`` in place (``x`` holds ``b`` on entry)."""
+def ldl_solve(
+    n: int, Lp: np.ndarray, Li: np.ndarray, Lx: np.ndarray, Dinv: np.ndarray, x: np.ndarray
+) -> None:
+    """Solve ``L D L^T x = b`` in place (``x`` holds ``b`` on entry; ``Dinv = 1 / D`` as
+    :func:`ldl_numeric` leaves it)."""
     for j in range(n):
         xj = x[j]
         for p in range(Lp[j], Lp[j + 1]):
             x[Li[p]] -= Lx[p] * xj
     for j in range(n):
-        x[j] /= D[j]
+        x[j] *= Dinv[j]
+    # two partial sums per row of L^T: half the chain of dependent multiply-adds
     for j in range(n - 1, -1, -1):
-        s = x[j]
-        for p in range(Lp[j], Lp[j + 1]):
-            s -= Lx[p] * x[Li[p]]
-        x[j] = s
+        s0 = x[j]
+        s1 = 0.0
+        p = Lp[j]
+        end = Lp[j + 1]
+        while p + 1 < end:
+            s0 -= Lx[p] * x[Li[p]]
+            s1 -= Lx[p + 1] * x[Li[p + 1]]
+            p += 2
+        if p < end:
+            s0 -= Lx[p] * x[Li[p]]
+        x[j] = s0 + s1

@@ -73,6 +73,13 @@ for the consistent voltages from 0 V (not as a correction of the old voltages, w
 would stay in the new ones: with every source at 0 V it would never let the relative Kirchhoff
 residual fall), and that factor becomes the Newton matrix of the first stage.
 
+Every kernel is compiled with numba's ``error_model="numpy"``: a division by zero gives an infinity
+or NaN instead of raising. Under the default (Python) model every division carries a zero check
+with an exit from the loop, and LLVM does not vectorise a loop with such an exit: the closed-form
+stage solution ran 2.7 times slower. No divisor here can be zero for validated input (``c =
+gamma h > 0``, ``atol > 0``, ``1 + q + r >= 1``, pivots checked positive before their reciprocal),
+and the checks for NaN and infinity in the error estimate and the Kirchhoff residual stay.
+
 Status codes (the return value of :func:`run_series`): 0 success, 1 step size below ``h_min``
 (``info`` holds the time, the step, the worst junction and its error ratio, and whether the last
 rejection was a Newton failure), 2 a non-positive pivot in the plain nodal factorisation.
@@ -88,6 +95,13 @@ import numpy as np
 from nwphys.circuit._ldl_kernels import ldl_numeric, ldl_solve
 
 __all__ = ["TABLEAU", "Topology", "run_series"]
+
+#: SHA-256 of ``nwphys/circuit/_ldl_kernels.py``, whose kernels these call. numba's on-disk cache
+#: revalidates a compiled function against its own source file only (time stamp and size), so a
+#: change to that file alone would leave the cached kernels of this one running its old code.
+#: ``tests/nwphys/test_batched.py`` keeps this digest equal to that file's: a change there must
+#: change this file too, which recompiles both.
+LDL_SOURCE_SHA256 = "01c7ecfcc5c0ad6b6fe71bcc7718065054185796af99b723bbfc0074bcb59427"
 
 #: Index arrays of one circuit with its driven electrodes (see :func:`nwphys.dynamics.batched` for their
 #: construction). Node indices refer to the circuit; unknown indices to the engine's ordering.
@@ -142,7 +156,7 @@ I_T, I_H, I_WORST_K, I_WORST_RATIO, I_NEWTON_FAILED, I_G_MIN, I_G_MAX, I_KCL_MAX
 N_INFO = 9
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _expand(top, x, vd, V):
     for i in range(top.dir_nodes.size):
         V[top.dir_nodes[i]] = vd[top.dir_pos[i]]
@@ -156,7 +170,7 @@ _INV_LN2 = 1.44269504088896338700e00
 _FAST = {"contract", "arcp", "nsz", "afn", "reassoc"}
 
 
-@nb.njit(cache=True, fastmath=_FAST)
+@nb.njit(cache=True, fastmath=_FAST, error_model="numpy")
 def exp_nonpositive(x, out, work):
     """``out = exp(x)`` for ``x <= 0`` (work: an int64 array of the same size), vectorisable.
 
@@ -192,7 +206,7 @@ def exp_nonpositive(x, out, work):
         out[i] *= scale[i]
 
 
-@nb.njit(cache=True, fastmath=_FAST)
+@nb.njit(cache=True, fastmath=_FAST, error_model="numpy")
 def _closed_form(nj, ikp0, rkk, ep, ed, gmin, slope, psi, c, vj, s, s_v, s_psi, G, E1, E2):
     """The closed-form stage solution of every junction from ``E1``, ``E2`` (see :func:`_stage_eval`);
     one vectorisable loop (no NaN or infinity assumptions are made)."""
@@ -211,7 +225,7 @@ def _closed_form(nj, ikp0, rkk, ep, ed, gmin, slope, psi, c, vj, s, s_v, s_psi, 
         G[k] = gmin[k] + slope[k] * g
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _stage_eval(top, ikp0, rkk, ep, ed, gmin, slope, psi, c, V, vj, s, s_v, s_psi, G, E1, E2, wa, wb, wk):
     """Junction voltages and the closed-form stage solution at fixed voltages.
 
@@ -232,7 +246,7 @@ def _stage_eval(top, ikp0, rkk, ep, ed, gmin, slope, psi, c, V, vj, s, s_v, s_ps
     _closed_form(nj, ikp0, rkk, ep, ed, gmin, slope, psi, c, vj, s, s_v, s_psi, G, E1, E2)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _residual(top, G, V, vd, F, scale):
     """Kirchhoff imbalance at the unknowns and its relative 2-norm."""
     F[:] = 0.0
@@ -242,7 +256,7 @@ def _residual(top, G, V, vd, F, scale):
     return _residual_rest(top, V, vd, F, scale)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _stage_residual(top, G, vj, V, vd, F, scale):
     """:func:`_residual` with the junction voltages ``vj`` at hand (``V[ba] - V[bb]``, as the stage
     evaluation leaves them: the same numbers, without gathering them again)."""
@@ -253,7 +267,7 @@ def _stage_residual(top, G, vj, V, vd, F, scale):
     return _residual_rest(top, V, vd, F, scale)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, error_model="numpy", inline="always")
 def _add_current(top, k, cur, F, scale):
     """Branch ``k``'s current ``cur`` out of end a and into end b, and its size into both ends' scale."""
     ia = top.ua[k]
@@ -264,7 +278,7 @@ def _add_current(top, k, cur, F, scale):
     scale[ib] += abs(cur)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _residual_rest(top, V, vd, F, scale):
     """The fixed branches' and the series-resistance sources' share of :func:`_residual` (after the
     junctions'), and the relative 2-norm of the imbalance."""
@@ -288,7 +302,7 @@ def _residual_rest(top, V, vd, F, scale):
     return 0.0 if fn == 0.0 else np.inf
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _source_residual(top, G, V, vd, F):
     """The Kirchhoff imbalance at the unknowns, all of them at 0 V (``V`` holds the sources and zeros):
     minus the right-hand side of the nodal equations, from the branches at a source and the
@@ -307,8 +321,8 @@ def _source_residual(top, G, V, vd, F):
     F[top.n] = 0.0
 
 
-@nb.njit(cache=True)
-def _factor(top, p, Ux, Lx, D, wy):
+@nb.njit(cache=True, error_model="numpy")
+def _factor(top, p, Ux, Lx, Dinv, wy):
     """Assemble the upper values of the nodal matrix of branch conductances ``p`` and factorise."""
     Ux[:] = 0.0
     for k in range(top.ba.size):
@@ -318,15 +332,15 @@ def _factor(top, p, Ux, Lx, D, wy):
         Ux[top.pos_o[k]] -= pk
     for i in range(top.nor_u.size):
         Ux[top.nor_diag[i]] += top.nor_g[i]
-    return ldl_numeric(top.n, top.Up, top.Ui, Ux, top.Lp, top.Li, Lx, D, wy, top.Rp, top.Rc, top.Rq)
+    return ldl_numeric(top.n, top.Up, top.Ui, Ux, top.Lp, top.Li, Lx, Dinv, wy, top.Rp, top.Rc, top.Rq)
 
 
-@nb.njit(cache=True)
-def _newton_step(n, Lp, Li, Lx, D, F, x, dx, x_prev):
+@nb.njit(cache=True, error_model="numpy")
+def _newton_step(n, Lp, Li, Lx, Dinv, F, x, dx, x_prev):
     """One Newton correction with the factor at hand: ``dx = -A^-1 F``, ``x_prev = x``, ``x += dx``."""
     for i in range(n):
         dx[i] = -F[i]
-    ldl_solve(n, Lp, Li, Lx, D, dx)
+    ldl_solve(n, Lp, Li, Lx, Dinv, dx)
     for i in range(n):
         x_prev[i] = x[i]
         x[i] += dx[i]
@@ -336,14 +350,14 @@ def _newton_step(n, Lp, Li, Lx, D, F, x, dx, x_prev):
 Work = namedtuple(
     "Work",
     [
-        "Ux", "Lx", "D", "wy",  # the factor and its workspace
+        "Ux", "Lx", "Dinv", "wy",  # the factor (L and 1 / D) and its workspace
         "V", "F", "scale", "p", "dx", "x_prev",  # node voltages, residual, branch conductances, Newton
         "vj", "sv", "spsi", "G", "E1", "E2", "wa", "wb", "wk",  # junction quantities of the last evaluation
     ],
 )
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _work(top):
     """The work arrays of one series on ``top`` (the fixed branches' conductances already set)."""
     n, nj, nb_ = top.n, top.nj, top.ba.size
@@ -359,13 +373,13 @@ def _work(top):
     )
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _refactor(top, w):
     """Factorise the nodal matrix of the branch conductances ``w.p`` into ``w``."""
-    return _factor(top, w.p, w.Ux, w.Lx, w.D, w.wy)
+    return _factor(top, w.p, w.Ux, w.Lx, w.Dinv, w.wy)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _sources_changed(vd, vd_last, have_vd):
     """Whether the held sources ``vd`` differ from the last sample's (or there is none)."""
     if not have_vd:
@@ -376,7 +390,7 @@ def _sources_changed(vd, vd_last, have_vd):
     return False
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _consistent_voltages(top, w, gmin, slope, s, vd, x, stats, factored):
     """Voltages ``x`` consistent with the states ``s`` and the sources ``vd``: one plain nodal solve
     from 0 V, so that its rounding is relative to the new voltages, not to the old ones (a
@@ -395,11 +409,11 @@ def _consistent_voltages(top, w, gmin, slope, s, vd, x, stats, factored):
             return False
         stats[N_FACTOR] += 1
     stats[N_SOLVES] += 1
-    _newton_step(top.n, top.Lp, top.Li, w.Lx, w.D, w.F, x, w.dx, w.x_prev)
+    _newton_step(top.n, top.Lp, top.Li, w.Lx, w.Dinv, w.F, x, w.dx, w.x_prev)
     return True
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _limit(psi, psil, clip):
     """``psil = clip(psi, 0, 1)``; adds the amount removed to ``clip``; returns how many were limited."""
     n_lim = 0
@@ -412,7 +426,7 @@ def _limit(psi, psil, clip):
     return n_lim
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _state_converged(top, dx, sv, sg, dv, eta, newton_fraction, rtol, atol):
     """Whether ``eta |ds/dv dv_k| <= newton_fraction (atol + rtol |g_k|)`` for every junction, with
     ``dv`` (out) the junction voltages of the correction ``dx``; one loop without an early exit, so
@@ -425,7 +439,7 @@ def _state_converged(top, dx, sv, sg, dv, eta, newton_fraction, rtol, atol):
     return n_out == 0
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _solve_stage(top, w, ikp0, rkk, ep, ed, gmin, slope, psi, c, xs, vd, sg, tight, opts, max_newton, fac_ok,
                  theta, stats):
     """Simplified Newton on the voltages ``xs`` of one stage ``g = psi + c f(g, V)`` (see the module
@@ -475,7 +489,7 @@ def _solve_stage(top, w, ikp0, rkk, ep, ed, gmin, slope, psi, c, xs, vd, sg, tig
             fresh = False
         stats[N_NEWTON] += 1
         stats[N_SOLVES] += 1
-        _newton_step(n, top.Lp, top.Li, w.Lx, w.D, w.F, xs, w.dx, w.x_prev)
+        _newton_step(n, top.Lp, top.Li, w.Lx, w.Dinv, w.F, xs, w.dx, w.x_prev)
         res_prev = res
         have_dx = True
         if not tight and theta < 1.0 and res <= kcl_inner_rtol:
@@ -491,7 +505,7 @@ def _solve_stage(top, w, ikp0, rkk, ep, ed, gmin, slope, psi, c, xs, vd, sg, tig
     return False, fac_ok, theta
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _filtered_error(top, w, slope, kp0, kd0, err, clip, s, s_new, rtol, atol, tau_left):
     """The error ratio of a step: ``err`` filtered by ``(I - c J)^-1`` with the factor at hand (the
     junctions' ``spsi`` and, through the nodal solve, their coupling), plus the limited amounts
@@ -506,7 +520,7 @@ def _filtered_error(top, w, slope, kp0, kd0, err, clip, s, s_new, rtol, atol, ta
         F[top.ua[k]] -= q
         F[top.ub[k]] += q
     F[n] = 0.0
-    ldl_solve(n, top.Lp, top.Li, w.Lx, w.D, F)
+    ldl_solve(n, top.Lp, top.Li, w.Lx, w.Dinv, F)
     discount = tau_left >= 0.0
     if discount:
         for k in range(nj):
@@ -544,7 +558,7 @@ def _filtered_error(top, w, slope, kp0, kd0, err, clip, s, s_new, rtol, atol, ta
     return enorm, k_worst, n_out == 0
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _grown_step(h, enorm, order):
     """The next step after an accepted one whose error estimate is ``O(h^order)``."""
     if enorm == 0.0:
@@ -552,7 +566,7 @@ def _grown_step(h, enorm, order):
     return h * min(_FAC_MAX, max(0.2, 0.9 * enorm ** (-1.0 / order)))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _rejected_step(h, enorm, t, rej_t, rej_h, rej_e, order, order_lo, order_hi):
     """The retry after a rejected step: the error taken as ``O(h^order)``, or with the order that the
     last two rejections at the same time showed (limited to [order_lo, order_hi])."""
@@ -565,7 +579,7 @@ def _rejected_step(h, enorm, t, rej_t, rej_h, rej_e, order, order_lo, order_hi):
     return h * max(1e-4, 0.9 * enorm ** (-1.0 / pw))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _fail_info(info, t, h, worst_k, worst_r, newton_failed, g_lo, g_hi, kcl_max, kcl_inner):
     """The diagnostics of a series whose step fell below ``h_min`` (status 1)."""
     info[I_T] = t
@@ -579,7 +593,7 @@ def _fail_info(info, t, h, worst_k, worst_r, newton_failed, g_lo, g_hi, kcl_max,
     info[I_KCL_INNER] = kcl_inner
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _read(top, gmin, slope, s, x, vd, V, out_V, out_I, out_P, out_G, row):
     """The reading at the end of a hold into row ``row`` (``V`` is Kirchhoff-consistent with ``x``
     and ``s`` there)."""
@@ -632,7 +646,7 @@ _A31, _A32 = TABLEAU["a31"], TABLEAU["a32"]
 _B1, _B2, _B3 = TABLEAU["b1"], TABLEAU["b2"], TABLEAU["b3"]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _rates(top, w, kp0, kd0, ep, ed, s, f):
     """``f = kp(v) (1 - g) - kd(v) g`` at the junction voltages of ``w.V`` and the states ``s``."""
     nj = top.nj
@@ -646,7 +660,7 @@ def _rates(top, w, kp0, kd0, ep, ed, s, f):
         f[k] = (kp0[k] / w.E1[k]) * (1.0 - s[k]) - (kd0[k] * w.E2[k]) * s[k]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _predict(x, x_old, f, out):
     """Stage voltages extrapolated linearly from ``x_old`` through ``x``, ``f`` times the time between
     them beyond ``x`` (``f`` = 0: ``x`` itself)."""
@@ -657,7 +671,7 @@ def _predict(x, x_old, f, out):
         out[i] = x[i] + (x[i] - x_old[i]) * f
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _sdirk2_stages(top, w, par, opts, max_newton, s, x, x_old, t_old, t, have_old, h, vd, last, fac_ok, theta,
                    stats, x1, x2, s1, s2, psi2, psil, clip, err):
     """One SDIRK2 step attempt from ``(s, x)`` at ``t``: stage 1 into ``(s1, x1)``, stage 2 (the solution)
@@ -687,7 +701,7 @@ def _sdirk2_stages(top, w, par, opts, max_newton, s, x, x_old, t_old, t, have_ol
     return ok, fac_ok, theta, n_lim
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _esdirk3_stages(top, w, par, opts, max_newton, s, x, x_old, t_old, t, have_old,
                     h, vd, fac_ok, theta, stats, f1, f2, x2, x3, x4, s2, s3, s4, psi, psil,
                     clip, err):
@@ -718,7 +732,7 @@ def _esdirk3_stages(top, w, par, opts, max_newton, s, x, x_old, t_old, t, have_o
             F[top.ua[k]] += q
             F[top.ub[k]] -= q
         F[n] = 0.0
-        ldl_solve(n, top.Lp, top.Li, w.Lx, w.D, F)
+        ldl_solve(n, top.Lp, top.Li, w.Lx, w.Dinv, F)
         stats[N_SOLVES] += 1
         for i in range(n):
             x2[i] = x[i] - 2.0 * c * F[i]
@@ -760,7 +774,7 @@ def _esdirk3_stages(top, w, par, opts, max_newton, s, x, x_old, t_old, t, have_o
     return ok, fac_ok, theta, n_lim
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def run_series(
     top,
     kp0,

@@ -82,22 +82,39 @@ def test_ldl_kernels_solve_a_laplacian_exactly() -> None:
     Ax = np.concatenate([U[c, k] for k, c in enumerate(cols)])
     Lp, parent = ldl_symbolic(n, Ap, Ai)
     Li, Rp, Rc, Rq = ldl_schedule(n, Ap, Ai, Lp, parent)
-    Lx, D, y = np.empty(Lp[-1]), np.empty(n), np.zeros(n)
-    assert ldl_numeric(n, Ap, Ai, Ax, Lp, Li, Lx, D, y, Rp, Rc, Rq)
+    Lx, Dinv, y = np.empty(Lp[-1]), np.empty(n), np.zeros(n)
+    assert ldl_numeric(n, Ap, Ai, Ax, Lp, Li, Lx, Dinv, y, Rp, Rc, Rq)
     # the pattern is that of the dense factor's nonzeros (no entry missing, every stored one placed)
     C = np.linalg.cholesky(A)
     Ld = C / np.diag(C)
+    np.testing.assert_allclose(Dinv, 1.0 / np.diag(C) ** 2, rtol=1e-12)  # the reciprocal pivots
     stored = np.zeros((n, n), bool)
     stored[Li, np.repeat(np.arange(n), np.diff(Lp))] = True
     assert not (np.abs(np.tril(Ld, -1)) > 1e-14)[~stored].any()
     b = rng.normal(size=n)
     x = b.copy()
-    ldl_solve(n, Lp, Li, Lx, D, x)
+    ldl_solve(n, Lp, Li, Lx, Dinv, x)
     np.testing.assert_allclose(x, np.linalg.solve(A, b), rtol=1e-12, atol=1e-12 * np.abs(x).max())
     assert not y.any()
     Ax_bad = Ax.copy()
     Ax_bad[Ap[1:] - 1] = -1.0  # negative diagonal: not positive definite
-    assert not ldl_numeric(n, Ap, Ai, Ax_bad, Lp, Li, Lx, D, np.zeros(n), Rp, Rc, Rq)
+    assert not ldl_numeric(n, Ap, Ai, Ax_bad, Lp, Li, Lx, Dinv, np.zeros(n), Rp, Rc, Rq)
+
+
+def test_cached_kernels_follow_the_ldl_source() -> None:
+    """The engine's kernels record the digest of the LDL kernels they call (numba's disk cache would
+    otherwise keep running the old LDL code after a change to that file alone)."""
+    import hashlib
+    from pathlib import Path
+
+    import nwphys.circuit._ldl_kernels as ldl
+    from nwphys.dynamics import _sdirk_kernels
+
+    digest = hashlib.sha256(Path(ldl.__file__).read_bytes()).hexdigest()
+    assert _sdirk_kernels.LDL_SOURCE_SHA256 == digest, (
+        "nwphys/circuit/_ldl_kernels.py changed: set LDL_SOURCE_SHA256 in "
+        f"nwphys/dynamics/_sdirk_kernels.py to {digest}"
+    )
 
 
 def test_vector_exp_matches_numpy() -> None:
