@@ -247,54 +247,61 @@ def _stage_eval(top, ikp0, rkk, ep, ed, gmin, slope, psi, c, V, vj, s, s_v, s_ps
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _residual(top, G, V, vd, F, scale):
-    """Kirchhoff imbalance at the unknowns and its relative 2-norm."""
-    F[:] = 0.0
-    scale[:] = 0.0
+def _residual(top, G, V, vd, F, FS):
+    """Kirchhoff imbalance ``F`` at the unknowns and its relative 2-norm. ``FS`` (length ``2 (n +
+    1)``) is the work array in which the imbalance and the scale (the sum of the sizes of the
+    currents) of every unknown are accumulated side by side (``FS[2 i]``, ``FS[2 i + 1]``): two
+    adjacent updates per branch end, which the compiler pairs, instead of two arrays."""
+    FS[:] = 0.0
     for k in range(top.nj):
-        _add_current(top, k, G[k] * (V[top.ba[k]] - V[top.bb[k]]), F, scale)
-    return _residual_rest(top, V, vd, F, scale)
+        _add_current(top, k, G[k] * (V[top.ba[k]] - V[top.bb[k]]), FS)
+    return _residual_rest(top, V, vd, F, FS)
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _stage_residual(top, G, vj, V, vd, F, scale):
+def _stage_residual(top, G, vj, V, vd, F, FS):
     """:func:`_residual` with the junction voltages ``vj`` at hand (``V[ba] - V[bb]``, as the stage
     evaluation leaves them: the same numbers, without gathering them again)."""
-    F[:] = 0.0
-    scale[:] = 0.0
+    FS[:] = 0.0
     for k in range(top.nj):
-        _add_current(top, k, G[k] * vj[k], F, scale)
-    return _residual_rest(top, V, vd, F, scale)
+        _add_current(top, k, G[k] * vj[k], FS)
+    return _residual_rest(top, V, vd, F, FS)
 
 
 @nb.njit(cache=True, error_model="numpy", inline="always")
-def _add_current(top, k, cur, F, scale):
-    """Branch ``k``'s current ``cur`` out of end a and into end b, and its size into both ends' scale."""
-    ia = top.ua[k]
-    ib = top.ub[k]
-    F[ia] += cur
-    scale[ia] += abs(cur)
-    F[ib] -= cur
-    scale[ib] += abs(cur)
+def _add_current(top, k, cur, FS):
+    """Branch ``k``'s current ``cur`` out of end a and into end b, and its size into both ends' scale
+    (``FS`` as in :func:`_residual`)."""
+    ia = 2 * top.ua[k]
+    ib = 2 * top.ub[k]
+    a = abs(cur)
+    FS[ia] += cur
+    FS[ia + 1] += a
+    FS[ib] -= cur
+    FS[ib + 1] += a
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _residual_rest(top, V, vd, F, scale):
+def _residual_rest(top, V, vd, F, FS):
     """The fixed branches' and the series-resistance sources' share of :func:`_residual` (after the
-    junctions'), and the relative 2-norm of the imbalance."""
+    junctions'), the imbalance into ``F`` and the relative 2-norm of the imbalance."""
     nj = top.nj
     for k in range(nj, top.ba.size):
-        _add_current(top, k, top.gfix[k - nj] * (V[top.ba[k]] - V[top.bb[k]]), F, scale)
+        _add_current(top, k, top.gfix[k - nj] * (V[top.ba[k]] - V[top.bb[k]]), FS)
     for i in range(top.nor_u.size):
         inj = top.nor_g[i] * (vd[top.nor_pos[i]] - V[top.nor_nodes[i]])
-        F[top.nor_u[i]] -= inj
-        scale[top.nor_u[i]] += abs(inj)
+        u = 2 * top.nor_u[i]
+        FS[u] -= inj
+        FS[u + 1] += abs(inj)
     fn = 0.0
     sc = 0.0
-    F[top.n] = 0.0
     for i in range(top.n):
-        fn += F[i] * F[i]
-        sc += scale[i] * scale[i]
+        f = FS[2 * i]
+        g = FS[2 * i + 1]
+        F[i] = f
+        fn += f * f
+        sc += g * g
+    F[top.n] = 0.0
     fn = math.sqrt(fn)
     sc = math.sqrt(sc)
     if sc > 0.0:
@@ -351,7 +358,7 @@ Work = namedtuple(
     "Work",
     [
         "Ux", "Lx", "Dinv", "wy",  # the factor (L and 1 / D) and its workspace
-        "V", "F", "scale", "p", "dx", "x_prev",  # node voltages, residual, branch conductances, Newton
+        "V", "F", "FS", "p", "dx", "x_prev",  # node voltages, residual (FS: its work), conductances, Newton
         "vj", "sv", "spsi", "G", "E1", "E2", "wa", "wb", "wk",  # junction quantities of the last evaluation
     ],
 )
@@ -367,7 +374,7 @@ def _work(top):
         p[k] = top.gfix[k - nj]
     return Work(
         np.empty(top.Ui.size + 1), np.empty(nnz_l), np.empty(n), np.zeros(n),
-        np.zeros(top.n_nodes), np.zeros(n + 1), np.zeros(n + 1), p, np.zeros(n + 1), np.empty(n),
+        np.zeros(top.n_nodes), np.zeros(n + 1), np.zeros(2 * (n + 1)), p, np.zeros(n + 1), np.empty(n),
         np.empty(nj), np.empty(nj), np.empty(nj), np.empty(nj), np.empty(nj), np.empty(nj), np.empty(nj),
         np.empty(nj), np.empty(nj, np.int64),
     )
@@ -461,7 +468,7 @@ def _solve_stage(top, w, ikp0, rkk, ep, ed, gmin, slope, psi, c, xs, vd, sg, tig
         _expand(top, xs, vd, w.V)
         _stage_eval(top, ikp0, rkk, ep, ed, gmin, slope, psi, c, w.V, w.vj, sg, w.sv, w.spsi, w.G, w.E1, w.E2,
                     w.wa, w.wb, w.wk)
-        res = _stage_residual(top, w.G, w.vj, w.V, vd, w.F, w.scale)
+        res = _stage_residual(top, w.G, w.vj, w.V, vd, w.F, w.FS)
         if res <= kcl_rtol:
             return True, fac_ok, theta
         if not res < np.inf:
@@ -938,7 +945,7 @@ def run_series(
                 # the Kirchhoff residual of the state and voltages about to be accepted: a step whose
                 # stopped Newton left more than the stage tolerance is retried with a fresh matrix
                 _expand(top, x_new, vd, w.V)
-                r_acc = _residual(top, w.G, w.V, vd, w.F, w.scale)
+                r_acc = _residual(top, w.G, w.V, vd, w.F, w.FS)
                 if not r_acc <= (kcl_inner_rtol if direct_read or not last else kcl_rtol):
                     stats[N_REJECTED] += 1
                     fac_ok = False
@@ -951,7 +958,7 @@ def run_series(
                         info[I_T] = t_abs + t
                         return 2
                     _expand(top, x_new, vd, w.V)
-                    r_acc = _residual(top, w.G, w.V, vd, w.F, w.scale)
+                    r_acc = _residual(top, w.G, w.V, vd, w.F, w.FS)
                     if not r_acc <= kcl_rtol:
                         stats[N_REJECTED] += 1
                         fac_ok = False

@@ -140,10 +140,12 @@ def test_stage_residual_is_the_residual_bit_for_bit(series_resistance_ohm: float
     V = np.zeros(top.n_nodes)
     K._expand(top, x, vd, V)
     vj = V[top.ba[: top.nj]] - V[top.bb[: top.nj]]
-    F1, s1, F2, s2 = (np.zeros(top.n + 1) for _ in range(4))
+    F1, F2 = np.zeros(top.n + 1), np.zeros(top.n + 1)
+    s1, s2 = np.zeros(2 * (top.n + 1)), np.zeros(2 * (top.n + 1))
     r1 = K._residual(top, G, V, vd, F1, s1)
     r2 = K._stage_residual(top, G, vj, V, vd, F2, s2)
     assert r1 == r2 and np.array_equal(F1, F2) and np.array_equal(s1, s2) and 1e-6 < r1 < 1.0
+    assert np.array_equal(F1[: top.n], s1[0 : 2 * top.n : 2])  # the imbalance, beside its scale
     solver = NodalSolver(c, driven=eng.driven)
     kcl = KirchhoffResidual(solver)
     _, rel = kcl.residual(solver.branch_conductances(G), V[kcl.a] - V[kcl.b], V, vd)
