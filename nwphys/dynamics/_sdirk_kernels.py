@@ -436,8 +436,8 @@ def _limit(psi, psil, clip):
 @nb.njit(cache=True, error_model="numpy")
 def _state_converged(top, dx, sv, sg, dv, eta, newton_fraction, rtol, atol):
     """Whether ``eta |ds/dv dv_k| <= newton_fraction (atol + rtol |g_k|)`` for every junction, with
-    ``dv`` (out) the junction voltages of the correction ``dx``; one loop without an early exit, so
-    that it vectorises."""
+    ``dv`` (out) the junction voltages of the correction ``dx``, which the first-order update then
+    takes instead of gathering them again; one loop over every junction, without an early exit."""
     n_out = 0
     for k in range(top.nj):
         d = dx[top.ua[k]] - dx[top.ub[k]]
