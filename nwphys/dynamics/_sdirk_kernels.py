@@ -225,7 +225,7 @@ def _closed_form(nj, ikp0, rkk, ep, ed, gmin, slope, psi, c, vj, s, s_v, s_psi, 
         G[k] = gmin[k] + slope[k] * g
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", inline="always")
 def _stage_eval(top, ikp0, rkk, ep, ed, gmin, slope, psi, c, V, vj, s, s_v, s_psi, G, E1, E2, wa, wb, wk):
     """Junction voltages and the closed-form stage solution at fixed voltages.
 
@@ -246,7 +246,7 @@ def _stage_eval(top, ikp0, rkk, ep, ed, gmin, slope, psi, c, V, vj, s, s_v, s_ps
     _closed_form(nj, ikp0, rkk, ep, ed, gmin, slope, psi, c, vj, s, s_v, s_psi, G, E1, E2)
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", inline="always")
 def _residual(top, G, V, vd, F, FS):
     """Kirchhoff imbalance ``F`` at the unknowns and its relative 2-norm. ``FS`` (length ``2 (n +
     1)``) is the work array in which the imbalance and the scale (the sum of the sizes of the
@@ -258,7 +258,7 @@ def _residual(top, G, V, vd, F, FS):
     return _residual_rest(top, V, vd, F, FS)
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", inline="always")
 def _stage_residual(top, G, vj, V, vd, F, FS):
     """:func:`_residual` with the junction voltages ``vj`` at hand (``V[ba] - V[bb]``, as the stage
     evaluation leaves them: the same numbers, without gathering them again)."""
@@ -281,7 +281,7 @@ def _add_current(top, k, cur, FS):
     FS[ib + 1] += a
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", inline="always")
 def _residual_rest(top, V, vd, F, FS):
     """The fixed branches' and the series-resistance sources' share of :func:`_residual` (after the
     junctions'), the imbalance into ``F`` and the relative 2-norm of the imbalance."""
@@ -380,7 +380,7 @@ def _work(top):
     )
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", inline="always")
 def _refactor(top, w):
     """Factorise the nodal matrix of the branch conductances ``w.p`` into ``w``."""
     return _factor(top, w.p, w.Ux, w.Lx, w.Dinv, w.wy)
