@@ -432,7 +432,9 @@ class SimulatedDevice(Device):
             Per series, its :class:`~hardware.Measurement` (``t_s`` from 0), or the exception
             that stopped it: :class:`~hardware.errors.ComplianceError` under
             ``compliance_policy="raise"``, :class:`nwphys.IntegrationError` when the integrator
-            failed. After the call the device holds the state, clock and bias after the last series.
+            failed. After the call the device holds the state, clock and bias after the last series;
+            when that series failed, its sources are at 0 V (the safe state), as after a failed
+            :meth:`apply`.
         """
         self._check_open()
         volts = [self.check_voltages(v) for v in voltages_V]
@@ -477,6 +479,9 @@ class SimulatedDevice(Device):
         self._clock_s = dt * n_last
         self.n_apply += len(volts)
         self.n_steps_total += sum(v.shape[0] for v in volts)
+        if isinstance(out[-1], Exception):
+            # as after a failed apply: the last series stopped, so the sources end at 0 V
+            self.safe_state()
         return out
 
     def _one_series(self, v: np.ndarray, dt: float) -> Measurement | Exception:

@@ -47,6 +47,7 @@ source-measure set-up and the reservoirs do).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -368,7 +369,7 @@ class BatchedEngine:
         )
         self.theta_floor = check_real("theta_floor", theta_floor, low=0.0, low_open=True, high=1.0)
         self.kcl_inner_rtol = check_real("kcl_inner_rtol", kcl_inner_rtol, low=self.kcl_rtol, high=1e-2)
-        self.max_batch_bytes = check_int("max_batch_bytes", max_batch_bytes, low=1)
+        self.max_batch_bytes = max_batch_bytes
         if backend not in ("numba", "torch"):
             raise ValidationError(f"backend must be 'numba' or 'torch', got {backend!r}")
         if scheme not in SCHEMES:
@@ -388,13 +389,38 @@ class BatchedEngine:
         self._par = _params(model, circuit.n_junctions)
 
     @property
+    def max_batch_bytes(self) -> int:
+        """Bound on the estimated memory of one :meth:`run`, bytes (>= 1); a batch above it is refused."""
+        return self._max_batch_bytes
+
+    @max_batch_bytes.setter
+    def max_batch_bytes(self, value: int) -> None:
+        self._max_batch_bytes = check_int("max_batch_bytes", value, low=1)
+
+    @property
     def n_driven(self) -> int:
         """Number of driven electrodes (columns of every drive)."""
         return len(self.driven)
 
     def estimate_bytes(self, n_samples: Sequence[int], *, keep_states: bool = False) -> int:
         """Memory of a :meth:`run` over series of ``n_samples`` held samples each, bytes (inputs,
-        readings, states and the work arrays of one series)."""
+        readings, states and the work arrays of one series; under ``backend="torch"``, every
+        series' tensors at once, padded to the longest).
+
+        Parameters
+        ----------
+        n_samples : sequence of int
+            Held samples of every series of the batch (>= 0 each).
+        keep_states : bool
+            Whether the junction states of every recorded sample are kept.
+
+        Returns
+        -------
+        int
+            Estimated bytes. Not additive over series under ``backend="torch"``: estimate a
+            candidate batch as a whole.
+        """
+        n_samples = [check_int(f"n_samples[{b}]", t, low=0) for b, t in enumerate(n_samples)]
         top = self._top
         ne = top.elec_node.size
         per_sample = 8 * (self.n_driven + 2 * ne + self._probe.size + 2 + (top.nj if keep_states else 0))
@@ -461,21 +487,33 @@ class BatchedEngine:
                     f"driven_V[{b}] must have shape (n_samples >= 1, {nd}) (driven: "
                     f"{', '.join(self.driven)}), got {d.shape}"
                 )
-        if np.ndim(dt_s) == 0:
+        if isinstance(dt_s, (numbers.Real, np.ndarray)) and np.ndim(dt_s) == 0:
             dt = check_real("dt_s", dt_s, low=0.0, low_open=True)
             dts = [np.full(d.shape[0], dt) for d in drives]
         else:
-            dts = [check_finite_array("dt_s", x).reshape(-1) for x in dt_s]  # type: ignore[union-attr]
+            dts = [check_finite_array(f"dt_s[{b}]", x, ndim=1) for b, x in enumerate(dt_s)]  # type: ignore[union-attr]
             if len(dts) != B or any(x.shape[0] != d.shape[0] for x, d in zip(dts, drives, strict=True)):
-                raise ValidationError("dt_s must give one hold time per sample of every series")
-            if any(np.any(x <= 0) for x in dts):
-                raise ValidationError("dt_s must be > 0 s for every sample")
+                raise ValidationError(
+                    f"dt_s must give one hold time per sample of every series (shapes "
+                    f"{[d.shape[0] for d in drives]}), got {len(dts)} series of {[x.shape[0] for x in dts]}"
+                )
+            for b, x in enumerate(dts):
+                if np.any(x <= 0):
+                    raise ValidationError(f"dt_s[{b}] must be > 0 s for every sample, got min {x.min()!r}")
         if record is None:
             recs = [np.ones(d.shape[0], dtype=bool) for d in drives]
         else:
-            recs = [np.asarray(r, dtype=bool).reshape(-1) for r in record]
+            recs = [np.asarray(r) for r in record]
+            for b, r in enumerate(recs):
+                if r.dtype != np.bool_ or r.ndim != 1:
+                    raise ValidationError(
+                        f"record[{b}] must be a 1-D array of bool, got dtype {r.dtype} and shape {r.shape}"
+                    )
             if len(recs) != B or any(r.shape[0] != d.shape[0] for r, d in zip(recs, drives, strict=True)):
                 raise ValidationError("record must give one flag per sample of every series")
+        t0_s = check_real("t0_s", t0_s)
+        if B == 0:
+            return []
         g = self.model.resting_state(nj) if g0 is None else check_finite_array("g0", g0)
         if g.shape == (nj,):
             g = np.broadcast_to(g, (B, nj))

@@ -343,15 +343,44 @@ class Stepper:
         probe = check_nodes(probe_nodes, self.circuit.n_nodes)
         g = self._g0 if g0 is None else check_state("g0", g0, self.model, self.circuit.n_junctions)
         engine = self._impl.engine(probe)
-        work = engine.estimate_bytes([])
-        per = [engine.estimate_bytes([d.shape[0]]) - work for d in drives]
+        lengths = [d.shape[0] for d in drives]
         out: list[Any] = []
         start = 0
-        while start < len(drives):  # split where the memory bound asks for it
-            stop, total = start + 1, work + per[start]
-            while stop < len(drives) and total + per[stop] <= engine.max_batch_bytes:
-                total += per[stop]
-                stop += 1
+        n = len(drives)
+        while start < n:  # split where the memory bound asks for it
+            stop = _largest_fitting_batch(engine, lengths, start)
             out.extend(engine.run(drives[start:stop], dt, g0=g))
             start = stop
         return out
+
+
+def _largest_fitting_batch(engine: Any, lengths: list[int], start: int) -> int:
+    """The end ``stop`` of the longest batch ``lengths[start:stop]`` (at least one series) whose
+    estimated memory is within ``engine.max_batch_bytes``.
+
+    Every candidate is estimated whole, since the torch path's memory is not additive over series
+    (its tensors are padded to the longest series of the batch); the estimate grows with every
+    series added, so a galloping then binary search finds the end in O(log n) estimates. A single
+    series above the bound is returned alone, for the engine to refuse.
+    """
+    n = len(lengths)
+
+    def fits(stop: int) -> bool:
+        return bool(engine.estimate_bytes(lengths[start:stop]) <= engine.max_batch_bytes)
+
+    if fits(n):
+        return n
+    lo, hi, step = start + 1, n, 1  # lo: fits (or is the single series); hi: does not fit
+    while lo + step < hi:
+        if not fits(lo + step):
+            hi = lo + step
+            break
+        lo += step
+        step *= 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
