@@ -4,10 +4,12 @@ Run: ``.venv/bin/python benchmarks/bench_engine.py [--series 12] [--quick]`` (on
 nothing else on the machine while it runs).
 
 Device, drive and accuracy: the default reservoir device (:class:`nwmodel.SimulatedDeviceSpec`,
-316 nodes, 1699 junctions), its tolerances (``rtol`` 3e-5, ``atol`` 3e-6) and the calibrated
+316 nodes, 1699 junctions), its tolerances (``rtol`` 3e-5, ``atol`` 1e-6) and the calibrated
 encoding of SyntheticControl series (``make_synthetic_control(2, 60, seed=11)``, 12 series, two
 per class) at every operating point of ``tests/nwmodel/test_stiff_reservoir.py``: the corners of the
-quick and paper grids of both protocols (``input_scaling``, ``slope``, ``dt_s``, ``n_virtual``).
+quick and paper grids of both protocols (``input_scaling``, ``slope``, ``dt_s``, ``n_virtual``):
+every point of the paper protocol's paper grid, the quick grids, and the corners of the tuned
+paper grid.
 
 Columns, per operating point, measured in the same process:
 
@@ -60,6 +62,10 @@ OPERATING_POINTS = [
     (10.0, 5.0, 0.01, 5, PAPER),
     (10.0, 1.0, 0.1, 5, PAPER),
     (1.0, 5.0, 0.01, 5, PAPER),
+    (10.0, 5.0, 0.1, 5, PAPER),
+    (10.0, 1.0, 0.01, 5, PAPER),
+    (1.0, 5.0, 0.1, 5, PAPER),
+    (1.0, 1.0, 0.01, 5, PAPER),
     (3.0, 1.0, 0.02, 1, TUNED_FEATURES),
     (3.0, 1.0, 0.1, 1, TUNED_FEATURES),
     (1.0, 1.0, 0.02, 1, TUNED_FEATURES),

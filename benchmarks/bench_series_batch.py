@@ -4,12 +4,12 @@ Run: ``.venv/bin/python benchmarks/bench_series_batch.py [--series 16] [--batche
 
 The physical reservoir drives its series one after another through :class:`nwphys.Stepper`
 (``sdirk2``, the device tolerances of :class:`nwmodel.SimulatedDeviceSpec`: ``rtol`` 3e-5,
-``atol`` 3e-6). The alternative measured here integrates ``B`` series at once: the circuit is
-replicated ``B`` times as one disjoint circuit (block-diagonal Laplacian, one factorisation and one
-sparse pattern for all copies), every copy driven by its own series, so that the Python overhead
-of each step is shared. The step size is then common to all copies: every junction of every copy
-stays under its own error tolerance, so each series is at least as accurate as alone, but each
-step must resolve the sharpest transient of any copy.
+``atol`` 1e-6 since version 0.5.0, 3e-6 before). The alternative measured here integrates ``B``
+series at once: the circuit is replicated ``B`` times as one disjoint circuit (block-diagonal
+Laplacian, one factorisation and one sparse pattern for all copies), every copy driven by its own
+series, so that the Python overhead of each step is shared. The step size is then common to all
+copies: every junction of every copy stays under its own error tolerance, so each series is at
+least as accurate as alone, but each step must resolve the sharpest transient of any copy.
 
 Columns: ``B`` (1 = one series after another), wall time per series, accepted steps per series,
 and the largest difference of any electrode current from the one-at-a-time run, relative to the

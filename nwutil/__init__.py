@@ -17,7 +17,7 @@ from nwutil.lazy import lazy_exports
 
 #: The package version of nanowire-hil, defined here only (``pyproject.toml`` reads it; code reads
 #: it through :func:`nwutil.hdf5.package_version`; ``nwphys.__version__`` is the same string).
-__version__ = "0.4.1"
+__version__ = "0.5.0"
 
 #: submodule -> the public names it defines.
 _EXPORTS: dict[str, tuple[str, ...]] = {
