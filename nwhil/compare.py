@@ -44,6 +44,7 @@ from ._common import (
     comma_names,
     layout_name,
     nonneg_int,
+    positive_float,
     positive_int,
     print_json,
     resolve_data_dir,
@@ -170,8 +171,14 @@ def _preflight(args: argparse.Namespace, data_dir: str | None) -> tuple[list[Any
     }
     if args.integrator is not None:
         _check_integrator(args.integrator)
+    for name, value in (("rtol", args.rtol), ("atol", args.atol)):
+        if value is not None and not value <= 1.0:
+            raise UsageError(f"--{name} must be in (0, 1], got {value!r}")
+    if (args.integrator, args.rtol, args.atol) != (None, None, None):
         kw = dict(SimulatedDeviceSpec().device_kwargs)
-        kw["method"] = args.integrator
+        for key, value in (("method", args.integrator), ("rtol", args.rtol), ("atol", args.atol)):
+            if value is not None:
+                kw[key] = value
         over["device_kwargs"] = tuple(kw.items())
     spec = SimulatedDeviceSpec(network_path=args.device or None, **over)
     from nwmodel.data.datasets import load_dataset
@@ -292,6 +299,19 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="junction integrator of the simulated device (default esdirk3-sn, the compiled engine on "
         "the CPU; esdirk3-cuda: the same scheme, every series of a batch at once on a CUDA GPU; use "
         "--scheduler serial with it)",
+    )
+    parser.add_argument(
+        "--rtol",
+        type=positive_float,
+        default=None,
+        help="relative tolerance of the simulated device's integrator, in (0, 1] (default 3e-5)",
+    )
+    parser.add_argument(
+        "--atol",
+        type=positive_float,
+        default=None,
+        help="absolute tolerance of the simulated device's integrator on the junction states g, in "
+        "(0, 1] (default 1e-6; versions before 0.5.0 used 3e-6)",
     )
     parser.add_argument(
         "--wires", type=positive_int, default=None, help="wires of the generated device (default 400)"

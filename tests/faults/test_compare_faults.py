@@ -271,6 +271,33 @@ def test_compare_integrator_sets_the_device_method(data_dir: Path) -> None:
     assert spec("--integrator", "esdirk3-sn") == spec()
     kw = dict(spec("--integrator", "sdirk2-sn").device_kwargs)
     assert kw == {**dict(spec().device_kwargs), "method": "sdirk2-sn"}
+    # the tolerances likewise (--atol 3e-6: the device of versions 0.3 and 0.4)
+    assert spec("--rtol", "3e-5", "--atol", "1e-6") == spec()
+    kw = dict(spec("--atol", "3e-6", "--integrator", "sdirk2-sn").device_kwargs)
+    assert kw == {**dict(spec().device_kwargs), "atol": 3e-6, "method": "sdirk2-sn"}
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--atol", "0"], "--atol: expected a finite number > 0, got 0"),
+        (["--rtol", "nan"], "--rtol: expected a finite number > 0, got nan"),
+        (["--rtol", "5"], "--rtol must be in (0, 1], got 5.0"),
+    ],
+)
+def test_compare_checks_tolerances_before_any_cell(
+    extra: list[str],
+    needle: str,
+    tmp_path: Path,
+    data_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cmp, "run_cell", lambda *a, **k: pytest.fail("a cell ran"))
+    rc = _rc([*_compare_argv(data_dir, *extra), "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and needle in err[0], err
+    assert not (tmp_path / "o").exists()
 
 
 def test_auto_roles_of_every_layout() -> None:
