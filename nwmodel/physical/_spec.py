@@ -52,11 +52,12 @@ class SimulatedDeviceSpec:
         Extra keywords of :class:`hardware.SimulatedDevice`. The default compliance is 1 mA; the
         integrator is the compiled batched engine with its third-order scheme
         (``method="esdirk3-sn"``, :mod:`nwphys.dynamics.batched`), with tolerances (``rtol`` 3e-5,
-        ``atol`` 1e-6, tighter than the one-series integrator's own by a hundred and by a
-        thousand) that keep every feature within 1e-3 of its spread across series of a tight
+        ``atol`` 1e-6, a hundred and three hundred times tighter than the one-series integrator's
+        own) that keep every feature within 1e-3 of its spread across series of a tight
         reference (exact-Newton ``"sdirk2"`` at ``rtol`` 1e-6, ``atol`` 1e-7) at every point of the
         physical grids on the calibrated drive (``tests/nwmodel/test_stiff_reservoir.py``). The
-        error there follows ``atol``: the junctions near ``g`` = 0 are under it. The hardest
+        error there follows ``atol``: most junctions stay near ``g`` = 0, where ``atol``, not
+        ``rtol |g|``, sets their tolerance. The hardest
         feature (``random_state=0``) is a pad's current at ``input_scaling`` 1, slope 1 and 2 ms
         virtual-node sub-steps (``dt_s`` 0.01 s, 5 virtual nodes), whose spread across series is
         33 nA on -7.6 uA: 5.5e-4 of it under these tolerances, 1.18e-3 under the ``atol`` 3e-6 of
