@@ -424,7 +424,7 @@ class BatchedEngine:
         top = self._top
         ne = top.elec_node.size
         per_sample = 8 * (self.n_driven + 2 * ne + self._probe.size + 2 + (top.nj if keep_states else 0))
-        total = sum(int(t) for t in n_samples) * per_sample
+        total = sum(n_samples) * per_sample
         total += len(n_samples) * 8 * 2 * top.nj
         work = 8 * (top.Lp[-1] * 2 + top.Ui.size + 12 * top.nj + 20 * top.n + top.n_nodes)
         if self.backend == "torch" and n_samples:
@@ -432,7 +432,7 @@ class BatchedEngine:
             # assembling and factorising them (eight n x n in all), the padded drives and
             # readings, and the junction-sized tensors of the stages. Measured on a CPU (peak
             # resident growth, default reservoir device): 5.2-5.3 MiB per series; this gives 6.5
-            B, T = len(n_samples), max(int(t) for t in n_samples)
+            B, T = len(n_samples), max(n_samples)
             n = top.n + 1
             total += B * 8 * (8 * n * n + 60 * top.nj + 20 * n + T * per_sample // 8)
         return int(total + work)
