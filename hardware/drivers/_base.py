@@ -136,6 +136,10 @@ class SmuChannel(Channel):
     """
 
     mode = "source_v"
+    #: ``(min, max)`` source level in volts that the driver's methods send: the instrument's range,
+    #: then ``(-max_abs_V, max_abs_V)`` once :meth:`configure` has run (the same range that
+    #: ``source_voltage`` validates against; PyMeasure does not let that one be read).
+    source_range_V: tuple[float, float] = (-210.0, 210.0)
 
     def ask(self, command: str, query_delay: float | None = None) -> str:
         """Query through the instrument as one transaction (the id inserted into ``command``)."""
@@ -156,6 +160,7 @@ class SmuChannel(Channel):
         strict_discrete_set(mode, SMU_MODES)
         self._configure(mode, float(compliance_A), float(max_abs_V))
         self.source_voltage_values = (-float(max_abs_V), float(max_abs_V))
+        self.source_range_V = (-float(max_abs_V), float(max_abs_V))
         self.mode = mode
 
     def _configure(self, mode: str, compliance_A: float, max_abs_V: float) -> None:
@@ -172,6 +177,24 @@ class _Smu:
     def configure(self, channel: str | None, mode: str, compliance_A: float, max_abs_V: float) -> None:
         """Configure one channel; see :meth:`SmuChannel.configure`."""
         self.channel(channel).configure(mode, compliance_A, max_abs_V)
+
+    def checked_level(self, channel: str | None, level: Any) -> float:
+        """``level`` in volts if it lies in the range of ``channel`` (its configured ``max_abs_V``, else
+        the instrument's), else :class:`~hardware.errors.LimitError` (NaN and infinities included).
+        Every method that sends a source level goes through it."""
+        return _within(level, self.channel(channel).source_range_V)
+
+    def checked_levels(self, channel: str | None, levels_V: Any) -> list[float]:
+        """Every level of a list sweep checked as :meth:`checked_level` does (the first one out of range,
+        with its index, raises)."""
+        values = self.channel(channel).source_range_V
+        out = []
+        for k, x in enumerate(levels_V):
+            try:
+                out.append(_within(x, values))
+            except LimitError as exc:
+                raise LimitError(f"list point {k}: {exc}") from None
+        return out
 
     def set_levels_raw(self, levels: dict[str | None, float]) -> None:
         """Set source levels in volts without reading (used by the ramp to 0 V)."""

@@ -64,6 +64,7 @@ class Smu2450(_Smu, _SessionDriver, Keithley2450):
         if level is None:
             v = self.session.query_floats(':READ? "defbuffer1",READ', 1, "READ?")[0]
             return {None: (v, 0.0, False)}
+        level = self.checked_level(None, level)
         reply = self.ask(f':SOUR:VOLT:LEV {level!r};:READ? "defbuffer1",SOUR,READ;:SOUR:VOLT:ILIM:TRIP?')
         v, i, trip = self.session.floats(reply.replace(";", ","), 3, "READ?")
         return {None: (v, i, bool(trip))}
@@ -72,7 +73,7 @@ class Smu2450(_Smu, _SessionDriver, Keithley2450):
         """Set the source level (a voltmeter, ``None``, sets nothing); no reading."""
         level = levels[None]
         if level is not None:
-            self.write(f":SOUR:VOLT:LEV {level!r}")
+            self.write(f":SOUR:VOLT:LEV {self.checked_level(None, level)!r}")
 
     def measure(self, next_levels: dict[str | None, float | None] | None = None
                 ) -> dict[str | None, tuple[float, float, bool]]:
@@ -87,7 +88,7 @@ class Smu2450(_Smu, _SessionDriver, Keithley2450):
             return {None: (v, 0.0, False)}
         cmd = ':READ? "defbuffer1",SOUR,READ;:SOUR:VOLT:ILIM:TRIP?'
         if next_levels is not None and next_levels[None] is not None:
-            cmd += f";:SOUR:VOLT:LEV {next_levels[None]!r}"
+            cmd += f";:SOUR:VOLT:LEV {self.checked_level(None, next_levels[None])!r}"
         v, i, trip = self.session.floats(self.ask(cmd).replace(";", ","), 3, "READ?")
         return {None: (v, i, bool(trip))}
 
@@ -101,7 +102,7 @@ class Smu2450(_Smu, _SessionDriver, Keithley2450):
         if not 1 <= n <= LIST_MAX:
             raise LimitError(f"a 2450 list sweep holds 1 to {LIST_MAX} points, got {n}; use step mode or "
                              "shorter sequences")
-        text = [repr(float(x)) for x in levels_V]
+        text = [repr(x) for x in self.checked_levels(None, levels_V)]
         self.write(":TRAC:CLE \"defbuffer1\";:SOUR:LIST:VOLT " + ",".join(text[:LIST_CHUNK]))
         for k in range(LIST_CHUNK, n, LIST_CHUNK):
             self.write(":SOUR:LIST:VOLT:APP " + ",".join(text[k : k + LIST_CHUNK]))

@@ -18,6 +18,8 @@ __all__ = ["Smu2600", "Smu2600Channel"]
 class Smu2600Channel(SmuChannel):
     """Channel ``a`` or ``b`` of a Keithley 2600B (TSP; ``{ch}`` is the channel letter)."""
 
+    source_range_V = (-200.0, 200.0)
+
     source_voltage = Channel.control(
         "print(smu{ch}.source.levelv)", "smu{ch}.source.levelv=%s",
         """Control the voltage source level in volts (sent exactly; LimitError outside the range).""",
@@ -68,7 +70,7 @@ class Smu2600(_Smu, _SessionDriver, Keithley2600):
         cmd = []
         for c in chans:
             if levels[c] is not None:
-                cmd.append(f"smu{c}.source.levelv={levels[c]!r}")
+                cmd.append(f"smu{c}.source.levelv={self.checked_level(c, levels[c])!r}")
         for c in chans:
             cmd.append(f"i{c},v{c}=smu{c}.measure.iv() c{c}=smu{c}.source.compliance and 1 or 0")
         cmd.append("print(" + ",".join(f"v{c},i{c},c{c}" for c in chans) + ")")
@@ -78,7 +80,8 @@ class Smu2600(_Smu, _SessionDriver, Keithley2600):
 
     def set_levels(self, levels: dict[str | None, float | None]) -> None:
         """Set the source level of every sourcing channel in one TSP chunk; no reading."""
-        cmd = [f"smu{c}.source.levelv={levels[c]!r}" for c in sorted(levels) if levels[c] is not None]
+        cmd = [f"smu{c}.source.levelv={self.checked_level(c, levels[c])!r}" for c in sorted(levels)
+               if levels[c] is not None]
         if cmd:
             self.write(" ".join(cmd))
 
@@ -92,7 +95,8 @@ class Smu2600(_Smu, _SessionDriver, Keithley2600):
         chans = sorted(next_levels) if next_levels is not None else ["a", "b"]
         cmd = [f"i{c},v{c}=smu{c}.measure.iv() c{c}=smu{c}.source.compliance and 1 or 0" for c in chans]
         if next_levels is not None:
-            cmd += [f"smu{c}.source.levelv={next_levels[c]!r}" for c in chans if next_levels[c] is not None]
+            cmd += [f"smu{c}.source.levelv={self.checked_level(c, next_levels[c])!r}" for c in chans
+                    if next_levels[c] is not None]
         cmd.append("print(" + ",".join(f"v{c},i{c},c{c}" for c in chans) + ")")
         vals = self.session.query_floats(" ".join(cmd), 3 * len(chans), "measure.iv()")
         return {c: (vals[3 * k], 0.0 if self.channels[c].mode == "measure_v" else vals[3 * k + 1],
@@ -105,10 +109,11 @@ class Smu2600(_Smu, _SessionDriver, Keithley2600):
         source-complete event and the measurement waits for the timer (2600BS-901-01 Rev. F,
         pp. 9-267 and 9-277; without that routing the measurement would not wait at all).
         """
+        text = [repr(x) for x in self.checked_levels(channel, levels_V)]
         c = f"smu{channel}"
         n = len(levels_V)
         self.write(f"{c}.nvbuffer1.clear() {c}.nvbuffer2.clear() "
-                   f"{c}.trigger.source.listv({{{','.join(repr(float(x)) for x in levels_V)}}}) "
+                   f"{c}.trigger.source.listv({{{','.join(text)}}}) "
                    f"{c}.trigger.source.action={c}.ENABLE "
                    f"{c}.trigger.measure.iv({c}.nvbuffer1,{c}.nvbuffer2) "
                    f"{c}.trigger.measure.action={c}.ENABLE {c}.trigger.count={n} "

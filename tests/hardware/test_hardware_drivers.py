@@ -260,6 +260,33 @@ def test_2450_channel_controls_send_exact_levels_and_refuse_out_of_range() -> No
         assert smu.ch.output_enabled is True
 
 
+@pytest.mark.parametrize("level", [1.5, -1.5, float("nan"), float("inf")])
+def test_every_method_that_sends_a_level_checks_it_against_the_channel_range(level: float) -> None:
+    """step, set_levels, measure(next_levels) and list sweeps refuse a level outside the configured
+    range (NaN and infinities too) before anything is sent (the protocol lists nothing after the
+    configuration)."""
+    cfg = (":SOUR:FUNC VOLT;:SENS:FUNC 'CURR';:SENS:CURR:RANG:AUTO 1;:SOUR:VOLT:RANG 1.0;"
+           ":SOUR:VOLT:ILIM 0.001;:SOUR:VOLT:LEV 0", None)
+    with expected_protocol(Smu2450, [cfg]) as smu:
+        smu.configure(None, "source_v", 1e-3, 1.0)
+        for send in (lambda: smu.step({None: level}), lambda: smu.set_levels({None: level}),
+                     lambda: smu.measure({None: level})):
+            with pytest.raises(LimitError, match=r"source_voltage must be in \[-1\.0, 1\.0\] V"):
+                send()
+        with pytest.raises(LimitError, match=r"list point 2: source_voltage must be in \[-1\.0, 1\.0\] V"):
+            smu.run_list(np.array([0.0, 0.5, level]), 1e-3)
+    cfg_b = ("smub.source.func=smub.OUTPUT_DCVOLTS smub.source.rangev=1.0 smub.source.limiti=0.001 "
+             "smub.measure.autorangei=smub.AUTORANGE_ON smub.source.levelv=0", None)
+    with expected_protocol(Smu2600, [cfg_b]) as smu:
+        smu.configure("b", "source_v", 1e-3, 1.0)
+        for send in (lambda: smu.step({"a": 0.5, "b": level}), lambda: smu.set_levels({"a": 0.5, "b": level}),
+                     lambda: smu.measure({"a": None, "b": level})):
+            with pytest.raises(LimitError, match=r"source_voltage must be in \[-1\.0, 1\.0\] V"):
+                send()
+        with pytest.raises(LimitError, match="list point 1"):
+            smu.run_list(np.array([0.5, level]), 1e-3, channel="b")
+
+
 def test_2600_channels_are_pymeasure_channels() -> None:
     with expected_protocol(Smu2600, [
         ("smub.source.levelv=-0.25", None),
