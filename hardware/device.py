@@ -368,11 +368,30 @@ class Device(ABC):
                          f"{type(exc).__name__}: {exc}")
 
     def close(self) -> None:
-        """Put the device in its safe state and release it (idempotent)."""
+        """Put the device in its safe state and release it (idempotent).
+
+        The device is released even when the safe state fails, and then the failure is raised: a
+        caller that closes a device must learn that its outputs may still be on.
+
+        Raises
+        ------
+        InstrumentConnectionError, SafeStateError
+            As :meth:`safe_state`.
+        """
         if self._closed:
             return
         try:
-            self._safe_state_quietly()
+            self.safe_state()
+        finally:
+            self._closed = True
+            self._close()
+
+    def _close_after(self, cause: BaseException) -> None:
+        """:meth:`close` while ``cause`` propagates: a failed safe state is logged and noted on it."""
+        if self._closed:
+            return
+        try:
+            self._safe_state_quietly(cause)
         finally:
             self._closed = True
             self._close()
@@ -382,7 +401,10 @@ class Device(ABC):
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.close()
+        if exc is None:
+            self.close()
+        else:
+            self._close_after(exc)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(inputs={list(self.input_names)}, outputs={list(self.output_names)}, "

@@ -113,10 +113,8 @@ def _characterise(args: argparse.Namespace) -> int:
     print(f"characterising {args.device}: {plan.levels().size} steps of {plan.dt_s:.3g} s, pulses at "
           f"{', '.join(f'{a:.3g}' for a in plan.amplitudes_V)} V ...", file=sys.stderr)
     with output_lock(out, what="measurement file"):
-        try:
+        with dev:
             characterise(dev, plan, path=out, device_file=args.device, force=args.force)
-        finally:
-            dev.close()
     print(f"wrote {out}")
     return 0
 

@@ -102,11 +102,9 @@ def _characterise(args: argparse.Namespace) -> int:
         if args.virtual is None:
             from hardware.backends.lab import LabDevice
 
-            dev = LabDevice(args.channel_map)
-            try:
+            # leaving the block ramps to 0 V, switches off and reads that back (raising if it cannot)
+            with LabDevice(args.channel_map) as dev:
                 characterise(dev, plan, electrode=args.electrode, path=out, force=args.force)
-            finally:
-                dev.close()  # ramps to 0 V, switches off and reads that back
         else:
             import nwphys
             from hardware.virtual import VirtualBench
@@ -119,12 +117,9 @@ def _characterise(args: argparse.Namespace) -> int:
                           f"{reading_s / plan.dt_s:.0%} of the {plan.dt_s * 1e3:g} ms hold; they will not "
                           "read the end of the hold ('nwhil lab rehearse' measures how far this moves them)",
                           file=sys.stderr)
-                dev = bench.lab_device(ramp_pause_s=0.0)
-                try:
+                with bench.lab_device(ramp_pause_s=0.0) as dev:
                     characterise(dev, plan, electrode=args.electrode, path=out, network=net,
                                  device_file=args.virtual, force=args.force)
-                finally:
-                    dev.close()
     print(f"wrote {out}")
     return 0
 

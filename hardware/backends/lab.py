@@ -251,6 +251,13 @@ class LabDevice(Device):
         self.clock: Clock = WallClock() if clock is None else clock
         self.channel_map = cm
         self._spec = {e["name"]: e for e in cm["electrodes"]}
+        #: The channels of every SMU that the map uses (a drive switches on those alone).
+        self._used_channels: dict[str, list[str | None]] = {}
+        for e in cm["electrodes"]:
+            if e.get("role") != "floating" and not is_shared_ground(e):
+                used = self._used_channels.setdefault(e["smu"], [])
+                if e.get("channel") not in used:
+                    used.append(e.get("channel"))
         self._routes_closed = False
         groups: dict[tuple[str, str | None], list[str]] = {}
         for e in cm["electrodes"]:
@@ -379,8 +386,12 @@ class LabDevice(Device):
     def _outputs(self, on: bool) -> None:
         if on:
             self._connect()
-        for smu in self._smus().values():
-            smu.outputs(on)
+        for name, smu in self._smus().items():
+            self._switch(smu, name, on)
+
+    def _switch(self, smu: Any, name: str, on: bool) -> None:
+        """Switch the outputs of SMU ``name``: on, only the channels the map uses; off, every one."""
+        smu.outputs(on, self._used_channels.get(name, []) if on else None)
 
     def _apply(self, voltages_V: np.ndarray, dt_s: float) -> Readings:
         n = voltages_V.shape[0]
@@ -449,63 +460,132 @@ class LabDevice(Device):
             raise InstrumentConnectionError(f"malformed source-level reply {v!r} from {label}")
         return v
 
-    def _resync(self) -> None:
-        """Reconnect every instrument whose session is out of sync; log the errors it had queued."""
+    def _resync(self, failed: dict[str, str], names: set[str] | None = None) -> None:
+        """Reconnect every instrument (of ``names``) whose session is out of sync; log the errors it had
+        queued. An instrument that cannot be reached goes into ``failed`` (name: reason)."""
         for name, inst in self.instruments.items():
-            if inst.session.in_sync:
+            if (names is not None and name not in names) or name in failed or inst.session.in_sync:
                 continue
             log.warning("%s: session out of sync (an exchange failed or was cut); reconnecting for the "
                         "safe state", name)
-            inst.session.reconnect()
-            for code, text in inst.session.check_errors():
-                log.warning("%s: error queued before the reconnect: %d %s", name, code, text)
+            try:
+                inst.session.reconnect()
+                for code, text in inst.session.check_errors():
+                    log.warning("%s: error queued before the reconnect: %d %s", name, code, text)
+            except Exception as exc:  # recorded; the other instruments still go safe
+                failed[name] = f"{type(exc).__name__}: {exc}"
 
-    def _ramp_and_switch_off(self) -> None:
-        sourced = [(e, chan, label) for e, chan, label in self._sources() if e.role != "output"]
-        start = np.array([self._level(chan, label) for _, chan, label in sourced])
+    def _ramp_and_switch_off(self, failed: dict[str, str], names: set[str] | None = None) -> None:
+        """Ramp every source (of the instruments ``names``) to 0 V, switch the outputs off and open the
+        matrix, one instrument at a time: an instrument that fails goes into ``failed`` and is left
+        out of the rest, and every other one is still ramped and switched off. An instrument whose
+        ramp failed is still switched off."""
+
+        def wanted(name: str) -> bool:
+            return (names is None or name in names) and name not in failed
+
+        def attempt(name: str, action: Any) -> None:
+            try:
+                action()
+            except Exception as exc:  # recorded; the other instruments still go safe
+                failed.setdefault(name, f"{type(exc).__name__}: {exc}")
+
+        sourced, start = [], []
+        for e, chan, label in self._sources():
+            smu = self._spec[e.name]["smu"]
+            if e.role == "output" or not wanted(smu):
+                continue
+            try:
+                start.append(self._level(chan, label))
+            except Exception as exc:  # recorded; the other instruments still go safe
+                failed.setdefault(smu, f"{type(exc).__name__}: {exc}")
+                continue
+            sourced.append(e)
+        ramped = set(failed)
 
         def set_levels(levels_V: np.ndarray) -> None:
             per: dict[str, dict[str | None, float]] = {}
-            for (e, _, _), v in zip(sourced, levels_V, strict=True):
+            for e, v in zip(sourced, levels_V, strict=True):
                 spec = self._spec[e.name]
                 per.setdefault(spec["smu"], {})[spec.get("channel")] = float(v)
             for smu_name, levels in per.items():
-                self.instruments[smu_name].set_levels_raw(levels)
+                if smu_name not in failed:
+                    smu = self.instruments[smu_name]
+                    attempt(smu_name, lambda smu=smu, lv=levels: smu.set_levels_raw(lv))
 
-        ramp_to_zero(start, set_levels, steps=self.ramp_steps, pause_s=self.ramp_pause_s,
+        ramp_to_zero(np.array(start), set_levels, steps=self.ramp_steps, pause_s=self.ramp_pause_s,
                      sleep=self.clock.sleep)
-        self._outputs(False)
-        for m in self.instruments.values():
-            if isinstance(m, Keithley707B):
-                m.open_all()
-                self._routes_closed = False
+        # off even where the ramp failed (an instrument that refused a ramp level may still obey this)
+        ramp_failed = set(failed) - ramped
+        for name, smu in self._smus().items():
+            if wanted(name) or name in ramp_failed:
+                attempt(name, lambda smu=smu, name=name: self._switch(smu, name, False))
+        for name, m in self.instruments.items():
+            if isinstance(m, Keithley707B) and wanted(name):
+                attempt(name, m.open_all)
+        self._routes_closed = False
 
-    def _verify_safe_state(self) -> None:
-        """Read every output state and source level back; raise SafeStateError naming what disagrees."""
+    def _verify_safe_state(self, failed: dict[str, str]) -> None:
+        """Read every output state and source level back; raise SafeStateError naming what disagrees,
+        and every instrument that could not be made safe or read (``failed``)."""
         on, wrong = [], []
         for e, chan, label in self._sources():
-            if chan.output_enabled:
-                on.append(label)
-            if e.role != "output":
-                v = self._level(chan, label)
-                if v != 0.0:
-                    wrong.append(f"source level {v!r} V on {label}")
+            smu = self._spec[e.name]["smu"]
+            if smu in failed:
+                continue
+            try:
+                if chan.output_enabled:
+                    on.append(label)
+                if e.role != "output":
+                    v = self._level(chan, label)
+                    if v != 0.0:
+                        wrong.append(f"source level {v!r} V on {label}")
+            except Exception as exc:  # reported below with the others
+                failed.setdefault(smu, f"read-back failed: {type(exc).__name__}: {exc}")
+        for name, smu in self._smus().items():  # the channels no electrode uses are off too
+            if name in failed:
+                continue
+            for ch in smu.channel_names:
+                if ch in self._used_channels.get(name, []):
+                    continue
+                try:
+                    if smu.channel(ch).output_enabled:
+                        on.append(f"unused channel {name}{'' if ch is None else '/' + ch}")
+                except Exception as exc:  # reported below with the others
+                    failed.setdefault(name, f"read-back failed: {type(exc).__name__}: {exc}")
         if on:
             wrong.insert(0, f"output still ON on {', '.join(on)}")
+        if not (wrong or failed):
+            return
+        what = []
         if wrong:
-            raise SafeStateError(
-                f"{type(self).__name__}: safe state not reached: read back {'; '.join(wrong)} "
-                "(expected every output off and every source at 0 V)")
+            what.append(f"read back {'; '.join(wrong)} (expected every output off and every source at 0 V)")
+        if failed:
+            labels = {name: [lb for e, _, lb in self._sources() if self._spec[e.name]["smu"] == name]
+                      for name in failed}
+            causes = [f"{name} ({', '.join(labels[name]) or 'switch matrix'}): {why}"
+                      for name, why in failed.items()]
+            what.append(f"could not make safe or read back {'; '.join(causes)} (it may still be sourcing)")
+            reached = [name for name in self.instruments if name not in failed]
+            if reached:
+                what.append(f"the others ({', '.join(reached)}) were ramped, switched off and read back")
+        err = SafeStateError if wrong else InstrumentConnectionError
+        raise err(f"{type(self).__name__}: safe state not reached: {'; '.join(what)}")
 
     def _safe_state(self) -> None:
-        self._resync()
-        try:
-            self._ramp_and_switch_off()
-        except InstrumentConnectionError as exc:
-            log.warning("%s: safe state failed (%s); reconnecting", type(self).__name__, exc)
-            self._resync()
-            self._ramp_and_switch_off()
-        self._verify_safe_state()
+        failed: dict[str, str] = {}
+        self._resync(failed)
+        self._ramp_and_switch_off(failed)
+        if failed:  # once more on fresh sessions, for the instruments that failed
+            log.warning("%s: safe state failed on %s; reconnecting those", type(self).__name__,
+                        "; ".join(f"{k} ({v})" for k, v in failed.items()))
+            retry = set(failed)
+            failed = {}
+            for name in retry:
+                self.instruments[name].session.in_sync = False
+            self._resync(failed, retry)
+            self._ramp_and_switch_off(failed, retry)
+        self._verify_safe_state(failed)
 
     def _close(self) -> None:
         for inst in self.instruments.values():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,7 @@ class Smu2450(_Smu, _SessionDriver, Keithley2450):
     """Keithley 2450 with exact set-and-measure and a buffered list sweep."""
 
     n_channels = 1
+    channel_names: tuple[str | None, ...] = (None,)
 
     ch = Instrument.ChannelCreator(Smu2450Channel)
 
@@ -111,6 +113,9 @@ class Smu2450(_Smu, _SessionDriver, Keithley2450):
         data = self.session.query_floats(f':TRAC:DATA? 1,{n},"defbuffer1",SOUR,READ', 2 * n, "TRAC:DATA?")
         return data.reshape(n, 2)
 
-    def outputs(self, on: bool) -> None:
-        """Switch the output on or off."""
-        self.ch.output_enabled = bool(on)
+    def outputs(self, on: bool, channels: Sequence[str | None] | None = None) -> None:
+        """Switch the output on or off (``channels``: ``None`` or ``[None]``, the one channel)."""
+        if channels is not None and list(channels) not in ([], [None]):
+            raise LookupError(f"a keithley2450 has one channel (None), got {list(channels)!r}")
+        if channels is None or channels:
+            self.ch.output_enabled = bool(on)

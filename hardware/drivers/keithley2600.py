@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ class Smu2600(_Smu, _SessionDriver, Keithley2600):
     """Keithley 2600B (channels ``a``, ``b``) with one TSP exchange per step for both channels."""
 
     n_channels = 2
+    channel_names: tuple[str | None, ...] = ("a", "b")
     error_queue = "tsp"
 
     channels = Instrument.MultiChannelCreator(Smu2600Channel, ("a", "b"))
@@ -125,7 +127,10 @@ class Smu2600(_Smu, _SessionDriver, Keithley2600):
             f"printbuffer(1,{n},{c}.nvbuffer2.readings,{c}.nvbuffer1.readings)", 2 * n, "printbuffer")
         return data.reshape(n, 2)
 
-    def outputs(self, on: bool) -> None:
-        """Switch both outputs on or off (one message per channel)."""
-        for ch in self.channels.values():
-            ch.output_enabled = bool(on)
+    def outputs(self, on: bool, channels: Sequence[str | None] | None = None) -> None:
+        """Switch the outputs of ``channels`` (default: both) on or off (one message per channel).
+
+        A drive switches on only the channels it uses: a channel that it has not configured would
+        source whatever level it was left at."""
+        for c in (("a", "b") if channels is None else channels):
+            self.channel(c).output_enabled = bool(on)

@@ -376,8 +376,10 @@ def test_lab_device_safe_state_read_back_names_the_electrode(sim_lib) -> None:
                                              r"on E1 \(smu1\); source level 0\.25 V on E1 \(smu1\) "
                                              r"\(expected every output off"):
         dev.safe_state()
-    dev.close()  # logs the same error; closes anyway
+    with pytest.raises(SafeStateError, match="output still ON on E1"):
+        dev.close()  # releases the device, then raises the same error
     assert dev.closed
+    dev.close()  # idempotent
 
 
 def test_lab_device_safe_state_reconnects_a_cut_session(sim_lib) -> None:

@@ -198,7 +198,9 @@ def test_server_gone_reconnect_bounded() -> None:
         InstrumentConnectionError, match=r"reconnect failed after 2 attempt.*may still be sourcing"
     ):
         dev.apply(np.full((3, 2), 0.1), 1e-3)
-    dev.close()
+    with pytest.raises(InstrumentConnectionError, match="may still be sourcing"):
+        dev.close()  # the device is released, and the caller learns that it may still be sourcing
+    assert dev.closed
 
 
 # ---------------------------------------------------------------------------- HDF5 streaming

@@ -342,3 +342,86 @@ def test_a_reading_waits_out_the_source_delay_after_its_level_changed(net) -> No
     assert bench.reading_log[-1] == (pytest.approx(t1 + s1.latency_s + delay + aperture, abs=1e-12), "s1")
     s1.execute(':READ? "defbuffer1",SOUR,READ')  # the level is settled: no further wait
     assert bench.reading_log[-1][0] == pytest.approx(t1 + delay + 2 * aperture, abs=1e-12)
+
+
+# ---------------------------------------------------------------------------- the safe state, per instrument
+def _two_inputs() -> dict:
+    return {
+        "instruments": {"s1": {"driver": "keithley2450"}, "s2": {"driver": "keithley2450"},
+                        "s3": {"driver": "keithley2450"}},
+        "electrodes": [
+            {"name": "E00", "role": "input", "smu": "s1", "channel": None, "max_abs_V": 2.0,
+             "compliance_A": 0.5},
+            {"name": "E10", "role": "input", "smu": "s2", "channel": None, "max_abs_V": 2.0,
+             "compliance_A": 0.5},
+            {"name": "E11", "role": "ground", "smu": "s3", "channel": None, "max_abs_V": 2.0,
+             "compliance_A": 0.5},
+        ],
+    }
+
+
+def _outputs(bench) -> dict:
+    return {n: [(c.output_on, c.level_V) for c in inst.channels()] for n, inst in bench.instruments.items()}
+
+
+def test_one_unreachable_instrument_does_not_keep_the_others_sourcing(net) -> None:
+    """The link to one SMU is lost for good: every other SMU is still ramped to 0 V, switched off and
+    read back, and the error names the one that may still be sourcing (close raises it too)."""
+    with VirtualBench(net, _two_inputs(), latency_s=0.0, nplc=0.001) as bench:
+        dev = bench.lab_device(ramp_pause_s=0.0)
+        dev.apply(np.array([[1.5, 1.2]]), 0.01)
+        bench.servers["s1"].stop()
+        with pytest.raises(InstrumentConnectionError,
+                           match=r"safe state not reached: could not make safe or read back "
+                                 r"s1 \(E00 \(s1\)\): .*\(it may still be sourcing\); "
+                                 r"the others \(s2, s3\) were ramped, switched off"):
+            dev.safe_state()
+        state = _outputs(bench)
+        assert state["s2"] == [(False, 0.0)] and state["s3"] == [(False, 0.0)]
+        assert state["s1"] == [(True, 1.5)]  # the instrument itself keeps sourcing: it was unreachable
+        with pytest.raises(InstrumentConnectionError, match="could not make safe or read back s1"):
+            dev.close()
+        assert dev.closed
+
+
+def test_a_device_whose_outputs_stay_on_raises_on_close(net, monkeypatch) -> None:
+    """Leaving a ``with`` block (or calling close) raises when the read-back shows an output on; when
+    another error is already leaving the block, that error propagates with the failure noted on it."""
+    from hardware.drivers import Smu2450
+    from hardware.errors import SafeStateError
+
+    with VirtualBench(net, _two_inputs(), latency_s=0.0, nplc=0.001) as bench:
+        outputs = Smu2450.outputs
+        monkeypatch.setattr(Smu2450, "outputs", lambda self, on, channels=None: (
+            outputs(self, on, channels) if on else None))  # relays that do not switch off
+        with pytest.raises(SafeStateError, match=r"output still ON on E00 \(s1\), E10 \(s2\), E11 \(s3\)"):
+            with bench.lab_device(ramp_pause_s=0.0) as dev:
+                dev.apply(np.array([[1.5, 1.2]]), 0.01)
+        assert dev.closed
+        with pytest.raises(ZeroDivisionError) as info:
+            with bench.lab_device(ramp_pause_s=0.0) as dev:
+                dev.apply(np.array([[1.5, 1.2]]), 0.01)
+                1 / 0  # noqa: B018
+        assert dev.closed
+        assert any("could not reach the safe state" in n and "output still ON" in n
+                   for n in getattr(info.value, "__notes__", []))
+
+
+def test_a_2600_channel_no_electrode_uses_is_never_switched_on(net) -> None:
+    """A drive switches on only the channels of the map; the safe state switches every channel off
+    and reads the unused ones back too."""
+    cmap = {"instruments": {"smu": {"driver": "keithley2600"}, "g": {"driver": "keithley2450"}},
+            "electrodes": [
+                {"name": "E00", "role": "input", "smu": "smu", "channel": "a", "max_abs_V": 2.0,
+                 "compliance_A": 0.5},
+                {"name": "E11", "role": "ground", "smu": "g", "channel": None, "max_abs_V": 2.0,
+                 "compliance_A": 0.5}]}
+    with VirtualBench(net, cmap, latency_s=0.0, nplc=0.001) as bench:
+        a, b = bench.instruments["smu"].channel("a"), bench.instruments["smu"].channel("b")
+        b.level_V = 5.0  # left on the unused channel, beyond the map's limits
+        with bench.lab_device(ramp_pause_s=0.0) as dev:
+            dev.apply(np.array([[0.5]]), 0.01)
+            assert a.output_on and not b.output_on
+            b.output_on = True  # switched on by hand, behind the device's back
+            dev.safe_state()  # switches it off and reads it back
+            assert not b.output_on and not a.output_on and a.level_V == 0.0
