@@ -40,6 +40,10 @@ from hardware.errors import InstrumentConnectionError, InstrumentError
 
 __all__ = ["ERROR_QUEUES", "InstrumentSession", "set_tcp_nodelay"]
 
+#: Replies at or above this magnitude are SCPI's codes for an invalid number (9.9e37: infinity,
+#: 9.91e37: not a number; IEEE 488.2 / SCPI-99 7.2.1), not readings.
+_SCPI_INVALID = 9.9e37
+
 log = logging.getLogger(__name__)
 
 #: Error-queue dialects: the SCPI ``SYST:ERR?`` queue and the TSP ``errorqueue``.
@@ -303,6 +307,12 @@ class InstrumentSession:
             raise self.lost(f"malformed reply to {what[:40]}: {text[:60]!r}") from None
         if vals.size != n:
             raise self.lost(f"malformed reply to {what[:40]}: {vals.size} values, expected {n}")
+        invalid = ~(np.abs(vals) < _SCPI_INVALID)  # NaN, infinities, SCPI's 9.9e37 and 9.91e37
+        if invalid.any():
+            k = int(np.argmax(invalid))
+            raise InstrumentError(f"{self.name}: invalid reading {vals[k]!r} (value {k} of the reply to "
+                                  f"{what[:40]}: NaN, infinite or SCPI's overflow 9.9e37); nothing is taken "
+                                  "from this reply")
         return vals
 
     def query_floats(self, command: str, n: int, what: str | None = None) -> np.ndarray:

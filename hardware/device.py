@@ -68,7 +68,13 @@ import numpy as np
 from hardware._checks import check_choice, check_real
 from hardware._device_types import ElectrodeChannel, Measurement, Readings
 from hardware._interrupts import abort_on_signals, defer_signals
-from hardware.errors import ComplianceError, DeviceClosedError, HardwareValidationError, LimitError
+from hardware.errors import (
+    ComplianceError,
+    DeviceClosedError,
+    HardwareValidationError,
+    InstrumentError,
+    LimitError,
+)
 from nwutil.vocabulary import ROLES
 
 __all__ = ["COMPLIANCE_POLICIES", "ROLES", "Device", "ElectrodeChannel", "Measurement", "Readings"]
@@ -235,6 +241,20 @@ class Device(ABC):
                 f"max_abs_V={float(self._max_abs_V[j])!r} V (limits are strict, nothing is clipped)")
         return np.ascontiguousarray(v)
 
+    def _check_readings(self, r: Readings) -> None:
+        """Raise :class:`InstrumentError` for a reading that is not a finite number (an invalid
+        measurement is never passed on as data, nor as a reading within compliance)."""
+        names = {"input_V": self.input_names, "output_V": self.output_names,
+                 "input_current_A": self.input_names, "ground_current_A": self.ground_names}
+        for field, electrodes in names.items():
+            a = np.asarray(getattr(r, field), dtype=float)
+            if a.size and not np.isfinite(a).all():
+                k, j = (int(i) for i in np.argwhere(~np.isfinite(a))[0])
+                where = electrodes[j] if j < len(electrodes) else f"column {j}"
+                raise InstrumentError(
+                    f"{type(self).__name__}: invalid reading {float(a[k, j])!r} in {field} at step {k} on "
+                    f"electrode {where!r}; the sources were ramped to 0 V and the outputs switched off")
+
     def _compliance_flags(self, input_current_A: np.ndarray) -> np.ndarray:
         """Flag readings with ``|I| >= compliance_A`` per input electrode."""
         return np.abs(input_current_A) >= self._compliance_A
@@ -303,6 +323,7 @@ class Device(ABC):
         try:
             with abort_on_signals() if self._abort_on_signals else _NO_GUARD:
                 r = self._apply(v, dt)
+            self._check_readings(r)
         except BaseException as exc:
             self._safe_state_quietly(exc)
             raise
@@ -321,6 +342,7 @@ class Device(ABC):
         try:
             with abort_on_signals() if self._abort_on_signals else _NO_GUARD:
                 r = self._read()
+            self._check_readings(r)
         except BaseException as exc:
             self._safe_state_quietly(exc)
             raise
@@ -331,7 +353,11 @@ class Device(ABC):
     def reset(self) -> None:
         """Restore the initial state (backend specific; see the backend docs) and zero the clock."""
         self._check_open()
-        self._reset()
+        try:
+            self._reset()
+        except BaseException as exc:  # an error or Ctrl-C half way: the sources still go to 0 V
+            self._safe_state_quietly(exc)
+            raise
         self._bias_V = np.zeros(self.n_inputs)
         self._clock_s = 0.0
         self._seg = (0.0, 0.0, 0)

@@ -433,7 +433,7 @@ class LabDevice(Device):
     def _reset(self) -> None:
         # A bench cannot restore junction states: the safe state leaves the sources at 0 V with the
         # outputs off, and the junctions relax for relax_s (and for as long as the caller waits).
-        self._safe_state()
+        self.safe_state()  # Ctrl-C and SIGTERM wait until it has finished
         self.clock.sleep(self.relax_s)
 
     @property

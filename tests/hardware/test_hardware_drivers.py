@@ -127,6 +127,36 @@ def test_malformed_reply_is_a_connection_error() -> None:
         smu.step({None: None})
 
 
+@pytest.mark.parametrize("reply", ["5.0E-01,NAN;0", "5.0E-01,9.91E37;0", "5.0E-01,+9.9E+37;0",
+                                   "5.0E-01,-inf;0"])
+def test_an_invalid_reading_raises_instead_of_passing_as_data(reply: str) -> None:
+    """NaN, infinities and SCPI's invalid-number codes (9.9e37, 9.91e37) in a reading are an
+    InstrumentError, never a number handed on (nor a reading within compliance)."""
+    cmd = ':READ? "defbuffer1",SOUR,READ;:SOUR:VOLT:ILIM:TRIP?'
+    with expected_protocol(Smu2450, [(cmd, reply)]) as smu, \
+            pytest.raises(InstrumentError, match=r"invalid reading .* \(value 1 of the reply to READ\?"):
+        smu.measure()
+    assert smu.session.in_sync  # a well-formed reply: the session stays usable
+
+
+def test_a_backend_reading_nan_raises_after_the_safe_state() -> None:
+    from hardware.testing import StarDevice
+
+    class NanCurrent(StarDevice):
+        def _apply(self, voltages_V, dt_s):
+            r = super()._apply(voltages_V, dt_s)
+            i = r.input_current_A.copy()
+            i[1, 0] = np.nan
+            return r._replace(input_current_A=i)
+
+    dev = NanCurrent()
+    with pytest.raises(InstrumentError, match=r"invalid reading nan in input_current_A at step 1 on "
+                                              r"electrode 'in0'; the sources were ramped to 0 V"):
+        dev.apply(np.array([[0.5, 0.2], [0.5, 0.2]]), 1e-3)
+    np.testing.assert_array_equal(dev.bias_V, [0.0, 0.0])  # the safe state ran
+    dev.close()
+
+
 def test_pyvisa_sim_bench_instruments() -> None:
     lib = f"{SIM}@sim"
     mx = Keithley707B("GPIB0::16::INSTR", visa_library=lib, read_termination="\n", write_termination="\n")

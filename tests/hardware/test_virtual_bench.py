@@ -425,3 +425,30 @@ def test_a_2600_channel_no_electrode_uses_is_never_switched_on(net) -> None:
             b.output_on = True  # switched on by hand, behind the device's back
             dev.safe_state()  # switches it off and reads it back
             assert not b.output_on and not a.output_on and a.level_V == 0.0
+
+
+def test_ctrl_c_during_a_reset_still_ends_with_every_output_off(net, monkeypatch) -> None:
+    """The bench's reset is its safe state plus a relaxation wait: Ctrl-C half way through its ramp
+    waits until the ramp and switch-off have finished, and is then raised."""
+    import signal
+
+    from hardware.drivers import Smu2450
+
+    with VirtualBench(net, _two_inputs(), latency_s=0.0, nplc=0.001) as bench:
+        dev = bench.lab_device(ramp_pause_s=0.0)
+        dev.apply(np.array([[1.5, 1.2]]), 0.01)
+        calls = []
+        set_levels_raw = Smu2450.set_levels_raw
+
+        def interrupted(self, levels):
+            set_levels_raw(self, levels)
+            calls.append(levels)
+            if len(calls) == 6:
+                signal.raise_signal(signal.SIGINT)  # Ctrl-C in the middle of the ramp to 0 V
+
+        monkeypatch.setattr(Smu2450, "set_levels_raw", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            dev.reset()
+        assert len(calls) > 6  # the ramp went on to its end
+        assert all(ch == [(False, 0.0)] for ch in _outputs(bench).values())
+        dev.close()
