@@ -67,6 +67,8 @@ class Readings(NamedTuple):
     node_voltage_V : ndarray, shape (n_steps, n_probe) or None
     t_s : ndarray, shape (n_steps,) or None
         Instrument time stamps; None lets the base class use the device clock.
+    ground_compliance : ndarray of bool, shape (n_steps, n_ground) or None
+        Compliance bits of the ground sources; the base class also flags ``|I| >= compliance_A``.
     """
 
     input_V: np.ndarray
@@ -76,6 +78,7 @@ class Readings(NamedTuple):
     compliance: np.ndarray | None = None
     node_voltage_V: np.ndarray | None = None
     t_s: np.ndarray | None = None
+    ground_compliance: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,10 @@ class Measurement:
         True where a reading was at the input electrode's current compliance.
     node_voltage_V : ndarray, shape (n_steps, n_probe) or None
         Internal node voltages (simulation only).
+    ground_compliance : ndarray of bool, shape (n_steps, n_ground) or None
+        True where a ground source was at its current compliance (so it no longer held its
+        electrode at 0 V). Every :class:`~hardware.Device` fills it; None only in measurements
+        read from files written before it was recorded.
     metadata : dict
         Electrode names, ``dt_s`` and provenance.
     """
@@ -110,6 +117,7 @@ class Measurement:
     ground_current_A: np.ndarray
     compliance: np.ndarray
     node_voltage_V: np.ndarray | None = None
+    ground_compliance: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -130,6 +138,12 @@ class Measurement:
             raise HardwareValidationError(
                 f"input_current_A must have shape {arrays['input_V'].shape}, "
                 f"got {arrays['input_current_A'].shape}")
+        if self.ground_compliance is not None:
+            gc = np.array(self.ground_compliance, dtype=bool)
+            if gc.shape != arrays["ground_current_A"].shape:
+                raise HardwareValidationError(
+                    f"ground_compliance must have shape {arrays['ground_current_A'].shape}, got {gc.shape}")
+            arrays["ground_compliance"] = gc
         if self.node_voltage_V is not None:
             nv = np.array(self.node_voltage_V, dtype=float)
             if nv.ndim != 2 or nv.shape[0] != n:
@@ -150,9 +164,11 @@ class Measurement:
         """Join measurements of consecutive batches along time (metadata of the first)."""
         if not parts:
             raise HardwareValidationError("parts must hold at least one Measurement, got none")
-        nv = None
+        nv = gc = None
         if all(p.node_voltage_V is not None for p in parts):
             nv = np.concatenate([p.node_voltage_V for p in parts])
+        if all(p.ground_compliance is not None for p in parts):
+            gc = np.concatenate([p.ground_compliance for p in parts])
         return cls(
             t_s=np.concatenate([p.t_s for p in parts]),
             input_V=np.concatenate([p.input_V for p in parts]),
@@ -161,5 +177,6 @@ class Measurement:
             ground_current_A=np.concatenate([p.ground_current_A for p in parts]),
             compliance=np.concatenate([p.compliance for p in parts]),
             node_voltage_V=nv,
+            ground_compliance=gc,
             metadata=parts[0].metadata,
         )

@@ -118,6 +118,7 @@ class Device(ABC):
         self._role_names = {r: tuple(e.name for e in electrodes if e.role == r) for r in ROLES}
         self._max_abs_V = np.array([e.max_abs_V for e in self._inputs])
         self._compliance_A = np.array([e.compliance_A for e in self._inputs])
+        self._ground_compliance_A = np.array([e.compliance_A for e in electrodes if e.role == "ground"])
         self._bias_V = np.zeros(len(self._inputs))
         self._clock_s = 0.0
         self._seg = (0.0, 0.0, 0)  # (t0_s, dt_s, n): t = t0 + dt * index, exact for any chunking
@@ -264,27 +265,40 @@ class Device(ABC):
         comp = self._compliance_flags(np.asarray(r.input_current_A))
         if r.compliance is not None:
             comp = comp | np.asarray(r.compliance, dtype=bool)
+        gcomp = np.abs(np.asarray(r.ground_current_A, dtype=float)) >= self._ground_compliance_A
+        if r.ground_compliance is not None:
+            gcomp = gcomp | np.asarray(r.ground_compliance, dtype=bool)
         return Measurement(
             t_s=t, input_V=r.input_V, output_V=r.output_V, input_current_A=r.input_current_A,
             ground_current_A=r.ground_current_A, compliance=comp, node_voltage_V=r.node_voltage_V,
+            ground_compliance=gcomp,
             metadata={"kind": kind, "dt_s": dt_s, "input_names": list(self.input_names),
                       "output_names": list(self.output_names), "ground_names": list(self.ground_names),
                       "backend": type(self).__name__},
         )
 
     def _handle_compliance(self, m: Measurement) -> None:
-        if not m.compliance.any():
+        gcomp = m.ground_compliance if m.ground_compliance is not None else np.zeros((m.n_steps, 0), bool)
+        n_hits = int(np.count_nonzero(m.compliance)) + int(np.count_nonzero(gcomp))
+        if not n_hits:
             return
-        self.n_compliance += int(np.count_nonzero(m.compliance))
+        self.n_compliance += n_hits
         if self._compliance_policy == "raise":
-            k, j = (int(i) for i in np.argwhere(m.compliance)[0])
+            if m.compliance.any():
+                k, j = (int(i) for i in np.argwhere(m.compliance)[0])
+                what = (f"electrode {self.input_names[j]!r} at step {k} "
+                        f"(I={float(m.input_current_A[k, j])!r} A, "
+                        f"compliance_A={float(self._compliance_A[j])!r} A)")
+            else:
+                k, j = (int(i) for i in np.argwhere(gcomp)[0])
+                what = (f"ground electrode {self.ground_names[j]!r} at step {k} "
+                        f"(I={float(m.ground_current_A[k, j])!r} A, "
+                        f"compliance_A={float(self._ground_compliance_A[j])!r} A: it was not held at 0 V)")
             self.safe_state()
             raise ComplianceError(
-                f"compliance hit on electrode {self.input_names[j]!r} at step {k} "
-                f"(I={float(m.input_current_A[k, j])!r} A, compliance_A={float(self._compliance_A[j])!r} A); "
-                "sources ramped to 0 V and outputs off (use compliance_policy='record' to continue)")
-        log.warning("%s: %d compliance hit(s) recorded", type(self).__name__,
-                    int(np.count_nonzero(m.compliance)))
+                f"compliance hit on {what}; sources ramped to 0 V and outputs off (use "
+                "compliance_policy='record' to continue)")
+        log.warning("%s: %d compliance hit(s) recorded", type(self).__name__, n_hits)
 
     # ------------------------------------------------------------------ public API
     def apply(self, voltages_V: Any, dt_s: float) -> Measurement:

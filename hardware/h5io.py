@@ -14,6 +14,8 @@ Layout (format ``nanowire-hil/measurement``, version 2)::
     /ground_current_A  (n, n_ground)   float64
     /compliance        (n, n_inputs)   bool
     /node_voltage_V    (n, n_probe)    float64, only when the batches carry it
+    /ground_compliance (n, n_ground)   bool, when the batches carry it (every Device fills it; files
+                                       written before it was recorded have none: read as None)
 
 One dataset per array field of :class:`~hardware.Measurement`: the list is derived from the
 dataclass, so a new field is either stored or makes the writer fail; it is never dropped. A field

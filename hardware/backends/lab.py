@@ -381,7 +381,8 @@ class LabDevice(Device):
         comp = np.array([out[key[n]][2] for n in self.input_names])
         vout = np.array([out[key[n]][0] for n in self.output_names])
         ignd = np.array([out[key[n]][1] for n in self.ground_names])
-        return vin, vout, iin, ignd, comp
+        gcomp = np.array([out[key[n]][2] for n in self.ground_names], dtype=bool)
+        return vin, vout, iin, ignd, comp, gcomp
 
     def _outputs(self, on: bool) -> None:
         if on:
@@ -421,14 +422,15 @@ class LabDevice(Device):
                 self._set_all(nxt)
         for smu in self._smus().values():
             smu.check_errors_raise()
-        vin, vout, iin, ignd, comp = (np.array([r[i] for r in rows]) for i in range(5))
+        vin, vout, iin, ignd, comp, gcomp = (np.array([r[i] for r in rows]) for i in range(6))
         return Readings(input_V=vin, output_V=vout.reshape(n, -1), input_current_A=iin,
-                        ground_current_A=ignd.reshape(n, -1), compliance=comp)
+                        ground_current_A=ignd.reshape(n, -1), compliance=comp,
+                        ground_compliance=gcomp.reshape(n, -1))
 
     def _read(self) -> Readings:
-        vin, vout, iin, ignd, comp = self._one_step(self.bias_V)
+        vin, vout, iin, ignd, comp, gcomp = self._one_step(self.bias_V)
         return Readings(input_V=vin[None], output_V=vout[None], input_current_A=iin[None],
-                        ground_current_A=ignd[None], compliance=comp[None])
+                        ground_current_A=ignd[None], compliance=comp[None], ground_compliance=gcomp[None])
 
     def _reset(self) -> None:
         # A bench cannot restore junction states: the safe state leaves the sources at 0 V with the

@@ -13,6 +13,7 @@ device's :class:`~hardware.Measurement`); a reading without a step (``MEAS?``) a
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -216,10 +217,7 @@ class ScpiInstrument:
     def _stamped(parts: list[Measurement], t_s: np.ndarray, compliance: np.ndarray) -> Measurement:
         """The readings of ``parts`` as one measurement, stamped ``t_s`` with these compliance bits."""
         m = parts[0] if len(parts) == 1 else Measurement.concatenate(parts)
-        return Measurement(
-            t_s, m.input_V, m.output_V, m.input_current_A, m.ground_current_A,
-            compliance, m.node_voltage_V, m.metadata,
-        )  # fmt: skip
+        return dataclasses.replace(m, t_s=t_s, compliance=compliance)
 
     def device_safe_state(self) -> None:
         """The device's safe state; -200 when it fails."""

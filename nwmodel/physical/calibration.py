@@ -116,7 +116,9 @@ def _input_limit_V(device: Any) -> float:
 
 
 def _flagged(m: Any) -> bool:
-    return bool(np.any(np.asarray(m.compliance)))
+    """Whether any source of ``m``, input or ground, read at its current compliance."""
+    ground = getattr(m, "ground_compliance", None)
+    return bool(np.any(np.asarray(m.compliance)) or (ground is not None and np.any(ground)))
 
 
 def _level(device: Any, v: float) -> np.ndarray:

@@ -200,6 +200,7 @@ def _full_measurement(
         "ground_current_A": (n, n_gnd),
         "compliance": (n, n_in),
         "node_voltage_V": (n, n_probe),
+        "ground_compliance": (n, n_gnd),
     }
     values = {}
     for f in dataclasses.fields(Measurement):
@@ -212,7 +213,7 @@ def _full_measurement(
                 "ground_names": ["g"],
                 "backend": "test",
             }
-        elif f.name == "compliance":
+        elif f.name in ("compliance", "ground_compliance"):
             values[f.name] = rng.random(shapes[f.name]) < 0.3
         else:
             assert f.name in shapes, f"new Measurement field {f.name}: give it a value here"

@@ -150,7 +150,11 @@ def test_compliance_raise_then_record(make) -> None:
     rec = make(compliance_A=1e-4, compliance_policy="record")
     m = rec.apply(v, 1e-3)
     np.testing.assert_array_equal(m.compliance, np.abs(m.input_current_A) >= 1e-4)
-    assert m.compliance.all() and rec.metadata["n_compliance"] == m.compliance.size
+    # the ground sources have their compliance too, and each hit is counted
+    limit = np.array([e.compliance_A for e in rec.electrodes if e.role == "ground"])
+    np.testing.assert_array_equal(m.ground_compliance, np.abs(m.ground_current_A) >= limit)
+    n_ground = int(np.count_nonzero(m.ground_compliance))
+    assert m.compliance.all() and rec.metadata["n_compliance"] == m.compliance.size + n_ground
 
 
 def test_context_manager_safe_state_on_error_and_closed_after(make) -> None:

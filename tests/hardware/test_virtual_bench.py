@@ -452,3 +452,28 @@ def test_ctrl_c_during_a_reset_still_ends_with_every_output_off(net, monkeypatch
         assert len(calls) > 6  # the ramp went on to its end
         assert all(ch == [(False, 0.0)] for ch in _outputs(bench).values())
         dev.close()
+
+
+def test_a_ground_source_in_compliance_is_flagged_per_reading_and_raises(net) -> None:
+    """A ground SMU at its current limit no longer holds its electrode at 0 V: its trip bit is kept
+    per reading (``ground_compliance``), counted, and raises under the default policy."""
+    from hardware import ComplianceError
+
+    cmap = {"instruments": {"s1": {"driver": "keithley2450"}, "s3": {"driver": "keithley2450"}},
+            "electrodes": [
+                {"name": "E00", "role": "input", "smu": "s1", "channel": None, "max_abs_V": 2.0,
+                 "compliance_A": 0.5},
+                {"name": "E11", "role": "ground", "smu": "s3", "channel": None, "max_abs_V": 2.0,
+                 "compliance_A": 1e-6}]}
+    v = np.array([[1.0], [1.0]])
+    with VirtualBench(net, cmap, latency_s=0.0, nplc=0.001) as bench:
+        with bench.lab_device(ramp_pause_s=0.0, compliance_policy="record") as dev:
+            m = dev.apply(v, 0.01)
+            assert bench.instruments["s3"].channel(None).tripped
+            assert m.ground_compliance.tolist() == [[True], [True]] and not m.compliance.any()
+            assert dev.n_compliance == 2
+            dev.compliance_policy = "raise"
+            with pytest.raises(ComplianceError, match=r"compliance hit on ground electrode 'E11' at step 0 .*"
+                                                      r"it was not held at 0 V"):
+                dev.apply(v, 0.01)
+            assert all(ch == [(False, 0.0)] for ch in _outputs(bench).values())
