@@ -283,7 +283,12 @@ class LabDevice(Device):
             raise HardwareValidationError(
                 "mode='list' needs exactly one input electrode and no output/ground SMU channels (a two-"
                 "terminal device with the counter electrode on the SMU's LO terminal); use mode='step'")
-        self._setup()
+        try:
+            self._setup()
+        except BaseException:
+            for inst in self.instruments.values():
+                inst.session.close()
+            raise
 
     def _smus(self) -> dict[str, Any]:
         return {k: v for k, v in self.instruments.items() if not isinstance(v, Keithley707B)}
@@ -291,6 +296,12 @@ class LabDevice(Device):
     def _setup(self) -> None:
         for inst in self.instruments.values():
             inst.check_errors_raise()
+        left = self._left_sourcing()
+        if left:
+            # configuring sets every level to 0 V at once: ramp whatever was left on down first
+            log.warning("%s: found %s at set-up (left by an earlier session); ramping to 0 V and "
+                        "switching off before configuring", type(self).__name__, "; ".join(left))
+            self._safe_state()
         matrix = [v for v in self.instruments.values() if isinstance(v, Keithley707B)]
         for m in matrix:
             m.open_all()
@@ -304,6 +315,21 @@ class LabDevice(Device):
         self._connect()
         for inst in self.instruments.values():
             inst.check_errors_raise()
+
+    def _left_sourcing(self) -> list[str]:
+        """What the instruments hold before set-up: every output on (any channel) and every source
+        channel of the map at a level other than 0 V."""
+        found = []
+        for name, smu in self._smus().items():
+            for ch in smu.channel_names:
+                if smu.channel(ch).output_enabled:
+                    found.append(f"output on at {name}{'' if ch is None else '/' + ch}")
+        for e, chan, label in self._sources():
+            if e.role != "output":
+                v = self._level(chan, label)
+                if v != 0.0:
+                    found.append(f"source level {v!r} V on {label}")
+        return found
 
     def _connect(self) -> None:
         """Close every electrode's route (the safe state opens the matrix; a drive closes it again)."""

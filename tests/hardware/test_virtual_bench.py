@@ -398,6 +398,7 @@ def test_a_device_whose_outputs_stay_on_raises_on_close(net, monkeypatch) -> Non
             with bench.lab_device(ramp_pause_s=0.0) as dev:
                 dev.apply(np.array([[1.5, 1.2]]), 0.01)
         assert dev.closed
+    with VirtualBench(net, _two_inputs(), latency_s=0.0, nplc=0.001) as bench:
         with pytest.raises(ZeroDivisionError) as info:
             with bench.lab_device(ramp_pause_s=0.0) as dev:
                 dev.apply(np.array([[1.5, 1.2]]), 0.01)
@@ -477,3 +478,23 @@ def test_a_ground_source_in_compliance_is_flagged_per_reading_and_raises(net) ->
                                                       r"it was not held at 0 V"):
                 dev.apply(v, 0.01)
             assert all(ch == [(False, 0.0)] for ch in _outputs(bench).values())
+
+
+def test_a_source_left_on_is_ramped_down_before_set_up(net, monkeypatch, caplog) -> None:
+    """Configuring a channel sets its level to 0 V at once: a level left on is ramped down first."""
+    from hardware.drivers import Smu2450
+
+    with VirtualBench(net, _two_inputs(), latency_s=0.0, nplc=0.001) as bench:
+        ch = bench.instruments["s1"].channel(None)
+        ch.output_on, ch.level_V = True, 1.5  # left sourcing by an earlier session that crashed
+        sent = []
+        set_levels_raw = Smu2450.set_levels_raw
+        monkeypatch.setattr(Smu2450, "set_levels_raw", lambda self, lv: (sent.append(lv[None]),
+                                                                          set_levels_raw(self, lv)))
+        with caplog.at_level("WARNING", logger="hardware.backends.lab"):
+            dev = bench.lab_device(ramp_pause_s=0.0)
+        assert "found output on at s1; source level 1.5 V on E00 (s1) at set-up" in caplog.text
+        np.testing.assert_allclose(sent[::3], 1.5 * np.arange(9, -1, -1) / 10, rtol=1e-15, atol=0)
+        assert (ch.output_on, ch.level_V) == (False, 0.0)
+        dev.apply(np.array([[0.5, 0.2]]), 0.01)  # and the device works as usual
+        dev.close()
