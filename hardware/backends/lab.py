@@ -497,8 +497,10 @@ class LabDevice(Device):
             log.warning("%s: session out of sync (an exchange failed or was cut); reconnecting for the "
                         "safe state", name)
             try:
-                inst.session.reconnect()
-                for code, text in inst.session.check_errors():
+                # the reconnect counts only once the instrument answers (a socket may open with
+                # nothing behind it)
+                queued = inst.session.reconnect(resume=inst.session.check_errors)
+                for code, text in queued:
                     log.warning("%s: error queued before the reconnect: %d %s", name, code, text)
             except Exception as exc:  # recorded; the other instruments still go safe
                 failed[name] = f"{type(exc).__name__}: {exc}"

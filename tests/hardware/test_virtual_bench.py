@@ -379,6 +379,8 @@ def test_one_unreachable_instrument_does_not_keep_the_others_sourcing(net) -> No
         state = _outputs(bench)
         assert state["s2"] == [(False, 0.0)] and state["s3"] == [(False, 0.0)]
         assert state["s1"] == [(True, 1.5)]  # the instrument itself keeps sourcing: it was unreachable
+        # a socket that opens with nothing answering behind it is no reconnect
+        assert dev.instruments["s1"].session.n_reconnects == 0
         with pytest.raises(InstrumentConnectionError, match="could not make safe or read back s1"):
             dev.close()
         assert dev.closed
