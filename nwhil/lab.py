@@ -79,6 +79,7 @@ def _rehearse(args: argparse.Namespace) -> int:
 def _characterise(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from hardware._interrupts import abort_on_signals
     from nwmodel.twin.characterisation import Characterisation, characterise
     from nwutil.fileio import output_lock
 
@@ -98,7 +99,9 @@ def _characterise(args: argparse.Namespace) -> int:
     n = plan.levels().size
     print(f"characterising on {where}: {n} steps of {plan.dt_s:g} s ({n * plan.dt_s:.1f} s), pulses at "
           f"{', '.join(f'{a:g}' for a in plan.amplitudes_V)} V", file=sys.stderr)
-    with output_lock(out, what="measurement file"):
+    # SIGTERM anywhere in the run (also between two batches, outside any device call) raises, so
+    # that leaving the device's block ramps the bench to 0 V and switches it off
+    with abort_on_signals(), output_lock(out, what="measurement file"):
         if args.virtual is None:
             from hardware.backends.lab import LabDevice
 

@@ -175,3 +175,48 @@ def test_characterise_on_a_virtual_bench_reads_what_the_simulated_device_reads(
     assert len(err) == 1 and "E00" in err[0] and not (tmp_path / "high.h5").exists()
     # three instruments at 1 ms latency and NPLC 1 against 10 ms holds: said before anything runs
     assert "warning: the readings of a step take about 63 ms, 630% of the 10 ms hold" in printed
+
+
+_SIGTERM_BETWEEN_CALLS = """
+import os, signal, sys, time
+import numpy as np
+import nwmodel.twin.characterisation as C
+
+real = C.characterise
+
+def between_two_calls(dev, plan, **kwargs):
+    dev.apply(np.full((1, dev.n_inputs), 0.5), 0.01)  # the bench sources 0.5 V, output on
+    os.kill(os.getpid(), signal.SIGTERM)  # outside any device call
+    time.sleep(30)
+    return real(dev, plan, **kwargs)
+
+C.characterise = between_two_calls
+from nwhil import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_between_two_device_calls_still_switches_the_bench_off(bench_files, tmp_path) -> None:
+    """``nwhil lab characterise`` on a bench served by this process: SIGTERM that lands outside any
+    device call (between two batches) ends the command with status 143, after the safe state."""
+    import subprocess
+    import sys
+
+    import nwphys
+    from hardware.virtual import VirtualBench
+
+    dev, cmap = bench_files
+    with VirtualBench(nwphys.load_network(str(dev)), json.loads(cmap.read_text()), latency_s=0.0,
+                      nplc=0.001) as bench:
+        served = tmp_path / "served.json"
+        served.write_text(json.dumps(bench.channel_map))
+        out = tmp_path / "m.h5"
+        proc = subprocess.run(
+            [sys.executable, "-c", _SIGTERM_BETWEEN_CALLS, "lab", "characterise", "--channel-map",
+             str(served), "--amplitudes", "2,4", "--dt", "0.01", "--pulse", "0.05", "--relax", "0.05",
+             "--iv", "0.1", "--noise", "0.05", "-o", str(out)],
+            capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 143, proc.stderr
+        bench.sync()
+        assert all(not ch.output_on and ch.level_V == 0.0
+                   for inst in bench.instruments.values() for ch in inst.channels())
