@@ -180,7 +180,11 @@ def load_channel_map(channel_map: str | Path | Mapping[str, Any]) -> dict[str, A
         max_V, max_A = SOURCE_RANGES[drv]
         for key, top, unit in (("max_abs_V", max_V, "V"), ("compliance_A", max_A, "A")):
             value = el.get(key)
-            if value is not None and not 0 < float(value) <= top:
+            try:
+                number = None if value is None or isinstance(value, bool) else float(value)
+            except (TypeError, ValueError):
+                number = float("nan")
+            if value is not None and not (number is not None and 0 < number <= top):
                 raise HardwareValidationError(
                     f"electrode {el.get('name')!r}: {key} must be in (0, {top!r}] {unit} (the {drv}'s "
                     f"range), got {value!r}")
@@ -583,13 +587,25 @@ class LabDevice(Device):
                         on.append(f"unused channel {name}{'' if ch is None else '/' + ch}")
                 except Exception as exc:  # reported below with the others
                     failed.setdefault(name, f"read-back failed: {type(exc).__name__}: {exc}")
+        for name, m in self.instruments.items():  # the matrix's crosspoints are open
+            if isinstance(m, Keithley707B) and name not in failed:
+                try:
+                    closed = m.closed_channels
+                except Exception as exc:  # reported below with the others
+                    failed.setdefault(name, f"read-back failed: {type(exc).__name__}: {exc}")
+                    continue
+                if closed:
+                    wrong.append(f"crosspoints {', '.join(closed)} still closed on {name}")
         if on:
             wrong.insert(0, f"output still ON on {', '.join(on)}")
         if not (wrong or failed):
             return
         what = []
         if wrong:
-            what.append(f"read back {'; '.join(wrong)} (expected every output off and every source at 0 V)")
+            expected = "every output off and every source at 0 V"
+            if any(isinstance(m, Keithley707B) for m in self.instruments.values()):
+                expected += ", every crosspoint open"
+            what.append(f"read back {'; '.join(wrong)} (expected {expected})")
         if failed:
             labels = {name: [lb for e, _, lb in self._sources() if self._spec[e.name]["smu"] == name]
                       for name in failed}

@@ -184,6 +184,9 @@ CMAP = {
 
 
 def test_channel_map_validation() -> None:
+    for bad in ("abc", True, [1.0]):  # a domain error naming the value, not a bare ValueError
+        with pytest.raises(HardwareValidationError, match=r"'E1': max_abs_V must be in \(0, 210\.0\] V"):
+            load_channel_map({**CMAP, "electrodes": [{**CMAP["electrodes"][0], "max_abs_V": bad}]})
     with pytest.raises(HardwareValidationError, match="channel must be 'a' or 'b' on a keithley2600"):
         load_channel_map({**CMAP, "electrodes": [{**CMAP["electrodes"][1], "channel": "c"}]})
     with pytest.raises(HardwareValidationError, match=r"keys 'instruments' and 'electrodes', got \['bogus'"):

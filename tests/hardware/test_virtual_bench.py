@@ -500,3 +500,21 @@ def test_a_source_left_on_is_ramped_down_before_set_up(net, monkeypatch, caplog)
         assert (ch.output_on, ch.level_V) == (False, 0.0)
         dev.apply(np.array([[0.5, 0.2]]), 0.01)  # and the device works as usual
         dev.close()
+
+
+def test_a_matrix_crosspoint_left_closed_is_read_back(net, monkeypatch) -> None:
+    """The safe state reads the switch matrix back too: a crosspoint that stays closed is named."""
+    from _benches import tsp_map
+
+    from hardware.drivers import Keithley707B
+    from hardware.errors import SafeStateError
+
+    with VirtualBench(net, tsp_map(), latency_s=0.0, nplc=0.001) as bench:
+        dev = bench.lab_device(ramp_pause_s=0.0)
+        dev.apply(np.array([[0.5]]), 0.01)
+        monkeypatch.setattr(Keithley707B, "open_all", lambda self: None)  # a stuck relay card
+        with pytest.raises(SafeStateError, match=r"crosspoints .* still closed on mx \(expected every output "
+                                                 r"off and every source at 0 V, every crosspoint open\)"):
+            dev.safe_state()
+        monkeypatch.undo()
+        dev.close()
