@@ -209,7 +209,9 @@ def rehearse(device_path: str | Path, channel_map: str | Path | dict[str, Any], 
         return SimulatedDevice(network, inputs=by_role["input"], outputs=by_role["output"],
                                ground=by_role["ground"] + shared,
                                max_abs_V={n: limits_V.get(n, 1.0) for n in known},
-                               compliance_A={n: limits_A.get(n, 1e-3) for n in known}, rtol=_RTOL, atol=_ATOL,
+                               # the common ground is wiring, not a source with a current limit
+                               compliance_A={n: 1e3 if n in shared else limits_A.get(n, 1e-3) for n in known},
+                               rtol=_RTOL, atol=_ATOL,
                                reset_mode="relax", relax_time_s=relax_s)
 
     rng = make_rng(seed, "seed")

@@ -121,6 +121,17 @@ def _flagged(m: Any) -> bool:
     return bool(np.any(np.asarray(m.compliance)) or (ground is not None and np.any(ground)))
 
 
+def _ground_trip(device: Any, m: Any) -> str | None:
+    """The first ground source of ``m`` at its compliance, described (None: none)."""
+    ground = getattr(m, "ground_compliance", None)
+    if ground is None or not np.any(ground):
+        return None
+    k, j = (int(i) for i in np.argwhere(np.asarray(ground))[0])
+    limits = [e.compliance_A for e in device.electrodes if e.role == "ground"]
+    return (f"ground {device.ground_names[j]!r}: {abs(float(np.asarray(m.ground_current_A)[k, j])):.3g} A >= "
+            f"{limits[j]:.3g} A")
+
+
 def _level(device: Any, v: float) -> np.ndarray:
     return np.full((1, len(device.input_names)), float(v))
 
@@ -133,7 +144,8 @@ def _junction_gain(
         device.reset()
         m = device.apply(_level(device, v), probe_s)
         if _flagged(m):
-            raise CalibrationError(f"calibration probe at {v:g} V already reaches an input's compliance")
+            where = _ground_trip(device, m) or "an input"
+            raise CalibrationError(f"calibration probe at {v:g} V already reaches the compliance of {where}")
         vj = np.abs(np.asarray(device.oracle().junction_voltage_V))
         ratios.append(float(np.quantile(vj, quantile)) / v)
     device.reset()
@@ -275,20 +287,24 @@ def calibrate_drive(
         if vs_ > 0:
             comp = np.asarray([e.compliance_A for e in device.electrodes if e.role == "input"], float)
 
+            trips: list[str | None] = []
+
             def hold(s: float) -> tuple[bool, np.ndarray, int]:
                 device.reset()
                 m = device.apply(_level(device, s * e_hi), vs_)
                 i = np.abs(np.asarray(m.input_current_A)[-1])
                 worst = int(np.argmax(i / comp))
                 limit = 1.0 if on_comp == "raise" else 0.95
+                trips.append(_ground_trip(device, m))
                 return not _flagged(m) and i[worst] <= limit * comp[worst], i, worst
 
             ok, i, worst = hold(1.0)
             if not ok and on_comp == "raise":
+                where = trips[-1] or (f"input {device.input_names[worst]!r}: {i[worst]:.3g} A >= "
+                                      f"{comp[worst]:.3g} A")
                 raise CalibrationError(
                     f"the calibrated drive ({e_hi:.3g} V at every input for {vs_:g} s) reaches the "
-                    f"compliance of input {device.input_names[worst]!r}: {i[worst]:.3g} A >= "
-                    f"{comp[worst]:.3g} A; use a device with fewer or smaller pads, a narrower window, "
+                    f"compliance of {where}; use a device with fewer or smaller pads, a narrower window, "
                     f"a higher compliance or on_compliance='scale'")
             if not ok:  # largest scale whose hold stays below 95 % of compliance, to 2 %
                 s_fail, s_pass, i_pass, s_try = 1.0, None, i, 0.85

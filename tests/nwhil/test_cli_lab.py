@@ -135,6 +135,19 @@ def test_a_bench_with_a_ground_on_the_common_ground_rehearses(bench_files) -> No
     assert r.features_ok and r.safe_state_ok and r.floating_electrodes == ("E11",)
 
 
+def test_a_common_ground_carrying_more_than_a_milliampere_rehearses(tmp_path) -> None:
+    """The common ground is wiring, not a source: the simulated reference gives it no current limit
+    (default junctions, 0.45 A into the input: far beyond any SMU's default compliance)."""
+    dev = tmp_path / "dev.h5"
+    assert main(["device", "generate", "--wires", "300", "--size", "50x50", "--electrodes", "mea2x2",
+                 "--seed", "3", "-o", str(dev)]) == 0
+    cmap = {"instruments": {"s1": MAP["instruments"]["s1"], "s2": MAP["instruments"]["s2"]},
+            "electrodes": [{**MAP["electrodes"][0], "max_abs_V": 10.0, "compliance_A": 0.5},
+                           {**MAP["electrodes"][1], "max_abs_V": 10.0}, {"name": "E01", "role": "ground"}]}
+    r = rehearse(dev, cmap, latency_s=0.0, nplc=0.001, **SHORT)
+    assert r.peak_current_A > 0.1 and r.features_ok and r.safe_state_ok
+
+
 def test_characterise_on_a_virtual_bench_reads_what_the_simulated_device_reads(
     bench_files, tmp_path, capsys
 ) -> None:

@@ -133,8 +133,9 @@ def test_calibration_respects_limits_and_compliance() -> None:
     with pytest.raises(CalibrationError, match=r"needs 2\.\d+ V at the inputs .* input limit max_abs_V=2 V"):
         calibrate_drive(low, rule="junction")
     # a compliance the calibrated drive would exceed: refused before any fit
+    # (every source at 10 uA: a ground pad, which carries the current of several inputs, trips first)
     tight = SimulatedDeviceSpec(device_kwargs=(("compliance_A", 1e-5),))()
-    with pytest.raises(CalibrationError, match="reaches the compliance of input"):
+    with pytest.raises(CalibrationError, match=r"reaches the compliance of ground 'E00': 0\.000178 A"):
         calibrate_drive(tight, rule="junction")
     with pytest.raises(CalibrationError, match="needs the oracle readout"):
         calibrate_drive(LocalEmulatedDevice(SPEC), rule="junction")
