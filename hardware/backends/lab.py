@@ -263,6 +263,7 @@ class LabDevice(Device):
                 if e.get("channel") not in used:
                     used.append(e.get("channel"))
         self._routes_closed = False
+        self._found_on: list[tuple[Any, str | None, float]] = []  # channels found on at set-up
         groups: dict[tuple[str, str | None], list[str]] = {}
         for e in cm["electrodes"]:
             if e.get("role") == "output":
@@ -300,12 +301,16 @@ class LabDevice(Device):
     def _setup(self) -> None:
         for inst in self.instruments.values():
             inst.check_errors_raise()
-        left = self._left_sourcing()
+        on, left = self._left_sourcing()
         if left:
             # configuring sets every level to 0 V at once: ramp whatever was left on down first
             log.warning("%s: found %s at set-up (left by an earlier session); ramping to 0 V and "
                         "switching off before configuring", type(self).__name__, "; ".join(left))
-            self._safe_state()
+            self._found_on = on
+            try:
+                self.safe_state()  # Ctrl-C and SIGTERM wait until the bench is safe
+            finally:
+                self._found_on = []
         matrix = [v for v in self.instruments.values() if isinstance(v, Keithley707B)]
         for m in matrix:
             m.open_all()
@@ -320,20 +325,36 @@ class LabDevice(Device):
         for inst in self.instruments.values():
             inst.check_errors_raise()
 
-    def _left_sourcing(self) -> list[str]:
-        """What the instruments hold before set-up: every output on (any channel) and every source
-        channel of the map at a level other than 0 V."""
-        found = []
+    def _left_sourcing(self) -> tuple[list[tuple[Any, str | None, float]], list[str]]:
+        """What the instruments hold before set-up: ``(on, found)``, every channel whose output is on
+        (any channel, used by the map or not, as ``(smu, channel, voltage level)``) and a
+        description of it and of every source channel of the map at a level other than 0 V."""
+        on, found = [], []
         for name, smu in self._smus().items():
             for ch in smu.channel_names:
-                if smu.channel(ch).output_enabled:
-                    found.append(f"output on at {name}{'' if ch is None else '/' + ch}")
+                chan = smu.channel(ch)
+                if chan.output_enabled:
+                    label = f"{name}{'' if ch is None else '/' + ch}"
+                    v = self._level(chan, label)
+                    on.append((smu, ch, v))
+                    found.append(f"output on at {label} ({v!r} V)")
         for e, chan, label in self._sources():
             if e.role != "output":
                 v = self._level(chan, label)
                 if v != 0.0:
                     found.append(f"source level {v!r} V on {label}")
-        return found
+        return on, found
+
+    def _ramp_left_on(self, on: list[tuple[Any, str | None, float]]) -> None:
+        """Ramp the voltage level of every channel in ``on`` to 0 V, whatever the map uses it for
+        (a channel left as a current source ignores it)."""
+
+        def set_levels(levels_V: np.ndarray) -> None:
+            for (smu, ch, _), v in zip(on, levels_V, strict=True):
+                smu.set_levels_raw({ch: float(v)})
+
+        ramp_to_zero(np.array([v for _, _, v in on]), set_levels, steps=self.ramp_steps,
+                     pause_s=self.ramp_pause_s, sleep=self.clock.sleep)
 
     def _connect(self) -> None:
         """Close every electrode's route (the safe state opens the matrix; a drive closes it again)."""
@@ -492,7 +513,7 @@ class LabDevice(Device):
             raise InstrumentConnectionError(f"malformed source-level reply {v!r} from {label}")
         return v
 
-    def _resync(self, failed: dict[str, str], names: set[str] | None = None) -> None:
+    def _resync(self, failed: dict[str, Exception], names: set[str] | None = None) -> None:
         """Reconnect every instrument (of ``names``) whose session is out of sync; log the errors it had
         queued. An instrument that cannot be reached goes into ``failed`` (name: reason)."""
         for name, inst in self.instruments.items():
@@ -507,13 +528,13 @@ class LabDevice(Device):
                 for code, text in queued:
                     log.warning("%s: error queued before the reconnect: %d %s", name, code, text)
             except Exception as exc:  # recorded; the other instruments still go safe
-                failed[name] = f"{type(exc).__name__}: {exc}"
+                failed[name] = exc
 
-    def _ramp_and_switch_off(self, failed: dict[str, str], names: set[str] | None = None) -> None:
+    def _ramp_and_switch_off(self, failed: dict[str, Exception], names: set[str] | None = None) -> None:
         """Ramp every source (of the instruments ``names``) to 0 V, switch the outputs off and open the
         matrix, one instrument at a time: an instrument that fails goes into ``failed`` and is left
         out of the rest, and every other one is still ramped and switched off. An instrument whose
-        ramp failed is still switched off."""
+        ramp failed, or whose level could not be read, is still switched off."""
 
         def wanted(name: str) -> bool:
             return (names is None or name in names) and name not in failed
@@ -522,9 +543,10 @@ class LabDevice(Device):
             try:
                 action()
             except Exception as exc:  # recorded; the other instruments still go safe
-                failed.setdefault(name, f"{type(exc).__name__}: {exc}")
+                failed.setdefault(name, exc)
 
         sourced, start = [], []
+        level_failed: set[str] = set()
         for e, chan, label in self._sources():
             smu = self._spec[e.name]["smu"]
             if e.role == "output" or not wanted(smu):
@@ -532,7 +554,8 @@ class LabDevice(Device):
             try:
                 start.append(self._level(chan, label))
             except Exception as exc:  # recorded; the other instruments still go safe
-                failed.setdefault(smu, f"{type(exc).__name__}: {exc}")
+                failed.setdefault(smu, exc)
+                level_failed.add(smu)
                 continue
             sourced.append(e)
         ramped = set(failed)
@@ -550,7 +573,7 @@ class LabDevice(Device):
         ramp_to_zero(np.array(start), set_levels, steps=self.ramp_steps, pause_s=self.ramp_pause_s,
                      sleep=self.clock.sleep)
         # off even where the ramp failed (an instrument that refused a ramp level may still obey this)
-        ramp_failed = set(failed) - ramped
+        ramp_failed = (set(failed) - ramped) | level_failed
         for name, smu in self._smus().items():
             if wanted(name) or name in ramp_failed:
                 attempt(name, lambda smu=smu, name=name: self._switch(smu, name, False))
@@ -559,7 +582,7 @@ class LabDevice(Device):
                 attempt(name, m.open_all)
         self._routes_closed = False
 
-    def _verify_safe_state(self, failed: dict[str, str]) -> None:
+    def _verify_safe_state(self, failed: dict[str, Exception]) -> None:
         """Read every output state and source level back; raise SafeStateError naming what disagrees,
         and every instrument that could not be made safe or read (``failed``)."""
         on, wrong = [], []
@@ -575,7 +598,7 @@ class LabDevice(Device):
                     if v != 0.0:
                         wrong.append(f"source level {v!r} V on {label}")
             except Exception as exc:  # reported below with the others
-                failed.setdefault(smu, f"read-back failed: {type(exc).__name__}: {exc}")
+                failed.setdefault(smu, exc)
         for name, smu in self._smus().items():  # the channels no electrode uses are off too
             if name in failed:
                 continue
@@ -586,13 +609,13 @@ class LabDevice(Device):
                     if smu.channel(ch).output_enabled:
                         on.append(f"unused channel {name}{'' if ch is None else '/' + ch}")
                 except Exception as exc:  # reported below with the others
-                    failed.setdefault(name, f"read-back failed: {type(exc).__name__}: {exc}")
+                    failed.setdefault(name, exc)
         for name, m in self.instruments.items():  # the matrix's crosspoints are open
             if isinstance(m, Keithley707B) and name not in failed:
                 try:
                     closed = m.closed_channels
                 except Exception as exc:  # reported below with the others
-                    failed.setdefault(name, f"read-back failed: {type(exc).__name__}: {exc}")
+                    failed.setdefault(name, exc)
                     continue
                 if closed:
                     wrong.append(f"crosspoints {', '.join(closed)} still closed on {name}")
@@ -609,17 +632,24 @@ class LabDevice(Device):
         if failed:
             labels = {name: [lb for e, _, lb in self._sources() if self._spec[e.name]["smu"] == name]
                       for name in failed}
-            causes = [f"{name} ({', '.join(labels[name]) or 'switch matrix'}): {why}"
+            causes = [f"{name} ({', '.join(labels[name]) or 'switch matrix'}): {type(why).__name__}: {why}"
                       for name, why in failed.items()]
             what.append(f"could not make safe or read back {'; '.join(causes)} (it may still be sourcing)")
             reached = [name for name in self.instruments if name not in failed]
             if reached:
                 what.append(f"the others ({', '.join(reached)}) were ramped, switched off and read back")
-        err = SafeStateError if wrong else InstrumentConnectionError
+        lost = all(isinstance(exc, InstrumentConnectionError) for exc in failed.values())
+        err = InstrumentConnectionError if failed and lost and not wrong else SafeStateError
         raise err(f"{type(self).__name__}: safe state not reached: {'; '.join(what)}")
 
     def _safe_state(self) -> None:
-        failed: dict[str, str] = {}
+        if self._found_on:  # at set-up: the channels found on, whatever they are used for, first
+            try:
+                self._ramp_left_on(self._found_on)
+            except Exception as exc:  # the safe state below still switches every channel off
+                log.warning("%s: ramping the channels found on failed (%s: %s); switching off",
+                            type(self).__name__, type(exc).__name__, exc)
+        failed: dict[str, Exception] = {}
         self._resync(failed)
         self._ramp_and_switch_off(failed)
         if failed:  # once more on fresh sessions, for the instruments that failed
@@ -627,9 +657,7 @@ class LabDevice(Device):
                         "; ".join(f"{k} ({v})" for k, v in failed.items()))
             retry = set(failed)
             failed = {}
-            for name in retry:
-                self.instruments[name].session.in_sync = False
-            self._resync(failed, retry)
+            self._resync(failed, retry)  # the sessions that a failure left out of sync
             self._ramp_and_switch_off(failed, retry)
         self._verify_safe_state(failed)
 

@@ -28,7 +28,10 @@ def _exact(value: Any) -> str:
 
 def _within(value: Any, values: tuple[float, float]) -> float:
     """PyMeasure validator: ``value`` in volts inside ``[min, max]`` of ``values``, else LimitError."""
-    v = float(value)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise LimitError(f"source_voltage must be a number of volts, got {value!r}") from None
     lo, hi = min(values), max(values)
     if not lo <= v <= hi:  # NaN fails too
         raise LimitError(f"source_voltage must be in [{lo!r}, {hi!r}] V (the channel's range), got {value!r} "

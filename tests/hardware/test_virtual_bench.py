@@ -495,8 +495,10 @@ def test_a_source_left_on_is_ramped_down_before_set_up(net, monkeypatch, caplog)
                                                                           set_levels_raw(self, lv)))
         with caplog.at_level("WARNING", logger="hardware.backends.lab"):
             dev = bench.lab_device(ramp_pause_s=0.0)
-        assert "found output on at s1; source level 1.5 V on E00 (s1) at set-up" in caplog.text
-        np.testing.assert_allclose(sent[::3], 1.5 * np.arange(9, -1, -1) / 10, rtol=1e-15, atol=0)
+        assert "found output on at s1 (1.5 V); source level 1.5 V on E00 (s1) at set-up" in caplog.text
+        # the channel found on is ramped first, then the safe state finds every source at 0 V
+        np.testing.assert_allclose(sent[:10], 1.5 * np.arange(9, -1, -1) / 10, rtol=1e-15, atol=0)
+        assert not any(sent[10:])
         assert (ch.output_on, ch.level_V) == (False, 0.0)
         dev.apply(np.array([[0.5, 0.2]]), 0.01)  # and the device works as usual
         dev.close()
@@ -518,3 +520,38 @@ def test_a_matrix_crosspoint_left_closed_is_read_back(net, monkeypatch) -> None:
             dev.safe_state()
         monkeypatch.undo()
         dev.close()
+
+
+def test_set_up_ramps_every_channel_left_on_and_defers_ctrl_c(net, monkeypatch) -> None:
+    """A channel left on at set-up is ramped whatever the map uses it for (an unused 2600 channel, a
+    channel the map reads as a voltmeter), and Ctrl-C half way waits until the bench is safe."""
+    import signal
+
+    from hardware.drivers import Smu2450, Smu2600
+
+    cmap = {"instruments": {"smu": {"driver": "keithley2600"}, "vm": {"driver": "keithley2450"},
+                            "g": {"driver": "keithley2450"}},
+            "electrodes": [
+                {"name": "E00", "role": "input", "smu": "smu", "channel": "a", "max_abs_V": 2.0,
+                 "compliance_A": 0.5},
+                {"name": "E10", "role": "output", "smu": "vm", "channel": None, "max_abs_V": 2.0},
+                {"name": "E11", "role": "ground", "smu": "g", "channel": None, "max_abs_V": 2.0,
+                 "compliance_A": 0.5}]}
+    sent: list[dict] = []
+    for cls in (Smu2450, Smu2600):
+        def record(self, levels, _set=cls.set_levels_raw):
+            _set(self, levels)
+            sent.append(dict(levels))
+            if len(sent) == 6:
+                signal.raise_signal(signal.SIGINT)  # Ctrl-C during the set-up ramp
+        monkeypatch.setattr(cls, "set_levels_raw", record)
+    with VirtualBench(net, cmap, latency_s=0.0, nplc=0.001) as bench:
+        b, vm = bench.instruments["smu"].channel("b"), bench.instruments["vm"].channel(None)
+        b.output_on, b.level_V = True, 1.5  # the unused channel, left sourcing
+        vm.output_on, vm.level_V = True, 1.5  # the voltmeter's channel, left sourcing voltage
+        with pytest.raises(KeyboardInterrupt):
+            bench.lab_device(ramp_pause_s=0.0)
+        bench.sync()
+        assert (b.output_on, b.level_V) == (False, 0.0) and (vm.output_on, vm.level_V) == (False, 0.0)
+        ramp_b = [lv["b"] for lv in sent if "b" in lv]
+        np.testing.assert_allclose(ramp_b, 1.5 * np.arange(9, -1, -1) / 10, rtol=1e-15, atol=0)
