@@ -254,7 +254,8 @@ class Device(ABC):
                 where = electrodes[j] if j < len(electrodes) else f"column {j}"
                 raise InstrumentError(
                     f"{type(self).__name__}: invalid reading {float(a[k, j])!r} in {field} at step {k} on "
-                    f"electrode {where!r}; the sources were ramped to 0 V and the outputs switched off")
+                    f"electrode {where!r} (NaN or infinite); nothing is taken from this batch, and the "
+                    "device goes to its safe state")
 
     def _compliance_flags(self, input_current_A: np.ndarray) -> np.ndarray:
         """Flag readings with ``|I| >= compliance_A`` per input electrode."""

@@ -65,7 +65,7 @@ import numpy as np
 
 from hardware._checks import check_choice, check_int, check_real, make_rng
 from hardware.device import Device, ElectrodeChannel, Measurement, Readings
-from hardware.errors import ComplianceError, HardwareValidationError
+from hardware.errors import ComplianceError, HardwareValidationError, InstrumentError
 
 __all__ = ["OracleState", "SimulatedDevice"]
 
@@ -432,7 +432,8 @@ class SimulatedDevice(Device):
             Per series, its :class:`~hardware.Measurement` (``t_s`` from 0), or the exception
             that stopped it: :class:`~hardware.errors.ComplianceError` under
             ``compliance_policy="raise"``, :class:`nwphys.IntegrationError` when the integrator
-            failed. After the call the device holds the state, clock and bias after the last series;
+            failed, :class:`~hardware.errors.InstrumentError` for a reading that is not a finite
+            number. After the call the device holds the state, clock and bias after the last series;
             when that series failed, its sources are at 0 V (the safe state), as after a failed
             :meth:`apply`.
         """
@@ -460,7 +461,13 @@ class SimulatedDevice(Device):
             if not r.ok:
                 out.append(nwphys.IntegrationError(r.message))
                 continue
-            m = self._measurement(self._readings(r, a), dt, dt * np.arange(a.shape[0], dtype=float), "apply")
+            readings = self._readings(r, a)
+            try:
+                self._check_readings(readings)
+            except InstrumentError as exc:  # a series that read a non-finite number stops alone
+                out.append(exc)
+                continue
+            m = self._measurement(readings, dt, dt * np.arange(a.shape[0], dtype=float), "apply")
             try:
                 self._handle_compliance(m)
             except ComplianceError as exc:
@@ -491,7 +498,7 @@ class SimulatedDevice(Device):
         self.reset()
         try:
             return self.apply(v, dt)
-        except (ComplianceError, nwphys.IntegrationError) as exc:
+        except (ComplianceError, InstrumentError, nwphys.IntegrationError) as exc:
             return exc
 
     def _driven_now(self) -> np.ndarray:

@@ -9,6 +9,7 @@ readouts (``"oracle"``, ``"conductances"``) go through the device's oracle reado
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from nwmodel.physical._drive import Encoding
 __all__ = [
     "READOUTS",
     "check_series",
+    "closing",
     "electrode_readings",
     "is_device",
     "physical_features",
@@ -189,10 +191,14 @@ def physical_features(
     return trajectory_features(physical_trajectories(device, enc, X, progress=progress), features)
 
 
+def closing(device: Any) -> Any:
+    """``device`` as a context manager that closes it: the device itself where it is one (a
+    :class:`hardware.Device`: a safe state that fails on leaving is raised, or noted on the error
+    that is already leaving, which it never replaces), else :func:`contextlib.closing`."""
+    return device if hasattr(device, "__exit__") else contextlib.closing(device)
+
+
 def run_chunk(factory: Callable[[], Any], enc: Encoding, X: np.ndarray) -> np.ndarray:
     """Worker: build a device from ``factory``, run the chunk ``X`` (trajectories), close the device."""
-    device = factory()
-    try:
+    with closing(factory()) as device:
         return physical_trajectories(device, enc, X)
-    finally:
-        device.close()

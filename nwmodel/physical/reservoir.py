@@ -43,6 +43,7 @@ that a series never depends on the one before it; results equal a serial run exa
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -70,6 +71,7 @@ from nwmodel.physical._feature_store import cached_features, store_applies
 from nwmodel.physical._readout import (
     READOUTS,
     check_series,
+    closing,
     electrode_readings,
     is_device,
     physical_features,
@@ -205,10 +207,15 @@ class _PhysicalReservoirBase(ValidatedEstimator):
         held = self.__dict__.pop("_undriven_device", None)
         return (held, True) if held is not None else self._open()
 
-    def _release_undriven(self) -> None:
-        """Close the factory device :meth:`_prepare` kept for the series, when no drive took it."""
+    def _release_undriven(self, cause: BaseException | None = None) -> None:
+        """Close the factory device :meth:`_prepare` kept for the series, when no drive took it
+        (``cause``: the error that is leaving; a failure to close is then noted on it, not raised)."""
         held = self.__dict__.pop("_undriven_device", None)
-        if held is not None:
+        if held is None:
+            return
+        if cause is not None and hasattr(held, "__exit__"):
+            held.__exit__(type(cause), cause, cause.__traceback__)
+        else:
             held.close()
 
     def _trajectory(self, X: np.ndarray) -> np.ndarray:
@@ -235,11 +242,8 @@ class _PhysicalReservoirBase(ValidatedEstimator):
                 parts = list(pool.map(run_chunk, [self.device] * len(chunks), [enc] * len(chunks), chunks))
             return np.concatenate(parts, axis=0)
         device, owned = self._series_device()
-        try:
+        with closing(device) if owned else contextlib.nullcontext():
             return physical_trajectories(device, enc, X)
-        finally:
-            if owned:
-                device.close()
 
     def _calibrate(self, device: Any) -> DriveCalibration | None:
         """The drive calibration of this fit (None: the window is in electrode volts)."""
@@ -309,8 +313,8 @@ class _PhysicalReservoirBase(ValidatedEstimator):
             self._check_size(X, n_read)
             self._n_read = n_read
             self.calibration_ = self._calibrate(device)
-        except BaseException:
-            self._release_undriven()
+        except BaseException as exc:
+            self._release_undriven(exc)
             raise
         if not (isinstance(self.calibration, DriveCalibration) or self.calibration == "off"):
             # the calibration's sweeps drove it: the series start on a new device, as those of a
@@ -358,8 +362,8 @@ class _PhysicalReservoirBase(ValidatedEstimator):
         try:
             self._validate_params()
             check_feature_set(self.features, X.shape[2])
-        except BaseException:
-            first._release_undriven()  # no drive follows
+        except BaseException as exc:
+            first._release_undriven(exc)  # no drive follows
             raise
         self.calibration_ = first.calibration_
         self.electrode_window_V_ = first.electrode_window_V_
@@ -381,8 +385,10 @@ class _PhysicalReservoirBase(ValidatedEstimator):
             for f in feature_sets:
                 check_feature_set(f, X.shape[2])
             traj = self._trajectory(X)
-        finally:
-            self._release_undriven()  # a device no drive took (stored readings, n_jobs > 1)
+        except BaseException as exc:
+            self._release_undriven(exc)
+            raise
+        self._release_undriven()  # a device no drive took (stored readings, n_jobs > 1)
         return [trajectory_features(traj, f) for f in feature_sets]
 
     def _fit_readout(self, raw: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -224,3 +224,22 @@ def test_bad_device_set_ups_are_refused() -> None:
         X, y = _series(4, n=2, length=4)
         with LocalEmulatedDevice(SPEC) as emu:
             PhysicalReservoirClassifier(emu, readout="oracle").fit(X, y)
+
+
+def test_a_device_that_cannot_reach_its_safe_state_never_hides_the_error_that_stopped_the_run() -> None:
+    """The reservoir closes the devices it opens with ``closing``: when a drive fails and the safe
+    state then fails too, the drive's error propagates (the safe-state failure noted on it); on a
+    clean exit the safe-state failure itself is raised."""
+    from hardware.errors import SafeStateError
+    from hardware.testing import StarDevice
+    from nwmodel.physical._readout import closing
+
+    class Stuck(StarDevice):
+        def _safe_state(self) -> None:
+            raise SafeStateError("output still ON")
+
+    with pytest.raises(RuntimeError, match="drive failed") as info, closing(Stuck()):
+        raise RuntimeError("drive failed")
+    assert any("could not reach the safe state" in n for n in info.value.__notes__)
+    with pytest.raises(SafeStateError, match="output still ON"), closing(Stuck()):
+        pass

@@ -259,6 +259,28 @@ def test_compliance_stop_is_reported_alone(method: str) -> None:
     np.testing.assert_array_equal(dev.read().input_V, 0.0)
 
 
+def test_a_series_that_reads_nan_is_reported_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """apply_batch: a series whose readings are not finite is returned as its InstrumentError (never
+    as data); the others are returned as usual."""
+    from hardware import InstrumentError
+
+    dev = SimulatedDeviceSpec(device_kwargs=(("rtol", RTOL), ("atol", ATOL), ("method", "esdirk3-sn")))()
+    assert dev._batched
+    run_batch = dev._stepper.run_batch
+
+    def one_nan(*args, **kwargs):
+        res = run_batch(*args, **kwargs)
+        res[0].electrode_current_A[1, 0] = np.nan
+        return res
+
+    monkeypatch.setattr(dev._stepper, "run_batch", one_nan)
+    rng = np.random.default_rng(6)
+    series = [rng.uniform(-0.5, 0.5, (4, dev.n_inputs)) for _ in range(2)]
+    out = dev.apply_batch(series, 0.1)
+    assert isinstance(out[0], InstrumentError) and "invalid reading nan" in str(out[0])
+    assert np.isfinite(out[1].input_current_A).all()
+
+
 def test_cuda_method_runs_the_torch_path_behind_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
     """method="esdirk3-cuda" (here with its torch device set to the CPU) drives the reservoir device
     through the engine's torch path, series of a batch together: every reading equals
