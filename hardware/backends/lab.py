@@ -531,10 +531,10 @@ class LabDevice(Device):
                 failed[name] = exc
 
     def _ramp_and_switch_off(self, failed: dict[str, Exception], names: set[str] | None = None) -> None:
-        """Ramp every source (of the instruments ``names``) to 0 V, switch the outputs off and open the
-        matrix, one instrument at a time: an instrument that fails goes into ``failed`` and is left
-        out of the rest, and every other one is still ramped and switched off. An instrument whose
-        ramp failed, or whose level could not be read, is still switched off."""
+        """Ramp every source (of the instruments ``names``) to 0 V together, switch the outputs off and
+        open the matrix, handling each instrument on its own: one that fails goes into ``failed`` and
+        is left out of the rest, and every other one is still ramped and switched off. An instrument
+        whose ramp failed, or whose level could not be read, is still switched off."""
 
         def wanted(name: str) -> bool:
             return (names is None or name in names) and name not in failed
