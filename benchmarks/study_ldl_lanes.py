@@ -35,6 +35,7 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numba as nb
 import numpy as np
+from _bench_common import best_of
 
 from nwmodel import PhysicalReservoirClassifier, SimulatedDeviceSpec
 from nwmodel.data.datasets import make_synthetic_control
@@ -104,15 +105,9 @@ def lane_kernels(W: int):
 
 
 def best_us(fn, number: int, repeat: int = 5) -> float:
-    """Best mean microseconds per call of ``fn`` over ``repeat`` batches of ``number`` calls."""
+    """Best mean microseconds per call of ``fn`` (one call first, outside the timing)."""
     fn()
-    best = np.inf
-    for _ in range(repeat):
-        t = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - t) / number)
-    return float(best * 1e6)
+    return best_of(fn, repeat, number) * 1e6
 
 
 def _load_and_solve(solve, b: np.ndarray, x: np.ndarray, *args) -> None:
