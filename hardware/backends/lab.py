@@ -180,11 +180,13 @@ def load_channel_map(channel_map: str | Path | Mapping[str, Any]) -> dict[str, A
         max_V, max_A = SOURCE_RANGES[drv]
         for key, top, unit in (("max_abs_V", max_V, "V"), ("compliance_A", max_A, "A")):
             value = el.get(key)
+            if value is None:
+                continue
             try:
-                number = None if value is None or isinstance(value, bool) else float(value)
+                ok = not isinstance(value, bool) and 0 < float(value) <= top
             except (TypeError, ValueError):
-                number = float("nan")
-            if value is not None and not (number is not None and 0 < number <= top):
+                ok = False
+            if not ok:
                 raise HardwareValidationError(
                     f"electrode {el.get('name')!r}: {key} must be in (0, {top!r}] {unit} (the {drv}'s "
                     f"range), got {value!r}")
