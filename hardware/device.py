@@ -257,18 +257,17 @@ class Device(ABC):
                     f"electrode {where!r} (NaN or infinite); nothing is taken from this batch, and the "
                     "device goes to its safe state")
 
-    def _compliance_flags(self, input_current_A: np.ndarray) -> np.ndarray:
-        """Flag readings with ``|I| >= compliance_A`` per input electrode."""
-        return np.abs(input_current_A) >= self._compliance_A
+    @staticmethod
+    def _compliance_flags(current_A: np.ndarray, limit_A: np.ndarray, bits: np.ndarray | None) -> np.ndarray:
+        """Flag readings with ``|I| >= compliance_A`` per electrode (columns of ``current_A``), or where
+        the instrument's compliance ``bits`` say so."""
+        flags = np.abs(np.asarray(current_A, dtype=float)) >= limit_A
+        return flags if bits is None else flags | np.asarray(bits, dtype=bool)
 
     def _measurement(self, r: Readings, dt_s: float, t_s: np.ndarray, kind: str) -> Measurement:
         t = np.asarray(r.t_s, dtype=float) if r.t_s is not None else t_s
-        comp = self._compliance_flags(np.asarray(r.input_current_A))
-        if r.compliance is not None:
-            comp = comp | np.asarray(r.compliance, dtype=bool)
-        gcomp = np.abs(np.asarray(r.ground_current_A, dtype=float)) >= self._ground_compliance_A
-        if r.ground_compliance is not None:
-            gcomp = gcomp | np.asarray(r.ground_compliance, dtype=bool)
+        comp = self._compliance_flags(r.input_current_A, self._compliance_A, r.compliance)
+        gcomp = self._compliance_flags(r.ground_current_A, self._ground_compliance_A, r.ground_compliance)
         return Measurement(
             t_s=t, input_V=r.input_V, output_V=r.output_V, input_current_A=r.input_current_A,
             ground_current_A=r.ground_current_A, compliance=comp, node_voltage_V=r.node_voltage_V,
@@ -419,20 +418,18 @@ class Device(ABC):
         InstrumentConnectionError, SafeStateError
             As :meth:`safe_state`.
         """
-        if self._closed:
-            return
-        try:
-            self.safe_state()
-        finally:
-            self._closed = True
-            self._close()
+        self._close_after(None)
 
-    def _close_after(self, cause: BaseException) -> None:
-        """:meth:`close` while ``cause`` propagates: a failed safe state is logged and noted on it."""
+    def _close_after(self, cause: BaseException | None) -> None:
+        """:meth:`close`; while ``cause`` propagates, a failed safe state is logged and noted on it
+        instead of raised."""
         if self._closed:
             return
         try:
-            self._safe_state_quietly(cause)
+            if cause is None:
+                self.safe_state()
+            else:
+                self._safe_state_quietly(cause)
         finally:
             self._closed = True
             self._close()
@@ -442,10 +439,7 @@ class Device(ABC):
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if exc is None:
-            self.close()
-        else:
-            self._close_after(exc)
+        self._close_after(exc)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(inputs={list(self.input_names)}, outputs={list(self.output_names)}, "
