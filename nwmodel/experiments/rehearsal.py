@@ -146,6 +146,28 @@ def _check_map(network: Any, channel_map: dict[str, Any]) -> tuple[str, ...]:
     return tuple(n for n in known if n not in roles or roles[n] == "floating")
 
 
+def simulated_reference(network: Any, channel_map: dict[str, Any], relax_s: float) -> Any:
+    """The simulated device that a rehearsal compares the bench with: the map's roles and limits on
+    ``network`` (a checked ``channel_map``), integrated tightly, relaxing for ``relax_s`` seconds at
+    a reset. Unmapped electrodes float (their limits are never used); a ground on the common ground
+    is wiring, not a source, so it has no current limit."""
+    from hardware import SimulatedDevice
+    from hardware.backends.lab import is_shared_ground
+
+    els = [e for e in channel_map["electrodes"] if e.get("role") != "floating"]
+    shared = [e["name"] for e in els if is_shared_ground(e)]
+    roles = {r: [e["name"] for e in els if e["role"] == r and not is_shared_ground(e)]
+             for r in ("input", "output", "ground")}
+    limits_V = {e["name"]: float(e.get("max_abs_V", 1.0)) for e in els}
+    limits_A = {e["name"]: float(e.get("compliance_A", 1e-3)) for e in els}
+    known = tuple(network.circuit().electrode_names)
+    return SimulatedDevice(network, inputs=roles["input"], outputs=roles["output"],
+                           ground=roles["ground"] + shared,
+                           max_abs_V={n: limits_V.get(n, 1.0) for n in known},
+                           compliance_A={n: 1e3 if n in shared else limits_A.get(n, 1e-3) for n in known},
+                           rtol=_RTOL, atol=_ATOL, reset_mode="relax", relax_time_s=relax_s)
+
+
 def rehearse(device_path: str | Path, channel_map: str | Path | dict[str, Any], *, n_series: int = 4,
              n_samples: int = 20, dt_s: float = 0.1, relax_s: float = 1.0, latency_s: float = 1e-3,
              nplc: float = 1.0, source_delay_s: float = 0.0, seed: int = 0) -> RehearsalReport:
@@ -180,7 +202,6 @@ def rehearse(device_path: str | Path, channel_map: str | Path | dict[str, Any], 
         The channel map does not fit the device.
     """
     import nwphys
-    from hardware import SimulatedDevice
     from hardware.backends.lab import is_shared_ground, load_channel_map
     from hardware.errors import HardwareError
     from hardware.virtual import VirtualBench
@@ -199,20 +220,6 @@ def rehearse(device_path: str | Path, channel_map: str | Path | dict[str, Any], 
     els = [e for e in cm["electrodes"] if e.get("role") != "floating"]
     by_role = {r: [e["name"] for e in els if e["role"] == r and not is_shared_ground(e)]
                for r in ("input", "output", "ground")}
-    shared = [e["name"] for e in els if is_shared_ground(e)]  # read by no instrument: compared last
-    limits_V = {e["name"]: float(e.get("max_abs_V", 1.0)) for e in els}
-    limits_A = {e["name"]: float(e.get("compliance_A", 1e-3)) for e in els}
-
-    known = tuple(network.circuit().electrode_names)
-
-    def simulated() -> Any:  # unmapped electrodes float; their limits are never used
-        return SimulatedDevice(network, inputs=by_role["input"], outputs=by_role["output"],
-                               ground=by_role["ground"] + shared,
-                               max_abs_V={n: limits_V.get(n, 1.0) for n in known},
-                               # the common ground is wiring, not a source with a current limit
-                               compliance_A={n: 1e3 if n in shared else limits_A.get(n, 1e-3) for n in known},
-                               rtol=_RTOL, atol=_ATOL,
-                               reset_mode="relax", relax_time_s=relax_s)
 
     rng = make_rng(seed, "seed")
     s_series, s_w, s_b, s_m = rng.spawn(4)
@@ -245,10 +252,10 @@ def rehearse(device_path: str | Path, channel_map: str | Path | dict[str, Any], 
             safe_ok &= _close_and_check(dev.device, bench, HardwareError)
         clock_s += bench.clock.now()
         peak_A, peak_frac = max(peak_A, dev.peak_A), max(peak_frac, dev.peak_fraction)
-    sim = simulated()
+    sim = simulated_reference(network, cm, relax_s)
     try:
         reference = physical_trajectories(sim, enc, X)
-        gain_sim = calibrate_drive(simulated(), rule="response").gain
+        gain_sim = calibrate_drive(simulated_reference(network, cm, relax_s), rule="response").gain
     finally:
         sim.close()
     flat_b = on_bench.reshape(-1, on_bench.shape[-1])

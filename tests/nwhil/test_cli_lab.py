@@ -135,17 +135,25 @@ def test_a_bench_with_a_ground_on_the_common_ground_rehearses(bench_files) -> No
     assert r.features_ok and r.safe_state_ok and r.floating_electrodes == ("E11",)
 
 
-def test_a_common_ground_carrying_more_than_a_milliampere_rehearses(tmp_path) -> None:
-    """The common ground is wiring, not a source: the simulated reference gives it no current limit
-    (default junctions, 0.45 A into the input: far beyond any SMU's default compliance)."""
+def test_the_rehearsal_reference_gives_a_common_ground_no_current_limit(tmp_path) -> None:
+    """The common ground is wiring, not a source: the simulated device a rehearsal compares with
+    carries more than the 1 mA default compliance through it without a compliance stop (default
+    junctions, 1 V at the input)."""
+    import nwphys
+    from hardware.backends.lab import load_channel_map
+    from nwmodel.experiments.rehearsal import simulated_reference
+
     dev = tmp_path / "dev.h5"
     assert main(["device", "generate", "--wires", "300", "--size", "50x50", "--electrodes", "mea2x2",
                  "--seed", "3", "-o", str(dev)]) == 0
     cmap = {"instruments": {"s1": MAP["instruments"]["s1"], "s2": MAP["instruments"]["s2"]},
             "electrodes": [{**MAP["electrodes"][0], "max_abs_V": 10.0, "compliance_A": 0.5},
                            {**MAP["electrodes"][1], "max_abs_V": 10.0}, {"name": "E01", "role": "ground"}]}
-    r = rehearse(dev, cmap, latency_s=0.0, nplc=0.001, **SHORT)
-    assert r.peak_current_A > 0.1 and r.features_ok and r.safe_state_ok
+    sim = simulated_reference(nwphys.load_network(str(dev)), load_channel_map(cmap), relax_s=0.5)
+    m = sim.apply([[1.0]], 0.1)  # the default policy raises on any compliance hit
+    assert sim.ground_names == ("E01",) and abs(m.ground_current_A[0, 0]) > 1e-3
+    assert not m.ground_compliance.any()
+    sim.close()
 
 
 def test_characterise_on_a_virtual_bench_reads_what_the_simulated_device_reads(
